@@ -1,0 +1,516 @@
+"""Settings: one frozen :class:`Config`, loaded from TOML, then env overrides, validated.
+
+``load_config(toml_text, env)`` is pure (no file or environment access) so it can be
+unit-tested; :func:`load_config_file` is the thin adapter that reads the file, the
+process environment and systemd credentials.
+
+Every problem raises :class:`~kiosk.errors.ConfigError` whose message is one line naming
+the dotted key (``vad.aggressiveness: must be between 0 and 3, got 7``). Each default is
+stated once, in the dataclasses below; ``config/kiosk.toml`` documents them.
+
+Env overrides: ``KIOSK_<SECTION>_<KEY>=value`` (e.g. ``KIOSK_REALTIME_PROVIDER=azure``),
+parsed to the key's type. Secrets never live in the TOML: ``OPENAI_API_KEY`` /
+``AZURE_OPENAI_API_KEY`` / ``AZURE_SEARCH_API_KEY`` from the environment or from files
+of the same name (or lower-case) in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
+
+from kiosk.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
+
+Provider = Literal["openai", "azure", "azure-preview", "voicerag"]
+PROVIDERS: tuple[str, ...] = get_args(Provider)
+
+
+class Secret:
+    """A string that never shows itself in repr/str/logs/exceptions."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeSettings:
+    """Which Realtime endpoint to talk to and how the model should behave."""
+
+    provider: Provider = "openai"
+    # openai/azure/azure-preview: the service's base URL (kiosk adds path and query);
+    # voicerag: the full ws(s)://host/realtime URL. "" = the provider's default (openai only).
+    endpoint: str = ""
+    model: str = "gpt-realtime"  # openai: model name
+    deployment: str = ""  # azure / azure-preview: deployment name
+    api_version: str = "2024-10-01-preview"  # azure-preview only
+    instructions: str = (
+        "You are a helpful kiosk assistant in a building lobby. Answer briefly, in the language "
+        "the visitor speaks. Always use the 'search' tool before answering and answer only from "
+        "what it returns; call 'report_grounding' with the sources you used. If the knowledge base "
+        "has no answer, say you don't know."
+    )
+    voice: str = "alloy"
+    language: str = ""  # transcription language hint, e.g. "en" or "ja"; "" = auto
+    temperature: float = 0.8  # beta dialect only (GA sessions have no temperature)
+    max_output_tokens: int = 0  # 0 = "inf"
+    # "local" = webrtcvad endpointing on the kiosk (turn_detection: null); or the server's VAD.
+    turn_detection: Literal["local", "server_vad", "semantic_vad"] = "local"
+    transcription_model: str = "whisper-1"  # "" = no input transcription
+    connect_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class AudioSettings:
+    input_device: str = ""  # name substring or index; "" = system default. "echo-cancel" for AEC source
+    output_device: str = ""
+    # The input is an echo-cancelled source (PulseAudio/PipeWire module-echo-cancel): barge-in
+    # then needs no half-duplex guard.
+    echo_cancelled: bool = False
+    capture_rate_hz: int = 0  # 0 = negotiate (16000, 48000, 32000, 8000, then device default)
+    playback_rate_hz: int = 0  # 0 = negotiate (24000, 48000, 16000, then device default)
+    frame_ms: Literal[10, 20, 30] = 20
+    output_volume: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class VadSettings:
+    aggressiveness: int = 2  # webrtcvad 0..3 (3 = least trigger-happy)
+    min_speech_ms: int = 200  # voiced audio needed to open a turn
+    hangover_ms: int = 700  # silence that ends an utterance
+    preroll_ms: int = 300  # audio kept from before onset so the first syllable is not lost
+    max_utterance_s: float = 15.0
+    # Half-duplex guard (no AEC): while SPEAKING, barge-in needs longer and louder speech.
+    barge_in_min_speech_ms: int = 400
+    barge_in_min_level_dbfs: float = -30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnSettings:
+    answer_timeout_s: float = 12.0  # no answer audio this long after speech end -> error, IDLE
+    audio_stall_s: float = 4.0  # answer audio stops arriving mid-answer -> end the answer
+    max_answer_s: float = 90.0  # nobody listens to a longer answer
+    error_hold_s: float = 3.0  # time shown in ERROR before returning to IDLE
+    idle_close_s: float = 45.0  # close the websocket after this long without a turn
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    max_new_per_minute: int = 6  # the deployment's new-connection limit
+    backoff_initial_s: float = 1.0
+    backoff_max_s: float = 60.0
+    session_max_s: float = 1500.0  # roll over between turns before the server's 30/60 min limit
+    prewarm_s: float = 0.0  # keep a connection warm this long after start-up; 0 = on demand
+    ping_interval_s: float = 10.0
+    ping_timeout_s: float = 10.0
+    max_quick_failures: int = 3  # connections dying within seconds this many times -> hold ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class CostSettings:
+    # USD per 1M tokens (gpt-realtime list prices; check yours).
+    price_audio_in: float = 32.0
+    price_audio_out: float = 64.0
+    price_text_in: float = 4.0
+    price_text_out: float = 16.0
+    price_cached_in: float = 0.4
+    daily_token_cap: int = 0  # 0 = no cap
+    monthly_token_cap: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RagSettings:
+    backend: Literal["local", "azure", "none"] = "local"
+    index_path: str = "/var/lib/kiosk/index.sqlite"
+    top_k: int = 5
+    max_result_chars: int = 2000  # tool output is billed as text input on every later turn
+    tool_timeout_s: float = 5.0
+    azure_endpoint: str = ""  # https://<service>.search.windows.net
+    azure_index: str = ""
+    azure_semantic_configuration: str = ""
+    azure_vector_field: str = ""  # e.g. "text_vector"; "" = keyword only
+    azure_id_field: str = "chunk_id"
+    azure_content_field: str = "chunk"
+    azure_title_field: str = "title"
+    azure_source_field: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GpioSettings:
+    enabled: bool = True
+    pin_factory: str = ""  # "" = gpiozero's choice; "lgpio", "rpigpio", "mock"
+    led: Literal["none", "single", "rgb"] = "single"
+    led_pin: int = 12
+    rgb_pins: list[int] = field(default_factory=lambda: [5, 6, 13])
+    led_active_high: bool = True
+    led_brightness: float = 1.0
+    button_pin: int = 0  # 0 = no button
+    button_active_low: bool = True  # button to ground with the internal pull-up
+    mute_switch_pin: int = 0
+    hold_s: float = 0.5  # longer than this = push-to-talk
+    long_press_s: float = 3.0  # mute toggle
+    debounce_ms: int = 30
+    state_pins: dict[str, int] = field(default_factory=dict)  # extra LED per state name
+
+
+@dataclass(frozen=True, slots=True)
+class WakeSettings:
+    mode: Literal["vad", "wakeword", "button"] = "vad"
+    wakeword_model: str = "okay_nabu"
+    wakeword_threshold: float = 0.5
+    refractory_s: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class EarconSettings:
+    enabled: bool = True
+    volume: float = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    state_dir: str = "/var/lib/kiosk"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    openai_api_key: Secret = field(default_factory=lambda: Secret(""))
+    azure_openai_api_key: Secret = field(default_factory=lambda: Secret(""))
+    azure_search_api_key: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
+    audio: AudioSettings = field(default_factory=AudioSettings)
+    vad: VadSettings = field(default_factory=VadSettings)
+    turns: TurnSettings = field(default_factory=TurnSettings)
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    cost: CostSettings = field(default_factory=CostSettings)
+    rag: RagSettings = field(default_factory=RagSettings)
+    gpio: GpioSettings = field(default_factory=GpioSettings)
+    wake: WakeSettings = field(default_factory=WakeSettings)
+    earcons: EarconSettings = field(default_factory=EarconSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    credentials: Credentials = field(default_factory=Credentials)
+
+    @property
+    def api_key(self) -> Secret:
+        """The key the chosen provider needs (empty for voicerag)."""
+        p = self.realtime.provider
+        if p == "openai":
+            return self.credentials.openai_api_key
+        if p in ("azure", "azure-preview"):
+            return self.credentials.azure_openai_api_key
+        return Secret("")
+
+
+SECTIONS: dict[str, type[Any]] = {
+    f.name: f.type if isinstance(f.type, type) else globals()[str(f.type)]
+    for f in dataclasses.fields(Config)
+    if f.name != "credentials"
+}
+
+SECRET_NAMES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_SEARCH_API_KEY")
+
+OPENAI_DEFAULT_ENDPOINT = "https://api.openai.com"
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if get_origin(tp) in (list, dict):
+        return str(tp).replace("typing.", "")
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
+    """Check ``value`` against the annotation ``tp``; env strings are parsed first."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if from_env and isinstance(value, str) and all(isinstance(a, int) for a in allowed):
+            try:
+                value = int(value)
+            except ValueError:
+                pass
+        if value not in allowed:
+            raise ConfigError(key, f"must be one of {_type_name(tp)}, got {value!r}")
+        return value
+    if tp is bool:
+        if from_env and isinstance(value, str):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if from_env and isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(key, f"must be an integer, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if from_env and isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(key, f"must be a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_device"):
+            return str(value)  # device index written as a number
+        if not isinstance(value, str):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+        return value
+    if origin is list:
+        (item_tp,) = get_args(tp)
+        if from_env and isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        return [_coerce(f"{key}[{i}]", item_tp, v, from_env) for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a table, got {value!r}")
+        return {str(k): _coerce(f"{key}.{k}", val_tp, v, from_env) for k, v in value.items()}
+    raise ConfigError(key, f"unsupported type {tp!r}")  # pragma: no cover - a bug in this module
+
+
+def _section_hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls, globalns=globals(), localns=vars(types))
+
+
+def _build_section(name: str, cls: type[Any], raw: dict[str, Any], env_raw: dict[str, str]) -> Any:
+    hints = _section_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"{name}.{key}", f"unknown key (known keys: {known})")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=False)
+    for key, value in env_raw.items():
+        if key not in hints:
+            raise ConfigError(f"{name}.{key}", f"unknown key (from env KIOSK_{name.upper()}_{key.upper()})")
+        values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=True)
+    return cls(**values)
+
+
+def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for var, value in env.items():
+        if not var.startswith("KIOSK_"):
+            continue
+        rest = var[len("KIOSK_") :].lower()
+        for section in SECTIONS:
+            if rest.startswith(section + "_"):
+                out.setdefault(section, {})[rest[len(section) + 1 :]] = value
+                break
+    return out
+
+
+def _check_range(key: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(key, f"must be between {lo:g} and {hi:g}, got {value:g}")
+
+
+def is_loopback_host(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(key: str, url: str, provider: str) -> None:
+    """Refuse malformed URLs, and unencrypted ones except on loopback (keys never go in clear)."""
+    parts = urlsplit(url)
+    allowed = ("ws", "wss") if provider == "voicerag" else ("http", "https", "ws", "wss")
+    if parts.scheme not in allowed or not parts.hostname:
+        want = "ws(s)://host/realtime" if provider == "voicerag" else "https://host"
+        raise ConfigError(key, f"must be a URL like {want}, got {url!r}")
+    if parts.scheme in ("http", "ws") and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            key,
+            f"unencrypted {parts.scheme}:// is only allowed on loopback addresses; "
+            f"use {parts.scheme}s:// for {parts.hostname}",
+        )
+
+
+def _validate(cfg: Config) -> None:
+    rt = cfg.realtime
+    if rt.endpoint:
+        check_endpoint("realtime.endpoint", rt.endpoint, rt.provider)
+    elif rt.provider != "openai":
+        hint = "wss://host/realtime" if rt.provider == "voicerag" else "https://<resource>.openai.azure.com"
+        raise ConfigError("realtime.endpoint", f"required for provider {rt.provider!r} (e.g. {hint})")
+    if rt.provider in ("azure", "azure-preview") and not rt.deployment:
+        raise ConfigError("realtime.deployment", f"required for provider {rt.provider!r}")
+    _check_range("realtime.temperature", rt.temperature, 0.6, 1.2)
+    if rt.max_output_tokens < 0 or rt.max_output_tokens > 4096:
+        raise ConfigError("realtime.max_output_tokens", f"must be 0 (inf) to 4096, got {rt.max_output_tokens}")
+    v = cfg.vad
+    _check_range("vad.aggressiveness", v.aggressiveness, 0, 3)
+    _check_range("vad.min_speech_ms", v.min_speech_ms, 10, 5000)
+    _check_range("vad.hangover_ms", v.hangover_ms, 100, 5000)
+    _check_range("vad.preroll_ms", v.preroll_ms, 0, 2000)
+    _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
+    _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
+    if cfg.audio.capture_rate_hz not in (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000):
+        raise ConfigError("audio.capture_rate_hz", f"unsupported rate {cfg.audio.capture_rate_hz}")
+    for name in ("answer_timeout_s", "audio_stall_s", "max_answer_s", "error_hold_s", "idle_close_s"):
+        _check_range(f"turns.{name}", getattr(cfg.turns, name), 0.1, 3600)
+    _check_range("connection.max_new_per_minute", cfg.connection.max_new_per_minute, 1, 600)
+    _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
+    _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
+    if cfg.rag.backend == "azure":
+        if not cfg.rag.azure_endpoint:
+            raise ConfigError("rag.azure_endpoint", "required when rag.backend = 'azure'")
+        check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
+        if not cfg.rag.azure_index:
+            raise ConfigError("rag.azure_index", "required when rag.backend = 'azure'")
+    _check_range("gpio.led_brightness", cfg.gpio.led_brightness, 0, 1)
+    if len(cfg.gpio.rgb_pins) != 3:
+        raise ConfigError("gpio.rgb_pins", f"needs exactly 3 pins (red, green, blue), got {cfg.gpio.rgb_pins}")
+    _check_range("earcons.volume", cfg.earcons.volume, 0, 1)
+
+
+def load_config(
+    toml_text: str,
+    env: dict[str, str] | None = None,
+    credentials: dict[str, str] | None = None,
+    *,
+    require_key: bool = True,
+) -> Config:
+    """Parse and validate settings.
+
+    Args:
+        toml_text: the TOML document ("" for all defaults).
+        env: environment variables (``KIOSK_*`` overrides and API keys).
+        credentials: secret name -> value read from ``$CREDENTIALS_DIRECTORY`` (env wins).
+        require_key: raise when the chosen provider's API key is missing.
+
+    Raises:
+        ConfigError: one line naming the key.
+    """
+    env = env or {}
+    credentials = credentials or {}
+    try:
+        raw = tomllib.loads(toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(file)", f"not valid TOML: {exc}") from None
+    env_sections = _env_overrides(env)
+    built: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(name, f"unknown section (known: {', '.join(SECTIONS)})")
+        if not isinstance(value, dict):
+            raise ConfigError(name, "must be a table, e.g. [" + name + "]")
+    for name, cls in SECTIONS.items():
+        built[name] = _build_section(name, cls, raw.get(name, {}), env_sections.get(name, {}))
+
+    def secret(var: str) -> Secret:
+        return Secret(env.get(var) or credentials.get(var) or credentials.get(var.lower()) or "")
+
+    built["credentials"] = Credentials(
+        openai_api_key=secret("OPENAI_API_KEY"),
+        azure_openai_api_key=secret("AZURE_OPENAI_API_KEY"),
+        azure_search_api_key=secret("AZURE_SEARCH_API_KEY"),
+    )
+    cfg = Config(**built)
+    _validate(cfg)
+    if require_key and cfg.realtime.provider != "voicerag" and not cfg.api_key:
+        var = "OPENAI_API_KEY" if cfg.realtime.provider == "openai" else "AZURE_OPENAI_API_KEY"
+        raise ConfigError(
+            f"credentials.{var.lower()}",
+            f"missing for provider {cfg.realtime.provider!r}: set {var} or a systemd credential named {var}",
+        )
+    return cfg
+
+
+def read_credentials_dir(env: dict[str, str]) -> dict[str, str]:
+    """Secrets from ``$CREDENTIALS_DIRECTORY`` (systemd LoadCredential=): file name -> content."""
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    out: dict[str, str] = {}
+    if not directory:
+        return out
+    for name in SECRET_NAMES:
+        for candidate in (name, name.lower()):
+            path = Path(directory) / candidate
+            try:
+                out[name] = path.read_text(encoding="utf-8").strip()
+                break
+            except OSError:
+                continue
+    return out
+
+
+def load_config_file(
+    path: Path | str | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    require_key: bool = True,
+    overrides: dict[str, str] | None = None,
+) -> Config:
+    """Read ``path`` (default /etc/kiosk/kiosk.toml; a missing default file means defaults).
+
+    ``overrides`` are ``KIOSK_*``-style variables from command-line flags (they win over env).
+    """
+    env = dict(os.environ if env is None else env)
+    if overrides:
+        env.update(overrides)
+    explicit = path is not None
+    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError("(file)", f"{p} does not exist") from None
+        text = ""
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read {p}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError("(file)", f"{p} is not UTF-8 text") from None
+    return load_config(text, env, read_credentials_dir(env), require_key=require_key)
