@@ -25,7 +25,9 @@ import wave
 from pathlib import Path
 
 TEXT_EN = "Sorry, I can't reach the service right now. Please try again later."
-TEXT_JA = "申し訳ありません。ただいまサービスに接続できません。しばらくしてから、もう一度お試しください。"
+TEXT_JA = (
+    "申し訳ありません。ただいまサービスに接続できません。しばらくしてから、もう一度お試しください。"
+)
 
 RATE_HZ = 24_000
 OPEN_JTALK_DICT = Path("/var/lib/mecab/dic/open-jtalk/naist-jdic")
@@ -40,10 +42,32 @@ def _finish(raw_wav: Path, out: Path) -> None:
     """Resample to 24 kHz mono PCM16, trim silence at both ends, normalise to -3 dBFS."""
     _run(
         [
-            "sox", str(raw_wav), "-r", str(RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer",
+            "sox",
+            str(raw_wav),
+            "-r",
+            str(RATE_HZ),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            "-e",
+            "signed-integer",
             str(out),
-            "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse",
-            "pad", "0.05", "0.1", "norm", "-3",
+            "silence",
+            "1",
+            "0.02",
+            "0.5%",
+            "reverse",
+            "silence",
+            "1",
+            "0.02",
+            "0.5%",
+            "reverse",
+            "pad",
+            "0.05",
+            "0.1",
+            "norm",
+            "-3",
         ]
     )
 
@@ -61,8 +85,18 @@ def render_ja(out: Path, tmp: Path) -> str:
         text_file = tmp / "ja.txt"
         text_file.write_text(TEXT_JA, encoding="utf-8")
         _run(
-            ["open_jtalk", "-x", str(OPEN_JTALK_DICT), "-m", str(OPEN_JTALK_VOICE),
-             "-r", "1.0", "-ow", str(raw), str(text_file)]
+            [
+                "open_jtalk",
+                "-x",
+                str(OPEN_JTALK_DICT),
+                "-m",
+                str(OPEN_JTALK_VOICE),
+                "-r",
+                "1.0",
+                "-ow",
+                str(raw),
+                str(text_file),
+            ]
         )
         engine = "open_jtalk nitech-jp-atr503-m001"
     else:
@@ -74,7 +108,9 @@ def render_ja(out: Path, tmp: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent.parent / "kiosk" / "data")
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path(__file__).resolve().parent.parent / "kiosk" / "data"
+    )
     args = parser.parse_args(argv)
     for tool in ("sox", "espeak-ng"):
         if shutil.which(tool) is None:

@@ -1,0 +1,421 @@
+"""kiosk.net.policy: the connection budget, backoff and failure rules, with a float clock."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kiosk.config import ConnectionSettings
+from kiosk.errors import BudgetExhausted
+from kiosk.net.policy import (
+    Backoff,
+    ConnectionBudget,
+    ConnectPolicy,
+    Hold,
+    failure_kind_for_status,
+    parse_retry_after,
+)
+
+SETTINGS = ConnectionSettings()
+
+
+def assert_window_never_exceeded(grants: list[float], limit: int) -> None:
+    """No 60 s window (half-open, any start) holds more than ``limit`` grants."""
+    grants = sorted(grants)
+    for i, start in enumerate(grants):
+        in_window = [t for t in grants[i:] if t < start + 60.0]
+        assert len(in_window) <= limit, f"{len(in_window)} connections in the minute from {start}"
+
+
+# --- ConnectionBudget ------------------------------------------------------------------------
+
+
+def test_budget_grants_max_then_refuses_within_the_minute() -> None:
+    budget = ConnectionBudget(6, now=0.0)
+    assert [budget.try_acquire(0.0) for _ in range(6)] == [True] * 6
+    assert budget.try_acquire(0.0) is False
+    assert budget.try_acquire(59.9) is False
+
+
+def test_budget_slot_returns_exactly_sixty_seconds_after_its_grant() -> None:
+    budget = ConnectionBudget(2, now=0.0)
+    assert budget.try_acquire(0.0)
+    assert budget.try_acquire(10.0)
+    assert budget.wait_s(30.0) == pytest.approx(30.0)
+    assert budget.available_at(30.0) == pytest.approx(60.0)
+    assert budget.try_acquire(60.0)
+    assert not budget.try_acquire(69.0)
+    assert budget.try_acquire(70.0)
+
+
+def test_budget_refill_does_not_allow_a_second_burst_in_the_same_minute() -> None:
+    # A classic token bucket would let 6 through at t=0 and another 5 by t=50.
+    budget = ConnectionBudget(6, now=0.0)
+    grants = [
+        t for t in (0.0,) * 6 + tuple(float(s) for s in range(1, 60)) if budget.try_acquire(t)
+    ]
+    assert len(grants) == 6
+
+
+def test_budget_clock_going_backwards_gives_no_extra_slots() -> None:
+    budget = ConnectionBudget(1, now=100.0)
+    assert budget.try_acquire(100.0)
+    assert not budget.try_acquire(40.0)  # a clock jump back must not look like "a minute later"
+    assert not budget.try_acquire(159.0)
+    assert budget.try_acquire(160.0)
+
+
+def test_budget_used_counts_only_the_last_minute() -> None:
+    budget = ConnectionBudget(3, now=0.0)
+    budget.try_acquire(0.0)
+    budget.try_acquire(30.0)
+    assert budget.used(59.0) == 2
+    assert budget.used(61.0) == 1
+
+
+def test_budget_of_zero_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_per_minute"):
+        ConnectionBudget(0, now=0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=10),
+    steps=st.lists(st.floats(min_value=0.0, max_value=30.0, allow_nan=False), max_size=200),
+)
+def test_budget_never_exceeds_limit_in_any_minute_for_any_request_times(
+    limit: int, steps: list[float]
+) -> None:
+    budget = ConnectionBudget(limit, now=0.0)
+    now, grants = 0.0, []
+    for step in steps:
+        now += step
+        if budget.try_acquire(now):
+            grants.append(now)
+    assert_window_never_exceeded(grants, limit)
+
+
+# --- Backoff ---------------------------------------------------------------------------------
+
+
+def test_backoff_ceiling_doubles_up_to_max() -> None:
+    backoff = Backoff(1.0, 10.0, random.Random(1))
+    ceilings = []
+    for _ in range(6):
+        ceilings.append(backoff.ceiling_s())
+        backoff.next_delay()
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+
+
+def test_backoff_delays_stay_within_full_jitter_bounds() -> None:
+    backoff = Backoff(0.5, 30.0, random.Random(7))
+    for n in range(50):
+        ceiling = min(30.0, 0.5 * 2**n)
+        assert 0.0 <= backoff.next_delay() <= ceiling
+
+
+def test_backoff_reset_starts_again_from_initial() -> None:
+    backoff = Backoff(1.0, 60.0, random.Random(3))
+    for _ in range(5):
+        backoff.next_delay()
+    backoff.reset()
+    assert backoff.ceiling_s() == 1.0
+
+
+def test_backoff_after_thousands_of_failures_does_not_overflow() -> None:
+    backoff = Backoff(1.0, 60.0, random.Random(3))
+    backoff.attempts = 5000
+    assert 0.0 <= backoff.next_delay() <= 60.0
+
+
+def test_backoff_jitter_is_spread_not_constant() -> None:
+    backoff = Backoff(1.0, 60.0, random.Random(11))
+    backoff.attempts = 10
+    delays = {round(backoff.next_delay(), 3) for _ in range(20)}
+    assert len(delays) > 15
+
+
+def test_backoff_rejects_nonsense_bounds() -> None:
+    with pytest.raises(ValueError):
+        Backoff(0.0, 1.0, random.Random())
+    with pytest.raises(ValueError):
+        Backoff(5.0, 1.0, random.Random())
+
+
+# --- ConnectPolicy ---------------------------------------------------------------------------
+
+
+def policy(**overrides: float) -> ConnectPolicy:
+    return ConnectPolicy(replace(SETTINGS, **overrides), random.Random(42), now=0.0)
+
+
+def test_fresh_policy_connects_at_once() -> None:
+    p = policy()
+    assert p.next_attempt_at(0.0) == 0.0
+    assert p.can_attempt(0.0)
+
+
+def test_auth_failure_holds_error_with_a_clear_reason_and_no_retry() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "auth")
+    assert p.next_attempt_at(1.0) is None
+    assert p.next_attempt_at(10_000.0) is None
+    assert p.hold is Hold.AUTH
+    assert "401/403" in p.reason and "API key" in p.reason
+    with pytest.raises(BudgetExhausted):
+        p.record_attempt(10_000.0)
+
+
+def test_release_after_auth_hold_allows_connecting_again() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "auth")
+    p.release(5.0)
+    assert p.next_attempt_at(5.0) == 5.0
+    assert p.hold is Hold.NONE and p.reason == ""
+
+
+def test_rate_limited_waits_at_least_the_retry_hint() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "rate_limited", retry_after_s=20.0)
+    at = p.next_attempt_at(0.0)
+    assert at is not None and 20.0 <= at <= 21.0  # hint + first jittered backoff (<= 1 s)
+    assert "429" in p.reason
+
+
+def test_rate_limited_without_hint_backs_off() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "rate_limited", retry_after_s=None)
+    at = p.next_attempt_at(0.0)
+    assert at is not None and 0.0 <= at <= 1.0
+
+
+def test_absurd_retry_hint_is_capped_at_an_hour() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "rate_limited", retry_after_s=1e12)
+    at = p.next_attempt_at(0.0)
+    assert at is not None and at <= 3601.0
+
+
+@pytest.mark.parametrize("kind", ["server", "network"])
+def test_server_and_network_failures_retry_with_growing_backoff(kind: str) -> None:
+    p = policy(backoff_initial_s=1.0, backoff_max_s=1000.0, max_new_per_minute=600)
+    now = 0.0
+    waits = []
+    for _ in range(8):
+        at = p.next_attempt_at(now)
+        assert at is not None
+        now = at
+        p.record_attempt(now)
+        p.record_failure(now, kind)  # type: ignore[arg-type]
+        waits.append(p.backoff.ceiling_s())
+    assert waits == [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]
+    assert p.hold is Hold.NONE
+
+
+def test_three_quick_deaths_hold_error_with_a_clear_reason() -> None:
+    p = policy()
+    now = 0.0
+    for _ in range(3):
+        at = p.next_attempt_at(now)
+        assert at is not None
+        now = at
+        p.record_attempt(now)
+        p.record_success(now)
+        now += 1.0
+        p.record_closed(now, lived_s=1.0)
+    assert p.next_attempt_at(now) is None
+    assert p.hold is Hold.QUICK_DEATHS
+    assert "3 connections in a row died" in p.reason
+
+
+def test_a_long_lived_link_between_quick_deaths_resets_the_count() -> None:
+    p = policy()
+    for t, lived in ((0.0, 1.0), (100.0, 1.0), (200.0, 600.0), (900.0, 1.0), (1000.0, 1.0)):
+        p.record_attempt(t)
+        p.record_closed(t + lived, lived_s=lived)
+    assert p.hold is Hold.NONE
+    assert p.quick_deaths == 2
+
+
+def test_expected_close_is_never_a_quick_death() -> None:
+    p = policy()
+    for t in range(0, 500, 100):
+        p.record_attempt(float(t))
+        p.record_closed(float(t) + 0.5, lived_s=0.5, expected=True)
+    assert p.hold is Hold.NONE and p.quick_deaths == 0
+
+
+def test_stable_link_resets_backoff() -> None:
+    p = policy()
+    for t in (0.0, 100.0, 200.0):
+        p.record_attempt(t)
+        p.record_failure(t, "network")
+    assert p.backoff.attempts == 3
+    p.record_attempt(300.0)
+    p.record_success(300.0)
+    p.record_closed(400.0, lived_s=100.0)
+    assert p.backoff.attempts == 0
+    assert p.next_attempt_at(400.0) == 400.0
+
+
+def test_record_attempt_before_backoff_elapsed_raises() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "rate_limited", retry_after_s=10.0)
+    with pytest.raises(BudgetExhausted, match="backing off"):
+        p.record_attempt(5.0)
+
+
+def test_record_attempt_past_budget_raises_and_names_the_limit() -> None:
+    p = policy(max_new_per_minute=2)
+    p.record_attempt(0.0)
+    p.record_attempt(0.0)
+    with pytest.raises(BudgetExhausted, match="2/min"):
+        p.record_attempt(1.0)
+    assert p.next_attempt_at(1.0) == pytest.approx(60.0)
+
+
+def test_should_rollover_after_session_max() -> None:
+    p = policy(session_max_s=1500.0)
+    assert not p.should_rollover(1499.0, session_started=0.0)
+    assert p.should_rollover(1500.0, session_started=0.0)
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    remaining: float
+    reset_seconds: float
+    limit: int = 100
+
+
+def test_rate_limit_with_nothing_remaining_blocks_responses_until_reset() -> None:
+    p = policy()
+    p.apply_rate_limits(10.0, [Limit("requests", 5, 1.0), Limit("tokens", 0, 7.5)])
+    gate = p.response_gate(11.0)
+    assert not gate.ok and gate.until == pytest.approx(17.5)
+    assert "tokens" in gate.reason
+    assert p.response_gate(17.5).ok
+
+
+def test_rate_limits_with_remaining_or_garbage_change_nothing() -> None:
+    p = policy()
+    p.apply_rate_limits(
+        0.0,
+        [
+            Limit("requests", 3, 60.0),
+            Limit("tokens", math.nan, 5.0),
+            Limit("x", 0, -1.0),
+            Limit("y", 0, math.inf),
+        ],
+    )
+    assert p.response_gate(0.0).ok
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, "auth"),
+        (403, "auth"),
+        (429, "rate_limited"),
+        (500, "server"),
+        (502, "server"),
+        (503, "server"),
+        (504, "server"),
+        (404, "server"),
+        (400, "server"),
+    ],
+)
+def test_handshake_status_maps_to_failure_kind(status: int, kind: str) -> None:
+    assert failure_kind_for_status(status) == kind
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("30", 30.0),
+        (" 2.5 ", 2.5),
+        ("-4", 0.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("nan", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
+    ],
+)
+def test_retry_after_header_parses_seconds_and_http_dates(
+    header: str | None, expected: float | None
+) -> None:
+    now = 1445412420.0  # 07:27:00 GMT that day
+    assert parse_retry_after(header, now) == (
+        pytest.approx(expected) if expected is not None else None
+    )
+
+
+# --- the property the deployment cares about -------------------------------------------------
+
+Event = tuple[str, float, float]  # (what, dt_s, param)
+
+events = st.one_of(
+    st.tuples(st.just("auth"), st.floats(0, 30), st.just(0.0)),
+    st.tuples(st.sampled_from(["server", "network"]), st.floats(0, 30), st.just(0.0)),
+    st.tuples(st.just("rate_limited"), st.floats(0, 30), st.floats(-5, 120)),
+    st.tuples(st.just("closed"), st.floats(0, 30), st.floats(0, 600)),
+    st.tuples(st.just("release"), st.floats(0, 30), st.just(0.0)),
+    st.tuples(st.just("try_early"), st.floats(0, 30), st.just(0.0)),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=8),
+    seed=st.integers(min_value=0, max_value=2**32),
+    script=st.lists(events, max_size=150),
+)
+def test_policy_following_adapter_never_exceeds_budget_under_any_fault_sequence(
+    limit: int, seed: int, script: list[Event]
+) -> None:
+    """An adapter that obeys next_attempt_at never opens more than the budget per minute,
+    whatever mix of failures, quick deaths, releases and early attempts happens."""
+    p = ConnectPolicy(
+        replace(SETTINGS, max_new_per_minute=limit, backoff_initial_s=0.1), random.Random(seed)
+    )
+    now, opened = 0.0, []
+    for what, dt, param in script:
+        now += dt
+        if what == "release":
+            p.release(now)
+            continue
+        if what == "try_early":
+            # A buggy or impatient caller: the policy must refuse rather than let it through.
+            try:
+                p.record_attempt(now)
+                opened.append(now)
+            except BudgetExhausted:
+                pass
+            continue
+        at = p.next_attempt_at(now)
+        if at is None:
+            assert p.reason  # holding ERROR always says why
+            continue
+        assert at >= now
+        now = at
+        p.record_attempt(now)
+        opened.append(now)
+        if what == "closed":
+            p.record_success(now)
+            now += param
+            p.record_closed(now, lived_s=param)
+        else:
+            p.record_failure(now, what, retry_after_s=param)  # type: ignore[arg-type]
+    assert_window_never_exceeded(opened, limit)
