@@ -1,0 +1,171 @@
+"""Local endpointing: when does a person start and stop speaking, and which audio is speech.
+
+Owns the pre-roll ring buffer, the onset rule (``min_speech_ms`` of voiced frames), the
+hangover that ends an utterance, and the half-duplex barge-in guard. Does not own the voice
+detector itself (injected: ``is_speech(frame) -> bool``, webrtcvad in production) or what
+happens upstream (``kiosk.core.turns``).
+
+Only speech goes upstream: silence inside an utterance is held back and released only if
+speech resumes, so trailing silence (the hangover) is never streamed or billed.
+Time is the frame count: every frame is exactly ``frame_ms`` long.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from kiosk.config import VadSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Onset:
+    """Speech began. ``audio`` = pre-roll + the frames that proved it (send these first)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """More utterance audio to stream (voiced frames, plus pauses once speech resumed)."""
+
+    audio: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class EndOfSpeech:
+    """The hangover passed after the last voiced frame (``no_speech``: forced open, none came)."""
+
+    speech_s: float
+    no_speech: bool = False
+
+
+EndpointEvent = Onset | Speech | EndOfSpeech
+
+
+def frame_dbfs(frame: bytes) -> float:
+    """RMS level of a PCM16 frame in dBFS (-inf for digital silence)."""
+    samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+    if samples.size == 0:
+        return -math.inf
+    rms = float(np.sqrt(np.mean(samples * samples)))
+    return 20 * math.log10(rms / 32768.0) if rms > 0 else -math.inf
+
+
+class Endpointer:
+    """Feed fixed-size PCM16 frames; get onset / speech / end events.
+
+    Args:
+        is_speech: the voice detector for one frame.
+        settings: ``[vad]`` settings (min speech, hangover, pre-roll, barge-in guard).
+        frame_ms: length of every frame.
+        no_speech_timeout_s: when opened by :meth:`force_open` (button), end with
+            ``no_speech=True`` if nobody speaks this long.
+    """
+
+    def __init__(
+        self,
+        is_speech: Callable[[bytes], bool],
+        settings: VadSettings,
+        frame_ms: int,
+        *,
+        no_speech_timeout_s: float = 5.0,
+    ) -> None:
+        self._is_speech = is_speech
+        self.settings = settings
+        self.frame_ms = frame_ms
+        self._preroll: deque[bytes] = deque(maxlen=max(0, settings.preroll_ms // frame_ms))
+        self._onset_frames: list[bytes] = []  # voiced run not yet long enough to count
+        self._pause: list[bytes] = []  # silence inside an utterance, held back
+        self._in_speech = False
+        self._forced = False
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._utterance_ms = 0  # onset .. last voiced frame
+        self.guarded = False  # half-duplex guard: set while the kiosk's own answer plays
+        self.no_speech_timeout_s = no_speech_timeout_s
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def force_open(self) -> None:
+        """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
+        self._in_speech = True
+        self._forced = True
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._utterance_ms = 0
+        self._pause = []
+        self._onset_frames = []
+
+    def reset(self) -> None:
+        """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error)."""
+        self._in_speech = False
+        self._forced = False
+        self._onset_frames = []
+        self._pause = []
+        self._voiced_ms = 0
+        self._silence_ms = 0
+        self._utterance_ms = 0
+
+    def process(self, frame: bytes) -> list[EndpointEvent]:
+        voiced = self._is_speech(frame)
+        if self._in_speech:
+            return self._continue(frame, voiced)
+        return self._wait_for_onset(frame, voiced)
+
+    def _wait_for_onset(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
+        s = self.settings
+        if voiced and self.guarded and frame_dbfs(frame) < s.barge_in_min_level_dbfs:
+            voiced = False  # quieter than a person at the kiosk: likely our own answer's echo
+        if not voiced:
+            if self._onset_frames:
+                # A short blip (cough, click): push it into the pre-roll and start over.
+                for f in self._onset_frames:
+                    self._preroll.append(f)
+                self._onset_frames = []
+            self._preroll.append(frame)
+            return []
+        self._onset_frames.append(frame)
+        need_ms = s.barge_in_min_speech_ms if self.guarded else s.min_speech_ms
+        if len(self._onset_frames) * self.frame_ms < need_ms:
+            return []
+        audio = b"".join(self._preroll) + b"".join(self._onset_frames)
+        self._utterance_ms = len(self._onset_frames) * self.frame_ms
+        self._preroll.clear()
+        self._onset_frames = []
+        self._in_speech = True
+        self._forced = False
+        self._silence_ms = 0
+        self._voiced_ms = self._utterance_ms
+        return [Onset(audio)]
+
+    def _continue(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
+        s = self.settings
+        if voiced:
+            self._voiced_ms += self.frame_ms
+            self._utterance_ms += self._silence_ms + self.frame_ms
+            self._silence_ms = 0
+            audio = b"".join(self._pause) + frame
+            self._pause = []
+            return [Speech(audio)]
+        self._silence_ms += self.frame_ms
+        self._pause.append(frame)
+        if self._forced and self._voiced_ms == 0:
+            # Opened by the button, nobody spoke yet: keep only a pre-roll's worth of the wait.
+            keep = max(1, self.settings.preroll_ms // self.frame_ms)
+            del self._pause[:-keep]
+            if self._silence_ms >= self.no_speech_timeout_s * 1000:
+                self.reset()
+                return [EndOfSpeech(0.0, no_speech=True)]
+            return []
+        if self._silence_ms >= s.hangover_ms:
+            speech_s = self._utterance_ms / 1000
+            self.reset()
+            return [EndOfSpeech(speech_s)]
+        return []

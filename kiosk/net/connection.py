@@ -1,0 +1,103 @@
+"""The websocket adapter: one Realtime connection, text frames in and out.
+
+Owns the ``websockets`` library and the translation of its failures into kiosk errors
+(:class:`~kiosk.errors.UpstreamRejected` for 401/403, :class:`~kiosk.errors.UpstreamUnavailable`
+with any ``Retry-After`` hint otherwise). Does not decide *when* to connect: that is the
+app's connection policy (``kiosk.net.policy``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from kiosk.errors import UpstreamRejected, UpstreamUnavailable
+from kiosk.net.endpoints import RealtimeEndpoint
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("Retry-After") if headers is not None else None
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class WebsocketLink:
+    """One open websocket to a Realtime endpoint.
+
+    Use :meth:`open` (classmethod), then :meth:`send` / :meth:`recv`, then :meth:`close`.
+    :meth:`recv` returns ``None`` once the connection is closed (cleanly or not).
+    """
+
+    def __init__(self, ws: ClientConnection, endpoint: RealtimeEndpoint) -> None:
+        self._ws = ws
+        self.endpoint = endpoint
+        self.close_reason = ""
+
+    @classmethod
+    async def open(
+        cls,
+        endpoint: RealtimeEndpoint,
+        *,
+        timeout_s: float = 10.0,
+        ping_interval_s: float | None = 10.0,
+        ping_timeout_s: float | None = 10.0,
+    ) -> WebsocketLink:
+        try:
+            ws = await connect(
+                endpoint.url,
+                additional_headers=endpoint.headers,
+                open_timeout=timeout_s,
+                ping_interval=ping_interval_s,
+                ping_timeout=ping_timeout_s,
+                max_size=MAX_FRAME_BYTES,
+                user_agent_header=f"kiosk websockets/{websockets.__version__}",
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                raise UpstreamRejected(f"handshake refused with HTTP {status}: check the API key and deployment") from None
+            raise UpstreamUnavailable(
+                f"handshake failed with HTTP {status}", retry_after_s=_retry_after(exc.response.headers)
+            ) from None
+        except (InvalidHandshake, OSError, asyncio.TimeoutError, TimeoutError) as exc:
+            raise UpstreamUnavailable(f"cannot connect: {type(exc).__name__}: {exc}"[:200]) from None
+        return cls(ws, endpoint)
+
+    async def send(self, text: str) -> bool:
+        """Send one text frame; returns False if the connection is already gone."""
+        try:
+            await self._ws.send(text)
+            return True
+        except ConnectionClosed as exc:
+            self.close_reason = f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+            return False
+
+    async def recv(self) -> str | None:
+        try:
+            message = await self._ws.recv()
+        except ConnectionClosed as exc:
+            self.close_reason = f"closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})"
+            return None
+        if isinstance(message, bytes):
+            try:
+                return message.decode("utf-8")
+            except UnicodeDecodeError:
+                return "\x00binary frame"  # the session rejects it as not JSON
+        return message
+
+    async def close(self) -> None:
+        try:
+            await asyncio.wait_for(self._ws.close(), timeout=2.0)
+        except (TimeoutError, asyncio.TimeoutError, ConnectionClosed, OSError):
+            pass

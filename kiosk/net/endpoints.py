@@ -1,0 +1,63 @@
+"""Where each provider's Realtime websocket lives and how it authenticates.
+
+| provider      | URL                                                        | auth            | dialect |
+|---------------|------------------------------------------------------------|-----------------|---------|
+| openai        | wss://api.openai.com/v1/realtime?model=M                   | Bearer          | GA      |
+| azure         | wss://R.openai.azure.com/openai/v1/realtime?model=DEPLOY   | api-key         | GA      |
+| azure-preview | wss://R.../openai/realtime?api-version=V&deployment=DEPLOY | api-key         | beta    |
+| voicerag      | the configured ws(s)://host/realtime, as is                | none (tier has) | beta    |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from kiosk.config import OPENAI_DEFAULT_ENDPOINT, Config, check_endpoint
+from kiosk.core.realtime import Dialect
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeEndpoint:
+    url: str
+    headers: dict[str, str]  # contains the secret: never log this
+    dialect: Dialect
+    middle_tier: bool
+
+    def __repr__(self) -> str:  # keep the key out of any accidental repr
+        return f"RealtimeEndpoint(url={self.url!r}, dialect={self.dialect!r}, middle_tier={self.middle_tier})"
+
+    @property
+    def redacted(self) -> str:
+        return self.url
+
+
+def _ws_base(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    scheme = {"https": "wss", "http": "ws"}.get(parts.scheme, parts.scheme)
+    return scheme, parts.netloc, parts.path.rstrip("/")
+
+
+def realtime_endpoint(cfg: Config) -> RealtimeEndpoint:
+    rt = cfg.realtime
+    key = cfg.api_key.reveal()
+    if rt.provider == "voicerag":
+        check_endpoint("realtime.endpoint", rt.endpoint, "voicerag")
+        return RealtimeEndpoint(rt.endpoint, {}, "beta", True)
+    base = rt.endpoint or OPENAI_DEFAULT_ENDPOINT
+    check_endpoint("realtime.endpoint", base, rt.provider)
+    scheme, netloc, prefix = _ws_base(base)
+    if rt.provider == "openai":
+        path, query = prefix + "/v1/realtime", {"model": rt.model}
+        headers = {"Authorization": f"Bearer {key}"}
+        dialect: Dialect = "ga"
+    elif rt.provider == "azure":
+        path, query = prefix + "/openai/v1/realtime", {"model": rt.deployment}
+        headers = {"api-key": key}
+        dialect = "ga"
+    else:  # azure-preview
+        path = prefix + "/openai/realtime"
+        query = {"api-version": rt.api_version, "deployment": rt.deployment}
+        headers = {"api-key": key}
+        dialect = "beta"
+    return RealtimeEndpoint(urlunsplit((scheme, netloc, path, urlencode(query), "")), headers, dialect, False)
