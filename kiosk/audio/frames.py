@@ -1,0 +1,61 @@
+"""Cutting a PCM stream into exact fixed-duration frames (webrtcvad wants 10/20/30 ms).
+
+Owns the frame arithmetic shared by the live capture
+(:class:`~kiosk.audio.pyaudio_io.PyAudioSource`) and WAV-driven simulation: bytes per frame,
+and re-chunking arbitrary buffers into frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+SAMPLE_WIDTH_BYTES = 2  # int16 mono everywhere inside kiosk
+
+
+def frame_bytes(rate_hz: int, frame_ms: int) -> int:
+    """Bytes of one mono int16 frame; raises ValueError unless the frame is whole samples."""
+    samples, rest = divmod(rate_hz * frame_ms, 1000)
+    if rest or samples <= 0:
+        raise ValueError(f"{frame_ms} ms at {rate_hz} Hz is not a whole number of samples")
+    return samples * SAMPLE_WIDTH_BYTES
+
+
+class FrameSlicer:
+    """Accumulates PCM chunks of any size and yields exact ``frame_ms`` frames.
+
+    Calling contract: ``for frame in slicer.push(chunk): ...``; a partial frame stays inside
+    until the next push. :meth:`clear` drops it. Not thread-safe: one producer.
+    """
+
+    def __init__(self, rate_hz: int, frame_ms: int) -> None:
+        self.frame_size_bytes = frame_bytes(rate_hz, frame_ms)
+        self._pending = bytearray()
+
+    def push(self, pcm: bytes) -> Iterator[bytes]:
+        self._pending += pcm
+        size = self.frame_size_bytes
+        whole = len(self._pending) - len(self._pending) % size
+        if not whole:
+            return iter(())
+        frames = [bytes(self._pending[i : i + size]) for i in range(0, whole, size)]
+        del self._pending[:whole]
+        return iter(frames)
+
+    @property
+    def pending_bytes(self) -> int:
+        return len(self._pending)
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
+def iter_frames(pcm: bytes, rate_hz: int, frame_ms: int, *, pad: bool = False) -> Iterator[bytes]:
+    """Split a whole buffer into frames; a partial tail is dropped (zero-padded if ``pad``)."""
+    size = frame_bytes(rate_hz, frame_ms)
+    for start in range(0, len(pcm), size):
+        frame = pcm[start : start + size]
+        if len(frame) < size:
+            if not pad:
+                return
+            frame = frame + bytes(size - len(frame))
+        yield frame

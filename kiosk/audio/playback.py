@@ -1,0 +1,168 @@
+"""The speaker's queue: answer audio and earcons waiting to be played, and what was played.
+
+Owns the hand-over between the asyncio side (writes decoded answer deltas and earcons) and
+the PortAudio callback thread (reads fixed-size blocks), the instant flush for barge-in, and
+the per-item count of milliseconds actually handed to the speaker that
+``conversation.item.truncate`` needs (``audio_end_ms``). No PortAudio here: the sink
+(:class:`~kiosk.audio.pyaudio_io.PyAudioSink`) or a WAV writer pulls from it.
+
+Answer audio plays in order, one item after another. Earcons play at once, mixed over any
+answer audio, and are never counted for truncation. All PCM is mono int16 at ``rate_hz``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict, deque
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# played_ms is kept for this many recent items; older ones report 0 (truncate only ever
+# concerns the item playing now, so a short memory is enough and the dict cannot grow forever).
+_ITEMS_REMEMBERED = 64
+
+
+class _Chunk:
+    __slots__ = ("item_id", "offset", "pcm")
+
+    def __init__(self, item_id: str | None, pcm: bytes) -> None:
+        self.item_id = item_id
+        self.pcm = pcm
+        self.offset = 0  # bytes already read
+
+    @property
+    def remaining(self) -> int:
+        return len(self.pcm) - self.offset
+
+
+class PlaybackBuffer:
+    """Thread-safe FIFO of answer audio plus an earcon lane, read by the speaker.
+
+    Calling contract: the asyncio side calls :meth:`write` and :meth:`flush`; exactly one
+    consumer (the PortAudio callback) calls :meth:`read`. Every method takes one short lock,
+    none blocks on I/O, so it is safe from a real-time callback. Properties are snapshots.
+    """
+
+    def __init__(self, rate_hz: int = 24000) -> None:
+        if rate_hz <= 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        self.rate_hz = rate_hz
+        self._lock = threading.Lock()
+        self._speech: deque[_Chunk] = deque()
+        self._earcons: deque[_Chunk] = deque()
+        self._speech_pending_bytes = 0
+        self._earcon_pending_bytes = 0
+        self._played_samples: OrderedDict[str, int] = OrderedDict()
+        self._earcon_in_last_read = False
+
+    def write(self, pcm: bytes, item_id: str | None = None) -> None:
+        """Queue PCM. ``item_id`` names the answer item it belongs to; ``None`` = an earcon.
+
+        A trailing odd byte (not a whole int16 sample) is dropped with a warning.
+        """
+        if len(pcm) % 2:
+            log.warning("playback: dropping odd trailing byte of a %d-byte chunk", len(pcm))
+            pcm = pcm[:-1]
+        if not pcm:
+            return
+        chunk = _Chunk(item_id, bytes(pcm))
+        with self._lock:
+            if item_id is None:
+                self._earcons.append(chunk)
+                self._earcon_pending_bytes += len(chunk.pcm)
+            else:
+                self._speech.append(chunk)
+                self._speech_pending_bytes += len(chunk.pcm)
+                self._played_samples.setdefault(item_id, 0)
+                self._played_samples.move_to_end(item_id)
+                while len(self._played_samples) > _ITEMS_REMEMBERED:
+                    self._played_samples.popitem(last=False)
+
+    def read(self, n_samples: int) -> bytes:
+        """Take the next ``n_samples`` for the speaker: always ``n_samples * 2`` bytes.
+
+        Answer audio comes in order; earcons are mixed on top (saturating); silence pads
+        whatever is missing. The answer samples returned count as played for their item.
+        """
+        if n_samples <= 0:
+            return b""
+        n_bytes = n_samples * 2
+        with self._lock:
+            speech = self._take(self._speech, n_bytes, count=True)
+            self._speech_pending_bytes -= len(speech)
+            earcon = self._take(self._earcons, n_bytes, count=False)
+            self._earcon_pending_bytes -= len(earcon)
+            self._earcon_in_last_read = bool(earcon)
+        if not earcon:
+            return speech + bytes(n_bytes - len(speech))
+        if not speech:
+            return earcon + bytes(n_bytes - len(earcon))
+        mixed = np.zeros(n_samples, dtype=np.int32)
+        mixed[: len(speech) // 2] += np.frombuffer(speech, dtype=np.int16)
+        mixed[: len(earcon) // 2] += np.frombuffer(earcon, dtype=np.int16)
+        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
+
+    def _take(self, lane: deque[_Chunk], n_bytes: int, *, count: bool) -> bytes:
+        out = bytearray()
+        while lane and len(out) < n_bytes:
+            chunk = lane[0]
+            part = chunk.pcm[chunk.offset : chunk.offset + n_bytes - len(out)]
+            chunk.offset += len(part)
+            out += part
+            if count and chunk.item_id is not None and chunk.item_id in self._played_samples:
+                self._played_samples[chunk.item_id] += len(part) // 2
+            if chunk.remaining == 0:
+                lane.popleft()
+        return bytes(out)
+
+    def flush(self) -> None:
+        """Drop everything pending, answer audio and earcons alike (barge-in).
+
+        Counts of what was already played are kept: truncate needs them after the flush.
+        """
+        with self._lock:
+            dropped_ms = self._speech_pending_bytes * 500 / self.rate_hz
+            self._speech.clear()
+            self._earcons.clear()
+            self._speech_pending_bytes = 0
+            self._earcon_pending_bytes = 0
+            self._earcon_in_last_read = False
+        log.debug("= playback flushed, %.0f ms of answer audio dropped", dropped_ms)
+
+    def played_ms(self, item_id: str) -> int:
+        """Milliseconds of ``item_id`` handed to the speaker so far (0 if unknown)."""
+        with self._lock:
+            samples = self._played_samples.get(item_id, 0)
+        return samples * 1000 // self.rate_hz
+
+    @property
+    def pending_ms(self) -> float:
+        """Milliseconds still queued (the longer of the answer and earcon lanes)."""
+        with self._lock:
+            pending = max(self._speech_pending_bytes, self._earcon_pending_bytes)
+        return pending * 500 / self.rate_hz
+
+    @property
+    def is_idle(self) -> bool:
+        """Nothing pending in either lane."""
+        with self._lock:
+            return not self._speech and not self._earcons
+
+    @property
+    def playing_item(self) -> str | None:
+        """The answer item the speaker is on: the one at the head of the queue.
+
+        Before the first read of a fresh item this is already that item (it is next);
+        ``None`` when no answer audio is pending.
+        """
+        with self._lock:
+            return self._speech[0].item_id if self._speech else None
+
+    @property
+    def earcon_active(self) -> bool:
+        """An earcon is pending or was in the block the speaker took last (mute the VAD)."""
+        with self._lock:
+            return bool(self._earcons) or self._earcon_in_last_read

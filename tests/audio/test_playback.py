@@ -1,0 +1,173 @@
+import threading
+
+import numpy as np
+import pytest
+
+from kiosk.audio.playback import PlaybackBuffer
+
+
+def _pcm(value: int, n_samples: int) -> bytes:
+    return np.full(n_samples, value, dtype=np.int16).tobytes()
+
+
+def _samples(pcm: bytes) -> list[int]:
+    return np.frombuffer(pcm, dtype=np.int16).tolist()
+
+
+def test_empty_buffer_reads_silence_of_the_exact_size() -> None:
+    buffer = PlaybackBuffer()
+
+    assert buffer.read(480) == bytes(960)
+    assert buffer.is_idle
+    assert buffer.playing_item is None
+
+
+def test_read_returns_items_in_order_and_zero_pads_the_tail() -> None:
+    buffer = PlaybackBuffer()
+    buffer.write(_pcm(1, 3), "a")
+    buffer.write(_pcm(2, 2), "b")
+
+    out = buffer.read(8)
+
+    assert _samples(out) == [1, 1, 1, 2, 2, 0, 0, 0]
+    assert buffer.is_idle
+
+
+def test_partial_reads_split_chunks_without_losing_samples() -> None:
+    buffer = PlaybackBuffer()
+    buffer.write(np.arange(10, dtype=np.int16).tobytes(), "a")
+
+    parts = [buffer.read(3) for _ in range(4)]
+
+    assert _samples(b"".join(parts)) == [*range(10), 0, 0]
+
+
+def test_played_ms_counts_only_samples_read_per_item() -> None:
+    buffer = PlaybackBuffer(rate_hz=24000)
+    buffer.write(_pcm(1, 2400), "item_a")  # 100 ms
+    buffer.write(_pcm(2, 4800), "item_b")  # 200 ms
+
+    buffer.read(1200)  # 50 ms of a
+    assert buffer.played_ms("item_a") == 50
+    assert buffer.played_ms("item_b") == 0
+    assert buffer.playing_item == "item_a"
+
+    buffer.read(2400)  # rest of a, 50 ms of b
+    assert buffer.played_ms("item_a") == 100
+    assert buffer.played_ms("item_b") == 50
+    assert buffer.playing_item == "item_b"
+    assert buffer.pending_ms == pytest.approx(150)
+
+
+def test_flush_drops_pending_audio_and_keeps_played_ms() -> None:
+    buffer = PlaybackBuffer(rate_hz=24000)
+    buffer.write(_pcm(5, 24000), "item_a")
+    buffer.read(7200)  # 300 ms played
+
+    buffer.flush()
+
+    assert buffer.is_idle
+    assert buffer.pending_ms == 0
+    assert buffer.playing_item is None
+    assert buffer.read(100) == bytes(200)
+    assert buffer.played_ms("item_a") == 300
+
+
+def test_earcon_plays_at_once_mixed_over_answer_and_is_not_counted() -> None:
+    buffer = PlaybackBuffer(rate_hz=1000)
+    buffer.write(_pcm(100, 10), "item_a")
+    buffer.write(_pcm(7, 4))  # earcon
+
+    assert buffer.earcon_active
+    out = _samples(buffer.read(6))
+
+    assert out == [107, 107, 107, 107, 100, 100]
+    assert buffer.played_ms("item_a") == 6
+    assert buffer.pending_ms == pytest.approx(4)
+
+
+def test_earcon_alone_is_played_and_stays_active_for_the_block_that_carried_it() -> None:
+    buffer = PlaybackBuffer(rate_hz=1000)
+    buffer.write(_pcm(9, 5))
+
+    assert _samples(buffer.read(3)) == [9, 9, 9]
+    assert buffer.earcon_active
+    assert _samples(buffer.read(3)) == [9, 9, 0]
+    assert buffer.earcon_active  # its tail is in the speaker's block right now
+    assert buffer.is_idle
+
+    buffer.read(3)
+    assert not buffer.earcon_active
+    assert buffer.playing_item is None
+
+
+def test_mixing_saturates_instead_of_wrapping() -> None:
+    buffer = PlaybackBuffer()
+    buffer.write(_pcm(30000, 2), "a")
+    buffer.write(_pcm(30000, 2))
+    buffer.write(_pcm(-30000, 1), "b")
+    buffer.write(_pcm(-30000, 1))
+
+    assert _samples(buffer.read(3)) == [32767, 32767, -32768]
+
+
+def test_odd_byte_chunk_drops_only_the_trailing_byte() -> None:
+    buffer = PlaybackBuffer(rate_hz=1000)
+
+    buffer.write(_pcm(3, 2) + b"\x01", "a")
+
+    assert _samples(buffer.read(3)) == [3, 3, 0]
+
+
+def test_played_ms_of_unknown_item_is_zero() -> None:
+    assert PlaybackBuffer().played_ms("never") == 0
+
+
+def test_played_ms_memory_is_bounded_to_recent_items() -> None:
+    buffer = PlaybackBuffer(rate_hz=1000)
+    for i in range(100):
+        buffer.write(_pcm(1, 1), f"item_{i}")
+    buffer.read(100)
+
+    assert buffer.played_ms("item_99") == 1
+    assert buffer.played_ms("item_0") == 0
+
+
+def test_concurrent_writer_and_reader_lose_and_duplicate_nothing() -> None:
+    """Smoke test: an asyncio-side writer and a callback-side reader at full speed."""
+    buffer = PlaybackBuffer(rate_hz=24000)
+    total_samples = 240_000
+    chunk = 480
+    reads: list[bytes] = []
+    writer_done = threading.Event()
+
+    def writer() -> None:
+        for start in range(0, total_samples, chunk):
+            values = (np.arange(start, start + chunk) % 30000 + 1).astype(np.int16)
+            buffer.write(values.tobytes(), "item")
+        writer_done.set()
+
+    def reader() -> None:
+        while not (writer_done.is_set() and buffer.is_idle):
+            reads.append(buffer.read(256))
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not any(thread.is_alive() for thread in threads)
+
+    played = np.frombuffer(b"".join(reads), dtype=np.int16)
+    played = played[played != 0]  # underrun padding
+    expected = (np.arange(total_samples) % 30000 + 1).astype(np.int16)
+    np.testing.assert_array_equal(played, expected)
+    assert buffer.played_ms("item") == total_samples * 1000 // 24000
+
+
+def test_non_positive_read_returns_nothing() -> None:
+    buffer = PlaybackBuffer()
+    buffer.write(_pcm(1, 4), "a")
+
+    assert buffer.read(0) == b""
+    assert buffer.pending_ms > 0
