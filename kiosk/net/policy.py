@@ -127,6 +127,11 @@ class RateLimit(Protocol):
     def reset_seconds(self) -> float: ...
 
 
+# ``kiosk.core.realtime.RateLimitsUpdated.limits`` entries: (name, limit, remaining, reset_seconds)
+RateLimitTuple = tuple[str, int, int, float]
+RateLimitEntry = RateLimit | RateLimitTuple
+
+
 class Hold(enum.Enum):
     """Why :meth:`ConnectPolicy.next_attempt_at` says "do not retry" (None)."""
 
@@ -296,19 +301,33 @@ class ConnectPolicy:
         self.reason = f"link died after {lived_s:.1f} s; retrying in {delay:.1f} s"
         log.warning("connection: %s", self.reason)
 
-    def apply_rate_limits(self, now: float, limits: Iterable[RateLimit]) -> None:
+    def apply_rate_limits(self, now: float, limits: Iterable[RateLimitEntry]) -> None:
         """Honour ``rate_limits.updated``: a limit with nothing remaining blocks new responses
-        (see :meth:`response_gate`) until it resets. Bad numbers (negative, NaN) are ignored."""
-        for limit in limits:
-            remaining = _finite(limit.remaining)
-            reset_s = _finite(limit.reset_seconds)
+        (see :meth:`response_gate`) until it resets. Bad numbers (negative, NaN) are ignored.
+
+        Args:
+            limits: ``RateLimitsUpdated.limits`` tuples ``(name, limit, remaining,
+                reset_seconds)`` or objects with ``name``/``remaining``/``reset_seconds``.
+        """
+        for entry in limits:
+            name: str
+            remaining_raw: object
+            reset_raw: object
+            if isinstance(entry, tuple):
+                if len(entry) != 4:
+                    continue
+                name, _limit, remaining_raw, reset_raw = entry
+            else:
+                name, remaining_raw, reset_raw = entry.name, entry.remaining, entry.reset_seconds
+            remaining = _finite(remaining_raw)
+            reset_s = _finite(reset_raw)
             if remaining is None or reset_s is None or remaining > 0 or reset_s <= 0:
                 continue
             until = now + min(reset_s, 3600.0)
             if until > self._responses_blocked_until:
                 self._responses_blocked_until = until
                 self._rate_limit_reason = (
-                    f"{limit.name} rate limit reached; resets in {reset_s:.1f} s"
+                    f"{str(name)[:40]} rate limit reached; resets in {reset_s:.1f} s"
                 )
                 log.warning("connection: %s", self._rate_limit_reason)
 

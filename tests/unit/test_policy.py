@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import ConnectionSettings
+from kiosk.core.realtime import RateLimitsUpdated, RealtimeSession, SessionOptions
 from kiosk.errors import BudgetExhausted
 from kiosk.net.policy import (
     Backoff,
     ConnectionBudget,
     ConnectPolicy,
     Hold,
+    ResponseGate,
     failure_kind_for_status,
     parse_retry_after,
 )
@@ -306,6 +308,22 @@ def test_rate_limit_with_nothing_remaining_blocks_responses_until_reset() -> Non
     assert not gate.ok and gate.until == pytest.approx(17.5)
     assert "tokens" in gate.reason
     assert p.response_gate(17.5).ok
+
+
+def test_rate_limits_from_the_session_tuples_block_responses() -> None:
+    session = RealtimeSession("ga", SessionOptions(instructions="x"))
+    session.receive_text(
+        '{"type":"rate_limits.updated","rate_limits":[{"name":"requests","limit":100,'
+        '"remaining":0,"reset_seconds":2.5},{"name":"tokens","limit":9,"remaining":9,"reset_seconds":1}]}'
+    )
+    (event,) = session.events_received()
+    assert isinstance(event, RateLimitsUpdated)
+    p = policy()
+    p.apply_rate_limits(0.0, event.limits)
+    assert p.response_gate(2.0) == ResponseGate(
+        False, 2.5, "requests rate limit reached; resets in 2.5 s"
+    )
+    assert p.response_gate(2.5).ok
 
 
 def test_rate_limits_with_remaining_or_garbage_change_nothing() -> None:
