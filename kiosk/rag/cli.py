@@ -1,0 +1,267 @@
+"""``kiosk index add|list|remove|rebuild|push`` and ``kiosk search``.
+
+Owns argument parsing and terminal output for the knowledge commands; the work is done
+by :mod:`kiosk.rag.ingest`, :mod:`kiosk.rag.sqlite_index` and
+:mod:`kiosk.rag.azure_search`. Each handler returns an exit code: 0 done, 1 done with
+warnings (a file skipped) or nothing found to act on, 2 bad settings or arguments.
+Progress and warnings go to stderr, results to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from kiosk.config import Config, load_config_file
+from kiosk.errors import ConfigError
+from kiosk.rag.ingest import IngestReport, Progress, ingest_paths, rebuild
+from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
+from kiosk.rag.sqlite_index import SqliteIndex
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.ArgumentParser) -> None:
+    """Add the ``index`` and ``search`` subcommands; ``parent`` carries ``--config``."""
+    index_opt = argparse.ArgumentParser(add_help=False)
+    index_opt.add_argument(
+        "--index", metavar="PATH", help="SQLite index file (default: rag.index_path from the config)"
+    )
+
+    p_index = subparsers.add_parser("index", parents=[parent], help="manage the local knowledge index")
+    actions = p_index.add_subparsers(dest="index_action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("add", parents=[parent, index_opt], help="ingest files or folders")
+    p.add_argument("paths", nargs="+", metavar="PATH", help=".md .txt .html .pdf files or folders")
+    p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
+    p.set_defaults(func=cmd_index_add)
+
+    p = actions.add_parser("list", parents=[parent, index_opt], help="list ingested documents")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_index_list)
+
+    p = actions.add_parser("remove", parents=[parent, index_opt], help="forget files (or everything under a folder)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_index_remove)
+
+    p = actions.add_parser("rebuild", parents=[parent, index_opt], help="re-read every ingested file and compact")
+    p.set_defaults(func=cmd_index_rebuild)
+
+    p = actions.add_parser("push", parents=[parent, index_opt], help="upload the local index to Azure AI Search")
+    p.add_argument("--azure", action="store_true", required=True, help="target: Azure AI Search (rag.azure_*)")
+    p.add_argument("--batch-size", type=int, default=500, help="documents per upload request (1-1000)")
+    p.set_defaults(func=cmd_index_push)
+
+    p = subparsers.add_parser("search", parents=[parent, index_opt], help="try retrieval from a shell")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=0, help="results (default: rag.top_k)")
+    p.add_argument("--json", action="store_true", help="a JSON list of {chunk_id, title, source, score, text}")
+    p.set_defaults(func=cmd_search)
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config_file(getattr(args, "config", None), require_key=False)
+
+
+def _index_path(args: argparse.Namespace, cfg: Config) -> Path:
+    return Path(args.index or cfg.rag.index_path)
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Handler:
+    """Settings problems -> message + exit 2; backend failures -> message + exit 1."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        except KnowledgeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+class _ProgressPrinter:
+    """One line per file for small ingests, else one line a second (and the last)."""
+
+    def __init__(self, out: TextIO, interval_s: float = 1.0) -> None:
+        self._out = out
+        self._interval_s = interval_s
+        self._last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        now = time.monotonic()
+        if p.total <= 20 or p.done == p.total or now - self._last >= self._interval_s:
+            self._last = now
+            print(f"[{p.done}/{p.total}] {p.outcome:9} {p.path}", file=self._out, flush=True)
+
+
+def _print_report(report: IngestReport, index_path: Path) -> int:
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    mib = report.bytes_read / 2**20
+    print(
+        f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+        f"skipped {len(report.warnings)}; {report.chunks_written} chunks from {mib:.1f} MiB "
+        f"in {report.seconds:.1f} s -> {index_path}"
+    )
+    return 1 if report.warnings else 0
+
+
+# --- handlers ------------------------------------------------------------------------
+
+
+@_guard
+def cmd_index_add(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _index_path(args, cfg)
+    with SqliteIndex(path) as index:
+        report = ingest_paths(index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr))
+    return _print_report(report, path)
+
+
+@_guard
+def cmd_index_list(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _index_path(args, cfg)
+    if not path.exists():
+        print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
+        return 1
+    with SqliteIndex(path, create=False) as index:
+        docs = index.documents()
+        stats = index.stats()
+    if args.json:
+        rows = [
+            {"source": d.source, "title": d.title, "chunks": d.chunks, "bytes": d.size_bytes, "added_at": d.added_at}
+            for d in docs
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    for d in docs:
+        print(f"{d.chunks:5d}  {d.source}  ({d.title})")
+    print(f"{stats.documents} documents, {stats.chunks} chunks, {stats.file_bytes / 2**20:.1f} MiB: {path}")
+    return 0
+
+
+@_guard
+def cmd_index_remove(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _index_path(args, cfg)
+    if not path.exists():
+        print(f"no index at {path}", file=sys.stderr)
+        return 1
+    missing = 0
+    with SqliteIndex(path, create=False) as index:
+        sources = [d.source for d in index.documents()]
+        for raw in args.paths:
+            target = str(Path(raw).expanduser().resolve())
+            # A folder removes everything ingested from under it, even files gone from disk.
+            matched = [s for s in sources if s == target or s.startswith(target.rstrip("/") + "/")]
+            if not matched:
+                print(f"warning: {raw}: not in the index", file=sys.stderr)
+                missing += 1
+            for source in matched:
+                chunks = index.remove_document(source)
+                print(f"removed {source} ({chunks} chunks)")
+    return 1 if missing else 0
+
+
+@_guard
+def cmd_index_rebuild(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    path = _index_path(args, cfg)
+    if not path.exists():
+        print(f"no index at {path}", file=sys.stderr)
+        return 1
+    with SqliteIndex(path) as index:
+        report = rebuild(index, progress=_ProgressPrinter(sys.stderr))
+    return _print_report(report, path)
+
+
+@_guard
+def cmd_index_push(args: argparse.Namespace) -> int:
+    from kiosk.rag.azure_search import push_chunks  # the SDK import is slow; only here
+
+    cfg = _config(args)
+    path = _index_path(args, cfg)
+    if not 1 <= args.batch_size <= 1000:
+        print("--batch-size must be between 1 and 1000", file=sys.stderr)
+        return 2
+    if not cfg.rag.azure_endpoint or not cfg.rag.azure_index:
+        print("config: rag.azure_endpoint and rag.azure_index are required for push", file=sys.stderr)
+        return 2
+    if not path.exists():
+        print(f"no index at {path}", file=sys.stderr)
+        return 1
+    with SqliteIndex(path, create=False) as index:
+        total = index.stats().chunks
+        uploaded = push_chunks(
+            cfg.rag,
+            cfg.credentials.azure_search_api_key.reveal(),
+            index.iter_chunks(),
+            batch_size=args.batch_size,
+            progress=lambda n: print(f"[{n}/{total}] uploaded", file=sys.stderr, flush=True),
+        )
+    print(f"pushed {uploaded} chunks to {cfg.rag.azure_endpoint} index {cfg.rag.azure_index}")
+    return 0
+
+
+def _search_backend(args: argparse.Namespace, cfg: Config) -> KnowledgeBase | None:
+    if args.index is None and cfg.rag.backend == "azure":
+        from kiosk.rag.azure_search import AzureSearchIndex
+
+        return AzureSearchIndex(cfg.rag, cfg.credentials.azure_search_api_key.reveal())
+    path = _index_path(args, cfg)
+    if not path.exists():
+        print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
+        return None
+    return SqliteIndex(path, create=False)
+
+
+def hit_to_json(hit: Hit) -> dict[str, Any]:
+    return {"chunk_id": hit.chunk_id, "title": hit.title, "source": hit.source, "score": hit.score, "text": hit.text}
+
+
+@_guard
+def cmd_search(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    k = args.k or cfg.rag.top_k
+    if not 1 <= k <= 100:
+        print("-k must be between 1 and 100", file=sys.stderr)
+        return 2
+    backend = _search_backend(args, cfg)
+    if backend is None:
+        return 1
+    try:
+        hits = backend.search(args.query, k)
+    finally:
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    if args.json:
+        print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=1))
+        return 0
+    if not hits:
+        print("no results")
+        return 1
+    for rank, h in enumerate(hits, start=1):
+        text = " ".join(h.text.split())
+        print(f"{rank}. [{h.chunk_id}] {h.title}  (score {h.score:.2f})")
+        print(f"   {h.source}")
+        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+    return 0

@@ -1,0 +1,89 @@
+"""Text normalisation and tokenisation shared by indexing and querying.
+
+Why bigrams: Japanese writes words without spaces, so a word tokenizer sees a whole
+sentence as one token. Indexing overlapping character bigrams of every CJK run (the
+approach of Lucene's CJKBigramFilter) makes two-character words, the most common
+length in Japanese (駐車, 料金, 安定), matchable, which FTS5's ``trigram`` tokenizer
+cannot do (it needs >= 3 characters per query term). Bigrams are written into the FTS
+column as space-separated tokens so one ``unicode61`` + ``porter`` table serves both
+languages: Latin words keep English stemming, CJK runs become bigrams. Queries go
+through the same function, so both sides always agree. A lone CJK character (a run of
+length 1) is kept as a unigram; single-character queries inside longer runs fall back
+to a substring scan in :mod:`kiosk.rag.sqlite_index`.
+
+Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Bumped whenever segment() changes: an index built with another version is rebuilt.
+SEGMENTER_VERSION = 1
+
+# Han (incl. ext. A and compatibility), Hiragana, Katakana (incl. the prolonged sound
+# mark), Hangul. After NFKC, half-width katakana are already full-width.
+_CJK_RUN = re.compile(
+    r"[\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]+"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+# Query-side only: words that carry no meaning in a question. Dropping them keeps
+# OR-queries short (and fast); documents keep them so phrases still read naturally.
+STOPWORDS = frozenset(
+    """a an and are as at be by can could do does did for from have has how i if in into is
+    it its me my of on or our should so than that the their them then there these they this
+    to was we were what when where which who whom why will with would you your about any
+    some please tell know want need get""".split()
+)
+
+
+def normalize(text: str) -> str:
+    """NFKC (full-width ASCII -> ASCII, half-width kana -> full-width) and case-fold."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _bigrams(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def segment(text: str) -> str:
+    """The string written to (and matched in) the FTS column for ``text``.
+
+    >>> segment("Debianの安定版")
+    'debian の安 安定 定版'
+    """
+    norm = normalize(text)
+    out: list[str] = []
+    pos = 0
+    for m in _CJK_RUN.finditer(norm):
+        if m.start() > pos:
+            out.append(norm[pos : m.start()])
+        out.append(" " + " ".join(_bigrams(m.group())) + " ")
+        pos = m.end()
+    out.append(norm[pos:])
+    return " ".join("".join(out).split())
+
+
+def query_terms(query: str, max_terms: int = 48) -> list[str]:
+    """Distinct search terms of a free-text question, in order, stopwords dropped.
+
+    Terms are what the FTS tokenizer would see (words and CJK bigrams); the caller
+    quotes them, so no FTS5 query syntax from the user ever reaches SQLite.
+    """
+    seen: dict[str, None] = {}
+    for tok in _WORD.findall(segment(query)):
+        tok = tok.strip("_")
+        if not tok or tok in STOPWORDS:
+            continue
+        seen.setdefault(tok, None)
+        if len(seen) >= max_terms:
+            break
+    return list(seen)
+
+
+def is_cjk(text: str) -> bool:
+    return bool(_CJK_RUN.search(text))
