@@ -288,6 +288,10 @@ class RealtimeSession:
         return self._response is not None
 
     @property
+    def active_response_id(self) -> str | None:
+        return self._response.response_id if self._response is not None else None
+
+    @property
     def answer_item_id(self) -> str | None:
         """The item id of the latest answer audio: what ``conversation.item.truncate`` names."""
         return self._answer_item_id

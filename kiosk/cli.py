@@ -1,0 +1,191 @@
+"""The ``kiosk`` command.
+
+Exit codes: 0 ok; 1 a runtime failure (e.g. a check failed, the daemon crashed);
+2 bad usage or configuration (one line on stderr naming the key); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from kiosk import __version__
+from kiosk.config import PROVIDERS, Config, load_config_file
+from kiosk.errors import ConfigError, KioskError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("kiosk")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if getattr(args, "provider", None):
+        out["KIOSK_REALTIME_PROVIDER"] = args.provider
+    if getattr(args, "endpoint", None):
+        out["KIOSK_REALTIME_ENDPOINT"] = args.endpoint
+    return out
+
+
+def load_settings(args: argparse.Namespace, *, require_key: bool) -> Config:
+    return load_config_file(args.config, require_key=require_key, overrides=_overrides(args))
+
+
+def _setup_logging(args: argparse.Namespace, default: str = "warning") -> None:
+    level = "debug" if getattr(args, "verbose", False) else (getattr(args, "log_level", None) or default)
+    try:
+        from kiosk.service.logs import setup_logging
+
+        setup_logging(level)
+    except ImportError:  # pragma: no cover
+        logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from kiosk.audio.wav import AudioFileError
+    from kiosk.simulate import run_simulation
+
+    _setup_logging(args)
+    try:
+        cfg = load_settings(args, require_key=False)
+    except ConfigError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = asyncio.run(
+            run_simulation(cfg, [Path(p) for p in args.input], Path(args.output), fast=args.fast)
+        )
+    except (AudioFileError, ConfigError) as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+    return EXIT_OK
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    for note in report.get("notes", []):
+        print(f"note: {note}")
+    for t in report["turns"]:
+        latency = t["response_latency_ms"]
+        print(
+            f"turn {t['turn_id']} ({t['trigger']}): {t['outcome']}; speech {t['user_speech_s']:.2f} s, "
+            f"upstream {t['upstream_audio_s']:.2f} s, latency "
+            + (f"{latency:.0f} ms" if latency is not None else "-")
+        )
+        if t["transcript"]:
+            print(f"  heard:    {t['transcript']}")
+        if t["answer_transcript"]:
+            print(f"  answered: {t['answer_transcript']}")
+        for c in t["citations"]:
+            print(f"  source:   [{c['chunk_id']}] {c['title']} ({c['source']})")
+    tokens = report["tokens"]
+    print(
+        f"{len(report['turns'])} turn(s), {report['connections_opened']} connection(s), "
+        f"{report['upstream_audio_s']:.2f} s audio sent, {report['answer_audio_s']:.2f} s answer "
+        f"written to {report['output']}; tokens in {tokens['input_text'] + tokens['input_audio']}, "
+        f"out {tokens['output_text'] + tokens['output_audio']}"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kiosk.daemon import run_daemon
+
+    return run_daemon(args)
+
+
+def cmd_fake_server(args: argparse.Namespace) -> int:
+    from kiosk.testing.fake_realtime import serve_forever
+
+    try:
+        asyncio.run(serve_forever(port=args.port, dialect=args.dialect, mode=args.mode))
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", default=None, help="settings file (default /etc/kiosk/kiosk.toml)"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
+
+    endpoint = argparse.ArgumentParser(add_help=False)
+    endpoint.add_argument("--provider", choices=PROVIDERS, help="override realtime.provider")
+    endpoint.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="override realtime.endpoint (base URL; for voicerag the full ws(s)://host/realtime URL)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="kiosk",
+        description="Voice kiosk: local VAD, the Realtime API and a knowledge base.",
+        epilog="Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 130 interrupted.",
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", parents=[common, endpoint], help="run the kiosk daemon on real devices")
+    p.add_argument("--input-wav", metavar="FILE", help="use a WAV file as the microphone (testing)")
+    p.add_argument("--output-wav", metavar="FILE", help="write the speaker's audio to a WAV (testing)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "simulate",
+        parents=[common, endpoint],
+        help="run the pipeline with WAV files as microphone and speaker",
+        description="Run the kiosk pipeline with WAV files as microphone and speaker. With no "
+        "endpoint or API key configured, a bundled fake Realtime server answers.",
+    )
+    p.add_argument("--input", action="append", required=True, metavar="WAV", help="question audio (repeatable)")
+    p.add_argument("--output", required=True, metavar="WAV", help="answer audio written here (24 kHz mono)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable report")
+    p.add_argument("--fast", action="store_true", help="skip the waiting while nobody speaks")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("fake-server", help="serve the bundled fake Realtime server (for manual play)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    p.add_argument("--mode", choices=["direct", "voicerag"], default="direct")
+    p.set_defaults(func=cmd_fake_server)
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=lambda args: print(f"kiosk {__version__}") or EXIT_OK)
+
+    for module in ("kiosk.rag.cli", "kiosk.service.check"):
+        try:
+            register = __import__(module, fromlist=["register"]).register
+        except (ImportError, AttributeError):
+            continue
+        register(sub, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Per-turn bookkeeping that becomes a :class:`~kiosk.core.events.TurnSummary`.
+
+Pure: the app tells it what happened (with ``now``); it does no I/O. One summary per turn
+feeds the journal's turn line, the simulate report and cost accounting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kiosk.core.events import Citation, TurnSummary, Usage
+
+UPSTREAM_BYTES_PER_S = 24000 * 2  # PCM16 mono 24 kHz
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    turn_id: int
+    trigger: str
+    started_t_s: float
+    user_speech_s: float = 0.0
+    upstream_bytes: int = 0
+    speech_end_t_s: float | None = None
+    first_audio_t_s: float | None = None
+    transcript: str = ""
+    answer_parts: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+    def add_citations(self, citations: tuple[Citation, ...]) -> None:
+        known = {c.chunk_id for c in self.citations}
+        self.citations.extend(c for c in citations if c.chunk_id not in known)
+
+    def note_answer_audio(self, now: float) -> None:
+        if self.first_audio_t_s is None:
+            self.first_audio_t_s = now
+
+    def summary(self, now: float, outcome: str) -> TurnSummary:
+        latency_ms = None
+        if self.first_audio_t_s is not None and self.speech_end_t_s is not None:
+            latency_ms = round((self.first_audio_t_s - self.speech_end_t_s) * 1000, 1)
+        return TurnSummary(
+            turn_id=self.turn_id,
+            started_t_s=self.started_t_s,
+            ended_t_s=now,
+            trigger=self.trigger,
+            outcome=outcome,
+            user_speech_s=round(self.user_speech_s, 3),
+            upstream_audio_s=round(self.upstream_bytes / UPSTREAM_BYTES_PER_S, 3),
+            response_latency_ms=latency_ms,
+            transcript=self.transcript,
+            answer_transcript="".join(self.answer_parts),
+            citations=tuple(self.citations),
+            usage=self.usage,
+        )

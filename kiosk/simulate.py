@@ -1,0 +1,258 @@
+"""``kiosk simulate``: the whole pipeline with WAV files as microphone and speaker.
+
+The microphone is the concatenated ``--input`` files (any rate, mono or stereo), read at
+16 kHz in frames of ``audio.frame_ms``. Between inputs and after the last one it keeps
+feeding silence until the kiosk is idle again, like a person waiting for the answer.
+The speaker pulls one frame of answer audio per microphone frame and writes what it
+plays to ``--output`` (24 kHz mono).
+
+Time: by default frames are paced like a real microphone. With ``fast`` the clock skips
+ahead while nothing is pending upstream (IDLE/LISTENING), so silence costs no wall time;
+while an answer is awaited or spoken it runs in real time, because the server paces its
+audio in real time and barge-in timing must stay honest.
+
+With no endpoint or API key configured, the bundled fake Realtime server answers (and a
+small demo knowledge base stands in for a missing index), and the report says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import sys
+import tempfile
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.audio.wav import WavSink, read_wav_mono
+from kiosk.config import Config, Secret
+from kiosk.core.bus import EventStream
+from kiosk.core.events import KioskEvent, State, StateChanged, TurnEnded, Usage
+from kiosk.net.endpoints import realtime_endpoint
+
+log = logging.getLogger(__name__)
+
+PLAYBACK_RATE_HZ = 24000
+MAX_WAIT_FOR_IDLE_S = 60.0
+
+
+class SkippingClock:
+    """Monotonic time = the loop's clock + time skipped in fast mode."""
+
+    def __init__(self, base: Callable[[], float]) -> None:
+        self._base = base
+        self.skipped_s = 0.0
+
+    def __call__(self) -> float:
+        return self._base() + self.skipped_s
+
+
+def needs_fake_server(cfg: Config) -> bool:
+    """No way to reach a real endpoint: no key (or no endpoint for providers that need one)."""
+    rt = cfg.realtime
+    if rt.provider == "voicerag":
+        return not rt.endpoint
+    return not cfg.api_key
+
+
+def demo_corpus_dir() -> Path:
+    return Path(str(resources.files("kiosk") / "data" / "demo_kb"))
+
+
+def _open_tools(cfg: Config, tmpdir: Path, use_demo: bool) -> tuple[Any, Any]:
+    """(ToolRunner | None, citations_from_middle_tier) for this run."""
+    try:
+        from kiosk.rag import ToolRunner, citations_from_middle_tier, open_knowledge_base
+        from kiosk.rag.ingest import ingest_paths
+        from kiosk.rag.sqlite_index import SqliteIndex
+    except ImportError as exc:  # pragma: no cover - rag is part of the package
+        log.warning("knowledge tools unavailable: %s", exc)
+        return None, None
+    if cfg.rag.backend == "none":
+        return None, citations_from_middle_tier
+    index_missing = cfg.rag.backend == "local" and not Path(cfg.rag.index_path).exists()
+    if use_demo and index_missing and demo_corpus_dir().is_dir():
+        demo = SqliteIndex(tmpdir / "demo-index.sqlite")
+        ingest_paths(demo, [demo_corpus_dir()])
+        knowledge: Any = demo
+        print(f"simulate: no index at {cfg.rag.index_path}; using the bundled demo knowledge base", file=sys.stderr)
+    else:
+        knowledge = open_knowledge_base(cfg)
+    if knowledge is None:
+        return None, citations_from_middle_tier
+    runner = ToolRunner(knowledge, top_k=cfg.rag.top_k, max_result_chars=cfg.rag.max_result_chars)
+    return runner, citations_from_middle_tier
+
+
+async def run_simulation(
+    cfg: Config,
+    inputs: list[Path],
+    output: Path,
+    *,
+    fast: bool = False,
+    fake_server: Any | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline over ``inputs``; returns the report (see ``kiosk simulate --json``).
+
+    ``fake_server``: an already running FakeRealtimeServer to use (tests); when None and no
+    endpoint/key is configured, one is started here.
+    """
+    mic = [read_wav_mono(p, VAD_RATE_HZ) for p in inputs]  # bad files fail before any connection
+    notes: list[str] = []
+    own_server = None
+    if fake_server is None and needs_fake_server(cfg):
+        from kiosk.testing.fake_realtime import FakeRealtimeServer
+
+        dialect = "beta" if cfg.realtime.provider in ("azure-preview", "voicerag") else "ga"
+        mode = "voicerag" if cfg.realtime.provider == "voicerag" else "direct"
+        own_server = FakeRealtimeServer(dialect, mode=mode)
+        fake_server = await own_server.__aenter__()
+        notes.append(f"no endpoint/API key configured: answered by the bundled fake Realtime server ({dialect})")
+        print("simulate: " + notes[-1], file=sys.stderr)
+    if fake_server is not None:
+        cfg = _point_at(cfg, fake_server)
+    try:
+        with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
+            tools, middle_tier_citations = _open_tools(cfg, Path(tmp), use_demo=own_server is not None)
+            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations)
+    finally:
+        if own_server is not None:
+            await own_server.__aexit__(None, None, None)
+    report["notes"] = notes
+    report["inputs"] = [str(p) for p in inputs]
+    report["output"] = str(output)
+    return report
+
+
+def _point_at(cfg: Config, server: Any) -> Config:
+    """Aim the config at a local fake server (loopback ws:// is allowed)."""
+    url: str = server.url
+    rt = cfg.realtime
+    if rt.provider == "voicerag":
+        rt = dataclasses.replace(rt, endpoint=url.rstrip("/") + "/realtime")
+    else:
+        rt = dataclasses.replace(rt, endpoint=url.replace("ws://", "http://", 1))
+    creds = cfg.credentials
+    if not cfg.api_key:
+        fake = Secret("sk-local-fake-server")
+        creds = dataclasses.replace(creds, openai_api_key=fake, azure_openai_api_key=fake)
+    return dataclasses.replace(cfg, realtime=rt, credentials=creds)
+
+
+async def _simulate(
+    cfg: Config,
+    mic: list[np.ndarray],
+    output: Path,
+    fast: bool,
+    tools: Any,
+    middle_tier_citations: Any,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    clock = SkippingClock(loop.time)
+    start = clock()
+    bus = EventStream(on_error=lambda sub, exc: log.error("subscriber %r failed: %s", sub, exc))
+    states: list[list[Any]] = []
+    turns: list[dict[str, Any]] = []
+    usage_total = Usage()
+
+    def record(event: KioskEvent) -> None:
+        nonlocal usage_total
+        if isinstance(event, StateChanged):
+            states.append([round((event.t_s - start) * 1000), event.new.value])
+        elif isinstance(event, TurnEnded):
+            s = event.summary
+            usage_total = usage_total + s.usage
+            turns.append(
+                {
+                    "turn_id": s.turn_id,
+                    "trigger": s.trigger,
+                    "outcome": s.outcome,
+                    "started_ms": round((s.started_t_s - start) * 1000),
+                    "user_speech_s": s.user_speech_s,
+                    "upstream_audio_s": s.upstream_audio_s,
+                    "response_latency_ms": s.response_latency_ms,
+                    "transcript": s.transcript,
+                    "answer_transcript": s.answer_transcript,
+                    "citations": [dataclasses.asdict(c) for c in s.citations],
+                    "tokens": dataclasses.asdict(s.usage),
+                }
+            )
+
+    bus.subscribe(record)
+    playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
+    if cfg.earcons.enabled:
+        bus.subscribe(earcon_subscriber(playback, cfg.earcons.volume, PLAYBACK_RATE_HZ))
+    frame_ms = cfg.audio.frame_ms
+    is_speech = webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, frame_ms)
+    pipeline = KioskPipeline(
+        cfg,
+        realtime_endpoint(cfg),
+        bus,
+        playback,
+        is_speech,
+        clock,
+        tools=tools,
+        citations_from_middle_tier=middle_tier_citations,
+    )
+    states.append([0, pipeline.state.value])
+    samples_per_frame = VAD_RATE_HZ * frame_ms // 1000
+    speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
+    silence = bytes(samples_per_frame * 2)
+    frame_s = frame_ms / 1000
+    next_real = loop.time()
+    played_s = 0.0
+
+    async def step(frame: bytes) -> None:
+        nonlocal next_real, played_s
+        skip = fast and pipeline.state in (State.IDLE, State.LISTENING) and playback.is_idle
+        if skip:
+            clock.skipped_s += frame_s
+            next_real = loop.time()
+            await asyncio.sleep(0)
+        else:
+            next_real += frame_s
+            delay = next_real - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                await asyncio.sleep(0)
+        if not playback.is_idle:
+            sink.write(playback.read(speaker_samples))
+            played_s += frame_s
+        pipeline.on_mic_frame(frame)
+
+    with WavSink(output, PLAYBACK_RATE_HZ) as sink:
+        try:
+            for pcm in mic:
+                data = pcm.astype("<i2").tobytes()
+                for i in range(0, len(data) - samples_per_frame * 2 + 1, samples_per_frame * 2):
+                    await step(data[i : i + samples_per_frame * 2])
+                # Wait (feeding silence) for the kiosk to finish this turn, like a person would.
+                waited = 0.0
+                while (pipeline.busy or pipeline.endpointer.in_speech) and waited < MAX_WAIT_FOR_IDLE_S:
+                    await step(silence)
+                    waited += frame_s
+            for _ in range(int(0.3 / frame_s)):
+                await step(silence)
+        finally:
+            await pipeline.aclose()
+    upstream = sum(t["upstream_audio_s"] for t in turns)
+    return {
+        "turns": turns,
+        "states": states,
+        "connections_opened": pipeline.connections_opened,
+        "upstream_audio_s": round(upstream, 3),
+        "answer_audio_s": round(played_s, 3),
+        "tokens": dataclasses.asdict(usage_total),
+        "endpoint": pipeline.endpoint.redacted,
+        "dialect": pipeline.endpoint.dialect,
+    }
+
