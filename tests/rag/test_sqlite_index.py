@@ -1,0 +1,118 @@
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from kiosk.rag.chunking import Chunk
+from kiosk.rag.knowledge import KnowledgeError
+from kiosk.rag.sqlite_index import SqliteIndex
+
+
+def test_english_question_finds_the_parking_answer_first(index: SqliteIndex) -> None:
+    hits = index.search("Where do visitors park their car?", 3)
+    assert hits and "basement garage" in hits[0].text
+    assert hits[0].title == "Visitor FAQ > Where can I park?"
+    assert hits[0].source.endswith("visitor-faq.md")
+    assert hits[0].score > 0
+
+
+def test_stemming_matches_other_word_forms(index: SqliteIndex) -> None:
+    hits = index.search("opening hours of the lobby", 1)
+    assert "7:00 to 22:00" in hits[0].text
+
+
+def test_japanese_question_without_spaces_finds_the_answer(index: SqliteIndex) -> None:
+    hits = index.search("駐車場はどこにありますか", 3)
+    assert hits and "地下二階" in hits[0].text
+
+
+def test_japanese_two_character_word_matches(index: SqliteIndex) -> None:
+    hits = index.search("忘れ物", 2)
+    assert hits and "受付でお預かり" in hits[0].text
+
+
+def test_single_kanji_query_falls_back_to_substring_scan(index: SqliteIndex) -> None:
+    hits = index.search("祝", 5)
+    assert any("祝日" in h.text for h in hits)
+
+
+def test_html_answer_is_found_and_cited_by_its_heading(index: SqliteIndex) -> None:
+    hits = index.search("can I pay with a credit card in the cafeteria", 2)
+    assert hits[0].title == "Cafeteria > Can I pay by card?"
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b)", "* OR AND", "a:b ^c", "-- ; DROP TABLE chunks", ")("])
+def test_fts_syntax_in_a_query_never_raises(index: SqliteIndex, query: str) -> None:
+    index.search(query, 3)
+    assert index.stats().chunks > 0
+
+
+def test_query_with_nothing_searchable_returns_nothing(index: SqliteIndex) -> None:
+    assert index.search("?!", 3) == []
+    assert index.search("the what", 3) == []
+    assert index.search("parking", 0) == []
+
+
+def test_results_are_best_first_and_at_most_k(index: SqliteIndex) -> None:
+    hits = index.search("open closed hours lobby cafeteria lunch", 2)
+    assert len(hits) == 2
+    assert hits[0].score >= hits[1].score
+
+
+def test_missing_file_opened_without_create_is_empty_until_it_appears(tmp_path: Path) -> None:
+    path = tmp_path / "late.sqlite"
+    reader = SqliteIndex(path, create=False)
+    assert reader.search("parking", 3) == []
+    assert not path.exists()
+    with SqliteIndex(path) as writer:
+        writer.replace_document("/doc.txt", "Doc", "h", 10, [Chunk(0, "Doc", "parking is downstairs")])
+    assert [h.text for h in reader.search("parking", 3)] == ["parking is downstairs"]
+    reader.close()
+
+
+def test_a_file_that_is_not_sqlite_is_a_knowledge_error(tmp_path: Path) -> None:
+    path = tmp_path / "index.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(KnowledgeError, match="not a usable kiosk index"):
+        SqliteIndex(path)
+
+
+def test_replace_document_swaps_all_chunks_and_fts_rows(tmp_path: Path) -> None:
+    with SqliteIndex(tmp_path / "i.sqlite") as ix:
+        ix.replace_document("/a.txt", "A", "h1", 1, [Chunk(0, "A", "apples"), Chunk(1, "A", "bananas")])
+        ix.replace_document("/a.txt", "A", "h2", 1, [Chunk(0, "A", "cherries")])
+        assert ix.search("bananas", 3) == []
+        assert [h.text for h in ix.search("cherries", 3)] == ["cherries"]
+        assert ix.stats().chunks == 1
+        assert ix.remove_document("/a.txt") == 1
+        assert ix.search("cherries", 3) == []
+        con = sqlite3.connect(ix.path)
+        assert con.execute("SELECT count(*) FROM chunks_fts").fetchone()[0] == 0
+        con.close()
+
+
+def test_chunk_ids_are_stable_and_voicerag_compatible(index: SqliteIndex) -> None:
+    import re
+
+    ids = [h.chunk_id for h in index.iter_chunks()]
+    assert len(ids) == len(set(ids))
+    assert all(re.fullmatch(r"[A-Za-z0-9_=\-]+", i) for i in ids)
+
+
+def test_concurrent_searches_from_threads_are_safe(index: SqliteIndex) -> None:
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(50):
+                assert index.search("parking", 2)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors

@@ -1,0 +1,29 @@
+from kiosk.rag.text import query_terms, segment
+
+
+def test_segment_japanese_run_becomes_overlapping_bigrams() -> None:
+    assert segment("駐車場") == "駐車 車場"
+
+
+def test_segment_keeps_latin_words_and_folds_full_width_and_case() -> None:
+    assert segment("ＤＥＢＩＡＮの安定版 Wifi") == "debian の安 安定 定版 wifi"
+
+
+def test_segment_lone_cjk_character_stays_a_unigram() -> None:
+    assert segment("B2 階 floor") == "b2 階 floor"
+
+
+def test_segment_half_width_katakana_is_normalised_to_full_width() -> None:
+    assert segment("ﾊﾟｽﾜｰﾄﾞ") == segment("パスワード")
+
+
+def test_query_terms_drop_stopwords_and_duplicates() -> None:
+    assert query_terms("Where is the parking? Where is PARKING") == ["parking"]
+
+
+def test_query_terms_are_capped() -> None:
+    assert len(query_terms(" ".join(f"word{i}" for i in range(500)), max_terms=10)) == 10
+
+
+def test_query_terms_of_fts_syntax_are_plain_words() -> None:
+    assert query_terms('NEAR("a" b*) AND ^c:d') == ["near", "b", "c", "d"]
