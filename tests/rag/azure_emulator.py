@@ -1,0 +1,149 @@
+"""A local stand-in for the Azure AI Search REST endpoints the kiosk uses.
+
+Serves, on 127.0.0.1 port 0: get/create index, documents upload (``search.index``) and
+query (``search.post.search``). It records every request (method, path, JSON body,
+headers) so tests can assert what the real SDK sent. Documents live in a dict; a
+query returns the stored documents whose content contains any query word, or the
+canned ``search_results`` when a test sets them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class SearchState:
+    key_field: str = "chunk_id"
+    indexes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    search_results: list[dict[str, Any]] | None = None
+    fail_with: int = 0  # answer every request with this status when non-zero
+    requests: list[Recorded] = field(default_factory=list)
+
+
+_INDEX = re.compile(r"^/indexes(?:\('(?P<a>[^']+)'\)|/(?P<b>[^/?]+))(?P<rest>/[^?]*)?$")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: SearchState
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _reply(self, status: int, payload: Any = None) -> None:
+        body = b"" if payload is None else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; odata.metadata=minimal")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        path = self.path.split("?", 1)[0]
+        st = self.state
+        st.requests.append(Recorded(self.command, path, body, {k.lower(): v for k, v in self.headers.items()}))
+        if st.fail_with:
+            self._reply(st.fail_with, {"error": {"code": "ServiceUnavailable", "message": "emulated outage"}})
+            return
+        if self.headers.get("api-key") != "test-key":
+            self._reply(403, {"error": {"code": "Forbidden", "message": "bad api-key"}})
+            return
+        m = _INDEX.match(path)
+        if not m:
+            self._reply(404, {"error": {"code": "NotFound", "message": path}})
+            return
+        name = m.group("a") or m.group("b")
+        rest = m.group("rest") or ""
+        if rest == "" and self.command == "GET":
+            if name in st.indexes:
+                self._reply(200, st.indexes[name])
+            else:
+                self._reply(404, {"error": {"code": "ResourceNameNotFound", "message": f"No index {name}"}})
+        elif rest == "" and self.command == "PUT":
+            st.indexes[name] = body
+            self._reply(201, body)
+        elif rest == "/docs/search.index" and self.command == "POST":
+            docs = st.documents.setdefault(name, {})
+            results = []
+            for action in body["value"]:
+                key = action[st.key_field]
+                docs[key] = {k: v for k, v in action.items() if not k.startswith("@")}
+                results.append({"key": key, "status": True, "errorMessage": None, "statusCode": 201})
+            self._reply(200, {"value": results})
+        elif rest == "/docs/search.post.search" and self.command == "POST":
+            self._reply(200, {"value": self._search(name, body)})
+        else:
+            self._reply(404, {"error": {"code": "NotFound", "message": f"{self.command} {path}"}})
+
+    def _search(self, name: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        if self.state.search_results is not None:
+            return self.state.search_results
+        words = (body.get("search") or "").lower().split()
+        out = []
+        for doc in self.state.documents.get(name, {}).values():
+            text = " ".join(str(v) for v in doc.values()).lower()
+            score = sum(text.count(w) for w in words)
+            if score:
+                out.append({"@search.score": float(score), **doc})
+        out.sort(key=lambda d: -d["@search.score"])
+        return out[: body.get("top", 50)]
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_PUT(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        if self.path.startswith("/indexes?") or self.path == "/indexes":
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length))
+            self.state.requests.append(Recorded("POST", "/indexes", body, dict(self.headers.items())))
+            self.state.indexes[body["name"]] = body
+            self._reply(201, body)
+            return
+        self._handle()
+
+
+class AzureSearchEmulator:
+    """Context manager: ``with AzureSearchEmulator() as emu: emu.endpoint``."""
+
+    def __init__(self) -> None:
+        self.state = SearchState()
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> AzureSearchEmulator:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def requests_to(self, suffix: str) -> list[Recorded]:
+        return [r for r in self.state.requests if r.path.endswith(suffix)]
