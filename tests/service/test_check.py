@@ -1,0 +1,231 @@
+"""`kiosk check` against a good config and broken ones; the key never shows."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from kiosk.config import load_config
+from kiosk.service.check import check_online, run_checks
+
+KEY = "sk-proj-CHECK-KEY-must-never-be-printed-0123456789"
+
+
+def make_index(path: Path, chunks: int) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE chunks (chunk_id TEXT PRIMARY KEY, text TEXT)")
+        conn.executemany(
+            "INSERT INTO chunks VALUES (?, ?)", [(f"c{i}", f"text {i}") for i in range(chunks)]
+        )
+    conn.close()
+    return path
+
+
+def write_config(tmp_path: Path, extra: str = "", *, index_chunks: int = 3) -> Path:
+    index = make_index(tmp_path / "index.sqlite", index_chunks)
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text(
+        f"""
+[realtime]
+provider = "voicerag"
+endpoint = "ws://127.0.0.1:9/realtime"
+
+[rag]
+index_path = "{index}"
+
+[gpio]
+pin_factory = "mock"
+button_pin = 17
+{extra}
+""",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def check(cfg: Path | str, *, env: dict[str, str] | None = None, **kw: object) -> tuple[int, str]:
+    out = io.StringIO()
+    kw.setdefault("skip", ["audio"])  # no sound card on CI machines; see pulseaudio-marked test
+    rc = run_checks(
+        cfg,
+        out=out,
+        env=env or {},
+        credentials_dir=Path("/nonexistent/credentials"),
+        **kw,  # type: ignore[arg-type]
+    )
+    return rc, out.getvalue()
+
+
+def line(output: str, name: str) -> str:
+    matches = [ln for ln in output.splitlines() if ln.split(" ", 1)[-1].startswith(name + ":")]
+    assert len(matches) == 1, output
+    return matches[0]
+
+
+def test_good_config_passes_every_check(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path))
+    assert rc == 0, out
+    assert line(out, "config").startswith("✓")
+    assert line(out, "credentials") == "✓ credentials: none needed (provider voicerag)"
+    assert line(out, "vad").startswith("✓")
+    assert line(out, "index").endswith("index.sqlite: 3 chunks")
+    assert line(out, "gpio") == "✓ gpio: mock (simulated pins): led 12, button 17 available"
+    assert line(out, "audio") == "- audio: skipped (--skip audio)"
+    assert line(out, "summary") == "✓ summary: all 6 checks passed"
+
+
+def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text("[realtime\nprovider = 'openai'\n")
+    rc, out = check(cfg)
+    assert rc == 1
+    assert line(out, "config").startswith("✗ config: config: (file): not valid TOML")
+    assert "fix: edit" in line(out, "config")
+    assert line(out, "index") == "- index: skipped (config invalid)"
+
+
+def test_out_of_range_setting_names_the_key(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path, "[vad]\naggressiveness = 7\n"))
+    assert rc == 1
+    assert "vad.aggressiveness" in line(out, "config")
+
+
+def test_missing_config_file_hints_install(tmp_path: Path) -> None:
+    rc, out = check(tmp_path / "nope.toml")
+    assert rc == 1
+    assert "does not exist" in line(out, "config")
+    assert "install.sh" in line(out, "config")
+
+
+def test_openai_without_key_fails_credentials(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        .replace('provider = "voicerag"', 'provider = "openai"')
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+    )
+    rc, out = check(cfg)
+    assert rc == 1
+    assert line(out, "credentials").startswith("✗ credentials: OPENAI_API_KEY missing")
+    assert "OPENAI_API_KEY (mode 0600)" in line(out, "credentials")
+
+
+def test_key_from_credentials_directory_is_present_but_never_printed(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        .replace('provider = "voicerag"', 'provider = "openai"')
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+    )
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "OPENAI_API_KEY").write_text(KEY + "\n")
+    rc, out = check(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert rc == 0, out
+    assert "OPENAI_API_KEY present (systemd credential" in line(out, "credentials")
+    assert KEY not in out
+
+
+def test_missing_index_hints_index_add(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    (tmp_path / "index.sqlite").unlink()
+    rc, out = check(cfg)
+    assert rc == 1
+    assert line(out, "index").endswith("fix: kiosk index add DOCS_FOLDER")
+
+
+def test_empty_index_fails(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path, index_chunks=0))
+    assert rc == 1
+    assert "is empty (0 chunks)" in line(out, "index")
+
+
+def test_corrupt_index_fails_without_modifying_it(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    junk = b"this is not sqlite" * 100
+    (tmp_path / "index.sqlite").write_bytes(junk)
+    rc, out = check(cfg)
+    assert rc == 1
+    assert "kiosk index rebuild" in line(out, "index")
+    assert (tmp_path / "index.sqlite").read_bytes() == junk
+    assert not (tmp_path / "index.sqlite-wal").exists()
+
+
+def test_rag_backend_none_needs_no_index(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    (tmp_path / "index.sqlite").unlink()
+    rc, out = check(cfg, env={"KIOSK_RAG_BACKEND": "none"})
+    assert rc == 0, out
+    assert line(out, "index").startswith("✓ index: rag.backend = none")
+
+
+def test_unavailable_pin_factory_fails_gpio_with_hint(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path), env={"KIOSK_GPIO_PIN_FACTORY": "pigpio"})
+    assert rc == 1
+    assert line(out, "gpio").startswith("✗ gpio: no GPIO: pigpio")
+    assert "gpio.enabled = false" in line(out, "gpio")
+
+
+def test_gpio_disabled_passes(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path), env={"KIOSK_GPIO_ENABLED": "false"})
+    assert rc == 0, out
+    assert line(out, "gpio").startswith("✓ gpio: not used")
+
+
+def test_unreachable_endpoint_fails_online_websocket(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path), online=True)
+    assert rc == 1
+    assert line(out, "realtime dns") == "✓ realtime dns: 127.0.0.1 -> 127.0.0.1"
+    assert line(out, "realtime websocket").startswith("✗ realtime websocket: cannot connect")
+
+
+@pytest.fixture
+async def realtime_server() -> AsyncIterator[Server]:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    def refuse_wrong_key(conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.startswith("/reject"):
+            return conn.respond(401, "bad key\n")
+        return None
+
+    async with serve(handler, "127.0.0.1", 0, process_request=refuse_wrong_key) as server:
+        yield server
+
+
+def server_config(server: Server, path: str) -> str:
+    port = server.sockets[0].getsockname()[1]
+    return f'[realtime]\nprovider = "voicerag"\nendpoint = "ws://127.0.0.1:{port}{path}"\n'
+
+
+async def test_online_handshake_with_local_server_passes(realtime_server: Server) -> None:
+    cfg = load_config(server_config(realtime_server, "/realtime"))
+    results = await asyncio.wait_for(check_online(cfg, 5.0), 10)
+    assert [(r.name, r.ok) for r in results] == [
+        ("realtime dns", True),
+        ("realtime websocket", True),
+    ]
+
+
+async def test_online_handshake_refused_401_hints_at_the_key(realtime_server: Server) -> None:
+    cfg = load_config(server_config(realtime_server, "/reject"))
+    results = await asyncio.wait_for(check_online(cfg, 5.0), 10)
+    assert not results[-1].ok
+    assert "401" in results[-1].detail
+    assert "API key" in results[-1].hint
+
+
+@pytest.mark.pulseaudio
+def test_audio_devices_listed_and_opened_on_pulseaudio(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path), skip=[])
+    if "✗ audio" in out and "no audio devices" in out:
+        pytest.skip("no PulseAudio server running")
+    assert rc == 0, out
+    assert line(out, "audio").startswith("✓ audio: input")
