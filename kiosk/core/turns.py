@@ -493,3 +493,27 @@ INPUT_TYPES: tuple[type, ...] = (
     PlaybackDrained,
     UpstreamFailed,
 )
+
+
+def turn_input_for_gesture(gesture: object, state: State) -> TurnInput | None:
+    """Map a button gesture (``kiosk.core.button``) to the turn input it means here.
+
+    The gesture classifier knows timing; the turn machine knows meaning. A mute *switch*
+    states a position, so it toggles only when the position differs from the state.
+    """
+    from kiosk.core import button
+
+    match gesture:
+        case button.ButtonPressed():
+            return ButtonPressed()
+        case button.ButtonTapped():
+            return ButtonTapped()
+        case button.PushToTalkStarted():
+            return PushToTalkStarted()
+        case button.PushToTalkEnded():
+            return PushToTalkEnded()
+        case button.MuteToggled():
+            return MuteToggled()
+        case button.MuteSwitchChanged(muted=muted):
+            return MuteToggled() if muted != (state is State.MUTED) else None
+    return None

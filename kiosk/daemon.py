@@ -1,0 +1,423 @@
+"""``kiosk run``: the daemon on real devices (or WAV files with ``--input-wav``).
+
+Opens the adapters around one :class:`~kiosk.app.KioskPipeline` in an ``AsyncExitStack``
+(teardown in reverse), talks sd_notify (READY only after start-up self-checks, STATUS on
+state changes, WATCHDOG from the event loop itself, RELOADING on SIGHUP, STOPPING on
+SIGTERM) and keeps running until SIGTERM/SIGINT.
+
+Threads: PortAudio and gpiozero call back on their own threads; those callbacks only
+hand over with ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.config import Config, load_config_file
+from kiosk.core.bus import EventStream
+from kiosk.core.events import ErrorReported, State
+from kiosk.core.turns import TurnInput, UpstreamFailed, turn_input_for_gesture
+from kiosk.errors import ConfigError, KioskError
+from kiosk.net.endpoints import realtime_endpoint
+
+log = logging.getLogger(__name__)
+
+PLAYBACK_RATE_HZ = 24000
+TICK_S = 0.03
+STOP_TIMEOUT_S = 1.5
+
+
+def _load(args: argparse.Namespace) -> Config:
+    overrides: dict[str, str] = {}
+    if getattr(args, "provider", None):
+        overrides["KIOSK_REALTIME_PROVIDER"] = args.provider
+    if getattr(args, "endpoint", None):
+        overrides["KIOSK_REALTIME_ENDPOINT"] = args.endpoint
+    return load_config_file(args.config, require_key=True, overrides=overrides)
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from kiosk.service.logs import setup_logging
+
+    level = "debug" if args.verbose else (args.log_level or "info")
+    redactor = setup_logging(level)
+    try:
+        cfg = _load(args)
+    except ConfigError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return 2
+    redactor.add(*(s.reveal() for s in _secrets(cfg) if s))
+    if not args.log_level and not args.verbose:
+        setup_logging(cfg.service.log_level, secrets=[s.reveal() for s in _secrets(cfg) if s])
+    daemon = Daemon(cfg, args)
+    try:
+        return asyncio.run(daemon.run())
+    except KioskError as exc:
+        log.error("kiosk stopped: %s", exc)
+        return 1
+
+
+def _secrets(cfg: Config) -> list[Any]:
+    c = cfg.credentials
+    return [c.openai_api_key, c.azure_openai_api_key, c.azure_search_api_key]
+
+
+class WavMicrophone:
+    """A WAV file as the microphone: paced frames, then silence until stopped."""
+
+    def __init__(self, path: Path, frame_ms: int, on_frame: Callable[[bytes], None]) -> None:
+        from kiosk.audio.wav import read_wav_mono
+
+        self._pcm = read_wav_mono(path, VAD_RATE_HZ).astype("<i2").tobytes()
+        self._frame_bytes = VAD_RATE_HZ * frame_ms // 1000 * 2
+        self._frame_s = frame_ms / 1000
+        self._on_frame = on_frame
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        silence = bytes(self._frame_bytes)
+        t = loop.time()
+        pos = 0
+        while True:
+            if pos + self._frame_bytes <= len(self._pcm):
+                frame = self._pcm[pos : pos + self._frame_bytes]
+                pos += self._frame_bytes
+            else:
+                frame = silence
+            t += self._frame_s
+            await asyncio.sleep(max(0.0, t - loop.time()))
+            self._on_frame(frame)
+
+
+class WavSpeaker:
+    """The speaker as a WAV file: pulls real-time blocks from the buffer, writes what plays."""
+
+    def __init__(self, path: Path, playback: PlaybackBuffer, block_ms: int = 20) -> None:
+        from kiosk.audio.wav import WavSink
+
+        self._sink = WavSink(path, playback.rate_hz)
+        self._playback = playback
+        self._block = playback.rate_hz * block_ms // 1000
+        self._block_s = block_ms / 1000
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        try:
+            while True:
+                t += self._block_s
+                await asyncio.sleep(max(0.0, t - loop.time()))
+                if not self._playback.is_idle:
+                    self._sink.write(self._playback.read(self._block))
+        finally:
+            self._sink.close()
+
+
+class Daemon:
+    def __init__(self, cfg: Config, args: argparse.Namespace) -> None:
+        self.cfg = cfg
+        self.args = args
+        self.pipeline: KioskPipeline | None = None
+        self._stop = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        self._reload_requested = False
+        self._gestures: Any = None
+        self._mute_switch: Any = None
+        self._wake: Any = None
+        self._leds: Any = None
+
+    async def run(self) -> int:
+        from kiosk.service.notify import SdNotifier, StatusReporter
+
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._wakeup = asyncio.Event()
+        notifier = SdNotifier()
+        async with contextlib.AsyncExitStack() as stack:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._request_stop)
+                stack.callback(loop.remove_signal_handler, sig)
+            loop.add_signal_handler(signal.SIGHUP, self._request_reload)
+            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+            stack.callback(notifier.close)
+
+            bus = EventStream(on_error=lambda sub, exc: log.error("event subscriber %r failed: %s", sub, exc))
+            self.bus = bus
+            self._subscribe_logging(bus, stack)
+            bus.subscribe(StatusReporter(notifier))
+            playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
+            self.playback = playback
+            if self.cfg.earcons.enabled:
+                bus.subscribe(earcon_subscriber(playback, self.cfg.earcons.volume, PLAYBACK_RATE_HZ))
+
+            self.pipeline = self._build_pipeline(self.cfg, bus, playback, loop)
+            tasks: list[asyncio.Task[None]] = []
+            stack.push_async_callback(self._cancel, tasks)
+            self._open_audio(stack, tasks, playback, loop)
+            self._open_gpio(stack, bus, loop)
+            self._open_wake_word(stack)
+
+            tasks.append(loop.create_task(self._ticker()))
+            interval = notifier.watchdog_interval_s()
+            if interval:
+                tasks.append(loop.create_task(self._watchdog(notifier, interval)))
+            notifier.ready(status="idle")
+            log.info("kiosk ready (%s, %s)", self.cfg.realtime.provider, self.pipeline.endpoint.redacted)
+
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                if self._stop.is_set():
+                    break
+                if self._reload_requested:
+                    self._reload_requested = False
+                    await self._reload(notifier, bus, playback, loop)
+            notifier.stopping()
+            log.info("stopping")
+            playback.flush()
+            if self.pipeline is not None:
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self.pipeline.aclose(), STOP_TIMEOUT_S)
+        return 0
+
+    # --- pieces ------------------------------------------------------------------------------
+
+    def _subscribe_logging(self, bus: EventStream, stack: contextlib.AsyncExitStack) -> None:
+        from kiosk.service.logs import EventLogger
+
+        bus.subscribe(EventLogger())
+        try:
+            from kiosk.cost import CostLedger, CostLedgerSubscriber
+
+            ledger = CostLedger(Path(self.cfg.service.state_dir) / "usage.sqlite", self.cfg.cost)
+            stack.callback(ledger.close)
+            bus.subscribe(CostLedgerSubscriber(ledger, time.time))
+            self.ledger: Any = ledger
+        except (OSError, KioskError, ImportError) as exc:
+            self.ledger = None
+            log.warning("cost ledger disabled (%s): token totals are only logged", exc)
+
+    def _build_pipeline(
+        self, cfg: Config, bus: EventStream, playback: PlaybackBuffer, loop: asyncio.AbstractEventLoop
+    ) -> KioskPipeline:
+        tools, middle_tier = _open_tools(cfg)
+        return KioskPipeline(
+            cfg,
+            realtime_endpoint(cfg),
+            bus,
+            playback,
+            webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, cfg.audio.frame_ms),
+            loop.time,
+            tools=tools,
+            citations_from_middle_tier=middle_tier,
+        )
+
+    def _on_frame(self, frame: bytes) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        if self._wake is not None and pipeline.state is State.IDLE:
+            detection = self._wake.process(frame, pipeline.clock())
+            if detection is not None:
+                from kiosk.core.turns import WakeWordDetected
+
+                pipeline.feed(WakeWordDetected())
+        pipeline.on_mic_frame(frame)
+
+    def _on_device_error(self, exc: BaseException) -> None:
+        msg = f"audio device failed: {exc}"
+        log.error("%s", msg)
+        if self.pipeline is not None:
+            self.bus.publish(ErrorReported(self.pipeline.clock(), msg, "device_lost", self.pipeline.machine.turn_id))
+            self.pipeline.feed(UpstreamFailed(msg))
+
+    def _open_audio(
+        self,
+        stack: contextlib.AsyncExitStack,
+        tasks: list[asyncio.Task[None]],
+        playback: PlaybackBuffer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        cfg = self.cfg
+        threadsafe_error: Callable[[BaseException], None] = lambda e: loop.call_soon_threadsafe(self._on_device_error, e)
+        if self.args.output_wav:
+            speaker = WavSpeaker(Path(self.args.output_wav), playback)
+            tasks.append(loop.create_task(speaker.run()))
+        else:
+            from kiosk.audio.pyaudio_io import PyAudioSink
+
+            sink = PyAudioSink(
+                cfg.audio.output_device,
+                playback,
+                volume=cfg.audio.output_volume,
+                playback_rate_hz=cfg.audio.playback_rate_hz,
+                on_error=threadsafe_error,
+            )
+            sink.start()
+            stack.callback(sink.close)
+        if self.args.input_wav:
+            mic = WavMicrophone(Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame)
+            tasks.append(loop.create_task(mic.run()))
+        else:
+            from kiosk.audio.pyaudio_io import PyAudioSource
+
+            source = PyAudioSource(
+                cfg.audio.input_device,
+                rate_hz=VAD_RATE_HZ,
+                frame_ms=cfg.audio.frame_ms,
+                on_frame=lambda f: loop.call_soon_threadsafe(self._on_frame, f),
+                on_error=threadsafe_error,
+                capture_rate_hz=cfg.audio.capture_rate_hz,
+            )
+            source.start()
+            stack.callback(source.close)
+
+    def _open_gpio(self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop) -> None:
+        g = self.cfg.gpio
+        if not g.enabled or (g.led == "none" and not g.button_pin and not g.mute_switch_pin):
+            return
+        from kiosk.hardware.factory import open_pin_factory
+
+        factory, reason = open_pin_factory(g)
+        if factory is None:
+            log.info("GPIO disabled: %s (LEDs and button off; `kiosk check` says more)", reason)
+            return
+        try:
+            if g.led != "none":
+                from kiosk.hardware.leds import GpioLeds
+
+                self._leds = GpioLeds(g, factory)
+                stack.callback(self._leds.close)
+                bus.subscribe(self._leds.on_event)
+            if g.button_pin:
+                from kiosk.core.button import ButtonGestures
+                from kiosk.hardware.button import GpioButton
+
+                self._gestures = ButtonGestures(g.hold_s, g.long_press_s, g.debounce_ms)
+                button = GpioButton(
+                    g, factory, lambda pressed, t: loop.call_soon_threadsafe(self._on_button_edge, pressed), loop.time
+                )
+                stack.callback(button.close)
+            if g.mute_switch_pin:
+                from kiosk.core.button import MuteSwitchGestures
+                from kiosk.hardware.button import GpioMuteSwitch
+
+                self._mute_switch = MuteSwitchGestures(g.debounce_ms)
+                switch = GpioMuteSwitch(
+                    g, factory, lambda muted, t: loop.call_soon_threadsafe(self._on_mute_edge, muted), loop.time
+                )
+                stack.callback(switch.close)
+        except KioskError as exc:
+            log.warning("GPIO partly disabled: %s", exc)
+
+    def _open_wake_word(self, stack: contextlib.AsyncExitStack) -> None:
+        if self.cfg.wake.mode != "wakeword":
+            return
+        try:
+            from kiosk.audio.wakeword import WakeWordDetector
+
+            w = self.cfg.wake
+            self._wake = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
+            stack.callback(self._wake.close)
+        except (ImportError, OSError, ValueError) as exc:
+            log.error("wake word unavailable (%s): only the button opens a turn", exc)
+
+    def _on_button_edge(self, pressed: bool) -> None:
+        if self._gestures is not None and self.pipeline is not None:
+            self._feed_gestures(self._gestures.edge(pressed, self.pipeline.clock()))
+
+    def _on_mute_edge(self, muted: bool) -> None:
+        if self._mute_switch is not None and self.pipeline is not None:
+            self._feed_gestures(self._mute_switch.edge(muted, self.pipeline.clock()))
+
+    def _feed_gestures(self, gestures: list[Any]) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        for gesture in gestures:
+            turn_input: TurnInput | None = turn_input_for_gesture(gesture, pipeline.state)
+            if turn_input is not None:
+                pipeline.feed(turn_input)
+
+    async def _ticker(self) -> None:
+        """Timers of the core (turn deadlines, gestures) and LED animation, ~30 Hz."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            pipeline = self.pipeline
+            if pipeline is None:
+                continue
+            now = pipeline.clock()
+            pipeline.tick()
+            for gestures in (self._gestures, self._mute_switch):
+                if gestures is not None:
+                    deadline = gestures.next_deadline()
+                    if deadline is not None and now >= deadline:
+                        self._feed_gestures(gestures.on_deadline(now))
+            if self._leds is not None:
+                self._leds.render(now)
+
+    async def _watchdog(self, notifier: Any, interval_s: float) -> None:
+        """WATCHDOG=1 from the event loop itself: a stuck loop stops it, and systemd restarts us."""
+        while True:
+            notifier.watchdog()
+            await asyncio.sleep(interval_s / 2)
+
+    def _request_stop(self) -> None:
+        self._stop.set()
+        self._wakeup.set()
+
+    def _request_reload(self) -> None:
+        self._reload_requested = True
+        self._wakeup.set()
+
+    async def _reload(self, notifier: Any, bus: EventStream, playback: PlaybackBuffer, loop: asyncio.AbstractEventLoop) -> None:
+        """SIGHUP: build a new Config and swap it in whole; a bad one keeps the old."""
+        notifier.reloading()
+        try:
+            new = _load(self.args)
+            new_pipeline = self._build_pipeline(new, bus, playback, loop)
+        except (ConfigError, KioskError) as exc:
+            log.error("reload: keeping the old settings: %s", exc)
+            notifier.ready(status="reload failed: kept old settings")
+            return
+        if new.audio != self.cfg.audio:
+            log.warning("reload: [audio] changes take effect after a restart")
+        old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
+        if old is not None:
+            await old.aclose()
+        log.info("reloaded settings")
+        notifier.ready(status="idle")
+
+    async def _cancel(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _open_tools(cfg: Config) -> tuple[Any, Any]:
+    from kiosk.rag import KnowledgeError, ToolRunner, citations_from_middle_tier, open_knowledge_base
+
+    if cfg.realtime.provider == "voicerag":
+        return None, citations_from_middle_tier
+    try:
+        knowledge = open_knowledge_base(cfg)
+    except KnowledgeError as exc:
+        log.error("knowledge base unavailable: %s (answers will not be grounded)", exc)
+        return None, citations_from_middle_tier
+    if knowledge is None:
+        return None, citations_from_middle_tier
+    return ToolRunner(knowledge, top_k=cfg.rag.top_k, max_result_chars=cfg.rag.max_result_chars), citations_from_middle_tier
