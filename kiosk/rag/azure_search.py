@@ -55,7 +55,9 @@ class AzureSearchIndex:
 
     def __init__(self, settings: RagSettings, api_key: str) -> None:
         if not settings.azure_endpoint or not settings.azure_index:
-            raise KnowledgeError("rag.azure_endpoint and rag.azure_index are required for Azure AI Search")
+            raise KnowledgeError(
+                "rag.azure_endpoint and rag.azure_index are required for Azure AI Search"
+            )
         if not api_key:
             raise KnowledgeError("AZURE_SEARCH_API_KEY is not set")
         self.settings = settings
@@ -69,7 +71,16 @@ class AzureSearchIndex:
 
     def _select(self) -> list[str]:
         s = self.settings
-        return [f for f in (s.azure_id_field, s.azure_content_field, s.azure_title_field, s.azure_source_field) if f]
+        return [
+            f
+            for f in (
+                s.azure_id_field,
+                s.azure_content_field,
+                s.azure_title_field,
+                s.azure_source_field,
+            )
+            if f
+        ]
 
     def search(self, query: str, k: int) -> list[Hit]:
         """Hybrid (+ semantic) search; raises KnowledgeError when the service fails."""
@@ -77,7 +88,9 @@ class AzureSearchIndex:
         vector_queries: list[Any] = []
         if s.azure_vector_field:
             vector_queries.append(
-                VectorizableTextQuery(text=query, k_nearest_neighbors=VECTOR_K, fields=s.azure_vector_field)
+                VectorizableTextQuery(
+                    text=query, k_nearest_neighbors=VECTOR_K, fields=s.azure_vector_field
+                )
             )
         semantic = s.azure_semantic_configuration
         try:
@@ -128,7 +141,9 @@ def index_schema(settings: RagSettings) -> SearchIndex:
     if s.azure_title_field:
         fields.append(SearchableField(name=s.azure_title_field))
     if s.azure_source_field:
-        fields.append(SimpleField(name=s.azure_source_field, type=SearchFieldDataType.String, filterable=True))
+        fields.append(
+            SimpleField(name=s.azure_source_field, type=SearchFieldDataType.STRING, filterable=True)
+        )
     semantic = None
     if s.azure_semantic_configuration:
         semantic = SemanticSearch(
@@ -136,7 +151,9 @@ def index_schema(settings: RagSettings) -> SearchIndex:
                 SemanticConfiguration(
                     name=s.azure_semantic_configuration,
                     prioritized_fields=SemanticPrioritizedFields(
-                        title_field=SemanticField(field_name=s.azure_title_field) if s.azure_title_field else None,
+                        title_field=SemanticField(field_name=s.azure_title_field)
+                        if s.azure_title_field
+                        else None,
                         content_fields=[SemanticField(field_name=s.azure_content_field)],
                     ),
                 )

@@ -3,9 +3,10 @@
 Chunks are sized in characters, not tokens: the tool output budget
 (``rag.max_result_chars``) is in characters too, and a Japanese character carries
 about as much as a short English word, so one size fits both. Splits prefer paragraph,
-then sentence (. ! ? 。！？), then whitespace boundaries; each chunk after the first in
-a section repeats the tail of the previous one (``overlap_chars``) so an answer that
-straddles a boundary is still found whole in one chunk. A chunk's title is
+then sentence (Latin and Japanese sentence ends), then whitespace boundaries; each
+chunk after the first in a section repeats the tail of the previous one
+(``overlap_chars``) so an answer that straddles a boundary is still found whole in one
+chunk. A chunk's title is
 ``"<document title> > <section heading>"``, which is indexed with a higher weight.
 
 Pure functions, no I/O.
@@ -24,7 +25,8 @@ CHUNKER_VERSION = 1
 DEFAULT_CHUNK_CHARS = 600
 DEFAULT_OVERLAP_CHARS = 100
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])")
+# Latin . ! ? followed by space, or the Japanese full stop and full-width ! ? (no space).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,10 +30,14 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
     """Add the ``index`` and ``search`` subcommands; ``parent`` carries ``--config``."""
     index_opt = argparse.ArgumentParser(add_help=False)
     index_opt.add_argument(
-        "--index", metavar="PATH", help="SQLite index file (default: rag.index_path from the config)"
+        "--index",
+        metavar="PATH",
+        help="SQLite index file (default: rag.index_path from the config)",
     )
 
-    p_index = subparsers.add_parser("index", parents=[parent], help="manage the local knowledge index")
+    p_index = subparsers.add_parser(
+        "index", parents=[parent], help="manage the local knowledge index"
+    )
     actions = p_index.add_subparsers(dest="index_action", metavar="ACTION", required=True)
 
     p = actions.add_parser("add", parents=[parent, index_opt], help="ingest files or folders")
@@ -45,22 +49,36 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_index_list)
 
-    p = actions.add_parser("remove", parents=[parent, index_opt], help="forget files (or everything under a folder)")
+    p = actions.add_parser(
+        "remove", parents=[parent, index_opt], help="forget files (or everything under a folder)"
+    )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.set_defaults(func=cmd_index_remove)
 
-    p = actions.add_parser("rebuild", parents=[parent, index_opt], help="re-read every ingested file and compact")
+    p = actions.add_parser(
+        "rebuild", parents=[parent, index_opt], help="re-read every ingested file and compact"
+    )
     p.set_defaults(func=cmd_index_rebuild)
 
-    p = actions.add_parser("push", parents=[parent, index_opt], help="upload the local index to Azure AI Search")
-    p.add_argument("--azure", action="store_true", required=True, help="target: Azure AI Search (rag.azure_*)")
-    p.add_argument("--batch-size", type=int, default=500, help="documents per upload request (1-1000)")
+    p = actions.add_parser(
+        "push", parents=[parent, index_opt], help="upload the local index to Azure AI Search"
+    )
+    p.add_argument(
+        "--azure", action="store_true", required=True, help="target: Azure AI Search (rag.azure_*)"
+    )
+    p.add_argument(
+        "--batch-size", type=int, default=500, help="documents per upload request (1-1000)"
+    )
     p.set_defaults(func=cmd_index_push)
 
-    p = subparsers.add_parser("search", parents=[parent, index_opt], help="try retrieval from a shell")
+    p = subparsers.add_parser(
+        "search", parents=[parent, index_opt], help="try retrieval from a shell"
+    )
     p.add_argument("query")
     p.add_argument("-k", type=int, default=0, help="results (default: rag.top_k)")
-    p.add_argument("--json", action="store_true", help="a JSON list of {chunk_id, title, source, score, text}")
+    p.add_argument(
+        "--json", action="store_true", help="a JSON list of {chunk_id, title, source, score, text}"
+    )
     p.set_defaults(func=cmd_search)
 
 
@@ -116,7 +134,8 @@ def _print_report(report: IngestReport, index_path: Path) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     mib = report.bytes_read / 2**20
     print(
-        f"added {len(report.added)}, updated {len(report.updated)}, unchanged {len(report.unchanged)}, "
+        f"added {len(report.added)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, "
         f"skipped {len(report.warnings)}; {report.chunks_written} chunks from {mib:.1f} MiB "
         f"in {report.seconds:.1f} s -> {index_path}"
     )
@@ -131,7 +150,9 @@ def cmd_index_add(args: argparse.Namespace) -> int:
     cfg = _config(args)
     path = _index_path(args, cfg)
     with SqliteIndex(path) as index:
-        report = ingest_paths(index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr))
+        report = ingest_paths(
+            index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr)
+        )
     return _print_report(report, path)
 
 
@@ -147,14 +168,23 @@ def cmd_index_list(args: argparse.Namespace) -> int:
         stats = index.stats()
     if args.json:
         rows = [
-            {"source": d.source, "title": d.title, "chunks": d.chunks, "bytes": d.size_bytes, "added_at": d.added_at}
+            {
+                "source": d.source,
+                "title": d.title,
+                "chunks": d.chunks,
+                "bytes": d.size_bytes,
+                "added_at": d.added_at,
+            }
             for d in docs
         ]
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
     for d in docs:
         print(f"{d.chunks:5d}  {d.source}  ({d.title})")
-    print(f"{stats.documents} documents, {stats.chunks} chunks, {stats.file_bytes / 2**20:.1f} MiB: {path}")
+    print(
+        f"{stats.documents} documents, {stats.chunks} chunks, "
+        f"{stats.file_bytes / 2**20:.1f} MiB: {path}"
+    )
     return 0
 
 
@@ -203,7 +233,9 @@ def cmd_index_push(args: argparse.Namespace) -> int:
         print("--batch-size must be between 1 and 1000", file=sys.stderr)
         return 2
     if not cfg.rag.azure_endpoint or not cfg.rag.azure_index:
-        print("config: rag.azure_endpoint and rag.azure_index are required for push", file=sys.stderr)
+        print(
+            "config: rag.azure_endpoint and rag.azure_index are required for push", file=sys.stderr
+        )
         return 2
     if not path.exists():
         print(f"no index at {path}", file=sys.stderr)
@@ -234,7 +266,13 @@ def _search_backend(args: argparse.Namespace, cfg: Config) -> KnowledgeBase | No
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:
-    return {"chunk_id": hit.chunk_id, "title": hit.title, "source": hit.source, "score": hit.score, "text": hit.text}
+    return {
+        "chunk_id": hit.chunk_id,
+        "title": hit.title,
+        "source": hit.source,
+        "score": hit.score,
+        "text": hit.text,
+    }
 
 
 @_guard

@@ -103,11 +103,50 @@ def parse_plain(text: str, fallback_title: str) -> Document:
 # --- HTML ------------------------------------------------------------------------------
 
 _BLOCK_TAGS = frozenset(
-    "p div li dt dd br tr pre blockquote section article table ul ol dl h1 h2 h3 h4 h5 h6 hr".split()
+    [
+        "p",
+        "div",
+        "li",
+        "dt",
+        "dd",
+        "br",
+        "tr",
+        "pre",
+        "blockquote",
+        "section",
+        "article",
+        "table",
+        "ul",
+        "ol",
+        "dl",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+    ]
 )
 _SKIP_TAGS = frozenset(("script", "style", "nav", "head", "noscript", "template", "svg"))
 _SKIP_CLASSES = frozenset(("navheader", "navfooter", "toc", "breadcrumb", "breadcrumbs"))
-_VOID_TAGS = frozenset("area base br col embed hr img input link meta source track wbr".split())
+_VOID_TAGS = frozenset(
+    [
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    ]
+)
 
 
 class _HtmlSections(html.parser.HTMLParser):
@@ -211,7 +250,9 @@ def parse_pdf(data: bytes, name: str, fallback_title: str) -> Document:
     try:
         import pypdf
     except ImportError:
-        raise UnreadableFile(f"{name}: PDF support needs pypdf (pip install 'kiosk[pdf]'), skipped") from None
+        raise UnreadableFile(
+            f"{name}: PDF support needs pypdf (pip install 'kiosk[pdf]'), skipped"
+        ) from None
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         meta_title = ""

@@ -15,7 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk.rag.chunking import CHUNKER_VERSION, DEFAULT_CHUNK_CHARS, DEFAULT_OVERLAP_CHARS, chunk_document
+from kiosk.rag.chunking import (
+    CHUNKER_VERSION,
+    DEFAULT_CHUNK_CHARS,
+    DEFAULT_OVERLAP_CHARS,
+    chunk_document,
+)
 from kiosk.rag.extract import SUPPORTED_SUFFIXES, UnreadableFile, extract
 from kiosk.rag.sqlite_index import SqliteIndex
 from kiosk.rag.text import SEGMENTER_VERSION

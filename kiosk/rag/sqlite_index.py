@@ -65,7 +65,8 @@ CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
-INSERT OR IGNORE INTO chunks_fts(chunks_fts, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, {BODY_WEIGHT})');
+INSERT OR IGNORE INTO chunks_fts(chunks_fts, rank)
+    VALUES ('rank', 'bm25({TITLE_WEIGHT}, {BODY_WEIGHT})');
 """
 
 
@@ -141,10 +142,15 @@ class SqliteIndex:
         if not rows:
             conn.executemany(
                 "INSERT INTO meta(key, value) VALUES (?, ?)",
-                [("schema_version", str(SCHEMA_VERSION)), ("segmenter_version", str(SEGMENTER_VERSION))],
+                [
+                    ("schema_version", str(SCHEMA_VERSION)),
+                    ("segmenter_version", str(SEGMENTER_VERSION)),
+                ],
             )
         elif rows.get("segmenter_version") != str(SEGMENTER_VERSION):
-            log.warning("%s was built by another kiosk version: run `kiosk index rebuild`", self.path)
+            log.warning(
+                "%s was built by another kiosk version: run `kiosk index rebuild`", self.path
+            )
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -197,7 +203,8 @@ class SqliteIndex:
         rows = conn.execute(
             """
             SELECT c.chunk_id, c.title, d.source, c.text, f.rank
-            FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?) AS f
+            FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?
+                  ORDER BY rank LIMIT ?) AS f
             JOIN chunks AS c ON c.id = f.rowid
             JOIN documents AS d ON d.id = c.doc_id
             ORDER BY f.rank
@@ -301,7 +308,8 @@ class SqliteIndex:
                 doc_id = cur.lastrowid
                 for cid, c in zip(ids, chunks, strict=True):
                     cur = conn.execute(
-                        "INSERT INTO chunks(chunk_id, doc_id, seq, title, text) VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO chunks(chunk_id, doc_id, seq, title, text) "
+                        "VALUES (?, ?, ?, ?, ?)",
                         (cid, doc_id, c.seq, c.title, c.text),
                     )
                     conn.execute(

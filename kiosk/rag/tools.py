@@ -224,7 +224,9 @@ class ToolRunner:
         unknown = [s for s in wanted if s not in {c.chunk_id for c in known}]
         if unknown and not known:
             listed = ", ".join(unknown[:5])
-            return _failure(f"unknown source ids: {listed}; cite ids from this conversation's search results")
+            return _failure(
+                f"unknown source ids: {listed}; cite ids from this conversation's search results"
+            )
         output = f"Reported {len(known)} source(s)."
         if unknown:
             output += f" Ignored unknown ids: {', '.join(unknown[:5])}."

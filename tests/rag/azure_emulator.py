@@ -58,9 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw) if raw else None
         path = self.path.split("?", 1)[0]
         st = self.state
-        st.requests.append(Recorded(self.command, path, body, {k.lower(): v for k, v in self.headers.items()}))
+        st.requests.append(
+            Recorded(self.command, path, body, {k.lower(): v for k, v in self.headers.items()})
+        )
         if st.fail_with:
-            self._reply(st.fail_with, {"error": {"code": "ServiceUnavailable", "message": "emulated outage"}})
+            self._reply(
+                st.fail_with,
+                {"error": {"code": "ServiceUnavailable", "message": "emulated outage"}},
+            )
             return
         if self.headers.get("api-key") != "test-key":
             self._reply(403, {"error": {"code": "Forbidden", "message": "bad api-key"}})
@@ -75,7 +80,9 @@ class _Handler(BaseHTTPRequestHandler):
             if name in st.indexes:
                 self._reply(200, st.indexes[name])
             else:
-                self._reply(404, {"error": {"code": "ResourceNameNotFound", "message": f"No index {name}"}})
+                self._reply(
+                    404, {"error": {"code": "ResourceNameNotFound", "message": f"No index {name}"}}
+                )
         elif rest == "" and self.command == "PUT":
             st.indexes[name] = body
             self._reply(201, body)
@@ -85,7 +92,9 @@ class _Handler(BaseHTTPRequestHandler):
             for action in body["value"]:
                 key = action[st.key_field]
                 docs[key] = {k: v for k, v in action.items() if not k.startswith("@")}
-                results.append({"key": key, "status": True, "errorMessage": None, "statusCode": 201})
+                results.append(
+                    {"key": key, "status": True, "errorMessage": None, "statusCode": 201}
+                )
             self._reply(200, {"value": results})
         elif rest == "/docs/search.post.search" and self.command == "POST":
             self._reply(200, {"value": self._search(name, body)})
@@ -115,7 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/indexes?") or self.path == "/indexes":
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length))
-            self.state.requests.append(Recorded("POST", "/indexes", body, dict(self.headers.items())))
+            self.state.requests.append(
+                Recorded("POST", "/indexes", body, dict(self.headers.items()))
+            )
             self.state.indexes[body["name"]] = body
             self._reply(201, body)
             return

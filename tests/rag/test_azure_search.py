@@ -28,9 +28,17 @@ def settings(emu: AzureSearchEmulator, **kw: str) -> RagSettings:
 
 def test_hybrid_semantic_query_shape_when_configured(emu: AzureSearchEmulator) -> None:
     emu.state.search_results = [
-        {"@search.score": 0.03, "@search.rerankerScore": 2.9, "chunk_id": "x_1", "chunk": "B2", "title": "Parking"}
+        {
+            "@search.score": 0.03,
+            "@search.rerankerScore": 2.9,
+            "chunk_id": "x_1",
+            "chunk": "B2",
+            "title": "Parking",
+        }
     ]
-    ix = AzureSearchIndex(settings(emu, azure_vector_field="text_vector", azure_semantic_configuration="default"), KEY)
+    ix = AzureSearchIndex(
+        settings(emu, azure_vector_field="text_vector", azure_semantic_configuration="default"), KEY
+    )
     hits = ix.search("where can I park", 5)
     ix.close()
     assert hits == [Hit("x_1", "Parking", "", "B2", 2.9)]
@@ -42,11 +50,15 @@ def test_hybrid_semantic_query_shape_when_configured(emu: AzureSearchEmulator) -
     assert body["top"] == 5
     assert body["queryType"] == "semantic"
     assert body["semanticConfiguration"] == "default"
-    assert body["vectorQueries"] == [{"kind": "text", "text": "where can I park", "k": 50, "fields": "text_vector"}]
+    assert body["vectorQueries"] == [
+        {"kind": "text", "text": "where can I park", "k": 50, "fields": "text_vector"}
+    ]
     assert set(body["select"].split(",")) == {"chunk_id", "chunk", "title"}
 
 
-def test_keyword_only_query_when_no_vector_field_or_semantic_config(emu: AzureSearchEmulator) -> None:
+def test_keyword_only_query_when_no_vector_field_or_semantic_config(
+    emu: AzureSearchEmulator,
+) -> None:
     emu.state.search_results = []
     ix = AzureSearchIndex(settings(emu), KEY)
     assert ix.search("parking", 3) == []
@@ -57,18 +69,38 @@ def test_keyword_only_query_when_no_vector_field_or_semantic_config(emu: AzureSe
 
 
 def test_custom_field_names_are_selected_and_mapped(emu: AzureSearchEmulator) -> None:
-    emu.state.search_results = [{"@search.score": 1.5, "id": "d1", "content": "Lunch 11:30", "name": "Cafe", "url": "https://x/cafe"}]
+    emu.state.search_results = [
+        {
+            "@search.score": 1.5,
+            "id": "d1",
+            "content": "Lunch 11:30",
+            "name": "Cafe",
+            "url": "https://x/cafe",
+        }
+    ]
     cfg = settings(
-        emu, azure_id_field="id", azure_content_field="content", azure_title_field="name", azure_source_field="url"
+        emu,
+        azure_id_field="id",
+        azure_content_field="content",
+        azure_title_field="name",
+        azure_source_field="url",
     )
     ix = AzureSearchIndex(cfg, KEY)
     assert ix.search("lunch", 2) == [Hit("d1", "Cafe", "https://x/cafe", "Lunch 11:30", 1.5)]
     ix.close()
-    assert set(emu.requests_to("/docs/search.post.search")[0].body["select"].split(",")) == {"id", "content", "name", "url"}
+    assert set(emu.requests_to("/docs/search.post.search")[0].body["select"].split(",")) == {
+        "id",
+        "content",
+        "name",
+        "url",
+    }
 
 
 def test_documents_missing_the_configured_fields_are_skipped(emu: AzureSearchEmulator) -> None:
-    emu.state.search_results = [{"@search.score": 1.0, "other": "x"}, {"@search.score": 0.5, "chunk_id": "ok", "chunk": "t"}]
+    emu.state.search_results = [
+        {"@search.score": 1.0, "other": "x"},
+        {"@search.score": 0.5, "chunk_id": "ok", "chunk": "t"},
+    ]
     ix = AzureSearchIndex(settings(emu), KEY)
     assert [h.chunk_id for h in ix.search("x", 5)] == ["ok"]
     ix.close()
@@ -123,7 +155,12 @@ def test_push_creates_the_index_and_uploads_local_chunks_in_batches(
     assert progress[-1] == len(chunks)
     stored = emu.state.documents["kiosk"]
     first = chunks[0]
-    assert stored[first.chunk_id] == {"chunk_id": first.chunk_id, "chunk": first.text, "title": first.title, "source": first.source}
+    assert stored[first.chunk_id] == {
+        "chunk_id": first.chunk_id,
+        "chunk": first.text,
+        "title": first.title,
+        "source": first.source,
+    }
     # Pushed chunks are then searchable through the Azure backend.
     ix = AzureSearchIndex(cfg, KEY)
     assert ix.search("basement", 3)[0].chunk_id in stored
@@ -131,7 +168,10 @@ def test_push_creates_the_index_and_uploads_local_chunks_in_batches(
 
 
 def test_push_to_an_existing_index_leaves_its_schema_alone(emu: AzureSearchEmulator) -> None:
-    emu.state.indexes["kiosk"] = {"name": "kiosk", "fields": [{"name": "chunk_id", "type": "Edm.String", "key": True}]}
+    emu.state.indexes["kiosk"] = {
+        "name": "kiosk",
+        "fields": [{"name": "chunk_id", "type": "Edm.String", "key": True}],
+    }
     push_chunks(settings(emu), KEY, [Hit("a_0", "T", "/a.md", "text", 0.0)])
     assert [r.method for r in emu.state.requests if "docs" not in r.path] == ["GET"]
 

@@ -1,3 +1,4 @@
+import itertools
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,19 @@ from .conftest import EN_FAQ, HTML_PAGE
 def test_html_headings_start_sections_and_navigation_is_dropped() -> None:
     doc = extract(Path("cafeteria.html"), HTML_PAGE.encode())
     assert doc.title == "Cafeteria"
-    assert [s.heading for s in doc.sections] == ["What are the cafeteria hours?", "Can I pay by card?"]
+    assert [s.heading for s in doc.sections] == [
+        "What are the cafeteria hours?",
+        "Can I pay by card?",
+    ]
     text = " ".join(s.text for s in doc.sections)
     assert "second floor serves lunch" in text  # source line wrap collapsed
-    for noise in ("Prev", "Chapter navigation", "Footer links", "should not be indexed", "color:red"):
+    for noise in (
+        "Prev",
+        "Chapter navigation",
+        "Footer links",
+        "should not be indexed",
+        "color:red",
+    ):
         assert noise not in text
 
 
@@ -26,7 +36,7 @@ def test_markdown_title_and_sections_come_from_headings() -> None:
 
 
 def test_plain_text_title_is_the_file_name() -> None:
-    doc = extract(Path("/x/lost-and-found.txt"), "Ask at the desk.".encode())
+    doc = extract(Path("/x/lost-and-found.txt"), b"Ask at the desk.")
     assert doc.title == "lost and found"
     assert doc.sections == (Section("", "Ask at the desk."),)
 
@@ -59,14 +69,16 @@ def test_long_section_is_split_with_overlap_and_titles() -> None:
     assert len(chunks) > 5
     assert all(c.title == "Guide > Long part" for c in chunks)
     assert all(len(c.text) <= 300 for c in chunks)
-    for prev, nxt in zip(chunks, chunks[1:], strict=False):
+    for prev, nxt in itertools.pairwise(chunks):
         assert nxt.text[:20] in prev.text  # the next chunk repeats the previous tail
     assert [c.seq for c in chunks] == list(range(len(chunks)))
 
 
 def test_japanese_without_spaces_is_split_at_sentence_ends() -> None:
     text = "".join(f"これは{i}番目の文です。" for i in range(80))
-    chunks = chunk_document(Document("案内", (Section("", text),)), chunk_chars=200, overlap_chars=40)
+    chunks = chunk_document(
+        Document("案内", (Section("", text),)), chunk_chars=200, overlap_chars=40
+    )
     assert len(chunks) > 3
     assert all(c.text.endswith("。") for c in chunks)
 
@@ -90,13 +102,18 @@ def _minimal_pdf(lines: list[str]) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
 def test_pdf_pages_become_sections() -> None:
     pytest.importorskip("pypdf")
-    doc = extract(Path("/x/shuttle-bus.pdf"), _minimal_pdf(["The shuttle bus leaves every 20 minutes."]))
+    doc = extract(
+        Path("/x/shuttle-bus.pdf"), _minimal_pdf(["The shuttle bus leaves every 20 minutes."])
+    )
     assert doc.title == "shuttle bus"
     assert doc.sections[0].heading == "p. 1"
     assert "shuttle bus leaves every 20 minutes" in doc.sections[0].text

@@ -32,7 +32,9 @@ def test_changed_file_is_updated_and_old_text_is_gone(tmp_path: Path, corpus: Pa
     with SqliteIndex(tmp_path / "i.sqlite") as ix:
         ingest_paths(ix, [corpus])
         faq = corpus / "visitor-faq.md"
-        faq.write_text("# Visitor FAQ\n\n## Parking\nParking moved to the north lot.\n", encoding="utf-8")
+        faq.write_text(
+            "# Visitor FAQ\n\n## Parking\nParking moved to the north lot.\n", encoding="utf-8"
+        )
         report = ingest_paths(ix, [corpus])
         assert report.updated == [str(faq.resolve())]
         assert len(report.unchanged) == 2
@@ -58,7 +60,14 @@ def test_bad_files_warn_by_name_and_the_rest_is_ingested(tmp_path: Path, corpus:
         assert len(report.added) == 3
         assert ix.search("parking", 1)
     text = "\n".join(report.warnings)
-    for name in ("empty.md", "blank.txt", "image.txt", "latin1.txt", "only-nav.html", "missing-folder"):
+    for name in (
+        "empty.md",
+        "blank.txt",
+        "image.txt",
+        "latin1.txt",
+        "only-nav.html",
+        "missing-folder",
+    ):
         assert name in text, name
     assert all("\n" not in w for w in report.warnings)
 

@@ -42,7 +42,9 @@ def test_html_answer_is_found_and_cited_by_its_heading(index: SqliteIndex) -> No
     assert hits[0].title == "Cafeteria > Can I pay by card?"
 
 
-@pytest.mark.parametrize("query", ['"unbalanced', "NEAR(a b)", "* OR AND", "a:b ^c", "-- ; DROP TABLE chunks", ")("])
+@pytest.mark.parametrize(
+    "query", ['"unbalanced', "NEAR(a b)", "* OR AND", "a:b ^c", "-- ; DROP TABLE chunks", ")("]
+)
 def test_fts_syntax_in_a_query_never_raises(index: SqliteIndex, query: str) -> None:
     index.search(query, 3)
     assert index.stats().chunks > 0
@@ -66,7 +68,9 @@ def test_missing_file_opened_without_create_is_empty_until_it_appears(tmp_path: 
     assert reader.search("parking", 3) == []
     assert not path.exists()
     with SqliteIndex(path) as writer:
-        writer.replace_document("/doc.txt", "Doc", "h", 10, [Chunk(0, "Doc", "parking is downstairs")])
+        writer.replace_document(
+            "/doc.txt", "Doc", "h", 10, [Chunk(0, "Doc", "parking is downstairs")]
+        )
     assert [h.text for h in reader.search("parking", 3)] == ["parking is downstairs"]
     reader.close()
 
@@ -80,7 +84,9 @@ def test_a_file_that_is_not_sqlite_is_a_knowledge_error(tmp_path: Path) -> None:
 
 def test_replace_document_swaps_all_chunks_and_fts_rows(tmp_path: Path) -> None:
     with SqliteIndex(tmp_path / "i.sqlite") as ix:
-        ix.replace_document("/a.txt", "A", "h1", 1, [Chunk(0, "A", "apples"), Chunk(1, "A", "bananas")])
+        ix.replace_document(
+            "/a.txt", "A", "h1", 1, [Chunk(0, "A", "apples"), Chunk(1, "A", "bananas")]
+        )
         ix.replace_document("/a.txt", "A", "h2", 1, [Chunk(0, "A", "cherries")])
         assert ix.search("bananas", 3) == []
         assert [h.text for h in ix.search("cherries", 3)] == ["cherries"]

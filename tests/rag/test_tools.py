@@ -46,7 +46,9 @@ class BlockedKnowledge:
         return []
 
 
-HITS = [Hit(f"c{i}", f"Title {i}", f"/docs/{i}.md", f"text number {i} " * 5, 10.0 - i) for i in range(5)]
+HITS = [
+    Hit(f"c{i}", f"Title {i}", f"/docs/{i}.md", f"text number {i} " * 5, 10.0 - i) for i in range(5)
+]
 
 
 def runner(hits: list[Hit] = HITS, max_chars: int = 2000) -> ToolRunner:
@@ -185,13 +187,20 @@ async def test_run_async_returns_the_result_off_the_loop(index: SqliteIndex) -> 
     r = ToolRunner(index, top_k=3, max_result_chars=1000)
     result = await asyncio.wait_for(r.run_async("search", '{"query": "駐車場"}', timeout_s=5), 10)
     assert result.ok and "地下二階" in result.output
-    grounding = r.run("report_grounding", json.dumps({"sources": [r.last_search_citations[0].chunk_id]}))
+    grounding = r.run(
+        "report_grounding", json.dumps({"sources": [r.last_search_citations[0].chunk_id]})
+    )
     assert grounding.citations[0].source.endswith("よくある質問.txt")
 
 
 def test_middle_tier_report_grounding_result_becomes_citations() -> None:
     payload = json.dumps(
-        {"sources": [{"chunk_id": "abc_1", "title": "Parking", "chunk": "..."}, {"chunk_id": "abc_2", "title": "Hours"}]}
+        {
+            "sources": [
+                {"chunk_id": "abc_1", "title": "Parking", "chunk": "..."},
+                {"chunk_id": "abc_2", "title": "Hours"},
+            ]
+        }
     )
     assert citations_from_middle_tier("report_grounding", payload) == (
         Citation("abc_1", "Parking"),
