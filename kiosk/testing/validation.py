@@ -21,6 +21,7 @@ imported lazily so importing this module costs nothing.
 from __future__ import annotations
 
 import functools
+import importlib
 import typing
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union
@@ -92,12 +93,11 @@ def _format_error(err: Any, label: str) -> str:
 @functools.cache
 def _adapter(dialect: Dialect, direction: Direction) -> pydantic.TypeAdapter[Any]:
     """Build (once per dialect and direction) the discriminated-union validator."""
-    if dialect == "ga":
-        from openai.types import realtime as types_module
-    elif dialect == "beta":
-        from openai.types.beta import realtime as types_module
-    else:
+    if dialect not in ("ga", "beta"):
         raise ValueError(f"unknown Realtime dialect {dialect!r} (expected 'ga' or 'beta')")
+    types_module = importlib.import_module(
+        "openai.types.realtime" if dialect == "ga" else "openai.types.beta.realtime"
+    )
     alias = (
         types_module.RealtimeClientEvent
         if direction == "client"

@@ -34,14 +34,16 @@ SEARCH_OUTPUT = "[doc_a_0]: The lobby opens at 8.\n-----\n[doc_b_3]: Sunny, 20 d
 AUDIO_DELTA = {"ga": "response.output_audio.delta", "beta": "response.audio.delta"}
 
 
-def session_update(dialect: Dialect, *, tools: list[dict[str, Any]] | None = None,
-                   server_vad: bool = False) -> dict[str, Any]:
+def session_update(
+    dialect: Dialect, *, tools: list[dict[str, Any]] | None = None, server_vad: bool = False
+) -> dict[str, Any]:
     detection = {"type": "server_vad", "silence_duration_ms": 300} if server_vad else None
     if dialect == "ga":
         session: dict[str, Any] = {
             "type": "realtime",
-            "audio": {"input": {"turn_detection": detection,
-                                "transcription": {"model": "whisper-1"}}},
+            "audio": {
+                "input": {"turn_detection": detection, "transcription": {"model": "whisper-1"}}
+            },
         }
     else:
         session = {"turn_detection": detection, "input_audio_transcription": {"model": "whisper-1"}}
@@ -102,8 +104,9 @@ class Client:
 
 
 @asynccontextmanager
-async def client(server: FakeRealtimeServer, path: str = "/v1/realtime?model=gpt-realtime",
-                 **kwargs: Any) -> AsyncIterator[Client]:
+async def client(
+    server: FakeRealtimeServer, path: str = "/v1/realtime?model=gpt-realtime", **kwargs: Any
+) -> AsyncIterator[Client]:
     async with connect(server.url + path, open_timeout=TIMEOUT_S, **kwargs) as ws:
         yield Client(ws)
 
@@ -143,8 +146,11 @@ async def test_session_update_with_undeclared_key_is_recorded_and_answered_with_
     async with FakeRealtimeServer("ga") as server, client(server) as c:
         await c.until("session.created")
         await c.send(
-            {"type": "session.update", "event_id": "evt_1",
-             "session": {"type": "realtime", "voice": "alloy"}}
+            {
+                "type": "session.update",
+                "event_id": "evt_1",
+                "session": {"type": "realtime", "voice": "alloy"},
+            }
         )
         error = (await c.until("error"))[-1]
     assert server.validation_errors == ["session.update: undeclared key session.voice"]
@@ -167,8 +173,11 @@ async def test_non_json_and_invalid_base64_from_client_are_validation_errors() -
 
 async def test_connection_records_path_query_headers_and_events() -> None:
     async with FakeRealtimeServer("beta") as server:
-        async with client(server, "/openai/realtime?api-version=2024-10-01-preview&deployment=d1",
-                          additional_headers={"X-Probe": "yes"}) as c:
+        async with client(
+            server,
+            "/openai/realtime?api-version=2024-10-01-preview&deployment=d1",
+            additional_headers={"X-Probe": "yes"},
+        ) as c:
             await c.configure("beta")
         await server.wait_until(lambda: server.connections[0].closed_at is not None, TIMEOUT_S)
     record = server.connections[0]
@@ -194,14 +203,30 @@ async def test_turn_with_search_and_grounding_rounds_ends_in_spoken_answer(
 
         search_round = await c.until("response.done")
         call = search_round[-1]["response"]["output"][0]
-        await c.send({"type": "conversation.item.create", "item": {
-            "type": "function_call_output", "call_id": call["call_id"], "output": SEARCH_OUTPUT}})
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": call["call_id"],
+                    "output": SEARCH_OUTPUT,
+                },
+            }
+        )
         await c.send({"type": "response.create"})
 
         grounding_round = await c.until("response.done")
         grounding = grounding_round[-1]["response"]["output"][0]
-        await c.send({"type": "conversation.item.create", "item": {
-            "type": "function_call_output", "call_id": grounding["call_id"], "output": ""}})
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": grounding["call_id"],
+                    "output": "",
+                },
+            }
+        )
         await c.send({"type": "response.create"})
 
         answer = await c.until("response.done")
@@ -228,8 +253,10 @@ async def test_turn_with_search_and_grounding_rounds_ends_in_spoken_answer(
 
 
 async def test_session_without_tools_gets_the_spoken_answer_at_once() -> None:
-    async with FakeRealtimeServer("ga", script=no_pacing(answer_audio_s=0.3)) as server, \
-            client(server) as c:
+    async with (
+        FakeRealtimeServer("ga", script=no_pacing(answer_audio_s=0.3)) as server,
+        client(server) as c,
+    ):
         await c.configure("ga")
         await c.speak_and_ask()
         answer = await c.until("response.done")
@@ -272,8 +299,12 @@ async def test_second_response_create_while_answering_is_refused() -> None:
 async def test_function_call_output_for_unknown_call_id_answers_error() -> None:
     async with FakeRealtimeServer("beta") as server, client(server) as c:
         await c.configure("beta")
-        await c.send({"type": "conversation.item.create", "item": {
-            "type": "function_call_output", "call_id": "call_nope", "output": "x"}})
+        await c.send(
+            {
+                "type": "conversation.item.create",
+                "item": {"type": "function_call_output", "call_id": "call_nope", "output": "x"},
+            }
+        )
         error = (await c.until("error"))[-1]
     assert error["error"]["code"] == "invalid_value"
     assert server.validation_errors == []
@@ -282,18 +313,23 @@ async def test_function_call_output_for_unknown_call_id_answers_error() -> None:
 async def test_server_vad_detects_speech_then_silence_and_answers_by_itself() -> None:
     silence = bytes(2 * 24_000 * 40 // 1000)  # 40 ms chunks
     speech = speech_like_pcm16(0.8)
-    chunks = [silence] * 5 + [speech[i:i + 1920] for i in range(0, len(speech), 1920)]
+    chunks = [silence] * 5 + [speech[i : i + 1920] for i in range(0, len(speech), 1920)]
     chunks += [silence] * 10  # 400 ms of silence > silence_duration_ms 300
-    async with FakeRealtimeServer("beta", script=no_pacing(answer_audio_s=0.2)) as server, \
-            client(server) as c:
+    async with (
+        FakeRealtimeServer("beta", script=no_pacing(answer_audio_s=0.2)) as server,
+        client(server) as c,
+    ):
         await c.configure("beta", server_vad=True)
         for chunk in chunks:
             await c.send(append(chunk))
         events = await c.until("response.done")
     order = types(events)
-    assert order.index("input_audio_buffer.speech_started") < order.index(
-        "input_audio_buffer.speech_stopped") < order.index("input_audio_buffer.committed") < (
-        order.index("response.created"))
+    assert (
+        order.index("input_audio_buffer.speech_started")
+        < order.index("input_audio_buffer.speech_stopped")
+        < order.index("input_audio_buffer.committed")
+        < (order.index("response.created"))
+    )
     started = events[order.index("input_audio_buffer.speech_started")]
     assert started["audio_start_ms"] == 200
     assert events[order.index("input_audio_buffer.committed")]["item_id"] == started["item_id"]
@@ -320,8 +356,10 @@ async def test_realtime_pacing_spreads_answer_over_its_duration() -> None:
 
 async def test_voicerag_turn_hides_tool_calls_and_reports_grounding_by_extension() -> None:
     script = no_pacing(answer_audio_s=0.5)
-    async with FakeRealtimeServer("beta", mode="voicerag", script=script) as server, \
-            client(server, "/realtime") as c:
+    async with (
+        FakeRealtimeServer("beta", mode="voicerag", script=script) as server,
+        client(server, "/realtime") as c,
+    ):
         await c.configure("beta")
         await c.speak_and_ask()
         events = []
@@ -345,8 +383,10 @@ async def test_voicerag_turn_hides_tool_calls_and_reports_grounding_by_extension
 
 async def test_voicerag_without_grounding_yields_two_responses() -> None:
     script = no_pacing(answer_audio_s=0.2, call_grounding=False)
-    async with FakeRealtimeServer("beta", mode="voicerag", script=script) as server, \
-            client(server, "/realtime") as c:
+    async with (
+        FakeRealtimeServer("beta", mode="voicerag", script=script) as server,
+        client(server, "/realtime") as c,
+    ):
         await c.configure("beta")
         await c.speak_and_ask()
         events = await c.until("response.done") + await c.until("response.done")
@@ -412,8 +452,14 @@ async def test_truncate_is_acknowledged_and_recorded_with_audio_sent() -> None:
         await c.until("response.audio.delta")
         await c.send({"type": "response.cancel"})
         await c.until("response.done")
-        await c.send({"type": "conversation.item.truncate", "item_id": first["item_id"],
-                      "content_index": 0, "audio_end_ms": 150})
+        await c.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": first["item_id"],
+                "content_index": 0,
+                "audio_end_ms": 150,
+            }
+        )
         truncated = (await c.until("conversation.item.truncated"))[-1]
     sent_ms = 100 * sum(1 for e in c.events if e["type"] == "response.audio.delta")
     assert truncated["audio_end_ms"] == 150
@@ -425,13 +471,21 @@ async def test_truncate_is_acknowledged_and_recorded_with_audio_sent() -> None:
 
 
 async def test_truncate_past_the_audio_sent_answers_error() -> None:
-    async with FakeRealtimeServer("ga", script=no_pacing(answer_audio_s=0.3)) as server, \
-            client(server) as c:
+    async with (
+        FakeRealtimeServer("ga", script=no_pacing(answer_audio_s=0.3)) as server,
+        client(server) as c,
+    ):
         await c.configure("ga")
         await c.speak_and_ask()
         item_id = (await c.until("response.done"))[-1]["response"]["output"][0]["id"]
-        await c.send({"type": "conversation.item.truncate", "item_id": item_id,
-                      "content_index": 0, "audio_end_ms": 5000})
+        await c.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": 5000,
+            }
+        )
         error = (await c.until("error"))[-1]
     assert error["error"]["code"] == "invalid_value"
     assert server.truncations[0].audio_ms_sent == 300
@@ -466,8 +520,10 @@ async def test_missing_or_wrong_credential_is_rejected_with_401(
     [(("api-key", "k1"), {"api-key": "k1"}), (("bearer", "k1"), {"Authorization": "Bearer k1"})],
 )
 async def test_right_credential_is_accepted(expected: Any, headers: dict[str, str]) -> None:
-    async with FakeRealtimeServer("ga", expected_auth=expected) as server, \
-            client(server, additional_headers=headers) as c:
+    async with (
+        FakeRealtimeServer("ga", expected_auth=expected) as server,
+        client(server, additional_headers=headers) as c,
+    ):
         await c.until("session.created")
     assert server.rejections == []
     assert len(server.connections) == 1
@@ -516,8 +572,10 @@ async def test_error_after_commit_sends_that_code_and_never_answers() -> None:
 
 
 async def test_silent_script_sends_nothing_after_session_created() -> None:
-    async with FakeRealtimeServer("beta", script=no_pacing(silent=True)) as server, \
-            client(server) as c:
+    async with (
+        FakeRealtimeServer("beta", script=no_pacing(silent=True)) as server,
+        client(server) as c,
+    ):
         await c.until("session.created")
         await c.send(session_update("beta"))
         await c.speak_and_ask()
@@ -541,8 +599,10 @@ async def test_drop_next_after_events_aborts_without_close_frame() -> None:
 
 
 async def test_drop_next_mid_audio_aborts_halfway_through_the_answer() -> None:
-    async with FakeRealtimeServer("beta", script=no_pacing(answer_audio_s=1.0)) as server, \
-            client(server) as c:
+    async with (
+        FakeRealtimeServer("beta", script=no_pacing(answer_audio_s=1.0)) as server,
+        client(server) as c,
+    ):
         await c.configure("beta")
         server.drop_next(mid_audio=True)
         await c.speak_and_ask()
@@ -594,7 +654,9 @@ async def test_send_garbage_sends_one_bad_frame_before_the_audio(garbage: Any) -
 
 def test_chunk_ids_are_parsed_from_voicerag_style_search_output() -> None:
     assert chunk_ids_from_search_output(SEARCH_OUTPUT + "[doc_a_0]: again\n-----\n") == [
-        "doc_a_0", "doc_b_3"]
+        "doc_a_0",
+        "doc_b_3",
+    ]
     assert chunk_ids_from_search_output("no results") == []
 
 
@@ -603,25 +665,36 @@ def test_speech_like_audio_is_speech_to_webrtcvad() -> None:
     import numpy as np
 
     pcm24 = np.frombuffer(speech_like_pcm16(1.0), dtype="<i2")
-    pcm16k = pcm24[::3].astype("<i2").tobytes()  # 24 kHz -> 8 kHz: enough for this check
-    frames = [pcm16k[i:i + 160 * 2] for i in range(0, len(pcm16k) - 319, 320)]
+    pcm8k = pcm24[::3].astype("<i2").tobytes()  # 24 kHz -> 8 kHz: enough for this check
+    frames = [pcm8k[i : i + 160 * 2] for i in range(0, len(pcm8k) - 319, 320)]
     vad = webrtcvad.Vad(3)
     speech = sum(vad.is_speech(frame, 8000) for frame in frames)
     assert speech >= 0.9 * len(frames)
 
 
 def test_module_runs_as_a_program_and_prints_its_url() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kiosk.testing.fake_realtime", "--port", "0",
-         "--dialect", "beta", "--mode", "voicerag"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-    finally:
-        process.terminate()
-        process.wait(timeout=TIMEOUT_S)
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kiosk.testing.fake_realtime",
+            "--port",
+            "0",
+            "--dialect",
+            "beta",
+            "--mode",
+            "voicerag",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+        finally:
+            process.terminate()
+            process.wait(timeout=TIMEOUT_S)
     assert line.startswith("fake realtime server (beta, voicerag) listening on ws://127.0.0.1:")
 
 
