@@ -1,0 +1,269 @@
+"""`kiosk run` as systemd runs it: a real NOTIFY_SOCKET, signals, logs.
+
+The daemon runs as a subprocess with WAV files for microphone and speaker, against the
+fake Realtime server on 127.0.0.1 that insists on the API key (so the key really flows
+through the daemon, and we can check that no log line ever shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kiosk.audio.wav import read_wav_mono, write_wav
+from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
+START_TIMEOUT_S = 30 * FACTOR
+STEP_TIMEOUT_S = 15 * FACTOR
+KEY = "sk-test-DAEMON-KEY-never-in-any-log-5f3a9c1e77"
+WATCHDOG_USEC = 300_000  # keep-alive every 150 ms
+
+
+@dataclass
+class NotifyListener:
+    """The notify socket systemd would own: collects every datagram with its arrival time."""
+
+    path: str
+    sock: socket.socket
+    messages: list[tuple[float, list[str]]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def collect(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            data = await loop.sock_recv(self.sock, 4096)
+            self.messages.append((time.monotonic(), data.decode().split("\n")))
+            self.changed.set()
+
+    def fields(self) -> list[str]:
+        return [f for _, fs in self.messages for f in fs]
+
+    def non_watchdog(self) -> list[str]:
+        return [
+            f for f in self.fields() if f != "WATCHDOG=1" and not f.startswith("MONOTONIC_USEC=")
+        ]
+
+    async def wait_for(
+        self, predicate: Callable[[list[str]], bool], what: str, timeout_s: float
+    ) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                while not predicate(self.fields()):
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"no {what} within {timeout_s} s; got {self.non_watchdog()}"
+            ) from None
+
+
+@dataclass
+class RunningDaemon:
+    proc: asyncio.subprocess.Process
+    notify: NotifyListener
+    config: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def write_config(path: Path, server_url: str, state_dir: Path, extra: str = "") -> None:
+    port = server_url.rsplit(":", 1)[1]
+    path.write_text(
+        f"""
+[realtime]
+provider = "openai"
+endpoint = "http://127.0.0.1:{port}"
+transcription_model = ""
+
+[rag]
+backend = "none"
+
+[gpio]
+enabled = false
+
+[earcons]
+enabled = false
+
+[service]
+state_dir = "{state_dir}"
+{extra}
+""",
+        encoding="utf-8",
+    )
+
+
+def question_wav(tmp_path: Path) -> Path:
+    speech = read_wav_mono(FIXTURES / "en_restroom_espeak_16k.wav", 16000)
+    silence = np.zeros(8000, dtype=np.int16)
+    path = tmp_path / "question.wav"
+    write_wav(path, np.concatenate([silence, speech]).astype(np.int16), 16000)
+    return path
+
+
+@pytest.fixture
+async def fake_server() -> AsyncIterator[FakeRealtimeServer]:
+    script = FakeScript(answer_audio_s=6.0, call_search=False, call_grounding=False)
+    async with FakeRealtimeServer("ga", expected_auth=("bearer", KEY), script=script) as server:
+        yield server
+
+
+@pytest.fixture
+async def start_daemon(
+    tmp_path: Path, fake_server: FakeRealtimeServer
+) -> AsyncIterator[Callable[..., object]]:
+    started: list[tuple[RunningDaemon, asyncio.Task[None]]] = []
+
+    async def start(*flags: str, with_question: bool = True) -> RunningDaemon:
+        sock_path = str(tmp_path / "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(sock_path)
+        sock.setblocking(False)
+        listener = NotifyListener(sock_path, sock)
+        collector = asyncio.create_task(listener.collect())
+        config = tmp_path / "kiosk.toml"
+        write_config(config, fake_server.url, tmp_path / "state")
+        mic = question_wav(tmp_path) if with_question else tmp_path / "silence.wav"
+        if not with_question:
+            write_wav(mic, np.zeros(1600, dtype=np.int16), 16000)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("KIOSK_", "OPENAI", "AZURE", "JOURNAL_STREAM", "NOTIFY_SOCKET"))
+        }
+        env.update(NOTIFY_SOCKET=sock_path, WATCHDOG_USEC=str(WATCHDOG_USEC), OPENAI_API_KEY=KEY)
+        log_path = tmp_path / "daemon.log"
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "kiosk.cli",
+                "run",
+                "--config",
+                str(config),
+                "--input-wav",
+                str(mic),
+                "--output-wav",
+                str(tmp_path / "speaker.wav"),
+                *flags,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=asyncio.subprocess.STDOUT,
+                env=env,
+            )
+        finally:
+            os.close(log_fd)  # the child has its own copy
+        daemon = RunningDaemon(proc, listener, config, log_path)
+        started.append((daemon, collector))
+        await listener.wait_for(lambda f: "READY=1" in f, "READY=1", START_TIMEOUT_S)
+        return daemon
+
+    yield start
+    for daemon, collector in started:
+        if daemon.proc.returncode is None:
+            daemon.proc.kill()
+            await daemon.proc.wait()
+        collector.cancel()
+        daemon.notify.sock.close()
+        assert KEY not in daemon.log(), "the API key reached a log line"
+
+
+async def wait_exit(proc: asyncio.subprocess.Process, timeout_s: float) -> int:
+    return await asyncio.wait_for(proc.wait(), timeout_s)
+
+
+async def test_lifecycle_notifies_ready_status_watchdog_reloading_stopping_in_order(
+    start_daemon: Callable[..., object], fake_server: FakeRealtimeServer
+) -> None:
+    daemon: RunningDaemon = await start_daemon("--verbose")  # type: ignore[misc]
+    n = daemon.notify
+    await n.wait_for(lambda f: f.count("WATCHDOG=1") >= 2, "two WATCHDOG=1", STEP_TIMEOUT_S)
+    await n.wait_for(lambda f: "STATUS=listening" in f, "STATUS=listening", STEP_TIMEOUT_S)
+    await n.wait_for(lambda f: "STATUS=answering" in f, "STATUS=answering", STEP_TIMEOUT_S)
+
+    daemon.proc.send_signal(signal.SIGHUP)
+    await n.wait_for(lambda f: f.count("READY=1") >= 2, "READY=1 after reload", STEP_TIMEOUT_S)
+
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
+    await n.wait_for(lambda f: "STOPPING=1" in f, "STOPPING=1", STEP_TIMEOUT_S)
+
+    order = n.non_watchdog()
+    assert order[0] == "READY=1", order
+    assert order.index("STATUS=listening") < order.index("STATUS=answering")
+    reloading = order.index("RELOADING=1")
+    assert reloading > order.index("STATUS=answering")
+    assert "READY=1" in order[reloading + 1 :]
+    assert order[-1] == "STOPPING=1"
+    # RELOADING=1 carries the monotonic timestamp systemd 253+ requires, in one datagram.
+    reload_msgs = [fs for _, fs in n.messages if "RELOADING=1" in fs]
+    assert reload_msgs and reload_msgs[0][1].startswith("MONOTONIC_USEC=")
+    # Keep-alives come at about half the watchdog interval, not once.
+    assert n.fields().count("WATCHDOG=1") >= 3
+    log = daemon.log()
+    assert "reloaded settings" in log
+    assert KEY not in log
+    assert fake_server.connections, "the daemon never reached the fake server"
+
+
+async def test_sighup_with_bad_config_keeps_running_and_logs_why(
+    start_daemon: Callable[..., object],
+) -> None:
+    daemon: RunningDaemon = await start_daemon(with_question=False)  # type: ignore[misc]
+    n = daemon.notify
+    good = daemon.config.read_text()
+    daemon.config.write_text(good + "\n[vad]\naggressiveness = 7\n")
+    daemon.proc.send_signal(signal.SIGHUP)
+    await n.wait_for(
+        lambda f: f.count("READY=1") >= 2, "READY=1 after a failed reload", STEP_TIMEOUT_S
+    )
+    assert daemon.proc.returncode is None, "a bad config on SIGHUP must not stop the daemon"
+    assert "RELOADING=1" in n.fields()
+    log = daemon.log()
+    assert "vad.aggressiveness" in log
+    assert "keeping the old settings" in log
+
+    # A good config afterwards is taken.
+    daemon.config.write_text(good)
+    daemon.proc.send_signal(signal.SIGHUP)
+    await n.wait_for(
+        lambda f: f.count("READY=1") >= 3, "READY=1 after a good reload", STEP_TIMEOUT_S
+    )
+    assert "reloaded settings" in daemon.log()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
+
+
+async def test_sigterm_mid_answer_exits_cleanly_within_2_s(
+    start_daemon: Callable[..., object], fake_server: FakeRealtimeServer
+) -> None:
+    daemon: RunningDaemon = await start_daemon()  # type: ignore[misc]
+    n = daemon.notify
+    # The fake answers with 6 s of real-time paced audio: wait until it is playing.
+    await n.wait_for(lambda f: "STATUS=answering" in f, "STATUS=answering", STEP_TIMEOUT_S)
+    await asyncio.sleep(0.5)
+    assert daemon.proc.returncode is None
+    sent = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    code = await wait_exit(daemon.proc, 10 * FACTOR)
+    elapsed_s = time.monotonic() - sent
+    assert code == 0, daemon.log()[-2000:]
+    assert elapsed_s < 2.0 * FACTOR, f"took {elapsed_s:.2f} s to stop"
+    print(f"SIGTERM mid-answer -> exit in {elapsed_s * 1000:.0f} ms")
+    await n.wait_for(lambda f: "STOPPING=1" in f, "STOPPING=1", STEP_TIMEOUT_S)
+    assert n.non_watchdog()[-1] == "STOPPING=1"
+    assert "Traceback" not in daemon.log()
