@@ -202,6 +202,10 @@ class TurnMachine:
 
     def handle(self, event: TurnInput, now: float) -> list[Effect]:
         """Apply one input. Raises InvalidTransition (state unchanged) for a forbidden pair."""
+        if isinstance(event, ButtonPressed):
+            # Each press starts a new gesture: only the press that stopped an answer may
+            # swallow its own tap (a flag left from an earlier press would eat a later one).
+            self._press_stopped_answer = False
         key = (self.state, type(event))
         if key in NO_OPS:
             return []
@@ -336,6 +340,11 @@ class TurnMachine:
             self._commit(now, "push-to-talk released")
 
     def _listening_tapped(self, event: TurnInput, now: float) -> None:
+        if self._press_stopped_answer:
+            # The release of the press that stopped the answer, after speech reopened a
+            # turn while the button was down: not "done talking".
+            self._press_stopped_answer = False
+            return
         self._commit(now, "button tapped: done talking")
 
     def _thinking_audio(self, event: TurnInput, now: float) -> None:
