@@ -433,7 +433,7 @@ class RealtimeSession:
             return
         try:
             event = self._parse(raw)
-        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, binascii.Error) as exc:
             self._incoming.append(ServerEventRejected(f"{raw['type']}: {type(exc).__name__}: {str(exc)[:80]}"))
             return
         if event is not None:
