@@ -22,6 +22,7 @@ from kiosk.core import turns as tm
 from kiosk.core.events import State
 from kiosk.errors import InvalidTransition
 
+DIALECTS: list[rt.Dialect] = ["ga", "beta"]
 SERVER_EVENT_TYPES: tuple[type, ...] = typing.get_args(rt.ServerEvent)
 ACTIVE = (State.LISTENING, State.THINKING, State.SPEAKING, State.ERROR)
 FUZZ = settings(
@@ -32,7 +33,7 @@ FUZZ = settings(
 # Cheap to draw (fuzzing speed is data generation), but biased towards the values that break
 # parsers: wrong types, huge ints that float() cannot hold, NaN/inf, negative counts.
 
-weird = st.sampled_from(
+weird: st.SearchStrategy[object] = st.sampled_from(
     [None, True, False, 0, -1, 2**63, 10**400, -(10**400), 1e308, 1.5, "", "3", [], {}]
 )
 scalars = st.one_of(
@@ -157,7 +158,7 @@ OTHER_TYPES = [
 
 def _event_of(kind: str) -> st.SearchStrategy[dict[str, object]]:
     fields = FIELDS.get(kind, {"x": json_values})
-    return st.fixed_dictionaries({"type": st.just(kind)}, optional=fields)  # type: ignore[arg-type]
+    return st.fixed_dictionaries({"type": st.just(kind)}, optional=fields)
 
 
 server_events = st.one_of(
@@ -166,7 +167,7 @@ server_events = st.one_of(
 )
 
 
-def frame_text(event: dict[str, object]) -> str:
+def frame_text(event: object) -> str:
     return json.dumps(event, allow_nan=True)
 
 
@@ -193,15 +194,15 @@ def assert_client_frames_are_json(session: rt.RealtimeSession) -> None:
 
 
 @settings(FUZZ, max_examples=4000)
-@given(text=frames, dialect=st.sampled_from(["ga", "beta"]), middle_tier=st.booleans())
+@given(text=frames, dialect=st.sampled_from(DIALECTS), middle_tier=st.booleans())
 def test_any_server_frame_becomes_typed_events_without_raising(
-    text: str, dialect: str, middle_tier: bool
+    text: str, dialect: rt.Dialect, middle_tier: bool
 ) -> None:
     if middle_tier and dialect == "ga":
         dialect = "beta"
     session = rt.RealtimeSession(
         dialect, rt.SessionOptions(instructions="x"), middle_tier=middle_tier
-    )  # type: ignore[arg-type]
+    )
     session.receive_text(text)
     assert_typed(session.events_received())
 
@@ -209,12 +210,12 @@ def test_any_server_frame_becomes_typed_events_without_raising(
 @settings(FUZZ, max_examples=1200)
 @given(
     script=st.lists(server_events.map(frame_text), min_size=1, max_size=12),
-    dialect=st.sampled_from(["ga", "beta"]),
+    dialect=st.sampled_from(DIALECTS),
 )
 def test_any_sequence_of_server_events_keeps_session_consistent(
-    script: list[str], dialect: str
+    script: list[str], dialect: rt.Dialect
 ) -> None:
-    session = rt.RealtimeSession(dialect, rt.SessionOptions(instructions="x"))  # type: ignore[arg-type]
+    session = rt.RealtimeSession(dialect, rt.SessionOptions(instructions="x"))
     session.configure()
     for text in script:
         session.receive_text(text)
@@ -360,16 +361,16 @@ steps = st.one_of(
 @settings(FUZZ, max_examples=1200)
 @given(
     script=st.lists(steps, max_size=30),
-    dialect=st.sampled_from(["ga", "beta"]),
+    dialect=st.sampled_from(DIALECTS),
     wake=st.sampled_from(["vad", "button", "wakeword"]),
 )
 def test_any_mix_of_server_events_and_local_inputs_ends_sane(
-    script: list[tuple[str, object]], dialect: str, wake: str
+    script: list[tuple[str, object]], dialect: rt.Dialect, wake: str
 ) -> None:
     rig = Rig(
         rt.RealtimeSession(dialect, rt.SessionOptions(instructions="x")),
         tm.TurnMachine(tm.TurnTimeouts(), wake=wake),
-    )  # type: ignore[arg-type]
+    )
     for kind, value in script:
         if kind == "local":
             rig.feed(value)  # type: ignore[arg-type]

@@ -44,7 +44,9 @@ class ListKnowledge:
         return hits[:k] or (CORPUS[:k] if "all" in words else [])
 
 
-weird = st.sampled_from([None, True, 0, -1, 10**400, 1e308, float("nan"), "", [], {}])
+weird: st.SearchStrategy[object] = st.sampled_from(
+    [None, True, 0, -1, 10**400, 1e308, float("nan"), "", [], {}]
+)
 json_values = st.recursive(
     st.one_of(weird, st.integers(), st.floats(), st.text(max_size=20)),
     lambda inner: st.one_of(

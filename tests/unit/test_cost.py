@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +29,9 @@ DAY3 = wallclock("2026-04-02T12:00:00")
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> CostLedger:
+def ledger(tmp_path: Path) -> Iterator[CostLedger]:
     with CostLedger(tmp_path / "cost.sqlite", PRICES, tz=UTC) as led:
-        yield led  # type: ignore[misc]
+        yield led
 
 
 def test_estimated_usd_uses_per_million_prices() -> None:

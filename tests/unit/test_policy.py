@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -152,7 +153,7 @@ def test_backoff_rejects_nonsense_bounds() -> None:
 # --- ConnectPolicy ---------------------------------------------------------------------------
 
 
-def policy(**overrides: float) -> ConnectPolicy:
+def policy(**overrides: Any) -> ConnectPolicy:
     return ConnectPolicy(replace(SETTINGS, **overrides), random.Random(42), now=0.0)
 
 
