@@ -59,20 +59,22 @@ class ConnectionBudget:
         self._last_now = max(self._last_now, now)
         return self._last_now
 
-    def wait_s(self, now: float) -> float:
-        """Seconds until :meth:`try_acquire` would succeed (0.0 = now)."""
+    def available_at(self, now: float) -> float:
+        """The earliest time a connection may be opened (>= ``now``)."""
         now = self._check_clock(now)
         if len(self._grants) < self.max_per_minute:
-            return 0.0
-        return max(0.0, self._grants[0] + WINDOW_S - now)
+            return now
+        # Exactly "oldest grant + window", not now + (that - now): float round-off in the
+        # subtraction once let a caller that slept until this instant be refused.
+        return max(now, self._grants[0] + WINDOW_S)
 
-    def available_at(self, now: float) -> float:
-        """The earliest time a connection may be opened."""
-        return max(now, self._last_now) + self.wait_s(now)
+    def wait_s(self, now: float) -> float:
+        """Seconds until :meth:`try_acquire` would succeed (0.0 = now)."""
+        return self.available_at(now) - self._check_clock(now)
 
     def try_acquire(self, now: float) -> bool:
         """Take one connection slot if the window allows; True when taken."""
-        if self.wait_s(now) > 0.0:
+        if self.available_at(now) > self._last_now:
             return False
         self._grants.append(self._last_now)
         return True

@@ -65,6 +65,17 @@ def test_budget_refill_does_not_allow_a_second_burst_in_the_same_minute() -> Non
     assert len(grants) == 6
 
 
+@pytest.mark.parametrize("first", [1.2753041581068405, 0.1, 1e-9, 12345.678901234])
+def test_budget_acquire_at_available_at_succeeds_despite_float_round_off(first: float) -> None:
+    budget = ConnectionBudget(2, now=0.0)
+    assert budget.try_acquire(first)
+    assert budget.try_acquire(first + 1.7785935010079275)
+    later = first + 3.1
+    at = budget.available_at(later)
+    assert at > later
+    assert budget.try_acquire(at)
+
+
 def test_budget_clock_going_backwards_gives_no_extra_slots() -> None:
     budget = ConnectionBudget(1, now=100.0)
     assert budget.try_acquire(100.0)
