@@ -108,6 +108,8 @@ class VadSettings:
     hangover_ms: int = 700  # silence that ends an utterance
     preroll_ms: int = 300  # audio kept from before onset so the first syllable is not lost
     max_utterance_s: float = 15.0
+    # Onset gate: voiced frames quieter than this do not open a turn (webrtcvad ignores level).
+    min_level_dbfs: float = -50.0
     # Half-duplex guard (no AEC): while SPEAKING, barge-in needs longer and louder speech.
     barge_in_min_speech_ms: int = 400
     barge_in_min_level_dbfs: float = -30.0
@@ -180,6 +182,45 @@ class GpioSettings:
     debounce_ms: int = 30
     state_pins: dict[str, int] = field(default_factory=dict)  # extra LED per state name
 
+    def __post_init__(self) -> None:
+        factories = ("", "mock", "lgpio", "rpigpio", "pigpio", "native")
+        if self.pin_factory.strip().lower() not in factories:
+            raise ConfigError(
+                "gpio.pin_factory", f"must be one of {factories}, got {self.pin_factory!r}"
+            )
+        # BCM numbering on the 40-pin header: GPIO 2..27 (0 means "not connected").
+        for key, pin, allow_zero in (
+            ("gpio.led_pin", self.led_pin, self.led != "single"),
+            ("gpio.button_pin", self.button_pin, True),
+            ("gpio.mute_switch_pin", self.mute_switch_pin, True),
+            *((f"gpio.rgb_pins[{i}]", p, self.led != "rgb") for i, p in enumerate(self.rgb_pins)),
+            *((f"gpio.state_pins.{k}", p, False) for k, p in self.state_pins.items()),
+        ):
+            if not (2 <= pin <= 27 or (allow_zero and pin == 0)):
+                raise ConfigError(key, f"must be a BCM GPIO number 2..27, got {pin}")
+        states = ("idle", "listening", "thinking", "speaking", "muted", "error")
+        for name in self.state_pins:
+            if name.lower() not in states:
+                raise ConfigError(
+                    f"gpio.state_pins.{name}", f"unknown state (known: {', '.join(states)})"
+                )
+        used = [p for p in (self.button_pin, self.mute_switch_pin) if p]
+        used += [self.led_pin] if self.led == "single" else []
+        used += list(self.rgb_pins) if self.led == "rgb" else []
+        used += list(self.state_pins.values())
+        if len(used) != len(set(used)):
+            dup = sorted({p for p in used if used.count(p) > 1})
+            raise ConfigError("gpio", f"pin(s) {dup} used twice")
+        if not 0 < self.hold_s < self.long_press_s:
+            raise ConfigError(
+                "gpio.hold_s",
+                f"need 0 < hold_s < long_press_s, got {self.hold_s:g} and {self.long_press_s:g}",
+            )
+        if not 0 <= self.debounce_ms < self.hold_s * 1000:
+            raise ConfigError(
+                "gpio.debounce_ms", f"must be 0..{self.hold_s * 1000:g}, got {self.debounce_ms}"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class WakeSettings:
@@ -187,6 +228,23 @@ class WakeSettings:
     wakeword_model: str = "okay_nabu"
     wakeword_threshold: float = 0.5
     refractory_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        # Bundled in pymicro-wakeword (Apache-2.0 weights); or a custom microWakeWord .json.
+        bundled = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa")
+        if self.wakeword_model not in bundled and not self.wakeword_model.endswith(".json"):
+            raise ConfigError(
+                "wake.wakeword_model",
+                f"must be one of {bundled} or a path to a microWakeWord .json, "
+                f"got {self.wakeword_model!r}",
+            )
+        if not 0 < self.wakeword_threshold < 1:
+            raise ConfigError(
+                "wake.wakeword_threshold",
+                f"must be between 0 and 1, got {self.wakeword_threshold:g}",
+            )
+        if not 0 <= self.refractory_s <= 60:
+            raise ConfigError("wake.refractory_s", f"must be 0..60 s, got {self.refractory_s:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,6 +455,7 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.hangover_ms", v.hangover_ms, 100, 5000)
     _check_range("vad.preroll_ms", v.preroll_ms, 0, 2000)
     _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
+    _check_range("vad.min_level_dbfs", v.min_level_dbfs, -96, 0)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
     if cfg.audio.capture_rate_hz not in (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000):
         raise ConfigError("audio.capture_rate_hz", f"unsupported rate {cfg.audio.capture_rate_hz}")

@@ -32,10 +32,14 @@ def test_nothing_configured_gives_none_and_says_so() -> None:
     assert reason == "no LED, button or switch configured"
 
 
-def test_unknown_factory_name_gives_none_with_reason() -> None:
-    factory, reason = open_pin_factory(GpioSettings(pin_factory="banana"))
-    assert factory is None
-    assert reason.startswith("no GPIO: banana: unknown pin factory")
+def test_named_factory_that_cannot_load_gives_none_with_reason() -> None:
+    # pigpio needs its Python module and the pigpiod daemon; neither exists in CI.
+    factory, reason = open_pin_factory(GpioSettings(pin_factory="pigpio"))
+    if factory is not None:  # pragma: no cover - a machine with pigpiod running
+        factory.close()
+        return
+    assert reason.startswith("no GPIO: pigpio: ")
+    assert "\n" not in reason
 
 
 def test_default_factory_on_a_machine_without_gpio_gives_one_line_reason() -> None:

@@ -166,16 +166,17 @@ def test_state_pins_light_only_for_their_state(factory: MockFactory) -> None:
     assert (muted_pin.state, error_pin.state) == (0, 0)
 
 
-def test_unknown_state_pin_name_raises_device_error_and_releases_pins(factory: MockFactory) -> None:
-    settings = dataclasses.replace(SINGLE, state_pins={"sleeping": 20})
-    with pytest.raises(DeviceError, match="unknown state 'sleeping'"):
+def test_pin_already_in_use_raises_one_line_device_error_and_releases_pins(
+    factory: MockFactory,
+) -> None:
+    from gpiozero import LED
+
+    taken = LED(20, pin_factory=factory)
+    settings = dataclasses.replace(SINGLE, state_pins={"error": 20})
+    with pytest.raises(DeviceError, match=r"^gpio\.state_pins\.error: GPIOPinInUse"):
         GpioLeds(settings, factory)
-    GpioLeds(SINGLE, factory).close()  # pin 12 was released
-
-
-def test_invalid_pin_raises_one_line_device_error(factory: MockFactory) -> None:
-    with pytest.raises(DeviceError, match=r"^gpio.led_pin: PinInvalidPin"):
-        GpioLeds(dataclasses.replace(SINGLE, led_pin=99), factory)
+    taken.close()
+    GpioLeds(SINGLE, factory).close()  # pin 12 was released when construction failed
 
 
 def test_non_pwm_pin_for_single_led_raises_device_error() -> None:
