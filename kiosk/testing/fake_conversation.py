@@ -152,7 +152,7 @@ class FakeConversation:
         self.session = _default_session(self.dialect, voicerag=self.voicerag)
         self.audio = bytearray()
         self.last_item_id: str | None = None
-        self.assistant_audio_ms: dict[str, int] = {}
+        self.assistant_audio_ms = record.answer_audio_ms  # item id -> ms of audio sent
         self.known_items: set[str] = set()
         self.pending_calls: dict[str, str] = {}  # call_id -> tool name
         self.turn_phase = 0  # 0 fresh turn, 1 after search, 2 after grounding, 3 answered
@@ -295,6 +295,10 @@ class FakeConversation:
     # -- session ---------------------------------------------------------------------
 
     async def _update_session(self, update: JsonDict) -> None:
+        if "tools" in update:
+            # What the client declared (in voicerag mode the session's tools are the tier's).
+            declared = update.get("tools") or []
+            self.record.declared_tools = [str(tool.get("name")) for tool in declared]
         _deep_merge(self.session, update)
         if self.voicerag:
             # VoiceRAG's middle tier overwrites these on every session.update.
@@ -344,6 +348,7 @@ class FakeConversation:
             )
             return
         self.audio.extend(pcm)
+        self.record.input_audio_ms += len(pcm) / _BYTES_PER_MS
         detection = self._turn_detection()
         if detection is not None:
             await self._server_vad(pcm, detection)

@@ -78,8 +78,10 @@ class ConnectionRecord:
     """One accepted websocket connection, as the server saw it.
 
     ``received`` holds the client's events (parsed JSON, in order, valid or not);
-    ``sent`` every text frame the server sent (raw, so garbage frames show too). Times are
-    ``time.monotonic()`` seconds.
+    ``sent`` every text frame the server sent (raw, so garbage frames show too).
+    ``declared_tools`` are the tool names of the session after the last session.update;
+    ``input_audio_ms`` the audio appended so far (24 kHz PCM16); ``answer_audio_ms`` the
+    audio sent per assistant item id. Times are ``time.monotonic()`` seconds.
     """
 
     path: str
@@ -89,6 +91,9 @@ class ConnectionRecord:
     closed_at: float | None = None
     received: list[JsonDict] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    declared_tools: list[str] = field(default_factory=list)
+    input_audio_ms: float = 0.0
+    answer_audio_ms: dict[str, int] = field(default_factory=dict)
 
     def received_types(self) -> list[str]:
         return [str(event.get("type")) for event in self.received]

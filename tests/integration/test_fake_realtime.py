@@ -138,6 +138,7 @@ async def test_valid_session_update_is_echoed_and_tools_recorded(dialect: Dialec
         updated = (await c.until("session.updated"))[-1]
     assert types(created) == ["session.created"]
     assert [tool["name"] for tool in updated["session"]["tools"]] == ["search", "report_grounding"]
+    assert server.connections[0].declared_tools == ["search", "report_grounding"]
     assert server.validation_errors == []
     assert_all_sent_events_valid(server)
 
@@ -401,6 +402,7 @@ async def test_voicerag_client_declaring_tools_is_a_validation_error() -> None:
     assert server.validation_errors == [
         "session.update: voicerag: the client must not declare tools"
     ]
+    assert server.connections[0].declared_tools == ["search", "report_grounding"]
 
 
 def test_voicerag_with_ga_dialect_is_refused() -> None:
@@ -467,6 +469,8 @@ async def test_truncate_is_acknowledged_and_recorded_with_audio_sent() -> None:
     assert server.truncations[0].item_id == first["item_id"]
     assert server.truncations[0].audio_end_ms == 150
     assert server.truncations[0].audio_ms_sent == sent_ms
+    assert server.connections[0].answer_audio_ms == {first["item_id"]: sent_ms}
+    assert server.connections[0].input_audio_ms == 1000
     assert server.validation_errors == []
 
 
