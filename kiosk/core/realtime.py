@@ -434,7 +434,9 @@ class RealtimeSession:
         try:
             event = self._parse(raw)
         except (KeyError, TypeError, ValueError, OverflowError, binascii.Error) as exc:
-            self._incoming.append(ServerEventRejected(f"{raw['type']}: {type(exc).__name__}: {str(exc)[:80]}"))
+            self._incoming.append(
+                ServerEventRejected(f"{_label(raw['type'])}: {type(exc).__name__}: {str(exc)[:80]}")
+            )
             return
         if event is not None:
             self._incoming.append(event)
@@ -500,7 +502,7 @@ class RealtimeSession:
             return RateLimitsUpdated(limits=tuple(limits))
         if kind in _KNOWN_QUIET:
             return None
-        return ServerEventIgnored(kind)
+        return ServerEventIgnored(_label(kind))
 
     def _parse_function_call(self, raw: dict[str, Any]) -> ServerEvent | None:
         """Function calls arrive as ``...arguments.done`` and again in ``output_item.done``:
@@ -512,12 +514,16 @@ class RealtimeSession:
             call_id, name, arguments = _str(item, "call_id"), _str(item, "name"), _str(item, "arguments")
         else:
             call_id, name, arguments = _str(raw, "call_id"), _str(raw, "name"), _str(raw, "arguments")
+        if self.middle_tier:
+            # The middle tier runs its tools itself (and should hide these events): never
+            # report a call the kiosk would then try, and fail, to answer.
+            return ServerEventIgnored(raw["type"] + " (tools run in the middle tier)")
         if self._response is None:
             return ServerEventIgnored(raw["type"] + " (no active response)")
         if call_id in self._response.function_calls:
             return None
         if not name:
-            # GA's arguments.done carries no name: wait for output_item.done, which does.
+            # Beta's arguments.done carries no name: wait for output_item.done, which does.
             return None
         self._response.function_calls[call_id] = (name, arguments)
         return FunctionCallRequested(
@@ -559,6 +565,13 @@ class RealtimeSession:
             answer_over=answer_over,
             status_detail=detail,
         )
+
+
+def _label(kind: str) -> str:
+    """An event type fit for one log line: a server could send any string as ``type``."""
+    if len(kind) <= 64 and kind.isprintable():
+        return kind
+    return repr(kind[:60])[:70] + "..."
 
 
 def _str(raw: Mapping[str, Any], key: str) -> str:
