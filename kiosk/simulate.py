@@ -225,8 +225,9 @@ async def _simulate(
             else:
                 await asyncio.sleep(0)
         if not playback.is_idle:
+            if playback.playing_item is not None:
+                played_s += frame_s  # answer audio (earcons play too, but are not answers)
             sink.write(playback.read(speaker_samples))
-            played_s += frame_s
         pipeline.on_mic_frame(frame)
 
     with WavSink(output, PLAYBACK_RATE_HZ) as sink:

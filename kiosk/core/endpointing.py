@@ -121,8 +121,12 @@ class Endpointer:
 
     def _wait_for_onset(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
         s = self.settings
-        if voiced and self.guarded and frame_dbfs(frame) < s.barge_in_min_level_dbfs:
-            voiced = False  # quieter than a person at the kiosk: likely our own answer's echo
+        if voiced:
+            # webrtcvad ignores level: after a stretch of silence it calls faint hum speech.
+            # A turn needs a person-at-the-kiosk level; while our answer plays (no AEC) a
+            # louder one, since the speaker's echo is quieter than someone talking to us.
+            floor = s.barge_in_min_level_dbfs if self.guarded else s.min_level_dbfs
+            voiced = frame_dbfs(frame) >= floor
         if not voiced:
             if self._onset_frames:
                 # A short blip (cough, click): push it into the pre-roll and start over.
