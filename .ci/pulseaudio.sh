@@ -34,8 +34,16 @@ if ! pactl info >/dev/null 2>&1; then
     pactl info >/dev/null 2>&1 || die "pulseaudio started but does not answer pactl info within 5 s"
 fi
 
-if ! pactl list short sinks | awk '{print $2}' | grep -qx "$SINK"; then
-    pactl load-module module-null-sink sink_name="$SINK" \
+# norewinds=1: without it an idle null sink renders in 2 s blocks, so a recording from its
+# monitor sees nothing for up to 2 s after it starts (measured: ~1.95 s, every time).
+# With it the sink's latency stays <= 50 ms and capture starts within ~50 ms.
+module=$(pactl list short modules | awk -v s="sink_name=$SINK" '$2 == "module-null-sink" && index($0, s) {print $1; exit}')
+if [ -n "$module" ] && ! pactl list short modules | awk -v m="$module" '$1 == m' | grep -q 'norewinds=1'; then
+    pactl unload-module "$module" || die "cannot unload the old $SINK (module $module)"
+    module=""
+fi
+if [ -z "$module" ]; then
+    pactl load-module module-null-sink sink_name="$SINK" norewinds=1 \
         sink_properties=device.description=kiosk-null-sink >/dev/null \
         || die "cannot load module-null-sink"
 fi

@@ -57,6 +57,7 @@ class PlaybackBuffer:
         self._earcon_pending_bytes = 0
         self._played_samples: OrderedDict[str, int] = OrderedDict()
         self._earcon_in_last_read = False
+        self._flush_count = 0
 
     def write(self, pcm: bytes, item_id: str | None = None) -> None:
         """Queue PCM. ``item_id`` names the answer item it belongs to; ``None`` = an earcon.
@@ -130,6 +131,7 @@ class PlaybackBuffer:
             self._speech_pending_bytes = 0
             self._earcon_pending_bytes = 0
             self._earcon_in_last_read = False
+            self._flush_count += 1
         log.debug("= playback flushed, %.0f ms of answer audio dropped", dropped_ms)
 
     def played_ms(self, item_id: str) -> int:
@@ -137,6 +139,13 @@ class PlaybackBuffer:
         with self._lock:
             samples = self._played_samples.get(item_id, 0)
         return samples * 1000 // self.rate_hz
+
+    @property
+    def flush_count(self) -> int:
+        """How many times :meth:`flush` ran: a reader holding audio of its own (a resampler's
+        tail) drops it when this changes."""
+        with self._lock:
+            return self._flush_count
 
     @property
     def pending_ms(self) -> float:

@@ -1,0 +1,231 @@
+"""PyAudioSource / PyAudioSink logic against a PortAudio double whose callbacks the test drives.
+
+The real-PortAudio path (PulseAudio null sink) is tests/integration/test_pyaudio_pulse.py.
+"""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
+from kiosk.errors import DeviceError
+from tests.audio.fake_portaudio import FakeDevice, FakePortAudio, FakeStream
+from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
+
+TIMEOUT_S = 5.0 * float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
+
+
+def _host(**device: object) -> FakePortAudio:
+    spec = {"name": "USB Audio", "inputs": 2, "outputs": 2, "rates_hz": (48000,)}
+    spec.update(device)
+    return FakePortAudio(devices=[FakeDevice(**spec)])  # type: ignore[arg-type]
+
+
+def _source(host: FakePortAudio, frames: list[bytes], **kwargs: object) -> PyAudioSource:
+    return PyAudioSource(
+        "",
+        rate_hz=16000,
+        frame_ms=20,
+        on_frame=frames.append,
+        pyaudio_factory=lambda: host,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _feed(stream: FakeStream, pcm: bytes, channels: int, block_frames: int) -> None:
+    step = block_frames * channels * 2
+    for start in range(0, len(pcm), step):
+        out, flag = stream.callback(pcm[start : start + step], block_frames, {}, 0)
+        assert (out, flag) == (None, 0)
+
+
+def test_source_on_stereo_48k_device_delivers_exact_mono_16k_frames() -> None:
+    host = _host(channels=(2,))
+    frames: list[bytes] = []
+    left = tone(1000, 48000, 1.0, amplitude=0.5)
+    stereo = np.column_stack([left, left]).reshape(-1).tobytes()
+
+    with _source(host, frames) as source:
+        assert (source.device_rate_hz, source.channels) == (48000, 2)
+        stream = host.streams[0]
+        assert stream.kwargs["frames_per_buffer"] == 960
+        assert stream.kwargs["input"] is True
+        _feed(stream, stereo, channels=2, block_frames=480)
+
+    assert {len(f) for f in frames} == {640}
+    assert 48 <= len(frames) <= 50  # the resampler holds back a few ms
+    captured = np.frombuffer(b"".join(frames), dtype=np.int16)
+    assert dominant_freq_hz(captured[1600:], 16000) == pytest.approx(1000, abs=2)
+    assert rms_dbfs(captured[1600:]) == pytest.approx(rms_dbfs(left), abs=0.2)
+    assert source.frames_delivered == len(frames)
+
+
+def test_source_at_the_vad_rate_passes_frames_through_unchanged() -> None:
+    host = _host(rates_hz=(16000,))
+    frames: list[bytes] = []
+    pcm = tone(440, 16000, 0.2).tobytes()
+
+    with _source(host, frames) as source:
+        assert source.channels == 1
+        _feed(host.streams[0], pcm, channels=1, block_frames=160)
+
+    assert b"".join(frames) == pcm
+
+
+def test_source_on_frame_error_is_contained_and_frames_keep_coming() -> None:
+    host = _host(rates_hz=(16000,))
+    calls: list[bytes] = []
+
+    def on_frame(frame: bytes) -> None:
+        calls.append(frame)
+        if len(calls) == 1:
+            raise RuntimeError("bug in the app")
+
+    source = PyAudioSource(
+        "", rate_hz=16000, frame_ms=20, on_frame=on_frame, pyaudio_factory=lambda: host
+    )
+    with source:
+        _feed(host.streams[0], bytes(640 * 3), channels=1, block_frames=320)
+
+    assert len(calls) == 3
+
+
+def test_open_refused_by_portaudio_raises_one_line_device_error_and_releases_host() -> None:
+    host = _host()
+    host.refuse_open = True
+
+    with pytest.raises(DeviceError, match="cannot open input device #0 'USB Audio'") as info:
+        _source(host, []).start()
+
+    assert "Device unavailable" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert host.terminated == 1
+
+
+def test_fixed_capture_rate_the_device_refuses_raises_device_error() -> None:
+    with pytest.raises(DeviceError, match="does not take 16000 Hz"):
+        _source(_host(), [], capture_rate_hz=16000).start()
+
+
+def test_close_is_idempotent_and_releases_stream_and_host() -> None:
+    host = _host()
+    source = _source(host, [])
+    source.start()
+
+    source.close()
+    source.close()
+
+    assert host.streams[0].closed
+    assert host.terminated == 1
+    assert not source.is_running
+
+
+def test_stream_stopped_by_portaudio_calls_on_error_once_and_reopen_opens_anew() -> None:
+    host = _host()
+    errors: list[BaseException] = []
+    reported = threading.Event()
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        reported.set()
+
+    source = _source(host, [], on_error=on_error, stall_timeout_s=60.0)
+    source.start()
+    host.streams[0].active = False  # what PortAudio does when the device goes away
+
+    assert reported.wait(TIMEOUT_S)
+    assert not source.is_running
+    source.reopen()
+
+    assert len(errors) == 1
+    assert isinstance(errors[0], DeviceError)
+    assert "input device stopped" in str(errors[0])
+    assert host.streams[0].closed
+    assert host.streams[1].is_active()
+    assert source.is_running
+    source.close()
+
+
+def test_stream_without_callbacks_is_reported_stalled() -> None:
+    host = _host()
+    reported = threading.Event()
+    errors: list[BaseException] = []
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        reported.set()
+
+    with _source(host, [], on_error=on_error, stall_timeout_s=0.2, start_timeout_s=0.2):
+        assert reported.wait(TIMEOUT_S)
+
+    assert "input device stalled" in str(errors[0])
+
+
+def _sink(host: FakePortAudio, buffer: PlaybackBuffer, **kwargs: object) -> PyAudioSink:
+    return PyAudioSink("", buffer, pyaudio_factory=lambda: host, **kwargs)  # type: ignore[arg-type]
+
+
+def _render(stream: FakeStream, blocks: int, frame_count: int) -> bytes:
+    out = bytearray()
+    for _ in range(blocks):
+        data, flag = stream.callback(None, frame_count, {}, 0)
+        assert flag == 0
+        assert data is not None
+        out += data
+    return bytes(out)
+
+
+def test_sink_resamples_24k_buffer_to_48k_device_and_counts_played_ms() -> None:
+    host = _host(channels=(1,))
+    buffer = PlaybackBuffer(24000)
+    buffer.write(tone(1000, 24000, 1.0).tobytes(), "item_1")
+
+    with _sink(host, buffer) as sink:
+        assert (sink.device_rate_hz, sink.channels) == (48000, 1)
+        assert host.streams[0].kwargs["output"] is True
+        out = _render(host.streams[0], blocks=40, frame_count=960)  # 800 ms
+
+    played = np.frombuffer(out, dtype=np.int16)
+    assert played.size == 40 * 960
+    assert dominant_freq_hz(played[4800:], 48000) == pytest.approx(1000, abs=2)
+    # The resampler reads slightly ahead of the device; never more than a block or two.
+    assert 800 <= buffer.played_ms("item_1") <= 860
+
+
+def test_sink_duplicates_mono_to_a_stereo_only_device_and_applies_volume() -> None:
+    host = _host(channels=(2,), rates_hz=(24000,))
+    buffer = PlaybackBuffer(24000)
+    pcm = tone(500, 24000, 0.1, amplitude=0.8)
+    buffer.write(pcm.tobytes(), "item")
+
+    with _sink(host, buffer, volume=0.5) as sink:
+        assert sink.channels == 2
+        out = _render(host.streams[0], blocks=1, frame_count=2400)
+
+    frames = np.frombuffer(out, dtype=np.int16).reshape(-1, 2)
+    np.testing.assert_array_equal(frames[:, 0], frames[:, 1])
+    expected = np.rint(pcm.astype(np.float32) * 0.5).astype(np.int16)
+    np.testing.assert_array_equal(frames[:, 0], expected)
+
+
+def test_sink_after_buffer_flush_plays_silence_from_the_next_block() -> None:
+    host = _host(channels=(1,))
+    buffer = PlaybackBuffer(24000)
+    buffer.write(tone(800, 24000, 2.0).tobytes(), "item")
+
+    with _sink(host, buffer):
+        before = _render(host.streams[0], blocks=5, frame_count=960)
+        buffer.flush()
+        after = _render(host.streams[0], blocks=3, frame_count=960)
+
+    assert rms_dbfs(np.frombuffer(before, dtype=np.int16)) > -15
+    # Silence, give or take soxr's 1-LSB rounding noise: none of the tone's tail.
+    assert np.abs(np.frombuffer(after, dtype=np.int16)).max() <= 2
+
+
+def test_sink_source_rate_must_match_the_buffer() -> None:
+    with pytest.raises(ValueError, match="differs from the buffer"):
+        PyAudioSink("", PlaybackBuffer(24000), source_rate_hz=16000)
