@@ -1,0 +1,226 @@
+"""False wakes per hour: wake-on-voice (local VAD) vs the okay_nabu wake word.
+
+Two hour-long 16 kHz signals, built deterministically with numpy (seeded):
+
+* **noise** (no speech at all): consecutive 10-60 s segments of pink noise (-55..-30 dBFS),
+  brown "HVAC rumble", the lobby noise fixture at a random gain, white hiss, and pink
+  noise with door-slam / footstep transients.
+* **speech** (ordinary speech, never the wake word): the speech fixtures of
+  ``tests/fixtures`` (English + Japanese, recorded and synthesised) in random order and
+  gain, separated by 0.5-4 s of lobby noise: people talking near the kiosk.
+
+"vad" counts the onsets the kiosk's own endpointer (``kiosk.core.endpointing``, webrtcvad
+aggressiveness 2, 200 ms min speech, -50 dBFS level gate: the defaults) would open; each
+opens a turn, streams audio upstream and costs tokens. "wakeword" counts detections of
+``kiosk.audio.wakeword.WakeWordDetector`` (okay_nabu) at the default threshold 0.5 and at
+the model's tuned cutoff 0.85, 2 s refractory. The last rows check the wake word is still
+heard: the eSpeak NG "okay nabu" clip mixed into lobby noise at several SNRs.
+
+``quick`` uses 6 minutes of each signal and scales counts to per hour.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soxr
+import webrtcvad
+
+from kiosk.audio.wakeword import WakeWordDetector
+from kiosk.config import VadSettings
+from kiosk.core.endpointing import Endpointer, Onset
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+WAKE_CLIP = ROOT / "tests" / "hardware" / "fixtures" / "okay_nabu_espeak_16k.wav"
+SPEECH_FILES = (
+    "whats_the_weather_pcm16_24khz_mono.wav",
+    "arc-easy-q237-tts.wav",
+    "en_restroom_espeak_16k.wav",
+    "ja_restroom_16k.wav",
+    "ja_parking_16k.wav",
+    "ja_stop_16k.wav",
+)
+RATE = 16000
+FRAME_MS = 20
+FRAME = RATE * FRAME_MS // 1000
+Array = np.ndarray[Any, Any]
+
+
+def load_16k(path: Path) -> Array:
+    with wave.open(str(path)) as w:
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    return soxr.resample(x, rate, RATE) if rate != RATE else x
+
+
+def _dbfs_gain(x: Array, target_dbfs: float) -> Array:
+    rms = float(np.sqrt(np.mean(x * x))) or 1e-9
+    return x * (10 ** (target_dbfs / 20) / rms)
+
+
+def _colored(rng: np.random.Generator, n: int, exponent: float) -> Array:
+    """Noise with power ~ 1/f**exponent (0 white, 1 pink, 2 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / RATE)
+    f[0] = f[1]
+    spectrum /= f ** (exponent / 2)
+    return np.fft.irfft(spectrum, n)
+
+
+def noise_signal(seconds: float, seed: int = 1) -> Iterator[Array]:
+    """Speech-free segments, float32 -1..1, until ``seconds`` are produced."""
+    rng = np.random.default_rng(seed)
+    lobby = load_16k(FIXTURES / "lobby_noise_16k.wav")
+    done = 0.0
+    while done < seconds:
+        dur = min(float(rng.uniform(10, 60)), seconds - done)
+        n = int(dur * RATE)
+        kind = int(rng.integers(0, 5))
+        if kind == 0:
+            x = _dbfs_gain(_colored(rng, n, 1.0), rng.uniform(-55, -30))
+        elif kind == 1:
+            x = _dbfs_gain(_colored(rng, n, 2.0), rng.uniform(-50, -30))
+        elif kind == 2:
+            x = np.resize(lobby, n) * 10 ** (rng.uniform(-6, 15) / 20)
+        elif kind == 3:
+            x = _dbfs_gain(rng.standard_normal(n), rng.uniform(-60, -40))
+        else:
+            x = _dbfs_gain(_colored(rng, n, 1.0), -45)
+            for at in rng.integers(0, max(n - 4000, 1), size=int(dur / 3)):
+                # Door slams and footsteps: 50-250 ms decaying broadband bursts.
+                length = int(rng.integers(800, 4000))
+                burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 5))
+                x[at : at + length] += burst * 10 ** (rng.uniform(-25, -8) / 20)
+        done += dur
+        yield np.clip(x, -1, 1).astype(np.float32)
+
+
+def speech_signal(seconds: float, seed: int = 2) -> Iterator[Array]:
+    """Ordinary (non-wake-word) speech with lobby noise between utterances."""
+    rng = np.random.default_rng(seed)
+    clips = [load_16k(FIXTURES / name) for name in SPEECH_FILES]
+    lobby = load_16k(FIXTURES / "lobby_noise_16k.wav")
+    done = 0.0
+    while done < seconds:
+        clip = clips[int(rng.integers(0, len(clips)))] * 10 ** (rng.uniform(-10, 0) / 20)
+        gap = np.resize(
+            np.roll(lobby, int(rng.integers(0, len(lobby)))), int(rng.uniform(0.5, 4) * RATE)
+        )
+        x = np.concatenate([gap, clip + np.resize(lobby, len(clip))])
+        done += len(x) / RATE
+        yield np.clip(x, -1, 1).astype(np.float32)
+
+
+def count_false_wakes(segments: Iterator[Array], thresholds: tuple[float, ...]) -> dict[str, float]:
+    vad = webrtcvad.Vad(2)
+    endpointer = Endpointer(lambda f: vad.is_speech(f, RATE), VadSettings(), FRAME_MS)
+    detectors = [WakeWordDetector("okay_nabu", threshold=t, refractory_s=2.0) for t in thresholds]
+    counts = {"vad": 0, **{f"wakeword@{t:g}": 0 for t in thresholds}}
+    cpu = {"vad": 0.0, "wakeword": 0.0}
+    seconds = 0.0
+    for seg in segments:
+        pcm = (seg * 32767).astype("<i2")
+        for i in range(0, len(pcm) - FRAME + 1, FRAME):
+            frame = pcm[i : i + FRAME].tobytes()
+            now = seconds + (i + FRAME) / RATE
+            t0 = time.process_time()
+            counts["vad"] += sum(isinstance(e, Onset) for e in endpointer.process(frame))
+            t1 = time.process_time()
+            for t, det in zip(thresholds, detectors, strict=True):
+                if det.process(frame, now) is not None:
+                    counts[f"wakeword@{t:g}"] += 1
+            cpu["vad"] += t1 - t0
+            cpu["wakeword"] += time.process_time() - t1
+        seconds += len(pcm) / RATE
+    for det in detectors:
+        det.close()
+    hours = seconds / 3600
+    out: dict[str, float] = {k: v / hours for k, v in counts.items()}
+    out["hours"] = hours
+    out["vad_cpu_ms_per_s"] = cpu["vad"] / seconds * 1000
+    out["ww_cpu_ms_per_s"] = cpu["wakeword"] / seconds * 1000 / len(thresholds)
+    return out
+
+
+def wake_recall(snr_db: float, trials: int, seed: int = 3) -> float:
+    """Share of wake clips heard when mixed into lobby noise at ``snr_db``."""
+    rng = np.random.default_rng(seed)
+    clip = load_16k(WAKE_CLIP)
+    lobby = load_16k(FIXTURES / "lobby_noise_16k.wav")
+    clip_rms = float(np.sqrt(np.mean(clip**2)))
+    heard = 0
+    for _ in range(trials):
+        det = WakeWordDetector("okay_nabu", threshold=0.5, refractory_s=2.0)
+        pad = int(rng.uniform(0.3, 1.0) * RATE)
+        noise = np.resize(np.roll(lobby, int(rng.integers(0, len(lobby)))), pad + len(clip) + RATE)
+        noise_rms = float(np.sqrt(np.mean(noise**2)))
+        noise = noise * (clip_rms / noise_rms) / 10 ** (snr_db / 20)
+        mix = noise.copy()
+        mix[pad : pad + len(clip)] += clip * float(rng.uniform(0.5, 1.0))
+        pcm = (np.clip(mix, -1, 1) * 32767).astype("<i2")
+        hits = [
+            det.process(pcm[i : i + FRAME].tobytes(), (i + FRAME) / RATE)
+            for i in range(0, len(pcm) - FRAME + 1, FRAME)
+        ]
+        heard += any(h is not None for h in hits)
+        det.close()
+    return heard / trials
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    seconds = 360.0 if quick else 3600.0
+    thresholds = (0.5, 0.85)
+    rows: list[dict[str, Any]] = []
+    for label, signal in (("noise", noise_signal(seconds)), ("speech", speech_signal(seconds))):
+        r = count_false_wakes(signal, thresholds)
+        note = f"{r['hours'] * 60:.0f} min of {label}, scaled to 1 h"
+        rows.append(
+            {
+                "name": f"false wakes/h, {label}, vad",
+                "value": round(r["vad"], 1),
+                "goal": "< 1" if label == "noise" else "(every utterance opens a turn)",
+                "note": note,
+            }
+        )
+        for t in thresholds:
+            rows.append(
+                {
+                    "name": f"false wakes/h, {label}, wakeword okay_nabu @{t:g}",
+                    "value": round(r[f"wakeword@{t:g}"], 1),
+                    "goal": "< 0.5",
+                    "note": note,
+                }
+            )
+        if label == "noise":
+            rows.append(
+                {
+                    "name": "wake word CPU per audio second",
+                    "value": round(r["ww_cpu_ms_per_s"], 2),
+                    "goal": "< 20 ms",
+                    "note": "features + TFLite inference, this machine (x86_64)",
+                }
+            )
+    trials = 10 if quick else 40
+    for snr in (20.0, 10.0, 5.0, 0.0):
+        rows.append(
+            {
+                "name": f"wake word recall, lobby noise {snr:g} dB SNR",
+                "value": round(wake_recall(snr, trials), 2),
+                "goal": ">= 0.9" if snr >= 10 else "(report)",
+                "note": f"{trials} placements of the eSpeak NG clip, threshold 0.5",
+            }
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+
+    for row in run(quick="--quick" in sys.argv):
+        print(f"{row['name']:<52} {row['value']!s:>8}  goal {row['goal']:<30} {row['note']}")
