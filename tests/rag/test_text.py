@@ -26,4 +26,12 @@ def test_query_terms_are_capped() -> None:
 
 
 def test_query_terms_of_fts_syntax_are_plain_words() -> None:
-    assert query_terms('NEAR("a" b*) AND ^c:d') == ["near", "b", "c", "d"]
+    assert query_terms('NEAR("a" b*) AND ^c:e') == ["near", "b", "c", "e"]
+
+
+def test_query_terms_drop_hiragana_only_bigrams_when_others_remain() -> None:
+    assert query_terms("駐車場はどこですか") == ["駐車", "車場", "場は"]
+
+
+def test_query_terms_keep_hiragana_bigrams_when_nothing_else_is_left() -> None:
+    assert query_terms("ありがとう") == ["あり", "りが", "がと", "とう"]
