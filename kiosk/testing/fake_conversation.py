@@ -238,6 +238,8 @@ class FakeConversation:
             case "input_audio_buffer.append":
                 await self._append(event["audio"], client_event_id)
             case "input_audio_buffer.commit":
+                # A manual commit ends whatever speech server VAD was tracking.
+                self.vad_speaking = False
                 await self._commit(item_id=self.new_id("item"), client_event_id=client_event_id)
             case "input_audio_buffer.clear":
                 self.audio.clear()
@@ -311,8 +313,8 @@ class FakeConversation:
 
     def _session_view(self) -> JsonDict:
         view = copy.deepcopy(self.session)
-        if self.dialect == "ga":
-            view.pop("id", None)
+        # Update-only keys the server's session type does not declare: never echoed.
+        view.pop("client_secret", None)
         return view
 
     def declared_tools(self) -> set[str]:

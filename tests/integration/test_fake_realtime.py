@@ -338,6 +338,64 @@ async def test_server_vad_detects_speech_then_silence_and_answers_by_itself() ->
     assert_all_sent_events_valid(server)
 
 
+async def test_second_turn_on_same_connection_searches_again_and_reads_cached_input() -> None:
+    script = no_pacing(answer_audio_s=0.2)
+    async with FakeRealtimeServer("ga", script=script) as server, client(server) as c:
+        await c.configure("ga", tools=TOOLS[:1])
+        answers = []
+        for _ in range(2):
+            await c.speak_and_ask()
+            call = (await c.until("response.done"))[-1]["response"]["output"][0]
+            assert call["name"] == "search"
+            await c.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "function_call_output",
+                        "call_id": call["call_id"],
+                        "output": SEARCH_OUTPUT,
+                    },
+                }
+            )
+            await c.send({"type": "response.create"})
+            answers.append((await c.until("response.done"))[-1]["response"])
+    first, second = (answer["usage"] for answer in answers)
+    assert all(answer["status"] == "completed" for answer in answers)
+    # The conversation is re-read every response: input grows, and its prefix is cached.
+    assert second["input_tokens"] > first["input_tokens"]
+    assert second["input_token_details"]["audio_tokens"] == 20
+    assert 0 < second["input_token_details"]["cached_tokens"] < second["input_tokens"]
+    assert server.validation_errors == []
+
+
+async def test_server_vad_speech_during_answer_cancels_it_as_turn_detected() -> None:
+    script = FakeScript(answer_audio_s=3.0, realtime_pacing=True)
+    async with FakeRealtimeServer("beta", script=script) as server, client(server) as c:
+        await c.configure("beta", server_vad=True)
+        await c.speak_and_ask()  # speech, then a manual commit ends it
+        await c.until("response.audio.delta")
+        await c.send(append(bytes(2 * 24 * 400)))  # 400 ms of silence: not speech
+        await c.until("response.audio.delta")
+        await c.send(append(speech_like_pcm16(0.2)))
+        events = await c.until("response.done")
+    started = [e for e in c.events if e["type"] == "input_audio_buffer.speech_started"]
+    assert len(started) == 2
+    assert started[1] in events
+    assert "error" not in types(c.events)
+    assert events[-1]["response"]["status"] == "cancelled"
+    assert events[-1]["response"]["status_details"]["reason"] == "turn_detected"
+    assert server.validation_errors == []
+
+
+async def test_event_the_fake_does_not_implement_answers_error_without_validation_error() -> None:
+    async with FakeRealtimeServer("ga") as server, client(server) as c:
+        await c.configure("ga")
+        await c.send({"type": "output_audio_buffer.clear"})
+        error = (await c.until("error"))[-1]
+    assert error["error"]["code"] == "fake_unsupported_event"
+    assert server.validation_errors == []
+
+
 async def test_realtime_pacing_spreads_answer_over_its_duration() -> None:
     script = FakeScript(answer_audio_s=0.5, realtime_pacing=True)
     async with FakeRealtimeServer("ga", script=script) as server, client(server) as c:
