@@ -97,6 +97,9 @@ class Endpointer:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
         self._in_speech = True
         self._forced = True
+        # No pre-roll goes up for a button-opened turn, and audio from before it must not
+        # become the pre-roll of the next onset either.
+        self._preroll.clear()
         self._voiced_ms = 0
         self._silence_ms = 0
         self._utterance_ms = 0
@@ -152,8 +155,11 @@ class Endpointer:
     def _continue(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
         s = self.settings
         if voiced:
+            # A pause counts once speech resumes; the wait before a button-opened turn's
+            # first word does not (speech_s is onset .. last voiced frame).
+            waited_ms = self._silence_ms if self._voiced_ms else 0
             self._voiced_ms += self.frame_ms
-            self._utterance_ms += self._silence_ms + self.frame_ms
+            self._utterance_ms += waited_ms + self.frame_ms
             self._silence_ms = 0
             audio = b"".join(self._pause) + frame
             self._pause = []

@@ -1,0 +1,263 @@
+"""kiosk.core.endpointing: onset with pre-roll, pauses, hangover, the barge-in guard and
+button-opened turns, driven by a scripted voice detector.
+
+Every frame is numbered (sample 0 holds its number), so a test can say exactly which
+frames went upstream. The detector calls a frame voiced when its level samples are
+non-zero; ``level_dbfs`` sets how loud.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kiosk.config import VadSettings
+from kiosk.core.endpointing import EndOfSpeech, Endpointer, EndpointEvent, Onset, Speech, frame_dbfs
+
+FRAME_MS = 20
+SAMPLES = 16000 * FRAME_MS // 1000
+FRAME_BYTES = SAMPLES * 2
+NORMAL_DBFS = -20.0  # a person at the kiosk
+QUIET_DBFS = -40.0  # voiced, but about the level of the speaker's echo
+
+# min speech 5 frames, hangover 10 frames, pre-roll 3 frames; guarded: 10 frames, >= -30 dBFS.
+SETTINGS = VadSettings(
+    min_speech_ms=100,
+    hangover_ms=200,
+    preroll_ms=60,
+    barge_in_min_speech_ms=200,
+    barge_in_min_level_dbfs=-30.0,
+)
+
+
+def is_speech(frame: bytes) -> bool:
+    """The scripted detector: voiced when the level samples (all but sample 0) are non-zero."""
+    return bool(np.frombuffer(frame, dtype="<i2")[1:].any())
+
+
+def numbers(audio: bytes) -> list[int]:
+    """The frame numbers in ``audio`` (a concatenation of whole frames)."""
+    assert len(audio) % FRAME_BYTES == 0, len(audio)
+    return [int(np.frombuffer(audio[i : i + 2], dtype="<i2")[0]) for i in range(0, len(audio), FRAME_BYTES)]
+
+
+class Mic:
+    """Makes numbered frames and feeds them to an endpointer, recording what came out."""
+
+    def __init__(self, endpointer: Endpointer) -> None:
+        self.endpointer = endpointer
+        self.count = 0
+        self.events: list[tuple[int, EndpointEvent]] = []  # (frame number, event)
+
+    def frame(self, dbfs: float | None) -> bytes:
+        self.count += 1
+        samples = np.zeros(SAMPLES, dtype="<i2")
+        if dbfs is not None:
+            samples[1:] = round(32768 * 10 ** (dbfs / 20))
+        samples[0] = self.count
+        return samples.tobytes()
+
+    def play(self, n: int, dbfs: float | None = NORMAL_DBFS) -> list[EndpointEvent]:
+        """``n`` frames at ``dbfs`` (None = silence); returns the events they produced."""
+        out: list[EndpointEvent] = []
+        for _ in range(n):
+            events = self.endpointer.process(self.frame(dbfs))
+            self.events += [(self.count, e) for e in events]
+            out += events
+        return out
+
+    def silence(self, n: int) -> list[EndpointEvent]:
+        return self.play(n, None)
+
+    def streamed(self) -> list[int]:
+        """Frame numbers of everything sent upstream so far (onset + speech)."""
+        return [n for _, e in self.events if isinstance(e, Onset | Speech) for n in numbers(e.audio)]
+
+
+def make_mic(settings: VadSettings = SETTINGS, **kwargs: float) -> Mic:
+    return Mic(Endpointer(is_speech, settings, FRAME_MS, **kwargs))
+
+
+def test_frame_dbfs_measures_rms_level() -> None:
+    full = np.full(SAMPLES, 16384, dtype="<i2").tobytes()
+    assert frame_dbfs(full) == pytest.approx(20 * math.log10(0.5))
+    assert frame_dbfs(bytes(FRAME_BYTES)) == -math.inf
+    assert frame_dbfs(b"") == -math.inf
+
+
+def test_onset_after_min_speech_carries_preroll_and_proving_frames() -> None:
+    mic = make_mic()
+    assert mic.silence(10) == []  # frames 1..10
+    assert mic.play(4) == []  # 80 ms voiced: not yet
+    (onset,) = mic.play(1)  # the 5th voiced frame = 100 ms
+    assert isinstance(onset, Onset)
+    assert numbers(onset.audio) == [8, 9, 10, 11, 12, 13, 14, 15]  # 3 frames of pre-roll first
+    assert mic.endpointer.in_speech
+
+
+def test_onset_with_no_preroll_configured_has_only_speech() -> None:
+    mic = make_mic(VadSettings(min_speech_ms=100, hangover_ms=200, preroll_ms=0))
+    mic.silence(5)
+    (onset,) = mic.play(5)
+    assert isinstance(onset, Onset)
+    assert numbers(onset.audio) == [6, 7, 8, 9, 10]
+
+
+def test_short_blips_do_not_open_and_become_preroll() -> None:
+    mic = make_mic()
+    mic.silence(3)  # 1..3
+    assert mic.play(4) == []  # cough 4..7
+    assert mic.silence(1) == []  # 8
+    assert mic.play(2) == []  # click 9..10
+    assert mic.silence(2) == []  # 11..12
+    assert not mic.endpointer.in_speech
+    (onset,) = mic.play(5)  # 13..17
+    assert isinstance(onset, Onset)
+    assert numbers(onset.audio) == [10, 11, 12, 13, 14, 15, 16, 17]  # pre-roll is what came just before
+
+
+def test_pause_inside_speech_is_streamed_only_when_speech_resumes() -> None:
+    mic = make_mic()
+    mic.play(5)  # 1..5: onset
+    speech = mic.play(1)  # 6
+    assert [numbers(e.audio) for e in speech if isinstance(e, Speech)] == [[6]]
+    assert mic.silence(4) == []  # 7..10: a pause, held back
+    resumed = mic.play(1)  # 11
+    assert len(resumed) == 1 and isinstance(resumed[0], Speech)
+    assert numbers(resumed[0].audio) == [7, 8, 9, 10, 11]
+
+
+def test_trailing_silence_is_never_streamed_and_end_comes_after_hangover() -> None:
+    mic = make_mic()
+    mic.silence(2)  # 1..2
+    mic.play(15)  # 3..17
+    assert mic.silence(9) == []  # 18..26: 180 ms, hangover is 200 ms
+    (end,) = mic.silence(1)  # 27
+    assert isinstance(end, EndOfSpeech)
+    assert not end.no_speech
+    assert mic.streamed() == list(range(1, 18))  # pre-roll 1..2, speech 3..17, no silence after
+    assert not mic.endpointer.in_speech
+
+
+def test_end_of_speech_reports_onset_to_last_voiced_frame() -> None:
+    mic = make_mic()
+    mic.silence(3)
+    mic.play(15)  # 300 ms
+    mic.silence(3)  # 60 ms pause inside the utterance
+    mic.play(5)  # 100 ms
+    (end,) = mic.silence(10)
+    assert isinstance(end, EndOfSpeech)
+    assert end.speech_s == pytest.approx(0.46)
+
+
+def test_after_end_of_speech_a_new_onset_needs_min_speech_again() -> None:
+    mic = make_mic()
+    mic.play(5)
+    mic.silence(10)
+    assert mic.play(4) == []
+    assert isinstance(mic.play(1)[0], Onset)
+
+
+# --- the half-duplex guard ---------------------------------------------------------------------
+
+
+def test_guarded_onset_needs_barge_in_min_speech() -> None:
+    mic = make_mic()
+    mic.endpointer.guarded = True
+    mic.silence(3)
+    assert mic.play(9) == []  # 180 ms: enough normally, not while our answer plays
+    (onset,) = mic.play(1)  # 200 ms
+    assert isinstance(onset, Onset)
+    assert numbers(onset.audio)[-10:] == list(range(4, 14))
+
+
+def test_guarded_onset_ignores_speech_quieter_than_barge_in_level() -> None:
+    guarded = make_mic()
+    guarded.endpointer.guarded = True
+    assert guarded.play(30, QUIET_DBFS) == []
+    assert not guarded.endpointer.in_speech
+    unguarded = make_mic()
+    assert isinstance(unguarded.play(5, QUIET_DBFS)[0], Onset)
+
+
+def test_guarded_quiet_frames_break_a_loud_run() -> None:
+    mic = make_mic()
+    mic.endpointer.guarded = True
+    mic.play(8)
+    mic.play(1, QUIET_DBFS)  # echo-level frame: the run starts over
+    assert mic.play(9) == []
+    assert isinstance(mic.play(1)[0], Onset)
+
+
+# --- button-opened turns -------------------------------------------------------------------------
+
+
+def test_forced_open_with_no_speech_ends_with_no_speech_after_timeout() -> None:
+    mic = make_mic(no_speech_timeout_s=1.0)
+    mic.endpointer.force_open()
+    assert mic.endpointer.in_speech
+    assert mic.silence(49) == []  # 980 ms
+    (end,) = mic.silence(1)  # 1000 ms
+    assert end == EndOfSpeech(0.0, no_speech=True)
+    assert mic.streamed() == []
+    assert not mic.endpointer.in_speech
+
+
+def test_forced_open_keeps_only_a_preroll_of_the_wait() -> None:
+    mic = make_mic(no_speech_timeout_s=5.0)
+    mic.endpointer.force_open()
+    mic.silence(30)  # 1..30: the person gathers their thoughts
+    (speech,) = mic.play(1)  # 31
+    assert isinstance(speech, Speech)
+    assert numbers(speech.audio) == [28, 29, 30, 31]
+
+
+def test_forced_open_speech_ends_after_hangover_without_min_speech() -> None:
+    mic = make_mic()
+    mic.endpointer.force_open()
+    mic.play(2)  # 40 ms: too short to open on its own, but the button already opened
+    (end,) = mic.silence(10)
+    assert isinstance(end, EndOfSpeech)
+    assert not end.no_speech
+
+
+def test_forced_open_speech_seconds_count_from_first_voiced_frame() -> None:
+    mic = make_mic()
+    mic.endpointer.force_open()
+    mic.silence(25)  # 500 ms of waiting is not speech
+    mic.play(10)  # 200 ms
+    (end,) = mic.silence(10)
+    assert isinstance(end, EndOfSpeech)
+    assert end.speech_s == pytest.approx(0.2)
+
+
+def test_forced_turn_does_not_leave_audio_from_before_it_in_the_next_preroll() -> None:
+    mic = make_mic()
+    mic.silence(10)  # 1..10: pre-roll holds 8..10
+    mic.endpointer.force_open()  # button tap: no pre-roll is sent for it
+    mic.play(5)  # 11..15
+    mic.silence(10)  # 16..25: end of the forced utterance
+    (onset,) = mic.play(5)  # 26..30: a new speech onset right away
+    assert isinstance(onset, Onset)
+    assert min(numbers(onset.audio)) > 10
+
+
+def test_reset_forgets_utterance_and_held_pause() -> None:
+    mic = make_mic()
+    mic.play(5)
+    mic.silence(3)
+    mic.endpointer.reset()
+    assert not mic.endpointer.in_speech
+    assert mic.play(4) == []  # needs a full onset again
+    (onset,) = mic.play(1)
+    assert isinstance(onset, Onset)
+
+
+def test_voiced_frames_below_min_level_never_open_a_turn() -> None:
+    mic = make_mic()
+    faint = SETTINGS.min_level_dbfs - 6  # webrtcvad calls hum "speech"; the level gate does not
+    assert mic.play(50, faint) == []
+    assert not mic.endpointer.in_speech
+    assert isinstance(mic.play(5)[0], Onset)
