@@ -44,6 +44,7 @@ from kiosk.testing.validation import Dialect, validate_client_event
 log = logging.getLogger(__name__)
 
 Mode = Literal["direct", "voicerag"]
+DropPoint = Literal["mid_audio", "before_response_done"]
 
 _BYTES_PER_MS = RATE_HZ * 2 // 1000  # PCM16 mono
 # The API refuses a commit of less than 100 ms of audio with this code.
@@ -118,11 +119,11 @@ class ConversationHost(Protocol):
 
     def notify_changed(self) -> None: ...
     def take_drop_after_event(self) -> bool: ...
-    def take_drop_mid_audio(self) -> bool: ...
+    def take_drop_point(self, point: DropPoint) -> bool: ...
 
 
 class _Aborted(Exception):
-    """The fault hook aborted this connection: stop whatever was being sent."""
+    """A fault hook aborted or silenced this connection: stop whatever was being sent."""
 
 
 @dataclass
@@ -160,6 +161,7 @@ class FakeConversation:
         self.search_output = ""
         self.active: _ActiveResponse | None = None
         self.aborted = False
+        self.upstream_dropped = False  # see FakeRealtimeServer.drop_upstream
         # Usage accounting: the whole conversation is input to every response.
         self.context_audio_s = 0.0
         self.context_text_tokens = 40
@@ -206,6 +208,10 @@ class FakeConversation:
         self.record.received.append(event)
         self.server.notify_changed()
         log.debug("< %s", event.get("type"))
+        if self.upstream_dropped:
+            # VoiceRAG's forwarding loop ends on the client's next message: a normal close.
+            await self.connection.close(1000)
+            return
         if self.server.take_drop_after_event():
             self._abort()
             return
@@ -274,7 +280,7 @@ class FakeConversation:
         log.debug("> %s", event["type"])
 
     async def send_raw(self, text: str) -> None:
-        if self.aborted:
+        if self.aborted or self.upstream_dropped:
             raise _Aborted
         self.record.sent.append(text)
         self.server.notify_changed()
@@ -774,7 +780,7 @@ class FakeConversation:
                         await asyncio.wait_for(active.cancel.wait(), delay)
             if active.cancel.is_set():
                 break
-            if index == len(chunks) // 2 and self.server.take_drop_mid_audio():
+            if index == len(chunks) // 2 and self.server.take_drop_point("mid_audio"):
                 self._abort()
                 raise _Aborted
             audio_b64 = base64.b64encode(chunk).decode("ascii")
@@ -826,6 +832,9 @@ class FakeConversation:
             await self.send(
                 {"type": "conversation.item.done", "previous_item_id": previous, "item": done_item}
             )
+        if self.server.take_drop_point("before_response_done"):
+            self._abort()
+            raise _Aborted
         usage = self._usage(
             output_text_tokens=_text_tokens(transcript), output_audio_s=sent_ms / 1000
         )

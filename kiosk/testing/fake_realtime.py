@@ -18,9 +18,12 @@ Fault hooks for reliability tests (all one-line to arm):
 
 - ``server.fail_handshakes(status, times=N, retry_after_s=...)``: the next N handshakes get
   that HTTP status (401/403/429/500...), with ``Retry-After`` when given.
-- ``server.drop_next(after_events=N)`` / ``server.drop_next(mid_audio=True)``: abort the TCP
-  connection (no close frame: the client sees 1006) after N more client events, or halfway
-  through the next spoken answer.
+- ``server.drop_next(after_events=N)`` / ``(mid_audio=True)`` / ``(before_response_done=True)``:
+  abort the TCP connection (no close frame: the client sees 1006) after N more client
+  events, halfway through the next spoken answer, or after its audio but before its
+  ``response.done``.
+- ``server.drop_upstream()``: VoiceRAG with a dead upstream: open connections go silent and
+  close normally (1000) at the client's next event.
 - ``script.error_after_commit = "server_error"``: after a commit, send an ``error`` with that
   code and never answer that turn.
 - ``script.silent = True``: after ``session.created``, read and record but never send.
@@ -49,7 +52,7 @@ from urllib.parse import parse_qsl
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from kiosk.testing.fake_conversation import FakeConversation, Mode
+from kiosk.testing.fake_conversation import DropPoint, FakeConversation, Mode
 from kiosk.testing.fake_script import (
     ConnectionRecord,
     FakeScript,
@@ -127,7 +130,8 @@ class FakeRealtimeServer:
         self._handshake_faults: list[tuple[int, float | None]] = []
         self._pending: dict[ServerConnection, ConnectionRecord] = {}
         self._drop_after_events: int | None = None
-        self._drop_mid_audio = False
+        self._drop_point: DropPoint | None = None
+        self._live: set[FakeConversation] = set()
         self._changed = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------
@@ -165,20 +169,47 @@ class FakeRealtimeServer:
         """Refuse the next ``times`` handshakes with HTTP ``status`` (+ ``Retry-After``)."""
         self._handshake_faults.extend([(status, retry_after_s)] * times)
 
-    def drop_next(self, *, after_events: int | None = None, mid_audio: bool = False) -> None:
-        """Abort the TCP connection (no close frame) at one point, once.
+    def drop_next(
+        self,
+        *,
+        after_events: int | None = None,
+        mid_audio: bool = False,
+        before_response_done: bool = False,
+    ) -> None:
+        """Abort the TCP connection (no close frame: the client sees 1006) once, at one point.
 
         Args:
             after_events: right after the server has received this many more client
                 events (on any connection), before acting on the last one.
             mid_audio: halfway through the next spoken answer's audio deltas.
+            before_response_done: after the next spoken answer's audio and its ``.done``
+                events, just before its ``response.done`` (VoiceRAG's known crash point).
         """
-        if (after_events is None) == (not mid_audio):
-            raise ValueError("drop_next takes exactly one of after_events=N or mid_audio=True")
+        points = (after_events is not None) + mid_audio + before_response_done
+        if points != 1:
+            raise ValueError(
+                "drop_next takes exactly one of after_events=N, mid_audio=True, "
+                "before_response_done=True"
+            )
         if after_events is not None and after_events < 1:
             raise ValueError("after_events must be >= 1")
         self._drop_after_events = after_events
-        self._drop_mid_audio = mid_audio
+        if mid_audio:
+            self._drop_point = "mid_audio"
+        elif before_response_done:
+            self._drop_point = "before_response_done"
+        else:
+            self._drop_point = None
+
+    def drop_upstream(self) -> None:
+        """Play a VoiceRAG middle tier whose upstream just dropped, on every open connection.
+
+        From now on those connections send nothing (an answer in progress just stops); the
+        next event the client sends is answered by a normal close (1000). New connections
+        are not affected.
+        """
+        for conversation in self._live:
+            conversation.upstream_dropped = True
 
     # -- waiting (for tests) ----------------------------------------------------------
 
@@ -241,9 +272,11 @@ class FakeRealtimeServer:
         self.connections.append(record)
         self.notify_changed()
         conversation = FakeConversation(self, connection, record)
+        self._live.add(conversation)
         try:
             await conversation.run()
         finally:
+            self._live.discard(conversation)
             record.closed_at = time.monotonic()
             self.notify_changed()
 
@@ -258,9 +291,11 @@ class FakeRealtimeServer:
         self._drop_after_events = None
         return True
 
-    def take_drop_mid_audio(self) -> bool:
-        taken, self._drop_mid_audio = self._drop_mid_audio, False
-        return taken
+    def take_drop_point(self, point: DropPoint) -> bool:
+        if self._drop_point != point:
+            return False
+        self._drop_point = None
+        return True
 
 
 # -- manual runs -------------------------------------------------------------------------

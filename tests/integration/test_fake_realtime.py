@@ -673,12 +673,50 @@ async def test_drop_next_mid_audio_aborts_halfway_through_the_answer() -> None:
     assert types(c.events).count("response.audio.delta") == 5
 
 
+async def test_drop_next_before_response_done_aborts_after_the_whole_audio() -> None:
+    async with (
+        FakeRealtimeServer("ga", script=no_pacing(answer_audio_s=0.5)) as server,
+        client(server) as c,
+    ):
+        await c.configure("ga")
+        server.drop_next(before_response_done=True)
+        await c.speak_and_ask()
+        with pytest.raises(ConnectionClosedError) as caught:
+            await c.until("response.done")
+    assert caught.value.rcvd is None
+    assert types(c.events).count("response.output_audio.delta") == 5
+    assert "response.output_item.done" in types(c.events)
+
+
 async def test_drop_next_needs_exactly_one_point() -> None:
     server = FakeRealtimeServer("ga")
     with pytest.raises(ValueError):
         server.drop_next()
     with pytest.raises(ValueError):
         server.drop_next(after_events=1, mid_audio=True)
+    with pytest.raises(ValueError):
+        server.drop_next(mid_audio=True, before_response_done=True)
+
+
+async def test_drop_upstream_goes_silent_then_closes_normally_on_next_client_event() -> None:
+    script = FakeScript(answer_audio_s=3.0, realtime_pacing=True)
+    async with (
+        FakeRealtimeServer("beta", mode="voicerag", script=script) as server,
+        client(server, "/realtime") as c,
+    ):
+        await c.configure("beta")
+        await c.speak_and_ask()
+        await c.until("response.audio.delta")
+        server.drop_upstream()
+        sent_before = len(server.connections[0].sent)
+        await c.drain(0.3)
+        sent_after = len(server.connections[0].sent)
+        await c.send(append(speech_like_pcm16(0.1)))
+        with pytest.raises(ConnectionClosed) as caught:
+            await c.until("never")
+    assert sent_after == sent_before
+    assert caught.value.rcvd is not None
+    assert caught.value.rcvd.code == 1000
 
 
 @pytest.mark.parametrize("garbage", ["non_json", "unknown_type", "bad_base64"])
