@@ -33,8 +33,11 @@ Fault hooks for reliability tests (all one-line to arm):
 
 ``server.script`` is read at every step, so a test may change it between turns.
 
-Does not own: the client side (``kiosk/core/realtime.py``, ``kiosk/net``), or a model of
-real API timing beyond real-time audio pacing.
+This module owns the socket, the handshake (auth, refusals), the connection records and
+the connection-level hooks; one connection's conversation is
+:mod:`kiosk.testing.fake_conversation`, the script and record types
+:mod:`kiosk.testing.fake_script`. Does not own: the client side (``kiosk/core/realtime.py``,
+``kiosk/net``), or a model of real API timing beyond real-time audio pacing.
 """
 
 from __future__ import annotations
