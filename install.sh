@@ -88,6 +88,10 @@ done
 if [ "$PURGE" = 1 ] && [ "$MODE" != uninstall ]; then
     echo "install.sh: --purge only goes with --uninstall" >&2; exit 2
 fi
+# Fail before changing anything, not after a minute of apt and pip.
+if [ -n "$API_KEY_FILE" ] && [ "$API_KEY_FILE" != - ] && [ ! -r "$API_KEY_FILE" ]; then
+    die "cannot read --api-key-file $API_KEY_FILE"
+fi
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
@@ -110,7 +114,7 @@ apt_install() {
     step "installing apt packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || die "apt-get update failed: check the network and /etc/apt/sources.list"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed (see above)"
 }
 
@@ -162,6 +166,11 @@ ensure_venv() {
         || die "pip install failed (see above): check the network and that portaudio19-dev is installed"
     "$venv/bin/pip" install --disable-pip-version-check --no-input -q --no-deps --force-reinstall "$REPO" \
         || die "pip install of kiosk itself failed (see above)"
+    if grep -qs "Raspberry Pi" /proc/device-tree/model; then
+        # gpiozero's pin factory for current Raspberry Pi OS (Pi 5 has no /dev/gpiomem).
+        "$venv/bin/pip" install --disable-pip-version-check --no-input -q lgpio \
+            || die "pip install lgpio failed (see above)"
+    fi
     ln -sfn "$venv/bin/kiosk" "$BIN_LINK"
 }
 

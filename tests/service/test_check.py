@@ -129,7 +129,7 @@ def test_key_from_credentials_directory_is_present_but_never_printed(tmp_path: P
     (creds / "OPENAI_API_KEY").write_text(KEY + "\n")
     rc, out = check(cfg, env={"CREDENTIALS_DIRECTORY": str(creds)})
     assert rc == 0, out
-    assert "OPENAI_API_KEY present (systemd credential" in line(out, "credentials")
+    assert f"OPENAI_API_KEY present (credentials in {creds}" in line(out, "credentials")
     assert KEY not in out
 
 
