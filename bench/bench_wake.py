@@ -11,7 +11,8 @@ Two hour-long 16 kHz signals, built deterministically with numpy (seeded):
 
 "vad" counts the onsets the kiosk's own endpointer (``kiosk.core.endpointing``, webrtcvad
 aggressiveness 2, 200 ms min speech, -50 dBFS level gate: the defaults) would open; each
-opens a turn, streams audio upstream and costs tokens. "wakeword" counts detections of
+opens a turn, streams audio upstream and costs tokens (the noise row splits the hourly total
+by the noise kind it happened in). "wakeword" counts detections of
 ``kiosk.audio.wakeword.WakeWordDetector`` (okay_nabu) at the default threshold 0.5 and at
 the model's tuned cutoff 0.85, 2 s refractory. The last rows check the wake word is still
 heard: the eSpeak NG "okay nabu" clip mixed into lobby noise at several SNRs.
@@ -73,7 +74,10 @@ def _colored(rng: np.random.Generator, n: int, exponent: float) -> Array:
     return np.fft.irfft(spectrum, n)
 
 
-def noise_signal(seconds: float, seed: int = 1) -> Iterator[Array]:
+NOISE_KINDS = ("pink", "brown", "lobby", "white", "transients")
+
+
+def noise_signal(seconds: float, seed: int = 1) -> Iterator[tuple[str, Array]]:
     """Speech-free segments, float32 -1..1, until ``seconds`` are produced."""
     rng = np.random.default_rng(seed)
     lobby = load_16k(FIXTURES / "lobby_noise_16k.wav")
@@ -98,10 +102,10 @@ def noise_signal(seconds: float, seed: int = 1) -> Iterator[Array]:
                 burst = rng.standard_normal(length) * np.exp(-np.arange(length) / (length / 5))
                 x[at : at + length] += burst * 10 ** (rng.uniform(-25, -8) / 20)
         done += dur
-        yield np.clip(x, -1, 1).astype(np.float32)
+        yield NOISE_KINDS[kind], np.clip(x, -1, 1).astype(np.float32)
 
 
-def speech_signal(seconds: float, seed: int = 2) -> Iterator[Array]:
+def speech_signal(seconds: float, seed: int = 2) -> Iterator[tuple[str, Array]]:
     """Ordinary (non-wake-word) speech with lobby noise between utterances."""
     rng = np.random.default_rng(seed)
     clips = [load_16k(FIXTURES / name) for name in SPEECH_FILES]
@@ -114,23 +118,28 @@ def speech_signal(seconds: float, seed: int = 2) -> Iterator[Array]:
         )
         x = np.concatenate([gap, clip + np.resize(lobby, len(clip))])
         done += len(x) / RATE
-        yield np.clip(x, -1, 1).astype(np.float32)
+        yield "speech", np.clip(x, -1, 1).astype(np.float32)
 
 
-def count_false_wakes(segments: Iterator[Array], thresholds: tuple[float, ...]) -> dict[str, float]:
+def count_false_wakes(
+    segments: Iterator[tuple[str, Array]], thresholds: tuple[float, ...]
+) -> dict[str, float]:
     vad = webrtcvad.Vad(2)
     endpointer = Endpointer(lambda f: vad.is_speech(f, RATE), VadSettings(), FRAME_MS)
     detectors = [WakeWordDetector("okay_nabu", threshold=t, refractory_s=2.0) for t in thresholds]
     counts = {"vad": 0, **{f"wakeword@{t:g}": 0 for t in thresholds}}
     cpu = {"vad": 0.0, "wakeword": 0.0}
     seconds = 0.0
-    for seg in segments:
+    vad_by_kind: dict[str, int] = {}
+    for kind, seg in segments:
         pcm = (seg * 32767).astype("<i2")
         for i in range(0, len(pcm) - FRAME + 1, FRAME):
             frame = pcm[i : i + FRAME].tobytes()
             now = seconds + (i + FRAME) / RATE
             t0 = time.process_time()
-            counts["vad"] += sum(isinstance(e, Onset) for e in endpointer.process(frame))
+            onsets = sum(isinstance(e, Onset) for e in endpointer.process(frame))
+            counts["vad"] += onsets
+            vad_by_kind[kind] = vad_by_kind.get(kind, 0) + onsets
             t1 = time.process_time()
             for t, det in zip(thresholds, detectors, strict=True):
                 if det.process(frame, now) is not None:
@@ -143,6 +152,7 @@ def count_false_wakes(segments: Iterator[Array], thresholds: tuple[float, ...]) 
     hours = seconds / 3600
     out: dict[str, float] = {k: v / hours for k, v in counts.items()}
     out["hours"] = hours
+    out.update({f"vad:{k}": v / hours for k, v in vad_by_kind.items()})
     out["vad_cpu_ms_per_s"] = cpu["vad"] / seconds * 1000
     out["ww_cpu_ms_per_s"] = cpu["wakeword"] / seconds * 1000 / len(thresholds)
     return out
@@ -180,12 +190,15 @@ def run(quick: bool) -> list[dict[str, Any]]:
     for label, signal in (("noise", noise_signal(seconds)), ("speech", speech_signal(seconds))):
         r = count_false_wakes(signal, thresholds)
         note = f"{r['hours'] * 60:.0f} min of {label}, scaled to 1 h"
+        by_kind = ", ".join(
+            f"{k.split(':')[1]} {v:.0f}" for k, v in sorted(r.items()) if k.startswith("vad:")
+        )
         rows.append(
             {
                 "name": f"false wakes/h, {label}, vad",
                 "value": round(r["vad"], 1),
                 "goal": "< 1" if label == "noise" else "(every utterance opens a turn)",
-                "note": note,
+                "note": f"{note}; by kind: {by_kind}" if label == "noise" else note,
             }
         )
         for t in thresholds:
