@@ -121,6 +121,10 @@ class _PortAudioStream:
     def reopen(self) -> None:
         """Close, re-scan devices and open again (after on_error: device lost, replugged).
 
+        PortAudio re-scans devices only when no PyAudio instance is left in the process: if
+        one USB device serves both mic and speaker, use :func:`reopen_streams` so both
+        adapters close before either opens.
+
         Raises:
             DeviceError: the device is still missing or refuses to open.
         """
@@ -471,6 +475,19 @@ class PyAudioSink(_PortAudioStream):
     def output_latency_ms(self) -> float:
         stream = self._stream
         return float(stream.get_output_latency()) * 1000 if stream is not None else 0.0
+
+
+def reopen_streams(*streams: PyAudioSource | PyAudioSink) -> None:
+    """Close every stream, then start them all: a full PortAudio re-scan in between.
+
+    Raises:
+        DeviceError: from the first stream that cannot open (the others stay as they are:
+            call again later; closed streams make it a no-op to close them again).
+    """
+    for stream in streams:
+        stream.close()
+    for stream in streams:
+        stream.start()
 
 
 def _portaudio_message(exc: BaseException) -> str:

@@ -60,6 +60,7 @@ class FakePortAudio:
     refuse_open: bool = False
     streams: list[FakeStream] = field(default_factory=list)
     terminated: int = 0
+    events: list[str] = field(default_factory=list)  # "open input", "terminate", ...
 
     def get_device_count(self) -> int:
         return len(self.devices)
@@ -96,7 +97,9 @@ class FakePortAudio:
             raise OSError("Device unavailable", -9985)
         stream = FakeStream(kwargs)
         self.streams.append(stream)
+        self.events.append("open input" if kwargs.get("input") else "open output")
         return stream
 
     def terminate(self) -> None:
         self.terminated += 1
+        self.events.append("terminate")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
+from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource, reopen_streams
 from kiosk.errors import DeviceError
 from tests.audio.fake_portaudio import FakeDevice, FakePortAudio, FakeStream
 from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
@@ -229,3 +229,20 @@ def test_sink_after_buffer_flush_plays_silence_from_the_next_block() -> None:
 def test_sink_source_rate_must_match_the_buffer() -> None:
     with pytest.raises(ValueError, match="differs from the buffer"):
         PyAudioSink("", PlaybackBuffer(24000), source_rate_hz=16000)
+
+
+def test_reopen_streams_releases_every_portaudio_instance_before_opening_again() -> None:
+    host = _host()
+    source = _source(host, [])
+    sink = _sink(host, PlaybackBuffer(24000))
+    source.start()
+    sink.start()
+    host.events.clear()
+
+    reopen_streams(source, sink)
+
+    # Only with no instance alive does PortAudio re-scan devices (a replugged USB device).
+    assert host.events == ["terminate", "terminate", "open input", "open output"]
+    assert source.is_running and sink.is_running
+    source.close()
+    sink.close()
