@@ -390,7 +390,9 @@ class FakeConversation:
                     del self.audio[: len(self.audio) - keep]
             return
         self.vad_silence_ms = 0.0 if speech else self.vad_silence_ms + chunk_ms
-        silence_needed = detection.get("silence_duration_ms") or self.script.vad_silence_ms
+        silence_needed = self.script.vad_silence_ms
+        if silence_needed is None:
+            silence_needed = detection.get("silence_duration_ms") or 500
         if self.vad_silence_ms < silence_needed:
             return
         self.vad_speaking = False

@@ -50,7 +50,8 @@ class FakeScript:
         realtime_pacing: send answer audio at playback speed (False: all at once).
         delta_ms: milliseconds of audio per ``audio.delta`` event.
         vad_rms_threshold: server-VAD emulation: RMS (of 32768) above which a chunk is speech.
-        vad_silence_ms: silence that ends speech when the session sets no silence_duration_ms.
+        vad_silence_ms: silence that ends speech; None: the session's
+            ``turn_detection.silence_duration_ms`` (500 unless the client set it).
         error_after_commit: fault: send an ``error`` with this code after each commit and
             never answer that turn.
         silent: fault: after ``session.created`` never send anything.
@@ -67,7 +68,7 @@ class FakeScript:
     realtime_pacing: bool = True
     delta_ms: int = 100
     vad_rms_threshold: float = 500.0
-    vad_silence_ms: int = 500
+    vad_silence_ms: int | None = None
     error_after_commit: str | None = None
     silent: bool = False
     send_garbage: Garbage | None = None

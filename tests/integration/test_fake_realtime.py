@@ -396,6 +396,24 @@ async def test_event_the_fake_does_not_implement_answers_error_without_validatio
     assert server.validation_errors == []
 
 
+async def test_script_vad_silence_overrides_the_session_silence_duration() -> None:
+    script = no_pacing(answer_audio_s=0.2, vad_silence_ms=1000)
+    silence_40ms = bytes(2 * 24 * 40)
+    async with FakeRealtimeServer("ga", script=script) as server, client(server) as c:
+        await c.configure("ga", server_vad=True)  # the session asks for 300 ms
+        await c.send(append(speech_like_pcm16(0.5)))
+        for _ in range(20):  # 800 ms: not enough for the script's 1000 ms
+            await c.send(append(silence_40ms))
+        await server.wait_until(lambda: len(server.connections[0].received) == 22, TIMEOUT_S)
+        assert "input_audio_buffer.speech_stopped" not in types(await c.drain(0.2))
+        for _ in range(5):
+            await c.send(append(silence_40ms))
+        stopped = (await c.until("input_audio_buffer.speech_stopped"))[-1]
+        await c.until("response.done")  # read it all: an unread queue stalls the close
+    assert stopped["audio_end_ms"] == 500 + 1000
+    assert server.validation_errors == []
+
+
 async def test_realtime_pacing_spreads_answer_over_its_duration() -> None:
     script = FakeScript(answer_audio_s=0.5, realtime_pacing=True)
     async with FakeRealtimeServer("ga", script=script) as server, client(server) as c:
