@@ -32,7 +32,7 @@ FAST = GpioSettings(
 )
 
 
-class SwitchToGround(MockPWMPin):
+class SwitchToGround(MockPWMPin):  # type: ignore[misc]
     """A pin wired to a closed switch: the switch holds it low whatever the pull-up says."""
 
     closed = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from typing import cast
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -24,6 +25,11 @@ from kiosk.errors import DeviceError
 from kiosk.hardware.button import GpioButton, GpioMuteSwitch
 
 SETTINGS = GpioSettings(led="none", button_pin=17, mute_switch_pin=27)
+
+
+def near(x: float) -> float:
+    """pytest.approx typed as the float field it stands in for (gesture times are sums)."""
+    return cast(float, pytest.approx(x))
 
 
 class FakeClock:
@@ -74,7 +80,7 @@ def test_tap_on_pin_gives_pressed_then_tapped(factory: MockFactory) -> None:
     assert rig.button.is_pressed
     rig.release(1.2)
     rig.advance_to(5.0)
-    assert rig.out == [ButtonPressed(t_s=1.0), ButtonTapped(t_s=1.2, held_s=pytest.approx(0.2))]
+    assert rig.out == [ButtonPressed(t_s=1.0), ButtonTapped(t_s=1.2, held_s=near(0.2))]
 
 
 def test_hold_on_pin_gives_push_to_talk(factory: MockFactory) -> None:
@@ -85,7 +91,7 @@ def test_hold_on_pin_gives_push_to_talk(factory: MockFactory) -> None:
     assert rig.out == [
         ButtonPressed(t_s=0.0),
         PushToTalkStarted(t_s=0.5),
-        PushToTalkEnded(t_s=2.0, held_s=pytest.approx(2.0)),
+        PushToTalkEnded(t_s=2.0, held_s=near(2.0)),
     ]
 
 

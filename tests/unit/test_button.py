@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from kiosk.core.button import (
@@ -15,6 +17,11 @@ from kiosk.core.button import (
     PushToTalkEnded,
     PushToTalkStarted,
 )
+
+
+def near(x: float) -> float:
+    """pytest.approx typed as the float field it stands in for (gesture times are sums)."""
+    return cast(float, pytest.approx(x))
 
 
 def run_until(g: ButtonGestures | MuteSwitchGestures, until: float) -> list[Gesture]:
@@ -39,7 +46,7 @@ def kinds(gestures: list[Gesture]) -> list[str]:
 def test_short_press_emits_pressed_then_tapped() -> None:
     g = ButtonGestures(hold_s=0.5, long_press_s=3.0, debounce_ms=30)
     out = press_for(g, 10.0, 0.2)
-    assert out == [ButtonPressed(t_s=10.0), ButtonTapped(t_s=10.2, held_s=pytest.approx(0.2))]
+    assert out == [ButtonPressed(t_s=10.0), ButtonTapped(t_s=10.2, held_s=near(0.2))]
 
 
 def test_pressed_is_emitted_on_the_press_edge_itself() -> None:
@@ -53,7 +60,7 @@ def test_hold_past_hold_s_starts_push_to_talk_and_release_ends_it() -> None:
     assert out == [
         ButtonPressed(t_s=0.0),
         PushToTalkStarted(t_s=0.5),
-        PushToTalkEnded(t_s=1.5, held_s=pytest.approx(1.5)),
+        PushToTalkEnded(t_s=1.5, held_s=near(1.5)),
     ]
 
 
@@ -84,7 +91,7 @@ def test_contact_chatter_inside_debounce_window_is_one_tap() -> None:
         out += g.edge(level, t)
     out += run_until(g, 1.0)
     assert kinds(out) == ["ButtonPressed", "ButtonTapped"]
-    assert out[1] == ButtonTapped(t_s=0.2, held_s=pytest.approx(0.2))
+    assert out[1] == ButtonTapped(t_s=0.2, held_s=near(0.2))
 
 
 def test_release_inside_lockout_window_is_not_lost() -> None:
@@ -103,14 +110,14 @@ def test_late_deadline_call_still_classifies_release_after_hold_as_push_to_talk(
     g = ButtonGestures(hold_s=0.5, long_press_s=3.0, debounce_ms=30)
     g.edge(True, 0.0)
     out = g.edge(False, 1.0)
-    assert out == [PushToTalkStarted(t_s=0.5), PushToTalkEnded(t_s=1.0, held_s=pytest.approx(1.0))]
+    assert out == [PushToTalkStarted(t_s=0.5), PushToTalkEnded(t_s=1.0, held_s=near(1.0))]
 
 
 def test_repeated_same_level_edges_are_ignored() -> None:
     g = ButtonGestures(debounce_ms=0)
     assert g.edge(True, 0.0) == [ButtonPressed(t_s=0.0)]
     assert g.edge(True, 0.1) == []
-    assert g.edge(False, 0.2) == [ButtonTapped(t_s=0.2, held_s=pytest.approx(0.2))]
+    assert g.edge(False, 0.2) == [ButtonTapped(t_s=0.2, held_s=near(0.2))]
     assert g.edge(False, 0.3) == []
 
 
@@ -155,5 +162,5 @@ def test_mute_switch_blip_shorter_than_window_settles_back() -> None:
     out = s.edge(True, 0.0) + s.edge(False, 0.01) + run_until(s, 1.0)
     assert out == [
         MuteSwitchChanged(t_s=0.0, muted=True),
-        MuteSwitchChanged(t_s=pytest.approx(0.03), muted=False),
+        MuteSwitchChanged(t_s=near(0.03), muted=False),
     ]
