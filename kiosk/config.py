@@ -324,7 +324,8 @@ def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
                 value = int(value)
             except ValueError:
                 pass
-        if value not in allowed:
+        # Compare types too: 20.0 == 20 and True == 1, but a float frame_ms breaks callers.
+        if not any(type(value) is type(a) and value == a for a in allowed):
             raise ConfigError(key, f"must be one of {_type_name(tp)}, got {value!r}")
         return value
     if tp is bool:
@@ -424,10 +425,14 @@ def is_loopback_host(host: str) -> bool:
 
 def check_endpoint(key: str, url: str, provider: str) -> None:
     """Refuse malformed URLs, and unencrypted ones except on loopback (keys never go in clear)."""
-    parts = urlsplit(url)
     allowed = ("ws", "wss") if provider == "voicerag" else ("http", "https", "ws", "wss")
+    want = "ws(s)://host/realtime" if provider == "voicerag" else "https://host"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL": a traceback is no config message
+        raise ConfigError(key, f"must be a URL like {want}, got {url!r} ({exc})") from None
     if parts.scheme not in allowed or not parts.hostname:
-        want = "ws(s)://host/realtime" if provider == "voicerag" else "https://host"
         raise ConfigError(key, f"must be a URL like {want}, got {url!r}")
     if parts.scheme in ("http", "ws") and not is_loopback_host(parts.hostname):
         raise ConfigError(
@@ -456,14 +461,31 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.preroll_ms", v.preroll_ms, 0, 2000)
     _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
     _check_range("vad.min_level_dbfs", v.min_level_dbfs, -96, 0)
+    _check_range("vad.barge_in_min_speech_ms", v.barge_in_min_speech_ms, 10, 5000)
+    _check_range("vad.barge_in_min_level_dbfs", v.barge_in_min_level_dbfs, -96, 0)
+    _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
-    if cfg.audio.capture_rate_hz not in (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000):
-        raise ConfigError("audio.capture_rate_hz", f"unsupported rate {cfg.audio.capture_rate_hz}")
+    rates = (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000)
+    for name in ("capture_rate_hz", "playback_rate_hz"):
+        if getattr(cfg.audio, name) not in rates:
+            raise ConfigError(f"audio.{name}", f"unsupported rate {getattr(cfg.audio, name)}")
     for name in ("answer_timeout_s", "audio_stall_s", "max_answer_s", "error_hold_s", "idle_close_s"):
         _check_range(f"turns.{name}", getattr(cfg.turns, name), 0.1, 3600)
-    _check_range("connection.max_new_per_minute", cfg.connection.max_new_per_minute, 1, 600)
+    c = cfg.connection
+    _check_range("connection.max_new_per_minute", c.max_new_per_minute, 1, 600)
+    _check_range("connection.backoff_initial_s", c.backoff_initial_s, 0.01, 600)
+    _check_range("connection.backoff_max_s", c.backoff_max_s, c.backoff_initial_s, 3600)
+    # The servers end a session at 30 (Azure) / 60 (OpenAI) minutes.
+    _check_range("connection.session_max_s", c.session_max_s, 1, 3600)
+    _check_range("connection.prewarm_s", c.prewarm_s, 0, 86400)
+    _check_range("connection.ping_interval_s", c.ping_interval_s, 1, 300)
+    _check_range("connection.ping_timeout_s", c.ping_timeout_s, 1, 300)
+    _check_range("connection.max_quick_failures", c.max_quick_failures, 1, 100)
+    for f in dataclasses.fields(cfg.cost):
+        _check_range(f"cost.{f.name}", getattr(cfg.cost, f.name), 0, 1e12)
     _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
     _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
+    _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)
     if cfg.rag.backend == "azure":
         if not cfg.rag.azure_endpoint:
             raise ConfigError("rag.azure_endpoint", "required when rag.backend = 'azure'")
@@ -543,6 +565,9 @@ def read_credentials_dir(env: dict[str, str]) -> dict[str, str]:
                 break
             except OSError:
                 continue
+            except UnicodeDecodeError:
+                key = f"credentials.{name.lower()}"
+                raise ConfigError(key, f"{path} is not UTF-8 text") from None
     return out
 
 

@@ -30,7 +30,7 @@ class FakeClock:
         return self.now
 
 
-# --- turn machine effects ------------------------------------------------------------------
+# --- turn machine effects ------------------------------------------------------------------------
 
 
 def commands(effects: Iterable[Effect]) -> list[Effect]:
@@ -51,7 +51,9 @@ def earcons(effects: Iterable[Effect]) -> list[str]:
 def assert_effects(effects: list[Effect], *expected: Effect) -> None:
     """The non-``Publish`` effects are exactly ``expected``, in this order."""
     got = commands(effects)
-    assert got == list(expected), f"effects differ:\n  got:      {got}\n  expected: {list(expected)}"
+    assert got == list(expected), (
+        f"effects differ:\n  got:      {got}\n  expected: {list(expected)}"
+    )
 
 
 def assert_state_change(effects: list[Effect], old: State, new: State) -> StateChanged:
@@ -68,10 +70,12 @@ def assert_no_state_change(effects: list[Effect]) -> None:
 
 def assert_turn_started(effects: list[Effect], turn_id: int, trigger: str) -> None:
     started = published(effects, TurnStarted)
-    assert [(s.turn_id, s.trigger) for s in started] == [(turn_id, trigger)], f"turns started: {started}"
+    assert [(s.turn_id, s.trigger) for s in started] == [(turn_id, trigger)], (
+        f"turns started: {started}"
+    )
 
 
-# --- realtime session ----------------------------------------------------------------------
+# --- realtime session ----------------------------------------------------------------------------
 
 
 def sent(session: RealtimeSession) -> list[dict[str, Any]]:

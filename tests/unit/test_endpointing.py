@@ -40,7 +40,10 @@ def is_speech(frame: bytes) -> bool:
 def numbers(audio: bytes) -> list[int]:
     """The frame numbers in ``audio`` (a concatenation of whole frames)."""
     assert len(audio) % FRAME_BYTES == 0, len(audio)
-    return [int(np.frombuffer(audio[i : i + 2], dtype="<i2")[0]) for i in range(0, len(audio), FRAME_BYTES)]
+    return [
+        int(np.frombuffer(audio[i : i + 2], dtype="<i2")[0])
+        for i in range(0, len(audio), FRAME_BYTES)
+    ]
 
 
 class Mic:
@@ -73,7 +76,9 @@ class Mic:
 
     def streamed(self) -> list[int]:
         """Frame numbers of everything sent upstream so far (onset + speech)."""
-        return [n for _, e in self.events if isinstance(e, Onset | Speech) for n in numbers(e.audio)]
+        return [
+            n for _, e in self.events if isinstance(e, Onset | Speech) for n in numbers(e.audio)
+        ]
 
 
 def make_mic(settings: VadSettings = SETTINGS, **kwargs: float) -> Mic:
@@ -115,7 +120,16 @@ def test_short_blips_do_not_open_and_become_preroll() -> None:
     assert not mic.endpointer.in_speech
     (onset,) = mic.play(5)  # 13..17
     assert isinstance(onset, Onset)
-    assert numbers(onset.audio) == [10, 11, 12, 13, 14, 15, 16, 17]  # pre-roll is what came just before
+    assert numbers(onset.audio) == [
+        10,
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+        17,
+    ]  # pre-roll is what came just before
 
 
 def test_pause_inside_speech_is_streamed_only_when_speech_resumes() -> None:
@@ -160,7 +174,7 @@ def test_after_end_of_speech_a_new_onset_needs_min_speech_again() -> None:
     assert isinstance(mic.play(1)[0], Onset)
 
 
-# --- the half-duplex guard ---------------------------------------------------------------------
+# --- the half-duplex guard -----------------------------------------------------------------------
 
 
 def test_guarded_onset_needs_barge_in_min_speech() -> None:

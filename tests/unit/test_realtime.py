@@ -55,26 +55,38 @@ SEARCH_TOOL: dict[str, Any] = {
     },
 }
 AUDIO_DELTA = {"ga": "response.output_audio.delta", "beta": "response.audio.delta"}
-TRANSCRIPT_DELTA = {"ga": "response.output_audio_transcript.delta", "beta": "response.audio_transcript.delta"}
+TRANSCRIPT_DELTA = {
+    "ga": "response.output_audio_transcript.delta",
+    "beta": "response.audio_transcript.delta",
+}
 PCM = b"\x01\x00\x02\x00\xff\x7f\x00\x80"
 
 
 def session(dialect: Dialect, *, middle_tier: bool = False, **options: Any) -> RealtimeSession:
-    return RealtimeSession(dialect, SessionOptions(instructions="Answer briefly.", **options), middle_tier=middle_tier)
+    return RealtimeSession(
+        dialect, SessionOptions(instructions="Answer briefly.", **options), middle_tier=middle_tier
+    )
 
 
-# --- server frames, shaped like the real API (each one checked against the SDK below) ----------
+# --- server frames, shaped like the real API (each one checked against the SDK below) ------------
 
 
 def created(rid: str = "resp_1") -> dict[str, Any]:
     return {
         "type": "response.created",
         "event_id": "ev_c",
-        "response": {"id": rid, "object": "realtime.response", "status": "in_progress", "output": []},
+        "response": {
+            "id": rid,
+            "object": "realtime.response",
+            "status": "in_progress",
+            "output": [],
+        },
     }
 
 
-def audio_delta(dialect: Dialect, pcm: bytes = PCM, rid: str = "resp_1", item: str = "item_a") -> dict[str, Any]:
+def audio_delta(
+    dialect: Dialect, pcm: bytes = PCM, rid: str = "resp_1", item: str = "item_a"
+) -> dict[str, Any]:
     return {
         "type": AUDIO_DELTA[dialect],
         "event_id": "ev_a",
@@ -86,7 +98,9 @@ def audio_delta(dialect: Dialect, pcm: bytes = PCM, rid: str = "resp_1", item: s
     }
 
 
-def call_args_done(dialect: Dialect, rid: str = "resp_1", call_id: str = "call_1") -> dict[str, Any]:
+def call_args_done(
+    dialect: Dialect, rid: str = "resp_1", call_id: str = "call_1"
+) -> dict[str, Any]:
     frame = {
         "type": "response.function_call_arguments.done",
         "event_id": "ev_f",
@@ -129,14 +143,23 @@ def done(
     output: list[dict[str, Any]] | None = None,
     usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    response: dict[str, Any] = {"id": rid, "object": "realtime.response", "status": status, "output": output or []}
+    response: dict[str, Any] = {
+        "id": rid,
+        "object": "realtime.response",
+        "status": status,
+        "output": output or [],
+    }
     if usage is not None:
         response["usage"] = usage
     return {"type": "response.done", "event_id": "ev_d", "response": response}
 
 
 def error(code: str | None, message: str = "oops") -> dict[str, Any]:
-    return {"type": "error", "event_id": "ev_e", "error": {"type": "invalid_request_error", "code": code, "message": message}}
+    return {
+        "type": "error",
+        "event_id": "ev_e",
+        "error": {"type": "invalid_request_error", "code": code, "message": message},
+    }
 
 
 USAGE = {
@@ -168,13 +191,19 @@ def test_server_frames_used_here_are_valid_sdk_events(dialect: Dialect) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("detection", ["local", "server_vad", "semantic_vad"])
 @pytest.mark.parametrize("tools", [(), (SEARCH_TOOL,)], ids=["no_tools", "tools"])
-def test_session_update_is_valid_sdk_event(dialect: Dialect, detection: str, tools: tuple[Any, ...]) -> None:
-    s = session(dialect, turn_detection=detection, tools=tools, language="ja", max_output_tokens=500)
+def test_session_update_is_valid_sdk_event(
+    dialect: Dialect, detection: str, tools: tuple[Any, ...]
+) -> None:
+    s = session(
+        dialect, turn_detection=detection, tools=tools, language="ja", max_output_tokens=500
+    )
     s.configure()
     (event,) = assert_sent(s, "session.update")
     assert validate_client_event(event, dialect) == []
     body = event["session"]
-    turn_detection = body["audio"]["input"]["turn_detection"] if dialect == "ga" else body["turn_detection"]
+    turn_detection = (
+        body["audio"]["input"]["turn_detection"] if dialect == "ga" else body["turn_detection"]
+    )
     if detection == "local":
         assert turn_detection is None  # the kiosk commits and asks for the answer itself
     else:
@@ -245,8 +274,17 @@ def test_every_command_queues_valid_sdk_event(dialect: Dialect) -> None:
     for event in events:
         assert validate_client_event(event, dialect) == [], event
     assert base64.b64decode(events[1]["audio"]) == PCM
-    assert events[6] == {"type": "conversation.item.truncate", "item_id": "item_a", "content_index": 0, "audio_end_ms": 1234}
-    assert events[7]["item"] == {"type": "function_call_output", "call_id": "call_1", "output": "[doc-1]: second floor, left"}
+    assert events[6] == {
+        "type": "conversation.item.truncate",
+        "item_id": "item_a",
+        "content_index": 0,
+        "audio_end_ms": 1234,
+    }
+    assert events[7]["item"] == {
+        "type": "function_call_output",
+        "call_id": "call_1",
+        "output": "[doc-1]: second floor, left",
+    }
 
 
 def test_append_audio_with_odd_byte_count_is_refused() -> None:
@@ -298,7 +336,10 @@ def test_data_to_send_drains_queue_oldest_first() -> None:
     s = session("ga")
     s.commit()
     s.create_response()
-    assert [json.loads(t)["type"] for t in s.data_to_send()] == ["input_audio_buffer.commit", "response.create"]
+    assert [json.loads(t)["type"] for t in s.data_to_send()] == [
+        "input_audio_buffer.commit",
+        "response.create",
+    ]
     assert s.data_to_send() == []
 
 
@@ -308,14 +349,37 @@ def test_data_to_send_drains_queue_oldest_first() -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_each_server_event_type_parses_to_its_typed_event(dialect: Dialect) -> None:
     s = session(dialect)
-    assert only(feed(s, {"type": "session.created", "session": {"id": "sess_1"}}), SessionReady).session_id == "sess_1"
-    assert only(feed(s, {"type": "input_audio_buffer.committed", "item_id": "it_1"}), InputCommitted).item_id == "it_1"
-    started = only(feed(s, {"type": "input_audio_buffer.speech_started", "audio_start_ms": 120}), ServerSpeechStarted)
+    assert (
+        only(
+            feed(s, {"type": "session.created", "session": {"id": "sess_1"}}), SessionReady
+        ).session_id
+        == "sess_1"
+    )
+    assert (
+        only(
+            feed(s, {"type": "input_audio_buffer.committed", "item_id": "it_1"}), InputCommitted
+        ).item_id
+        == "it_1"
+    )
+    started = only(
+        feed(s, {"type": "input_audio_buffer.speech_started", "audio_start_ms": 120}),
+        ServerSpeechStarted,
+    )
     assert started.audio_start_ms == 120
-    stopped = only(feed(s, {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}), ServerSpeechStopped)
+    stopped = only(
+        feed(s, {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 900}),
+        ServerSpeechStopped,
+    )
     assert stopped.audio_end_ms == 900
     heard = only(
-        feed(s, {"type": "conversation.item.input_audio_transcription.completed", "item_id": "it_1", "transcript": "hi"}),
+        feed(
+            s,
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": "it_1",
+                "transcript": "hi",
+            },
+        ),
         UserTranscript,
     )
     assert (heard.item_id, heard.text) == ("it_1", "hi")
@@ -323,13 +387,29 @@ def test_each_server_event_type_parses_to_its_typed_event(dialect: Dialect) -> N
     assert s.response_active and s.active_response_id == "resp_9"
     delta = only(feed(s, audio_delta(dialect, rid="resp_9")), AudioDelta)
     assert (delta.response_id, delta.item_id, delta.pcm) == ("resp_9", "item_a", PCM)
-    words = only(feed(s, {"type": TRANSCRIPT_DELTA[dialect], "response_id": "resp_9", "delta": "Second"}), AnswerTranscriptDelta)
+    words = only(
+        feed(s, {"type": TRANSCRIPT_DELTA[dialect], "response_id": "resp_9", "delta": "Second"}),
+        AnswerTranscriptDelta,
+    )
     assert words.text == "Second"
     finished = only(feed(s, done("resp_9")), ResponseFinished)
-    assert (finished.response_id, finished.status, finished.had_audio, finished.answer_over) == ("resp_9", "completed", True, True)
+    assert (finished.response_id, finished.status, finished.had_audio, finished.answer_over) == (
+        "resp_9",
+        "completed",
+        True,
+        True,
+    )
     assert not s.response_active
     limits = only(
-        feed(s, {"type": "rate_limits.updated", "rate_limits": [{"name": "requests", "limit": 100, "remaining": 99, "reset_seconds": 1.5}]}),
+        feed(
+            s,
+            {
+                "type": "rate_limits.updated",
+                "rate_limits": [
+                    {"name": "requests", "limit": 100, "remaining": 99, "reset_seconds": 1.5}
+                ],
+            },
+        ),
         RateLimitsUpdated,
     )
     assert limits.limits == (("requests", 100, 99, 1.5),)
@@ -346,13 +426,24 @@ def test_other_dialects_audio_delta_name_is_not_audio(dialect: Dialect) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_known_quiet_events_produce_nothing_and_unknown_ones_are_ignored(dialect: Dialect) -> None:
     s = session(dialect)
-    assert feed(s, {"type": "session.updated", "session": {}}, {"type": "response.output_item.added"}) == []
-    assert only(feed(s, {"type": "mcp_list_tools.in_progress"}), ServerEventIgnored).event_type == "mcp_list_tools.in_progress"
+    assert (
+        feed(s, {"type": "session.updated", "session": {}}, {"type": "response.output_item.added"})
+        == []
+    )
+    assert (
+        only(feed(s, {"type": "mcp_list_tools.in_progress"}), ServerEventIgnored).event_type
+        == "mcp_list_tools.in_progress"
+    )
 
 
 def test_middle_tier_tool_response_parses() -> None:
     s = session("beta", middle_tier=True)
-    frame = {"type": "extension.middle_tier_tool_response", "previous_item_id": "x", "tool_name": "report_grounding", "tool_result": '{"sources":[]}'}
+    frame = {
+        "type": "extension.middle_tier_tool_response",
+        "previous_item_id": "x",
+        "tool_name": "report_grounding",
+        "tool_result": '{"sources":[]}',
+    }
     event = only(feed(s, frame), MiddleTierToolResponse)
     assert (event.tool_name, event.tool_result) == ("report_grounding", '{"sources":[]}')
 
@@ -369,7 +460,16 @@ def test_middle_tier_tool_response_parses() -> None:
         '{"type": 5}',
         "[" * 100_000,  # nesting deep enough to blow the parser's recursion
     ],
-    ids=["bad_json", "empty", "array", "string", "null", "no_type", "type_not_string", "deep_nesting"],
+    ids=[
+        "bad_json",
+        "empty",
+        "array",
+        "string",
+        "null",
+        "no_type",
+        "type_not_string",
+        "deep_nesting",
+    ],
 )
 def test_malformed_frame_is_rejected_without_raising(frame: str) -> None:
     s = session("ga")
@@ -388,7 +488,9 @@ def test_malformed_frame_is_rejected_without_raising(frame: str) -> None:
     ],
     ids=["bad_base64", "odd_bytes", "delta_not_string", "item_id_list", "response_id_object"],
 )
-def test_bad_audio_delta_is_rejected_and_session_keeps_working(dialect: Dialect, patch: dict[str, Any]) -> None:
+def test_bad_audio_delta_is_rejected_and_session_keeps_working(
+    dialect: Dialect, patch: dict[str, Any]
+) -> None:
     s = session(dialect)
     feed(s, created())
     reason = only(feed(s, {**audio_delta(dialect), **patch}), ServerEventRejected).reason
@@ -400,14 +502,32 @@ def test_bad_audio_delta_is_rejected_and_session_keeps_working(dialect: Dialect,
     "frame",
     [
         {"type": "input_audio_buffer.committed", "item_id": 7},
-        {"type": "conversation.item.input_audio_transcription.completed", "item_id": "i", "transcript": ["hi"]},
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": "i",
+            "transcript": ["hi"],
+        },
         {"type": "response.output_audio_transcript.delta", "delta": None, "response_id": 3},
-        {"type": "response.function_call_arguments.done", "call_id": 1, "name": "search", "arguments": "{}"},
-        {"type": "response.output_item.done", "item": {"type": "function_call", "call_id": "c", "name": "s", "arguments": {}}},
+        {
+            "type": "response.function_call_arguments.done",
+            "call_id": 1,
+            "name": "search",
+            "arguments": "{}",
+        },
+        {
+            "type": "response.output_item.done",
+            "item": {"type": "function_call", "call_id": "c", "name": "s", "arguments": {}},
+        },
         {"type": "response.done", "response": {"output": 5}},
-        {"type": "response.done", "response": {"output": [{"type": "function_call", "call_id": 3}]}},
+        {
+            "type": "response.done",
+            "response": {"output": [{"type": "function_call", "call_id": 3}]},
+        },
         {"type": "rate_limits.updated", "rate_limits": 3},
-        {"type": "rate_limits.updated", "rate_limits": [{"name": "tokens", "reset_seconds": 10**400}]},
+        {
+            "type": "rate_limits.updated",
+            "rate_limits": [{"name": "tokens", "reset_seconds": 10**400}],
+        },
         {"type": "extension.middle_tier_tool_response", "tool_name": 1, "tool_result": "x"},
     ],
     ids=lambda f: f["type"],
@@ -435,17 +555,49 @@ def test_long_unknown_event_type_is_reported_shortened() -> None:
 @given(
     kind=st.sampled_from(
         [
-            "response.created", "response.done", "response.output_audio.delta", "response.audio.delta",
-            "response.function_call_arguments.done", "response.output_item.done", "error",
-            "rate_limits.updated", "session.created", "input_audio_buffer.speech_started",
-            "extension.middle_tier_tool_response", "conversation.item.input_audio_transcription.completed",
+            "response.created",
+            "response.done",
+            "response.output_audio.delta",
+            "response.audio.delta",
+            "response.function_call_arguments.done",
+            "response.output_item.done",
+            "error",
+            "rate_limits.updated",
+            "session.created",
+            "input_audio_buffer.speech_started",
+            "extension.middle_tier_tool_response",
+            "conversation.item.input_audio_transcription.completed",
         ]
     ),
     body=st.dictionaries(
-        st.sampled_from(["response", "delta", "item", "item_id", "response_id", "call_id", "name", "arguments", "error", "rate_limits", "session", "output", "usage", "status", "audio_start_ms", "tool_name", "tool_result", "transcript"]),
+        st.sampled_from(
+            [
+                "response",
+                "delta",
+                "item",
+                "item_id",
+                "response_id",
+                "call_id",
+                "name",
+                "arguments",
+                "error",
+                "rate_limits",
+                "session",
+                "output",
+                "usage",
+                "status",
+                "audio_start_ms",
+                "tool_name",
+                "tool_result",
+                "transcript",
+            ]
+        ),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+            ),
             max_leaves=8,
         ),
         max_size=5,
@@ -462,13 +614,15 @@ def test_any_shape_of_known_event_never_raises(
     assert len(events) <= 1
 
 
-# --- function calls and the end of an answer -------------------------------------------------------
+# --- function calls and the end of an answer -----------------------------------------------------
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_function_call_reported_once_though_it_arrives_twice(dialect: Dialect) -> None:
     s = session(dialect, tools=(SEARCH_TOOL,))
-    events = feed(s, created(), call_args_done(dialect), output_item_done(), done(output=[call_item()]))
+    events = feed(
+        s, created(), call_args_done(dialect), output_item_done(), done(output=[call_item()])
+    )
     calls = [e for e in events if isinstance(e, FunctionCallRequested)]
     assert calls == [FunctionCallRequested("resp_1", "call_1", "search", '{"query":"restroom"}')]
     finished = events[-1]
@@ -491,7 +645,9 @@ def test_output_item_done_of_audio_item_is_quiet() -> None:
     s = session("ga")
     feed(s, created())
     item = {"type": "message", "role": "assistant", "content": []}
-    assert feed(s, {"type": "response.output_item.done", "response_id": "resp_1", "item": item}) == []
+    assert (
+        feed(s, {"type": "response.output_item.done", "response_id": "resp_1", "item": item}) == []
+    )
 
 
 def test_function_call_event_from_middle_tier_is_ignored_not_run() -> None:
@@ -506,7 +662,9 @@ def test_function_call_event_from_middle_tier_is_ignored_not_run() -> None:
 
 
 @pytest.mark.parametrize(("had_audio", "answer_over"), [(False, False), (True, True)])
-def test_middle_tier_response_done_is_answer_only_with_audio(had_audio: bool, answer_over: bool) -> None:
+def test_middle_tier_response_done_is_answer_only_with_audio(
+    had_audio: bool, answer_over: bool
+) -> None:
     s = session("beta", middle_tier=True)
     feed(s, created())
     if had_audio:
@@ -528,14 +686,20 @@ def test_cancelled_response_is_not_answer_over(middle_tier: bool) -> None:
     frame = done(status="cancelled")
     frame["response"]["status_details"] = {"type": "cancelled", "reason": "client_cancelled"}
     finished = only(feed(s, frame), ResponseFinished)
-    assert (finished.status, finished.status_detail, finished.answer_over) == ("cancelled", "client_cancelled", False)
+    assert (finished.status, finished.status_detail, finished.answer_over) == (
+        "cancelled",
+        "client_cancelled",
+        False,
+    )
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_late_audio_delta_after_response_done_is_ignored(dialect: Dialect) -> None:
     s = session(dialect)
     feed(s, created(), audio_delta(dialect), done())
-    assert "no active response" in only(feed(s, audio_delta(dialect)), ServerEventIgnored).event_type
+    assert (
+        "no active response" in only(feed(s, audio_delta(dialect)), ServerEventIgnored).event_type
+    )
 
 
 def test_audio_delta_of_another_response_is_ignored() -> None:
@@ -545,15 +709,19 @@ def test_audio_delta_of_another_response_is_ignored() -> None:
     assert s.answer_item_id is None
 
 
-# --- usage and errors -----------------------------------------------------------------------------
+# --- usage and errors ----------------------------------------------------------------------------
 
 
 def test_usage_with_details_is_split_by_modality() -> None:
-    assert parse_usage(USAGE) == Usage(input_text=100, input_audio=30, input_cached=64, output_text=20, output_audio=180)
+    assert parse_usage(USAGE) == Usage(
+        input_text=100, input_audio=30, input_cached=64, output_text=20, output_audio=180
+    )
 
 
 def test_usage_with_totals_only_counts_as_text() -> None:
-    assert parse_usage({"input_tokens": 50, "output_tokens": 70}) == Usage(input_text=50, output_text=70)
+    assert parse_usage({"input_tokens": 50, "output_tokens": 70}) == Usage(
+        input_text=50, output_text=70
+    )
 
 
 @pytest.mark.parametrize("raw", [None, "lots", [], {"input_tokens": -3, "output_tokens": True}])
@@ -575,7 +743,13 @@ def test_benign_error_codes_are_flagged(code: str) -> None:
 
 def test_other_error_is_not_benign_and_falls_back_to_type() -> None:
     s = session("ga")
-    err = only(feed(s, error("session_expired", "Your session hit the maximum duration")), ServerError)
-    assert (err.code, err.benign, err.message) == ("session_expired", False, "Your session hit the maximum duration")
+    err = only(
+        feed(s, error("session_expired", "Your session hit the maximum duration")), ServerError
+    )
+    assert (err.code, err.benign, err.message) == (
+        "session_expired",
+        False,
+        "Your session hit the maximum duration",
+    )
     assert only(feed(s, error(None)), ServerError).code == "invalid_request_error"
     assert only(feed(s, {"type": "error"}), ServerError).code == "unknown"

@@ -6,15 +6,6 @@ No event loop: a float clock the test advances, inputs in, effects checked with 
 from __future__ import annotations
 
 import pytest
-from tests.unit.helpers import (
-    assert_effects,
-    assert_no_state_change,
-    assert_state_change,
-    assert_turn_started,
-    commands,
-    earcons,
-    published,
-)
 
 from kiosk.core.events import State, StateChanged
 from kiosk.core.turns import (
@@ -46,11 +37,24 @@ from kiosk.core.turns import (
     WakeWordDetected,
 )
 from kiosk.errors import InvalidTransition
+from tests.unit.helpers import (
+    assert_effects,
+    assert_no_state_change,
+    assert_state_change,
+    assert_turn_started,
+    commands,
+    earcons,
+    published,
+)
 
 S = State
 T0 = 100.0
 TIMEOUTS = TurnTimeouts(
-    max_utterance_s=15.0, answer_timeout_s=12.0, audio_stall_s=4.0, max_answer_s=90.0, error_hold_s=3.0
+    max_utterance_s=15.0,
+    answer_timeout_s=12.0,
+    audio_stall_s=4.0,
+    max_answer_s=90.0,
+    error_hold_s=3.0,
 )
 
 
@@ -78,50 +82,92 @@ def machine_in(state: State, *, wake: str = "vad") -> TurnMachine:
 
 # What each (state, input) must lead to in "vad" wake mode, written from the design
 # (docs/architecture.md, the brief), not read back from TRANSITIONS. None = explicit no-op.
-I = SpeechStarted, SpeechEnded, ButtonPressed, ButtonTapped, PushToTalkStarted, PushToTalkEnded
-J = MuteToggled, WakeWordDetected, AnswerAudioReceived, ToolRoundFinished, AnswerFinished
-K = PlaybackDrained, UpstreamFailed
 EXPECTED: dict[State, dict[type, State | None]] = {
     S.IDLE: {
-        SpeechStarted: S.LISTENING, SpeechEnded: None, ButtonPressed: None, ButtonTapped: S.LISTENING,
-        PushToTalkStarted: S.LISTENING, PushToTalkEnded: None, MuteToggled: S.MUTED,
-        WakeWordDetected: S.IDLE, AnswerAudioReceived: None, ToolRoundFinished: None,
-        AnswerFinished: None, PlaybackDrained: None, UpstreamFailed: S.ERROR,
+        SpeechStarted: S.LISTENING,
+        SpeechEnded: None,
+        ButtonPressed: None,
+        ButtonTapped: S.LISTENING,
+        PushToTalkStarted: S.LISTENING,
+        PushToTalkEnded: None,
+        MuteToggled: S.MUTED,
+        WakeWordDetected: S.IDLE,
+        AnswerAudioReceived: None,
+        ToolRoundFinished: None,
+        AnswerFinished: None,
+        PlaybackDrained: None,
+        UpstreamFailed: S.ERROR,
     },
     S.LISTENING: {
-        SpeechStarted: None, SpeechEnded: S.THINKING, ButtonPressed: None, ButtonTapped: S.THINKING,
-        PushToTalkStarted: S.LISTENING, PushToTalkEnded: S.LISTENING, MuteToggled: S.MUTED,
-        WakeWordDetected: None, AnswerAudioReceived: None, ToolRoundFinished: None,
-        AnswerFinished: None, PlaybackDrained: None, UpstreamFailed: S.ERROR,
+        SpeechStarted: None,
+        SpeechEnded: S.THINKING,
+        ButtonPressed: None,
+        ButtonTapped: S.THINKING,
+        PushToTalkStarted: S.LISTENING,
+        PushToTalkEnded: S.LISTENING,
+        MuteToggled: S.MUTED,
+        WakeWordDetected: None,
+        AnswerAudioReceived: None,
+        ToolRoundFinished: None,
+        AnswerFinished: None,
+        PlaybackDrained: None,
+        UpstreamFailed: S.ERROR,
     },
     S.THINKING: {
-        SpeechStarted: S.LISTENING, SpeechEnded: None, ButtonPressed: S.IDLE, ButtonTapped: None,
-        PushToTalkStarted: S.LISTENING, PushToTalkEnded: None, MuteToggled: S.MUTED,
-        WakeWordDetected: None, AnswerAudioReceived: S.SPEAKING, ToolRoundFinished: S.THINKING,
-        AnswerFinished: S.IDLE, PlaybackDrained: None, UpstreamFailed: S.ERROR,
+        SpeechStarted: S.LISTENING,
+        SpeechEnded: None,
+        ButtonPressed: S.IDLE,
+        ButtonTapped: None,
+        PushToTalkStarted: S.LISTENING,
+        PushToTalkEnded: None,
+        MuteToggled: S.MUTED,
+        WakeWordDetected: None,
+        AnswerAudioReceived: S.SPEAKING,
+        ToolRoundFinished: S.THINKING,
+        AnswerFinished: S.IDLE,
+        PlaybackDrained: None,
+        UpstreamFailed: S.ERROR,
     },
     S.SPEAKING: {
-        SpeechStarted: S.LISTENING, SpeechEnded: None, ButtonPressed: S.IDLE, ButtonTapped: None,
-        PushToTalkStarted: S.LISTENING, PushToTalkEnded: None, MuteToggled: S.MUTED,
-        WakeWordDetected: None, AnswerAudioReceived: S.SPEAKING, ToolRoundFinished: S.SPEAKING,
-        AnswerFinished: S.SPEAKING, PlaybackDrained: S.SPEAKING, UpstreamFailed: S.ERROR,
+        SpeechStarted: S.LISTENING,
+        SpeechEnded: None,
+        ButtonPressed: S.IDLE,
+        ButtonTapped: None,
+        PushToTalkStarted: S.LISTENING,
+        PushToTalkEnded: None,
+        MuteToggled: S.MUTED,
+        WakeWordDetected: None,
+        AnswerAudioReceived: S.SPEAKING,
+        ToolRoundFinished: S.SPEAKING,
+        AnswerFinished: S.SPEAKING,
+        PlaybackDrained: S.SPEAKING,
+        UpstreamFailed: S.ERROR,
     },
     S.MUTED: {
-        **{kind: None for kind in (*I, *J, *K)},
+        **{kind: None for kind in INPUT_TYPES},
         MuteToggled: S.IDLE,
     },
     S.ERROR: {
-        SpeechStarted: S.ERROR, SpeechEnded: None, ButtonPressed: None, ButtonTapped: S.LISTENING,
-        PushToTalkStarted: S.LISTENING, PushToTalkEnded: None, MuteToggled: S.MUTED,
-        WakeWordDetected: None, AnswerAudioReceived: None, ToolRoundFinished: None,
-        AnswerFinished: None, PlaybackDrained: None, UpstreamFailed: None,
+        SpeechStarted: S.ERROR,
+        SpeechEnded: None,
+        ButtonPressed: None,
+        ButtonTapped: S.LISTENING,
+        PushToTalkStarted: S.LISTENING,
+        PushToTalkEnded: None,
+        MuteToggled: S.MUTED,
+        WakeWordDetected: None,
+        AnswerAudioReceived: None,
+        ToolRoundFinished: None,
+        AnswerFinished: None,
+        PlaybackDrained: None,
+        UpstreamFailed: None,
     },
 }
 
 ALL_PAIRS = [(state, kind) for state in State for kind in INPUT_TYPES]
 
 
-# --- the table ---------------------------------------------------------------------------------
+# --- the table -----------------------------------------------------------------------------------
 
 
 def test_expected_table_names_every_state_and_input() -> None:
@@ -135,7 +181,9 @@ def test_table_and_no_ops_cover_every_pair_exactly_once() -> None:
     assert set(TRANSITIONS) | NO_OPS == set(ALL_PAIRS)
 
 
-@pytest.mark.parametrize(("state", "kind"), ALL_PAIRS, ids=lambda v: getattr(v, "name", getattr(v, "__name__", v)))
+@pytest.mark.parametrize(
+    ("state", "kind"), ALL_PAIRS, ids=lambda v: getattr(v, "name", getattr(v, "__name__", v))
+)
 def test_every_state_input_pair_reaches_its_expected_state(state: State, kind: type) -> None:
     m = machine_in(state)
     deadline_before = m.next_deadline()
@@ -168,7 +216,7 @@ def test_pair_missing_from_table_raises_invalid_transition_and_keeps_state() -> 
     assert isinstance(InvalidTransition("x"), AssertionError)
 
 
-# --- deadlines: no stuck states ----------------------------------------------------------------
+# --- deadlines: no stuck states ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", [S.IDLE, S.MUTED])
@@ -201,7 +249,9 @@ def test_max_utterance_while_listening_commits_and_thinks() -> None:
 def test_answer_timeout_while_thinking_gives_up_with_error_earcon() -> None:
     m = machine_in(S.THINKING)
     effects = m.on_deadline(T0 + 12.0)
-    assert_effects(effects, CancelResponse(), FlushPlayback(), StopUpstream(), EndTurn(1, "no_answer"))
+    assert_effects(
+        effects, CancelResponse(), FlushPlayback(), StopUpstream(), EndTurn(1, "no_answer")
+    )
     assert earcons(effects) == ["error"]
     assert_state_change(effects, S.THINKING, S.IDLE)
     assert m.next_deadline() is None
@@ -260,7 +310,7 @@ def test_stale_deadline_call_after_state_moved_on_does_nothing() -> None:
     assert m.on_deadline(T0 + 12.0) == []
 
 
-# --- a whole answered turn -------------------------------------------------------------------------
+# --- a whole answered turn -----------------------------------------------------------------------
 
 
 def test_speech_turn_answered_then_drained_ends_answered() -> None:
@@ -300,14 +350,18 @@ def test_empty_utterance_clears_input_and_returns_idle() -> None:
     assert_state_change(effects, S.LISTENING, S.IDLE)
 
 
-# --- barge-in and the button -----------------------------------------------------------------------
+# --- barge-in and the button ---------------------------------------------------------------------
 
 
 def test_barge_in_while_speaking_stops_answer_and_listens_to_new_turn() -> None:
     m = machine_in(S.SPEAKING)
     effects = m.handle(SpeechStarted(), T0 + 1)
     assert_effects(
-        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "interrupted"), StartUpstream(with_preroll=True)
+        effects,
+        FlushPlayback(),
+        CancelResponse(),
+        EndTurn(1, "interrupted"),
+        StartUpstream(with_preroll=True),
     )
     assert_turn_started(effects, 2, "barge_in")
     assert_state_change(effects, S.SPEAKING, S.LISTENING)
@@ -321,16 +375,24 @@ def test_speech_while_thinking_drops_pending_answer_and_listens() -> None:
     m = machine_in(S.THINKING)
     effects = m.handle(SpeechStarted(), T0 + 1)
     assert_effects(
-        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "interrupted"), StartUpstream(with_preroll=True)
+        effects,
+        FlushPlayback(),
+        CancelResponse(),
+        EndTurn(1, "interrupted"),
+        StartUpstream(with_preroll=True),
     )
     assert m.state is S.LISTENING
 
 
 @pytest.mark.parametrize("answering", [S.THINKING, S.SPEAKING])
-def test_button_press_while_answering_stops_answer_and_its_tap_starts_nothing(answering: State) -> None:
+def test_button_press_while_answering_stops_answer_and_its_tap_starts_nothing(
+    answering: State,
+) -> None:
     m = machine_in(answering)
     effects = m.handle(ButtonPressed(), T0 + 1)
-    assert_effects(effects, FlushPlayback(), CancelResponse(), EndTurn(1, "stopped_by_button"), StopUpstream())
+    assert_effects(
+        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "stopped_by_button"), StopUpstream()
+    )
     assert_state_change(effects, answering, S.IDLE)
     assert m.handle(ButtonTapped(), T0 + 1.2) == []  # the release of that same press
     assert m.state is S.IDLE
@@ -427,7 +489,11 @@ def test_push_to_talk_while_answering_interrupts_and_starts_turn(answering: Stat
     m = machine_in(answering)
     effects = m.handle(PushToTalkStarted(), T0 + 1)
     assert_effects(
-        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "interrupted"), StartUpstream(with_preroll=False)
+        effects,
+        FlushPlayback(),
+        CancelResponse(),
+        EndTurn(1, "interrupted"),
+        StartUpstream(with_preroll=False),
     )
     assert_turn_started(effects, 2, "push_to_talk")
 
@@ -441,7 +507,7 @@ def test_hold_after_stopping_press_starts_push_to_talk_turn() -> None:
     assert_effects(effects, StopUpstream(), CommitInput())
 
 
-# --- mute --------------------------------------------------------------------------------------
+# --- mute ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -454,7 +520,9 @@ def test_hold_after_stopping_press_starts_push_to_talk_turn() -> None:
         (S.ERROR, []),
     ],
 )
-def test_mute_from_each_state_stops_upstream_and_answer(state: State, expected: list[object]) -> None:
+def test_mute_from_each_state_stops_upstream_and_answer(
+    state: State, expected: list[object]
+) -> None:
     m = machine_in(state)
     effects = m.handle(MuteToggled(), T0 + 1)
     assert commands(effects) == expected
@@ -478,12 +546,18 @@ def test_mute_during_push_to_talk_then_unmute_leaves_no_push_to_talk() -> None:
 
 def test_muted_ignores_speech_button_and_server_traffic() -> None:
     m = machine_in(S.MUTED)
-    for event in (SpeechStarted(), ButtonTapped(), PushToTalkStarted(), AnswerAudioReceived(), UpstreamFailed("x")):
+    for event in (
+        SpeechStarted(),
+        ButtonTapped(),
+        PushToTalkStarted(),
+        AnswerAudioReceived(),
+        UpstreamFailed("x"),
+    ):
         assert m.handle(event, T0 + 1) == []
     assert m.state is S.MUTED
 
 
-# --- wake modes ---------------------------------------------------------------------------------
+# --- wake modes ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("wake", ["button", "wakeword"])
@@ -524,7 +598,7 @@ def test_button_tap_starts_turn_in_button_wake_mode() -> None:
     assert_turn_started(effects, 1, "button")
 
 
-# --- upstream failures ----------------------------------------------------------------------------
+# --- upstream failures ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("state", [S.LISTENING, S.THINKING, S.SPEAKING])
