@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 FailureKind = Literal["auth", "rate_limited", "server", "network"]
 
 WINDOW_S = 60.0
+# After giving up, one probe connection is allowed this long later (when someone speaks):
+# an unattended kiosk heals by itself once the key or quota is fixed, and one attempt per
+# quarter hour is no retry storm. Auth failures wait longer: a wrong key stays wrong.
+QUICK_DEATH_COOLDOWN_S = 900.0
+AUTH_COOLDOWN_S = 3600.0
 # A link that dies sooner than this after its handshake "died quickly": a proxy or server
 # policy that accepts the upgrade and then drops us, a revoked key on a middle tier...
 QUICK_DEATH_S = 5.0
@@ -163,7 +168,12 @@ class ConnectPolicy:
             ... handshake ...
             policy.record_success(now)           # or record_failure(now, kind, retry_after_s)
             ... link in use ...
+            policy.record_answered(now)          # a turn was answered over it (optional)
             policy.record_closed(now, lived_s)   # any close, ours or theirs
+
+    Holding ERROR works like a circuit breaker: after a cooldown (15 min after quick deaths,
+    1 h after 401/403) one probe attempt is allowed; if it fails the same way the hold
+    resumes, if it works everything is reset. ``release()`` (a new config) ends it at once.
 
     ``next_attempt_at`` never returns a time at which the budget would refuse, so an adapter
     that follows it can never exceed ``max_new_per_minute``; ``record_attempt`` raises
@@ -177,12 +187,17 @@ class ConnectPolicy:
         now: float = 0.0,
         *,
         quick_death_s: float = QUICK_DEATH_S,
+        quick_death_cooldown_s: float = QUICK_DEATH_COOLDOWN_S,
+        auth_cooldown_s: float = AUTH_COOLDOWN_S,
     ) -> None:
         self.settings = settings
         self.budget = ConnectionBudget(settings.max_new_per_minute, now)
         self.backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, rng)
         self.quick_death_s = quick_death_s
+        self.quick_death_cooldown_s = quick_death_cooldown_s
+        self.auth_cooldown_s = auth_cooldown_s
         self.hold = Hold.NONE
+        self.hold_until = now  # while holding: when the next probe attempt is allowed
         self.reason = ""  # one line for the log / ERROR state when holding or waiting
         self.quick_deaths = 0
         self.attempts = 0
@@ -196,9 +211,10 @@ class ConnectPolicy:
     def next_attempt_at(self, now: float) -> float | None:
         """Earliest monotonic time for the next connection attempt; None = hold ERROR.
 
-        The result is >= ``now``; when it equals ``now`` connect at once.
+        The result is >= ``now``; when it equals ``now`` connect at once. While holding,
+        None until the cooldown is over, then the time of the probe attempt.
         """
-        if self.hold is not Hold.NONE:
+        if self.hold is not Hold.NONE and now < self.hold_until:
             return None
         return max(now, self._not_before, self.budget.available_at(now))
 
@@ -229,7 +245,7 @@ class ConnectPolicy:
             BudgetExhausted: the caller did not wait for :meth:`next_attempt_at` (a bug), or
                 the policy is holding ERROR.
         """
-        if self.hold is not Hold.NONE:
+        if self.hold is not Hold.NONE and now < self.hold_until:
             raise BudgetExhausted(f"not connecting: {self.reason}")
         if now < self._not_before:
             raise BudgetExhausted(f"backing off for {self._not_before - now:.1f} s more")
@@ -242,8 +258,18 @@ class ConnectPolicy:
 
     def record_success(self, now: float) -> None:
         """The handshake succeeded. Backoff is *not* reset yet: only a link that stays up
-        (see :meth:`record_closed`) proves the fault is gone."""
+        (see :meth:`record_closed`) proves the fault is gone. A successful handshake does
+        end an auth hold (the probe got through: the key works again)."""
+        if self.hold is Hold.AUTH:
+            self._end_hold("the endpoint accepted the credentials again")
         self.reason = ""
+
+    def record_answered(self, now: float) -> None:
+        """A turn was answered over the current link: it is healthy, whatever its age."""
+        if self.hold is not Hold.NONE:
+            self._end_hold("a turn was answered")
+        self.quick_deaths = 0
+        self.backoff.reset()
 
     def record_failure(
         self, now: float, kind: FailureKind, retry_after_s: float | None = None
@@ -258,12 +284,13 @@ class ConnectPolicy:
         """
         self.failures += 1
         if kind == "auth":
-            self.hold = Hold.AUTH
-            self.reason = (
+            self._start_hold(
+                now,
+                Hold.AUTH,
+                self.auth_cooldown_s,
                 "the Realtime endpoint refused the credentials (401/403): check the API key, "
-                "deployment and endpoint; not retrying until the config changes"
+                "deployment and endpoint",
             )
-            log.error("connection: %s", self.reason)
             return
         delay = self.backoff.next_delay()
         if kind == "rate_limited":
@@ -284,19 +311,21 @@ class ConnectPolicy:
             expected: we closed it ourselves (idle close, rollover, shutdown): never a fault.
         """
         if expected or lived_s >= self.quick_death_s:
+            if self.hold is Hold.QUICK_DEATHS and not expected:
+                self._end_hold(f"a link lived {lived_s:.0f} s")
             self.quick_deaths = 0
             self.backoff.reset()
             self._not_before = now if expected else max(self._not_before, now)
             return
         self.quick_deaths += 1
-        if self.quick_deaths >= self.settings.max_quick_failures:
-            self.hold = Hold.QUICK_DEATHS
-            self.reason = (
+        if self.hold is not Hold.NONE or self.quick_deaths >= self.settings.max_quick_failures:
+            self._start_hold(
+                now,
+                Hold.QUICK_DEATHS,
+                self.quick_death_cooldown_s,
                 f"{self.quick_deaths} connections in a row died within {self.quick_death_s:.0f} s "
-                "of connecting (bad key, quota or server policy?); not retrying until the "
-                "config changes"
+                "of connecting (bad key, quota or server policy?)",
             )
-            log.error("connection: %s", self.reason)
             return
         delay = self.backoff.next_delay()
         self._not_before = max(self._not_before, now + delay)
@@ -333,11 +362,27 @@ class ConnectPolicy:
                 )
                 log.warning("connection: %s", self._rate_limit_reason)
 
+    def _start_hold(self, now: float, hold: Hold, cooldown_s: float, why: str) -> None:
+        self.hold = hold
+        self.hold_until = now + cooldown_s
+        self.reason = (
+            f"{why}; not retrying for {cooldown_s / 60:.0f} min or until the config changes"
+        )
+        log.error("connection: %s", self.reason)
+
+    def _end_hold(self, why: str) -> None:
+        log.info("connection: leaving %s hold: %s", self.hold.value, why)
+        self.hold = Hold.NONE
+        self.reason = ""
+        self.quick_deaths = 0
+        self.backoff.reset()
+
     def release(self, now: float) -> None:
         """Leave a hold (new config or key, an operator's restart): start afresh."""
         if self.hold is not Hold.NONE:
             log.info("connection: retrying after hold (%s)", self.hold.value)
         self.hold = Hold.NONE
+        self.hold_until = now
         self.reason = ""
         self.quick_deaths = 0
         self.backoff.reset()

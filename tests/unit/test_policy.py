@@ -179,11 +179,32 @@ def test_auth_failure_holds_error_with_a_clear_reason_and_no_retry() -> None:
     p.record_attempt(0.0)
     p.record_failure(0.0, "auth")
     assert p.next_attempt_at(1.0) is None
-    assert p.next_attempt_at(10_000.0) is None
+    assert p.next_attempt_at(3599.0) is None
     assert p.hold is Hold.AUTH
-    assert "401/403" in p.reason and "API key" in p.reason
+    assert "401/403" in p.reason and "API key" in p.reason and "60 min" in p.reason
     with pytest.raises(BudgetExhausted):
-        p.record_attempt(10_000.0)
+        p.record_attempt(3599.0)
+
+
+def test_auth_hold_allows_one_probe_an_hour_and_refusal_resumes_the_hold() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "auth")
+    assert p.next_attempt_at(3600.0) == 3600.0
+    p.record_attempt(3600.0)
+    p.record_failure(3600.0, "auth")
+    assert p.next_attempt_at(3601.0) is None
+    assert p.next_attempt_at(7199.0) is None
+    assert p.next_attempt_at(7200.0) == 7200.0
+
+
+def test_auth_probe_that_gets_through_ends_the_hold() -> None:
+    p = policy()
+    p.record_attempt(0.0)
+    p.record_failure(0.0, "auth")
+    p.record_attempt(3600.0)
+    p.record_success(3600.0)
+    assert p.hold is Hold.NONE and p.reason == ""
 
 
 def test_release_after_auth_hold_allows_connecting_again() -> None:
@@ -250,6 +271,44 @@ def test_three_quick_deaths_hold_error_with_a_clear_reason() -> None:
     assert p.next_attempt_at(now) is None
     assert p.hold is Hold.QUICK_DEATHS
     assert "3 connections in a row died" in p.reason
+
+
+def quick_deaths(p: ConnectPolicy, now: float, count: int) -> float:
+    for _ in range(count):
+        at = p.next_attempt_at(now)
+        assert at is not None
+        now = at
+        p.record_attempt(now)
+        p.record_success(now)
+        now += 1.0
+        p.record_closed(now, lived_s=1.0)
+    return now
+
+
+def test_quick_death_hold_allows_a_probe_after_cooldown_and_a_quick_probe_death_resumes_it() -> (
+    None
+):
+    p = policy()
+    now = quick_deaths(p, 0.0, 3)
+    assert p.next_attempt_at(now + 899.0) is None
+    now = quick_deaths(p, now + 900.0, 1)  # the probe dies quickly too
+    assert p.hold is Hold.QUICK_DEATHS
+    assert p.next_attempt_at(now + 1.0) is None
+
+
+def test_quick_death_hold_ends_when_a_probe_link_lives_or_answers() -> None:
+    p = policy()
+    now = quick_deaths(p, 0.0, 3) + 900.0
+    p.record_attempt(now)
+    p.record_success(now)
+    assert p.hold is Hold.QUICK_DEATHS  # a handshake alone proves nothing here
+    p.record_answered(now + 2.0)
+    assert p.hold is Hold.NONE and p.quick_deaths == 0
+    now = quick_deaths(p, now + 10.0, 2)
+    assert p.hold is Hold.NONE  # the count started again from zero
+    p.record_attempt(now + 100.0)
+    p.record_closed(now + 200.0, lived_s=100.0)
+    assert p.quick_deaths == 0
 
 
 def test_a_long_lived_link_between_quick_deaths_resets_the_count() -> None:
