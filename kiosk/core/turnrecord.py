@@ -29,7 +29,11 @@ class TurnRecord:
 
     def add_citations(self, citations: tuple[Citation, ...]) -> None:
         known = {c.chunk_id for c in self.citations}
-        self.citations.extend(c for c in citations if c.chunk_id not in known)
+        for citation in citations:
+            # One report may name a source twice: keep each chunk once, in first-seen order.
+            if citation.chunk_id not in known:
+                known.add(citation.chunk_id)
+                self.citations.append(citation)
 
     def note_answer_audio(self, now: float) -> None:
         if self.first_audio_t_s is None:
