@@ -295,7 +295,8 @@ EOF
     chown "$USER_NAME:$USER_NAME" "$conf/kiosk-echo-cancel.conf"
     install -d -m 0755 "$DROPIN_DIR"
     # The kiosk user's own PipeWire (lingering user manager) owns the sound card; the service
-    # reaches it through its pulse socket. ProtectHome=tmpfs hides /run/user except that one.
+    # reaches it through its pulse socket. ProtectHome=tmpfs hides /run/user except that one
+# ("-": a missing socket directory is the audio adapter's error to report, not a failed start).
     cat > "$DROPIN_DIR/aec.conf" <<EOF
 # Written by kiosk install.sh --aec: audio through PipeWire's echo canceller.
 [Unit]
@@ -308,7 +309,7 @@ Environment=PULSE_SERVER=unix:/run/user/$uid/pulse/native
 Environment=PULSE_SOURCE=echo-cancel-source
 Environment=PULSE_SINK=echo-cancel-sink
 ProtectHome=tmpfs
-BindReadOnlyPaths=/run/user/$uid/pulse
+BindPaths=-/run/user/$uid/pulse
 EOF
     kiosk_py - "$ETC/kiosk.toml" <<'PY' || die "could not point $ETC/kiosk.toml at the echo canceller"
 """Set [audio] input_device/output_device = "pulse", echo_cancelled = true, keeping the rest."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import stat
 import subprocess
+import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -136,11 +139,25 @@ def test_install_twice_then_uninstall_then_purge() -> None:
     key_file = STATE.parent / "kiosk-test-key"
     key_file.write_text(KEY2 + "\n")
     try:
-        assert_ok(run("--api-key-file", str(key_file)))
+        assert_ok(run("--api-key-file", str(key_file), "--aec"))
     finally:
         key_file.unlink()
     assert CRED.read_text().strip() == KEY2
     assert mode_owner(CRED) == ("0o600", "root", "root")
+
+    # --aec pointed [audio] at PipeWire's echo canceller, kept the staff's edit, and a
+    # second run changes nothing.
+    with_aec = (ETC / "kiosk.toml").read_text()
+    assert "# edited by staff" in with_aec
+    cfg = tomllib.loads(with_aec)
+    assert cfg["audio"]["input_device"] == "pulse"
+    assert cfg["audio"]["echo_cancelled"] is True
+    dropin = UNIT.parent / "kiosk.service.d" / "aec.conf"
+    assert "PULSE_SOURCE=echo-cancel-source" in dropin.read_text()
+    assert_ok(run("--aec", "--no-start"))
+    assert (ETC / "kiosk.toml").read_text() == with_aec
+    verify_installed_unit_with_dropin(dropin)
+    edited = with_aec
 
     # 4. Uninstall keeps config, credentials and state; --purge removes them and the user.
     assert_ok(run("--uninstall"))
@@ -152,6 +169,22 @@ def test_install_twice_then_uninstall_then_purge() -> None:
     assert not ETC.exists() and not STATE.exists()
     with pytest.raises(KeyError):
         pwd.getpwnam("kiosk")
+
+
+def verify_installed_unit_with_dropin(dropin: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        unit = Path(tmp) / "kiosk.service"
+        unit.write_text(UNIT.read_text().replace(f"{PREFIX}/venv/bin/kiosk", "/bin/true"))
+        (Path(tmp) / "kiosk.service.d").mkdir()
+        shutil.copy(dropin, Path(tmp) / "kiosk.service.d" / "aec.conf")
+        result = subprocess.run(
+            [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 0, result.stderr
+    assert "kiosk.service" not in result.stderr, result.stderr
 
 
 def test_bad_usage_exits_2_without_touching_anything() -> None:
