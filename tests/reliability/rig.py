@@ -151,6 +151,11 @@ class PipelineRig:
         for _ in range(round(seconds / self.frame_s)):
             await self.frame(frame)
 
+    async def pass_time(self, seconds: float) -> None:
+        """Nothing happens for ``seconds`` (simulated): the clock jumps, one silent frame."""
+        self.clock.skipped_s += seconds
+        await self.silence(self.frame_s)
+
     async def settle(self, max_sim_s: float = 60.0, timeout_s: float = 20.0) -> None:
         """Feed silence until the pipeline is idle (or ERROR) with nothing playing."""
         frame = bytes(self.frame_samples * 2)

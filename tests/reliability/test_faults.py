@@ -260,3 +260,48 @@ async def test_hundred_drops_at_random_points_no_crash_next_turn_answers_budget_
     assert_no_secret(caplog, rig.events)
     assert sum(outcomes.values()) >= 90, outcomes
     print("faulty-turn outcomes:", outcomes, "connections:", len(rig.connect_times))
+
+
+class StormServer(FakeRealtimeServer):
+    """While ``storm`` is on, every connection is cut right after its first client event
+    (a proxy or server policy that accepts the upgrade and then drops us)."""
+
+    storm = False
+
+    def take_drop_after_event(self) -> bool:
+        return self.storm or super().take_drop_after_event()
+
+
+async def test_connections_dying_at_once_stop_after_three_with_clear_error_then_heal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with StormServer("ga", script=script()) as server:
+        rig = await started(server)
+        try:
+            server.storm = True
+            for _ in range(12):  # two simulated minutes of people trying every ~10 s
+                await rig.turn()
+                await rig.recover()
+                await rig.silence(8.0)
+            attempts_in_storm = len(rig.connect_times)
+            assert rig.pipeline.policy.hold is Hold.QUICK_DEATHS
+            assert attempts_in_storm == rig.cfg.connection.max_quick_failures  # then silence
+            assert max_in_any_minute(rig.connect_times) <= rig.cfg.connection.max_new_per_minute
+            assert any(
+                r.levelno == logging.ERROR and "died within" in r.getMessage()
+                for r in caplog.records
+            )
+            # Still held while the cooldown runs: nobody is answered, nothing connects.
+            await rig.pass_time(600.0)
+            await rig.turn()
+            assert len(rig.connect_times) == attempts_in_storm
+            # The fault is fixed; after the cooldown the next visitor's turn probes and works.
+            server.storm = False
+            await rig.recover()
+            await rig.pass_time(400.0)
+            summary = await rig.turn()
+            assert summary is not None and summary.outcome == "answered"
+        finally:
+            await rig.aclose()
+    assert server.validation_errors == []
