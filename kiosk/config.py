@@ -226,7 +226,7 @@ class GpioSettings:
 class WakeSettings:
     mode: Literal["vad", "wakeword", "button"] = "vad"
     wakeword_model: str = "okay_nabu"
-    wakeword_threshold: float = 0.5
+    wakeword_threshold: float = 0.0  # 0 = the model's tuned cutoff (okay_nabu: 0.85)
     refractory_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -238,10 +238,10 @@ class WakeSettings:
                 f"must be one of {bundled} or a path to a microWakeWord .json, "
                 f"got {self.wakeword_model!r}",
             )
-        if not 0 < self.wakeword_threshold < 1:
+        if not 0 <= self.wakeword_threshold < 1:
             raise ConfigError(
                 "wake.wakeword_threshold",
-                f"must be between 0 and 1, got {self.wakeword_threshold:g}",
+                f"must be 0 (model default) or between 0 and 1, got {self.wakeword_threshold:g}",
             )
         if not 0 <= self.refractory_s <= 60:
             raise ConfigError("wake.refractory_s", f"must be 0..60 s, got {self.refractory_s:g}")

@@ -42,13 +42,15 @@ class WakeWordDetector:
     """Streaming wake word detector over 16 kHz PCM16 mono frames of any length."""
 
     def __init__(
-        self, model: str = "okay_nabu", threshold: float = 0.5, refractory_s: float = 2.0
+        self, model: str = "okay_nabu", threshold: float = 0.0, refractory_s: float = 2.0
     ) -> None:
         """
         Args:
             model: a bundled model name (:data:`BUNDLED_MODELS`) or a path to a microWakeWord
                 model ``.json`` (with its ``.tflite`` beside it).
-            threshold: detection score 0..1 (mean of the model's sliding window).
+            threshold: detection score 0..1 (mean of the model's sliding window);
+                0 = the cutoff the model's authors tuned (okay_nabu 0.85). Lower values
+                wake on "okay, now ..." (see bench/bench_wake.py).
             refractory_s: after a detection, further detections are ignored this long.
                 A detection also needs the score to have dropped below the threshold
                 since the last one, so one utterance fires once.
@@ -58,15 +60,16 @@ class WakeWordDetector:
             ImportError / OSError: pymicro-wakeword or its TFLite library cannot load
                 (``kiosk check`` reports this through :func:`check_wakeword`).
         """
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"threshold must be 0 (model default) or below 1, got {threshold}")
         if refractory_s < 0:
             raise ValueError(f"refractory_s must be >= 0, got {refractory_s}")
         self.model_name = model
-        self.threshold = threshold
         self.refractory_s = refractory_s
         self._model, self._features = _load(model)
+        self.threshold = threshold or float(self._model.probability_cutoff)
         self._stride = max(int(self._model.stride), 1)
+        self.last_score = 0.0  # the latest model score (for tuning tools and benches)
         self._fed = 0
         self._quiet_until = float("-inf")
         # Fire on the rising edge only: the score stays high for a few hundred ms.
@@ -91,6 +94,7 @@ class WakeWordDetector:
         if not scores:
             return None
         best = max(scores)
+        self.last_score = best
         self._log_scores(best, now)
         if best < self.threshold:
             self._armed = True

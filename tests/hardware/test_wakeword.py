@@ -51,7 +51,7 @@ def feed(det: WakeWordDetector, audio: np.ndarray, start: float = 0.0) -> list[D
 
 @pytest.fixture
 def detector() -> Iterator[WakeWordDetector]:
-    det = WakeWordDetector("okay_nabu", threshold=0.5, refractory_s=2.0)
+    det = WakeWordDetector("okay_nabu", refractory_s=2.0)
     yield det
     det.close()
 
@@ -61,7 +61,7 @@ def test_wake_word_is_detected_once(detector: WakeWordDetector) -> None:
     hits = feed(detector, audio)
     assert len(hits) == 1
     assert hits[0].model == "okay_nabu"
-    assert hits[0].score >= 0.5
+    assert hits[0].score >= 0.85
     assert 0.5 < hits[0].t_s < 0.5 + 1.4 + 0.3
 
 
@@ -80,7 +80,7 @@ def test_repeat_inside_refractory_period_is_ignored(detector: WakeWordDetector) 
 
 
 def test_repeat_after_refractory_period_wakes_again() -> None:
-    det = WakeWordDetector("okay_nabu", threshold=0.5, refractory_s=0.5)
+    det = WakeWordDetector("okay_nabu", refractory_s=0.5)
     word = load_16k(WAKE_WAV)
     audio = np.concatenate([silence(0.3), word, silence(1.0), word, silence(0.5)])
     assert len(feed(det, audio)) == 2
@@ -108,6 +108,15 @@ def test_frames_of_any_length_give_the_same_detection() -> None:
     assert len(odd) == 1
 
 
+def test_default_threshold_is_the_models_tuned_cutoff() -> None:
+    det = WakeWordDetector("okay_nabu")
+    assert det.threshold == pytest.approx(0.85)
+    det.close()
+    det = WakeWordDetector("okay_nabu", threshold=0.6)
+    assert det.threshold == 0.6
+    det.close()
+
+
 def test_every_bundled_model_loads() -> None:
     for name in BUNDLED_MODELS:
         assert check_wakeword(name) is None
@@ -125,7 +134,7 @@ def test_missing_custom_model_path_is_reported(tmp_path: Path) -> None:
     assert problem is not None and "does not exist" in problem
 
 
-@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5])
-def test_threshold_outside_open_unit_interval_raises(threshold: float) -> None:
+@pytest.mark.parametrize("threshold", [-0.1, 1.0, 1.5])
+def test_threshold_outside_zero_to_one_raises(threshold: float) -> None:
     with pytest.raises(ValueError, match="threshold"):
         WakeWordDetector("okay_nabu", threshold=threshold)
