@@ -126,6 +126,8 @@ class SqliteIndex:
         self._create = create
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        self._common: frozenset[str] = frozenset()
+        self._common_version = -1
         self._open_if_present()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -198,6 +200,7 @@ class SqliteIndex:
                 return []
             try:
                 hits: list[Hit] = []
+                terms = self._without_common(conn, terms)
                 if terms:
                     hits = self._ranked(conn, _fts_query(terms), k)
                 if not hits:
@@ -207,6 +210,27 @@ class SqliteIndex:
                 return hits
             except sqlite3.DatabaseError as exc:
                 raise KnowledgeError(f"index search failed: {exc}") from None
+
+    def _without_common(self, conn: sqlite3.Connection, terms: list[str]) -> list[str]:
+        """``terms`` minus those in more than half of all chunks (all kept if all are).
+
+        FTS5's BM25 gives such terms an IDF of ~1e-6, so they cannot change the ranking,
+        yet walking their posting lists is most of a query's cost (e.g. "debian" in a
+        Debian FAQ). The set is cached and rebuilt when the file changes (our own
+        writes reset it; ``PRAGMA data_version`` reports other connections' writes).
+        """
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if self._common_version != version:
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
+                "USING fts5vocab(main, 'chunks_fts', 'row')"
+            )
+            total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+            rows = conn.execute("SELECT term FROM temp.chunks_vocab WHERE doc > ?", (total // 2,))
+            self._common = frozenset(r[0] for r in rows)
+            self._common_version = version
+        kept = [t for t in terms if t not in self._common]
+        return kept or terms
 
     @staticmethod
     def _ranked(conn: sqlite3.Connection, match: str, k: int) -> list[Hit]:
@@ -340,6 +364,9 @@ class SqliteIndex:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                # data_version only moves for other connections' commits.
+                self._common_version = -1
         return ids
 
     def remove_document(self, source: str) -> int:
@@ -354,6 +381,9 @@ class SqliteIndex:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                # data_version only moves for other connections' commits.
+                self._common_version = -1
         return removed
 
     @staticmethod

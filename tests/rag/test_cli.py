@@ -10,7 +10,9 @@ from kiosk.config import load_config
 from kiosk.rag import open_knowledge_base
 from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.cli import register
+from kiosk.rag.knowledge import KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
+from kiosk.rag.tools import ToolRunner
 
 from .azure_emulator import AzureSearchEmulator
 
@@ -161,3 +163,23 @@ def test_open_knowledge_base_follows_the_backend_setting(tmp_path: Path) -> None
         require_key=False,
     )
     assert isinstance(open_knowledge_base(azure), AzureSearchIndex)
+
+
+def test_unopenable_backends_answer_with_knowledge_errors_instead_of_crashing(
+    tmp_path: Path,
+) -> None:
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"garbage" * 1000)
+    kb = open_knowledge_base(load_config(f'[rag]\nindex_path = "{corrupt}"\n', require_key=False))
+    assert kb is not None
+    with pytest.raises(KnowledgeError, match="not a usable kiosk index"):
+        kb.search("parking", 3)
+    no_key = load_config(
+        '[rag]\nbackend = "azure"\nazure_index = "i"\n'
+        'azure_endpoint = "https://x.search.windows.net"\n',
+        {},
+        require_key=False,
+    )
+    tools = ToolRunner(open_knowledge_base(no_key), top_k=3, max_result_chars=500)  # type: ignore[arg-type]
+    result = tools.run("search", '{"query": "parking"}')
+    assert not result.ok and "unavailable" in result.output

@@ -73,6 +73,20 @@ def test_one_chunk_per_section_leaves_room_for_other_sections(tmp_path: Path) ->
     assert [h.title for h in hits] == ["Guide > Parking", "Guide > Bikes"]
 
 
+def test_a_term_in_most_chunks_is_ignored_unless_it_is_all_there_is(tmp_path: Path) -> None:
+    chunks = [Chunk(i, "n", f"kiosk note {i}") for i in range(5)] + [Chunk(5, "n", "kiosk parking")]
+    with SqliteIndex(tmp_path / "i.sqlite") as ix:
+        ix.replace_document("/notes.txt", "n", "h", 1, chunks)
+        assert [h.text for h in ix.search("kiosk parking", 5)] == ["kiosk parking"]
+        assert len(ix.search("kiosk", 5)) == 5
+        # The cached set follows writes: once "kiosk" is rare, it counts again.
+        ix.replace_document(
+            "/notes.txt", "n", "h2", 1, [Chunk(0, "n", "kiosk"), Chunk(1, "n", "a b")]
+        )
+        ix.replace_document("/more.txt", "m", "h", 1, [Chunk(0, "m", "c d"), Chunk(1, "m", "e f")])
+        assert [h.text for h in ix.search("kiosk parking", 5)] == ["kiosk"]
+
+
 def test_chunks_without_headings_are_never_merged(tmp_path: Path) -> None:
     chunks = [Chunk(i, "notes", f"parking note {i}") for i in range(4)]
     with SqliteIndex(tmp_path / "i.sqlite") as ix:
