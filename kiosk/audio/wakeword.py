@@ -14,6 +14,12 @@ Picovoice Porcupine needs a commercial access key. ``okay_nabu`` is the default:
 Home Assistant Voice PE wake word and was trained for seven languages. The other names
 are trademarks of third parties (Amazon, Marvel, Mycroft AI); a path to a
 microWakeWord ``.json`` model config can be given instead (a custom trained word).
+
+Licence caveat: the microWakeWord training *features* dataset is CC BY-NC 4.0, and whether
+the stock models are therefore restricted is an open question upstream
+(OHF-Voice/micro-wake-word#100); the published licence of the weights is Apache-2.0.
+Known weakness (bench/bench_wake.py): phrases that start like it, "OK, no, but..." or
+"Okay, now where is ...", can wake it even at the tuned cutoff.
 """
 
 from __future__ import annotations
