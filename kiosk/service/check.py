@@ -142,8 +142,8 @@ def check_credentials(cfg: Config, env: Mapping[str, str]) -> CheckResult:
         if directory.is_dir() and not os.access(directory, os.R_OK | os.X_OK):
             hint = f"{directory} is readable by root only: run sudo kiosk check"
         return _fail("credentials", f"{', '.join(missing)} missing", hint)
-    directory = env.get("CREDENTIALS_DIRECTORY")
-    source = f"credentials in {directory}" if directory else "environment"
+    given = env.get("CREDENTIALS_DIRECTORY")
+    source = f"credentials in {given}" if given else "environment"
     return _ok("credentials", f"{', '.join(needed)} present ({source}; value not shown)")
 
 

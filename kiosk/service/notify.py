@@ -66,7 +66,6 @@ class SdNotifier:
         elif path:
             # vsock: addresses (VM managers) are not something a kiosk meets.
             log.warning("NOTIFY_SOCKET %r is not a unix socket path; not notifying systemd", path)
-        self._sock: socket.socket | None = None
         self._warned = False
         self._last_status: str | None = None
 
@@ -81,9 +80,10 @@ class SdNotifier:
             return False
         message = "\n".join(fields).encode("utf-8", "replace")
         try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(message, self._address)
+            # A socket per message, as sd_notify(3) does: a few µs, at most a few per second,
+            # and nothing to leak or to go stale when systemd re-executes.
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.sendto(message, self._address)
         except OSError as exc:
             if not self._warned:
                 log.warning("sd_notify failed: %s (further failures are not logged)", exc)
@@ -105,7 +105,11 @@ class SdNotifier:
 
         Send :meth:`ready` when the new configuration is in place (or was rejected).
         """
-        usec = monotonic_usec if monotonic_usec is not None else time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        usec = (
+            monotonic_usec
+            if monotonic_usec is not None
+            else time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        )
         return self.notify("RELOADING=1", f"MONOTONIC_USEC={usec}")
 
     def stopping(self) -> bool:
@@ -142,10 +146,7 @@ class SdNotifier:
         return usec / 1_000_000 if usec > 0 else None
 
     def close(self) -> None:
-        """Close the socket (idempotent); later sends reopen it."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        """Nothing to release (each message uses its own socket); kept for symmetry."""
 
 
 def _status_field(text: str) -> str:
