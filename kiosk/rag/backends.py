@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 from kiosk.config import Config
-from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
@@ -44,6 +43,9 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
         return None
     try:
         if rag.backend == "azure":
+            # Imported here: the SDK takes ~0.5 s to import, wasted on local-index kiosks.
+            from kiosk.rag.azure_search import AzureSearchIndex
+
             return AzureSearchIndex(rag, cfg.credentials.azure_search_api_key.reveal())
         path = Path(rag.index_path)
         if not path.exists():
