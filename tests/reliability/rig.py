@@ -92,11 +92,12 @@ class PipelineRig:
         self.cfg = cfg
         self.server = server
         self.clock = SimClock(loop.time)
-        self.events: list[KioskEvent] = []
+        self.events: list[KioskEvent] = []  # the soak clears it between turns
+        self.ended: list[TurnSummary] = []
         self.connect_times: list[float] = []  # simulated time of every connection attempt
         self.stats = RigStats()
         self.bus = EventStream(on_error=self._subscriber_failed)
-        self.bus.subscribe(self.events.append)
+        self.bus.subscribe(self._record)
         self.playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
         self.bus.subscribe(earcon_subscriber(self.playback, cfg.earcons.volume, PLAYBACK_RATE_HZ))
         self.subscriber_errors: list[BaseException] = []
@@ -114,6 +115,11 @@ class PipelineRig:
             rng=random.Random(seed),
             connect=self._connect,
         )
+
+    def _record(self, event: KioskEvent) -> None:
+        self.events.append(event)
+        if isinstance(event, TurnEnded):
+            self.ended.append(event.summary)
 
     def _subscriber_failed(self, subscriber: Any, exc: BaseException) -> None:
         self.subscriber_errors.append(exc)
@@ -190,7 +196,7 @@ class PipelineRig:
         return ended[-1] if ended else None
 
     def summaries(self) -> list[TurnSummary]:
-        return [e.summary for e in self.events if isinstance(e, TurnEnded)]
+        return list(self.ended)
 
     async def aclose(self) -> None:
         await self.pipeline.aclose()
