@@ -276,10 +276,11 @@ async def test_connections_dying_at_once_stop_after_three_with_clear_error_then_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with StormServer("ga", script=script()) as server:
+    storm = StormServer("ga", script=script())
+    async with storm as server:
         rig = await started(server)
         try:
-            server.storm = True
+            storm.storm = True
             for _ in range(12):  # two simulated minutes of people trying every ~10 s
                 await rig.turn()
                 await rig.recover()
@@ -297,7 +298,7 @@ async def test_connections_dying_at_once_stop_after_three_with_clear_error_then_
             await rig.turn()
             assert len(rig.connect_times) == attempts_in_storm
             # The fault is fixed; after the cooldown the next visitor's turn probes and works.
-            server.storm = False
+            storm.storm = False
             await rig.recover()
             await rig.pass_time(400.0)
             summary = await rig.turn()
