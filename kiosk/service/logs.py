@@ -225,7 +225,9 @@ class SecretRedactingFilter(logging.Filter):
             record.stack_info = self.redact(record.stack_info)
         fields = kiosk_fields(record)
         if fields:
-            record.kiosk = {k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+            record.kiosk = {
+                k: self.redact(v) if isinstance(v, str) else v for k, v in fields.items()
+            }
         return True
 
 
@@ -332,9 +334,13 @@ class EventLogger:
                     extra={"kiosk": {"state": new.value, "turn_id": turn_id}},
                 )
             case TurnStarted(turn_id=turn_id, trigger=trigger):
-                lg.debug("turn %d started by %s", turn_id, trigger, extra={"kiosk": {"turn_id": turn_id}})
+                lg.debug(
+                    "turn %d started by %s", turn_id, trigger, extra={"kiosk": {"turn_id": turn_id}}
+                )
             case ToolCallStarted(turn_id=turn_id, name=name):
-                lg.debug("turn %d: tool %s started", turn_id, name, extra={"kiosk": {"turn_id": turn_id}})
+                lg.debug(
+                    "turn %d: tool %s started", turn_id, name, extra={"kiosk": {"turn_id": turn_id}}
+                )
             case ToolCallFinished(turn_id=turn_id, name=name, ok=ok, duration_ms=ms):
                 lg.debug(
                     "turn %d: tool %s %s in %.0f ms",

@@ -147,7 +147,7 @@ def test_level_filters_debug_and_websockets_frames_stay_hidden_at_debug() -> Non
     assert out.getvalue() == ""
     setup_logging("debug", journal=False, stream=out, env={})
     logging.getLogger("kiosk.app").debug("shown")
-    logging.getLogger("websockets.client").debug("> TEXT '{\"audio\": \"AAAA\"}'")
+    logging.getLogger("websockets.client").debug('> TEXT \'{"audio": "AAAA"}\'')
     assert "shown" in out.getvalue()
     assert "AAAA" not in out.getvalue()
 
@@ -161,7 +161,7 @@ def test_setup_twice_replaces_handler_instead_of_duplicating() -> None:
 
 
 def test_unknown_level_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="service.log_level"):
+    with pytest.raises(ConfigError, match=r"service\.log_level"):
         setup_logging("chatty", journal=False, stream=io.StringIO())
 
 
@@ -224,7 +224,9 @@ def summary(**kw: object) -> TurnSummary:
         transcript="where is the restroom",
         answer_transcript="second floor",
         citations=(Citation("faq#3", "FAQ"), Citation("map#1", "Map")),
-        usage=Usage(input_text=300, input_audio=120, input_cached=64, output_text=40, output_audio=200),
+        usage=Usage(
+            input_text=300, input_audio=120, input_cached=64, output_text=40, output_audio=200
+        ),
     )
     base.update(kw)
     return TurnSummary(**base)  # type: ignore[arg-type]
@@ -267,7 +269,10 @@ def test_turn_without_latency_says_dash() -> None:
     out = io.StringIO()
     setup_logging("info", journal=False, stream=out, env={"JOURNAL_STREAM": "x"})
     EventLogger()(TurnEnded(summary(response_latency_ms=None, outcome="no_answer", citations=())))
-    assert "turn 4 no_answer (vad): 4.2 s, latency -, tokens in 420 / out 240, 0 citations" in out.getvalue()
+    assert (
+        "turn 4 no_answer (vad): 4.2 s, latency -, tokens in 420 / out 240, 0 citations"
+        in out.getvalue()
+    )
     assert "latency_ms" not in out.getvalue()
 
 

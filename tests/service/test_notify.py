@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.bus import EventStream
-from kiosk.core.events import ErrorReported, EarconRequested, State, StateChanged
+from kiosk.core.events import EarconRequested, ErrorReported, State, StateChanged
 from kiosk.service.notify import SdNotifier, StatusReporter, status_text, watchdog_keepalive
 
 TIMEOUT_S = 2.0 * float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
@@ -57,7 +57,9 @@ def test_reloading_carries_monotonic_usec(notify_socket: tuple[str, socket.socke
     assert recv_fields(sock) == ["RELOADING=1", "MONOTONIC_USEC=1234"]
 
 
-def test_reloading_default_clock_is_monotonic_usec(notify_socket: tuple[str, socket.socket]) -> None:
+def test_reloading_default_clock_is_monotonic_usec(
+    notify_socket: tuple[str, socket.socket],
+) -> None:
     import time
 
     path, sock = notify_socket
@@ -133,7 +135,9 @@ def test_socket_gone_send_returns_false_without_raising(tmp_path: Path) -> None:
     ],
 )
 def test_watchdog_interval_from_env(env: dict[str, str], expected: float | None) -> None:
-    assert SdNotifier(env={"NOTIFY_SOCKET": "/nonexistent", **env}).watchdog_interval_s() == expected
+    assert (
+        SdNotifier(env={"NOTIFY_SOCKET": "/nonexistent", **env}).watchdog_interval_s() == expected
+    )
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,9 @@ def test_status_reporter_shows_error_message_only_in_error_state(
     assert_nothing_pending(sock)
 
 
-async def test_watchdog_keepalive_sends_from_the_loop(notify_socket: tuple[str, socket.socket]) -> None:
+async def test_watchdog_keepalive_sends_from_the_loop(
+    notify_socket: tuple[str, socket.socket],
+) -> None:
     path, sock = notify_socket
     sock.setblocking(False)
     notifier = SdNotifier(path, env={"WATCHDOG_USEC": "40000"})  # 40 ms -> every 20 ms
