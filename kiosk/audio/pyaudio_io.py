@@ -240,6 +240,10 @@ class _PortAudioStream:
                     )
                 )
                 return
+            problem = self._content_problem()
+            if problem is not None:
+                self._fail(DeviceError(f"{self._kind} device {problem} ({self._describe()})"))
+                return
 
     def _fail(self, exc: BaseException) -> None:
         """Report a dead stream once; the owner decides whether to :meth:`reopen`."""
@@ -261,6 +265,10 @@ class _PortAudioStream:
             log.exception("%s callback raised; later errors are only counted", self._kind)
 
     # -- subclass hooks --------------------------------------------------------------------
+
+    def _content_problem(self) -> str | None:
+        """A reason the audio flowing is useless although the stream runs, or None."""
+        return None
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         raise NotImplementedError
@@ -308,7 +316,10 @@ class PyAudioSource(_PortAudioStream):
 
     When the stream dies (PortAudio stops it, no callback for ``stall_timeout_s``, or no
     first callback for ``start_timeout_s``), ``on_error(DeviceError)`` is called once (from
-    the watchdog thread); :meth:`reopen` tries again. :meth:`close` is
+    the watchdog thread). With ``silence_timeout_s`` > 0, so is a stream that delivers only
+    exact zeros that long: PipeWire keeps a stream running on silence when its source goes
+    away (leave it 0 where digital silence is normal: a muted codec, a null sink's monitor).
+    :meth:`reopen` tries again. :meth:`close` is
     idempotent. Use as a (sync or async) context manager, or call :meth:`start`.
     """
 
@@ -325,6 +336,7 @@ class PyAudioSource(_PortAudioStream):
         capture_rate_hz: int = 0,
         stall_timeout_s: float = 2.0,
         start_timeout_s: float = 5.0,
+        silence_timeout_s: float = 0.0,
         pyaudio_factory: Callable[[], PortAudioHost] = open_pyaudio,
     ) -> None:
         super().__init__(
@@ -340,6 +352,8 @@ class PyAudioSource(_PortAudioStream):
         self.rate_hz = rate_hz
         self.frame_ms = frame_ms
         self._on_frame = on_frame
+        self._silence_timeout_s = silence_timeout_s
+        self._silent_since_s: float | None = None
         self._slicer = FrameSlicer(rate_hz, frame_ms)  # validates rate/frame_ms early
         self._resampler = Resampler(rate_hz, rate_hz)
         self.frames_delivered = 0
@@ -347,6 +361,19 @@ class PyAudioSource(_PortAudioStream):
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(rate_hz, self.rate_hz)
         self._slicer.clear()
+        self._silent_since_s = None
+
+    def _content_problem(self) -> str | None:
+        since = self._silent_since_s
+        if not self._silence_timeout_s or since is None:
+            return None
+        silent_s = time.monotonic() - since
+        if silent_s <= self._silence_timeout_s:
+            return None
+        return (
+            f"delivers only digital silence for {silent_s:.1f} s "
+            "(unplugged, or the sound server moved the stream to a dummy source?)"
+        )
 
     def _callback(
         self, in_data: bytes | None, frame_count: int, time_info: Any, status: int
@@ -357,6 +384,11 @@ class PyAudioSource(_PortAudioStream):
             self.xruns += 1
         try:
             pcm = in_data or b""
+            # Exact zeros, not quiet: a live microphone always has some noise.
+            if pcm.strip(b"\x00"):
+                self._silent_since_s = None
+            elif self._silent_since_s is None:
+                self._silent_since_s = self._last_callback_s
             if self.channels > 1:
                 samples = np.frombuffer(pcm, dtype=np.int16).reshape(-1, self.channels)
                 pcm = samples.mean(axis=1).astype(np.int16).tobytes()

@@ -5,6 +5,7 @@ The real-PortAudio path (PulseAudio null sink) is tests/integration/test_pyaudio
 
 import os
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -246,3 +247,41 @@ def test_reopen_streams_releases_every_portaudio_instance_before_opening_again()
     assert source.is_running and sink.is_running
     source.close()
     sink.close()
+
+
+def _feed_until(stream: FakeStream, block: bytes, done: threading.Event) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not done.is_set() and time.monotonic() < deadline:
+        stream.callback(block, len(block) // 2, {}, 0)
+        time.sleep(0.01)
+
+
+def test_source_hearing_only_exact_zeros_reports_digital_silence_when_asked() -> None:
+    host = _host(rates_hz=(16000,), channels=(1,))
+    errors: list[BaseException] = []
+    reported = threading.Event()
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        reported.set()
+
+    with _source(host, [], on_error=on_error, silence_timeout_s=0.2):
+        _feed_until(host.streams[0], bytes(320), reported)
+
+    assert reported.is_set()
+    assert "delivers only digital silence" in str(errors[0])
+
+
+def test_source_hearing_quiet_noise_is_not_digital_silence() -> None:
+    host = _host(rates_hz=(16000,), channels=(1,))
+    errors: list[BaseException] = []
+    quiet = np.zeros(160, dtype=np.int16)
+    quiet[::7] = 1  # -80 dBFS: a live mic in a silent room still has this much
+    stop = threading.Event()
+    timer = threading.Timer(0.6, stop.set)
+
+    with _source(host, [], on_error=errors.append, silence_timeout_s=0.2):
+        timer.start()
+        _feed_until(host.streams[0], quiet.tobytes(), stop)
+
+    assert errors == []
