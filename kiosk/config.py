@@ -194,7 +194,7 @@ class GpioSettings:
             ("gpio.button_pin", self.button_pin, True),
             ("gpio.mute_switch_pin", self.mute_switch_pin, True),
             *((f"gpio.rgb_pins[{i}]", p, self.led != "rgb") for i, p in enumerate(self.rgb_pins)),
-            *((f"gpio.state_pins.{k}", p, False) for k, p in self.state_pins.items()),
+            *((f"gpio.state_pins.{_printable(k)}", p, False) for k, p in self.state_pins.items()),
         ):
             if not (2 <= pin <= 27 or (allow_zero and pin == 0)):
                 raise ConfigError(key, f"must be a BCM GPIO number 2..27, got {pin}")
@@ -202,7 +202,8 @@ class GpioSettings:
         for name in self.state_pins:
             if name.lower() not in states:
                 raise ConfigError(
-                    f"gpio.state_pins.{name}", f"unknown state (known: {', '.join(states)})"
+                    f"gpio.state_pins.{_printable(name)}",
+                    f"unknown state (known: {', '.join(states)})",
                 )
         used = [p for p in (self.button_pin, self.mute_switch_pin) if p]
         used += [self.led_pin] if self.led == "single" else []
@@ -373,8 +374,16 @@ def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
         _, val_tp = get_args(tp)
         if not isinstance(value, dict):
             raise ConfigError(key, f"must be a table, got {value!r}")
-        return {str(k): _coerce(f"{key}.{k}", val_tp, v, from_env) for k, v in value.items()}
+        return {
+            str(k): _coerce(f"{key}.{_printable(str(k))}", val_tp, v, from_env)
+            for k, v in value.items()
+        }
     raise ConfigError(key, f"unsupported type {tp!r}")  # pragma: no cover - a bug in this module
+
+
+def _printable(name: str) -> str:
+    """A TOML name as it may appear in a one-line error (quoted keys can hold newlines)."""
+    return name if name.isprintable() else repr(name)
 
 
 def _section_hints(cls: type[Any]) -> dict[str, Any]:
@@ -387,7 +396,7 @@ def _build_section(name: str, cls: type[Any], raw: dict[str, Any], env_raw: dict
     for key, value in raw.items():
         if key not in hints:
             known = ", ".join(sorted(hints))
-            raise ConfigError(f"{name}.{key}", f"unknown key (known keys: {known})")
+            raise ConfigError(f"{name}.{_printable(key)}", f"unknown key (known keys: {known})")
         values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=False)
     for key, value in env_raw.items():
         if key not in hints:
@@ -526,7 +535,8 @@ def load_config(
     built: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in SECTIONS:
-            raise ConfigError(name, f"unknown section (known: {', '.join(SECTIONS)})")
+            known = ", ".join(SECTIONS)
+            raise ConfigError(_printable(name), f"unknown section (known: {known})")
         if not isinstance(value, dict):
             raise ConfigError(name, "must be a table, e.g. [" + name + "]")
     for name, cls in SECTIONS.items():

@@ -457,7 +457,9 @@ class RealtimeSession:
             return UserTranscript(item_id=_str(raw, "item_id"), text=_str(raw, "transcript"))
         if kind == "response.created":
             response = raw.get("response")
-            rid = str(response.get("id", "")) if isinstance(response, dict) else ""
+            # The SDK types the id Optional: a null id must not become the string "None",
+            # or every audio delta of this response would look like another response's.
+            rid = _id(response.get("id")) if isinstance(response, dict) else ""
             self._response = _ResponseProgress(response_id=rid)
             return ResponseStarted(response_id=rid)
         if kind == _AUDIO_DELTA[self.dialect]:
@@ -533,7 +535,7 @@ class RealtimeSession:
     def _finish_response(self, raw: dict[str, Any]) -> ResponseFinished:
         response = raw.get("response") if isinstance(raw.get("response"), dict) else {}
         assert isinstance(response, dict)
-        rid = str(response.get("id", ""))
+        rid = _id(response.get("id"))
         status = str(response.get("status") or "completed")
         details = response.get("status_details")
         detail = ""
@@ -565,6 +567,11 @@ class RealtimeSession:
             answer_over=answer_over,
             status_detail=detail,
         )
+
+
+def _id(value: Any) -> str:
+    """An id the server may send as a string, a number or null (null and absent -> "")."""
+    return "" if value is None else str(value)
 
 
 def _label(kind: str) -> str:

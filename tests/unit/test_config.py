@@ -438,3 +438,13 @@ def test_example_config_documents_every_key_with_its_default() -> None:
             assert documented[f.name] == getattr(getattr(defaults, name), f.name), (
                 f"{name}.{f.name}"
             )
+
+
+@pytest.mark.parametrize(
+    "toml",
+    ['[vad]\n"hang\\nover" = 1\n', '["v\\nad"]\nx = 1\n', '[gpio.state_pins]\n"err\\nor" = 21\n'],
+    ids=["key", "section", "table_key"],
+)
+def test_name_with_newline_still_gives_one_line_error(toml: str) -> None:
+    err = config_error(toml)
+    assert "\\n" in err.key

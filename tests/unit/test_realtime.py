@@ -753,3 +753,36 @@ def test_other_error_is_not_benign_and_falls_back_to_type() -> None:
     )
     assert only(feed(s, error(None)), ServerError).code == "invalid_request_error"
     assert only(feed(s, {"type": "error"}), ServerError).code == "unknown"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_session_update_without_transcription_or_language_is_valid(dialect: Dialect) -> None:
+    event = session(dialect, transcription_model="").session_update_event()
+    assert validate_client_event(event, dialect) == []
+    assert "transcription" not in json.dumps(event)
+    event = session(dialect, language="").session_update_event()
+    assert '"language"' not in json.dumps(event)
+
+
+def test_rate_limits_skip_entries_that_are_not_objects() -> None:
+    frame = {"type": "rate_limits.updated", "rate_limits": ["x", {"name": "tokens", "limit": 9}]}
+    assert only(feed(session("ga"), frame), RateLimitsUpdated).limits == (("tokens", 9, 0, 0.0),)
+
+
+def test_response_done_output_of_messages_only_is_not_a_tool_round() -> None:
+    s = session("ga")
+    message = {"type": "message", "role": "assistant", "content": []}
+    finished = only(feed(s, created(), done(output=[message, "junk"]))[1:], ResponseFinished)
+    assert (finished.function_calls, finished.answer_over) == (0, True)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_response_with_null_id_still_plays_its_audio(dialect: Dialect) -> None:
+    s = session(dialect)
+    frame = created()
+    frame["response"]["id"] = None
+    assert only(feed(s, frame), ResponseStarted).response_id == ""
+    assert only(feed(s, audio_delta(dialect, rid="resp_1")), AudioDelta).pcm == PCM
+    finished_frame = done()
+    finished_frame["response"]["id"] = None
+    assert only(feed(s, finished_frame), ResponseFinished).response_id == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from kiosk.core import button
 from kiosk.core.events import State, StateChanged
 from kiosk.core.turns import (
     INPUT_TYPES,
@@ -35,6 +36,7 @@ from kiosk.core.turns import (
     TurnTimeouts,
     UpstreamFailed,
     WakeWordDetected,
+    turn_input_for_gesture,
 )
 from kiosk.errors import InvalidTransition
 from tests.unit.helpers import (
@@ -569,10 +571,13 @@ def test_speech_onset_in_idle_is_ignored_outside_vad_wake_mode(wake: str) -> Non
 
 
 @pytest.mark.parametrize("wake", ["button", "wakeword"])
-def test_speech_while_speaking_does_not_barge_in_outside_vad_wake_mode(wake: str) -> None:
-    m = machine_in(S.SPEAKING, wake=wake)
+@pytest.mark.parametrize("answering", [S.THINKING, S.SPEAKING])
+def test_speech_while_answering_does_not_barge_in_outside_vad_wake_mode(
+    wake: str, answering: State
+) -> None:
+    m = machine_in(answering, wake=wake)
     assert m.handle(SpeechStarted(), T0 + 1) == []
-    assert m.state is S.SPEAKING
+    assert m.state is answering
 
 
 def test_wake_word_in_wakeword_mode_starts_turn_without_preroll() -> None:
@@ -634,3 +639,41 @@ def test_state_changes_carry_turn_id_and_time() -> None:
     change = assert_state_change(effects, S.IDLE, S.LISTENING)
     assert (change.t_s, change.turn_id) == (T0 + 7, 1)
     assert_no_state_change(m.handle(SpeechStarted(), T0 + 8))
+
+
+# --- button gestures to turn inputs ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gesture", "expected"),
+    [
+        (button.ButtonPressed(t_s=1.0), ButtonPressed()),
+        (button.ButtonTapped(t_s=1.0, held_s=0.2), ButtonTapped()),
+        (button.PushToTalkStarted(t_s=1.0), PushToTalkStarted()),
+        (button.PushToTalkEnded(t_s=1.0, held_s=2.0), PushToTalkEnded()),
+        (button.MuteToggled(t_s=1.0), MuteToggled()),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_button_gesture_maps_to_its_turn_input(gesture: object, expected: TurnInput) -> None:
+    assert turn_input_for_gesture(gesture, S.IDLE) == expected
+
+
+@pytest.mark.parametrize(
+    ("muted", "state", "toggles"),
+    [
+        (True, S.IDLE, True),
+        (True, S.MUTED, False),
+        (False, S.MUTED, True),
+        (False, S.SPEAKING, False),
+    ],
+)
+def test_mute_switch_toggles_only_when_position_differs_from_state(
+    muted: bool, state: State, toggles: bool
+) -> None:
+    result = turn_input_for_gesture(button.MuteSwitchChanged(t_s=1.0, muted=muted), state)
+    assert result == (MuteToggled() if toggles else None)
+
+
+def test_unknown_gesture_maps_to_nothing() -> None:
+    assert turn_input_for_gesture(object(), S.IDLE) is None
