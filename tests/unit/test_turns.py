@@ -6,9 +6,11 @@ No event loop: a float clock the test advances, inputs in, effects checked with 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.core import button
-from kiosk.core.events import State, StateChanged
+from kiosk.core.events import State, StateChanged, TurnStarted
 from kiosk.core.turns import (
     INPUT_TYPES,
     NO_OPS,
@@ -24,6 +26,7 @@ from kiosk.core.turns import (
     FlushPlayback,
     MuteToggled,
     PlaybackDrained,
+    Publish,
     PushToTalkEnded,
     PushToTalkStarted,
     SpeechEnded,
@@ -677,3 +680,59 @@ def test_mute_switch_toggles_only_when_position_differs_from_state(
 
 def test_unknown_gesture_maps_to_nothing() -> None:
     assert turn_input_for_gesture(object(), S.IDLE) is None
+
+
+# --- any sequence: the invariants the adapter relies on ---------------------------------------
+
+STEPS = st.one_of(
+    st.sampled_from(INPUT_TYPES).map(make_input),
+    st.just("deadline"),
+    st.just("early_deadline"),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(wake=st.sampled_from(["vad", "button", "wakeword"]), steps=st.lists(STEPS, max_size=40))
+def test_any_input_sequence_keeps_turns_and_upstream_consistent(
+    wake: str, steps: list[TurnInput | str]
+) -> None:
+    m = TurnMachine(TIMEOUTS, wake=wake, now=T0)
+    now = T0
+    streaming = False
+    open_turn: int | None = None
+    for step in steps:
+        now += 0.25
+        if step == "deadline":
+            deadline = m.next_deadline()
+            if deadline is None:
+                continue
+            now = max(now, deadline)
+            effects = m.on_deadline(now)
+        elif step == "early_deadline":
+            deadline = m.next_deadline()
+            if deadline is not None and now >= deadline:
+                continue
+            assert m.on_deadline(now) == []  # early, or none armed: nothing happens
+            continue
+        else:
+            assert isinstance(step, TurnInput)
+            effects = m.handle(step, now)  # the table is complete: never InvalidTransition
+        for effect in effects:
+            if isinstance(effect, EndTurn):
+                assert effect.turn_id == open_turn, f"ended turn {effect.turn_id}, open {open_turn}"
+                open_turn = None
+            elif isinstance(effect, Publish) and isinstance(effect.event, TurnStarted):
+                assert open_turn is None, "a turn started before the previous one ended"
+                open_turn = effect.event.turn_id
+            elif isinstance(effect, StartUpstream):
+                streaming = True
+            elif isinstance(effect, StopUpstream):
+                streaming = False
+        # No stuck states: only the resting states wait without a deadline.
+        assert (m.next_deadline() is None) == (m.state in (S.IDLE, S.MUTED))
+        # Audio leaves the kiosk only while listening.
+        assert streaming == (m.state is S.LISTENING), (m.state, streaming)
+        # A turn is open exactly while the kiosk listens, thinks or speaks.
+        assert (open_turn is not None) == (m.state in (S.LISTENING, S.THINKING, S.SPEAKING))
+        if open_turn is not None:
+            assert open_turn == m.turn_id
