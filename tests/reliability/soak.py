@@ -14,6 +14,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,11 +82,18 @@ def voiced_seconds(samples: np.ndarray, rate_hz: int = 16000) -> float:
     return float(loud[-1] - loud[0]) / rate_hz if loud.size else 0.0
 
 
-async def soak(simulated_s: float, *, seed: int = 3, warmup_turns: int = 3) -> SoakResult:
+async def soak(
+    simulated_s: float,
+    *,
+    seed: int = 3,
+    warmup_turns: int = 3,
+    on_measure: Callable[[str], None] | None = None,
+) -> SoakResult:
     """Run the pipeline for ``simulated_s`` seconds of mixed lobby audio; measure leaks.
 
     Baselines (RSS, fds, tasks) are taken after ``warmup_turns`` turns, so one-time costs
-    (imports, first connection, caches) do not count as growth.
+    (imports, first connection, caches) do not count as growth. ``on_measure("baseline")``
+    and ``on_measure("end")`` run at those two moments (e.g. tracemalloc snapshots).
     """
     rng = random.Random(seed)
     clips = {name: speech(name) for name in SPEECH_FIXTURES}
@@ -127,6 +135,8 @@ async def soak(simulated_s: float, *, seed: int = 3, warmup_turns: int = 3) -> S
                         drain_server_records()
                         gc.collect()
                         baseline = (rss_bytes(), open_fds(), len(asyncio.all_tasks()))
+                        if on_measure is not None:
+                            on_measure("baseline")
                     choice = rng.random()
                     if choice < 0.45:
                         name = rng.choice(SPEECH_FIXTURES)
@@ -149,6 +159,8 @@ async def soak(simulated_s: float, *, seed: int = 3, warmup_turns: int = 3) -> S
                 await asyncio.sleep(0.2)
                 drain_server_records()
                 gc.collect()
+                if on_measure is not None:
+                    on_measure("end")
                 if baseline is not None:
                     result.rss_growth_bytes = rss_bytes() - baseline[0]
                     result.fd_growth = open_fds() - baseline[1]
