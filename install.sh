@@ -4,6 +4,7 @@
 #   sudo ./install.sh                      install or update (idempotent; re-run after a failure)
 #   sudo ./install.sh --api-key-file FILE  ... and store the API key from FILE ("-" = stdin)
 #   sudo ./install.sh --aec                ... and route audio through the sound server's echo canceller
+#                                          (PipeWire or PulseAudio: whichever is installed)
 #   sudo ./install.sh --uninstall [--purge]  remove (keeps /etc/kiosk and /var/lib/kiosk unless --purge)
 #   ./install.sh --dev                     a development venv in ./.venv (no root needed)
 #
@@ -26,7 +27,6 @@ USER_NAME=kiosk
 # ALSA's "default" reach a sound server; alsa-utils gives staff arecord/aplay/alsamixer.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev portaudio19-dev
               libasound2-plugins alsa-utils ca-certificates)
-AEC_PACKAGES=(pipewire pipewire-pulse pipewire-alsa wireplumber pulseaudio-utils)
 
 MODE=install
 PURGE=0
@@ -47,12 +47,14 @@ step() { printf '==> %s\n' "$*"; }
 trap 'rc=$?; printf "install.sh: error: \"%s\" failed (exit %d, line %d); fix that and re-run: it resumes where it stopped\n" "$BASH_COMMAND" "$rc" "$LINENO" >&2; exit "$rc"' ERR
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
 Options:
   --api-key-file FILE  read the API key from FILE ("-" = standard input)
-  --aec                set up PipeWire's echo-cancel source/sink and point the config at them
+  --aec                set up the sound server's echo-cancel source/sink (PipeWire or
+                       PulseAudio, whichever is installed: none is installed for you)
+                       and point the config at them
   --no-start           install and enable, but do not (re)start the service
   --uninstall          stop and remove the service and /opt/kiosk
   --purge              with --uninstall: also remove /etc/kiosk, /var/lib/kiosk and the kiosk user
@@ -269,17 +271,14 @@ ensure_credentials() {
 
 # --- echo cancellation (--aec) -------------------------------------------------------------
 
-ensure_aec() {
-    apt_install "${AEC_PACKAGES[@]}"
-    local uid home conf
-    uid="$(id -u "$USER_NAME")"
-    home="$STATE"
-    conf="$home/.config/pipewire/pipewire.conf.d"
-    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$home/.config" "$home/.config/pipewire" "$conf"
-    # PipeWire's echo canceller (WebRTC AEC): a virtual source with the speaker's echo removed
-    # and the sink it must play to.
+# Echo cancellation runs in the kiosk user's own sound server (a lingering user manager
+# starts it at boot). Both variants make a virtual source "echo-cancel-source" with the
+# speaker's echo removed, and the sink "echo-cancel-sink" the answer must play to.
+aec_pipewire() {
+    local conf="$1/.config/pipewire/pipewire.conf.d"
+    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$1/.config" "$1/.config/pipewire" "$conf"
     cat > "$conf/kiosk-echo-cancel.conf" <<'EOF'
-# Written by kiosk install.sh --aec.
+# Written by kiosk install.sh --aec: PipeWire's WebRTC echo canceller.
 context.modules = [
   { name = libpipewire-module-echo-cancel
     args = {
@@ -293,6 +292,35 @@ context.modules = [
 ]
 EOF
     chown "$USER_NAME:$USER_NAME" "$conf/kiosk-echo-cancel.conf"
+    say "configured PipeWire's echo canceller for user $USER_NAME ($conf/kiosk-echo-cancel.conf)"
+}
+
+aec_pulseaudio() {
+    local conf="$1/.config/pulse"
+    install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$1/.config" "$conf"
+    cat > "$conf/default.pa" <<'EOF'
+# Written by kiosk install.sh --aec: PulseAudio's WebRTC echo canceller.
+.include /etc/pulse/default.pa
+load-module module-echo-cancel aec_method=webrtc source_name=echo-cancel-source sink_name=echo-cancel-sink
+set-default-source echo-cancel-source
+set-default-sink echo-cancel-sink
+EOF
+    chown "$USER_NAME:$USER_NAME" "$conf/default.pa"
+    say "configured PulseAudio's echo canceller for user $USER_NAME ($conf/default.pa)"
+}
+
+ensure_aec() {
+    # Never installs a sound server: pipewire-pulse and pulseaudio conflict, and swapping one
+    # for the other rewires every program's audio on the board. Staff choose; we configure.
+    local uid
+    uid="$(id -u "$USER_NAME")"
+    if command -v pipewire-pulse >/dev/null; then
+        aec_pipewire "$STATE"
+    elif command -v pulseaudio >/dev/null; then
+        aec_pulseaudio "$STATE"
+    else
+        die "--aec needs a sound server: sudo apt install pipewire-pulse wireplumber pipewire-alsa (or pulseaudio), then re-run"
+    fi
     install -d -m 0755 "$DROPIN_DIR"
     # The kiosk user's own PipeWire (lingering user manager) owns the sound card; the service
     # reaches it through its pulse socket. ProtectHome=tmpfs hides /run/user except that one
