@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import EndOfSpeech, Endpointer, EndpointEvent, Onset, Speech, frame_dbfs
@@ -275,3 +277,78 @@ def test_voiced_frames_below_min_level_never_open_a_turn() -> None:
     assert mic.play(50, faint) == []
     assert not mic.endpointer.in_speech
     assert isinstance(mic.play(5)[0], Onset)
+
+
+# --- any frame sequence ------------------------------------------------------------------------
+
+# Runs of frames (speech and pauses come in stretches), with the adapter's calls between.
+FRAME_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["voiced", "silence", "quiet"]), st.integers(1, 30)),
+        st.tuples(st.sampled_from(["force_open", "reset", "guard"]), st.just(1)),
+    ),
+    max_size=30,
+).map(lambda runs: [kind for kind, count in runs for _ in range(count)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=FRAME_STEPS)
+def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_silence(
+    steps: list[str],
+) -> None:
+    mic = make_mic(no_speech_timeout_s=0.5)
+    voiced: set[int] = set()
+    is_open = False
+    run_start: int | None = None  # first frame of the current run that could prove an onset
+    first: int | None = None  # first frame of the utterance (onset run, or a forced turn's word)
+    last_voiced: int | None = None
+    streamed: list[int] = []
+    for step in steps:
+        if step == "force_open":
+            if not mic.endpointer.in_speech:
+                mic.endpointer.force_open()
+                is_open, first, last_voiced = True, None, None
+            continue
+        if step == "reset":
+            mic.endpointer.reset()
+            is_open, run_start = False, None
+            continue
+        if step == "guard":
+            mic.endpointer.guarded = not mic.endpointer.guarded
+            continue
+        level = {"voiced": NORMAL_DBFS, "quiet": QUIET_DBFS, "silence": None}[step]
+        guarded = mic.endpointer.guarded
+        events = mic.play(1, level)
+        n = mic.count
+        if level is not None:
+            voiced.add(n)
+        eligible = level is not None and level >= (
+            SETTINGS.barge_in_min_level_dbfs if guarded else -50.0
+        )
+        if not is_open:
+            run_start = (run_start or n) if eligible else None
+        for event in events:
+            if isinstance(event, Onset):
+                assert not is_open
+                frames = numbers(event.audio)
+                # Pre-roll and onset are one contiguous stretch ending with this frame.
+                assert frames == list(range(frames[0], n + 1))
+                is_open, first, last_voiced = True, run_start, n
+                streamed += frames
+            elif isinstance(event, Speech):
+                assert is_open
+                frames = numbers(event.audio)
+                assert frames[-1] == n and n in voiced  # never ends on silence
+                first = n if first is None else first
+                last_voiced = n
+                streamed += frames
+            else:
+                assert is_open
+                if event.no_speech:
+                    assert first is None
+                else:
+                    assert first is not None and last_voiced is not None
+                    expected_s = (last_voiced - first + 1) * FRAME_MS / 1000
+                    assert event.speech_s == pytest.approx(expected_s)
+                is_open, run_start, first, last_voiced = False, None, None, None
+    assert streamed == sorted(set(streamed)), "a frame was streamed twice or out of order"
