@@ -140,7 +140,7 @@ def output_item_done(rid: str = "resp_1", call_id: str = "call_1") -> dict[str, 
 def done(
     rid: str = "resp_1",
     status: str = "completed",
-    output: list[dict[str, Any]] | None = None,
+    output: list[Any] | None = None,
     usage: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     response: dict[str, Any] = {

@@ -406,7 +406,7 @@ def test_button_press_while_answering_stops_answer_and_its_tap_starts_nothing(
     assert m.handle(ButtonPressed(), T0 + 5) == []
     effects = m.handle(ButtonTapped(), T0 + 5.2)
     assert_turn_started(effects, 2, "button")
-    assert m.state is S.LISTENING
+    assert_state_change(effects, S.IDLE, S.LISTENING)
 
 
 def test_press_that_stopped_answer_then_mute_switch_does_not_eat_a_later_tap() -> None:
@@ -432,7 +432,7 @@ def test_speech_between_stopping_press_and_its_release_keeps_new_turn_listening(
     m.handle(ButtonPressed(), T0 + 3)
     effects = m.handle(ButtonTapped(), T0 + 3.2)
     assert_effects(effects, StopUpstream(), CommitInput())
-    assert m.state is S.THINKING
+    assert_state_change(effects, S.LISTENING, S.THINKING)
 
 
 def test_tap_in_idle_starts_turn_without_preroll_with_wake_earcon() -> None:
