@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import shutil
 import sqlite3
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -222,10 +226,83 @@ async def test_online_handshake_refused_401_hints_at_the_key(realtime_server: Se
     assert "API key" in results[-1].hint
 
 
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+async def tls_server(tmp_path: Path) -> AsyncIterator[tuple[Server, Path]]:
+    cert, key = self_signed_cert(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, ssl=context) as server:
+        yield server, cert
+
+
+def wss_config(server: Server) -> str:
+    port = server.sockets[0].getsockname()[1]
+    return f'[realtime]\nprovider = "voicerag"\nendpoint = "wss://127.0.0.1:{port}/realtime"\n'
+
+
+async def test_online_untrusted_certificate_fails_tls_with_clock_hint(
+    tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    server, _cert = tls_server
+    results = await asyncio.wait_for(check_online(load_config(wss_config(server)), 5.0), 10)
+    assert [(r.name, r.ok) for r in results] == [("realtime dns", True), ("realtime tls", False)]
+    assert "self-signed" in results[1].detail or "self signed" in results[1].detail
+    assert "clock" in results[1].hint
+
+
+async def test_online_trusted_certificate_passes_tls_and_handshake(
+    tls_server: tuple[Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert = tls_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # OpenSSL's default trust store, per process
+    results = await asyncio.wait_for(check_online(load_config(wss_config(server)), 5.0), 10)
+    assert [(r.name, r.ok) for r in results] == [
+        ("realtime dns", True),
+        ("realtime tls", True),
+        ("realtime websocket", True),
+    ]
+    assert results[1].detail.startswith(f"127.0.0.1:{server.sockets[0].getsockname()[1]} TLSv1.")
+
+
+def skip_without_pulseaudio(out: str) -> None:
+    """Skip locally; CI (KIOSK_REQUIRE_PULSEAUDIO=1) starts a server, so there it is a failure."""
+    if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
+        pytest.fail("audio check failed although PulseAudio is required:\n" + out)
+    pytest.skip("no PulseAudio server running")
+
+
+@pytest.mark.pulseaudio
+def test_audio_test_on_a_silent_null_sink_reports_silence(tmp_path: Path) -> None:
+    rc, out = check(write_config(tmp_path), skip=["index"], audio_test=True)
+    if not line(out, "audio").startswith("✓"):
+        skip_without_pulseaudio(out)
+    assert rc == 1
+    assert line(out, "audio test").startswith("✗ audio test: recorded 3.0 s, level")
+    assert "silence" in line(out, "audio test")
+
+
 @pytest.mark.pulseaudio
 def test_audio_devices_listed_and_opened_on_pulseaudio(tmp_path: Path) -> None:
     rc, out = check(write_config(tmp_path), skip=[])
-    if "✗ audio" in out and "no audio devices" in out:
-        pytest.skip("no PulseAudio server running")
+    if not line(out, "audio").startswith("✓"):
+        skip_without_pulseaudio(out)
     assert rc == 0, out
     assert line(out, "audio").startswith("✓ audio: input")
