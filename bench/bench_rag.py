@@ -13,6 +13,9 @@ Corpus (Debian packages nobody here wrote; install once):
   the index holds >= 10k chunks (the replicas inflate term statistics, not query cost).
   p50/p95 over every benchmark question (both languages), repeated.
 
+Both rankings are measured: BM25 alone, and hybrid (BM25 fused with the WordLlama
+embeddings shipped in the ``wordllama`` wheel) when that package is installed.
+
 ``run(quick)`` returns rows {name, value, goal, note}; ``python bench/bench_rag.py``
 prints them plus every missed question.
 """
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kiosk.rag.embedding import Embedder, load_embedder
 from kiosk.rag.ingest import ingest_paths
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_index import SqliteIndex
@@ -117,86 +121,95 @@ def _build_large(root: Path, index: SqliteIndex) -> tuple[float, float, int]:
     return total_bytes / 1e6 / seconds, total_chunks / seconds, copies
 
 
+def _row(name: str, value: Any, goal: str, note: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "goal": goal, "note": note}
+
+
+def _modes() -> list[tuple[str, Embedder | None]]:
+    embedder = load_embedder()
+    modes: list[tuple[str, Embedder | None]] = [("bm25", None)]
+    if embedder is not None:
+        modes.append(("hybrid", embedder))
+    return modes
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     if not faq_files():
-        return [{"name": "rag corpus", "value": "missing", "goal": "-", "note": SETUP}]
+        return [_row("rag corpus", "missing", "-", SETUP)]
     rows: list[dict[str, Any]] = []
     questions = {lang: load_questions(lang) for lang in ("en", "ja")}
+    all_q = [q["q"] for qs in questions.values() for q in qs]
+    modes = _modes()
+    if len(modes) == 1:
+        rows.append(_row("rag hybrid", "off", "-", "pip install wordllama to measure it"))
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-rag-") as tmp:
         root = Path(tmp)
-        with SqliteIndex(root / "faq.sqlite") as faq:
-            report = ingest_paths(faq, faq_files())
-            stats = faq.stats()
-            for lang, qs in questions.items():
-                recall, mrr, _ = evaluate(faq, qs)
-                note = f"{len(qs)} questions, Debian FAQ en+ja index ({stats.chunks} chunks)"
-                rows.append(
-                    {
-                        "name": f"rag recall@5 {lang}",
-                        "value": round(recall, 3),
-                        "goal": ">= 0.9",
-                        "note": note,
-                    }
-                )
-                rows.append(
-                    {"name": f"rag MRR@5 {lang}", "value": round(mrr, 3), "goal": "-", "note": note}
-                )
-            if quick:
-                all_q = [q["q"] for qs in questions.values() for q in qs]
-                p50, p95, cpu95 = _latency_ms(faq, all_q, repeats=3)
-                rows.append(
-                    {
-                        "name": "rag search p95 (FAQ index)",
-                        "value": f"{p95:.2f} ms",
-                        "goal": "< 10 ms",
-                        "note": f"p50 {p50:.2f} ms, CPU p95 {cpu95:.2f} ms, {stats.chunks} chunks "
-                        f"(full run: >= 10k); {_load()}",
-                    }
-                )
-                mb_s = report.bytes_read / 1e6 / report.seconds
-                rows.append(
-                    {
-                        "name": "rag ingest throughput",
-                        "value": f"{mb_s:.1f} MB/s",
-                        "goal": "-",
-                        "note": f"{report.chunks_written / report.seconds:.0f} chunks/s, HTML",
-                    }
-                )
-                return rows
-        if not REFERENCE_DIR.is_dir():
-            rows.append(
-                {"name": "rag 10k-chunk index", "value": "missing", "goal": "-", "note": SETUP}
-            )
+        for mode, embedder in modes:
+            with SqliteIndex(root / f"faq-{mode}.sqlite", embedder=embedder) as faq:
+                report = ingest_paths(faq, faq_files())
+                chunks = faq.stats().chunks
+                for lang, qs in questions.items():
+                    recall, mrr, _ = evaluate(faq, qs)
+                    note = f"{len(qs)} questions; Debian FAQ en+ja, {chunks} chunks"
+                    rows.append(
+                        _row(f"rag recall@5 {lang} {mode}", round(recall, 3), ">= 0.9", note)
+                    )
+                    rows.append(_row(f"rag MRR@5 {lang} {mode}", round(mrr, 3), "-", note))
+                if quick:
+                    p50, p95, cpu95 = _latency_ms(faq, all_q, repeats=3)
+                    rows.append(
+                        _row(
+                            f"rag search p95 {mode} (FAQ index)",
+                            f"{p95:.2f} ms",
+                            "< 10 ms",
+                            f"p50 {p50:.2f} ms, CPU p95 {cpu95:.2f} ms, {chunks} chunks "
+                            f"(full run: >= 10k); {_load()}",
+                        )
+                    )
+                    rows.append(
+                        _row(
+                            f"rag ingest throughput {mode}",
+                            f"{report.bytes_read / 1e6 / report.seconds:.1f} MB/s",
+                            "-",
+                            f"{report.chunks_written / report.seconds:.0f} chunks/s, FAQ HTML",
+                        )
+                    )
+        if quick:
             return rows
-        with SqliteIndex(root / "large.sqlite") as large:
-            mb_s, chunks_s, copies = _build_large(root, large)
-            large.compact()
-            stats = large.stats()
-            all_q = [q["q"] for qs in questions.values() for q in qs]
-            p50, p95, cpu95 = _latency_ms(large, all_q, repeats=5)
-            load = _load()
-        rows += [
-            {
-                "name": "rag search p95",
-                "value": f"{p95:.2f} ms",
-                "goal": "< 10 ms",
-                "note": f"p50 {p50:.2f} ms, CPU p95 {cpu95:.2f} ms; {stats.chunks} chunks, "
-                f"{len(all_q)} en+ja questions x5; {load}",
-            },
-            {
-                "name": "rag index size",
-                "value": f"{stats.file_bytes / 2**20:.1f} MiB",
-                "goal": "-",
-                "note": f"{stats.chunks} chunks, "
-                f"{stats.file_bytes / stats.chunks / 1024:.1f} KiB/chunk after compact",
-            },
-            {
-                "name": "rag ingest throughput",
-                "value": f"{mb_s:.1f} MB/s",
-                "goal": "-",
-                "note": f"{chunks_s:.0f} chunks/s; Debian Reference + FAQ HTML x{copies}",
-            },
-        ]
+        if not REFERENCE_DIR.is_dir():
+            rows.append(_row("rag 10k-chunk index", "missing", "-", SETUP))
+            return rows
+        for mode, embedder in modes:
+            big = root / f"big-{mode}"
+            big.mkdir()
+            with SqliteIndex(big / "index.sqlite", embedder=embedder) as large:
+                mb_s, chunks_s, copies = _build_large(big, large)
+                large.compact()
+                stats = large.stats()
+                p50, p95, cpu95 = _latency_ms(large, all_q, repeats=5)
+                load = _load()
+            rows += [
+                _row(
+                    f"rag search p95 {mode}",
+                    f"{p95:.2f} ms",
+                    "< 10 ms",
+                    f"p50 {p50:.2f} ms, CPU p95 {cpu95:.2f} ms; {stats.chunks} chunks, "
+                    f"{len(all_q)} en+ja questions x5; {load}",
+                ),
+                _row(
+                    f"rag index size {mode}",
+                    f"{stats.file_bytes / 2**20:.1f} MiB",
+                    "-",
+                    f"{stats.chunks} chunks, "
+                    f"{stats.file_bytes / stats.chunks / 1024:.1f} KiB/chunk after compact",
+                ),
+                _row(
+                    f"rag ingest throughput {mode}",
+                    f"{mb_s:.1f} MB/s",
+                    "-",
+                    f"{chunks_s:.0f} chunks/s; Debian Reference + FAQ HTML x{copies}",
+                ),
+            ]
     return rows
 
 
@@ -204,12 +217,15 @@ def main() -> None:
     import sys
 
     quick = "--quick" in sys.argv
-    with tempfile.TemporaryDirectory() as tmp, SqliteIndex(Path(tmp) / "faq.sqlite") as faq:
-        if faq_files():
+    for mode, embedder in _modes() if faq_files() else []:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SqliteIndex(Path(tmp) / "faq.sqlite", embedder=embedder) as faq,
+        ):
             ingest_paths(faq, faq_files())
             for lang in ("en", "ja"):
                 for line in evaluate(faq, load_questions(lang))[2]:
-                    print(line)
+                    print(mode, line)
     for row in run(quick):
         print(f"{row['name']:32} {row['value']!s:>12}  goal {row['goal']:>8}  {row['note']}")
 

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from kiosk.config import Config
+from kiosk.rag.embedding import load_embedder
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
@@ -54,7 +55,7 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
                 "`kiosk index add`",
                 path,
             )
-        return SqliteIndex(path, create=False)
+        return SqliteIndex(path, create=False, embedder=load_embedder())
     except KnowledgeError as exc:
         log.error("knowledge base unavailable: %s", exc)
         return UnavailableKnowledge(str(exc))

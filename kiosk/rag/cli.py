@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from kiosk.config import Config, load_config_file
 from kiosk.errors import ConfigError
+from kiosk.rag.embedding import load_embedder
 from kiosk.rag.ingest import IngestReport, Progress, ingest_paths, rebuild
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
@@ -149,7 +150,7 @@ def _print_report(report: IngestReport, index_path: Path) -> int:
 def cmd_index_add(args: argparse.Namespace) -> int:
     cfg = _config(args)
     path = _index_path(args, cfg)
-    with SqliteIndex(path) as index:
+    with SqliteIndex(path, embedder=load_embedder()) as index:
         report = ingest_paths(
             index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr)
         )
@@ -218,7 +219,7 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no index at {path}", file=sys.stderr)
         return 1
-    with SqliteIndex(path) as index:
+    with SqliteIndex(path, embedder=load_embedder()) as index:
         report = rebuild(index, progress=_ProgressPrinter(sys.stderr))
     return _print_report(report, path)
 
@@ -262,7 +263,7 @@ def _search_backend(args: argparse.Namespace, cfg: Config) -> KnowledgeBase | No
     if not path.exists():
         print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
         return None
-    return SqliteIndex(path, create=False)
+    return SqliteIndex(path, create=False, embedder=load_embedder())
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:

@@ -154,6 +154,7 @@ def rebuild(index: SqliteIndex, progress: Callable[[Progress], None] | None = No
     report = IngestReport()
     started = time.perf_counter()
     sources = [d.source for d in index.documents()]
+    index.adopt_embedder()
     for n, source in enumerate(sources, start=1):
         path = Path(source)
         if path.is_file():

@@ -1,0 +1,142 @@
+"""Hybrid ranking: fusion maths, the vector matrix, and SqliteIndex with embedders."""
+
+import sqlite3
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from kiosk.rag.chunking import Chunk
+from kiosk.rag.embedding import Vectors, load_embedder
+from kiosk.rag.hybrid import VectorMatrix, reciprocal_rank_fusion
+from kiosk.rag.ingest import ingest_paths, rebuild
+from kiosk.rag.sqlite_index import SqliteIndex
+
+
+class KeywordEmbedder:
+    """A deterministic embedder: one dimension per concept word, synonyms share one.
+
+    Real enough to exercise storage and fusion: "donate" and "contribute" land on the
+    same axis, as a trained model would put them close together.
+    """
+
+    dim = 4
+    _axes: ClassVar[dict[str, int]] = {
+        "donate": 0,
+        "contribute": 0,
+        "money": 1,
+        "financially": 1,
+        "park": 2,
+        "car": 2,
+    }
+
+    def __init__(self, name: str = "keyword-test") -> None:
+        self.name = name
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: list[str]) -> Vectors:
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().replace("?", " ").split():
+                out[row, self._axes.get(word, 3)] += 1.0
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+
+DOCS = [
+    Chunk(0, "FAQ > Giving", "You can contribute financially through SPI.", "Giving"),
+    Chunk(1, "FAQ > Parking", "Leave your car in the basement.", "Parking"),
+    Chunk(2, "FAQ > Hours", "We open at nine.", "Hours"),
+]
+
+
+def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
+    fused = reciprocal_rank_fusion([[1, 2, 3], [3, 1]], [1.0, 1.0], k=60)
+    assert [i for i, _ in fused] == [1, 3, 2]
+    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+
+
+def test_vector_matrix_returns_nearest_ids_best_first() -> None:
+    vectors = np.eye(3, dtype=np.float32)
+    m = VectorMatrix([10, 20, 30], vectors)
+    assert m.top(np.array([0.1, 0.9, 0.3], dtype=np.float32), 2) == [20, 30]
+    assert m.top(np.array([1.0, 0.5, 0.2], dtype=np.float32), 10) == [10, 20, 30]
+    assert VectorMatrix([], np.zeros((0, 3), dtype=np.float32)).top(vectors[0], 3) == []
+
+
+def test_synonym_only_question_is_found_through_vectors(tmp_path: Path) -> None:
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=KeywordEmbedder()) as ix:
+        ix.replace_document("/faq.md", "FAQ", "h", 1, DOCS)
+        hits = ix.search("How do I donate money?", 3)
+    assert hits[0].title == "FAQ > Giving"
+    with SqliteIndex(tmp_path / "i.sqlite", create=False) as bm25_only:
+        assert bm25_only.search("How do I donate money?", 3) == []
+
+
+def test_japanese_queries_do_not_use_vectors(tmp_path: Path) -> None:
+    embedder = KeywordEmbedder()
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=embedder) as ix:
+        ix.replace_document("/faq.md", "FAQ", "h", 1, DOCS)
+        embedder.calls.clear()
+        ix.search("駐車場はどこですか", 3)
+        assert embedder.calls == []
+        ix.search("where to park", 3)
+        assert embedder.calls == [["where to park"]]
+
+
+def test_vectors_of_another_model_are_ignored_until_rebuild(tmp_path: Path, corpus: Path) -> None:
+    path = tmp_path / "i.sqlite"
+    with SqliteIndex(path, embedder=KeywordEmbedder("model-a")) as ix:
+        ingest_paths(ix, [corpus])
+    other = KeywordEmbedder("model-b")
+    with SqliteIndex(path, embedder=other) as ix:
+        ix.search("where can I park my car", 3)
+        assert other.calls == []  # stored vectors are model-a's: not comparable
+        rebuild(ix)
+        other.calls.clear()
+        ix.search("where can I park my car", 3)
+        assert other.calls == [["where can I park my car"]]
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone() == ("model-b",)
+    vectors, chunks = con.execute(
+        "SELECT (SELECT count(*) FROM chunk_vectors), (SELECT count(*) FROM chunks)"
+    ).fetchone()
+    con.close()
+    assert vectors == chunks > 0
+
+
+def test_index_built_without_vectors_keeps_working_with_an_embedder(
+    tmp_path: Path, corpus: Path
+) -> None:
+    path = tmp_path / "i.sqlite"
+    with SqliteIndex(path) as ix:
+        ingest_paths(ix, [corpus])
+    embedder = KeywordEmbedder()
+    with SqliteIndex(path, embedder=embedder) as ix:
+        ingest_paths(ix, [corpus], force=True)  # no rebuild: vectors stay off
+        assert "basement garage" in ix.search("Where can visitors park?", 1)[0].text
+        assert embedder.calls == []
+
+
+def test_removing_a_document_removes_its_vectors(tmp_path: Path) -> None:
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=KeywordEmbedder()) as ix:
+        ix.replace_document("/faq.md", "FAQ", "h", 1, DOCS)
+        ix.remove_document("/faq.md")
+        assert ix.search("donate money", 3) == []
+    con = sqlite3.connect(tmp_path / "i.sqlite")
+    assert con.execute("SELECT count(*) FROM chunk_vectors").fetchone() == (0,)
+    con.close()
+
+
+def test_bundled_wordllama_model_loads_offline_and_embeds() -> None:
+    pytest.importorskip("wordllama")
+    embedder = load_embedder()
+    assert embedder is not None
+    v = embedder.embed(
+        ["How can I donate money?", "How can I contribute financially?", "Where is Google Earth?"]
+    )
+    assert v.shape == (3, embedder.dim)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
+    assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
