@@ -267,3 +267,25 @@ async def test_sigterm_mid_answer_exits_cleanly_within_2_s(
     await n.wait_for(lambda f: "STOPPING=1" in f, "STOPPING=1", STEP_TIMEOUT_S)
     assert n.non_watchdog()[-1] == "STOPPING=1"
     assert "Traceback" not in daemon.log()
+
+
+async def test_upstream_down_shows_error_status_and_keeps_running(
+    start_daemon: Callable[..., object], fake_server: FakeRealtimeServer
+) -> None:
+    fake_server.fail_handshakes(503, times=50)
+    daemon: RunningDaemon = await start_daemon()  # type: ignore[misc]
+    n = daemon.notify
+    await n.wait_for(
+        lambda f: any(x.startswith("STATUS=error: ") for x in f),
+        "STATUS=error: ...",
+        STEP_TIMEOUT_S,
+    )
+    status = next(x for x in n.fields() if x.startswith("STATUS=error: "))
+    print(status)
+    assert len(status) > len("STATUS=error: ") + 3, status  # says what is wrong
+    assert daemon.proc.returncode is None, "an unreachable upstream must not stop the daemon"
+    await n.wait_for(
+        lambda f: f.count("WATCHDOG=1") >= 2, "WATCHDOG=1 while in error", STEP_TIMEOUT_S
+    )
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
