@@ -157,7 +157,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
                 "name": "null-sink loop latency, buffer.write -> captured frame",
                 "value": value,
                 "goal": "< 150 ms",
-                "note": f"{len(latencies)} clicks via PulseAudio vsink (no real device)",
+                "note": f"{len(latencies)} clicks via the vsink null sink (no real device)",
             }
         )
     else:
