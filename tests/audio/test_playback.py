@@ -2,6 +2,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kiosk.audio.playback import PlaybackBuffer
 
@@ -171,3 +173,54 @@ def test_non_positive_read_returns_nothing() -> None:
 
     assert buffer.read(0) == b""
     assert buffer.pending_ms > 0
+
+
+@st.composite
+def _operations(draw: st.DrawFn) -> list[tuple[str, int, str | None]]:
+    ops = st.one_of(
+        st.tuples(st.just("write"), st.integers(1, 50), st.sampled_from(["a", "b", "c"])),
+        st.tuples(st.just("earcon"), st.integers(1, 50), st.none()),
+        st.tuples(st.just("read"), st.integers(1, 80), st.none()),
+        st.tuples(st.just("flush"), st.just(0), st.none()),
+    )
+    return draw(st.lists(ops, max_size=40))
+
+
+@given(_operations())
+def test_buffer_matches_a_simple_model_under_any_operation_sequence(
+    operations: list[tuple[str, int, str | None]],
+) -> None:
+    """Answer samples come out in order, once; earcons add on top; played counts add up."""
+    buffer = PlaybackBuffer(rate_hz=1000)
+    speech: list[tuple[int, str]] = []  # (value, item) per pending sample
+    earcon: list[int] = []
+    played: dict[str, int] = {}
+    counter = 0
+    for op, n, item in operations:
+        if op == "write" and item is not None:
+            values = list(range(counter + 1, counter + n + 1))
+            counter += n
+            buffer.write(np.array(values, dtype=np.int16).tobytes(), item)
+            speech += [(v, item) for v in values]
+            played.setdefault(item, 0)
+        elif op == "earcon":
+            buffer.write(_pcm(1000, n))
+            earcon += [1000] * n
+        elif op == "read":
+            out = _samples(buffer.read(n))
+            taken, speech = speech[:n], speech[n:]
+            tone, earcon = earcon[:n], earcon[n:]
+            expected = [0] * n
+            for i, (value, owner) in enumerate(taken):
+                expected[i] += value
+                played[owner] += 1
+            for i, value in enumerate(tone):
+                expected[i] += value
+            assert out == [max(-32768, min(32767, v)) for v in expected]
+        else:
+            buffer.flush()
+            speech, earcon = [], []
+        assert buffer.is_idle == (not speech and not earcon)
+        assert buffer.playing_item == (speech[0][1] if speech else None)
+    for item, samples in played.items():
+        assert buffer.played_ms(item) == samples
