@@ -196,6 +196,7 @@ class TurnMachine:
         self._deadline: float | None = None
         self._deadline_kind = ""
         self._press_stopped_answer = False
+        self._awaiting_tool_answer = False  # a tool round ended mid-answer; the model speaks next
         self._effects: list[Effect] = []
 
     # --- public contract -----------------------------------------------------------------
@@ -283,6 +284,7 @@ class TurnMachine:
         self.push_to_talk = push_to_talk
         self.answer_over = False
         self.playback_drained = True
+        self._awaiting_tool_answer = False
         self._effects.append(Publish(TurnStarted(now, self.turn_id, trigger)))
         if trigger in ("button", "push_to_talk", "wakeword"):
             self._earcon("wake")
@@ -363,6 +365,7 @@ class TurnMachine:
 
     def _speaking_audio(self, event: TurnInput, now: float) -> None:
         self.playback_drained = False
+        self._awaiting_tool_answer = False
         if self._deadline_kind == "audio_stall":
             self._arm(self._state_since + self.timeouts.max_answer_s, "max_answer")
 
@@ -373,7 +376,12 @@ class TurnMachine:
             self._go(State.IDLE, now, "answer spoken")
 
     def _speaking_tool_round(self, event: TurnInput, now: float) -> None:
-        pass  # "let me look that up" was spoken, a tool runs, more audio follows
+        # "Let me look that up" was spoken, a tool runs, more audio follows: the silence until
+        # then is tool time + model latency (an answer wait), not audio_stall_s inside an
+        # answer, which would cut the turn before the answer proper arrives.
+        self._awaiting_tool_answer = True
+        if self._deadline_kind == "audio_stall":
+            self._arm(now + self.timeouts.answer_timeout_s, "audio_stall")
 
     def _speaking_drained(self, event: TurnInput, now: float) -> None:
         self.playback_drained = True
@@ -381,7 +389,9 @@ class TurnMachine:
             self._end_turn("answered")
             self._go(State.IDLE, now, "answer spoken")
         else:
-            self._arm(now + self.timeouts.audio_stall_s, "audio_stall")
+            t = self.timeouts
+            wait_s = t.answer_timeout_s if self._awaiting_tool_answer else t.audio_stall_s
+            self._arm(now + wait_s, "audio_stall")
 
     def _barge_in(self, event: TurnInput, now: float) -> None:
         if self.wake != "vad":

@@ -736,3 +736,38 @@ def test_any_input_sequence_keeps_turns_and_upstream_consistent(
         assert (open_turn is not None) == (m.state in (S.LISTENING, S.THINKING, S.SPEAKING))
         if open_turn is not None:
             assert open_turn == m.turn_id
+
+
+# --- a tool round after a spoken preamble ----------------------------------------------------
+
+
+def test_tool_round_while_speaking_waits_answer_timeout_not_stall_for_next_audio() -> None:
+    # "Let me look that up" plays, the response ends with a tool call, the tool runs: the
+    # pause until the model speaks again is an answer wait, not a stall inside an answer.
+    m = machine_in(S.SPEAKING)
+    assert m.handle(ToolRoundFinished(), T0 + 1) == []
+    assert m.handle(PlaybackDrained(), T0 + 2) == []
+    assert m.next_deadline() == pytest.approx(T0 + 2 + 12.0)
+    assert m.on_deadline(T0 + 2 + 4.0) == []
+    assert m.state is S.SPEAKING
+    m.handle(AnswerAudioReceived(), T0 + 8)  # the answer proper
+    assert m.next_deadline() == pytest.approx(T0 + 90.0)
+    # Once the answer speaks again, a gap in it is a stall as usual.
+    m.handle(PlaybackDrained(), T0 + 10)
+    assert m.next_deadline() == pytest.approx(T0 + 14.0)
+
+
+def test_tool_round_reported_after_preamble_drained_extends_wait() -> None:
+    m = machine_in(S.SPEAKING)
+    m.handle(PlaybackDrained(), T0 + 1)  # stall armed for T0 + 5
+    m.handle(ToolRoundFinished(), T0 + 1.5)
+    assert m.next_deadline() == pytest.approx(T0 + 1.5 + 12.0)
+
+
+def test_no_audio_after_tool_round_while_speaking_ends_turn_in_idle() -> None:
+    m = machine_in(S.SPEAKING)
+    m.handle(ToolRoundFinished(), T0 + 1)
+    m.handle(PlaybackDrained(), T0 + 2)
+    effects = m.on_deadline(T0 + 14)
+    assert_effects(effects, CancelResponse(), FlushPlayback(), EndTurn(1, "stalled"))
+    assert_state_change(effects, S.SPEAKING, S.IDLE)
