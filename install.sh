@@ -174,6 +174,10 @@ ensure_venv() {
             || die "pip install lgpio failed (see above)"
     fi
     ln -sfn "$venv/bin/kiosk" "$BIN_LINK"
+    # The unit's Documentation= points here: staff on the board read it without the checkout.
+    if [ -f "$REPO/README.md" ]; then
+        install -m 0644 "$REPO/README.md" "$PREFIX/README.md"
+    fi
 }
 
 kiosk_py() { "$PREFIX/venv/bin/python" "$@"; }
