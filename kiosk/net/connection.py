@@ -22,6 +22,10 @@ from kiosk.net.endpoints import RealtimeEndpoint
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+# After a keepalive ping times out, websockets still waits close_timeout (default 10 s) for
+# a closing handshake that a dead link never delivers; keep that short so the turn ends (and
+# the person hears the error earcon) within seconds of the link dying.
+CLOSE_TIMEOUT_S = 1.0
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -61,6 +65,7 @@ class WebsocketLink:
                 ping_interval=ping_interval_s,
                 ping_timeout=ping_timeout_s,
                 max_size=MAX_FRAME_BYTES,
+                close_timeout=CLOSE_TIMEOUT_S,
                 user_agent_header=f"kiosk websockets/{websockets.__version__}",
             )
         except InvalidStatus as exc:
