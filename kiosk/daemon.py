@@ -49,7 +49,7 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
-    from kiosk.service.logs import setup_logging
+    from kiosk.service.logs import set_level, setup_logging
 
     level = "debug" if args.verbose else (args.log_level or "info")
     redactor = setup_logging(level)
@@ -60,8 +60,8 @@ def run_daemon(args: argparse.Namespace) -> int:
         return 2
     redactor.add(*(s.reveal() for s in _secrets(cfg) if s))
     if not args.log_level and not args.verbose:
-        setup_logging(cfg.service.log_level, secrets=[s.reveal() for s in _secrets(cfg) if s])
-    daemon = Daemon(cfg, args)
+        set_level(cfg.service.log_level)
+    daemon = Daemon(cfg, args, redactor=redactor)
     try:
         return asyncio.run(daemon.run())
     except KioskError as exc:
@@ -126,9 +126,10 @@ class WavSpeaker:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, args: argparse.Namespace) -> None:
+    def __init__(self, cfg: Config, args: argparse.Namespace, *, redactor: Any = None) -> None:
         self.cfg = cfg
         self.args = args
+        self.redactor = redactor  # kiosk.service.logs.SecretRedactingFilter
         self.pipeline: KioskPipeline | None = None
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -397,6 +398,13 @@ class Daemon:
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()
+        # A reload may bring a rotated key (redact it too) and a new service.log_level.
+        if self.redactor is not None:
+            self.redactor.add(*(s.reveal() for s in _secrets(new) if s))
+        if not self.args.log_level and not self.args.verbose:
+            from kiosk.service.logs import set_level
+
+            set_level(new.service.log_level)
         log.info("reloaded settings")
         notifier.ready(status="idle")
 

@@ -289,3 +289,26 @@ async def test_upstream_down_shows_error_status_and_keeps_running(
     )
     daemon.proc.send_signal(signal.SIGTERM)
     assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
+
+
+async def test_sighup_applies_a_new_log_level_without_restart(
+    start_daemon: Callable[..., object],
+) -> None:
+    daemon: RunningDaemon = await start_daemon(with_question=False)  # type: ignore[misc]
+    n = daemon.notify
+    await n.wait_for(lambda f: f.count("WATCHDOG=1") >= 2, "WATCHDOG=1", STEP_TIMEOUT_S)
+    assert "DEBUG" not in daemon.log()
+    daemon.config.write_text(daemon.config.read_text() + '\nlog_level = "debug"\n')
+    # ^ appended to the file's last table, [service]
+    pid = daemon.proc.pid
+    daemon.proc.send_signal(signal.SIGHUP)
+    await n.wait_for(lambda f: f.count("READY=1") >= 2, "READY=1 after reload", STEP_TIMEOUT_S)
+    # Keep-alives go out every 150 ms and are logged at DEBUG: they show up now.
+    watchdogs = n.fields().count("WATCHDOG=1")
+    await n.wait_for(
+        lambda f: f.count("WATCHDOG=1") >= watchdogs + 2, "more WATCHDOG=1", STEP_TIMEOUT_S
+    )
+    assert "DEBUG   kiosk.service.notify: > sd_notify WATCHDOG" in daemon.log()
+    assert daemon.proc.pid == pid and daemon.proc.returncode is None
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
