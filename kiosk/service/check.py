@@ -559,11 +559,14 @@ def run_checks(
             report(r)
     if audio_test and cfg is not None:
         report(_guarded("audio test", lambda: run_audio_test(cfg)))
-    failed = [r for r in results if not r.ok]
+    ran = [r for r in results if not r.skipped]
+    failed = [r for r in ran if not r.ok]
+    skipped = len(results) - len(ran)
+    tail = f" ({skipped} skipped)" if skipped else ""
     printer.result(
-        _ok("summary", f"all {len(results)} checks passed")
+        _ok("summary", f"all {len(ran)} checks passed{tail}")
         if not failed
-        else _fail("summary", f"{len(failed)} of {len(results)} checks failed")
+        else _fail("summary", f"{len(failed)} of {len(ran)} checks failed{tail}")
     )
     return 1 if failed else 0
 

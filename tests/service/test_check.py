@@ -82,7 +82,7 @@ def test_good_config_passes_every_check(tmp_path: Path) -> None:
     assert line(out, "index").endswith("index.sqlite: 3 chunks")
     assert line(out, "gpio") == "✓ gpio: mock (simulated pins): led 12, button 17 available"
     assert line(out, "audio") == "- audio: skipped (--skip audio)"
-    assert line(out, "summary") == "✓ summary: all 6 checks passed"
+    assert line(out, "summary") == "✓ summary: all 5 checks passed (1 skipped)"
 
 
 def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
@@ -93,6 +93,7 @@ def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
     assert line(out, "config").startswith("✗ config: config: (file): not valid TOML")
     assert "fix: edit" in line(out, "config")
     assert line(out, "index") == "- index: skipped (config invalid)"
+    assert line(out, "summary") == "✗ summary: 1 of 1 checks failed (5 skipped)"
 
 
 def test_out_of_range_setting_names_the_key(tmp_path: Path) -> None:
