@@ -194,11 +194,15 @@ class PyAudioSink(PortAudioStream):
         self._resampler = Resampler(source_rate_hz, source_rate_hz)
         self._pending = bytearray()  # resampled, not yet handed to PortAudio
         self._seen_flushes = buffer.flush_count
+        # Device-rate samples taken from the buffer but not yet handed to PortAudio; written
+        # by the callback, read by anyone (one float assignment: no lock needed).
+        self._held_samples = 0.0
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(self.source_rate_hz, rate_hz)
         self._pending.clear()
         self._seen_flushes = self.buffer.flush_count
+        self._held_samples = 0.0
 
     def _callback(
         self, in_data: bytes | None, frame_count: int, time_info: Any, status: int
@@ -228,6 +232,7 @@ class PyAudioSink(PortAudioStream):
             )
         pcm = bytes(self._pending[:need])
         del self._pending[:need]
+        self._held_samples = len(self._pending) / 2 + self._resampler.delay_samples()
         if self.volume != 1.0 or self.channels > 1:
             samples = np.frombuffer(pcm, dtype=np.int16)
             if self.volume != 1.0:
@@ -242,6 +247,15 @@ class PyAudioSink(PortAudioStream):
     def output_latency_ms(self) -> float:
         stream = self._stream
         return float(stream.get_output_latency()) * 1000 if stream is not None else 0.0
+
+    @property
+    def unplayed_ms(self) -> float:
+        """Audio the buffer counts as played that is not audible yet: held in the resampler
+        and the sink, plus the device's output latency. For the item playing now, what the
+        listener heard is about ``buffer.played_ms(item) - sink.unplayed_ms``."""
+        if self._stream is None or not self.device_rate_hz:
+            return 0.0
+        return self._held_samples * 1000 / self.device_rate_hz + self.output_latency_ms
 
 
 def reopen_streams(*streams: PyAudioSource | PyAudioSink) -> None:

@@ -60,6 +60,10 @@ class Resampler:
         out: np.ndarray = self._stream.resample_chunk(samples)
         return out.tobytes()
 
+    def delay_samples(self) -> float:
+        """Output samples the filter still holds (input taken, output not yet returned)."""
+        return 0.0 if self._stream is None else float(self._stream.delay())
+
     def flush(self) -> bytes:
         """End the stream: return the samples still inside the filter."""
         self._odd_byte = b""

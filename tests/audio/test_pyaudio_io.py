@@ -188,12 +188,15 @@ def test_sink_resamples_24k_buffer_to_48k_device_and_counts_played_ms() -> None:
         assert (sink.device_rate_hz, sink.channels) == (48000, 1)
         assert host.streams[0].kwargs["output"] is True
         out = _render(host.streams[0], blocks=40, frame_count=960)  # 800 ms
+        held_ms = sink.unplayed_ms - sink.output_latency_ms
+        assert sink.output_latency_ms == pytest.approx(30)
 
     played = np.frombuffer(out, dtype=np.int16)
     assert played.size == 40 * 960
     assert dominant_freq_hz(played[4800:], 48000) == pytest.approx(1000, abs=2)
-    # The resampler reads slightly ahead of the device; never more than a block or two.
+    # The resampler reads slightly ahead of the device; unplayed_ms accounts for exactly that.
     assert 800 <= buffer.played_ms("item_1") <= 860
+    assert buffer.played_ms("item_1") - held_ms == pytest.approx(800, abs=1.5)
 
 
 def test_sink_duplicates_mono_to_a_stereo_only_device_and_applies_volume() -> None:
