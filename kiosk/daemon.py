@@ -134,8 +134,6 @@ class Daemon:
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._reload_requested = False
-        self._gestures: Any = None
-        self._mute_switch: Any = None
         self._wake: Any = None
         self._leds: Any = None
 
@@ -287,41 +285,18 @@ class Daemon:
 
     def _open_gpio(self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop) -> None:
         g = self.cfg.gpio
-        if not g.enabled or (g.led == "none" and not g.button_pin and not g.mute_switch_pin):
+        if not g.enabled or (g.led == "none" and not g.button_pin and not g.mute_switch_pin and not g.state_pins):
             return
-        from kiosk.hardware.factory import open_pin_factory
+        from kiosk.hardware.gpio import open_gpio
 
-        factory, reason = open_pin_factory(g)
-        if factory is None:
-            log.info("GPIO disabled: %s (LEDs and button off; `kiosk check` says more)", reason)
-            return
-        try:
-            if g.led != "none":
-                from kiosk.hardware.leds import GpioLeds
+        hw = open_gpio(g, loop, self._on_gesture, clock=loop.time)
+        stack.callback(hw.close)
+        bus.subscribe(hw.leds.on_event)
+        self._leds = hw.leds
+        if hw.initially_muted and self.pipeline is not None:
+            from kiosk.core.turns import MuteToggled
 
-                self._leds = GpioLeds(g, factory)
-                stack.callback(self._leds.close)
-                bus.subscribe(self._leds.on_event)
-            if g.button_pin:
-                from kiosk.core.button import ButtonGestures
-                from kiosk.hardware.button import GpioButton
-
-                self._gestures = ButtonGestures(g.hold_s, g.long_press_s, g.debounce_ms)
-                button = GpioButton(
-                    g, factory, lambda pressed, t: loop.call_soon_threadsafe(self._on_button_edge, pressed), loop.time
-                )
-                stack.callback(button.close)
-            if g.mute_switch_pin:
-                from kiosk.core.button import MuteSwitchGestures
-                from kiosk.hardware.button import GpioMuteSwitch
-
-                self._mute_switch = MuteSwitchGestures(g.debounce_ms)
-                switch = GpioMuteSwitch(
-                    g, factory, lambda muted, t: loop.call_soon_threadsafe(self._on_mute_edge, muted), loop.time
-                )
-                stack.callback(switch.close)
-        except KioskError as exc:
-            log.warning("GPIO partly disabled: %s", exc)
+            self.pipeline.feed(MuteToggled())  # the switch was already closed at boot
 
     def _open_wake_word(self, stack: contextlib.AsyncExitStack) -> None:
         if self.cfg.wake.mode != "wakeword":
@@ -335,25 +310,16 @@ class Daemon:
         except (ImportError, OSError, ValueError) as exc:
             log.error("wake word unavailable (%s): only the button opens a turn", exc)
 
-    def _on_button_edge(self, pressed: bool) -> None:
-        if self._gestures is not None and self.pipeline is not None:
-            self._feed_gestures(self._gestures.edge(pressed, self.pipeline.clock()))
-
-    def _on_mute_edge(self, muted: bool) -> None:
-        if self._mute_switch is not None and self.pipeline is not None:
-            self._feed_gestures(self._mute_switch.edge(muted, self.pipeline.clock()))
-
-    def _feed_gestures(self, gestures: list[Any]) -> None:
+    def _on_gesture(self, gesture: Any) -> None:
         pipeline = self.pipeline
         if pipeline is None:
             return
-        for gesture in gestures:
-            turn_input: TurnInput | None = turn_input_for_gesture(gesture, pipeline.state)
-            if turn_input is not None:
-                pipeline.feed(turn_input)
+        turn_input: TurnInput | None = turn_input_for_gesture(gesture, pipeline.state)
+        if turn_input is not None:
+            pipeline.feed(turn_input)
 
     async def _ticker(self) -> None:
-        """Timers of the core (turn deadlines, gestures) and LED animation, ~30 Hz."""
+        """Timers of the core (turn deadlines) and LED animation, ~30 Hz."""
         while True:
             await asyncio.sleep(TICK_S)
             pipeline = self.pipeline
@@ -361,11 +327,6 @@ class Daemon:
                 continue
             now = pipeline.clock()
             pipeline.tick()
-            for gestures in (self._gestures, self._mute_switch):
-                if gestures is not None:
-                    deadline = gestures.next_deadline()
-                    if deadline is not None and now >= deadline:
-                        self._feed_gestures(gestures.on_deadline(now))
             if self._leds is not None:
                 self._leds.render(now)
 
