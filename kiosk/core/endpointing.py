@@ -107,7 +107,12 @@ class Endpointer:
         self._onset_frames = []
 
     def reset(self) -> None:
-        """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error)."""
+        """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
+
+        Also forgets the pre-roll and a half-proved onset: audio from before the reset must
+        not be sent as the next onset's pre-roll (after a mute it may be minutes old).
+        """
+        self._preroll.clear()
         self._in_speech = False
         self._forced = False
         self._onset_frames = []

@@ -352,3 +352,13 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
                     assert event.speech_s == pytest.approx(expected_s)
                 is_open, run_start, first, last_voiced = False, None, None, None
     assert streamed == sorted(set(streamed)), "a frame was streamed twice or out of order"
+
+
+def test_reset_while_waiting_forgets_preroll_and_half_proved_onset() -> None:
+    mic = make_mic()
+    mic.silence(5)  # 1..5
+    mic.play(3)  # 6..8: not yet an onset
+    mic.endpointer.reset()  # e.g. muted: what came before must not be sent later
+    (onset,) = mic.silence(2) + mic.play(5)  # 9..10, 11..15
+    assert isinstance(onset, Onset)
+    assert numbers(onset.audio) == [9, 10, 11, 12, 13, 14, 15]
