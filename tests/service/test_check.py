@@ -17,7 +17,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from kiosk.config import load_config
-from kiosk.service.check import check_online, run_checks
+from kiosk.service.check import run_checks
+from kiosk.service.check_online import check_online
 
 KEY = "sk-proj-CHECK-KEY-must-never-be-printed-0123456789"
 
