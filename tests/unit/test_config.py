@@ -155,6 +155,11 @@ def test_device_index_written_as_number_is_accepted() -> None:
         ("[gpio]\nhold_s = 4.0\n", "gpio.hold_s"),
         ('[gpio]\nled = "rgb"\nrgb_pins = [5, 6]\n', "gpio.rgb_pins"),
         ("[wake]\nwakeword_threshold = 1.0\n", "wake.wakeword_threshold"),
+        ('[wake]\nwakeword_model = "hey_kiosk"\n', "wake.wakeword_model"),
+        ("[wake]\nrefractory_s = 61.0\n", "wake.refractory_s"),
+        ('[gpio]\npin_factory = "wiringpi"\n', "gpio.pin_factory"),
+        ("[gpio]\ndebounce_ms = 600\n", "gpio.debounce_ms"),
+        ("[gpio.state_pins]\nasleep = 21\n", "gpio.state_pins.asleep"),
         ("[earcons]\nvolume = 2.0\n", "earcons.volume"),
     ],
 )
@@ -448,3 +453,26 @@ def test_example_config_documents_every_key_with_its_default() -> None:
 def test_name_with_newline_still_gives_one_line_error(toml: str) -> None:
     err = config_error(toml)
     assert "\\n" in err.key
+
+
+def test_rag_azure_backend_with_endpoint_and_index_loads() -> None:
+    toml = (
+        '[rag]\nbackend = "azure"\nazure_endpoint = "https://s.search.windows.net"\n'
+        'azure_index = "kb"\n'
+    )
+    assert load(toml).rag.azure_index == "kb"
+
+
+def test_env_override_of_int_choice_with_text_names_the_key() -> None:
+    assert config_error("", {"KIOSK_AUDIO_FRAME_MS": "twenty"}).key == "audio.frame_ms"
+
+
+def test_config_path_that_is_a_directory_is_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read") as info:
+        load_config_file(tmp_path, {}, require_key=False)
+    assert info.value.key == "(file)"
+
+
+def test_equal_secrets_hash_alike_so_configs_compare_and_hash() -> None:
+    assert hash(Secret(KEY)) == hash(Secret(KEY))
+    assert len({Secret(KEY), Secret(KEY), Secret("")}) == 2

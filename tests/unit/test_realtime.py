@@ -786,3 +786,22 @@ def test_response_with_null_id_still_plays_its_audio(dialect: Dialect) -> None:
     finished_frame = done()
     finished_frame["response"]["id"] = None
     assert only(feed(s, finished_frame), ResponseFinished).response_id == ""
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_two_calls_in_one_response_are_each_reported_once(dialect: Dialect) -> None:
+    s = session(dialect, tools=(SEARCH_TOOL,))
+    events = feed(
+        s,
+        created(),
+        call_args_done(dialect, call_id="call_1"),
+        output_item_done(call_id="call_1"),
+        call_args_done(dialect, call_id="call_2"),
+        output_item_done(call_id="call_2"),
+        done(output=[call_item("call_1"), call_item("call_2")]),
+    )
+    calls = [e.call_id for e in events if isinstance(e, FunctionCallRequested)]
+    assert calls == ["call_1", "call_2"]
+    finished = events[-1]
+    assert isinstance(finished, ResponseFinished)
+    assert (finished.function_calls, finished.answer_over) == (2, False)
