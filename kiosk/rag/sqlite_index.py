@@ -171,6 +171,12 @@ class SqliteIndex:
         self._conn = conn
 
     def _check_versions(self, conn: sqlite3.Connection) -> None:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}
+        if "heading" not in columns:
+            # Early indexes did not store section headings: searchable after this,
+            # ranked as designed (and deduplicated per section) after a rebuild.
+            conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT NOT NULL DEFAULT ''")
+            log.warning("%s predates section headings: run `kiosk index rebuild`", self.path)
         rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         if not rows:
             conn.executemany(

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.rag.chunking import Chunk
+from kiosk.rag.ingest import ingest_paths, rebuild
 from kiosk.rag.knowledge import KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
@@ -105,6 +106,19 @@ def test_missing_file_opened_without_create_is_empty_until_it_appears(tmp_path: 
         )
     assert [h.text for h in reader.search("parking", 3)] == ["parking is downstairs"]
     reader.close()
+
+
+def test_index_from_before_headings_is_upgraded_and_rebuilt(tmp_path: Path, corpus: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with SqliteIndex(path) as ix:
+        ingest_paths(ix, [corpus])
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE chunks DROP COLUMN heading")  # the first released layout
+    con.close()
+    with SqliteIndex(path, create=False) as ix:
+        assert ix.search("parking basement", 1)
+        rebuild(ix)
+        assert ix.search("parking basement", 1)[0].title == "Visitor FAQ > Where can I park?"
 
 
 def test_a_file_that_is_not_sqlite_is_a_knowledge_error(tmp_path: Path) -> None:
