@@ -543,8 +543,10 @@ class RealtimeSession:
             detail = str(details.get("reason") or details.get("type") or "")
         progress = self._response if self._response is not None else _ResponseProgress(rid)
         # Count calls found only in response.output (if the streaming events were missed).
+        output_calls = 0
         for item in response.get("output") or []:
             if isinstance(item, dict) and item.get("type") == "function_call":
+                output_calls += 1
                 call_id = _str(item, "call_id")
                 if call_id not in progress.function_calls and not self.middle_tier:
                     progress.function_calls[call_id] = (_str(item, "name"), _str(item, "arguments"))
@@ -555,7 +557,11 @@ class RealtimeSession:
         elif calls:
             answer_over = False  # tool round: we answer with function_call_output + response.create
         elif self.middle_tier:
-            answer_over = progress.had_audio  # a silent response is the middle tier's tool round
+            # A silent response is the middle tier's tool round. So is one that spoke a
+            # preamble ("let me check") and still lists a function_call: VoiceRAG's filter
+            # pops by reversed index, so with a message before the call it removes the
+            # message and leaves the call. The kiosk runs none of these (function_calls 0).
+            answer_over = progress.had_audio and not output_calls
         else:
             answer_over = True
         return ResponseFinished(

@@ -656,9 +656,20 @@ def test_function_call_event_from_middle_tier_is_ignored_not_run() -> None:
     feed(s, created())
     events = feed(s, output_item_done(), call_args_done("beta"))
     assert all(isinstance(e, ServerEventIgnored) for e in events) and len(events) == 2
-    finished = only(feed(s, audio_delta("beta"), done(output=[call_item()]))[1:], ResponseFinished)
+    finished = only(feed(s, audio_delta("beta"), done())[1:], ResponseFinished)
     assert finished.function_calls == 0
     assert finished.answer_over
+
+
+def test_middle_tier_preamble_with_call_left_in_output_is_a_tool_round() -> None:
+    # VoiceRAG hides its calls but its response.done filter can leave one in the output
+    # (it pops by reversed index): the spoken "let me check" is not the answer.
+    s = session("beta", middle_tier=True)
+    events = feed(s, created(), audio_delta("beta"), done(output=[call_item()]))
+    finished = events[-1]
+    assert isinstance(finished, ResponseFinished)
+    assert not any(isinstance(e, FunctionCallRequested) for e in events)
+    assert (finished.had_audio, finished.function_calls, finished.answer_over) == (True, 0, False)
 
 
 @pytest.mark.parametrize(("had_audio", "answer_over"), [(False, False), (True, True)])
