@@ -557,10 +557,11 @@ class RealtimeSession:
         elif calls:
             answer_over = False  # tool round: we answer with function_call_output + response.create
         elif self.middle_tier:
-            # A silent response is the middle tier's tool round. So is one that spoke a
-            # preamble ("let me check") and still lists a function_call: VoiceRAG's filter
-            # pops by reversed index, so with a message before the call it removes the
-            # message and leaves the call. The kiosk runs none of these (function_calls 0).
+            # A silent response is the middle tier's tool round. So is one that had audio and
+            # still lists a function_call: VoiceRAG's response.done filter pops by reversed
+            # index, so for [function_call, message] it removes the message and leaves the
+            # call (for [message, function_call] it raises and drops the socket instead).
+            # The kiosk runs none of these calls (function_calls stays 0).
             answer_over = progress.had_audio and not output_calls
         else:
             answer_over = True

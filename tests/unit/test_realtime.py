@@ -663,7 +663,7 @@ def test_function_call_event_from_middle_tier_is_ignored_not_run() -> None:
 
 def test_middle_tier_preamble_with_call_left_in_output_is_a_tool_round() -> None:
     # VoiceRAG hides its calls but its response.done filter can leave one in the output
-    # (it pops by reversed index): the spoken "let me check" is not the answer.
+    # (it pops by reversed index): audio then is not the answer, a tool round follows.
     s = session("beta", middle_tier=True)
     events = feed(s, created(), audio_delta("beta"), done(output=[call_item()]))
     finished = events[-1]
