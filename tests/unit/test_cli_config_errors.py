@@ -108,3 +108,10 @@ def test_simulate_with_unreadable_credential_names_it_without_its_content(tmp_pa
     result = simulate(tmp_path, "", env={"CREDENTIALS_DIRECTORY": str(creds)})
     line = assert_one_line_naming(result, "credentials.openai_api_key")
     assert "sk-secret" not in line
+
+
+def test_run_with_bad_config_refuses_before_touching_devices(tmp_path: Path) -> None:
+    config = tmp_path / "kiosk.toml"
+    config.write_text("[audio]\nframe_ms = 25\n", encoding="utf-8")
+    result = run_kiosk(tmp_path, "run", "--config", str(config))
+    assert_one_line_naming(result, "audio.frame_ms")
