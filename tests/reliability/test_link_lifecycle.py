@@ -12,8 +12,11 @@ import asyncio
 import contextlib
 import time
 
+from websockets.asyncio.server import ServerConnection, serve
+
 from kiosk.core.events import ConnectionChanged, State
-from kiosk.net.connection import CLOSE_TIMEOUT_S
+from kiosk.net.connection import CLOSE_TIMEOUT_S, MAX_FRAME_BYTES, WebsocketLink
+from kiosk.net.endpoints import realtime_endpoint
 from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
 
 from .rig import PipelineRig, rig_config, speech
@@ -142,3 +145,23 @@ async def test_dead_link_mid_answer_is_noticed_by_keepalive_within_seconds() -> 
                 assert any(d.startswith("lost") for d in closes(rig))
             finally:
                 await rig.aclose()
+
+
+async def test_huge_server_frame_closes_the_link_cleanly_instead_of_eating_memory() -> None:
+    async def flood(ws: ServerConnection) -> None:
+        await ws.send('{"type":"session.created","session":{"id":"s"}}')
+        await ws.send('{"type":"error","error":{"message":"' + "x" * (MAX_FRAME_BYTES + 1) + '"}}')
+        await ws.wait_closed()
+
+    async with serve(flood, "127.0.0.1", 0, max_size=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        link = await WebsocketLink.open(
+            realtime_endpoint(rig_config(f"ws://127.0.0.1:{port}")), timeout_s=5.0
+        )
+        async with asyncio.timeout(10.0):
+            first = await link.recv()
+            second = await link.recv()
+        await link.close()
+    assert first is not None and "session.created" in first
+    assert second is None  # closed (1009 message too big), not an exception, not 9 MB in memory
+    assert link.close_reason.startswith("closed")
