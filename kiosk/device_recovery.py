@@ -1,0 +1,123 @@
+"""Audio device loss: report it once, reopen with backoff, say when it is back.
+
+Owns the recovery loop the daemon runs when a PortAudio stream dies (a USB microphone
+unplugged, the sound server restarted, a null sink unloaded): one ``ErrorReported``
+(code ``device_lost``) per loss, then reopen attempts with exponential backoff and jitter
+until one works, then ``on_recovered``. Each attempt runs in a worker thread under a
+timeout, so a PortAudio call that hangs on a wedged device cannot block the event loop (and
+with it the systemd watchdog keep-alive, the LEDs and the button).
+
+It does not own the streams (``kiosk.audio.pyaudio_io``: ``reopen_streams``) or decide what
+the kiosk shows meanwhile (the daemon feeds the turn machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from kiosk.core.bus import EventStream
+from kiosk.core.events import ErrorReported
+from kiosk.net.policy import Backoff
+
+log = logging.getLogger(__name__)
+
+MIN_DELAY_S = 0.5  # full jitter can draw ~0: never hammer a device in a tight loop
+ATTEMPT_TIMEOUT_S = 5.0
+
+
+class DeviceRecovery:
+    """Reopen failed audio streams with backoff until they work again.
+
+    Args:
+        reopen: blocking; reopens every stream or raises (``DeviceError``/``OSError``).
+        bus: where the loss is reported (``ErrorReported(code="device_lost")``).
+        clock: monotonic seconds for the event's ``t_s``.
+        rng: backoff jitter.
+        on_recovered: called on the loop once a reopen succeeded.
+        initial_s, max_s: backoff bounds; ``min_delay_s`` floors each (full-jitter) delay.
+        attempt_timeout_s: an attempt still running after this is abandoned (its thread is
+            left to finish; no second attempt starts while it runs).
+        sleep: ``asyncio.sleep`` (tests pass a recorder).
+
+    Contract: call :meth:`on_error` on the event-loop thread (PortAudio callbacks hop over
+    with ``loop.call_soon_threadsafe``); call :meth:`aclose` on shutdown.
+    """
+
+    def __init__(
+        self,
+        reopen: Callable[[], None],
+        bus: EventStream,
+        clock: Callable[[], float],
+        rng: random.Random,
+        *,
+        on_recovered: Callable[[], None] | None = None,
+        initial_s: float = 1.0,
+        max_s: float = 30.0,
+        attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+        min_delay_s: float = MIN_DELAY_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._reopen = reopen
+        self._bus = bus
+        self._clock = clock
+        self._backoff = Backoff(initial_s, max_s, rng)
+        self._on_recovered = on_recovered
+        self._attempt_timeout_s = attempt_timeout_s
+        self._min_delay_s = min_delay_s
+        self._sleep = sleep
+        self._task: asyncio.Task[None] | None = None
+        self._attempt: asyncio.Future[None] | None = None
+        self.losses = 0
+        self.recoveries = 0
+        self.attempts = 0
+
+    @property
+    def recovering(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def on_error(self, exc: BaseException) -> None:
+        """A stream failed. Starts recovery unless it is already running (one report per loss)."""
+        if self.recovering:
+            log.debug("device error while recovering: %s", exc)
+            return
+        self.losses += 1
+        message = f"audio device failed: {exc}"[:200]
+        log.error("%s; reopening with backoff", message)
+        self._bus.publish(ErrorReported(self._clock(), message, "device_lost"))
+        self._backoff.reset()
+        self._task = asyncio.get_running_loop().create_task(self._recover())
+
+    async def _recover(self) -> None:
+        while True:
+            await self._sleep(max(self._min_delay_s, self._backoff.next_delay()))
+            if self._attempt is not None and not self._attempt.done():
+                log.warning("previous reopen attempt still hung; waiting")
+                continue
+            self.attempts += 1
+            self._attempt = asyncio.ensure_future(asyncio.to_thread(self._reopen))
+            try:
+                await asyncio.wait_for(asyncio.shield(self._attempt), self._attempt_timeout_s)
+            except TimeoutError:
+                log.error(
+                    "reopening the audio device hung for %.0f s; will retry",
+                    self._attempt_timeout_s,
+                )
+                continue
+            except (OSError, ValueError) as exc:  # DeviceError is an OSError
+                log.warning("audio device still unavailable: %s", exc)
+                continue
+            break
+        self.recoveries += 1
+        log.info("audio device is back after %d attempt(s)", self.attempts)
+        if self._on_recovered is not None:
+            self._on_recovered()
+
+    async def aclose(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
