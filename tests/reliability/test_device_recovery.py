@@ -8,7 +8,7 @@ import random
 import threading
 
 from kiosk.core.bus import EventStream
-from kiosk.core.events import ErrorReported
+from kiosk.core.events import ErrorReported, KioskEvent
 from kiosk.device_recovery import MIN_DELAY_S, DeviceRecovery
 from kiosk.errors import DeviceError
 
