@@ -20,6 +20,7 @@ import re
 import socket
 import struct
 import sys
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
@@ -44,6 +45,10 @@ SYSLOG_IDENTIFIER = "kiosk"
 # A journal datagram is capped by the socket's send buffer (~200 KiB by default); longer
 # payloads need memfd passing. Nothing we log should be that long, so cut instead.
 _MAX_FIELD_BYTES = 48 * 1024
+# A datagram send blocks while journald's queue is full; a stuck journald must not freeze the
+# event loop (and so the voice) for more than this. The record then goes to stderr.
+SEND_TIMEOUT_S = 0.5
+JOURNAL_RETRY_S = 5.0  # after a failed send, lines go to stderr this long before trying again
 _FIELD_NAME = re.compile(r"[^A-Z0-9_]")
 _MARKER = "_kiosk_handler"  # set on handlers we install, so setup_logging can replace them
 
@@ -88,8 +93,9 @@ def encode_journal_fields(fields: Iterable[tuple[str, str]]) -> bytes:
 class JournaldHandler(logging.Handler):
     """Writes records to journald with MESSAGE, PRIORITY, CODE_* and KIOSK_* fields.
 
-    If the journal socket cannot be reached the record goes to stderr instead (one warning),
-    so a journald restart never loses or crashes logging.
+    If the journal socket cannot be reached, or stays full for ``send_timeout_s``, the record
+    goes to stderr instead (one warning), so a journald restart or stall never loses logging,
+    crashes it, or blocks the caller for long.
     """
 
     def __init__(
@@ -98,13 +104,16 @@ class JournaldHandler(logging.Handler):
         *,
         identifier: str = SYSLOG_IDENTIFIER,
         fallback: TextIO | None = None,
+        send_timeout_s: float = SEND_TIMEOUT_S,
     ) -> None:
         super().__init__()
+        self._send_timeout_s = send_timeout_s
         self._socket_path = socket_path
         self._identifier = identifier
         self._fallback = fallback
         self._sock: socket.socket | None = None
         self._failed = False
+        self._retry_at = 0.0  # monotonic time before which the journal is not tried again
 
     def fields(self, record: logging.LogRecord) -> list[tuple[str, str]]:
         """The journal fields for ``record`` (after this handler's filters ran)."""
@@ -128,17 +137,27 @@ class JournaldHandler(logging.Handler):
         except Exception:  # formatting bug in a caller's args: logging must not raise
             self.handleError(record)
             return
-        try:
-            if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._sock.sendto(payload, self._socket_path)
-        except OSError as exc:
-            stream = self._fallback or sys.stderr
-            if not self._failed:
-                self._failed = True
-                stream.write(f"kiosk: journald unreachable ({exc}); logging to stderr\n")
-            stream.write(self.format(record) + "\n")
-            stream.flush()
+        if time.monotonic() >= self._retry_at:
+            try:
+                if self._sock is None:
+                    self._sock = socket.socket(
+                        socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC
+                    )
+                    self._sock.settimeout(self._send_timeout_s)
+                self._sock.sendto(payload, self._socket_path)
+                return
+            except OSError as exc:
+                # Each stalled send costs send_timeout_s: do not pay it for every line.
+                self._retry_at = time.monotonic() + JOURNAL_RETRY_S
+                if not self._failed:
+                    self._failed = True
+                    self._write_fallback(f"kiosk: journald unreachable ({exc}); logging to stderr")
+        self._write_fallback(self.format(record))
+
+    def _write_fallback(self, line: str) -> None:
+        stream = self._fallback or sys.stderr
+        stream.write(line + "\n")
+        stream.flush()
 
     def close(self) -> None:
         if self._sock is not None:

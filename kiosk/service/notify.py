@@ -37,6 +37,9 @@ STATUS_BY_STATE: dict[State, str] = {
 }
 
 _MAX_STATUS_CHARS = 200  # systemctl status shows one line; keep the datagram small
+# A unix datagram send blocks while the receiver's queue is full (net.unix.max_dgram_qlen,
+# 10 by default). A stuck service manager must not freeze our event loop: give up instead.
+SEND_TIMEOUT_S = 0.5
 
 
 class SdNotifier:
@@ -51,12 +54,15 @@ class SdNotifier:
         socket_path: str | None = None,
         *,
         env: Mapping[str, str] | None = None,
+        send_timeout_s: float = SEND_TIMEOUT_S,
     ) -> None:
         """Args:
         socket_path: the notify socket; None = ``$NOTIFY_SOCKET`` from ``env``.
         env: environment to read (default ``os.environ``); tests pass their own.
+        send_timeout_s: longest a send may block on a full socket queue.
         """
         self._env: Mapping[str, str] = os.environ if env is None else env
+        self._send_timeout_s = send_timeout_s
         path = socket_path if socket_path is not None else self._env.get("NOTIFY_SOCKET", "")
         self._address: str | bytes | None = None
         if path.startswith("@"):
@@ -83,6 +89,7 @@ class SdNotifier:
             # A socket per message, as sd_notify(3) does: a few µs, at most a few per second,
             # and nothing to leak or to go stale when systemd re-executes.
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                sock.settimeout(self._send_timeout_s)
                 sock.sendto(message, self._address)
         except OSError as exc:
             if not self._warned:

@@ -288,3 +288,30 @@ def test_state_change_connection_and_error_lines() -> None:
         "INFO    kiosk.turns: connected: wss://api.example [connected=1]",
         "WARNING kiosk.turns: upstream unreachable [turn_id=2 error_code=timeout]",
     ]
+
+
+def test_stalled_journal_falls_back_to_stream_instead_of_blocking(
+    journal: tuple[str, socket.socket],
+) -> None:
+    import time
+
+    from kiosk.service.logs import JournaldHandler
+
+    path, _never_read = journal
+    out = io.StringIO()
+    handler = JournaldHandler(path, fallback=out, send_timeout_s=0.02)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    lg = logging.getLogger("kiosk.stall")
+    lg.addHandler(handler)
+    lg.propagate = False
+    try:
+        started = time.monotonic()
+        for i in range(24):  # beyond the kernel's datagram queue length
+            lg.warning("line %d", i)
+        # Only the first stalled send waits; later lines go straight to the stream.
+        assert time.monotonic() - started < 0.5
+    finally:
+        lg.removeHandler(handler)
+        handler.close()
+    assert "journald unreachable" in out.getvalue()
+    assert "line 23" in out.getvalue()

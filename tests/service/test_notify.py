@@ -199,3 +199,17 @@ async def test_watchdog_keepalive_sends_from_the_loop(
 
 async def test_watchdog_keepalive_without_watchdog_returns_at_once() -> None:
     await asyncio.wait_for(watchdog_keepalive(SdNotifier(env={})), TIMEOUT_S)
+
+
+def test_full_socket_queue_gives_up_instead_of_blocking(
+    notify_socket: tuple[str, socket.socket],
+) -> None:
+    import time
+
+    path, _never_read = notify_socket
+    notifier = SdNotifier(path, send_timeout_s=0.02)
+    started = time.monotonic()
+    results = [notifier.watchdog() for _ in range(24)]  # beyond the kernel's queue length
+    assert results[0] is True
+    assert results[-1] is False
+    assert time.monotonic() - started < 24 * 0.02 + TIMEOUT_S
