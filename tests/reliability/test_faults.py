@@ -306,3 +306,28 @@ async def test_connections_dying_at_once_stop_after_three_with_clear_error_then_
         finally:
             await rig.aclose()
     assert server.validation_errors == []
+
+
+async def test_tight_budget_binds_under_repeated_drops_and_is_never_exceeded() -> None:
+    outcomes: list[str] = []
+    async with FakeRealtimeServer("ga", script=script()) as server:
+        rig = await started(server, "[connection]\nmax_new_per_minute = 2\n")
+        try:
+            for _ in range(20):  # a busy lobby: a question every few seconds, answers cut
+                server.drop_next(mid_audio=True)
+                summary = await rig.turn()
+                assert summary is not None
+                outcomes.append(summary.outcome)
+                await rig.recover()
+                await rig.silence(2.0)
+            minutes = (rig.clock() - rig.connect_times[0]) / 60.0
+        finally:
+            await rig.aclose()
+    connections = len(rig.connect_times)
+    assert max_in_any_minute(rig.connect_times) <= 2
+    assert 2 <= connections <= 2 * (minutes + 1)
+    # Turns the budget refused ended at once with an error (and the offline message),
+    # instead of waiting or connecting anyway.
+    assert set(outcomes) <= {"error", "answered"}
+    assert outcomes.count("error") >= len(outcomes) - connections
+    assert server.validation_errors == []
