@@ -31,6 +31,7 @@ LEDGER_FILE = "cost.sqlite"
 # Warn once per period when this share of a cap is used (style guide: WARNING for a nearly
 # spent budget).
 WARN_FRACTION = 0.8
+MAX_OPEN_TURNS = 32
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
@@ -275,11 +276,20 @@ class CostLedgerSubscriber:
         self._clock = clock
         self._turns: dict[int, Usage] = {}
 
+    @property
+    def open_turns(self) -> int:
+        """Turns with usage seen but no TurnEnded yet (bounded by MAX_OPEN_TURNS)."""
+        return len(self._turns)
+
     def __call__(self, event: KioskEvent) -> None:
         match event:
             case UsageReported(turn_id=turn_id, usage=usage):
                 self.ledger.record(turn_id, usage, self._clock())
                 self._turns[turn_id] = self._turns.get(turn_id, Usage()) + _clean(usage)
+                if len(self._turns) > MAX_OPEN_TURNS:
+                    # Usage of a turn that already ended (a late response.done after barge-in)
+                    # is recorded but never gets its turn line: forget the oldest.
+                    del self._turns[min(self._turns)]
             case TurnEnded(summary=summary):
                 usage = self._turns.pop(summary.turn_id, Usage())
                 if summary.upstream_audio_s > 0:

@@ -13,7 +13,14 @@ import pytest
 from kiosk.config import CostSettings
 from kiosk.core.bus import EventStream
 from kiosk.core.events import TurnEnded, TurnSummary, Usage, UsageReported
-from kiosk.cost import CostLedger, CostLedgerSubscriber, estimated_usd, open_ledger, tokens
+from kiosk.cost import (
+    MAX_OPEN_TURNS,
+    CostLedger,
+    CostLedgerSubscriber,
+    estimated_usd,
+    open_ledger,
+    tokens,
+)
 
 PRICES = CostSettings()
 
@@ -185,3 +192,11 @@ def test_subscriber_records_usage_events_and_logs_turn_line(
         "turn 3 tokens: in text=100 audio=50 cached=0, out text=10 audio=200; upstream 2.0 s"
     )
     assert "today 360 tokens" in line
+
+
+def test_subscriber_forgets_usage_of_turns_that_never_end(ledger: CostLedger) -> None:
+    subscriber = CostLedgerSubscriber(ledger, lambda: DAY1)
+    for turn_id in range(1, 200):
+        subscriber(UsageReported(turn_id, Usage(output_text=1)))
+    assert ledger.totals("day", DAY1) == Usage(output_text=199)  # every response still counted
+    assert subscriber.open_turns == MAX_OPEN_TURNS
