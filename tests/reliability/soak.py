@@ -108,7 +108,10 @@ async def soak(
         async with FakeRealtimeServer("ga", script=script) as server:
             rig = PipelineRig(rig_config(server.url), server, seed=seed)
             ledger = open_ledger(Path(state_dir), rig.cfg.cost)
-            rig.bus.subscribe(CostLedgerSubscriber(ledger, time.time))
+            # One fixed wall-clock instant: a run that crosses midnight must not split the
+            # ledger's day and fail the comparison below.
+            wallclock = time.time()
+            rig.bus.subscribe(CostLedgerSubscriber(ledger, lambda: wallclock))
             start = rig.clock()
             baseline: tuple[int, int, int] | None = None
             spoken = 0
@@ -167,7 +170,7 @@ async def soak(
                     result.task_growth = len(asyncio.all_tasks()) - baseline[2]
             finally:
                 await rig.aclose()
-                ledger_today = ledger.totals("day", time.time())
+                ledger_today = ledger.totals("day", wallclock)
                 ledger.close()
             summaries = rig.summaries()
             result.simulated_s = rig.clock() - start
