@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ from kiosk.net.connection import WebsocketLink
 from kiosk.net.endpoints import realtime_endpoint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+# Every real-time wait is scaled by this (a slow CI box sets KIOSK_TEST_TIMEOUT_FACTOR=3).
+TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
 SECRET_KEY = "sk-rel-SECRET-0123456789abcdef"  # must never show up in logs, errors or reports
 PLAYBACK_RATE_HZ = 24_000
 ACTIVE = (State.LISTENING, State.THINKING, State.SPEAKING)
@@ -164,7 +167,7 @@ class PipelineRig:
     async def settle(self, max_sim_s: float = 60.0, timeout_s: float = 20.0) -> None:
         """Feed silence until the pipeline is idle (or ERROR) with nothing playing."""
         frame = bytes(self.frame_samples * 2)
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout(timeout_s * TIMEOUT_FACTOR):
             start = self.clock()
             while self.pipeline.busy or self.pipeline.endpointer.in_speech:
                 if self.clock() - start > max_sim_s:
@@ -177,7 +180,7 @@ class PipelineRig:
         """Wait out an ERROR hold (silence) until the kiosk is IDLE again."""
         await self.settle()
         frame = bytes(self.frame_samples * 2)
-        async with asyncio.timeout(20.0):
+        async with asyncio.timeout(20.0 * TIMEOUT_FACTOR):
             while self.pipeline.state is State.ERROR:
                 await self.frame(frame)
 

@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 
 from kiosk.core.events import State
 
-from .rig import PipelineRig, rig_config
+from .rig import TIMEOUT_FACTOR, PipelineRig, rig_config
 from .test_fuzz_realtime import frame_text, server_events
 
 PCM = base64.b64encode(b"\x10\x20" * 2400).decode()
@@ -97,7 +97,8 @@ async def scenario(first: list[str]) -> tuple[State, str | None, list[dict[str, 
     async with serve(scripted.handle, "127.0.0.1", 0) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         cfg = rig_config(
-            f"ws://127.0.0.1:{port}", "[turns]\nanswer_timeout_s = 0.5\naudio_stall_s = 0.3\n"
+            f"ws://127.0.0.1:{port}",
+            f"[turns]\nanswer_timeout_s = {0.5 * TIMEOUT_FACTOR}\naudio_stall_s = 0.3\n",
         )
         rig = PipelineRig(cfg, scripted)
         try:
@@ -121,7 +122,9 @@ async def scenario(first: list[str]) -> tuple[State, str | None, list[dict[str, 
 )
 @given(first=frames)
 def test_arbitrary_answer_frames_leave_the_kiosk_idle_and_able_to_answer(first: list[str]) -> None:
-    state_after, second_outcome, problems = asyncio.run(asyncio.wait_for(scenario(first), 30.0))
+    state_after, second_outcome, problems = asyncio.run(
+        asyncio.wait_for(scenario(first), 30.0 * TIMEOUT_FACTOR)
+    )
     assert problems == []
     assert state_after is State.IDLE
     assert second_outcome == "answered"

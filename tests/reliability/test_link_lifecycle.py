@@ -19,7 +19,7 @@ from kiosk.net.connection import CLOSE_TIMEOUT_S, MAX_FRAME_BYTES, WebsocketLink
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
 
-from .rig import PipelineRig, rig_config, speech
+from .rig import TIMEOUT_FACTOR, PipelineRig, rig_config, speech
 
 
 def script(**overrides: object) -> FakeScript:
@@ -128,18 +128,18 @@ async def test_dead_link_mid_answer_is_noticed_by_keepalive_within_seconds() -> 
             rig = PipelineRig(cfg, server)
             try:
                 await rig.feed(speech())
-                async with asyncio.timeout(20.0):
+                async with asyncio.timeout(20.0 * TIMEOUT_FACTOR):
                     while rig.state is not State.SPEAKING:
                         await rig.silence(0.02)
                 proxy.blackhole()
                 cut_at = time.monotonic()
-                async with asyncio.timeout(15.0):
+                async with asyncio.timeout(15.0 * TIMEOUT_FACTOR):
                     while rig.state is State.SPEAKING:
                         await asyncio.sleep(0.02)
                         rig.pipeline.tick()
                 noticed_s = time.monotonic() - cut_at
                 # ping interval + ping timeout + close timeout, plus slack for a loaded CI box
-                assert noticed_s < 1.0 + 1.0 + CLOSE_TIMEOUT_S + 1.0, noticed_s
+                assert noticed_s < 1.0 + 1.0 + CLOSE_TIMEOUT_S + 1.0 * TIMEOUT_FACTOR, noticed_s
                 (summary,) = rig.summaries()
                 assert summary.outcome == "error"
                 assert any(d.startswith("lost") for d in closes(rig))
@@ -158,7 +158,7 @@ async def test_huge_server_frame_closes_the_link_cleanly_instead_of_eating_memor
         link = await WebsocketLink.open(
             realtime_endpoint(rig_config(f"ws://127.0.0.1:{port}")), timeout_s=5.0
         )
-        async with asyncio.timeout(10.0):
+        async with asyncio.timeout(10.0 * TIMEOUT_FACTOR):
             first = await link.recv()
             second = await link.recv()
         await link.close()
