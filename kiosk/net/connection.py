@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import websockets
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from kiosk.errors import UpstreamRejected, UpstreamUnavailable
 from kiosk.net.endpoints import RealtimeEndpoint
+from kiosk.net.policy import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,18 @@ CLOSE_TIMEOUT_S = 1.0
 
 
 def _retry_after(headers: Any) -> float | None:
-    try:
-        value = headers.get("Retry-After") if headers is not None else None
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+    """Seconds to wait from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an
+    HTTP date, RFC 9110 10.2.3); None when absent or unreadable."""
+    if headers is None:
         return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return parse_retry_after(str(float(millis) / 1000.0), time.time())
+        value = headers.get("Retry-After")
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return parse_retry_after(value if isinstance(value, str) else None, time.time())
 
 
 class WebsocketLink:
