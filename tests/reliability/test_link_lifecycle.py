@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import time
 
+import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
 
 from kiosk.core.events import ConnectionChanged, State
+from kiosk.errors import UpstreamUnavailable
 from kiosk.net.connection import CLOSE_TIMEOUT_S, MAX_FRAME_BYTES, WebsocketLink
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
@@ -165,3 +169,38 @@ async def test_huge_server_frame_closes_the_link_cleanly_instead_of_eating_memor
     assert first is not None and "session.created" in first
     assert second is None  # closed (1009 message too big), not an exception, not 9 MB in memory
     assert link.close_reason.startswith("closed")
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "expected_s"),
+    [
+        ("Retry-After", "20", 20.0),
+        ("retry-after-ms", "1500", 1.5),
+        ("Retry-After", "HTTP-DATE+30", 30.0),
+        ("Retry-After", "soon", None),
+    ],
+)
+async def test_refused_handshake_carries_the_retry_hint_in_any_documented_form(
+    header: str, value: str, expected_s: float | None
+) -> None:
+    if value.startswith("HTTP-DATE+"):
+        value = email.utils.formatdate(
+            time.time() + float(value.removeprefix("HTTP-DATE+")), usegmt=True
+        )
+
+    def refuse(connection: ServerConnection, request: Request) -> Response:
+        response = connection.respond(429, "slow down\n")
+        response.headers[header] = value
+        return response
+
+    async with serve(lambda ws: ws.wait_closed(), "127.0.0.1", 0, process_request=refuse) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        with pytest.raises(UpstreamUnavailable) as refused:
+            await WebsocketLink.open(
+                realtime_endpoint(rig_config(f"ws://127.0.0.1:{port}")), timeout_s=5.0
+            )
+    assert "429" in str(refused.value)
+    if expected_s is None:
+        assert refused.value.retry_after_s is None
+    else:
+        assert refused.value.retry_after_s == pytest.approx(expected_s, abs=1.0)
