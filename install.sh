@@ -162,12 +162,19 @@ ensure_venv() {
         python3 -m venv "$venv" || die "python3 -m venv failed: is python3-venv installed?"
     fi
     step "installing kiosk from $REPO into $venv"
+    # Build from a copy of what the package needs: pip's in-tree build would leave root-owned
+    # build/ and *.egg-info in the (often user-owned, maybe read-only) checkout.
+    local src
+    src="$(mktemp -d)"
+    tar -C "$REPO" --exclude=__pycache__ -cf - pyproject.toml README.md kiosk | tar -C "$src" -xf - \
+        || die "cannot copy the package sources from $REPO"
     # Dependencies first, then kiosk itself forced: an unchanged version number must not
     # leave old code in place after a git pull.
-    "$venv/bin/pip" install --disable-pip-version-check --no-input -q "${REPO}[audio]" \
+    "$venv/bin/pip" install --disable-pip-version-check --no-input -q "${src}[audio]" \
         || die "pip install failed (see above): check the network and that portaudio19-dev is installed"
-    "$venv/bin/pip" install --disable-pip-version-check --no-input -q --no-deps --force-reinstall "$REPO" \
+    "$venv/bin/pip" install --disable-pip-version-check --no-input -q --no-deps --force-reinstall "$src" \
         || die "pip install of kiosk itself failed (see above)"
+    rm -rf "$src"
     if grep -qs "Raspberry Pi" /proc/device-tree/model; then
         # gpiozero's pin factory for current Raspberry Pi OS (Pi 5 has no /dev/gpiomem).
         "$venv/bin/pip" install --disable-pip-version-check --no-input -q lgpio \
