@@ -54,11 +54,15 @@ def credentials_env(env: Mapping[str, str], directory: Path = CREDENTIALS_DIR) -
 def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckResult, Config | None]:
     shown = cfg_path or str(DEFAULT_CONFIG_PATH)
     try:
-        cfg = load_config_file(cfg_path, dict(env), require_key=False)
+        # Always explicit: the daemon may run on defaults without a file, but the doctor
+        # must say the file the service is told to read is not there.
+        cfg = load_config_file(shown, dict(env), require_key=False)
     except ConfigError as exc:
         hint = f"edit {shown} (every key is documented in config/kiosk.toml)"
         if exc.key == "(file)" and "does not exist" in exc.problem:
             hint = f"create {shown}: sudo ./install.sh copies the example there"
+        elif exc.key == "(file)" and "ermission denied" in exc.problem:
+            hint = "run sudo kiosk check (the config is readable by root and group kiosk)"
         return fail("config", str(exc), hint), None
     return ok("config", f"{shown} valid (provider {cfg.realtime.provider})"), cfg
 
