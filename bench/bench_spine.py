@@ -92,8 +92,11 @@ async def _barge_in(repeats: int) -> tuple[list[float], list[float]]:
         cfg = _point_at(load_config('[gpio]\nenabled = false\n[rag]\nbackend = "none"\n', {"OPENAI_API_KEY": "x"}), server)
         loop = asyncio.get_running_loop()
         playback = PlaybackBuffer(24000)
+        BUS = EventStream()
+        if os.environ.get("BENCH_DEBUG"):
+            BUS.subscribe(lambda e: print(e, file=sys.stderr))
         pipeline = KioskPipeline(
-            cfg, realtime_endpoint(cfg), EventStream(), playback,
+            cfg, realtime_endpoint(cfg), BUS, playback,
             webrtc_voice_detector(2, 16000, 20), loop.time,
         )
 

@@ -111,7 +111,7 @@ class VadSettings:
     # Onset gate: voiced frames quieter than this do not open a turn (webrtcvad ignores level).
     min_level_dbfs: float = -50.0
     # Half-duplex guard (no AEC): while SPEAKING, barge-in needs longer and louder speech.
-    barge_in_min_speech_ms: int = 400
+    barge_in_min_speech_ms: int = 300
     barge_in_min_level_dbfs: float = -30.0
 
 

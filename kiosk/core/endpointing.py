@@ -80,6 +80,7 @@ class Endpointer:
         self.frame_ms = frame_ms
         self._preroll: deque[bytes] = deque(maxlen=max(0, settings.preroll_ms // frame_ms))
         self._onset_frames: list[bytes] = []  # voiced run not yet long enough to count
+        self._onset_loud = 0  # frames of that run at or above the level floor
         self._pause: list[bytes] = []  # silence inside an utterance, held back
         self._in_speech = False
         self._forced = False
@@ -105,6 +106,7 @@ class Endpointer:
         self._utterance_ms = 0
         self._pause = []
         self._onset_frames = []
+        self._onset_loud = 0
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
@@ -116,6 +118,7 @@ class Endpointer:
         self._in_speech = False
         self._forced = False
         self._onset_frames = []
+        self._onset_loud = 0
         self._pause = []
         self._voiced_ms = 0
         self._silence_ms = 0
@@ -128,29 +131,42 @@ class Endpointer:
         return self._wait_for_onset(frame, voiced)
 
     def _wait_for_onset(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
+        """Onset = enough *loud* voiced frames within one voiced run.
+
+        webrtcvad ignores level: after a stretch of silence it calls faint hum speech, so a
+        frame counts only at a person-at-the-kiosk level (``min_level_dbfs``); while our
+        answer plays without AEC, at a louder one (``barge_in_min_level_dbfs``), since the
+        speaker's echo is quieter than someone talking to us. Quieter voiced frames inside
+        the run neither count nor break it (real speech dips between syllables); an
+        unvoiced frame ends the run (a cough or click stays a blip).
+        """
         s = self.settings
-        if voiced:
-            # webrtcvad ignores level: after a stretch of silence it calls faint hum speech.
-            # A turn needs a person-at-the-kiosk level; while our answer plays (no AEC) a
-            # louder one, since the speaker's echo is quieter than someone talking to us.
-            floor = s.barge_in_min_level_dbfs if self.guarded else s.min_level_dbfs
-            voiced = frame_dbfs(frame) >= floor
         if not voiced:
             if self._onset_frames:
-                # A short blip (cough, click): push it into the pre-roll and start over.
                 for f in self._onset_frames:
                     self._preroll.append(f)
                 self._onset_frames = []
+                self._onset_loud = 0
             self._preroll.append(frame)
             return []
+        floor = s.barge_in_min_level_dbfs if self.guarded else s.min_level_dbfs
         self._onset_frames.append(frame)
+        if frame_dbfs(frame) >= floor:
+            self._onset_loud += 1
         need_ms = s.barge_in_min_speech_ms if self.guarded else s.min_speech_ms
-        if len(self._onset_frames) * self.frame_ms < need_ms:
+        if self._onset_loud * self.frame_ms < need_ms:
+            if len(self._onset_frames) * self.frame_ms > 3 * max(need_ms, 100):
+                # A long quiet voiced run (hum): keep only its tail; the rest is pre-roll.
+                oldest = self._onset_frames.pop(0)
+                self._preroll.append(oldest)
+                if frame_dbfs(oldest) >= floor:
+                    self._onset_loud -= 1
             return []
         audio = b"".join(self._preroll) + b"".join(self._onset_frames)
         self._utterance_ms = len(self._onset_frames) * self.frame_ms
         self._preroll.clear()
         self._onset_frames = []
+        self._onset_loud = 0
         self._in_speech = True
         self._forced = False
         self._silence_ms = 0

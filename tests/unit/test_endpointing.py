@@ -198,13 +198,32 @@ def test_guarded_onset_ignores_speech_quieter_than_barge_in_level() -> None:
     assert isinstance(unguarded.play(5, QUIET_DBFS)[0], Onset)
 
 
-def test_guarded_quiet_frames_break_a_loud_run() -> None:
+def test_guarded_quiet_voiced_frames_neither_count_nor_break_a_loud_run() -> None:
+    # Real speech dips between syllables ("ちょっと待って" never holds -30 dBFS for 400 ms):
+    # a quieter voiced frame does not restart the count, it just does not add to it.
     mic = make_mic()
     mic.endpointer.guarded = True
     mic.play(8)
-    mic.play(1, QUIET_DBFS)  # echo-level frame: the run starts over
+    assert mic.play(1, QUIET_DBFS) == []
+    assert mic.play(1) == []  # 9 loud frames so far
+    (onset,) = mic.play(1)[:1]  # the 10th loud frame proves it
+    assert isinstance(onset, Onset)
+    assert len(numbers(onset.audio)) >= 11  # the quiet frame is part of the utterance
+
+
+def test_guarded_unvoiced_frame_breaks_a_loud_run() -> None:
+    mic = make_mic()
+    mic.endpointer.guarded = True
+    mic.play(8)
+    mic.play(1, None)  # silence: a cough-sized blip is over
     assert mic.play(9) == []
     assert isinstance(mic.play(1)[0], Onset)
+
+
+def test_long_quiet_voiced_run_never_opens_and_stays_bounded() -> None:
+    mic = make_mic()
+    assert mic.play(500, -60.0) == []  # hum webrtcvad calls voiced, below min_level_dbfs
+    assert len(mic.endpointer._onset_frames) * FRAME_MS <= 3 * SETTINGS.min_speech_ms + FRAME_MS
 
 
 # --- button-opened turns -------------------------------------------------------------------------
@@ -299,7 +318,7 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
     mic = make_mic(no_speech_timeout_s=0.5)
     voiced: set[int] = set()
     is_open = False
-    run_start: int | None = None  # first frame of the current run that could prove an onset
+    run: list[int] = []  # the current voiced run not yet proved an onset (capped like the endpointer)
     first: int | None = None  # first frame of the utterance (onset run, or a forced turn's word)
     last_voiced: int | None = None
     streamed: list[int] = []
@@ -308,10 +327,11 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
             if not mic.endpointer.in_speech:
                 mic.endpointer.force_open()
                 is_open, first, last_voiced = True, None, None
+                run = []
             continue
         if step == "reset":
             mic.endpointer.reset()
-            is_open, run_start = False, None
+            is_open, run = False, []
             continue
         if step == "guard":
             mic.endpointer.guarded = not mic.endpointer.guarded
@@ -322,18 +342,18 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
         n = mic.count
         if level is not None:
             voiced.add(n)
-        eligible = level is not None and level >= (
-            SETTINGS.barge_in_min_level_dbfs if guarded else -50.0
-        )
+        need_ms = SETTINGS.barge_in_min_speech_ms if guarded else SETTINGS.min_speech_ms
+        was_open = is_open
         if not is_open:
-            run_start = (run_start or n) if eligible else None
+            run = [*run, n] if level is not None else []
         for event in events:
             if isinstance(event, Onset):
                 assert not is_open
                 frames = numbers(event.audio)
                 # Pre-roll and onset are one contiguous stretch ending with this frame.
                 assert frames == list(range(frames[0], n + 1))
-                is_open, first, last_voiced = True, run_start, n
+                # The utterance starts at the run's first voiced frame, quiet ones included.
+                is_open, first, last_voiced = True, run[0], n
                 streamed += frames
             elif isinstance(event, Speech):
                 assert is_open
@@ -350,7 +370,9 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
                     assert first is not None and last_voiced is not None
                     expected_s = (last_voiced - first + 1) * FRAME_MS / 1000
                     assert event.speech_s == pytest.approx(expected_s)
-                is_open, run_start, first, last_voiced = False, None, None, None
+                is_open, run, first, last_voiced = False, [], None, None
+        if not was_open and not is_open and len(run) * FRAME_MS > 3 * max(need_ms, 100):
+            run.pop(0)  # a long quiet run keeps only its tail as onset candidates
     assert streamed == sorted(set(streamed)), "a frame was streamed twice or out of order"
 
 
