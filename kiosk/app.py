@@ -32,6 +32,7 @@ from kiosk.core.events import (
     EarconRequested,
     ErrorReported,
     State,
+    StateChanged,
     ToolCallFinished,
     ToolCallStarted,
     TurnEnded,
@@ -262,6 +263,8 @@ class KioskPipeline:
                 case Publish(event=event):
                     if isinstance(event, TurnStarted):
                         self._begin_record(event)
+                    elif isinstance(event, StateChanged) and State.MUTED in (event.old, event.new):
+                        self.endpointer.reset()  # audio from before a mute is never pre-roll
                     self.bus.publish(event)
                 case StartUpstream(with_preroll=with_preroll):
                     self._start_upstream(with_preroll)
@@ -424,7 +427,7 @@ class KioskPipeline:
         loop = asyncio.get_running_loop()
         state.tasks = [loop.create_task(self._sender(state)), loop.create_task(self._receiver(state))]
         self.bus.publish(ConnectionChanged(self.clock(), True, self.endpoint.redacted))
-        log.info("connected to %s (%s dialect)", self.endpoint.redacted, self.endpoint.dialect)
+        log.debug("= connected (%s dialect)", self.endpoint.dialect)
         for pcm in self._pending_audio:
             session.append_audio(pcm)
         self._pending_audio.clear()
