@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kiosk.config import CostSettings
 from kiosk.core.bus import EventStream
@@ -200,3 +203,37 @@ def test_subscriber_forgets_usage_of_turns_that_never_end(ledger: CostLedger) ->
         subscriber(UsageReported(turn_id, Usage(output_text=1)))
     assert ledger.totals("day", DAY1) == Usage(output_text=199)  # every response still counted
     assert subscriber.open_turns == MAX_OPEN_TURNS
+
+
+counts = st.integers(min_value=0, max_value=10**6)
+usages = st.builds(Usage, counts, counts, counts, counts, counts)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    records=st.lists(st.tuples(usages, st.floats(min_value=0, max_value=90 * 86400)), max_size=30)
+)
+def test_totals_equal_the_sum_of_records_in_each_calendar_day_and_month(
+    tmp_path: Path, records: list[tuple[Usage, float]]
+) -> None:
+    path = tmp_path / f"{uuid.uuid4().hex}.sqlite"  # a fresh ledger per example
+    with CostLedger(path, PRICES, tz=UTC) as led:
+        for i, (usage, offset) in enumerate(records):
+            led.record(i, usage, DAY1 + offset)
+        for _, offset in records:
+            when = datetime.fromtimestamp(DAY1 + offset, tz=UTC)
+            same_day = [
+                u
+                for u, o in records
+                if datetime.fromtimestamp(DAY1 + o, tz=UTC).date() == when.date()
+            ]
+            same_month = [
+                u
+                for u, o in records
+                if datetime.fromtimestamp(DAY1 + o, tz=UTC).strftime("%Y-%m")
+                == when.strftime("%Y-%m")
+            ]
+            assert led.totals("day", DAY1 + offset) == sum(same_day, Usage())
+            assert led.totals("month", DAY1 + offset) == sum(same_month, Usage())
