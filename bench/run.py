@@ -42,7 +42,15 @@ def main() -> int:
             rows.append((name, "FAILED", f"{type(exc).__name__}: {exc}"[:60], "", ""))
             continue
         for r in results:
-            rows.append((name, str(r["name"]), str(r["value"]), str(r.get("goal", "")), str(r.get("note", ""))))
+            rows.append(
+                (
+                    name,
+                    str(r["name"]),
+                    str(r["value"]),
+                    str(r.get("goal", "")),
+                    str(r.get("note", "")),
+                )
+            )
         print(f"# {name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     header = ("bench", "metric", "value", "goal", "note")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]

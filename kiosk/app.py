@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
-from kiosk.core.endpointing import Endpointer, EndOfSpeech, Onset, Speech
+from kiosk.core.endpointing import EndOfSpeech, Endpointer, Onset, Speech
 from kiosk.core.events import (
     Citation,
     CitationsReported,
@@ -37,6 +38,7 @@ from kiosk.core.events import (
     ToolCallStarted,
     TurnEnded,
     TurnStarted,
+    TurnSummary,
     UsageReported,
 )
 from kiosk.core.realtime import (
@@ -81,7 +83,7 @@ from kiosk.core.turns import (
 from kiosk.errors import BudgetExhausted, InvalidTransition, UpstreamRejected, UpstreamUnavailable
 from kiosk.net.connection import WebsocketLink
 from kiosk.net.endpoints import RealtimeEndpoint
-from kiosk.net.policy import ConnectPolicy
+from kiosk.net.policy import ConnectPolicy, failure_kind_for_status
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,7 @@ class KioskPipeline:
         rng: random.Random | None = None,
         connect: Callable[..., Any] = WebsocketLink.open,
         citations_from_middle_tier: Callable[[str, str], tuple[Citation, ...]] | None = None,
+        budget_left: Callable[[], Any] | None = None,
     ) -> None:
         self.cfg = cfg
         self.endpoint = endpoint
@@ -158,6 +161,7 @@ class KioskPipeline:
         self.tools = tools
         self._connect = connect
         self._citations_from_middle_tier = citations_from_middle_tier
+        self._budget_left = budget_left  # -> kiosk.cost.BudgetStatus (ok, reason)
         now = clock()
         self.machine = TurnMachine(
             TurnTimeouts(
@@ -186,12 +190,14 @@ class KioskPipeline:
         self._onset_audio = b""
         self._record: TurnRecord | None = None
         self._answer_item: str | None = None  # answer audio item of the current turn
-        self._cancelled: set[str] = set()  # response ids we cancelled: their late deltas are dropped
+        self._cancelled: set[str] = (
+            set()
+        )  # response ids we cancelled: their late deltas are dropped
         self._tool_tasks: dict[str, list[asyncio.Task[None]]] = {}
         self._idle_since = now
         self._reported: set[str] = set()  # log-once keys
         self._closed = False
-        self.summaries: list[Any] = []
+        self.summaries: deque[TurnSummary] = deque(maxlen=100)  # recent turns (tests, reports)
 
     # --- inputs ------------------------------------------------------------------------------
 
@@ -297,11 +303,25 @@ class KioskPipeline:
         self._pending_audio.clear()
         self._pending_commit = False
         self._answer_item = None
+        if self._budget_left is not None:
+            status = self._budget_left()
+            if not status.ok:
+                # Not re-entrant: the turn's own StateChanged must be published first.
+                self._streaming = False
+                asyncio.get_running_loop().call_soon(self._refuse_turn, status.reason)
+                return
         if with_preroll and self._onset_audio:
             self._upstream(self._onset_audio)
         elif not with_preroll:
             self.endpointer.force_open()
         self._ensure_connection()
+
+    def _refuse_turn(self, reason: str) -> None:
+        self.bus.publish(
+            ErrorReported(self.clock(), reason, "budget_exhausted", self.machine.turn_id)
+        )
+        log.warning("turn refused: %s", reason)
+        self.feed(UpstreamFailed(reason))
 
     def _upstream(self, pcm16k: bytes) -> None:
         pcm = self._upsampler.process(pcm16k)
@@ -377,7 +397,11 @@ class KioskPipeline:
     # --- connection --------------------------------------------------------------------------
 
     def _ensure_connection(self) -> None:
-        if self._closed or self._link is not None or (self._connecting and not self._connecting.done()):
+        if (
+            self._closed
+            or self._link is not None
+            or (self._connecting and not self._connecting.done())
+        ):
             return
         self._connecting = asyncio.get_running_loop().create_task(self._open_link())
 
@@ -411,8 +435,8 @@ class KioskPipeline:
             self._connect_failed(str(exc))
             return
         except UpstreamUnavailable as exc:
-            kind = "rate_limited" if "429" in str(exc) else ("server" if "HTTP 5" in str(exc) else "network")
-            self.policy.record_failure(self.clock(), kind, exc.retry_after_s)  # type: ignore[arg-type]
+            kind = failure_kind_for_status(exc.status) if exc.status is not None else "network"
+            self.policy.record_failure(self.clock(), kind, exc.retry_after_s)
             self._connect_failed(str(exc))
             return
         if self._closed:
@@ -420,12 +444,17 @@ class KioskPipeline:
             return
         self.policy.record_success(self.clock())
         self.connections_opened += 1
-        session = RealtimeSession(self.endpoint.dialect, self.options, middle_tier=self.endpoint.middle_tier)
+        session = RealtimeSession(
+            self.endpoint.dialect, self.options, middle_tier=self.endpoint.middle_tier
+        )
         session.configure()
         state = _Link(link, session, self.clock(), asyncio.Queue(), [])
         self._link = state
         loop = asyncio.get_running_loop()
-        state.tasks = [loop.create_task(self._sender(state)), loop.create_task(self._receiver(state))]
+        state.tasks = [
+            loop.create_task(self._sender(state)),
+            loop.create_task(self._receiver(state)),
+        ]
         self.bus.publish(ConnectionChanged(self.clock(), True, self.endpoint.redacted))
         log.debug("= connected (%s dialect)", self.endpoint.dialect)
         for pcm in self._pending_audio:
@@ -439,7 +468,9 @@ class KioskPipeline:
     def _connect_failed(self, reason: str) -> None:
         self._pending_audio.clear()
         self._pending_commit = False
-        self.bus.publish(ErrorReported(self.clock(), reason, "upstream_unavailable", self.machine.turn_id))
+        self.bus.publish(
+            ErrorReported(self.clock(), reason, "upstream_unavailable", self.machine.turn_id)
+        )
         log.warning("connection: %s", reason)
         self.feed(UpstreamFailed(reason))
 
@@ -502,16 +533,31 @@ class KioskPipeline:
             # The person is still talking: reconnect and replay what they said, once.
             self._replayed = True
             self._pending_audio = list(self._turn_audio)
-            log.warning("connection lost while listening; replaying %d chunks once", len(self._pending_audio))
+            log.warning(
+                "connection lost while listening; replaying %d chunks once",
+                len(self._pending_audio),
+            )
             self._ensure_connection()
-        elif st is State.THINKING and self._pending_commit is False and not self._replayed and self._turn_audio:
+        elif (
+            st is State.THINKING
+            and self._pending_commit is False
+            and not self._replayed
+            and self._turn_audio
+        ):
             self._replayed = True
             self._pending_audio = list(self._turn_audio)
             self._pending_commit = True
             log.warning("connection lost before the answer; replaying the utterance once")
             self._ensure_connection()
         elif st in (State.LISTENING, State.THINKING, State.SPEAKING):
-            self.bus.publish(ErrorReported(self.clock(), f"connection lost: {reason}", "connection_lost", self.machine.turn_id))
+            self.bus.publish(
+                ErrorReported(
+                    self.clock(),
+                    f"connection lost: {reason}",
+                    "connection_lost",
+                    self.machine.turn_id,
+                )
+            )
             self.feed(UpstreamFailed(f"connection lost: {reason}"))
 
     # --- server events -------------------------------------------------------------------------
@@ -521,7 +567,10 @@ class KioskPipeline:
         record = self._record
         match event:
             case AudioDelta(response_id=rid, item_id=item_id, pcm=pcm):
-                if rid in self._cancelled or self.machine.state not in (State.THINKING, State.SPEAKING):
+                if rid in self._cancelled or self.machine.state not in (
+                    State.THINKING,
+                    State.SPEAKING,
+                ):
                     return  # late audio of an answer that was interrupted or timed out
                 self._answer_item = item_id
                 self.playback.write(pcm, item_id)
@@ -553,13 +602,20 @@ class KioskPipeline:
                     log.debug("< benign error %s", code)
                     return
                 log.warning("server error %s: %s", code, message)
-                self.bus.publish(ErrorReported(now, f"{code}: {message}", code, self.machine.turn_id))
+                self.bus.publish(
+                    ErrorReported(now, f"{code}: {message}", code, self.machine.turn_id)
+                )
                 if self.machine.state in (State.LISTENING, State.THINKING, State.SPEAKING):
                     self.feed(UpstreamFailed(f"server error {code}"))
             case RateLimitsUpdated(limits=limits):
                 self.policy.apply_rate_limits(now, limits)
             case ServerEventRejected(reason=reason):
-                self._log_once("rejected:" + reason.split(":")[0], logging.WARNING, "ignored a bad server frame: %s", reason)
+                self._log_once(
+                    "rejected:" + reason.split(":")[0],
+                    logging.WARNING,
+                    "ignored a bad server frame: %s",
+                    reason,
+                )
             case ServerEventIgnored(event_type=kind):
                 self._log_once("ignored:" + kind, logging.DEBUG, "ignoring server event %s", kind)
             case _:
@@ -575,7 +631,9 @@ class KioskPipeline:
             return
         if event.status == "failed":
             reason = f"response failed: {event.status_detail or 'unknown'}"
-            self.bus.publish(ErrorReported(self.clock(), reason, "response_failed", self.machine.turn_id))
+            self.bus.publish(
+                ErrorReported(self.clock(), reason, "response_failed", self.machine.turn_id)
+            )
             if self.machine.state in (State.THINKING, State.SPEAKING):
                 self.feed(UpstreamFailed(reason))
             return
@@ -585,6 +643,7 @@ class KioskPipeline:
             tasks = self._tool_tasks.pop(event.response_id, [])
             asyncio.get_running_loop().create_task(self._respond_after_tools(state, tasks, turn_id))
         elif event.answer_over:
+            self.policy.record_answered(self.clock())  # the link proved healthy
             self.feed(AnswerFinished(had_audio=event.had_audio))
         else:
             self.feed(ToolRoundFinished())  # the middle tier's hidden tool round
@@ -603,16 +662,22 @@ class KioskPipeline:
         if self.tools is None:
             output = "error: no tools are available on this kiosk"
         else:
-            result = await self.tools.run_async(call.name, call.arguments, self.cfg.rag.tool_timeout_s)
+            result = await self.tools.run_async(
+                call.name, call.arguments, self.cfg.rag.tool_timeout_s
+            )
             output, ok = result.output, result.ok
             if result.citations and self._record is not None and self._record.turn_id == turn_id:
                 self._record.add_citations(tuple(result.citations))
-        self.bus.publish(ToolCallFinished(self.clock(), turn_id, call.name, ok, (self.clock() - started) * 1000))
+        self.bus.publish(
+            ToolCallFinished(self.clock(), turn_id, call.name, ok, (self.clock() - started) * 1000)
+        )
         if self._link is state and self.machine.turn_id == turn_id:
             state.session.send_tool_output(call.call_id, output)
             self._pump()
 
-    async def _respond_after_tools(self, state: _Link, tasks: list[asyncio.Task[None]], turn_id: int) -> None:
+    async def _respond_after_tools(
+        self, state: _Link, tasks: list[asyncio.Task[None]], turn_id: int
+    ) -> None:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         still_this_turn = self._link is state and self.machine.turn_id == turn_id
@@ -658,8 +723,9 @@ class KioskPipeline:
                 task.cancel()
 
 
-
-def earcon_subscriber(playback: PlaybackBuffer, volume: float, rate_hz: int) -> Callable[[Any], None]:
+def earcon_subscriber(
+    playback: PlaybackBuffer, volume: float, rate_hz: int
+) -> Callable[[Any], None]:
     """Play requested earcons through the speaker's earcon lane (never counted as answer audio)."""
     cache: dict[str, bytes] = {}
 

@@ -37,7 +37,11 @@ def load_settings(args: argparse.Namespace, *, require_key: bool) -> Config:
 
 
 def _setup_logging(args: argparse.Namespace, default: str = "warning") -> None:
-    level = "debug" if getattr(args, "verbose", False) else (getattr(args, "log_level", None) or default)
+    level = (
+        "debug"
+        if getattr(args, "verbose", False)
+        else (getattr(args, "log_level", None) or default)
+    )
     try:
         from kiosk.service.logs import setup_logging
 
@@ -117,7 +121,10 @@ def cmd_fake_server(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--config", metavar="PATH", default=None, help="settings file (default /etc/kiosk/kiosk.toml)"
+        "--config",
+        metavar="PATH",
+        default=None,
+        help="settings file (default /etc/kiosk/kiosk.toml)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     common.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
@@ -139,9 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("run", parents=[common, endpoint], help="run the kiosk daemon on real devices")
+    p = sub.add_parser(
+        "run", parents=[common, endpoint], help="run the kiosk daemon on real devices"
+    )
     p.add_argument("--input-wav", metavar="FILE", help="use a WAV file as the microphone (testing)")
-    p.add_argument("--output-wav", metavar="FILE", help="write the speaker's audio to a WAV (testing)")
+    p.add_argument(
+        "--output-wav", metavar="FILE", help="write the speaker's audio to a WAV (testing)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -151,13 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the kiosk pipeline with WAV files as microphone and speaker. With no "
         "endpoint or API key configured, a bundled fake Realtime server answers.",
     )
-    p.add_argument("--input", action="append", required=True, metavar="WAV", help="question audio (repeatable)")
-    p.add_argument("--output", required=True, metavar="WAV", help="answer audio written here (24 kHz mono)")
+    p.add_argument(
+        "--input", action="append", required=True, metavar="WAV", help="question audio (repeatable)"
+    )
+    p.add_argument(
+        "--output", required=True, metavar="WAV", help="answer audio written here (24 kHz mono)"
+    )
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.add_argument("--fast", action="store_true", help="skip the waiting while nobody speaks")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("fake-server", help="serve the bundled fake Realtime server (for manual play)")
+    p = sub.add_parser(
+        "fake-server", help="serve the bundled fake Realtime server (for manual play)"
+    )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--dialect", choices=["ga", "beta"], default="ga")
     p.add_argument("--mode", choices=["direct", "voicerag"], default="direct")

@@ -90,7 +90,9 @@ class RealtimeSettings:
 
 @dataclass(frozen=True, slots=True)
 class AudioSettings:
-    input_device: str = ""  # name substring or index; "" = system default. "echo-cancel" for AEC source
+    input_device: str = (
+        ""  # name substring or index; "" = system default. "echo-cancel" for AEC source
+    )
     output_device: str = ""
     # The input is an echo-cancelled source (PulseAudio/PipeWire module-echo-cancel): barge-in
     # then needs no half-duplex guard.
@@ -400,7 +402,9 @@ def _build_section(name: str, cls: type[Any], raw: dict[str, Any], env_raw: dict
         values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=False)
     for key, value in env_raw.items():
         if key not in hints:
-            raise ConfigError(f"{name}.{key}", f"unknown key (from env KIOSK_{name.upper()}_{key.upper()})")
+            raise ConfigError(
+                f"{name}.{key}", f"unknown key (from env KIOSK_{name.upper()}_{key.upper()})"
+            )
         values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=True)
     return cls(**values)
 
@@ -456,13 +460,21 @@ def _validate(cfg: Config) -> None:
     if rt.endpoint:
         check_endpoint("realtime.endpoint", rt.endpoint, rt.provider)
     elif rt.provider != "openai":
-        hint = "wss://host/realtime" if rt.provider == "voicerag" else "https://<resource>.openai.azure.com"
-        raise ConfigError("realtime.endpoint", f"required for provider {rt.provider!r} (e.g. {hint})")
+        hint = (
+            "wss://host/realtime"
+            if rt.provider == "voicerag"
+            else "https://<resource>.openai.azure.com"
+        )
+        raise ConfigError(
+            "realtime.endpoint", f"required for provider {rt.provider!r} (e.g. {hint})"
+        )
     if rt.provider in ("azure", "azure-preview") and not rt.deployment:
         raise ConfigError("realtime.deployment", f"required for provider {rt.provider!r}")
     _check_range("realtime.temperature", rt.temperature, 0.6, 1.2)
     if rt.max_output_tokens < 0 or rt.max_output_tokens > 4096:
-        raise ConfigError("realtime.max_output_tokens", f"must be 0 (inf) to 4096, got {rt.max_output_tokens}")
+        raise ConfigError(
+            "realtime.max_output_tokens", f"must be 0 (inf) to 4096, got {rt.max_output_tokens}"
+        )
     v = cfg.vad
     _check_range("vad.aggressiveness", v.aggressiveness, 0, 3)
     _check_range("vad.min_speech_ms", v.min_speech_ms, 10, 5000)
@@ -478,7 +490,13 @@ def _validate(cfg: Config) -> None:
     for name in ("capture_rate_hz", "playback_rate_hz"):
         if getattr(cfg.audio, name) not in rates:
             raise ConfigError(f"audio.{name}", f"unsupported rate {getattr(cfg.audio, name)}")
-    for name in ("answer_timeout_s", "audio_stall_s", "max_answer_s", "error_hold_s", "idle_close_s"):
+    for name in (
+        "answer_timeout_s",
+        "audio_stall_s",
+        "max_answer_s",
+        "error_hold_s",
+        "idle_close_s",
+    ):
         _check_range(f"turns.{name}", getattr(cfg.turns, name), 0.1, 3600)
     c = cfg.connection
     _check_range("connection.max_new_per_minute", c.max_new_per_minute, 1, 600)
@@ -503,7 +521,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError("rag.azure_index", "required when rag.backend = 'azure'")
     _check_range("gpio.led_brightness", cfg.gpio.led_brightness, 0, 1)
     if len(cfg.gpio.rgb_pins) != 3:
-        raise ConfigError("gpio.rgb_pins", f"needs exactly 3 pins (red, green, blue), got {cfg.gpio.rgb_pins}")
+        raise ConfigError(
+            "gpio.rgb_pins", f"needs exactly 3 pins (red, green, blue), got {cfg.gpio.rgb_pins}"
+        )
     _check_range("earcons.volume", cfg.earcons.volume, 0, 1)
 
 

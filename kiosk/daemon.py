@@ -27,7 +27,7 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.vad import webrtc_voice_detector
 from kiosk.config import Config, load_config_file
 from kiosk.core.bus import EventStream
-from kiosk.core.events import ErrorReported, State
+from kiosk.core.events import State
 from kiosk.core.turns import TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
@@ -136,6 +136,7 @@ class Daemon:
         self._reload_requested = False
         self._wake: Any = None
         self._leds: Any = None
+        self._recovery: Any = None
 
     async def run(self) -> int:
         from kiosk.service.notify import SdNotifier, StatusReporter
@@ -152,16 +153,23 @@ class Daemon:
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             stack.callback(notifier.close)
 
-            bus = EventStream(on_error=lambda sub, exc: log.error("event subscriber %r failed: %s", sub, exc))
+            bus = EventStream(
+                on_error=lambda sub, exc: log.error("event subscriber %r failed: %s", sub, exc)
+            )
             self.bus = bus
             self._subscribe_logging(bus, stack)
             bus.subscribe(StatusReporter(notifier))
             playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
             self.playback = playback
             if self.cfg.earcons.enabled:
-                bus.subscribe(earcon_subscriber(playback, self.cfg.earcons.volume, PLAYBACK_RATE_HZ))
+                bus.subscribe(
+                    earcon_subscriber(playback, self.cfg.earcons.volume, PLAYBACK_RATE_HZ)
+                )
 
             self.pipeline = self._build_pipeline(self.cfg, bus, playback, loop)
+            from kiosk.offline import OfflineNotice
+
+            bus.subscribe(OfflineNotice(playback, loop.time, language=self.cfg.realtime.language))
             tasks: list[asyncio.Task[None]] = []
             stack.push_async_callback(self._cancel, tasks)
             self._open_audio(stack, tasks, playback, loop)
@@ -173,7 +181,9 @@ class Daemon:
             if interval:
                 tasks.append(loop.create_task(self._watchdog(notifier, interval)))
             notifier.ready(status="idle")
-            log.info("kiosk ready (%s, %s)", self.cfg.realtime.provider, self.pipeline.endpoint.redacted)
+            log.info(
+                "kiosk ready (%s, %s)", self.cfg.realtime.provider, self.pipeline.endpoint.redacted
+            )
 
             while True:
                 await self._wakeup.wait()
@@ -197,21 +207,27 @@ class Daemon:
         from kiosk.service.logs import EventLogger
 
         bus.subscribe(EventLogger())
+        self.ledger: Any = None
         try:
-            from kiosk.cost import CostLedger, CostLedgerSubscriber
+            from kiosk.cost import CostLedgerSubscriber, open_ledger
 
-            ledger = CostLedger(Path(self.cfg.service.state_dir) / "usage.sqlite", self.cfg.cost)
+            ledger = open_ledger(self.cfg.service.state_dir, self.cfg.cost)
             stack.callback(ledger.close)
             bus.subscribe(CostLedgerSubscriber(ledger, time.time))
-            self.ledger: Any = ledger
-        except (OSError, KioskError, ImportError) as exc:
-            self.ledger = None
+            self.ledger = ledger
+        except (OSError, KioskError) as exc:
             log.warning("cost ledger disabled (%s): token totals are only logged", exc)
 
     def _build_pipeline(
-        self, cfg: Config, bus: EventStream, playback: PlaybackBuffer, loop: asyncio.AbstractEventLoop
+        self,
+        cfg: Config,
+        bus: EventStream,
+        playback: PlaybackBuffer,
+        loop: asyncio.AbstractEventLoop,
     ) -> KioskPipeline:
         tools, middle_tier = _open_tools(cfg)
+        ledger = getattr(self, "ledger", None)
+        budget_left = (lambda: ledger.budget_left(time.time())) if ledger is not None else None
         return KioskPipeline(
             cfg,
             realtime_endpoint(cfg),
@@ -221,6 +237,7 @@ class Daemon:
             loop.time,
             tools=tools,
             citations_from_middle_tier=middle_tier,
+            budget_left=budget_left,
         )
 
     def _on_frame(self, frame: bytes) -> None:
@@ -236,11 +253,11 @@ class Daemon:
         pipeline.on_mic_frame(frame)
 
     def _on_device_error(self, exc: BaseException) -> None:
-        msg = f"audio device failed: {exc}"
-        log.error("%s", msg)
+        """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""
+        if self._recovery is not None:
+            self._recovery.on_error(exc)  # logs and reports device_lost once per loss
         if self.pipeline is not None:
-            self.bus.publish(ErrorReported(self.pipeline.clock(), msg, "device_lost", self.pipeline.machine.turn_id))
-            self.pipeline.feed(UpstreamFailed(msg))
+            self.pipeline.feed(UpstreamFailed(f"audio device failed: {exc}"[:200]))
 
     def _open_audio(
         self,
@@ -250,7 +267,10 @@ class Daemon:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         cfg = self.cfg
-        threadsafe_error: Callable[[BaseException], None] = lambda e: loop.call_soon_threadsafe(self._on_device_error, e)
+        streams: list[Any] = []
+        threadsafe_error: Callable[[BaseException], None] = lambda e: loop.call_soon_threadsafe(
+            self._on_device_error, e
+        )
         if self.args.output_wav:
             speaker = WavSpeaker(Path(self.args.output_wav), playback)
             tasks.append(loop.create_task(speaker.run()))
@@ -266,6 +286,7 @@ class Daemon:
             )
             sink.start()
             stack.callback(sink.close)
+            streams.append(sink)
         if self.args.input_wav:
             mic = WavMicrophone(Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame)
             tasks.append(loop.create_task(mic.run()))
@@ -282,10 +303,29 @@ class Daemon:
             )
             source.start()
             stack.callback(source.close)
+            streams.append(source)
+        if streams:
+            import random
 
-    def _open_gpio(self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop) -> None:
+            from kiosk.audio.pyaudio_io import reopen_streams
+            from kiosk.device_recovery import DeviceRecovery
+
+            self._recovery = DeviceRecovery(
+                lambda: reopen_streams(*streams),
+                self.bus,
+                loop.time,
+                random.Random(),
+                on_recovered=lambda: log.info("audio devices are back"),
+            )
+            stack.push_async_callback(self._recovery.aclose)
+
+    def _open_gpio(
+        self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop
+    ) -> None:
         g = self.cfg.gpio
-        if not g.enabled or (g.led == "none" and not g.button_pin and not g.mute_switch_pin and not g.state_pins):
+        if not g.enabled or (
+            g.led == "none" and not g.button_pin and not g.mute_switch_pin and not g.state_pins
+        ):
             return
         from kiosk.hardware.gpio import open_gpio
 
@@ -344,7 +384,13 @@ class Daemon:
         self._reload_requested = True
         self._wakeup.set()
 
-    async def _reload(self, notifier: Any, bus: EventStream, playback: PlaybackBuffer, loop: asyncio.AbstractEventLoop) -> None:
+    async def _reload(
+        self,
+        notifier: Any,
+        bus: EventStream,
+        playback: PlaybackBuffer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         """SIGHUP: build a new Config and swap it in whole; a bad one keeps the old."""
         notifier.reloading()
         try:
@@ -356,6 +402,11 @@ class Daemon:
             return
         if new.audio != self.cfg.audio:
             log.warning("reload: [audio] changes take effect after a restart")
+        if self.pipeline is not None and new.connection == self.cfg.connection:
+            # The connection budget spans reloads (a SIGHUP must not buy new connections);
+            # a hold (bad key) ends, since the new settings may have fixed it.
+            new_pipeline.policy = self.pipeline.policy
+            new_pipeline.policy.release(loop.time())
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()
@@ -378,7 +429,12 @@ class Daemon:
 
 
 def _open_tools(cfg: Config) -> tuple[Any, Any]:
-    from kiosk.rag import KnowledgeError, ToolRunner, citations_from_middle_tier, open_knowledge_base
+    from kiosk.rag import (
+        KnowledgeError,
+        ToolRunner,
+        citations_from_middle_tier,
+        open_knowledge_base,
+    )
 
     if cfg.realtime.provider == "voicerag":
         return None, citations_from_middle_tier
@@ -389,4 +445,6 @@ def _open_tools(cfg: Config) -> tuple[Any, Any]:
         return None, citations_from_middle_tier
     if knowledge is None:
         return None, citations_from_middle_tier
-    return ToolRunner(knowledge, top_k=cfg.rag.top_k, max_result_chars=cfg.rag.max_result_chars), citations_from_middle_tier
+    return ToolRunner(
+        knowledge, top_k=cfg.rag.top_k, max_result_chars=cfg.rag.max_result_chars
+    ), citations_from_middle_tier

@@ -39,7 +39,9 @@ class ProtocolError(KioskError):
 
     def __new__(cls, *args: object, **kwargs: object) -> ProtocolError:
         if cls is ProtocolError:
-            raise TypeError("ProtocolError is abstract: raise LocalProtocolError or RemoteProtocolError")
+            raise TypeError(
+                "ProtocolError is abstract: raise LocalProtocolError or RemoteProtocolError"
+            )
         return super().__new__(cls, *args, **kwargs)
 
 
@@ -61,9 +63,12 @@ class UpstreamUnavailable(KioskError):
     ``retry_after_s`` carries a server hint (429 Retry-After) when there was one.
     """
 
-    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after_s: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+        self.status = status  # the handshake's HTTP status, when there was one
 
 
 class UpstreamRejected(UpstreamUnavailable):

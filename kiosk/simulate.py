@@ -83,7 +83,10 @@ def _open_tools(cfg: Config, tmpdir: Path, use_demo: bool) -> tuple[Any, Any]:
         demo = SqliteIndex(tmpdir / "demo-index.sqlite")
         ingest_paths(demo, [demo_corpus_dir()])
         knowledge: Any = demo
-        print(f"simulate: no index at {cfg.rag.index_path}; using the bundled demo knowledge base", file=sys.stderr)
+        print(
+            f"simulate: no index at {cfg.rag.index_path}; using the bundled demo knowledge base",
+            file=sys.stderr,
+        )
     else:
         knowledge = open_knowledge_base(cfg)
     if knowledge is None:
@@ -115,13 +118,17 @@ async def run_simulation(
         mode = "voicerag" if cfg.realtime.provider == "voicerag" else "direct"
         own_server = FakeRealtimeServer(dialect, mode=mode)
         fake_server = await own_server.__aenter__()
-        notes.append(f"no endpoint/API key configured: answered by the bundled fake Realtime server ({dialect})")
+        notes.append(
+            f"no endpoint/API key configured: answered by the bundled fake Realtime server ({dialect})"
+        )
         print("simulate: " + notes[-1], file=sys.stderr)
     if fake_server is not None:
         cfg = _point_at(cfg, fake_server)
     try:
         with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
-            tools, middle_tier_citations = _open_tools(cfg, Path(tmp), use_demo=own_server is not None)
+            tools, middle_tier_citations = _open_tools(
+                cfg, Path(tmp), use_demo=own_server is not None
+            )
             report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations)
     finally:
         if own_server is not None:
@@ -238,7 +245,9 @@ async def _simulate(
                     await step(data[i : i + samples_per_frame * 2])
                 # Wait (feeding silence) for the kiosk to finish this turn, like a person would.
                 waited = 0.0
-                while (pipeline.busy or pipeline.endpointer.in_speech) and waited < MAX_WAIT_FOR_IDLE_S:
+                while (
+                    pipeline.busy or pipeline.endpointer.in_speech
+                ) and waited < MAX_WAIT_FOR_IDLE_S:
                     await step(silence)
                     waited += frame_s
             for _ in range(int(0.3 / frame_s)):
@@ -256,4 +265,3 @@ async def _simulate(
         "endpoint": pipeline.endpoint.redacted,
         "dialect": pipeline.endpoint.dialect,
     }
-

@@ -221,7 +221,9 @@ _KNOWN_QUIET = frozenset(
 class _ResponseProgress:
     response_id: str
     had_audio: bool = False
-    function_calls: dict[str, tuple[str, str]] = field(default_factory=dict)  # call_id -> (name, args)
+    function_calls: dict[str, tuple[str, str]] = field(
+        default_factory=dict
+    )  # call_id -> (name, args)
 
 
 def _as_int(value: Any) -> int:
@@ -233,7 +235,9 @@ def parse_usage(raw: Any) -> Usage:
     if not isinstance(raw, dict):
         return Usage()
     inp = raw.get("input_token_details") if isinstance(raw.get("input_token_details"), dict) else {}
-    out = raw.get("output_token_details") if isinstance(raw.get("output_token_details"), dict) else {}
+    out = (
+        raw.get("output_token_details") if isinstance(raw.get("output_token_details"), dict) else {}
+    )
     assert isinstance(inp, dict) and isinstance(out, dict)
     input_text = _as_int(inp.get("text_tokens"))
     input_audio = _as_int(inp.get("audio_tokens"))
@@ -267,7 +271,9 @@ class RealtimeSession:
     :meth:`receive_text`, then handle :meth:`events_received`.
     """
 
-    def __init__(self, dialect: Dialect, options: SessionOptions, *, middle_tier: bool = False) -> None:
+    def __init__(
+        self, dialect: Dialect, options: SessionOptions, *, middle_tier: bool = False
+    ) -> None:
         if dialect not in ("ga", "beta"):
             raise LocalProtocolError(f"unknown dialect {dialect!r}")
         if middle_tier and dialect != "beta":
@@ -475,13 +481,17 @@ class RealtimeSession:
             self._answer_item_id = item_id or self._answer_item_id
             return AudioDelta(response_id=rid, item_id=item_id, pcm=pcm)
         if kind == _TRANSCRIPT_DELTA[self.dialect]:
-            return AnswerTranscriptDelta(response_id=_str(raw, "response_id"), text=_str(raw, "delta"))
+            return AnswerTranscriptDelta(
+                response_id=_str(raw, "response_id"), text=_str(raw, "delta")
+            )
         if kind == "response.function_call_arguments.done" or kind == "response.output_item.done":
             return self._parse_function_call(raw)
         if kind == "response.done":
             return self._finish_response(raw)
         if kind == "extension.middle_tier_tool_response":
-            return MiddleTierToolResponse(tool_name=_str(raw, "tool_name"), tool_result=_str(raw, "tool_result"))
+            return MiddleTierToolResponse(
+                tool_name=_str(raw, "tool_name"), tool_result=_str(raw, "tool_result")
+            )
         if kind == "error":
             err = raw.get("error") if isinstance(raw.get("error"), dict) else {}
             assert isinstance(err, dict)
@@ -513,9 +523,17 @@ class RealtimeSession:
             item = raw.get("item")
             if not isinstance(item, dict) or item.get("type") != "function_call":
                 return None
-            call_id, name, arguments = _str(item, "call_id"), _str(item, "name"), _str(item, "arguments")
+            call_id, name, arguments = (
+                _str(item, "call_id"),
+                _str(item, "name"),
+                _str(item, "arguments"),
+            )
         else:
-            call_id, name, arguments = _str(raw, "call_id"), _str(raw, "name"), _str(raw, "arguments")
+            call_id, name, arguments = (
+                _str(raw, "call_id"),
+                _str(raw, "name"),
+                _str(raw, "arguments"),
+            )
         if self.middle_tier:
             # The middle tier runs its tools itself (and should hide these events): never
             # report a call the kiosk would then try, and fail, to answer.

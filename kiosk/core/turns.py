@@ -161,7 +161,16 @@ class EndTurn:
     outcome: str
 
 
-Effect = StartUpstream | StopUpstream | CommitInput | ClearInput | FlushPlayback | CancelResponse | Publish | EndTurn
+Effect = (
+    StartUpstream
+    | StopUpstream
+    | CommitInput
+    | ClearInput
+    | FlushPlayback
+    | CancelResponse
+    | Publish
+    | EndTurn
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +287,9 @@ class TurnMachine:
     def _end_turn(self, outcome: str) -> None:
         self._effects.append(EndTurn(self.turn_id, outcome))
 
-    def _start_turn(self, now: float, trigger: str, *, push_to_talk: bool = False, preroll: bool = True) -> None:
+    def _start_turn(
+        self, now: float, trigger: str, *, push_to_talk: bool = False, preroll: bool = True
+    ) -> None:
         self.turn_id += 1
         self.trigger = trigger
         self.push_to_talk = push_to_talk
@@ -354,7 +365,9 @@ class TurnMachine:
         self._go(State.SPEAKING, now, "answer audio started")
 
     def _thinking_tool_round(self, event: TurnInput, now: float) -> None:
-        self._arm(now + self.timeouts.answer_timeout_s, "answer_timeout")  # the model will speak next
+        self._arm(
+            now + self.timeouts.answer_timeout_s, "answer_timeout"
+        )  # the model will speak next
 
     def _thinking_answer_finished(self, event: TurnInput, now: float) -> None:
         assert isinstance(event, AnswerFinished)
@@ -470,8 +483,14 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
     (S.SPEAKING, ButtonPressed): TurnMachine._pressed_while_answering,
     (S.ERROR, SpeechStarted): TurnMachine._error_speech_started,
     (S.MUTED, MuteToggled): TurnMachine._unmute,
-    **{(s, MuteToggled): TurnMachine._mute for s in (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR)},
-    **{(s, UpstreamFailed): TurnMachine._upstream_failed for s in (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING)},
+    **{
+        (s, MuteToggled): TurnMachine._mute
+        for s in (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR)
+    },
+    **{
+        (s, UpstreamFailed): TurnMachine._upstream_failed
+        for s in (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING)
+    },
 }
 
 # Explicit no-ops: inputs that can legitimately arrive late or out of place.

@@ -80,12 +80,18 @@ class WebsocketLink:
         except InvalidStatus as exc:
             status = exc.response.status_code
             if status in (401, 403):
-                raise UpstreamRejected(f"handshake refused with HTTP {status}: check the API key and deployment") from None
+                raise UpstreamRejected(
+                    f"handshake refused with HTTP {status}: check the API key and deployment"
+                ) from None
             raise UpstreamUnavailable(
-                f"handshake failed with HTTP {status}", retry_after_s=_retry_after(exc.response.headers)
+                f"handshake failed with HTTP {status}",
+                retry_after_s=_retry_after(exc.response.headers),
+                status=status,
             ) from None
-        except (InvalidHandshake, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-            raise UpstreamUnavailable(f"cannot connect: {type(exc).__name__}: {exc}"[:200]) from None
+        except (InvalidHandshake, OSError, TimeoutError) as exc:
+            raise UpstreamUnavailable(
+                f"cannot connect: {type(exc).__name__}: {exc}"[:200]
+            ) from None
         return cls(ws, endpoint)
 
     async def send(self, text: str) -> bool:
@@ -113,5 +119,5 @@ class WebsocketLink:
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._ws.close(), timeout=2.0)
-        except (TimeoutError, asyncio.TimeoutError, ConnectionClosed, OSError):
+        except (TimeoutError, ConnectionClosed, OSError):
             pass

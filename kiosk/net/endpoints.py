@@ -60,4 +60,6 @@ def realtime_endpoint(cfg: Config) -> RealtimeEndpoint:
         query = {"api-version": rt.api_version, "deployment": rt.deployment}
         headers = {"api-key": key}
         dialect = "beta"
-    return RealtimeEndpoint(urlunsplit((scheme, netloc, path, urlencode(query), "")), headers, dialect, False)
+    return RealtimeEndpoint(
+        urlunsplit((scheme, netloc, path, urlencode(query), "")), headers, dialect, False
+    )
