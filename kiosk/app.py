@@ -79,6 +79,7 @@ from kiosk.core.turns import (
     TurnMachine,
     TurnTimeouts,
     UpstreamFailed,
+    WakeWordDetected,
 )
 from kiosk.errors import BudgetExhausted, InvalidTransition, UpstreamRejected, UpstreamUnavailable
 from kiosk.net.connection import WebsocketLink
@@ -175,6 +176,8 @@ class KioskPipeline:
             now=now,
         )
         self.endpointer = Endpointer(is_speech, cfg.vad, cfg.audio.frame_ms)
+        # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
+        self.wake_detector: Any = None
         self.policy = ConnectPolicy(cfg.connection, rng or random.Random(), now)
         self.options = session_options(cfg, tools)
         self.local_endpointing = cfg.realtime.turn_detection == "local"
@@ -211,7 +214,11 @@ class KioskPipeline:
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
         self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
-        for event in self.endpointer.process(frame):
+        if self.wake_detector is not None and self.machine.state is State.IDLE:
+            if self.wake_detector.process(frame, self.clock()) is not None:
+                self.feed(WakeWordDetected())
+        far_end = self.playback.recent_output_dbfs if self.endpointer.guarded else None
+        for event in self.endpointer.process(frame, far_end):
             if isinstance(event, Onset):
                 self._onset_audio = event.audio
                 self.feed(SpeechStarted())

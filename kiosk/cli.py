@@ -62,7 +62,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         report = asyncio.run(
-            run_simulation(cfg, [Path(p) for p in args.input], Path(args.output), fast=args.fast)
+            run_simulation(
+                cfg, [Path(p) for p in args.input], Path(args.output), fast=args.fast, echo_db=args.echo_db
+            )
         )
     except (AudioFileError, ConfigError) as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
@@ -170,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print a machine-readable report")
     p.add_argument("--fast", action="store_true", help="skip the waiting while nobody speaks")
+    p.add_argument(
+        "--echo-db",
+        type=float,
+        metavar="DB",
+        help="simulate a room: the speaker's sound reaches the mic attenuated by DB (e.g. -20)",
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(

@@ -115,6 +115,8 @@ class VadSettings:
     # Half-duplex guard (no AEC): while SPEAKING, barge-in needs longer and louder speech.
     barge_in_min_speech_ms: int = 300
     barge_in_min_level_dbfs: float = -30.0
+    # ...and this many dB above the speaker's own echo (learned while the answer plays).
+    barge_in_margin_db: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,6 +484,7 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.preroll_ms", v.preroll_ms, 0, 2000)
     _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
     _check_range("vad.min_level_dbfs", v.min_level_dbfs, -96, 0)
+    _check_range("vad.barge_in_margin_db", v.barge_in_margin_db, 0, 40)
     _check_range("vad.barge_in_min_speech_ms", v.barge_in_min_speech_ms, 10, 5000)
     _check_range("vad.barge_in_min_level_dbfs", v.barge_in_min_level_dbfs, -96, 0)
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)

@@ -27,7 +27,6 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.vad import webrtc_voice_detector
 from kiosk.config import Config, load_config_file
 from kiosk.core.bus import EventStream
-from kiosk.core.events import State
 from kiosk.core.turns import TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
@@ -244,12 +243,6 @@ class Daemon:
         pipeline = self.pipeline
         if pipeline is None:
             return
-        if self._wake is not None and pipeline.state is State.IDLE:
-            detection = self._wake.process(frame, pipeline.clock())
-            if detection is not None:
-                from kiosk.core.turns import WakeWordDetected
-
-                pipeline.feed(WakeWordDetected())
         pipeline.on_mic_frame(frame)
 
     def _on_device_error(self, exc: BaseException) -> None:
@@ -347,6 +340,8 @@ class Daemon:
             w = self.cfg.wake
             self._wake = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
             stack.callback(self._wake.close)
+            if self.pipeline is not None:
+                self.pipeline.wake_detector = self._wake
         except (ImportError, OSError, ValueError) as exc:
             log.error("wake word unavailable (%s): only the button opens a turn", exc)
 
@@ -407,6 +402,8 @@ class Daemon:
             # a hold (bad key) ends, since the new settings may have fixed it.
             new_pipeline.policy = self.pipeline.policy
             new_pipeline.policy.release(loop.time())
+        if self.pipeline is not None:
+            new_pipeline.wake_detector = self.pipeline.wake_detector  # [wake] changes need a restart
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()

@@ -31,6 +31,7 @@ import numpy as np
 
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import webrtc_voice_detector
 from kiosk.audio.wav import WavSink, read_wav_mono
 from kiosk.config import Config, Secret
@@ -102,11 +103,14 @@ async def run_simulation(
     *,
     fast: bool = False,
     fake_server: Any | None = None,
+    echo_db: float | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over ``inputs``; returns the report (see ``kiosk simulate --json``).
 
     ``fake_server``: an already running FakeRealtimeServer to use (tests); when None and no
     endpoint/key is configured, one is started here.
+    ``echo_db``: simulate a room: what the speaker plays reaches the microphone one frame
+    later, attenuated by this many dB (e.g. -20), as it would without echo cancellation.
     """
     mic = [read_wav_mono(p, VAD_RATE_HZ) for p in inputs]  # bad files fail before any connection
     notes: list[str] = []
@@ -129,7 +133,7 @@ async def run_simulation(
             tools, middle_tier_citations = _open_tools(
                 cfg, Path(tmp), use_demo=own_server is not None
             )
-            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations)
+            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
     finally:
         if own_server is not None:
             await own_server.__aexit__(None, None, None)
@@ -161,6 +165,7 @@ async def _simulate(
     fast: bool,
     tools: Any,
     middle_tier_citations: Any,
+    echo_db: float | None = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     clock = SkippingClock(loop.time)
@@ -209,6 +214,14 @@ async def _simulate(
         tools=tools,
         citations_from_middle_tier=middle_tier_citations,
     )
+    if cfg.wake.mode == "wakeword":
+        from kiosk.audio.wakeword import WakeWordDetector
+
+        w = cfg.wake
+        pipeline.wake_detector = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
+    echo_path = Resampler(PLAYBACK_RATE_HZ, VAD_RATE_HZ) if echo_db is not None else None
+    echo_gain = 10 ** ((echo_db or 0.0) / 20)
+    echo = np.zeros(0, dtype=np.int16)
     states.append([0, pipeline.state.value])
     samples_per_frame = VAD_RATE_HZ * frame_ms // 1000
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
@@ -218,7 +231,7 @@ async def _simulate(
     played_s = 0.0
 
     async def step(frame: bytes) -> None:
-        nonlocal next_real, played_s
+        nonlocal next_real, played_s, echo
         skip = fast and pipeline.state in (State.IDLE, State.LISTENING) and playback.is_idle
         if skip:
             clock.skipped_s += frame_s
@@ -234,7 +247,16 @@ async def _simulate(
         if not playback.is_idle:
             if playback.playing_item is not None:
                 played_s += frame_s  # answer audio (earcons play too, but are not answers)
-            sink.write(playback.read(speaker_samples))
+            block = playback.read(speaker_samples)
+            sink.write(block)
+            if echo_path is not None:
+                echo = np.concatenate([echo, np.frombuffer(echo_path.process(block), dtype="<i2")])
+        if echo.size:
+            mic_frame = np.frombuffer(frame, dtype="<i2").astype(np.int32)
+            take = echo[: mic_frame.size].astype(np.float64) * echo_gain
+            mic_frame[: take.size] += take.astype(np.int32)
+            echo = echo[mic_frame.size :]
+            frame = np.clip(mic_frame, -32768, 32767).astype("<i2").tobytes()
         pipeline.on_mic_frame(frame)
 
     with WavSink(output, PLAYBACK_RATE_HZ) as sink:

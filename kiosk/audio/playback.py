@@ -13,12 +13,16 @@ answer audio, and are never counted for truncation. All PCM is mono int16 at ``r
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections import OrderedDict, deque
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# Speaker blocks remembered for the echo reference (10 x 20 ms: the device latency span).
+RECENT_LEVEL_BLOCKS = 10
 
 # played_ms is kept for this many recent items; older ones report 0 (truncate only ever
 # concerns the item playing now, so a short memory is enough and the dict cannot grow forever).
@@ -57,6 +61,7 @@ class PlaybackBuffer:
         self._earcon_pending_bytes = 0
         self._played_samples: OrderedDict[str, int] = OrderedDict()
         self._earcon_in_last_read = False
+        self._recent_levels: deque[float] = deque(maxlen=RECENT_LEVEL_BLOCKS)
         self._flush_count = 0
 
     def write(self, pcm: bytes, item_id: str | None = None) -> None:
@@ -98,13 +103,33 @@ class PlaybackBuffer:
             self._earcon_pending_bytes -= len(earcon)
             self._earcon_in_last_read = bool(earcon)
         if not earcon:
-            return speech + bytes(n_bytes - len(speech))
-        if not speech:
-            return earcon + bytes(n_bytes - len(earcon))
-        mixed = np.zeros(n_samples, dtype=np.int32)
-        mixed[: len(speech) // 2] += np.frombuffer(speech, dtype=np.int16)
-        mixed[: len(earcon) // 2] += np.frombuffer(earcon, dtype=np.int16)
-        return np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
+            out = speech + bytes(n_bytes - len(speech))
+        elif not speech:
+            out = earcon + bytes(n_bytes - len(earcon))
+        else:
+            mixed = np.zeros(n_samples, dtype=np.int32)
+            mixed[: len(speech) // 2] += np.frombuffer(speech, dtype=np.int16)
+            mixed[: len(earcon) // 2] += np.frombuffer(earcon, dtype=np.int16)
+            out = np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
+        if speech or earcon:
+            samples = np.frombuffer(out, dtype=np.int16).astype(np.float32)
+            rms = float(np.sqrt(np.mean(samples * samples)))
+            level = 20 * math.log10(rms / 32768.0) if rms > 0 else -math.inf
+        else:
+            level = -math.inf
+        with self._lock:
+            self._recent_levels.append(level)
+        return out
+
+    @property
+    def recent_output_dbfs(self) -> float:
+        """Loudest block handed to the speaker over the last ~200 ms (-inf: silence).
+
+        The half-duplex guard compares the microphone with this: the speaker's echo
+        arrives a device latency later, so the loudest recent block is the reference.
+        """
+        with self._lock:
+            return max(self._recent_levels, default=-math.inf)
 
     def _take(self, lane: deque[_Chunk], n_bytes: int, *, count: bool) -> bytes:
         out = bytearray()

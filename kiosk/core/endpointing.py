@@ -22,6 +22,12 @@ import numpy as np
 from kiosk.config import VadSettings
 
 
+# Frames at the start of each playback period spent learning the echo return (400 ms).
+ECHO_LEARN_FRAMES = 20
+# Unguarded frames that end a playback period (500 ms).
+ECHO_PERIOD_GAP_FRAMES = 25
+
+
 @dataclass(frozen=True, slots=True)
 class Onset:
     """Speech began. ``audio`` = pre-roll + the frames that proved it (send these first)."""
@@ -88,6 +94,11 @@ class Endpointer:
         self._silence_ms = 0
         self._utterance_ms = 0  # onset .. last voiced frame
         self.guarded = False  # half-duplex guard: set while the kiosk's own answer plays
+        # Learned echo return (mic dB - speaker dB at its loudest); None until first learned.
+        self.echo_return_db: float | None = None
+        self._period_echo_db: float | None = None
+        self._guard_frames = 0  # frames into the current guarded playback period
+        self._unguarded_frames = 0
         self.no_speech_timeout_s = no_speech_timeout_s
 
     @property
@@ -124,13 +135,54 @@ class Endpointer:
         self._silence_ms = 0
         self._utterance_ms = 0
 
-    def process(self, frame: bytes) -> list[EndpointEvent]:
+    def process(self, frame: bytes, far_end_dbfs: float | None = None) -> list[EndpointEvent]:
+        """Feed one frame.
+
+        Args:
+            frame: PCM16 mono, exactly ``frame_ms``.
+            far_end_dbfs: while guarded, the level of what the speaker played just now
+                (the echo reference); None when unknown.
+        """
         voiced = self._is_speech(frame)
+        if self.guarded and far_end_dbfs is not None:
+            self._guard_frames += 1
+            self._unguarded_frames = 0
+        else:
+            # A playback period ends after a real pause, not when the speaker briefly runs dry
+            # between answer deltas (that would restart the learning over and over).
+            self._unguarded_frames += 1
+            if self._unguarded_frames >= ECHO_PERIOD_GAP_FRAMES:
+                self._guard_frames = 0
+                self._period_echo_db = None
         if self._in_speech:
             return self._continue(frame, voiced)
-        return self._wait_for_onset(frame, voiced)
+        return self._wait_for_onset(frame, voiced, far_end_dbfs)
 
-    def _wait_for_onset(self, frame: bytes, voiced: bool) -> list[EndpointEvent]:
+    def _guard_floor_dbfs(self, mic_dbfs: float, far_end_dbfs: float | None) -> float:
+        """Level a frame must reach to count while our own answer plays (no AEC).
+
+        A Geigel-style double-talk rule with a learned echo return: the first
+        ``ECHO_LEARN_FRAMES`` of each playback period only *listen* (no barge-in yet) and
+        learn how loud the speaker's echo gets relative to what it plays (the upper envelope
+        of mic dB - speaker dB); after that a frame counts only if it is
+        ``barge_in_margin_db`` above that echo, and at least ``barge_in_min_level_dbfs``.
+        """
+        s = self.settings
+        floor = s.barge_in_min_level_dbfs
+        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
+            return floor
+        if self._guard_frames <= ECHO_LEARN_FRAMES:
+            if math.isfinite(mic_dbfs):
+                diff = mic_dbfs - far_end_dbfs
+                self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
+            if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
+                self.echo_return_db = self._period_echo_db
+            return math.inf  # still learning this period's echo
+        if self.echo_return_db is None:
+            return floor
+        return max(floor, far_end_dbfs + self.echo_return_db + s.barge_in_margin_db)
+
+    def _wait_for_onset(self, frame: bytes, voiced: bool, far_end_dbfs: float | None = None) -> list[EndpointEvent]:
         """Onset = enough *loud* voiced frames within one voiced run.
 
         webrtcvad ignores level: after a stretch of silence it calls faint hum speech, so a
@@ -149,9 +201,10 @@ class Endpointer:
                 self._onset_loud = 0
             self._preroll.append(frame)
             return []
-        floor = s.barge_in_min_level_dbfs if self.guarded else s.min_level_dbfs
+        level = frame_dbfs(frame)
+        floor = self._guard_floor_dbfs(level, far_end_dbfs) if self.guarded else s.min_level_dbfs
         self._onset_frames.append(frame)
-        if frame_dbfs(frame) >= floor:
+        if level >= floor:
             self._onset_loud += 1
         need_ms = s.barge_in_min_speech_ms if self.guarded else s.min_speech_ms
         if self._onset_loud * self.frame_ms < need_ms:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import VadSettings
-from kiosk.core.endpointing import EndOfSpeech, Endpointer, EndpointEvent, Onset, Speech, frame_dbfs
+from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Endpointer, EndpointEvent, Onset, Speech, frame_dbfs
 
 FRAME_MS = 20
 SAMPLES = 16000 * FRAME_MS // 1000
@@ -224,6 +224,42 @@ def test_long_quiet_voiced_run_never_opens_and_stays_bounded() -> None:
     mic = make_mic()
     assert mic.play(500, -60.0) == []  # hum webrtcvad calls voiced, below min_level_dbfs
     assert len(mic.endpointer._onset_frames) * FRAME_MS <= 3 * SETTINGS.min_speech_ms + FRAME_MS
+
+
+def play_over(mic: Mic, n: int, dbfs: float | None, far_end_dbfs: float) -> list[EndpointEvent]:
+    """``n`` guarded frames while the speaker plays at ``far_end_dbfs``."""
+    mic.endpointer.guarded = True
+    out: list[EndpointEvent] = []
+    for _ in range(n):
+        out += mic.endpointer.process(mic.frame(dbfs), far_end_dbfs)
+    return out
+
+
+def test_guard_learns_the_echo_first_and_never_counts_it() -> None:
+    mic = make_mic()
+    # A loud echo path: the speaker at -10 dBFS comes back at -18 dBFS, far above the
+    # absolute barge_in_min_level_dbfs (-30): only the learned echo return keeps it out.
+    assert play_over(mic, ECHO_LEARN_FRAMES, -18.0, -10.0) == []  # learning: never an onset
+    assert mic.endpointer.echo_return_db == pytest.approx(-8.0, abs=0.1)
+    assert play_over(mic, 200, -18.0, -10.0) == []
+    assert not mic.endpointer.in_speech
+
+
+def test_guard_lets_speech_well_above_the_echo_barge_in() -> None:
+    mic = make_mic()
+    play_over(mic, ECHO_LEARN_FRAMES, -18.0, -10.0)
+    # 6 dB margin over the echo's -18 dBFS: -11 dBFS counts, -13 does not.
+    assert play_over(mic, 30, -13.0, -10.0) == []
+    events = play_over(mic, 10, -11.0, -10.0)
+    assert isinstance(events[0], Onset)
+
+
+def test_guard_learning_survives_a_brief_gap_between_answer_deltas() -> None:
+    mic = make_mic()
+    play_over(mic, ECHO_LEARN_FRAMES, -18.0, -10.0)
+    mic.endpointer.guarded = False
+    mic.silence(3)  # the speaker ran dry for 60 ms
+    assert isinstance(play_over(mic, 10, -11.0, -10.0)[0], Onset)  # no second learning phase
 
 
 # --- button-opened turns -------------------------------------------------------------------------
