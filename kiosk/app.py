@@ -716,6 +716,8 @@ class KioskPipeline:
 
     async def aclose(self) -> None:
         """Stop everything: close the websocket, cancel tasks. Idempotent."""
+        if self._record is not None and not self._closed:
+            self._end_record(self._record.turn_id, "shutdown", self.clock())  # its journal line
         self._closed = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()

@@ -137,7 +137,9 @@ class TurnSummary:
     started_t_s: float
     ended_t_s: float
     trigger: str
-    outcome: str  # "answered", "interrupted", "no_answer", "error", "cancelled", "empty"
+    # "answered", "interrupted", "stopped_by_button", "no_answer", "no_audio", "stalled",
+    # "too_long", "error", "cancelled" (muted), "empty" (no speech), "shutdown"
+    outcome: str
     user_speech_s: float = 0.0
     upstream_audio_s: float = 0.0
     response_latency_ms: float | None = None

@@ -334,6 +334,7 @@ class TurnMachine:
             self._stop_answer("interrupted")
         elif self.state is State.LISTENING:
             self.push_to_talk = True  # already streaming: keep the turn, end it on release
+            self._arm(now + max(self.timeouts.max_utterance_s, 60.0), "max_utterance")
             return
         self._start_turn(now, "push_to_talk", push_to_talk=True, preroll=False)
 

@@ -63,7 +63,7 @@ def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckRes
             hint = f"create {shown}: sudo ./install.sh copies the example there"
         elif exc.key == "(file)" and "ermission denied" in exc.problem:
             hint = "run sudo kiosk check (the config is readable by root and group kiosk)"
-        return fail("config", str(exc), hint), None
+        return fail("config", str(exc).removeprefix("config: "), hint), None
     return ok("config", f"{shown} valid (provider {cfg.realtime.provider})"), cfg
 
 

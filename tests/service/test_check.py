@@ -91,7 +91,7 @@ def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
     cfg.write_text("[realtime\nprovider = 'openai'\n")
     rc, out = check(cfg)
     assert rc == 1
-    assert line(out, "config").startswith("✗ config: config: (file): not valid TOML")
+    assert line(out, "config").startswith("✗ config: (file): not valid TOML")
     assert "fix: edit" in line(out, "config")
     assert line(out, "index") == "- index: skipped (config invalid)"
     assert line(out, "summary") == "✗ summary: 1 of 1 checks failed (5 skipped)"
