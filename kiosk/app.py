@@ -214,7 +214,7 @@ class KioskPipeline:
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
         self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
-        if self.wake_detector is not None and self.machine.state is State.IDLE:
+        if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
         far_end = self.playback.recent_output_dbfs if self.endpointer.guarded else None

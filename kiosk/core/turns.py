@@ -420,6 +420,13 @@ class TurnMachine:
         self._stop_answer("interrupted")
         self._start_turn(now, "barge_in")
 
+    def _wake_word_while_answering(self, event: TurnInput, now: float) -> None:
+        # "Okay Nabu, stop": in wake word mode the wake word is how speech interrupts.
+        if self.wake != "wakeword":
+            return
+        self._stop_answer("interrupted")
+        self._start_turn(now, "wakeword", preroll=False)
+
     def _pressed_while_answering(self, event: TurnInput, now: float) -> None:
         self._press_stopped_answer = True
         self._stop_answer("stopped_by_button")
@@ -476,6 +483,8 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
     (S.THINKING, AnswerFinished): TurnMachine._thinking_answer_finished,
     (S.THINKING, SpeechStarted): TurnMachine._thinking_speech_started,
     (S.THINKING, ButtonPressed): TurnMachine._pressed_while_answering,
+    (S.THINKING, WakeWordDetected): TurnMachine._wake_word_while_answering,
+    (S.SPEAKING, WakeWordDetected): TurnMachine._wake_word_while_answering,
     (S.SPEAKING, AnswerAudioReceived): TurnMachine._speaking_audio,
     (S.SPEAKING, AnswerFinished): TurnMachine._speaking_answer_finished,
     (S.SPEAKING, ToolRoundFinished): TurnMachine._speaking_tool_round,
@@ -511,7 +520,7 @@ NO_OPS: frozenset[tuple[State, type]] = frozenset(
         *((s, ButtonTapped) for s in (S.THINKING, S.SPEAKING, S.MUTED)),
         (S.MUTED, PushToTalkStarted),
         *((s, PushToTalkEnded) for s in (S.IDLE, S.THINKING, S.SPEAKING, S.MUTED, S.ERROR)),
-        *((s, WakeWordDetected) for s in (S.LISTENING, S.THINKING, S.SPEAKING, S.MUTED, S.ERROR)),
+        *((s, WakeWordDetected) for s in (S.LISTENING, S.MUTED, S.ERROR)),
         (S.MUTED, UpstreamFailed),
         (S.ERROR, UpstreamFailed),
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import shutil
 import signal
@@ -86,6 +87,25 @@ def _module_ids(name: str, arg: str = "") -> list[str]:
         if len(fields) > 1 and fields[1] == name and arg in line:
             ids.append(fields[0])
     return ids
+
+
+def _streams_of(pid: int) -> list[str]:
+    """The devices the process plays to and records from, e.g. ["play:vsink", ...], sorted."""
+    names = {
+        (kind, d["index"]): d["name"]
+        for kind in ("sinks", "sources")
+        for d in json.loads(_pactl("-f", "json", "list", "short", kind))
+    }
+    streams = []
+    for kind, device_key, label in (
+        ("sink-inputs", "sink", "play"),
+        ("source-outputs", "source", "record"),
+    ):
+        for stream in json.loads(_pactl("-f", "json", "list", kind)):
+            if stream["properties"].get("application.process.id") == str(pid):
+                device = names.get((f"{device_key}s", stream[device_key]), "?")
+                streams.append(f"{label}:{device}")
+    return sorted(streams)
 
 
 def _load_null_sink() -> None:
@@ -225,6 +245,7 @@ async def test_null_sink_unloaded_under_daemon_errors_keeps_watchdog_and_recover
         # Let both streams run for a while, so the loss is a loss and not a slow start.
         await asyncio.sleep(0.5)
         assert LOST not in _read(log_path), "a device failed before the unload"
+        assert _streams_of(proc.pid) == ["play:vsink", "record:vsink.monitor"]
 
         unloaded_at = time.monotonic()
         _unplug_null_sink()
@@ -266,6 +287,8 @@ async def test_null_sink_unloaded_under_daemon_errors_keeps_watchdog_and_recover
         # count of losses below.
         await asyncio.sleep(3.0 * FACTOR)
         assert proc.returncode is None
+        # On the reloaded sink again, and no stream left over from a failed attempt.
+        assert _streams_of(proc.pid) == ["play:vsink", "record:vsink.monitor"]
 
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), STOP_TIMEOUT_S * FACTOR) == 0

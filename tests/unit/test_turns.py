@@ -126,7 +126,7 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         PushToTalkStarted: S.LISTENING,
         PushToTalkEnded: None,
         MuteToggled: S.MUTED,
-        WakeWordDetected: None,
+        WakeWordDetected: S.THINKING,  # a handler: interrupts only in wakeword mode
         AnswerAudioReceived: S.SPEAKING,
         ToolRoundFinished: S.THINKING,
         AnswerFinished: S.IDLE,
@@ -141,7 +141,7 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         PushToTalkStarted: S.LISTENING,
         PushToTalkEnded: None,
         MuteToggled: S.MUTED,
-        WakeWordDetected: None,
+        WakeWordDetected: S.SPEAKING,  # a handler: interrupts only in wakeword mode
         AnswerAudioReceived: S.SPEAKING,
         ToolRoundFinished: S.SPEAKING,
         AnswerFinished: S.SPEAKING,
@@ -591,6 +591,17 @@ def test_wake_word_in_wakeword_mode_starts_turn_without_preroll() -> None:
     assert earcons(effects) == ["wake"]
     # The endpointer ends a wake-word turn like a speech turn.
     assert_effects(m.handle(SpeechEnded(), T0 + 3), StopUpstream(), CommitInput())
+
+
+@pytest.mark.parametrize("answering", [S.THINKING, S.SPEAKING])
+def test_wake_word_while_answering_in_wakeword_mode_interrupts_and_listens(answering: State) -> None:
+    m = machine_in(answering, wake="wakeword")
+    effects = m.handle(WakeWordDetected(), T0 + 1)
+    assert_effects(
+        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "interrupted"), StartUpstream(with_preroll=False)
+    )
+    assert_turn_started(effects, 2, "wakeword")
+    assert m.state is S.LISTENING
 
 
 @pytest.mark.parametrize("wake", ["vad", "button"])
