@@ -42,6 +42,7 @@ LOSS_TIMEOUT_S = 10 * FACTOR  # stall detection is 2 s (+2 s for a stream's firs
 BACK_TIMEOUT_S = 25 * FACTOR
 MIN_RETRY_S = 0.5  # kiosk.device_recovery.MIN_DELAY_S
 STOP_TIMEOUT_S = 3.0
+ERROR_HOLD_S = 3.0  # turns.error_hold_s default: how long a plain ERROR is shown
 WATCHDOG_USEC = 500_000  # keep-alive every 250 ms
 NULL_SINK = "vsink"
 PULSE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "pulseaudio.sh"
@@ -340,9 +341,6 @@ async def test_null_sink_unloaded_under_daemon_errors_keeps_watchdog_and_recover
 def _last_status(listener: NotifyListener) -> str:
     statuses = [x for x in listener.non_watchdog() if x.startswith("STATUS=")]
     return statuses[-1] if statuses else ""
-
-
-ERROR_HOLD_S = 3.0  # turns.error_hold_s default: how long a plain ERROR is shown
 
 
 @pytest.mark.xfail(
