@@ -27,7 +27,7 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.vad import webrtc_voice_detector
 from kiosk.config import Config, load_config_file
 from kiosk.core.bus import EventStream
-from kiosk.core.turns import TurnInput, UpstreamFailed, turn_input_for_gesture
+from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
 
@@ -250,7 +250,12 @@ class Daemon:
         if self._recovery is not None:
             self._recovery.on_error(exc)  # logs and reports device_lost once per loss
         if self.pipeline is not None:
-            self.pipeline.feed(UpstreamFailed(f"audio device failed: {exc}"[:200]))
+            self.pipeline.feed(UpstreamFailed(f"audio device failed: {exc}"[:200], latch=True))
+
+    def _on_devices_back(self) -> None:
+        log.info("audio devices are back")
+        if self.pipeline is not None:
+            self.pipeline.feed(DeviceRecovered())
 
     def _open_audio(
         self,
@@ -308,7 +313,7 @@ class Daemon:
                 self.bus,
                 loop.time,
                 random.Random(),
-                on_recovered=lambda: log.info("audio devices are back"),
+                on_recovered=self._on_devices_back,
             )
             stack.push_async_callback(self._recovery.aclose)
 

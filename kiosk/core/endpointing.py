@@ -203,9 +203,15 @@ class Endpointer:
             return []
         level = frame_dbfs(frame)
         floor = self._guard_floor_dbfs(level, far_end_dbfs) if self.guarded else s.min_level_dbfs
-        self._onset_frames.append(frame)
         if level >= floor:
+            if self._onset_loud == 0:
+                # Quiet voiced lead-in before the first loud frame is pre-roll, not speech
+                # (capped like any pre-roll: it is billed).
+                for f in self._onset_frames:
+                    self._preroll.append(f)
+                self._onset_frames = []
             self._onset_loud += 1
+        self._onset_frames.append(frame)
         need_ms = s.barge_in_min_speech_ms if self.guarded else s.min_speech_ms
         if self._onset_loud * self.frame_ms < need_ms:
             if len(self._onset_frames) * self.frame_ms > 3 * max(need_ms, 100):

@@ -91,9 +91,16 @@ class PlaybackDrained:
 
 @dataclass(frozen=True, slots=True)
 class UpstreamFailed:
-    """The connection failed or was lost, or the server reported a fatal error."""
+    """The connection failed or was lost, the server reported a fatal error, or (``latch``)
+    an audio device is gone: then ERROR holds until :class:`DeviceRecovered`."""
 
     reason: str
+    latch: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecovered:
+    """The lost audio device works again: a latched ERROR may end."""
 
 
 TurnInput = (
@@ -110,6 +117,7 @@ TurnInput = (
     | AnswerFinished
     | PlaybackDrained
     | UpstreamFailed
+    | DeviceRecovered
 )
 
 # --- effects ---------------------------------------------------------------------------------
@@ -205,6 +213,7 @@ class TurnMachine:
         self._deadline: float | None = None
         self._deadline_kind = ""
         self._press_stopped_answer = False
+        self.error_latched = False  # a device is missing: ERROR does not time out
         self._awaiting_tool_answer = False  # a tool round ended mid-answer; the model speaks next
         self._effects: list[Effect] = []
 
@@ -254,7 +263,10 @@ class TurnMachine:
             self._end_turn("too_long")
             self._go(State.IDLE, now, "answer too long")
         elif kind == "error_hold":
-            self._go(State.IDLE, now, "error shown; ready again")
+            if self.error_latched:
+                self._arm(now + self.timeouts.error_hold_s, "error_hold")  # still broken
+            else:
+                self._go(State.IDLE, now, "error shown; ready again")
         effects, self._effects = self._effects, []
         return effects
 
@@ -450,12 +462,22 @@ class TurnMachine:
 
     def _upstream_failed(self, event: TurnInput, now: float) -> None:
         assert isinstance(event, UpstreamFailed)
+        self.error_latched = self.error_latched or event.latch
         if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
             self._effects += [StopUpstream(), FlushPlayback()]
             self._end_turn("error")
         self.push_to_talk = False
         self._earcon("error")
         self._go(State.ERROR, now, event.reason)
+
+    def _error_failed_again(self, event: TurnInput, now: float) -> None:
+        assert isinstance(event, UpstreamFailed)
+        self.error_latched = self.error_latched or event.latch
+
+    def _device_recovered(self, event: TurnInput, now: float) -> None:
+        was_latched, self.error_latched = self.error_latched, False
+        if self.state is State.ERROR and was_latched:
+            self._go(State.IDLE, now, "audio device is back")
 
     def _error_speech_started(self, event: TurnInput, now: float) -> None:
         pass  # shown as ERROR until error_hold_s passes; the adapter decides when to retry
@@ -501,6 +523,8 @@ TRANSITIONS: dict[tuple[State, type], Handler] = {
         (s, UpstreamFailed): TurnMachine._upstream_failed
         for s in (S.IDLE, S.LISTENING, S.THINKING, S.SPEAKING)
     },
+    (S.ERROR, UpstreamFailed): TurnMachine._error_failed_again,
+    **{(s, DeviceRecovered): TurnMachine._device_recovered for s in State},
 }
 
 # Explicit no-ops: inputs that can legitimately arrive late or out of place.
@@ -522,7 +546,6 @@ NO_OPS: frozenset[tuple[State, type]] = frozenset(
         *((s, PushToTalkEnded) for s in (S.IDLE, S.THINKING, S.SPEAKING, S.MUTED, S.ERROR)),
         *((s, WakeWordDetected) for s in (S.LISTENING, S.MUTED, S.ERROR)),
         (S.MUTED, UpstreamFailed),
-        (S.ERROR, UpstreamFailed),
     }
 )
 
@@ -540,6 +563,7 @@ INPUT_TYPES: tuple[type, ...] = (
     AnswerFinished,
     PlaybackDrained,
     UpstreamFailed,
+    DeviceRecovered,
 )
 
 

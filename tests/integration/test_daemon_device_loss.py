@@ -343,11 +343,6 @@ def _last_status(listener: NotifyListener) -> str:
     return statuses[-1] if statuses else ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kiosk/daemon.py: the turn machine leaves ERROR after turns.error_hold_s while "
-    "DeviceRecovery still retries, so STATUS (and the LEDs) say idle with no audio device",
-)
 async def test_device_missing_longer_than_error_hold_keeps_status_error_until_back(
     daemon: Daemon,
 ) -> None:

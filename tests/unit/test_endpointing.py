@@ -354,7 +354,7 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
     mic = make_mic(no_speech_timeout_s=0.5)
     voiced: set[int] = set()
     is_open = False
-    run: list[int] = []  # the current voiced run not yet proved an onset (capped like the endpointer)
+    run: list[tuple[int, bool]] = []  # (frame, loud) of the onset candidates, as the endpointer keeps them
     first: int | None = None  # first frame of the utterance (onset run, or a forced turn's word)
     last_voiced: int | None = None
     streamed: list[int] = []
@@ -381,15 +381,23 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
         need_ms = SETTINGS.barge_in_min_speech_ms if guarded else SETTINGS.min_speech_ms
         was_open = is_open
         if not is_open:
-            run = [*run, n] if level is not None else []
+            loud = level is not None and level >= (
+                SETTINGS.barge_in_min_level_dbfs if guarded else SETTINGS.min_level_dbfs
+            )
+            if level is None:
+                run = []
+            elif loud and not any(flag for _, flag in run):
+                run = [(n, True)]  # the quiet lead-in becomes pre-roll
+            else:
+                run = [*run, (n, loud)]
         for event in events:
             if isinstance(event, Onset):
                 assert not is_open
                 frames = numbers(event.audio)
                 # Pre-roll and onset are one contiguous stretch ending with this frame.
                 assert frames == list(range(frames[0], n + 1))
-                # The utterance starts at the run's first voiced frame, quiet ones included.
-                is_open, first, last_voiced = True, run[0], n
+                # The utterance starts at the run's first loud frame (or what the cap left).
+                is_open, first, last_voiced = True, run[0][0], n
                 streamed += frames
             elif isinstance(event, Speech):
                 assert is_open

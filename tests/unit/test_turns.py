@@ -38,6 +38,7 @@ from kiosk.core.turns import (
     TurnMachine,
     TurnTimeouts,
     UpstreamFailed,
+    DeviceRecovered,
     WakeWordDetected,
     turn_input_for_gesture,
 )
@@ -102,6 +103,7 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         AnswerFinished: None,
         PlaybackDrained: None,
         UpstreamFailed: S.ERROR,
+        DeviceRecovered: S.IDLE,  # a handler: only a latched ERROR leaves
     },
     S.LISTENING: {
         SpeechStarted: None,
@@ -117,6 +119,7 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         AnswerFinished: None,
         PlaybackDrained: None,
         UpstreamFailed: S.ERROR,
+        DeviceRecovered: S.LISTENING,  # a handler: only a latched ERROR leaves
     },
     S.THINKING: {
         SpeechStarted: S.LISTENING,
@@ -132,6 +135,7 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         AnswerFinished: S.IDLE,
         PlaybackDrained: None,
         UpstreamFailed: S.ERROR,
+        DeviceRecovered: S.THINKING,  # a handler: only a latched ERROR leaves
     },
     S.SPEAKING: {
         SpeechStarted: S.LISTENING,
@@ -147,10 +151,12 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         AnswerFinished: S.SPEAKING,
         PlaybackDrained: S.SPEAKING,
         UpstreamFailed: S.ERROR,
+        DeviceRecovered: S.SPEAKING,  # a handler: only a latched ERROR leaves
     },
     S.MUTED: {
         **{kind: None for kind in INPUT_TYPES},
         MuteToggled: S.IDLE,
+        DeviceRecovered: S.MUTED,  # a handler: only a latched ERROR leaves
     },
     S.ERROR: {
         SpeechStarted: S.ERROR,
@@ -165,7 +171,8 @@ EXPECTED: dict[State, dict[type, State | None]] = {
         ToolRoundFinished: None,
         AnswerFinished: None,
         PlaybackDrained: None,
-        UpstreamFailed: None,
+        UpstreamFailed: S.ERROR,  # a handler: may latch a device error
+        DeviceRecovered: S.ERROR,  # a handler: only a latched ERROR leaves
     },
 }
 
@@ -782,3 +789,23 @@ def test_no_audio_after_tool_round_while_speaking_ends_turn_in_idle() -> None:
     effects = m.on_deadline(T0 + 14)
     assert_effects(effects, CancelResponse(), FlushPlayback(), EndTurn(1, "stalled"))
     assert_state_change(effects, S.SPEAKING, S.IDLE)
+
+
+def test_device_error_latches_error_until_the_device_is_back() -> None:
+    m = machine_in(S.IDLE)
+    m.handle(UpstreamFailed("audio device failed", latch=True), T0)
+    assert m.state is S.ERROR
+    for k in range(1, 6):  # far past error_hold_s: still ERROR, never a silent IDLE
+        m.on_deadline(m.next_deadline() or T0 + 100 * k)
+        assert m.state is S.ERROR
+    effects = m.handle(DeviceRecovered(), T0 + 60)
+    assert_state_change(effects, S.ERROR, S.IDLE)
+    assert m.state is S.IDLE
+
+
+def test_unlatched_error_still_times_out_and_recovery_is_a_no_op_elsewhere() -> None:
+    m = machine_in(S.IDLE)
+    m.handle(UpstreamFailed("link lost"), T0)
+    assert m.handle(DeviceRecovered(), T0 + 0.1) == []  # not latched: ERROR keeps its timer
+    m.on_deadline(m.next_deadline() or 0.0)
+    assert m.state is S.IDLE
