@@ -100,6 +100,9 @@ class AudioSettings:
     capture_rate_hz: int = 0  # 0 = negotiate (16000, 48000, 32000, 8000, then device default)
     playback_rate_hz: int = 0  # 0 = negotiate (24000, 48000, 16000, then device default)
     frame_ms: Literal[10, 20, 30] = 20
+    # Exact digital zeros from the mic this long = the device is gone (PulseAudio moved us to
+    # its dummy sink). 0 = off; a real microphone never gives exact zeros (try 10 on a kiosk).
+    silence_timeout_s: float = 0.0
     output_volume: float = 1.0
 
 
@@ -489,6 +492,7 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.barge_in_min_level_dbfs", v.barge_in_min_level_dbfs, -96, 0)
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
+    _check_range("audio.silence_timeout_s", cfg.audio.silence_timeout_s, 0, 3600)
     rates = (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000)
     for name in ("capture_rate_hz", "playback_rate_hz"):
         if getattr(cfg.audio, name) not in rates:

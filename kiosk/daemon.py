@@ -298,6 +298,7 @@ class Daemon:
                 on_frame=lambda f: loop.call_soon_threadsafe(self._on_frame, f),
                 on_error=threadsafe_error,
                 capture_rate_hz=cfg.audio.capture_rate_hz,
+                silence_timeout_s=cfg.audio.silence_timeout_s,
             )
             source.start()
             stack.callback(source.close)
