@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.testing.fake_realtime import FakeRealtimeServer
+from tests.integration.pulse import NULL_SINK, PULSE_SCRIPT, pactl, pulse_problem
 from tests.integration.test_service_daemon import NotifyListener
 
 pytestmark = pytest.mark.pulseaudio
@@ -44,35 +44,13 @@ MIN_RETRY_S = 0.5  # kiosk.device_recovery.MIN_DELAY_S
 STOP_TIMEOUT_S = 3.0
 ERROR_HOLD_S = 3.0  # turns.error_hold_s default: how long a plain ERROR is shown
 WATCHDOG_USEC = 500_000  # keep-alive every 250 ms
-NULL_SINK = "vsink"
-PULSE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "pulseaudio.sh"
 LOST = "reopening with backoff"  # kiosk.device_recovery logs it once per loss
 BACK = "audio devices are back"
 STILL_MISSING = "audio device still unavailable"
 
 
-def _pactl(*args: str) -> str:
-    done = subprocess.run(
-        ["pactl", *args], capture_output=True, text=True, timeout=10 * FACTOR, check=True
-    )
-    return done.stdout
-
-
-def _pulse_problem() -> str | None:
-    """Why this test cannot run here, or None."""
-    if shutil.which("pactl") is None:
-        return "pactl not installed (apt-get install pulseaudio-utils)"
-    try:
-        import pyaudio  # noqa: F401
-    except ImportError:
-        return "pyaudio not installed (pip install pyaudio; needs portaudio19-dev)"
-    try:
-        info = _pactl("info")
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"PulseAudio not reachable ({exc}); run .ci/pulseaudio.sh"
-    if f"Default Sink: {NULL_SINK}" not in info:
-        return f"default sink is not {NULL_SINK}; run .ci/pulseaudio.sh"
-    return None
+_pactl = pactl
+_pulse_problem = pulse_problem
 
 
 def _server_name() -> str:

@@ -23,36 +23,15 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 from kiosk.errors import DeviceError
 from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
+from tests.integration.pulse import NULL_SINK, PULSE_SCRIPT, pactl, pulse_problem
 
 pytestmark = pytest.mark.pulseaudio
 
 TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
-NULL_SINK = "vsink"
-PULSE_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", ".ci", "pulseaudio.sh")
 
 
-def _pactl(*args: str) -> str:
-    done = subprocess.run(
-        ["pactl", *args], capture_output=True, text=True, timeout=10 * TIMEOUT_FACTOR, check=True
-    )
-    return done.stdout
-
-
-def _pulse_problem() -> str | None:
-    """Why the tests cannot run here, or None."""
-    if shutil.which("pactl") is None:
-        return "pactl not installed (apt-get install pulseaudio-utils)"
-    try:
-        import pyaudio  # noqa: F401
-    except ImportError:
-        return "pyaudio not installed (pip install pyaudio; needs portaudio19-dev)"
-    try:
-        info = _pactl("info")
-    except (subprocess.SubprocessError, OSError) as exc:
-        return f"PulseAudio not reachable ({exc}); run .ci/pulseaudio.sh"
-    if f"Default Sink: {NULL_SINK}" not in info:
-        return f"default sink is not {NULL_SINK}; run .ci/pulseaudio.sh"
-    return None
+_pactl = pactl
+_pulse_problem = pulse_problem
 
 
 @pytest.fixture(scope="module", autouse=True)
