@@ -233,6 +233,14 @@ class KioskPipeline:
                     self.feed(SpeechEnded(no_speech=event.no_speech))
         if self._streaming and not self.local_endpointing:
             self._upstream(frame)  # server VAD needs the silences too, to find the end
+        # Fall silent at the first loud syllable over an answer; a proved barge-in flushes,
+        # a blip (cough) resumes the answer where it paused.
+        suspect = (
+            self.machine.state is State.SPEAKING
+            and self.endpointer.suspected_speech_ms >= self.cfg.vad.barge_in_pause_ms
+        )
+        if suspect != self.playback.held:
+            self.playback.hold(suspect)
 
     def feed(self, event: TurnInput) -> None:
         """Apply a turn input (speech, button gesture, ...) and carry out its effects."""

@@ -120,6 +120,8 @@ class VadSettings:
     barge_in_min_level_dbfs: float = -30.0
     # ...and this many dB above the speaker's own echo (learned while the answer plays).
     barge_in_margin_db: float = 6.0
+    # Pause the answer after this much loud speech over it (resumes if it was a blip).
+    barge_in_pause_ms: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +490,7 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
     _check_range("vad.min_level_dbfs", v.min_level_dbfs, -96, 0)
     _check_range("vad.barge_in_margin_db", v.barge_in_margin_db, 0, 40)
+    _check_range("vad.barge_in_pause_ms", v.barge_in_pause_ms, 10, 5000)
     _check_range("vad.barge_in_min_speech_ms", v.barge_in_min_speech_ms, 10, 5000)
     _check_range("vad.barge_in_min_level_dbfs", v.barge_in_min_level_dbfs, -96, 0)
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)

@@ -245,7 +245,7 @@ async def _simulate(
             else:
                 await asyncio.sleep(0)
         if not playback.is_idle:
-            if playback.playing_item is not None:
+            if playback.playing_item is not None and not playback.held:
                 played_s += frame_s  # answer audio (earcons play too, but are not answers)
             block = playback.read(speaker_samples)
             sink.write(block)

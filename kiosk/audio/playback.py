@@ -62,6 +62,7 @@ class PlaybackBuffer:
         self._played_samples: OrderedDict[str, int] = OrderedDict()
         self._earcon_in_last_read = False
         self._recent_levels: deque[float] = deque(maxlen=RECENT_LEVEL_BLOCKS)
+        self._held = False
         self._flush_count = 0
 
     def write(self, pcm: bytes, item_id: str | None = None) -> None:
@@ -97,6 +98,10 @@ class PlaybackBuffer:
             return b""
         n_bytes = n_samples * 2
         with self._lock:
+            if self._held:
+                # Paused on a suspected barge-in: silence, nothing consumed or counted.
+                self._recent_levels.append(-math.inf)
+                return bytes(n_bytes)
             speech = self._take(self._speech, n_bytes, count=True)
             self._speech_pending_bytes -= len(speech)
             earcon = self._take(self._earcons, n_bytes, count=False)
@@ -144,6 +149,21 @@ class PlaybackBuffer:
                 lane.popleft()
         return bytes(out)
 
+    def hold(self, held: bool) -> None:
+        """Pause (True) or resume (False) the speaker without dropping anything.
+
+        The app holds on the first loud syllable during an answer, so the kiosk falls silent
+        within tens of milliseconds; :meth:`flush` follows if it proves to be a barge-in,
+        otherwise (a cough) the answer resumes where it paused.
+        """
+        with self._lock:
+            self._held = held
+
+    @property
+    def held(self) -> bool:
+        with self._lock:
+            return self._held
+
     def flush(self) -> None:
         """Drop everything pending, answer audio and earcons alike (barge-in).
 
@@ -156,6 +176,7 @@ class PlaybackBuffer:
             self._speech_pending_bytes = 0
             self._earcon_pending_bytes = 0
             self._earcon_in_last_read = False
+            self._held = False
             self._flush_count += 1
         log.debug("= playback flushed, %.0f ms of answer audio dropped", dropped_ms)
 

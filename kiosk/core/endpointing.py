@@ -105,6 +105,11 @@ class Endpointer:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def suspected_speech_ms(self) -> int:
+        """Loud voiced audio heard towards an onset not yet proved (0 when none)."""
+        return 0 if self._in_speech else self._onset_loud * self.frame_ms
+
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
         self._in_speech = True

@@ -224,3 +224,27 @@ def test_buffer_matches_a_simple_model_under_any_operation_sequence(
         assert buffer.playing_item == (speech[0][1] if speech else None)
     for item, samples in played.items():
         assert buffer.played_ms(item) == samples
+
+
+def test_hold_outputs_silence_without_consuming_or_counting_then_resumes() -> None:
+    from kiosk.audio.playback import PlaybackBuffer
+
+    buf = PlaybackBuffer(1000)
+    buf.write(b"\x01\x00" * 100, "item")
+    assert buf.read(10) == b"\x01\x00" * 10
+    buf.hold(True)
+    assert buf.held and buf.read(10) == bytes(20)
+    assert buf.played_ms("item") == 10 and buf.pending_ms == 90
+    buf.hold(False)
+    assert buf.read(90) == b"\x01\x00" * 90
+    assert buf.played_ms("item") == 100 and buf.is_idle
+
+
+def test_flush_releases_a_hold() -> None:
+    from kiosk.audio.playback import PlaybackBuffer
+
+    buf = PlaybackBuffer(1000)
+    buf.write(b"\x01\x00" * 100, "item")
+    buf.hold(True)
+    buf.flush()
+    assert not buf.held

@@ -109,3 +109,21 @@ async def test_wakeword_mode_ignores_ordinary_speech_but_wakes_on_okay_nabu(tmp_
     assert server.validation_errors == []
     assert [t["trigger"] for t in woken["turns"]] == ["wakeword"]
     assert woken["turns"][0]["outcome"] == "answered"
+
+
+async def test_a_cough_during_the_answer_pauses_it_briefly_and_it_resumes(tmp_path, wav_file):
+    from kiosk.testing.fake_realtime import speech_like_pcm16
+
+    question = speech_16k(WEATHER)
+    cough = np.frombuffer(speech_like_pcm16(0.16, rate_hz=16000), dtype="<i2")  # loud, 160 ms
+    gap = np.zeros(int(2.0 * 16000), dtype=np.int16)
+    script = FakeScript(answer_audio_s=4.0)
+    async with FakeRealtimeServer("ga", script=script) as server:
+        report = await simulate(
+            kiosk_config(), wav_file(np.concatenate([question, gap, cough])), tmp_path / "a.wav", server
+        )
+    assert server.validation_errors == []
+    assert [t["outcome"] for t in report["turns"]] == ["answered"]
+    assert "response.cancel" not in server.connections[0].received_types()
+    # Nothing of the answer was lost: the pause held it, the resume played it all.
+    assert report["answer_audio_s"] == pytest.approx(4.0, abs=0.1)
