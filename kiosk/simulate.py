@@ -131,7 +131,7 @@ async def run_simulation(
     try:
         with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
             tools, middle_tier_citations = _open_tools(
-                cfg, Path(tmp), use_demo=own_server is not None
+                cfg, Path(tmp), use_demo=True
             )
             report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
     finally:
