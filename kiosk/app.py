@@ -153,6 +153,7 @@ class KioskPipeline:
         connect: Callable[..., Any] = WebsocketLink.open,
         citations_from_middle_tier: Callable[[str, str], tuple[Citation, ...]] | None = None,
         budget_left: Callable[[], Any] | None = None,
+        unheard_ms: Callable[[], float] | None = None,
     ) -> None:
         self.cfg = cfg
         self.endpoint = endpoint
@@ -163,6 +164,8 @@ class KioskPipeline:
         self._connect = connect
         self._citations_from_middle_tier = citations_from_middle_tier
         self._budget_left = budget_left  # -> kiosk.cost.BudgetStatus (ok, reason)
+        # Audio handed to the speaker but not heard yet (device latency): not part of truncate.
+        self.unheard_ms = unheard_ms
         now = clock()
         self.machine = TurnMachine(
             TurnTimeouts(
@@ -385,6 +388,8 @@ class KioskPipeline:
         session = link.session
         item = self._answer_item
         played = self.playback.played_ms(item) if item else 0
+        if played and self.unheard_ms is not None:
+            played = max(0, played - int(self.unheard_ms()))
         current = session.active_response_id or ""
         if session.cancel_response() and current:
             self._cancelled.add(current)

@@ -136,6 +136,7 @@ class Daemon:
         self._wake: Any = None
         self._leds: Any = None
         self._recovery: Any = None
+        self._sink: Any = None
 
     async def run(self) -> int:
         from kiosk.service.notify import SdNotifier, StatusReporter
@@ -226,6 +227,7 @@ class Daemon:
     ) -> KioskPipeline:
         tools, middle_tier = _open_tools(cfg)
         ledger = getattr(self, "ledger", None)
+        sink = self._sink
         budget_left = (lambda: ledger.budget_left(time.time())) if ledger is not None else None
         return KioskPipeline(
             cfg,
@@ -237,6 +239,7 @@ class Daemon:
             tools=tools,
             citations_from_middle_tier=middle_tier,
             budget_left=budget_left,
+            unheard_ms=(lambda: sink.unplayed_ms) if sink is not None else None,
         )
 
     def _on_frame(self, frame: bytes) -> None:
@@ -285,6 +288,9 @@ class Daemon:
             sink.start()
             stack.callback(sink.close)
             streams.append(sink)
+            self._sink = sink
+            if self.pipeline is not None:
+                self.pipeline.unheard_ms = lambda: sink.unplayed_ms
         if self.args.input_wav:
             mic = WavMicrophone(Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame)
             tasks.append(loop.create_task(mic.run()))
