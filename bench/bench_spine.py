@@ -249,7 +249,7 @@ def run(quick: bool) -> list[dict[str, object]]:
                 "name": f"barge-in reaction p95, {mode} (speech start -> speaker silent)",
                 "value": f"{_pct(silent, 95):.0f} ms (p50 {_pct(silent, 50):.0f}, n={len(silent)})",
                 "goal": "<= 150 ms",
-                "note": "the answer pauses after 60 ms of loud speech over it",
+                "note": "the answer pauses after 40 ms of loud speech over it",
             }
         )
         rows.append(

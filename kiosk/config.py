@@ -121,7 +121,7 @@ class VadSettings:
     # ...and this many dB above the speaker's own echo (learned while the answer plays).
     barge_in_margin_db: float = 6.0
     # Pause the answer after this much loud speech over it (resumes if it was a blip).
-    barge_in_pause_ms: int = 60
+    barge_in_pause_ms: int = 40
 
 
 @dataclass(frozen=True, slots=True)
