@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -203,6 +203,7 @@ class KioskPipeline:
         self._idle_since = now
         self._reported: set[str] = set()  # log-once keys
         self._closed = False
+        self._background: set[asyncio.Task[None]] = set()
         self.summaries: deque[TurnSummary] = deque(maxlen=100)  # recent turns (tests, reports)
 
     # --- inputs ------------------------------------------------------------------------------
@@ -530,10 +531,9 @@ class KioskPipeline:
         now = self.clock()
         self.policy.record_closed(now, now - state.opened_at, expected=expected)
         state.outgoing.put_nowait(None)
-        log.info("websocket closed: %s", why)
+        log.debug("= websocket closed: %s", why)  # EventLogger logs the ConnectionChanged
         self.bus.publish(ConnectionChanged(now, False, why))
-        task = asyncio.get_running_loop().create_task(self._finish_close(state))
-        task.add_done_callback(lambda t: None)
+        self._spawn(self._finish_close(state))
 
     async def _finish_close(self, state: _Link) -> None:
         with contextlib.suppress(Exception):
@@ -661,7 +661,7 @@ class KioskPipeline:
             self.feed(ToolRoundFinished())
             turn_id = self.machine.turn_id
             tasks = self._tool_tasks.pop(event.response_id, [])
-            asyncio.get_running_loop().create_task(self._respond_after_tools(state, tasks, turn_id))
+            self._spawn(self._respond_after_tools(state, tasks, turn_id))
         elif event.answer_over:
             self.policy.record_answered(self.clock())  # the link proved healthy
             self.feed(AnswerFinished(had_audio=event.had_audio))
@@ -710,6 +710,12 @@ class KioskPipeline:
                 self._pump()
 
     # --- misc ----------------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the pipeline keeps a reference to (the loop keeps only weak ones)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _log_once(self, key: str, level: int, msg: str, *args: object) -> None:
         if key in self._reported:
