@@ -343,7 +343,10 @@ class KioskPipeline:
         self.feed(UpstreamFailed(reason))
 
     def _upstream(self, pcm16k: bytes) -> None:
-        pcm = self._upsampler.process(pcm16k)
+        self._send_upstream(self._upsampler.process(pcm16k))
+
+    def _send_upstream(self, pcm: bytes) -> None:
+        """Queue 24 kHz utterance audio: on the link, or pending until it is up."""
         if not pcm:
             return
         self._turn_audio.append(pcm)
@@ -356,15 +359,7 @@ class KioskPipeline:
             self._pending_audio.append(pcm)
 
     def _commit(self, now: float) -> None:
-        tail = self._upsampler.flush()
-        if tail:
-            self._turn_audio.append(tail)
-            if self._record is not None:
-                self._record.upstream_bytes += len(tail)
-            if self._link is not None and not self._link.closing:
-                self._link.session.append_audio(tail)
-            else:
-                self._pending_audio.append(tail)
+        self._send_upstream(self._upsampler.flush())
         if self._record is not None:
             self._record.speech_end_t_s = now
             if not self._record.user_speech_s:

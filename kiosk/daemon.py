@@ -25,7 +25,7 @@ from typing import Any
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.vad import webrtc_voice_detector
-from kiosk.config import Config, load_config_file
+from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
@@ -39,12 +39,9 @@ STOP_TIMEOUT_S = 1.5
 
 
 def _load(args: argparse.Namespace) -> Config:
-    overrides: dict[str, str] = {}
-    if getattr(args, "provider", None):
-        overrides["KIOSK_REALTIME_PROVIDER"] = args.provider
-    if getattr(args, "endpoint", None):
-        overrides["KIOSK_REALTIME_ENDPOINT"] = args.endpoint
-    return load_config_file(args.config, require_key=True, overrides=overrides)
+    from kiosk.cli import load_settings  # the CLI's --provider/--endpoint overrides, one place
+
+    return load_settings(args, require_key=True)
 
 
 def run_daemon(args: argparse.Namespace) -> int:
