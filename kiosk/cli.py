@@ -88,6 +88,7 @@ def _print_report(report: dict[str, Any]) -> None:
             f"turn {t['turn_id']} ({t['trigger']}): {t['outcome']}; speech {t['user_speech_s']:.2f} s, "
             f"upstream {t['upstream_audio_s']:.2f} s, latency "
             + (f"{latency:.0f} ms" if latency is not None else "-")
+            + f", est ${t.get('usd', 0.0):.4f}"
         )
         if t["transcript"]:
             print(f"  heard:    {t['transcript']}")
@@ -100,7 +101,8 @@ def _print_report(report: dict[str, Any]) -> None:
         f"{len(report['turns'])} turn(s), {report['connections_opened']} connection(s), "
         f"{report['upstream_audio_s']:.2f} s audio sent, {report['answer_audio_s']:.2f} s answer "
         f"written to {report['output']}; tokens in {tokens['input_text'] + tokens['input_audio']}, "
-        f"out {tokens['output_text'] + tokens['output_audio']}"
+        f"out {tokens['output_text'] + tokens['output_audio']}, "
+        f"est ${report.get('usd', 0.0):.4f} ({report.get('priced_as', '?')} prices)"
     )
 
 

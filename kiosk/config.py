@@ -147,12 +147,15 @@ class ConnectionSettings:
 
 @dataclass(frozen=True, slots=True)
 class CostSettings:
-    # USD per 1M tokens (gpt-realtime list prices; check yours).
-    price_audio_in: float = 32.0
-    price_audio_out: float = 64.0
-    price_text_in: float = 4.0
-    price_text_out: float = 16.0
-    price_cached_in: float = 0.4
+    # Which model's list prices (kiosk/prices.py) to use; "" = realtime.model (openai) or
+    # realtime.deployment (azure: name deployments after their model, or set this).
+    price_model: str = ""
+    # USD per 1M tokens; 0 = the price_model's list price from the table.
+    price_audio_in: float = 0.0
+    price_audio_out: float = 0.0
+    price_text_in: float = 0.0
+    price_text_out: float = 0.0
+    price_cached_in: float = 0.0
     daily_token_cap: int = 0  # 0 = no cap
     monthly_token_cap: int = 0
 
@@ -290,6 +293,15 @@ class Config:
     earcons: EarconSettings = field(default_factory=EarconSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     credentials: Credentials = field(default_factory=Credentials)
+
+    @property
+    def priced_model(self) -> str:
+        """The model name whose prices apply (``cost.price_model`` or the configured model)."""
+        if self.cost.price_model:
+            return self.cost.price_model
+        if self.realtime.provider in ("azure", "azure-preview") and self.realtime.deployment:
+            return self.realtime.deployment
+        return self.realtime.model
 
     @property
     def api_key(self) -> Secret:
@@ -519,7 +531,8 @@ def _validate(cfg: Config) -> None:
     _check_range("connection.ping_timeout_s", c.ping_timeout_s, 1, 300)
     _check_range("connection.max_quick_failures", c.max_quick_failures, 1, 100)
     for f in dataclasses.fields(cfg.cost):
-        _check_range(f"cost.{f.name}", getattr(cfg.cost, f.name), 0, 1e12)
+        if f.name != "price_model":
+            _check_range(f"cost.{f.name}", getattr(cfg.cost, f.name), 0, 1e12)
     _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
     _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
     _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)

@@ -22,6 +22,7 @@ from typing import Literal
 
 from kiosk.config import CostSettings
 from kiosk.core.events import KioskEvent, TurnEnded, Usage, UsageReported
+from kiosk.prices import estimated_usd, resolve_prices
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +73,6 @@ def tokens(usage: Usage) -> int:
     return usage.input_total + usage.output_total
 
 
-def estimated_usd(usage: Usage, prices: CostSettings) -> float:
-    """Estimated price of ``usage`` in USD.
-
-    The API reports cached input as one number inside the text+audio input counts. It is
-    taken off the cheaper text input first, so the estimate errs high, never low: a budget
-    that under-counts is the expensive mistake.
-    """
-    cached = max(0, min(usage.input_cached, usage.input_total))
-    cached_from_text = min(cached, usage.input_text)
-    cached_from_audio = cached - cached_from_text
-    per_token = 1e-6
-    return per_token * (
-        (usage.input_text - cached_from_text) * prices.price_text_in
-        + (usage.input_audio - cached_from_audio) * prices.price_audio_in
-        + cached * prices.price_cached_in
-        + usage.output_text * prices.price_text_out
-        + usage.output_audio * prices.price_audio_out
-    )
-
-
 def _clean(usage: Usage) -> Usage:
     # Counts come from the network: a negative or absurd value must not corrupt the totals.
     def ok(n: int) -> int:
@@ -115,9 +96,17 @@ class CostLedger:
     answering. Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, path: Path, prices: CostSettings, *, tz: tzinfo | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        cost: CostSettings,
+        *,
+        tz: tzinfo | None = None,
+        model: str = "gpt-realtime",
+    ) -> None:
         self.path = path
-        self.prices = prices
+        self.cost = cost
+        self.prices = resolve_prices(model, cost)
         self._tz = tz
         self._warned: set[str] = set()
         self._db = self._open(path)
@@ -240,8 +229,8 @@ class CostLedger:
         month_tokens = tokens(self.totals("month", now_wallclock))
         day, month = self._keys(now_wallclock)
         checks = (
-            ("daily", day, day_tokens, self.prices.daily_token_cap),
-            ("monthly", month, month_tokens, self.prices.monthly_token_cap),
+            ("daily", day, day_tokens, self.cost.daily_token_cap),
+            ("monthly", month, month_tokens, self.cost.monthly_token_cap),
         )
         for label, key, used, cap in checks:
             if cap <= 0:
@@ -316,6 +305,8 @@ class CostLedgerSubscriber:
                 pass
 
 
-def open_ledger(state_dir: Path | str, prices: CostSettings) -> CostLedger:
-    """The ledger at ``<state_dir>/cost.sqlite`` (created on first use)."""
-    return CostLedger(Path(state_dir) / LEDGER_FILE, prices)
+def open_ledger(
+    state_dir: Path | str, cost: CostSettings, model: str = "gpt-realtime"
+) -> CostLedger:
+    """The ledger at ``<state_dir>/cost.sqlite`` (created on first use), priced for ``model``."""
+    return CostLedger(Path(state_dir) / LEDGER_FILE, cost, model=model)

@@ -30,6 +30,7 @@ from kiosk.core.bus import EventStream
 from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
+from kiosk.prices import resolve_prices
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +204,16 @@ class Daemon:
     def _subscribe_logging(self, bus: EventStream, stack: contextlib.AsyncExitStack) -> None:
         from kiosk.service.logs import EventLogger
 
-        bus.subscribe(EventLogger())
+        bus.subscribe(
+            EventLogger(prices=resolve_prices(self.cfg.priced_model, self.cfg.cost))
+        )
         self.ledger: Any = None
         try:
             from kiosk.cost import CostLedgerSubscriber, open_ledger
 
-            ledger = open_ledger(self.cfg.service.state_dir, self.cfg.cost)
+            ledger = open_ledger(
+                self.cfg.service.state_dir, self.cfg.cost, self.cfg.priced_model
+            )
             stack.callback(ledger.close)
             bus.subscribe(CostLedgerSubscriber(ledger, time.time))
             self.ledger = ledger

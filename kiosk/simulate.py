@@ -38,6 +38,7 @@ from kiosk.config import Config, Secret
 from kiosk.core.bus import EventStream
 from kiosk.core.events import KioskEvent, State, StateChanged, TurnEnded, Usage
 from kiosk.net.endpoints import realtime_endpoint
+from kiosk.prices import estimated_usd, resolve_prices
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ async def _simulate(
     states: list[list[Any]] = []
     turns: list[dict[str, Any]] = []
     usage_total = Usage()
+    prices = resolve_prices(cfg.priced_model, cfg.cost)
 
     def record(event: KioskEvent) -> None:
         nonlocal usage_total
@@ -195,6 +197,7 @@ async def _simulate(
                     "answer_transcript": s.answer_transcript,
                     "citations": [dataclasses.asdict(c) for c in s.citations],
                     "tokens": dataclasses.asdict(s.usage),
+                    "usd": round(estimated_usd(s.usage, prices), 6),
                 }
             )
 
@@ -284,6 +287,8 @@ async def _simulate(
         "upstream_audio_s": round(upstream, 3),
         "answer_audio_s": round(played_s, 3),
         "tokens": dataclasses.asdict(usage_total),
+        "usd": round(estimated_usd(usage_total, prices), 6),
+        "priced_as": cfg.priced_model,
         "endpoint": pipeline.endpoint.redacted,
         "dialect": pipeline.endpoint.dialect,
     }

@@ -35,6 +35,7 @@ from kiosk.core.events import (
     TurnStarted,
 )
 from kiosk.errors import ConfigError
+from kiosk.prices import Prices, estimated_usd
 
 log = logging.getLogger(__name__)
 
@@ -338,8 +339,11 @@ class EventLogger:
     and transcripts (never at INFO: what visitors say is not for the journal by default).
     """
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, logger: logging.Logger | None = None, *, prices: Prices | None = None
+    ) -> None:
         self._log = logger or logging.getLogger("kiosk.turns")
+        self._prices = prices  # None: the turn line carries tokens but no USD estimate
 
     def __call__(self, event: KioskEvent) -> None:
         lg = self._log
@@ -418,8 +422,12 @@ class EventLogger:
             fields["latency_ms"] = round(s.response_latency_ms)
         if s.citations:
             fields["citation_ids"] = [c.chunk_id for c in s.citations]
+        usd = ""
+        if self._prices is not None:
+            fields["usd"] = round(estimated_usd(s.usage, self._prices), 6)
+            usd = f", est ${fields['usd']:.4f}"
         self._log.info(
-            "turn %d %s (%s): %.1f s, latency %s, tokens in %d / out %d, %d citation%s",
+            "turn %d %s (%s): %.1f s, latency %s, tokens in %d / out %d%s, %d citation%s",
             s.turn_id,
             s.outcome,
             s.trigger,
@@ -427,6 +435,7 @@ class EventLogger:
             latency,
             s.usage.input_total,
             s.usage.output_total,
+            usd,
             len(s.citations),
             "" if len(s.citations) == 1 else "s",
             extra={"kiosk": fields},

@@ -255,6 +255,21 @@ def test_turn_ended_is_one_info_line_with_fields(journal: tuple[str, socket.sock
         sock.recv(65536)
 
 
+def test_turn_line_carries_usd_at_the_models_prices() -> None:
+    from kiosk.config import CostSettings
+    from kiosk.prices import resolve_prices
+
+    out = io.StringIO()
+    setup_logging("info", journal=False, stream=out, env={"JOURNAL_STREAM": "x"})
+    EventLogger(prices=resolve_prices("gpt-realtime-2.1-mini", CostSettings()))(
+        TurnEnded(summary())
+    )
+    # USD per 1M tokens: text in (300 - 64 cached) at 0.60, audio in 120 at 10, cached 64 at
+    # 0.30, text out 40 at 2.40, audio out 200 at 20 -> 5456.8 / 1M
+    assert "tokens in 420 / out 240, est $0.0055, 2 citations" in out.getvalue()
+    assert "usd=0.005457" in out.getvalue()
+
+
 def test_turn_transcripts_logged_only_at_debug() -> None:
     out = io.StringIO()
     setup_logging("info", journal=False, stream=out, env={})

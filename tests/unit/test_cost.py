@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from kiosk.config import CostSettings
 from kiosk.core.bus import EventStream
 from kiosk.core.events import TurnEnded, TurnSummary, Usage, UsageReported
+from kiosk.prices import resolve_prices
 from kiosk.cost import (
     MAX_OPEN_TURNS,
     CostLedger,
@@ -26,6 +27,7 @@ from kiosk.cost import (
 )
 
 PRICES = CostSettings()
+LIST = resolve_prices("gpt-realtime", PRICES)  # the table's gpt-realtime prices
 
 
 def wallclock(text: str) -> float:
@@ -48,18 +50,18 @@ def test_estimated_usd_uses_per_million_prices() -> None:
     usage = Usage(
         input_text=1_000_000, input_audio=1_000_000, output_text=1_000_000, output_audio=1_000_000
     )
-    assert estimated_usd(usage, PRICES) == pytest.approx(4.0 + 32.0 + 16.0 + 64.0)
+    assert estimated_usd(usage, LIST) == pytest.approx(4.0 + 32.0 + 16.0 + 64.0)
 
 
 def test_cached_input_is_charged_at_cached_price_taken_from_text_first() -> None:
     usage = Usage(input_text=1_000_000, input_audio=1_000_000, input_cached=1_500_000)
     # 1M cached from text, 0.5M from audio: 0.5M audio at full price, 1.5M at cached price.
-    assert estimated_usd(usage, PRICES) == pytest.approx(0.5 * 32.0 + 1.5 * 0.4)
+    assert estimated_usd(usage, LIST) == pytest.approx(0.5 * 32.0 + 1.5 * 0.4)
 
 
 def test_cached_larger_than_input_is_clamped() -> None:
     usage = Usage(input_text=10, input_cached=1_000_000)
-    assert estimated_usd(usage, PRICES) == pytest.approx(10 * 0.4e-6)
+    assert estimated_usd(usage, LIST) == pytest.approx(10 * 0.4e-6)
 
 
 def test_tokens_counts_input_and_output_but_not_cached_twice() -> None:
@@ -237,3 +239,32 @@ def test_totals_equal_the_sum_of_records_in_each_calendar_day_and_month(
             ]
             assert led.totals("day", DAY1 + offset) == sum(same_day, Usage())
             assert led.totals("month", DAY1 + offset) == sum(same_month, Usage())
+
+
+def test_model_table_prices_known_models_and_dated_snapshots() -> None:
+    from kiosk.prices import model_prices
+
+    mini, known = model_prices("gpt-realtime-2.1-mini")
+    assert known and (mini.price_audio_in, mini.price_audio_out) == (10.0, 20.0)
+    full, known = model_prices("gpt-realtime-2025-08-28")
+    assert known and (full.price_audio_in, full.price_audio_out) == (32.0, 64.0)
+
+
+def test_unknown_model_is_priced_high_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="kiosk.prices"):
+        prices = resolve_prices("my-azure-deployment", CostSettings())
+    assert prices.price_audio_out == max(
+        p.price_audio_out for p in __import__("kiosk.prices").prices.MODEL_PRICES.values()
+    )
+    assert "my-azure-deployment" in caplog.text and "cost.price_model" in caplog.text
+
+
+def test_price_overrides_replace_single_table_figures() -> None:
+    prices = resolve_prices("gpt-realtime-2.1-mini", replace(PRICES, price_audio_out=25.0))
+    assert (prices.price_audio_in, prices.price_audio_out) == (10.0, 25.0)
+
+
+def test_ledger_prices_follow_its_model(tmp_path: Path) -> None:
+    usage = Usage(input_audio=1_000_000, output_audio=1_000_000)
+    with CostLedger(tmp_path / "c.sqlite", PRICES, tz=UTC, model="gpt-realtime-2.1-mini") as led:
+        assert led.estimated_usd(usage) == pytest.approx(30.0)
