@@ -115,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_fake_server(args: argparse.Namespace) -> int:
     from kiosk.testing.fake_realtime import serve_forever
 
+    _setup_logging(args, default="info")
     try:
         asyncio.run(serve_forever(port=args.port, dialect=args.dialect, mode=args.mode))
     except KeyboardInterrupt:
@@ -188,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--dialect", choices=["ga", "beta"], default="ga")
     p.add_argument("--mode", choices=["direct", "voicerag"], default="direct")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
     p.set_defaults(func=cmd_fake_server)
 
     p = sub.add_parser("version", help="print the version")
@@ -202,7 +205,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def install_key_redaction() -> None:
+    """Mask every configured API key on stdout, stderr and the log, for every command, before
+    anything runs (a server or library may echo a key in an error message)."""
+    from kiosk.api_keys import secrets_to_redact
+    from kiosk.service.logs import install_redaction
+
+    install_redaction(secrets_to_redact())
+
+
 def main(argv: list[str] | None = None) -> int:
+    install_key_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

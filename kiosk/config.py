@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from urllib.parse import urlsplit
 
+from kiosk.api_keys import SECRET_NAMES, clean_api_key  # SECRET_NAMES re-exported
 from kiosk.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
@@ -320,8 +321,6 @@ SECTIONS: dict[str, type[Any]] = {
     if f.name != "credentials"
 }
 
-SECRET_NAMES = ("OPENAI_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_SEARCH_API_KEY")
-
 OPENAI_DEFAULT_ENDPOINT = "https://api.openai.com"
 
 
@@ -586,7 +585,8 @@ def load_config(
         built[name] = _build_section(name, cls, raw.get(name, {}), env_sections.get(name, {}))
 
     def secret(var: str) -> Secret:
-        return Secret(env.get(var) or credentials.get(var) or credentials.get(var.lower()) or "")
+        raw = env.get(var) or credentials.get(var) or credentials.get(var.lower()) or ""
+        return Secret(clean_api_key(var, raw))  # ConfigError names var, never the value
 
     built["credentials"] = Credentials(
         openai_api_key=secret("OPENAI_API_KEY"),

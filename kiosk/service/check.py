@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from kiosk.api_keys import INSTALL_CREDENTIALS_DIR, SECRET_NAMES
 from kiosk.config import DEFAULT_CONFIG_PATH, Config, load_config_file
 from kiosk.errors import ConfigError, KioskError
 from kiosk.service.check_audio import VAD_RATE_HZ, check_audio, run_audio_test
@@ -34,8 +35,7 @@ from kiosk.service.check_result import CheckResult, Printer, fail, not_run, ok, 
 
 log = logging.getLogger(__name__)
 
-# Where install.sh writes the API key; the unit hands it over with LoadCredential=.
-CREDENTIALS_DIR = Path("/etc/kiosk/credentials")
+CREDENTIALS_DIR = INSTALL_CREDENTIALS_DIR
 CHECK_NAMES = ("config", "credentials", "audio", "vad", "index", "gpio")
 
 
@@ -63,6 +63,8 @@ def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckRes
             hint = f"create {shown}: sudo ./install.sh copies the example there"
         elif exc.key == "(file)" and "ermission denied" in exc.problem:
             hint = "run sudo kiosk check (the config is readable by root and group kiosk)"
+        elif exc.key in SECRET_NAMES:
+            hint = "set the key again, as plain text: sudo ./install.sh --api-key-file FILE"
         return fail("config", str(exc).removeprefix("config: "), hint), None
     return ok("config", f"{shown} valid (provider {cfg.realtime.provider})"), cfg
 

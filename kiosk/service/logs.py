@@ -251,6 +251,50 @@ class SecretRedactingFilter(logging.Filter):
         return True
 
 
+class RedactingStream:
+    """A text stream (stdout/stderr) that masks every secret of ``redactor`` in what is
+    written: print(), argparse, tracebacks and log handlers all write through it."""
+
+    def __init__(self, stream: TextIO, redactor: SecretRedactingFilter) -> None:
+        self._stream = stream
+        self._redactor = redactor
+
+    @property
+    def wrapped(self) -> TextIO:
+        return self._stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redactor.redact(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding...
+        return getattr(self._stream, name)
+
+
+# One redaction per process: log handlers and the wrapped stdout/stderr share it, so a key
+# a SIGHUP brings is masked everywhere at once.
+_PROCESS_REDACTOR = SecretRedactingFilter()
+
+
+def install_redaction(secrets: Iterable[str] = ()) -> SecretRedactingFilter:
+    """Mask ``secrets`` (and those added later) on stdout, stderr and every kiosk log line.
+
+    Every ``kiosk`` command calls this first (``kiosk.cli.main``), with the keys from the
+    environment and the credential files, before it loads settings or prints anything.
+    Idempotent; returns the process's filter (``.add(key)`` for keys found later).
+    """
+    _PROCESS_REDACTOR.add(*secrets)
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream, _PROCESS_REDACTOR))
+    return _PROCESS_REDACTOR
+
+
 def journal_available(env: Mapping[str, str], socket_path: str = JOURNAL_SOCKET) -> bool:
     """True when our stderr is connected to journald (``$JOURNAL_STREAM`` matches fd 2,
     as systemd.exec(5) recommends checking) and its native socket exists."""
@@ -301,8 +345,8 @@ def setup_logging(
         env: environment for auto-detection (default ``os.environ``).
 
     Returns:
-        The handler's :class:`SecretRedactingFilter`; call ``.add(key)`` when a reload
-        brings a new key.
+        The process's :class:`SecretRedactingFilter` (the one :func:`install_redaction`
+        puts on stdout/stderr too); call ``.add(key)`` when a reload brings a new key.
 
     Raises:
         ConfigError: unknown level.
@@ -319,7 +363,8 @@ def setup_logging(
     else:
         handler = logging.StreamHandler(out)
         handler.setFormatter(ReadableFormatter(timestamps="JOURNAL_STREAM" not in env))
-    redactor = SecretRedactingFilter(secrets)
+    redactor = _PROCESS_REDACTOR
+    redactor.add(*secrets)
     handler.addFilter(redactor)
     setattr(handler, _MARKER, True)
     root = logging.getLogger()
