@@ -196,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=lambda args: print(f"kiosk {__version__}") or EXIT_OK)
 
-    for module in ("kiosk.rag.cli", "kiosk.service.check"):
+    for module in ("kiosk.rag.cli", "kiosk.service.check", "kiosk.report"):
         try:
             register = __import__(module, fromlist=["register"]).register
         except (ImportError, AttributeError):

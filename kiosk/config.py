@@ -271,6 +271,12 @@ class EarconSettings:
 class ServiceSettings:
     state_dir: str = "/var/lib/kiosk"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Days of turn rows (transcripts, outcome, tokens; never audio) kept for `kiosk report`;
+    # 0 = keep no turn log.
+    turn_log_days: int = 90
+    # node_exporter textfile collector file (e.g. /var/lib/prometheus/node-exporter/kiosk.prom);
+    # "" = no metrics file.
+    metrics_textfile: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -529,6 +535,7 @@ def _validate(cfg: Config) -> None:
     _check_range("connection.ping_interval_s", c.ping_interval_s, 1, 300)
     _check_range("connection.ping_timeout_s", c.ping_timeout_s, 1, 300)
     _check_range("connection.max_quick_failures", c.max_quick_failures, 1, 100)
+    _check_range("service.turn_log_days", cfg.service.turn_log_days, 0, 36500)
     for f in dataclasses.fields(cfg.cost):
         if f.name != "price_model":
             _check_range(f"cost.{f.name}", getattr(cfg.cost, f.name), 0, 1e12)

@@ -219,6 +219,32 @@ class Daemon:
             self.ledger = ledger
         except (OSError, KioskError) as exc:
             log.warning("cost ledger disabled (%s): token totals are only logged", exc)
+        self._subscribe_operator_views(bus, stack)
+
+    def _subscribe_operator_views(
+        self, bus: EventStream, stack: contextlib.AsyncExitStack
+    ) -> None:
+        """The turn log behind `kiosk report` and the node_exporter textfile, if configured."""
+        import sqlite3
+
+        svc = self.cfg.service
+        prices = resolve_prices(self.cfg.priced_model, self.cfg.cost)
+        if svc.turn_log_days > 0:
+            from kiosk.turnlog import TurnLogSubscriber, open_turn_log
+
+            try:
+                turn_log = open_turn_log(svc.state_dir, svc.turn_log_days)
+            except (OSError, sqlite3.Error) as exc:
+                log.warning("turn log disabled (%s): `kiosk report` will have nothing new", exc)
+            else:
+                stack.callback(turn_log.close)
+                bus.subscribe(TurnLogSubscriber(turn_log, prices, time.time))
+        if svc.metrics_textfile:
+            from kiosk.metrics import TextfileMetrics
+
+            metrics = TextfileMetrics(svc.metrics_textfile, prices)
+            metrics.write()  # a scrape right after start sees the kiosk, not a stale file
+            bus.subscribe(metrics)
 
     def _build_pipeline(
         self,

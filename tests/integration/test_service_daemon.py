@@ -8,9 +8,11 @@ through the daemon, and we can check that no log line ever shows it).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -127,7 +129,7 @@ async def start_daemon(
 ) -> AsyncIterator[Callable[..., object]]:
     started: list[tuple[RunningDaemon, asyncio.Task[None]]] = []
 
-    async def start(*flags: str, with_question: bool = True) -> RunningDaemon:
+    async def start(*flags: str, with_question: bool = True, extra: str = "") -> RunningDaemon:
         sock_path = str(tmp_path / "notify.sock")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(sock_path)
@@ -135,7 +137,7 @@ async def start_daemon(
         listener = NotifyListener(sock_path, sock)
         collector = asyncio.create_task(listener.collect())
         config = tmp_path / "kiosk.toml"
-        write_config(config, fake_server.url, tmp_path / "state")
+        write_config(config, fake_server.url, tmp_path / "state", extra)
         mic = question_wav(tmp_path) if with_question else tmp_path / "silence.wav"
         if not with_question:
             write_wav(mic, np.zeros(1600, dtype=np.int16), 16000)
@@ -312,3 +314,29 @@ async def test_sighup_applies_a_new_log_level_without_restart(
     assert daemon.proc.pid == pid and daemon.proc.returncode is None
     daemon.proc.send_signal(signal.SIGTERM)
     assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
+
+
+async def test_answered_turn_reaches_the_turn_log_report_and_metrics_textfile(
+    start_daemon: Callable[..., object], tmp_path: Path
+) -> None:
+    prom = tmp_path / "kiosk.prom"
+    daemon: RunningDaemon = await start_daemon(  # type: ignore[misc]
+        extra=f'metrics_textfile = "{prom}"'
+    )
+    assert 'kiosk_state{state="idle"} 1' in prom.read_text()  # written at start
+    deadline = asyncio.get_running_loop().time() + STEP_TIMEOUT_S * 2
+    while 'kiosk_turns_total{outcome="answered"} 1' not in prom.read_text():
+        assert asyncio.get_running_loop().time() < deadline, prom.read_text()
+        await asyncio.sleep(0.2)
+    text = prom.read_text()
+    assert 'kiosk_response_latency_seconds_count 1' in text
+    assert "kiosk_cost_usd_today 0.000000" not in text  # the fake server reports usage
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
+    report = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "report", "--state-dir", str(tmp_path / "state"),
+         "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    (day,) = json.loads(report.stdout)["days"]
+    assert day["turns"] == 1 and day["usd"] > 0
