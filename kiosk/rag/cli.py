@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -85,6 +87,26 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
 
 # --- helpers -------------------------------------------------------------------------
 
+# C0/C1 controls (ESC starts terminal sequences), DEL and the bidi overrides: a file name
+# or document text must not move the cursor, recolour or reorder what is printed.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters (tabs and newlines become spaces)."""
+    return _UNPRINTABLE.sub("", text.replace("\t", " ").replace("\n", " "))
+
+
+def _empty_path_refused(paths: list[str], action: str) -> bool:
+    """True (after saying so) when a PATH is empty: "" would mean the current folder."""
+    if all(p.strip() for p in paths):
+        return False
+    print(
+        f"index {action}: an empty PATH is not a folder (say . for the current one)",
+        file=sys.stderr,
+    )
+    return True
+
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config_file(getattr(args, "config", None), require_key=False)
@@ -127,12 +149,13 @@ class _ProgressPrinter:
         now = time.monotonic()
         if p.total <= 20 or p.done == p.total or now - self._last >= self._interval_s:
             self._last = now
-            print(f"[{p.done}/{p.total}] {p.outcome:9} {p.path}", file=self._out, flush=True)
+            line = f"[{p.done}/{p.total}] {p.outcome:9} {printable(p.path)}"
+            print(line, file=self._out, flush=True)
 
 
 def _print_report(report: IngestReport, index_path: Path) -> int:
     for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     mib = report.bytes_read / 2**20
     print(
         f"added {len(report.added)}, updated {len(report.updated)}, "
@@ -148,6 +171,8 @@ def _print_report(report: IngestReport, index_path: Path) -> int:
 
 @_guard
 def cmd_index_add(args: argparse.Namespace) -> int:
+    if _empty_path_refused(args.paths, "add"):
+        return 2
     cfg = _config(args)
     path = _index_path(args, cfg)
     with SqliteIndex(path, embedder=load_embedder()) as index:
@@ -181,7 +206,7 @@ def cmd_index_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=1))
         return 0
     for d in docs:
-        print(f"{d.chunks:5d}  {d.source}  ({d.title})")
+        print(f"{d.chunks:5d}  {printable(d.source)}  ({printable(d.title)})")
     print(
         f"{stats.documents} documents, {stats.chunks} chunks, "
         f"{stats.file_bytes / 2**20:.1f} MiB: {path}"
@@ -191,6 +216,8 @@ def cmd_index_list(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_index_remove(args: argparse.Namespace) -> int:
+    if _empty_path_refused(args.paths, "remove"):
+        return 2
     cfg = _config(args)
     path = _index_path(args, cfg)
     if not path.exists():
@@ -200,16 +227,27 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
     with SqliteIndex(path, create=False) as index:
         sources = [d.source for d in index.documents()]
         for raw in args.paths:
-            target = str(Path(raw).expanduser().resolve())
-            # A folder removes everything ingested from under it, even files gone from disk.
-            matched = [s for s in sources if s == target or s.startswith(target.rstrip("/") + "/")]
+            matched = sources_under(sources, raw)
             if not matched:
-                print(f"warning: {raw}: not in the index", file=sys.stderr)
+                print(f"warning: {printable(raw)}: not in the index", file=sys.stderr)
                 missing += 1
             for source in matched:
                 chunks = index.remove_document(source)
-                print(f"removed {source} ({chunks} chunks)")
+                print(f"removed {printable(source)} ({chunks} chunks)")
     return 1 if missing else 0
+
+
+def sources_under(sources: list[str], raw: str) -> list[str]:
+    """The indexed sources that are ``raw`` or lie under it.
+
+    Sources are real paths, so ``raw`` is matched both as written (absolute) and
+    resolved: a folder that is (or was) reached through a symlink still removes what
+    was added from it, even files gone from disk since.
+    """
+    given = Path(raw).expanduser()
+    roots = {os.path.abspath(given), os.path.realpath(given)}
+    prefixes = tuple(r.rstrip("/") + "/" for r in roots)
+    return [s for s in sources if s in roots or s.startswith(prefixes)]
 
 
 @_guard
@@ -300,7 +338,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 1
     for rank, h in enumerate(hits, start=1):
         text = " ".join(h.text.split())
-        print(f"{rank}. [{h.chunk_id}] {h.title}  (score {h.score:.2f})")
-        print(f"   {h.source}")
-        print(f"   {text[:300]}{'…' if len(text) > 300 else ''}")
+        print(f"{rank}. [{h.chunk_id}] {printable(h.title)}  (score {h.score:.2f})")
+        print(f"   {printable(h.source)}")
+        print(f"   {printable(text[:300])}{'…' if len(text) > 300 else ''}")
     return 0

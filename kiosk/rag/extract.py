@@ -6,7 +6,14 @@ naming the file, so ingest can warn and carry on with the rest.
 
 HTML uses the stdlib parser (no dependency): headings start sections, navigation
 blocks (``<nav>``, DocBook's ``navheader``/``navfooter``/``toc``) and scripts are
-dropped. PDF uses ``pypdf`` (optional extra ``kiosk[pdf]``), one section per page.
+dropped, and so is text a browser would not show (``hidden``, ``aria-hidden="true"``,
+inline ``display:none``/``visibility:hidden``): a page's invisible text must not reach
+the model as if a visitor could read it. PDF uses ``pypdf`` (optional extra
+``kiosk[pdf]``), one section per page.
+
+Hostile files: every parser here is linear in the input (no backtracking regexes, no
+re-scans; see :func:`_tame_html`), and each long loop checks a :class:`TimeBudget`, so
+one crafted file costs at most its budget and becomes a one-line warning.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ import html.parser
 import io
 import logging
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +32,32 @@ SUPPORTED_SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 
 class UnreadableFile(Exception):
     """This file cannot be ingested; ``str()`` is one line naming it."""
+
+
+class TimeBudget:
+    """A per-document time limit that long loops check cooperatively.
+
+    ``check()`` raises :class:`UnreadableFile` once ``seconds`` have passed since the
+    budget was made. Cheap enough to call every few hundred lines.
+    """
+
+    def __init__(
+        self, name: str, seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.name = name
+        self.seconds = seconds
+        self._clock = clock
+        self._deadline = clock() + seconds
+
+    def check(self) -> None:
+        if self._clock() > self._deadline:
+            raise UnreadableFile(
+                f"{self.name}: took longer than the {self.seconds:g} s budget "
+                "for one document, skipped"
+            )
+
+
+_NO_BUDGET = TimeBudget("", float("inf"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +90,16 @@ def decode_text(data: bytes, name: str) -> str:
     raise UnreadableFile(f"{name}: not UTF-8 or Shift_JIS text, skipped")
 
 
+# A heading is repeated in the title of each of its chunks: a megabyte "heading" would
+# be stored once per chunk.
+MAX_HEADING_CHARS = 200
+
+
+def short_line(text: str, limit: int = MAX_HEADING_CHARS) -> str:
+    """``text`` on one line, runs of whitespace collapsed, at most ``limit`` characters."""
+    return " ".join(text.split())[:limit]
+
+
 def _clean(text: str) -> str:
     lines = [" ".join(line.split()) for line in text.splitlines()]
     out: list[str] = []
@@ -66,27 +111,47 @@ def _clean(text: str) -> str:
 
 # --- markdown / plain text -------------------------------------------------------------
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_MD_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|[*_`]{1,3}")
+# The heading text is taken without a regex: "(.*?)\s*#*\s*$" backtracks cubically on
+# "# a<many spaces>b" (3 KB took 18 s). Link text stops at "[" and the URL at "(", so
+# each scan ends where the next candidate starts and the whole line is read once.
+_MD_HEADING = re.compile(r"(#{1,6})\s")
+_MD_MARKUP = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\n]*\)|[*_`]{1,3}")
 
 
-def parse_markdown(text: str, fallback_title: str) -> Document:
+def _md_heading(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` of an ATX heading line (closing ``#``s removed), else None."""
+    m = _MD_HEADING.match(line)
+    if m is None:
+        return None
+    text = line[m.end() :].strip()
+    unclosed = text.rstrip("#")
+    if unclosed != text and (not unclosed or unclosed[-1] in " \t"):
+        text = unclosed.rstrip()
+    return len(m.group(1)), text
+
+
+def parse_markdown(
+    text: str, fallback_title: str, budget: TimeBudget = _NO_BUDGET
+) -> Document:
     title = ""
     sections: list[Section] = []
     heading = ""
     buf: list[str] = []
     in_front_matter = text.startswith("---\n")
     for i, line in enumerate(text.splitlines()):
+        if not i % 256:
+            budget.check()
         if in_front_matter:
             if i > 0 and line.strip() == "---":
                 in_front_matter = False
             continue
-        m = _MD_HEADING.match(line)
-        if m:
+        found = _md_heading(line)
+        if found:
+            level, raw_heading = found
             if buf:
                 sections.append(Section(heading, _clean("\n".join(buf))))
-            heading = _MD_MARKUP.sub(r"\1", m.group(2)).strip()
-            if not title and len(m.group(1)) == 1:
+            heading = short_line(_MD_MARKUP.sub(r"\1", raw_heading))
+            if not title and level == 1:
                 title = heading
             buf = []
             continue
@@ -131,6 +196,10 @@ _BLOCK_TAGS = frozenset(
 )
 _SKIP_TAGS = frozenset(("script", "style", "nav", "head", "noscript", "template", "svg"))
 _SKIP_CLASSES = frozenset(("navheader", "navfooter", "toc", "breadcrumb", "breadcrumbs"))
+# Inline styles that hide an element and everything in it.
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))\b"
+)
 _VOID_TAGS = frozenset(
     [
         "area",
@@ -150,10 +219,60 @@ _VOID_TAGS = frozenset(
 )
 
 
+def _is_hidden(attrs: dict[str, str | None]) -> bool:
+    """Navigation blocks and elements a browser would not show."""
+    if set((attrs.get("class") or "").split()) & _SKIP_CLASSES:
+        return True
+    if "hidden" in attrs or (attrs.get("aria-hidden") or "").strip().lower() == "true":
+        return True
+    style = (attrs.get("style") or "").lower()
+    return bool(style) and _HIDDEN_STYLE.search(style) is not None
+
+
+def _tame_html(text: str) -> str:
+    """``text`` with the constructs that make ``html.parser`` slow or crash made inert.
+
+    The stdlib parser re-scans to the end of the input for every "<" that does not
+    close ("<a" * n is quadratic: 100 KB took seconds) and raises AssertionError on
+    "<![x>". Here, in one pass: a "<" not closed by ">" before the next "<" becomes
+    "&lt;" (text, as a browser shows it); comments and "<!...>"/"<?...>" declarations
+    are dropped. What is left is text and complete tags, which the parser reads linearly.
+    """
+    out: list[str] = []
+    n = len(text)
+    pos = 0
+    gt = -1  # position of the next ">" at or after the current "<" (n when none)
+    while pos < n:
+        lt = text.find("<", pos)
+        if lt < 0:
+            out.append(text[pos:])
+            break
+        out.append(text[pos:lt])
+        if text.startswith("<!--", lt):
+            end = text.find("-->", lt + 4)
+            pos = n if end < 0 else end + 3
+            continue
+        if gt < lt:
+            gt = text.find(">", lt)
+            gt = n if gt < 0 else gt
+        next_lt = text.find("<", lt + 1)
+        next_lt = n if next_lt < 0 else next_lt
+        lead = text[lt + 1 : lt + 2]
+        if gt < next_lt and lead in ("!", "?"):
+            pos = gt + 1  # doctype, CDATA, processing instruction: no visible text
+        elif gt < next_lt and (lead.isalpha() or lead == "/"):
+            out.append(text[lt : gt + 1])
+            pos = gt + 1
+        else:
+            out.append("&lt;")
+            pos = lt + 1
+    return "".join(out)
+
+
 class _HtmlSections(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.title = ""
+        self.title_parts: list[str] = []
         self.sections: list[Section] = []
         self._heading = ""
         self._buf: list[str] = []
@@ -176,8 +295,7 @@ class _HtmlSections(html.parser.HTMLParser):
             if tag in ("br", "hr") and not self._skip_depth:
                 self._buf.append("\n")
             return
-        classes = set((dict(attrs).get("class") or "").split())
-        skip = tag in _SKIP_TAGS or bool(classes & _SKIP_CLASSES)
+        skip = tag in _SKIP_TAGS or _is_hidden(dict(attrs))
         self._stack.append((tag, skip))
         if skip:
             self._skip_depth += 1
@@ -208,16 +326,16 @@ class _HtmlSections(html.parser.HTMLParser):
         if self._skip_depth:
             return
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6") and self._heading_buf is not None:
-            self._heading = " ".join("".join(self._heading_buf).split())
-            if tag == "h1" and not self.title:
-                self.title = self._heading
+            self._heading = short_line("".join(self._heading_buf))
+            if tag == "h1" and not self.title_parts:
+                self.title_parts.append(self._heading)
             self._heading_buf = None
         elif tag in _BLOCK_TAGS:
             self._buf.append("\n")
 
     def handle_data(self, data: str) -> None:
         if self._in_title:
-            self.title += data
+            self.title_parts.append(data)
             return
         if self._skip_depth:
             return
@@ -236,18 +354,31 @@ class _HtmlSections(html.parser.HTMLParser):
         self._flush()
 
 
-def parse_html(text: str, fallback_title: str) -> Document:
+# Fed in slices (each ending after a ">") so the time budget is checked as it goes.
+_HTML_SLICE_CHARS = 1 << 16
+
+
+def parse_html(text: str, fallback_title: str, budget: TimeBudget = _NO_BUDGET) -> Document:
+    text = _tame_html(text)
     parser = _HtmlSections()
-    parser.feed(text)
+    pos = 0
+    while pos < len(text):
+        budget.check()
+        end = text.find(">", pos + _HTML_SLICE_CHARS)
+        end = len(text) if end < 0 else end + 1
+        parser.feed(text[pos:end])
+        pos = end
     parser.close()
-    title = " ".join(parser.title.split()) or fallback_title
+    title = short_line("".join(parser.title_parts)) or fallback_title
     return Document(title, tuple(parser.sections))
 
 
 # --- PDF -------------------------------------------------------------------------------
 
 
-def parse_pdf(data: bytes, name: str, fallback_title: str) -> Document:
+def parse_pdf(
+    data: bytes, name: str, fallback_title: str, budget: TimeBudget = _NO_BUDGET
+) -> Document:
     try:
         import pypdf
     except ImportError:
@@ -264,9 +395,12 @@ def parse_pdf(data: bytes, name: str, fallback_title: str) -> Document:
             meta_title = str(reader.metadata.title).strip()
         sections = []
         for number, page in enumerate(reader.pages, start=1):
+            budget.check()
             text = _clean(page.extract_text() or "")
             if text:
                 sections.append(Section(f"p. {number}", text))
+    except UnreadableFile:
+        raise
     except Exception as exc:  # pypdf raises many types for damaged files
         raise UnreadableFile(f"{name}: unreadable PDF ({type(exc).__name__}), skipped") from None
     return Document(meta_title or fallback_title, tuple(sections))
@@ -275,22 +409,23 @@ def parse_pdf(data: bytes, name: str, fallback_title: str) -> Document:
 # --- entry point -------------------------------------------------------------------------
 
 
-def extract(path: Path, data: bytes) -> Document:
+def extract(path: Path, data: bytes, budget: TimeBudget = _NO_BUDGET) -> Document:
     """Sections of ``data`` read from ``path`` (the suffix picks the parser).
 
     Raises:
-        UnreadableFile: unsupported suffix, binary content, undecodable text or damaged PDF.
+        UnreadableFile: unsupported suffix, binary content, undecodable text, damaged
+            PDF, or ``budget`` spent.
     """
     name = str(path)
     suffix = path.suffix.lower()
     fallback_title = path.stem.replace("_", " ").replace("-", " ").strip() or path.name
     if suffix == ".pdf":
-        return parse_pdf(data, name, fallback_title)
+        return parse_pdf(data, name, fallback_title, budget)
     if suffix not in SUPPORTED_SUFFIXES:
         raise UnreadableFile(f"{name}: unsupported file type {suffix or '(none)'}, skipped")
     text = decode_text(data, name)
     if suffix in (".html", ".htm"):
-        return parse_html(text, fallback_title)
+        return parse_html(text, fallback_title, budget)
     if suffix in (".md", ".markdown"):
-        return parse_markdown(text, fallback_title)
+        return parse_markdown(text, fallback_title, budget)
     return parse_plain(text, fallback_title)

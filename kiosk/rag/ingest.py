@@ -2,14 +2,26 @@
 
 Owns the incremental rule: a file is identified by its resolved path, and re-adding it
 with the same content hash (bytes + chunker/segmenter versions) is a no-op. A bad file
-(unreadable, binary, empty, unsupported) becomes a one-line warning and the rest goes
-on. Progress is reported through a callback so the CLI decides how to show it.
+(unreadable, binary, empty, unsupported, too big, too slow) becomes a one-line warning
+and the rest goes on. Progress is reported through a callback so the CLI decides how to
+show it.
+
+Symlinks: a walk never leaves the folder it was given. A link inside it to a supported
+file that is also inside it (and not under a hidden folder) is read, stored under the
+file's real path; every other link (outside the tree, to a folder, broken) is skipped
+with a warning. A named file that is itself a symlink is refused (name the real file).
+Files are opened without following a final symlink and must be regular files, and
+``rebuild`` drops any stored path that is no longer the regular file it was (replaced by
+a symlink, reached through a symlinked folder): the index only ever holds text from
+inside the trees someone added, even when they change between runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,13 +33,16 @@ from kiosk.rag.chunking import (
     DEFAULT_OVERLAP_CHARS,
     chunk_document,
 )
-from kiosk.rag.extract import SUPPORTED_SUFFIXES, UnreadableFile, extract
+from kiosk.rag.extract import SUPPORTED_SUFFIXES, TimeBudget, UnreadableFile, extract
 from kiosk.rag.sqlite_index import SqliteIndex
 from kiosk.rag.text import SEGMENTER_VERSION
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a kiosk FAQ is not this big; refuse before reading it
+# Wall-clock limit for reading, extracting and chunking one file. Parsing is linear, so a
+# legitimate 50 MiB file takes a few seconds; this only stops what was not foreseen.
+DOCUMENT_BUDGET_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,24 +72,125 @@ def content_hash(data: bytes) -> str:
 
 
 def iter_files(paths: Iterable[Path | str], warnings: list[str]) -> Iterator[Path]:
-    """Files to ingest: named files as given, folders walked for supported types.
+    """Files to ingest (real paths): named files as given, folders walked for supported types.
 
-    Hidden files and folders (``.git``) are skipped in walks; a named path that does not
-    exist, or a named file of an unsupported type, adds a warning.
+    Hidden files and folders (``.git``) are skipped in walks; links are handled as the
+    module says. A named path that is empty, missing or not a file or folder, or a named
+    file that is a symlink, adds a warning (one line per skipped path).
     """
     for raw in paths:
+        if not str(raw).strip():
+            warnings.append("'': an empty path names no file or folder, skipped")
+            continue
         path = Path(raw).expanduser()
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path).parts
-                if any(part.startswith(".") for part in rel):
-                    continue
-                if child.is_file() and child.suffix.lower() in SUPPORTED_SUFFIXES:
-                    yield child.resolve()
+        if path.is_dir():  # a named folder may be a link: the user chose that tree
+            yield from sorted(_walk(Path(os.path.realpath(path)), warnings))
+        elif path.is_symlink():
+            target = os.path.realpath(path)
+            warnings.append(f"{path}: a symlink (to {target}), not followed: name the file itself")
         elif path.is_file():
-            yield path.resolve()
+            yield Path(os.path.realpath(path))
+        elif path.exists():
+            warnings.append(f"{path}: not a regular file or folder, skipped")
         else:
             warnings.append(f"{path}: no such file or folder, skipped")
+
+
+def _walk(root: Path, warnings: list[str]) -> Iterator[Path]:
+    """Supported regular files under ``root`` (a real path), without leaving it."""
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            warnings.append(f"{folder}: cannot list ({exc.strerror or exc}), skipped")
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            supported = Path(entry.name).suffix.lower() in SUPPORTED_SUFFIXES
+            if entry.is_symlink():
+                target = _link_target_inside(Path(entry.path), root)
+                if target is not None and supported:
+                    yield target
+                elif supported or entry.is_dir():
+                    warnings.append(f"{entry.path}: {_why_link_skipped(entry, root)}, skipped")
+            elif entry.is_dir(follow_symlinks=False):
+                folders.append(Path(entry.path))
+            elif supported and entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+
+
+def _link_target_inside(link: Path, root: Path) -> Path | None:
+    """The real file ``link`` leads to when it is a regular file in ``root``'s walk."""
+    target = Path(os.path.realpath(link))
+    if not target.is_relative_to(root) or target == root:
+        return None
+    if any(part.startswith(".") for part in target.relative_to(root).parts):
+        return None
+    try:
+        st = os.stat(target, follow_symlinks=False)
+    except OSError:
+        return None
+    return target if stat.S_ISREG(st.st_mode) else None
+
+
+def _why_link_skipped(entry: os.DirEntry[str], root: Path) -> str:
+    target = Path(os.path.realpath(entry.path))
+    if not target.exists():
+        return "a broken symlink"
+    if not target.is_relative_to(root):
+        return f"a symlink leading outside {root}, not followed"
+    if target.is_dir():
+        return "a symlink to a folder, not followed"
+    return "a symlink to a hidden or special file, not followed"
+
+
+def read_regular_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a symlink) of at most ``limit``.
+
+    ``O_NOFOLLOW`` refuses a final symlink at open time (a check before opening could be
+    raced); ``O_NONBLOCK`` keeps a FIFO from blocking the open.
+
+    Raises:
+        OSError: cannot open or read (ELOOP for a symlink).
+        UnreadableFile: not a regular file, or larger than ``limit``.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile(f"{path}: not a regular file, skipped")
+        if st.st_size > limit:
+            raise UnreadableFile(f"{path}: larger than {limit // 2**20} MiB, skipped")
+        data = f.read(limit + 1)  # the file may grow after fstat
+    if len(data) > limit:
+        raise UnreadableFile(f"{path}: larger than {limit // 2**20} MiB, skipped")
+    return data
+
+
+def changed_into_something_else(source: str) -> str | None:
+    """Why the indexed path ``source`` must not be read again, or None if it may be.
+
+    It was stored as the real path of a regular file; a symlink in its place, or in
+    place of one of its folders, could lead anywhere (``/etc/shadow``).
+    """
+    try:
+        st = os.lstat(source)
+    except FileNotFoundError:
+        return "gone from disk"
+    except OSError:
+        return None  # unreadable now: ingest_file warns and keeps the old text
+    if stat.S_ISLNK(st.st_mode):
+        return f"replaced by a symlink (to {os.path.realpath(source)})"
+    if not stat.S_ISREG(st.st_mode):
+        return "no longer a regular file"
+    if os.path.realpath(source) != source:
+        return f"now reached through a symlinked folder (to {os.path.realpath(source)})"
+    return None
 
 
 def ingest_file(
@@ -85,14 +201,13 @@ def ingest_file(
     force: bool = False,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     overlap_chars: int = DEFAULT_OVERLAP_CHARS,
+    budget_s: float = DOCUMENT_BUDGET_S,
 ) -> str:
     """Add or refresh one file; returns its outcome ("added", "updated", "unchanged", "skipped")."""
     source = str(path)
+    budget = TimeBudget(source, budget_s)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise UnreadableFile(f"{source}: larger than {MAX_FILE_BYTES // 2**20} MiB, skipped")
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except OSError as exc:
         report.warnings.append(f"{source}: cannot read ({exc.strerror or exc}), skipped")
         return "skipped"
@@ -108,8 +223,9 @@ def ingest_file(
     try:
         if not data.strip():
             raise UnreadableFile(f"{source}: empty, skipped")
-        doc = extract(path, data)
+        doc = extract(path, data, budget)
         chunks = chunk_document(doc, chunk_chars=chunk_chars, overlap_chars=overlap_chars)
+        budget.check()
         if not chunks:
             raise UnreadableFile(f"{source}: no text found, skipped")
     except UnreadableFile as exc:
@@ -132,6 +248,7 @@ def ingest_paths(
     progress: Callable[[Progress], None] | None = None,
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     overlap_chars: int = DEFAULT_OVERLAP_CHARS,
+    budget_s: float = DOCUMENT_BUDGET_S,
 ) -> IngestReport:
     """Ingest files and folders; never raises for a bad file (see ``report.warnings``)."""
     started = time.perf_counter()
@@ -139,7 +256,13 @@ def ingest_paths(
     files = list(dict.fromkeys(iter_files(paths, report.warnings)))
     for n, path in enumerate(files, start=1):
         outcome = ingest_file(
-            index, path, report, force=force, chunk_chars=chunk_chars, overlap_chars=overlap_chars
+            index,
+            path,
+            report,
+            force=force,
+            chunk_chars=chunk_chars,
+            overlap_chars=overlap_chars,
+            budget_s=budget_s,
         )
         if progress is not None:
             progress(Progress(n, len(files), str(path), outcome))
@@ -150,18 +273,22 @@ def ingest_paths(
 
 
 def rebuild(index: SqliteIndex, progress: Callable[[Progress], None] | None = None) -> IngestReport:
-    """Re-read every indexed file from disk (forgetting the ones that are gone) and compact."""
+    """Re-read every indexed file from disk and compact.
+
+    Files that are gone, or are no longer the regular file that was added (see
+    :func:`changed_into_something_else`), are forgotten with a warning, never read.
+    """
     report = IngestReport()
     started = time.perf_counter()
     sources = [d.source for d in index.documents()]
     index.adopt_embedder()
     for n, source in enumerate(sources, start=1):
-        path = Path(source)
-        if path.is_file():
-            outcome = ingest_file(index, path, report, force=True)
+        problem = changed_into_something_else(source)
+        if problem is None:
+            outcome = ingest_file(index, Path(source), report, force=True)
         else:
             index.remove_document(source)
-            report.warnings.append(f"{source}: gone from disk, removed from the index")
+            report.warnings.append(f"{source}: {problem}, removed from the index")
             outcome = "skipped"
         if progress is not None:
             progress(Progress(n, len(sources), source, outcome))
