@@ -229,44 +229,36 @@ def _is_hidden(attrs: dict[str, str | None]) -> bool:
     return bool(style) and _HIDDEN_STYLE.search(style) is not None
 
 
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_DECLARATION = re.compile(r"<[!?][^<>]*>")
+# A "<" that does not open a tag closed before the next "<". The look-ahead stops at the
+# next "<", so each character is looked at a bounded number of times.
+_STRAY_LT = re.compile(r"<(?![a-zA-Z/][^<>]*>)")
+# Stands in for a stray "<" while the parser runs (a Unicode noncharacter, never text;
+# "&lt;" would cost a Python call per occurrence in the parser's unescape).
+_LT = "\uffff"
+
+
 def _tame_html(text: str) -> str:
     """``text`` with the constructs that make ``html.parser`` slow or crash made inert.
 
     The stdlib parser re-scans to the end of the input for every "<" that does not
     close ("<a" * n is quadratic: 100 KB took seconds) and raises AssertionError on
-    "<![x>". Here, in one pass: a "<" not closed by ">" before the next "<" becomes
-    "&lt;" (text, as a browser shows it); comments and "<!...>"/"<?...>" declarations
-    are dropped. What is left is text and complete tags, which the parser reads linearly.
+    "<![x>". Here, in linear time: comments and ``<!...>``/``<?...>`` declarations are
+    dropped (an unterminated comment hides the rest, as in a browser), and a "<" that
+    does not start a complete tag becomes ``_LT`` (text, turned back into "<" by the
+    parser). What is left is text and complete tags, which the parser reads in one pass.
     """
-    out: list[str] = []
-    n = len(text)
-    pos = 0
-    gt = -1  # position of the next ">" at or after the current "<" (n when none)
-    while pos < n:
-        lt = text.find("<", pos)
-        if lt < 0:
-            out.append(text[pos:])
-            break
-        out.append(text[pos:lt])
-        if text.startswith("<!--", lt):
-            end = text.find("-->", lt + 4)
-            pos = n if end < 0 else end + 3
-            continue
-        if gt < lt:
-            gt = text.find(">", lt)
-            gt = n if gt < 0 else gt
-        next_lt = text.find("<", lt + 1)
-        next_lt = n if next_lt < 0 else next_lt
-        lead = text[lt + 1 : lt + 2]
-        if gt < next_lt and lead in ("!", "?"):
-            pos = gt + 1  # doctype, CDATA, processing instruction: no visible text
-        elif gt < next_lt and (lead.isalpha() or lead == "/"):
-            out.append(text[lt : gt + 1])
-            pos = gt + 1
-        else:
-            out.append("&lt;")
-            pos = lt + 1
-    return "".join(out)
+    text = text.replace(_LT, "")
+    # Comments: only up to the last "-->", so every "<!--" the regex tries has an end
+    # (a failed lazy scan to the end of the text per "<!--" would be quadratic).
+    last = text.rfind("-->")
+    head, rest = (text[: last + 3], text[last + 3 :]) if last >= 0 else ("", text)
+    unterminated = rest.find("<!--")
+    if unterminated >= 0:
+        rest = rest[:unterminated]
+    text = _COMMENT.sub("", head) + rest
+    return _STRAY_LT.sub(_LT, _DECLARATION.sub("", text))
 
 
 class _HtmlSections(html.parser.HTMLParser):
@@ -334,6 +326,7 @@ class _HtmlSections(html.parser.HTMLParser):
             self._buf.append("\n")
 
     def handle_data(self, data: str) -> None:
+        data = data.replace(_LT, "<")
         if self._in_title:
             self.title_parts.append(data)
             return
