@@ -15,25 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from kiosk import __version__
-from kiosk.config import PROVIDERS, Config, load_config_file
+from kiosk.config import PROVIDERS
 from kiosk.errors import ConfigError, KioskError
+from kiosk.settings import load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 log = logging.getLogger("kiosk")
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, str]:
-    out: dict[str, str] = {}
-    if getattr(args, "provider", None):
-        out["KIOSK_REALTIME_PROVIDER"] = args.provider
-    if getattr(args, "endpoint", None):
-        out["KIOSK_REALTIME_ENDPOINT"] = args.endpoint
-    return out
-
-
-def load_settings(args: argparse.Namespace, *, require_key: bool) -> Config:
-    return load_config_file(args.config, require_key=require_key, overrides=_overrides(args))
 
 
 def _setup_logging(args: argparse.Namespace, default: str = "warning") -> None:

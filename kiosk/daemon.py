@@ -31,6 +31,7 @@ from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_in
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import resolve_prices
+from kiosk.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,6 @@ STOP_TIMEOUT_S = 1.5
 
 
 def _load(args: argparse.Namespace) -> Config:
-    from kiosk.cli import load_settings  # the CLI's --provider/--endpoint overrides, one place
-
     return load_settings(args, require_key=True)
 
 

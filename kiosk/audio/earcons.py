@@ -1,6 +1,7 @@
 """Earcons: short generated cues (PCM16 mono) for wake, end of listening, tools, errors, mute.
 
-Owns the sounds only. The app writes them into the playback buffer with ``item_id=None``
+Owns the sounds and :func:`earcon_subscriber`, which writes them into the playback buffer
+when an ``EarconRequested`` event comes by, with ``item_id=None``
 (so they are never counted as answer audio for ``conversation.item.truncate``) and keeps
 VAD/barge-in deaf while one plays; see :func:`earcon_ms` for how long that is.
 
@@ -13,10 +14,15 @@ resampling), with 5 ms attack and a smooth release so nothing clicks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.core.events import EarconRequested
 
 EARCON_NAMES = ("wake", "listening_end", "thinking", "error", "mute_on", "mute_off")
 
@@ -110,3 +116,19 @@ def _tick(rate_hz: int) -> Floats:
 
 def _concat(*parts: Floats) -> Floats:
     return np.concatenate(parts)
+
+
+def earcon_subscriber(
+    playback: PlaybackBuffer, volume: float, rate_hz: int
+) -> Callable[[Any], None]:
+    """Play requested earcons through the speaker's earcon lane (never counted as answer audio)."""
+    cache: dict[str, bytes] = {}
+
+    def on_event(event: Any) -> None:
+        if not isinstance(event, EarconRequested):
+            return
+        if event.name not in cache:
+            cache[event.name] = render_earcon(event.name, rate_hz=rate_hz, volume=volume)
+        playback.write(cache[event.name], None)
+
+    return on_event
