@@ -17,7 +17,6 @@ of the same name (or lower-case) in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCr
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import tomllib
 import types
@@ -25,9 +24,9 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
-from urllib.parse import urlsplit
 
 from kiosk.api_keys import SECRET_NAMES, clean_api_key  # SECRET_NAMES re-exported
+from kiosk.endpoint_urls import check_endpoint, is_loopback_host  # re-exported
 from kiosk.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
@@ -451,34 +450,6 @@ def _check_range(key: str, value: float, lo: float, hi: float) -> None:
         raise ConfigError(key, f"must be between {lo:g} and {hi:g}, got {value:g}")
 
 
-def is_loopback_host(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(key: str, url: str, provider: str) -> None:
-    """Refuse malformed URLs, and unencrypted ones except on loopback (keys never go in clear)."""
-    allowed = ("ws", "wss") if provider == "voicerag" else ("http", "https", "ws", "wss")
-    want = "ws(s)://host/realtime" if provider == "voicerag" else "https://host"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError as exc:  # e.g. "Invalid IPv6 URL": a traceback is no config message
-        raise ConfigError(key, f"must be a URL like {want}, got {url!r} ({exc})") from None
-    if parts.scheme not in allowed or not parts.hostname:
-        raise ConfigError(key, f"must be a URL like {want}, got {url!r}")
-    if parts.scheme in ("http", "ws") and not is_loopback_host(parts.hostname):
-        raise ConfigError(
-            key,
-            f"unencrypted {parts.scheme}:// is only allowed on loopback addresses; "
-            f"use {parts.scheme}s:// for {parts.hostname}",
-        )
-
-
 def _validate(cfg: Config) -> None:
     rt = cfg.realtime
     if rt.endpoint:
@@ -542,10 +513,11 @@ def _validate(cfg: Config) -> None:
     _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
     _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
     _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)
+    if cfg.rag.azure_endpoint:  # also used by `kiosk index push --azure` with another backend
+        check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
     if cfg.rag.backend == "azure":
         if not cfg.rag.azure_endpoint:
             raise ConfigError("rag.azure_endpoint", "required when rag.backend = 'azure'")
-        check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
         if not cfg.rag.azure_index:
             raise ConfigError("rag.azure_index", "required when rag.backend = 'azure'")
     _check_range("gpio.led_brightness", cfg.gpio.led_brightness, 0, 1)

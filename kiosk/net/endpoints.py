@@ -15,6 +15,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from kiosk.config import OPENAI_DEFAULT_ENDPOINT, Config, check_endpoint
 from kiosk.core.realtime import Dialect
+from kiosk.endpoint_urls import has_userinfo
+from kiosk.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,17 @@ class RealtimeEndpoint:
     headers: dict[str, str]  # contains the secret: never log this
     dialect: Dialect
     middle_tier: bool
+
+    def __post_init__(self) -> None:
+        # websockets turns user:password@ into an Authorization header of its own: with ours
+        # the handshake would carry two, and the URL (logged) the password.
+        if has_userinfo(self.url):
+            raise ConfigError(
+                "realtime.endpoint", "must not contain a user name or password (value not shown)"
+            )
+        credentials = [h for h in self.headers if h.lower() in ("authorization", "api-key")]
+        if len(credentials) > 1:
+            raise ValueError(f"one credential header per handshake, got {len(credentials)}")
 
     def __repr__(self) -> str:  # keep the key out of any accidental repr
         return f"RealtimeEndpoint(url={self.url!r}, dialect={self.dialect!r}, middle_tier={self.middle_tier})"
