@@ -17,7 +17,9 @@ of the same name (or lower-case) in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCr
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -328,6 +330,12 @@ SECTIONS: dict[str, type[Any]] = {
 
 OPENAI_DEFAULT_ENDPOINT = "https://api.openai.com"
 
+# Voices the Realtime models speak with (GA; the beta dialect knows all but marin and cedar).
+REALTIME_VOICES = (
+    "alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse",
+)
+_LANGUAGE = re.compile(r"[a-z]{2}")  # ISO-639-1, what input transcription accepts
+
 
 # --- parsing ---------------------------------------------------------------------------
 
@@ -420,16 +428,34 @@ def _build_section(name: str, cls: type[Any], raw: dict[str, Any], env_raw: dict
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in hints:
-            known = ", ".join(sorted(hints))
-            raise ConfigError(f"{name}.{_printable(key)}", f"unknown key (known keys: {known})")
+            raise ConfigError(f"{name}.{_printable(key)}", _unknown(key, hints, "key"))
         values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=False)
     for key, value in env_raw.items():
+        var = env_var(name, key)
         if key not in hints:
-            raise ConfigError(
-                f"{name}.{key}", f"unknown key (from env KIOSK_{name.upper()}_{key.upper()})"
-            )
-        values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=True)
+            raise ConfigError(var, _unknown(key, hints, "setting", env_prefix=f"KIOSK_{name}_"))
+        # A bad value from the environment names the variable, not the file's key.
+        values[key] = _coerce(var, hints[key], value, from_env=True)
     return cls(**values)
+
+
+def env_var(section: str, key: str) -> str:
+    """The environment variable that overrides ``section.key``."""
+    return f"KIOSK_{section.upper()}_{key.upper()}"
+
+
+def _unknown(name: str, known: typing.Iterable[str], what: str, env_prefix: str = "") -> str:
+    """'unknown <what>' with a "did you mean" when one known name is close, else the list."""
+    return f"unknown {what}; {_suggest(name, known, env_prefix)}"
+
+
+def _suggest(name: str, known: typing.Iterable[str], env_prefix: str = "") -> str:
+    names = sorted(known)
+    shown = [(env_prefix + k).upper() if env_prefix else k for k in names]
+    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {shown[names.index(close[0])]}?"
+    return f"known: {', '.join(shown)}"
 
 
 def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, str]]:
@@ -526,6 +552,14 @@ def _validate(cfg: Config) -> None:
             "gpio.rgb_pins", f"needs exactly 3 pins (red, green, blue), got {cfg.gpio.rgb_pins}"
         )
     _check_range("earcons.volume", cfg.earcons.volume, 0, 1)
+    if rt.provider != "voicerag" and rt.voice not in REALTIME_VOICES:
+        problem = f"{rt.voice!r} is not a Realtime voice; {_suggest(rt.voice, REALTIME_VOICES)}"
+        raise ConfigError("realtime.voice", problem)
+    if rt.language and not _LANGUAGE.fullmatch(rt.language):
+        raise ConfigError(
+            "realtime.language",
+            f'must be "" (auto) or an ISO-639-1 code such as "en" or "ja", got {rt.language!r}',
+        )
 
 
 def load_config(
@@ -556,8 +590,7 @@ def load_config(
     built: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in SECTIONS:
-            known = ", ".join(SECTIONS)
-            raise ConfigError(_printable(name), f"unknown section (known: {known})")
+            raise ConfigError(_printable(name), _unknown(name, SECTIONS, "section"))
         if not isinstance(value, dict):
             raise ConfigError(name, "must be a table, e.g. [" + name + "]")
     for name, cls in SECTIONS.items():
@@ -573,7 +606,13 @@ def load_config(
         azure_search_api_key=secret("AZURE_SEARCH_API_KEY"),
     )
     cfg = Config(**built)
-    _validate(cfg)
+    try:
+        _validate(cfg)
+    except ConfigError as exc:
+        section, _, key = exc.key.partition(".")
+        if key in env_sections.get(section, {}):  # the value came from the environment
+            raise ConfigError(env_var(section, key), exc.problem) from None
+        raise
     if require_key and cfg.realtime.provider != "voicerag" and not cfg.api_key:
         var = "OPENAI_API_KEY" if cfg.realtime.provider == "openai" else "AZURE_OPENAI_API_KEY"
         raise ConfigError(
@@ -629,4 +668,11 @@ def load_config_file(
         raise ConfigError("(file)", f"cannot read {p}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError("(file)", f"{p} is not UTF-8 text") from None
-    return load_config(text, env, read_credentials_dir(env), require_key=require_key)
+    try:
+        return load_config(text, env, read_credentials_dir(env), require_key=require_key)
+    except ConfigError as exc:
+        var = exc.key.partition("[")[0]
+        if overrides and var in overrides:  # a command-line flag (--endpoint): name the flag
+            flag = "--" + var.removeprefix("KIOSK_").split("_", 1)[1].lower().replace("_", "-")
+            raise ConfigError(flag, exc.problem) from None
+        raise

@@ -103,16 +103,24 @@ class TextfileMetrics:
             "# TYPE kiosk_state gauge",
         ]
         lines += [f'kiosk_state{{state="{s.value}"}} {int(s is self.state)}' for s in State]
-        lines += ["# HELP kiosk_turns_total Finished turns by outcome.",
-                  "# TYPE kiosk_turns_total counter"]
-        lines += [f'kiosk_turns_total{{outcome="{_label(o)}"}} {n}'
-                  for o, n in sorted(self.outcomes.items())]
-        lines += ["# HELP kiosk_turn_kinds_total Finished turns by kind: grounded (cited), "
-                  "ungrounded, dont_know, error, refused (budget), other.",
-                  "# TYPE kiosk_turn_kinds_total counter"]
+        lines += [
+            "# HELP kiosk_turns_total Finished turns by outcome.",
+            "# TYPE kiosk_turns_total counter",
+        ]
+        lines += [
+            f'kiosk_turns_total{{outcome="{_label(o)}"}} {n}'
+            for o, n in sorted(self.outcomes.items())
+        ]
+        lines += [
+            "# HELP kiosk_turn_kinds_total Finished turns by kind: grounded (cited), "
+            "ungrounded, dont_know, error, refused (budget), other.",
+            "# TYPE kiosk_turn_kinds_total counter",
+        ]
         lines += [f'kiosk_turn_kinds_total{{kind="{k}"}} {n}' for k, n in self.kinds.items()]
-        lines += ["# HELP kiosk_response_latency_seconds End of speech to first answer audio.",
-                  "# TYPE kiosk_response_latency_seconds histogram"]
+        lines += [
+            "# HELP kiosk_response_latency_seconds End of speech to first answer audio.",
+            "# TYPE kiosk_response_latency_seconds histogram",
+        ]
         # latency_counts are cumulative already: a turn counts in every bucket it fits under.
         for bound, n in zip(LATENCY_BUCKETS_S, self.latency_counts, strict=True):
             lines.append(f'kiosk_response_latency_seconds_bucket{{le="{bound:g}"}} {n}')

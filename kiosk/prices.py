@@ -49,8 +49,13 @@ MODEL_PRICES: dict[str, Prices] = {
 # Dated snapshots ("gpt-realtime-2025-08-28") price as their family.
 _MOST_EXPENSIVE = max(MODEL_PRICES.values(), key=lambda p: p.price_audio_out)
 
-PRICE_KEYS = ("price_audio_in", "price_audio_out", "price_text_in", "price_text_out",
-              "price_cached_in")
+PRICE_KEYS = (
+    "price_audio_in",
+    "price_audio_out",
+    "price_text_in",
+    "price_text_out",
+    "price_cached_in",
+)
 
 
 def model_prices(model: str) -> tuple[Prices, bool]:

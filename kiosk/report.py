@@ -126,8 +126,19 @@ def build_report(turn_log: TurnLog, since: str = "") -> dict[str, Any]:
 
 def _text(report: dict[str, Any]) -> str:
     out = io.StringIO()
-    head = ("day", "turns", "grounded", "ungrounded", "dont_know", "errors", "refused",
-            "upstream_s", "tokens_in", "tokens_out", "usd")
+    head = (
+        "day",
+        "turns",
+        "grounded",
+        "ungrounded",
+        "dont_know",
+        "errors",
+        "refused",
+        "upstream_s",
+        "tokens_in",
+        "tokens_out",
+        "usd",
+    )
     out.write(
         "{:<10} {:>5} {:>8} {:>10} {:>9} {:>6} {:>7} {:>10} {:>9} {:>10} {:>8}\n".format(*head)
     )
@@ -173,8 +184,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         try:
             since = date.fromisoformat(args.since).isoformat()
         except ValueError:
-            print(f"kiosk report: --since: expected YYYY-MM-DD, got {args.since!r}",
-                  file=sys.stderr)
+            print(
+                f"kiosk report: --since: expected YYYY-MM-DD, got {args.since!r}", file=sys.stderr
+            )
             return EXIT_USAGE
     state_dir = args.state_dir
     if state_dir is None:
@@ -185,8 +197,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             return EXIT_USAGE
     path = Path(state_dir) / TURN_LOG_FILE
     if not path.is_file():
-        print(f"kiosk report: no turn log at {path} (the daemon writes it; "
-              "service.turn_log_days = 0 turns it off)", file=sys.stderr)
+        print(
+            f"kiosk report: no turn log at {path} (the daemon writes it; "
+            "service.turn_log_days = 0 turns it off)",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
     try:
         with TurnLog(path, retention_days=0) as turn_log:

@@ -187,13 +187,16 @@ class TurnLogSubscriber:
                 self._refused.discard(s.turn_id)
                 try:
                     self.turn_log.add(
-                        s, turn_kind(s, refused), estimated_usd(s.usage, self.prices),
+                        s,
+                        turn_kind(s, refused),
+                        estimated_usd(s.usage, self.prices),
                         self.wallclock(),
                     )
                 except sqlite3.Error as exc:
                     if not self._failed:
-                        log.error("turn log %s: %s; turns are not recorded", self.turn_log.path,
-                                  exc)
+                        log.error(
+                            "turn log %s: %s; turns are not recorded", self.turn_log.path, exc
+                        )
                     self._failed = True
             case _:
                 pass

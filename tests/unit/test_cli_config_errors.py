@@ -93,12 +93,12 @@ def test_simulate_with_malformed_endpoint_flag_is_config_error_not_traceback(
     tmp_path: Path,
 ) -> None:
     result = simulate(tmp_path, "", "--provider", "voicerag", "--endpoint", "ws://[::1/realtime")
-    assert_one_line_naming(result, "realtime.endpoint")
+    assert_one_line_naming(result, "--endpoint")
 
 
-def test_simulate_with_bad_env_override_names_the_key(tmp_path: Path) -> None:
+def test_simulate_with_bad_env_override_names_the_variable(tmp_path: Path) -> None:
     result = simulate(tmp_path, "", env={"KIOSK_VAD_HANGOVER_MS": "long"})
-    assert_one_line_naming(result, "vad.hangover_ms")
+    assert_one_line_naming(result, "KIOSK_VAD_HANGOVER_MS")
 
 
 def test_simulate_with_unreadable_credential_names_it_without_its_content(tmp_path: Path) -> None:

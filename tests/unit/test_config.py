@@ -312,20 +312,59 @@ def test_env_overrides_are_parsed_per_type() -> None:
 @pytest.mark.parametrize(
     ("var", "value", "key"),
     [
-        ("KIOSK_VAD_HANGOVER_MS", "long", "vad.hangover_ms"),
-        ("KIOSK_TURNS_ANSWER_TIMEOUT_S", "soon", "turns.answer_timeout_s"),
-        ("KIOSK_AUDIO_ECHO_CANCELLED", "maybe", "audio.echo_cancelled"),
-        ("KIOSK_AUDIO_FRAME_MS", "25", "audio.frame_ms"),
-        ("KIOSK_GPIO_RGB_PINS", "5,x,13", "gpio.rgb_pins[1]"),
-        ("KIOSK_VAD_AGGRESSIVENESS", "9", "vad.aggressiveness"),
-        ("KIOSK_REALTIME_API_KEY", KEY, "realtime.api_key"),
+        ("KIOSK_VAD_HANGOVER_MS", "long", "KIOSK_VAD_HANGOVER_MS"),
+        ("KIOSK_TURNS_ANSWER_TIMEOUT_S", "soon", "KIOSK_TURNS_ANSWER_TIMEOUT_S"),
+        ("KIOSK_AUDIO_ECHO_CANCELLED", "maybe", "KIOSK_AUDIO_ECHO_CANCELLED"),
+        ("KIOSK_AUDIO_FRAME_MS", "25", "KIOSK_AUDIO_FRAME_MS"),
+        ("KIOSK_GPIO_RGB_PINS", "5,x,13", "KIOSK_GPIO_RGB_PINS[1]"),
+        # Range checks run after loading: they too name the variable the value came from.
+        ("KIOSK_VAD_AGGRESSIVENESS", "9", "KIOSK_VAD_AGGRESSIVENESS"),
+        ("KIOSK_REALTIME_API_KEY", KEY, "KIOSK_REALTIME_API_KEY"),
     ],
 )
-def test_bad_env_override_names_the_key(var: str, value: str, key: str) -> None:
+def test_bad_env_override_names_the_variable_not_the_file(var: str, value: str, key: str) -> None:
     err = config_error("", {var: value})
     assert err.key == key
     if var == "KIOSK_REALTIME_API_KEY":
-        assert var in err.problem and KEY not in str(err)
+        assert KEY not in str(err)
+
+
+def test_same_bad_value_in_the_file_names_the_key() -> None:
+    assert config_error("[vad]\naggressiveness = 9\n").key == "vad.aggressiveness"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "hint"),
+    [
+        ("[vad]\nhangover = 700\n", {}, "did you mean hangover_ms?"),
+        ("[realtim]\nvoice = 'ash'\n", {}, "did you mean realtime?"),
+        ("", {"KIOSK_VAD_AGRESIVENESS": "2"}, "did you mean KIOSK_VAD_AGGRESSIVENESS?"),
+        ("[realtime]\nvoice = 'alloi'\n", {}, "did you mean alloy?"),
+    ],
+)
+def test_unknown_names_get_a_did_you_mean(toml: str, env: dict[str, str], hint: str) -> None:
+    assert hint in str(config_error(toml, env))
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[realtime]\nvoice = 'Samantha'\n", "realtime.voice"),
+        ("[realtime]\nlanguage = 'English'\n", "realtime.language"),
+        ("[realtime]\nlanguage = 'ja-JP'\n", "realtime.language"),
+    ],
+)
+def test_voice_and_language_are_validated(toml: str, key: str) -> None:
+    assert config_error(toml).key == key
+
+
+def test_voice_is_free_for_voicerag_whose_middle_tier_chooses() -> None:
+    cfg = load_config(
+        "[realtime]\nprovider = 'voicerag'\nendpoint = 'wss://tier.example/realtime'\n"
+        "voice = 'custom'\n",
+        {},
+    )
+    assert cfg.realtime.voice == "custom"
 
 
 # --- secrets -------------------------------------------------------------------------------------
@@ -463,8 +502,8 @@ def test_rag_azure_backend_with_endpoint_and_index_loads() -> None:
     assert load(toml).rag.azure_index == "kb"
 
 
-def test_env_override_of_int_choice_with_text_names_the_key() -> None:
-    assert config_error("", {"KIOSK_AUDIO_FRAME_MS": "twenty"}).key == "audio.frame_ms"
+def test_env_override_of_int_choice_with_text_names_the_variable() -> None:
+    assert config_error("", {"KIOSK_AUDIO_FRAME_MS": "twenty"}).key == "KIOSK_AUDIO_FRAME_MS"
 
 
 def test_config_path_that_is_a_directory_is_config_error(tmp_path: Path) -> None:

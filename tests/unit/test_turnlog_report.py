@@ -34,9 +34,16 @@ def at(text: str) -> float:
 
 def summary(turn_id: int = 1, **kw: object) -> TurnSummary:
     base: dict[str, object] = dict(
-        turn_id=turn_id, started_t_s=0.0, ended_t_s=3.0, trigger="vad", outcome="answered",
-        user_speech_s=1.5, upstream_audio_s=1.8, response_latency_ms=700.0,
-        transcript="where is the restroom", answer_transcript="Second floor, left.",
+        turn_id=turn_id,
+        started_t_s=0.0,
+        ended_t_s=3.0,
+        trigger="vad",
+        outcome="answered",
+        user_speech_s=1.5,
+        upstream_audio_s=1.8,
+        response_latency_ms=700.0,
+        transcript="where is the restroom",
+        answer_transcript="Second floor, left.",
         citations=(Citation("faq#1", "Restrooms"),),
         usage=Usage(input_audio=100, output_audio=300),
     )
@@ -50,7 +57,11 @@ def summary(turn_id: int = 1, **kw: object) -> TurnSummary:
         ({}, False, "grounded"),
         ({"citations": ()}, False, "ungrounded"),
         ({"citations": (), "answer_transcript": "Sorry, I don't know that."}, False, "dont_know"),
-        ({"citations": (), "answer_transcript": "申し訳ありません、わかりません。"}, False, "dont_know"),
+        (
+            {"citations": (), "answer_transcript": "申し訳ありません、わかりません。"},
+            False,
+            "dont_know",
+        ),
         ({"outcome": "error", "citations": ()}, False, "error"),
         ({"outcome": "stalled"}, False, "error"),
         ({"outcome": "error", "citations": ()}, True, "refused"),
@@ -91,13 +102,27 @@ def state_dir(tmp_path: Path) -> Path:
     turns: list[tuple[str, TurnSummary, bool]] = [
         ("2026-11-30T09:00:00", summary(1), False),
         ("2026-11-30T09:05:00", summary(2, outcome="error", citations=()), True),
-        ("2026-12-01T10:00:00", summary(3, transcript=CAFETERIA[0], citations=(),
-                                        answer_transcript="I don't know."), False),
+        (
+            "2026-12-01T10:00:00",
+            summary(3, transcript=CAFETERIA[0], citations=(), answer_transcript="I don't know."),
+            False,
+        ),
         ("2026-12-01T10:01:00", summary(4, transcript=CAFETERIA[1], citations=()), False),
-        ("2026-12-01T11:00:00", summary(5, transcript="Is there wifi for guests", citations=(),
-                                        answer_transcript="I could not find that."), False),
-        ("2026-12-01T12:00:00", summary(6, transcript=CAFETERIA[2], citations=(),
-                                        outcome="stalled"), False),
+        (
+            "2026-12-01T11:00:00",
+            summary(
+                5,
+                transcript="Is there wifi for guests",
+                citations=(),
+                answer_transcript="I could not find that.",
+            ),
+            False,
+        ),
+        (
+            "2026-12-01T12:00:00",
+            summary(6, transcript=CAFETERIA[2], citations=(), outcome="stalled"),
+            False,
+        ),
         ("2026-12-01T13:00:00", summary(7, transcript="駐車場はありますか", citations=()), False),
     ]
     fill(tmp_path / TURN_LOG_FILE, turns)
@@ -111,7 +136,10 @@ def test_report_json_counts_per_day_and_groups_unanswered_questions(
     report = json.loads(capsys.readouterr().out)
     day1, day2 = report["days"]
     assert (day1["day"], day1["turns"], day1["grounded"], day1["refused"]) == (
-        "2026-11-30", 2, 1, 1,
+        "2026-11-30",
+        2,
+        1,
+        1,
     )
     assert (day2["turns"], day2["ungrounded"], day2["dont_know"], day2["errors"]) == (5, 2, 2, 1)
     assert day1["usd"] == pytest.approx(2 * (100 * 32 + 300 * 64) / 1e6)
@@ -169,7 +197,9 @@ def test_metrics_textfile_is_rewritten_atomically_with_state_turns_and_histogram
     metrics = TextfileMetrics(prom, PRICES, wallclock=lambda: at("2026-12-01T10:00:00"))
     bus = EventStream()
     bus.subscribe(metrics)
-    bus.publish(StateChanged(t_s=1.0, old=State.IDLE, new=State.LISTENING, reason="speech", turn_id=1))
+    bus.publish(
+        StateChanged(t_s=1.0, old=State.IDLE, new=State.LISTENING, reason="speech", turn_id=1)
+    )
     text = prom.read_text()
     assert 'kiosk_state{state="listening"} 1' in text
     assert 'kiosk_state{state="idle"} 0' in text
