@@ -47,6 +47,8 @@ step() { printf '==> %s\n' "$*"; }
 trap 'rc=$?; printf "install.sh: error: \"%s\" failed (exit %d, line %d); fix that and re-run: it resumes where it stopped\n" "$BASH_COMMAND" "$rc" "$LINENO" >&2; exit "$rc"' ERR
 
 usage() {
+    # `install.sh --help | head` closes the pipe early: that is not a failed install step.
+    trap - ERR
     sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     cat <<'EOF'
 
