@@ -120,7 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="settings file (default /etc/kiosk/kiosk.toml)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    common.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
+    common.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="log level (default: warning; service.log_level for run)",
+    )
 
     endpoint = argparse.ArgumentParser(add_help=False)
     endpoint.add_argument("--provider", choices=PROVIDERS, help="override realtime.provider")
@@ -140,7 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser(
-        "run", parents=[common, endpoint], help="run the kiosk daemon on real devices"
+        "run",
+        parents=[common, endpoint],
+        help="run the kiosk daemon on real devices",
+        description="Run the kiosk: listen on the microphone, answer through the speaker, show "
+        "the state on the LEDs. This is what kiosk.service starts (Type=notify: READY=1 once "
+        "config, devices and index are up; SIGHUP reloads the settings; SIGTERM stops). Exit "
+        "codes: 0 stopped by SIGTERM, 1 failure, 2 bad configuration, 130 interrupted (SIGINT).",
     )
     p.add_argument("--input-wav", metavar="FILE", help="use a WAV file as the microphone (testing)")
     p.add_argument(
@@ -172,16 +183,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser(
-        "fake-server", help="serve the bundled fake Realtime server (for manual play)"
+        "fake-server",
+        help="serve the bundled fake Realtime server (a test tool, for manual play)",
+        description="Serve the fake Realtime server the tests use on ws://127.0.0.1:PORT: it "
+        "speaks the Realtime event protocol, validates what a client sends, and answers with "
+        "scripted, synthetic audio. A test tool, never an answer engine. Point a kiosk at it "
+        "with --endpoint http://127.0.0.1:PORT. Exit codes: 130 when interrupted.",
     )
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--dialect", choices=["ga", "beta"], default="ga")
-    p.add_argument("--mode", choices=["direct", "voicerag"], default="direct")
+    p.add_argument("--port", type=int, default=8765, help="loopback TCP port (default 8765)")
+    p.add_argument(
+        "--dialect",
+        choices=["ga", "beta"],
+        default="ga",
+        help="protocol: GA (openai, azure) or the beta/preview shape (azure-preview, voicerag)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=["direct", "voicerag"],
+        default="direct",
+        help="direct: the client runs the tools; voicerag: the server runs them like a VoiceRAG "
+        "middle tier and sends extension.middle_tier_tool_response",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=None,
+        help="log level (default: info)",
+    )
     p.set_defaults(func=cmd_fake_server)
 
-    p = sub.add_parser("version", help="print the version")
+    p = sub.add_parser("version", help="print the version", description="Print the version.")
     p.set_defaults(func=lambda args: print(f"kiosk {__version__}") or EXIT_OK)
 
     for module in ("kiosk.rag.cli", "kiosk.service.check", "kiosk.report"):

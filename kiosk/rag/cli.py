@@ -39,32 +39,66 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
     )
 
     p_index = subparsers.add_parser(
-        "index", parents=[parent], help="manage the local knowledge index"
+        "index",
+        parents=[parent],
+        help="manage the local knowledge index",
+        description="Manage the local knowledge index (SQLite FTS5; rag.index_path or --index).",
     )
     actions = p_index.add_subparsers(dest="index_action", metavar="ACTION", required=True)
 
-    p = actions.add_parser("add", parents=[parent, index_opt], help="ingest files or folders")
+    p = actions.add_parser(
+        "add",
+        parents=[parent, index_opt],
+        help="ingest files or folders",
+        description="Ingest .md .txt .html .pdf files, or every such file under folders (links "
+        "out of a folder are not followed). Unchanged files are skipped. Exit codes: 0 every "
+        "file ingested or unchanged; 1 a file could not be ingested or was refused (each is "
+        "named); 2 bad usage or configuration.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help=".md .txt .html .pdf files or folders")
     p.add_argument("--force", action="store_true", help="re-ingest files even when unchanged")
     p.set_defaults(func=cmd_index_add)
 
-    p = actions.add_parser("list", parents=[parent, index_opt], help="list ingested documents")
+    p = actions.add_parser(
+        "list",
+        parents=[parent, index_opt],
+        help="list ingested documents",
+        description="List ingested documents with their chunk counts. Exit codes: 0 listed "
+        "(an empty index too); 1 the index cannot be opened; 2 bad usage or configuration.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_index_list)
 
     p = actions.add_parser(
-        "remove", parents=[parent, index_opt], help="forget files (or everything under a folder)"
+        "remove",
+        parents=[parent, index_opt],
+        help="forget files (or everything under a folder)",
+        description="Forget files, or everything ingested under a folder. Exit codes: 0 all "
+        "removed; 1 a path was not in the index (named) or the index cannot be opened; 2 bad "
+        "usage or configuration.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files or folders as given to `index add`"
+    )
     p.set_defaults(func=cmd_index_remove)
 
     p = actions.add_parser(
-        "rebuild", parents=[parent, index_opt], help="re-read every ingested file and compact"
+        "rebuild",
+        parents=[parent, index_opt],
+        help="re-read every ingested file and compact",
+        description="Re-read every ingested file (dropping those gone or no longer safe to "
+        "read) and compact the index. Exit codes: 0 done; 1 a file failed or the index cannot "
+        "be opened; 2 bad usage or configuration.",
     )
     p.set_defaults(func=cmd_index_rebuild)
 
     p = actions.add_parser(
-        "push", parents=[parent, index_opt], help="upload the local index to Azure AI Search"
+        "push",
+        parents=[parent, index_opt],
+        help="upload the local index to Azure AI Search",
+        description="Upload the local index's chunks to Azure AI Search (rag.azure_endpoint, "
+        "rag.azure_index, AZURE_SEARCH_API_KEY). Exit codes: 0 uploaded; 1 the upload failed; "
+        "2 bad usage or configuration.",
     )
     p.add_argument(
         "--azure", action="store_true", required=True, help="target: Azure AI Search (rag.azure_*)"
@@ -75,9 +109,14 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
     p.set_defaults(func=cmd_index_push)
 
     p = subparsers.add_parser(
-        "search", parents=[parent, index_opt], help="try retrieval from a shell"
+        "search",
+        parents=[parent, index_opt],
+        help="try retrieval from a shell",
+        description="Search the knowledge base as the kiosk's search tool does. Exit codes: 0 "
+        "results found; 1 nothing found (--json prints []) or the index cannot be opened; 2 bad "
+        "usage (empty query, -k < 1) or configuration.",
     )
-    p.add_argument("query")
+    p.add_argument("query", help="what a visitor might ask, or keywords (quote it)")
     p.add_argument("-k", type=int, default=0, help="results (default: rag.top_k)")
     p.add_argument(
         "--json", action="store_true", help="a JSON list of {chunk_id, title, source, score, text}"
@@ -332,7 +371,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             close()
     if args.json:
         print(json.dumps([hit_to_json(h) for h in hits], ensure_ascii=False, indent=1))
-        return 0
+        return 0 if hits else 1  # one rule for both forms: nothing found is exit 1, like grep
     if not hits:
         print("no results")
         return 1

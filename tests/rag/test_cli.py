@@ -183,3 +183,15 @@ def test_unopenable_backends_answer_with_knowledge_errors_instead_of_crashing(
     tools = ToolRunner(open_knowledge_base(no_key), top_k=3, max_result_chars=500)  # type: ignore[arg-type]
     result = tools.run("search", '{"query": "parking"}')
     assert not result.ok and "unavailable" in result.output
+
+
+def test_search_that_finds_nothing_exits_1_in_text_and_json_alike(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ix = str(tmp_path / "a.sqlite")
+    assert run("index", "add", "--index", ix, str(corpus)) == 0
+    capsys.readouterr()
+    assert run("search", "--index", ix, "--json", "zzqx") == 1
+    assert json.loads(capsys.readouterr().out) == []
+    assert run("search", "--index", ix, "zzqx") == 1
+    assert "no results" in capsys.readouterr().out
