@@ -7,6 +7,7 @@ systemd credentials; secrets never show; the example config/kiosk.toml stays in 
 from __future__ import annotations
 
 import dataclasses
+import re
 import logging
 import tomllib
 from pathlib import Path
@@ -482,6 +483,17 @@ def test_example_config_documents_every_key_with_its_default() -> None:
             assert documented[f.name] == getattr(getattr(defaults, name), f.name), (
                 f"{name}.{f.name}"
             )
+
+
+def test_example_config_comments_every_key() -> None:
+    """Each key has a comment on its line or a comment block right above it."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    bare = [
+        line
+        for i, line in enumerate(lines)
+        if re.match(r"^[a-z_]+ *=", line) and "#" not in line and not lines[i - 1].startswith("#")
+    ]
+    assert bare == []
 
 
 @pytest.mark.parametrize(
