@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.core.events import EarconRequested
+from kiosk.core.events import EarconRequested, State, StateChanged, ToolCallStarted
 
 EARCON_NAMES = ("wake", "listening_end", "thinking", "error", "mute_on", "mute_off")
 
@@ -121,14 +121,30 @@ def _concat(*parts: Floats) -> Floats:
 def earcon_subscriber(
     playback: PlaybackBuffer, volume: float, rate_hz: int
 ) -> Callable[[Any], None]:
-    """Play requested earcons through the speaker's earcon lane (never counted as answer audio)."""
+    """Play requested earcons through the speaker's earcon lane (never counted as answer audio).
+
+    Also the "thinking" cue: when a knowledge search starts and the answer has not begun
+    (the kiosk is THINKING), a soft tick says "looking it up" instead of dead air; once per
+    turn, since the model may search several times.
+    """
     cache: dict[str, bytes] = {}
+    state = State.IDLE
+    ticked_turn = -1
+
+    def play(name: str) -> None:
+        if name not in cache:
+            cache[name] = render_earcon(name, rate_hz=rate_hz, volume=volume)
+        playback.write(cache[name], None)
 
     def on_event(event: Any) -> None:
-        if not isinstance(event, EarconRequested):
-            return
-        if event.name not in cache:
-            cache[event.name] = render_earcon(event.name, rate_hz=rate_hz, volume=volume)
-        playback.write(cache[event.name], None)
+        nonlocal state, ticked_turn
+        if isinstance(event, EarconRequested):
+            play(event.name)
+        elif isinstance(event, StateChanged):
+            state = event.new
+        elif isinstance(event, ToolCallStarted):
+            if state is State.THINKING and event.turn_id != ticked_turn:
+                ticked_turn = event.turn_id
+                play("thinking")
 
     return on_event

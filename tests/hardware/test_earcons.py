@@ -71,3 +71,24 @@ def test_bad_arguments_raise_one_line_value_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         render_earcon(name, rate_hz, volume)
+
+
+def test_thinking_plays_once_when_a_search_starts_before_the_answer() -> None:
+    from kiosk.audio.earcons import earcon_subscriber
+    from kiosk.audio.playback import PlaybackBuffer
+    from kiosk.core.events import State, StateChanged, ToolCallStarted
+
+    playback = PlaybackBuffer(24000)
+    on_event = earcon_subscriber(playback, 0.3, 24000)
+    tick = len(render_earcon("thinking", 24000, 0.3)) // 2
+
+    on_event(ToolCallStarted(0.0, 1, "search"))  # idle: not a turn's search
+    assert playback.is_idle
+    on_event(StateChanged(1.0, State.LISTENING, State.THINKING, "speech ended", 1))
+    on_event(ToolCallStarted(1.1, 1, "search"))
+    on_event(ToolCallStarted(1.2, 1, "report_grounding"))  # once per turn
+    assert any(playback.read(10 * tick))  # the tick, then silence padding
+    assert playback.is_idle
+    on_event(StateChanged(2.0, State.THINKING, State.SPEAKING, "answer", 1))
+    on_event(ToolCallStarted(2.1, 1, "search"))  # the answer has begun: no tick over it
+    assert playback.is_idle
