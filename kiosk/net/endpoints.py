@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -17,6 +18,31 @@ from kiosk.config import OPENAI_DEFAULT_ENDPOINT, Config, check_endpoint
 from kiosk.core.realtime import Dialect
 from kiosk.endpoint_urls import has_userinfo
 from kiosk.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_SHUT_DOWN_MODELS = ("gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview")
+_noted: set[str] = set()
+
+
+def deprecation_note(cfg: Config) -> str:
+    """One line when the configured protocol or model is on its way out ("" when current)."""
+    rt = cfg.realtime
+    if rt.provider == "azure-preview":
+        return (
+            "realtime.provider 'azure-preview': Azure's preview Realtime protocol is deprecated "
+            "since 2026-04-30; use 'azure' (GA) unless a VoiceRAG-style middle tier needs it"
+        )
+    if rt.provider == "openai" and rt.model.startswith(_SHUT_DOWN_MODELS):
+        return f"realtime.model {rt.model!r} is shut down by OpenAI; use 'gpt-realtime' or newer"
+    return ""
+
+
+def _note_once(cfg: Config) -> None:
+    note = deprecation_note(cfg)
+    if note and note not in _noted:
+        _noted.add(note)
+        log.warning("%s", note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +80,7 @@ def _ws_base(url: str) -> tuple[str, str, str]:
 def realtime_endpoint(cfg: Config) -> RealtimeEndpoint:
     rt = cfg.realtime
     key = cfg.api_key.reveal()
+    _note_once(cfg)
     if rt.provider == "voicerag":
         check_endpoint("realtime.endpoint", rt.endpoint, "voicerag")
         return RealtimeEndpoint(rt.endpoint, {}, "beta", True)
