@@ -156,7 +156,7 @@ def main(
             file=sys.stderr,
         )
         return 2
-    sys.path.insert(0, str(bench_dir.parent))
+    sys.path[:0] = [str(bench_dir), str(bench_dir.parent)]  # shared helpers (rig.py), kiosk
     table: list[tuple[str, ...]] = []
     crashed = False
     for name, path in benches.items():

