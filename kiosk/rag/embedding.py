@@ -2,9 +2,9 @@
 
 Owns the embedding model seam (:class:`Embedder`) and its one adapter,
 :class:`WordLlamaEmbedder`: WordLlama's ``l2_supercat`` static token embeddings
-(256 dims, 16 MB), whose weights ship inside the ``wordllama`` wheel, so nothing is
-downloaded at run time (``disable_download=True`` makes sure). It is numpy only: a
-query embeds in well under a millisecond on a Pi-class CPU.
+(256 dims, 16 MB of float16), whose weights and tokenizer ship inside the ``wordllama``
+wheel, so nothing is downloaded at run time. A query is a tokenizer call and a mean of
+token rows: well under a millisecond on a Pi-class CPU.
 
 Measured on the Debian FAQ bench (``bench/bench_rag.py``): fused with BM25 it lifts
 English recall@5 from 0.86 to 0.95, but on its own it is poor for Japanese (recall@5
@@ -16,7 +16,11 @@ index is BM25 only.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import struct
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,29 +42,88 @@ class Embedder(Protocol):
 
 
 class WordLlamaEmbedder:
-    """WordLlama ``l2_supercat`` (256-d) from the weights bundled in the wheel."""
+    """WordLlama ``l2_supercat`` (256-d) from the files bundled in the wheel, loaded lean.
+
+    The same vectors as ``wordllama.WordLlama.load(...).embed(texts, norm=True)`` (a test
+    compares them), without importing wordllama (it pulls in requests and safetensors) or
+    copying its token table to float32 (32 MB): the float16 table is memory-mapped, so a
+    query pages in only the rows of its tokens, and the tokenizer is read at the first
+    :meth:`embed`. An idle kiosk pays nothing; measured in bench/bench_footprint.py.
+    """
 
     name = "wordllama-l2_supercat-256"
     dim = 256
 
-    def __init__(self) -> None:
-        import wordllama  # type: ignore[import-untyped]
+    def __init__(self, package_dir: Path | None = None) -> None:
+        if package_dir is None:
+            spec = importlib.util.find_spec("wordllama")
+            if spec is None or spec.origin is None:
+                raise ImportError("wordllama is not installed")
+            package_dir = Path(spec.origin).parent
+        # wordllama 0.4 ships these two files; nothing is downloaded.
+        self._weights_path = package_dir / "weights" / f"l2_supercat_{self.dim}.safetensors"
+        self._tokenizer_path = package_dir / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        for path in (self._weights_path, self._tokenizer_path):
+            if not path.is_file():
+                raise FileNotFoundError(f"wordllama file missing: {path}")
+        self._table: npt.NDArray[np.float16] | None = None
+        self._tokenizer: Any = None
+        self._load_lock = threading.Lock()
 
-        package_dir = Path(wordllama.__file__).parent
-        # wordllama 0.4 looks for its bundled tokenizer under "tokenizer/" but ships it
-        # in "tokenizers/", the layout of its cache dir: pointing the cache at the
-        # package finds both files; downloads stay off.
-        self._model: Any = wordllama.WordLlama.load(
-            config="l2_supercat", dim=self.dim, cache_dir=package_dir, disable_download=True
-        )
+    def _load(self) -> tuple[npt.NDArray[np.float16], Any]:
+        with self._load_lock:
+            if self._table is None:
+                from tokenizers import Tokenizer  # wordllama's own dependency
+
+                tokenizer = Tokenizer.from_file(str(self._tokenizer_path))
+                tokenizer.no_padding()
+                tokenizer.no_truncation()
+                self._table = _map_safetensor(self._weights_path, "embedding.weight", self.dim)
+                self._tokenizer = tokenizer
+        return self._table, self._tokenizer
 
     def embed(self, texts: list[str]) -> Vectors:
-        vectors = self._model.embed(texts, norm=True)
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        table, tokenizer = self._load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encodings = tokenizer.encode_batch(texts, add_special_tokens=False)
+        for row, encoding in enumerate(encodings):
+            ids = np.clip(np.asarray(encoding.ids, dtype=np.int64), 0, table.shape[0] - 1)
+            if not len(ids):
+                continue
+            # Step for step as wordllama (same float32 rounding): mean of the token rows,
+            # then L2-normalised.
+            vectors = table[ids].astype(np.float32)[np.newaxis]
+            pooled = np.sum(vectors, axis=1, dtype=np.float32) / np.float32(len(ids))
+            norm = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[row] = (pooled / norm)[0] if norm[0, 0] > 0 else pooled[0]
+        return out
+
+
+def _map_safetensor(path: Path, key: str, dim: int) -> npt.NDArray[np.float16]:
+    """One float16 2-D tensor of a .safetensors file, memory-mapped read-only.
+
+    The format: an 8-byte little-endian header length, a JSON header naming each tensor's
+    dtype, shape and byte range, then the data.
+    """
+    with path.open("rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(header_len))
+    info = header.get(key)
+    if not info or info.get("dtype") != "F16" or len(info.get("shape", [])) != 2:
+        raise ValueError(f"{path.name}: no float16 matrix {key!r}")
+    rows, cols = info["shape"]
+    start, end = info["data_offsets"]
+    if cols != dim or end - start != rows * cols * 2:
+        raise ValueError(f"{path.name}: {key} is {rows}x{cols}, expected {dim} columns")
+    return np.memmap(path, dtype=np.float16, mode="r", offset=8 + header_len + start,
+                     shape=(rows, cols))  # fmt: skip
 
 
 def load_embedder() -> Embedder | None:
-    """The bundled WordLlama model, or None when wordllama is not installed or broken."""
+    """The bundled WordLlama model, or None when wordllama is not installed or broken.
+
+    Cheap: the model's files are only opened at the first :meth:`Embedder.embed`.
+    """
     try:
         return WordLlamaEmbedder()
     except ImportError:

@@ -140,3 +140,34 @@ def test_bundled_wordllama_model_loads_offline_and_embeds() -> None:
     assert v.shape == (3, embedder.dim)
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
     assert float(v[0] @ v[1]) > float(v[0] @ v[2]) + 0.2
+
+
+def test_lean_wordllama_gives_wordllamas_own_vectors_bit_for_bit() -> None:
+    """The index's stored vectors came from WordLlama: the query side must match them exactly."""
+    wordllama = pytest.importorskip("wordllama")
+    from kiosk.rag.embedding import WordLlamaEmbedder
+
+    texts = [
+        "Where is the restroom?",
+        "How do I configure apt pinning for testing and unstable?",
+        "駐車場はどこですか",
+        "word " * 200,
+    ]
+    package = Path(wordllama.__file__).parent
+    reference = wordllama.WordLlama.load(
+        config="l2_supercat", dim=256, cache_dir=package, disable_download=True
+    )
+    expected = np.asarray(reference.embed(texts, norm=True), dtype=np.float32)
+    assert np.array_equal(WordLlamaEmbedder().embed(texts), expected)
+
+
+def test_lean_wordllama_embeds_empty_text_as_zeros_and_missing_files_disable_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("wordllama")
+    from kiosk.rag.embedding import WordLlamaEmbedder
+
+    v = WordLlamaEmbedder().embed(["", "lobby"])
+    assert not v[0].any() and np.isclose(np.linalg.norm(v[1]), 1.0)
+    with pytest.raises(FileNotFoundError, match="wordllama file missing"):
+        WordLlamaEmbedder(package_dir=tmp_path)
