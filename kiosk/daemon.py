@@ -36,6 +36,9 @@ from kiosk.settings import load_settings
 log = logging.getLogger(__name__)
 
 PLAYBACK_RATE_HZ = 24000
+# Microphone audio per wake-up: three 20 ms frames per PortAudio callback (or WAV read)
+# instead of one, a third of the wake-ups while idle; the VAD still sees 20 ms frames.
+MIC_BLOCK_MS = 60
 TICK_S = 0.03
 STOP_TIMEOUT_S = 1.5
 
@@ -71,30 +74,71 @@ def _secrets(cfg: Config) -> list[Any]:
 
 
 class WavMicrophone:
-    """A WAV file as the microphone: paced frames, then silence until stopped."""
+    """A WAV file as the microphone: paced frames, then silence until stopped.
 
-    def __init__(self, path: Path, frame_ms: int, on_frame: Callable[[bytes], None]) -> None:
-        from kiosk.audio.wav import read_wav_mono
+    Wakes every ``block_ms`` (a multiple of ``frame_ms``) and delivers that many frames, as
+    PortAudio does with :data:`MIC_BLOCK_MS` blocks. A 16-bit mono file at the VAD rate is
+    read as it plays (an hour-long soak file costs no memory); other formats are converted
+    up front.
+    """
 
-        self._pcm = read_wav_mono(path, VAD_RATE_HZ).astype("<i2").tobytes()
+    def __init__(
+        self,
+        path: Path,
+        frame_ms: int,
+        on_frame: Callable[[bytes], None],
+        block_ms: int = 0,
+    ) -> None:
         self._frame_bytes = VAD_RATE_HZ * frame_ms // 1000 * 2
+        self._frames_per_wake = max(1, (block_ms or frame_ms) // frame_ms)
         self._frame_s = frame_ms / 1000
         self._on_frame = on_frame
+        self._pcm = b""
+        self._pos = 0
+        self._reader = _open_pcm16_mono(path, VAD_RATE_HZ)
+        if self._reader is None:
+            from kiosk.audio.wav import read_wav_mono
+
+            self._pcm = read_wav_mono(path, VAD_RATE_HZ).astype("<i2").tobytes()
+
+    def _next_frame(self) -> bytes:
+        if self._reader is not None:
+            frame = self._reader.readframes(self._frame_bytes // 2)
+            if len(frame) < self._frame_bytes:
+                self._reader.close()
+                self._reader = None
+        else:
+            frame = self._pcm[self._pos : self._pos + self._frame_bytes]
+            self._pos += len(frame)
+        return frame if len(frame) == self._frame_bytes else bytes(self._frame_bytes)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        silence = bytes(self._frame_bytes)
         t = loop.time()
-        pos = 0
-        while True:
-            if pos + self._frame_bytes <= len(self._pcm):
-                frame = self._pcm[pos : pos + self._frame_bytes]
-                pos += self._frame_bytes
-            else:
-                frame = silence
-            t += self._frame_s
-            await asyncio.sleep(max(0.0, t - loop.time()))
-            self._on_frame(frame)
+        try:
+            while True:
+                frames = [self._next_frame() for _ in range(self._frames_per_wake)]
+                t += self._frame_s * len(frames)
+                await asyncio.sleep(max(0.0, t - loop.time()))
+                for frame in frames:
+                    self._on_frame(frame)
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+
+
+def _open_pcm16_mono(path: Path, rate_hz: int) -> Any:
+    """``path`` opened with :mod:`wave` when it is 16-bit mono at ``rate_hz``, else None."""
+    import wave
+
+    try:
+        reader = wave.open(str(path), "rb")
+    except (OSError, EOFError, wave.Error):
+        return None  # read_wav_mono says what is wrong (or reads WAVE_FORMAT_EXTENSIBLE)
+    if (reader.getsampwidth(), reader.getnchannels(), reader.getframerate()) != (2, 1, rate_hz):
+        reader.close()
+        return None
+    return reader
 
 
 class WavSpeaker:
@@ -275,6 +319,10 @@ class Daemon:
             return
         pipeline.on_mic_frame(frame)
 
+    def _on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            self._on_frame(frame)
+
     def _on_device_error(self, exc: BaseException) -> None:
         """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""
         if self._recovery is not None:
@@ -319,7 +367,9 @@ class Daemon:
             if self.pipeline is not None:
                 self.pipeline.unheard_ms = lambda: sink.unplayed_ms
         if self.args.input_wav:
-            mic = WavMicrophone(Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame)
+            mic = WavMicrophone(
+                Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame, MIC_BLOCK_MS
+            )
             tasks.append(loop.create_task(mic.run()))
         else:
             from kiosk.audio.pyaudio_io import PyAudioSource
@@ -328,7 +378,8 @@ class Daemon:
                 cfg.audio.input_device,
                 rate_hz=VAD_RATE_HZ,
                 frame_ms=cfg.audio.frame_ms,
-                on_frame=lambda f: loop.call_soon_threadsafe(self._on_frame, f),
+                block_ms=MIC_BLOCK_MS,
+                on_frames=lambda frames: loop.call_soon_threadsafe(self._on_frames, frames),
                 on_error=threadsafe_error,
                 capture_rate_hz=cfg.audio.capture_rate_hz,
                 silence_timeout_s=cfg.audio.silence_timeout_s,

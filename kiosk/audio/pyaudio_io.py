@@ -46,8 +46,10 @@ class PyAudioSource(PortAudioStream):
 
     Opens the input at a rate the device takes (``capture_rate_hz``, or negotiated from
     :data:`~kiosk.audio.devices.CAPTURE_RATES_HZ`), mixes to mono, resamples to ``rate_hz``
-    and calls ``on_frame(frame)`` on PortAudio's thread for every whole frame. ``on_frame``
-    must not block (wrap it in ``loop.call_soon_threadsafe``).
+    and calls ``on_frame(frame)`` on PortAudio's thread for every whole frame, or
+    ``on_frames(frames)`` once per callback with its whole frames (fewer hand-overs when
+    ``block_ms`` spans several frames). Neither may block (wrap in
+    ``loop.call_soon_threadsafe``).
 
     When the stream dies (PortAudio stops it, no callback for ``stall_timeout_s``, or no
     first callback for ``start_timeout_s``), ``on_error(DeviceError)`` is called once (from
@@ -66,9 +68,11 @@ class PyAudioSource(PortAudioStream):
         *,
         rate_hz: int,
         frame_ms: int,
-        on_frame: Callable[[bytes], None],
+        on_frame: Callable[[bytes], None] | None = None,
         on_error: ErrorCallback | None = None,
         capture_rate_hz: int = 0,
+        block_ms: int = 0,
+        on_frames: Callable[[list[bytes]], None] | None = None,
         stall_timeout_s: float = 2.0,
         start_timeout_s: float = 5.0,
         silence_timeout_s: float = 0.0,
@@ -78,7 +82,7 @@ class PyAudioSource(PortAudioStream):
             device_spec,
             preferred_rates_hz=(rate_hz, *(r for r in CAPTURE_RATES_HZ if r != rate_hz)),
             fixed_rate_hz=capture_rate_hz,
-            block_ms=frame_ms,
+            block_ms=block_ms or frame_ms,
             on_error=on_error,
             stall_timeout_s=stall_timeout_s,
             start_timeout_s=start_timeout_s,
@@ -86,7 +90,10 @@ class PyAudioSource(PortAudioStream):
         )
         self.rate_hz = rate_hz
         self.frame_ms = frame_ms
+        if (on_frame is None) == (on_frames is None):
+            raise ValueError("give exactly one of on_frame and on_frames")
         self._on_frame = on_frame
+        self._on_frames = on_frames
         self._silence_timeout_s = silence_timeout_s
         self._silent_since_s: float | None = None
         self._slicer = FrameSlicer(rate_hz, frame_ms)  # validates rate/frame_ms early
@@ -127,9 +134,15 @@ class PyAudioSource(PortAudioStream):
             if self.channels > 1:
                 samples = np.frombuffer(pcm, dtype=np.int16).reshape(-1, self.channels)
                 pcm = samples.mean(axis=1).astype(np.int16).tobytes()
-            for frame in self._slicer.push(self._resampler.process(pcm)):
-                self.frames_delivered += 1
-                self._on_frame(frame)
+            frames = list(self._slicer.push(self._resampler.process(pcm)))
+            self.frames_delivered += len(frames)
+            if self._on_frames is not None:
+                if frames:
+                    self._on_frames(frames)  # one hand-over (one loop wake-up) per block
+            else:
+                assert self._on_frame is not None
+                for frame in frames:
+                    self._on_frame(frame)
         except Exception:
             self._note_callback_error()
         return None, _PA_CONTINUE

@@ -76,6 +76,29 @@ def test_source_at_the_vad_rate_passes_frames_through_unchanged() -> None:
     assert b"".join(frames) == pcm
 
 
+def test_source_with_60_ms_blocks_hands_over_each_callbacks_frames_at_once() -> None:
+    host = _host(rates_hz=(16000,))
+    batches: list[list[bytes]] = []
+    pcm = tone(440, 16000, 0.24).tobytes()
+
+    source = PyAudioSource(
+        "", rate_hz=16000, frame_ms=20, block_ms=60, on_frames=batches.append,
+        pyaudio_factory=lambda: host,
+    )  # fmt: skip
+    with source:
+        assert host.streams[0].kwargs["frames_per_buffer"] == 960
+        _feed(host.streams[0], pcm, channels=1, block_frames=960)
+
+    assert [len(b) for b in batches] == [3, 3, 3, 3]
+    assert b"".join(f for b in batches for f in b) == pcm
+    assert source.frames_delivered == 12
+
+
+def test_source_needs_exactly_one_frame_callback() -> None:
+    with pytest.raises(ValueError, match="exactly one of on_frame and on_frames"):
+        PyAudioSource("", rate_hz=16000, frame_ms=20)
+
+
 def test_source_on_frame_error_is_contained_and_frames_keep_coming() -> None:
     host = _host(rates_hz=(16000,))
     calls: list[bytes] = []
