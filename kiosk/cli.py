@@ -20,6 +20,8 @@ from kiosk.errors import ConfigError, KioskError
 from kiosk.settings import load_settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# Turn outcomes in which the visitor heard an answer (see TurnSummary.outcome).
+ANSWERED = frozenset({"answered", "interrupted", "stopped_by_button"})
 
 log = logging.getLogger("kiosk")
 
@@ -64,7 +66,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         _print_report(report)
-    return EXIT_OK
+    return EXIT_OK if simulation_succeeded(report) else EXIT_FAILURE
+
+
+def simulation_succeeded(report: dict[str, Any]) -> bool:
+    """Every turn heard was answered, and there was at least one (the rule behind exit 1)."""
+    turns = report["turns"]
+    return bool(turns) and all(t["outcome"] in ANSWERED for t in turns)
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -164,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, endpoint],
         help="run the pipeline with WAV files as microphone and speaker",
         description="Run the kiosk pipeline with WAV files as microphone and speaker. With no "
-        "endpoint or API key configured, a bundled fake Realtime server answers.",
+        "endpoint or API key configured, a bundled fake Realtime server answers. Exit codes: 0 "
+        "every turn heard was answered; 1 a turn got no answer, nothing was heard, or the "
+        "endpoint failed; 2 bad usage, audio file or configuration.",
     )
     p.add_argument(
         "--input", action="append", required=True, metavar="WAV", help="question audio (repeatable)"

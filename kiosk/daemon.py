@@ -174,6 +174,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
         self._reload_requested = False
+        self.exit_code = 0
         self._wake: Any = None
         self._leds: Any = None
         self._recovery: Any = None
@@ -188,7 +189,7 @@ class Daemon:
         notifier = SdNotifier()
         async with contextlib.AsyncExitStack() as stack:
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self._request_stop)
+                loop.add_signal_handler(sig, self._request_stop, sig)
                 stack.callback(loop.remove_signal_handler, sig)
             loop.add_signal_handler(signal.SIGHUP, self._request_reload)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
@@ -240,7 +241,7 @@ class Daemon:
             if self.pipeline is not None:
                 with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
                     await asyncio.wait_for(self.pipeline.aclose(), STOP_TIMEOUT_S)
-        return 0
+        return self.exit_code
 
     # --- pieces ------------------------------------------------------------------------------
 
@@ -461,7 +462,9 @@ class Daemon:
             notifier.watchdog()
             await asyncio.sleep(interval_s / 2)
 
-    def _request_stop(self) -> None:
+    def _request_stop(self, sig: int = signal.SIGTERM) -> None:
+        # SIGINT (Ctrl-C) exits 130 like any interrupted command; SIGTERM (systemctl stop) 0.
+        self.exit_code = 130 if sig == signal.SIGINT else 0
         self._stop.set()
         self._wakeup.set()
 

@@ -285,6 +285,8 @@ def run_checks(
         if not failed
         else fail("summary", f"{len(failed)} of {len(ran)} checks failed{tail}")
     )
+    if cfg is None:
+        return 2  # the settings themselves are wrong: the same code as every other command
     return 1 if failed else 0
 
 
@@ -307,7 +309,8 @@ def register(subparsers: Any, parent: argparse.ArgumentParser) -> None:
         help="check config, credentials, audio, VAD, index and GPIO (the doctor)",
         description=(
             "Check that this board can run the kiosk: one line per check, ✓ or ✗ with a fix. "
-            "Exit status: 0 all checks passed, 1 a check failed, 2 usage error."
+            "Exit status: 0 all checks passed, 1 a check failed, 2 bad usage or an invalid "
+            "configuration (the other checks still run where they can)."
         ),
     )
     p.add_argument(

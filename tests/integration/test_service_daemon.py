@@ -340,3 +340,9 @@ async def test_answered_turn_reaches_the_turn_log_report_and_metrics_textfile(
     )
     (day,) = json.loads(report.stdout)["days"]
     assert day["turns"] == 1 and day["usd"] > 0
+
+
+async def test_sigint_exits_130(start_daemon: Callable[..., object]) -> None:
+    daemon: RunningDaemon = await start_daemon(with_question=False)  # type: ignore[misc]
+    daemon.proc.send_signal(signal.SIGINT)
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 130  # Ctrl-C: interrupted

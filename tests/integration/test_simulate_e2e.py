@@ -146,3 +146,25 @@ def test_cli_simulate_with_a_missing_input_file_says_so_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "nope.wav" in proc.stderr
+
+
+def test_cli_simulate_exits_1_when_no_turn_was_answered(tmp_path):
+    """An unreachable endpoint (nothing listens on the port) fails the turn: exit 1, not 0."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the kiosk connects
+    env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
+    env["OPENAI_API_KEY"] = "sk-test-unreachable"
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text("[gpio]\nenabled = false\n[connection]\nmax_quick_failures = 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "simulate", "--config", str(cfg), "--fast", "--json",
+         "--endpoint", f"http://127.0.0.1:{port}",
+         "--input", str(FIXTURES / WEATHER), "--output", str(tmp_path / "a.wav")],
+        capture_output=True, text=True, env=env, timeout=120 * TIMEOUT_FACTOR,
+    )
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    report = json.loads(proc.stdout)
+    assert report["turns"] and all(t["outcome"] != "answered" for t in report["turns"])

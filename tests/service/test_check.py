@@ -90,7 +90,7 @@ def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text("[realtime\nprovider = 'openai'\n")
     rc, out = check(cfg)
-    assert rc == 1
+    assert rc == 2  # an invalid configuration: exit 2 like every command
     assert line(out, "config").startswith("✗ config: (file): not valid TOML")
     assert "fix: edit" in line(out, "config")
     assert line(out, "index") == "- index: skipped (config invalid)"
@@ -99,13 +99,13 @@ def test_invalid_toml_fails_config_and_skips_the_rest(tmp_path: Path) -> None:
 
 def test_out_of_range_setting_names_the_key(tmp_path: Path) -> None:
     rc, out = check(write_config(tmp_path, "[vad]\naggressiveness = 7\n"))
-    assert rc == 1
+    assert rc == 2
     assert "vad.aggressiveness" in line(out, "config")
 
 
 def test_missing_config_file_hints_install(tmp_path: Path) -> None:
     rc, out = check(tmp_path / "nope.toml")
-    assert rc == 1
+    assert rc == 2
     assert "does not exist" in line(out, "config")
     assert "install.sh" in line(out, "config")
 
