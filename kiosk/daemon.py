@@ -95,15 +95,20 @@ class WavMicrophone:
         self._on_frame = on_frame
         self._pcm = b""
         self._pos = 0
-        self._reader = _open_pcm16_mono(path, VAD_RATE_HZ)
-        if self._reader is None:
-            from kiosk.audio.wav import read_wav_mono
+        from kiosk.audio.wav import WavReader, read_wav_mono
 
+        # Refuses devices, FIFOs, bad headers and absurd rates in one line, without blocking.
+        reader = WavReader(path)
+        self._reader: WavReader | None = reader
+        self._frames = reader.frames_of(VAD_RATE_HZ, self._frame_bytes // 2)
+        if (reader.bits, reader.channels, reader.rate_hz) != (16, 1, VAD_RATE_HZ):
+            reader.close()
+            self._reader = None
             self._pcm = read_wav_mono(path, VAD_RATE_HZ).astype("<i2").tobytes()
 
     def _next_frame(self) -> bytes:
         if self._reader is not None:
-            frame = self._reader.readframes(self._frame_bytes // 2)
+            frame = next(self._frames, b"")
             if len(frame) < self._frame_bytes:
                 self._reader.close()
                 self._reader = None
@@ -125,20 +130,6 @@ class WavMicrophone:
         finally:
             if self._reader is not None:
                 self._reader.close()
-
-
-def _open_pcm16_mono(path: Path, rate_hz: int) -> Any:
-    """``path`` opened with :mod:`wave` when it is 16-bit mono at ``rate_hz``, else None."""
-    import wave
-
-    try:
-        reader = wave.open(str(path), "rb")
-    except (OSError, EOFError, wave.Error):
-        return None  # read_wav_mono says what is wrong (or reads WAVE_FORMAT_EXTENSIBLE)
-    if (reader.getsampwidth(), reader.getnchannels(), reader.getframerate()) != (2, 1, rate_hz):
-        reader.close()
-        return None
-    return reader
 
 
 class WavSpeaker:

@@ -33,7 +33,7 @@ from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import webrtc_voice_detector
-from kiosk.audio.wav import WavSink, read_wav_mono
+from kiosk.audio.wav import WavReader, WavSink, open_wavs
 from kiosk.config import Config, Secret
 from kiosk.core.bus import EventStream
 from kiosk.core.events import KioskEvent, State, StateChanged, TurnEnded, Usage
@@ -113,7 +113,8 @@ async def run_simulation(
     ``echo_db``: simulate a room: what the speaker plays reaches the microphone one frame
     later, attenuated by this many dB (e.g. -20), as it would without echo cancellation.
     """
-    mic = [read_wav_mono(p, VAD_RATE_HZ) for p in inputs]  # bad files fail before any connection
+    # Headers checked now: bad files fail before any connection. Samples are streamed.
+    mic = open_wavs(inputs)
     notes: list[str] = []
     own_server = None
     if fake_server is None and needs_fake_server(cfg):
@@ -136,6 +137,8 @@ async def run_simulation(
             )
             report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
     finally:
+        for reader in mic:
+            reader.close()
         if own_server is not None:
             await own_server.__aexit__(None, None, None)
     report["notes"] = notes
@@ -161,7 +164,7 @@ def _point_at(cfg: Config, server: Any) -> Config:
 
 async def _simulate(
     cfg: Config,
-    mic: list[np.ndarray],
+    mic: list[WavReader],
     output: Path,
     fast: bool,
     tools: Any,
@@ -264,10 +267,9 @@ async def _simulate(
 
     with WavSink(output, PLAYBACK_RATE_HZ) as sink:
         try:
-            for pcm in mic:
-                data = pcm.astype("<i2").tobytes()
-                for i in range(0, len(data) - samples_per_frame * 2 + 1, samples_per_frame * 2):
-                    await step(data[i : i + samples_per_frame * 2])
+            for reader in mic:
+                for frame in reader.frames_of(VAD_RATE_HZ, samples_per_frame):
+                    await step(frame)
                 # Wait (feeding silence) for the kiosk to finish this turn, like a person would.
                 waited = 0.0
                 while (

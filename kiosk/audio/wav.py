@@ -5,14 +5,22 @@ Reads 8/16/24/32-bit integer PCM and 32/64-bit float, mono or multi-channel (cha
 averaged), plain ``WAVE_FORMAT_PCM`` or ``WAVE_FORMAT_EXTENSIBLE`` (which Python 3.11's
 ``wave`` module refuses, hence the small RIFF reader here). Anything else raises
 :class:`AudioFileError` with one line naming the file. Live streams are not handled here.
+
+Bounded by design: only regular files are opened (``/dev/zero``, a FIFO or a folder is
+refused before reading), sample rates outside 8-192 kHz are refused (a 1 Hz header
+would resample 20 KB into gigabytes), and samples are decoded and resampled in blocks
+(:class:`WavReader`), so reading costs one block of memory plus what the caller keeps;
+:func:`read_wav_mono`, which keeps everything, refuses files over ``max_seconds``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 import struct
 import wave
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -32,6 +40,15 @@ _FORMAT_FLOAT = 0x0003
 _FORMAT_EXTENSIBLE = 0xFFFE
 # WAVE_FORMAT_EXTENSIBLE carries the real format in the first two bytes of its GUID.
 _MAX_CHANNELS = 32
+# Telephone speech to studio masters; anything else is a broken or hostile header.
+MIN_RATE_HZ = 8_000
+MAX_RATE_HZ = 192_000
+# read_wav_mono keeps the whole result in memory (2 bytes a sample): 2 h at 16 kHz is 230 MB.
+MAX_WHOLE_FILE_S = 2 * 3600
+# Samples decoded per step when streaming (~1.4 s at 48 kHz; float64 working copies ~1.5 MB).
+BLOCK_FRAMES = 1 << 16
+_MAX_CHUNKS = 1000  # chunk headers walked before "data"; real files have a handful
+_MAX_FMT_BYTES = 1024
 
 
 class AudioFileError(KioskError, ValueError):
@@ -46,48 +63,156 @@ class AudioFileError(KioskError, ValueError):
         super().__init__(f"{self.path}: {problem}")
 
 
-def read_wav_mono(path: str | os.PathLike[str], rate_hz: int) -> Int16Array:
-    """Read a WAV file as mono int16 samples at ``rate_hz``.
+def read_wav_mono(
+    path: str | os.PathLike[str], rate_hz: int, max_seconds: float = MAX_WHOLE_FILE_S
+) -> Int16Array:
+    """Read a whole WAV file as mono int16 samples at ``rate_hz``.
 
     Channels are averaged; a different file rate is converted with soxr (HQ). A 16-bit mono
-    file already at ``rate_hz`` comes back sample-exact.
+    file already at ``rate_hz`` comes back sample-exact. Memory: the result plus one block;
+    stream with :class:`WavReader` when the caller does not need it all at once.
 
     Raises:
-        AudioFileError: missing/unreadable file, not RIFF/WAVE, no ``fmt``/``data`` chunk,
-            or an unsupported encoding (compressed formats, odd sample widths).
+        AudioFileError: missing/unreadable/non-regular file, not RIFF/WAVE, no
+            ``fmt``/``data`` chunk, an unsupported encoding or sample rate, or longer than
+            ``max_seconds``.
     """
-    if rate_hz <= 0:
-        raise ValueError(f"rate_hz must be positive, got {rate_hz}")
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise AudioFileError(path, f"cannot read: {exc.strerror or exc}") from exc
-    fmt, data = _parse_riff(path, raw)
-    signal = _decode(path, fmt, data)  # float64, shape (frames,), scaled so int16 maps 1:1
-    if fmt.rate_hz != rate_hz and signal.size:
-        signal = soxr.resample(signal, fmt.rate_hz, rate_hz, quality="HQ")
-    out: Int16Array = np.clip(np.rint(signal), -32768, 32767).astype(np.int16)
+    with WavReader(path) as reader:
+        if reader.duration_s > max_seconds:
+            raise AudioFileError(
+                path, f"{reader.duration_s:.0f} s long, over the {max_seconds:.0f} s limit"
+            )
+        # The resampler's output length is within a few samples of this; grow if not.
+        out: Int16Array = np.empty(round(reader.frames * rate_hz / reader.rate_hz) + 64, np.int16)
+        n = 0
+        for block in reader.blocks(rate_hz):
+            if n + block.size > out.size:
+                out = np.concatenate([out[:n], np.empty(block.size + 64, np.int16)])
+            out[n : n + block.size] = block
+            n += block.size
     log.debug(
         "read %s: %d Hz %d ch %d bit -> %d samples at %d Hz",
         path,
-        fmt.rate_hz,
-        fmt.channels,
-        fmt.bits,
-        out.size,
+        reader.rate_hz,
+        reader.channels,
+        reader.bits,
+        n,
         rate_hz,
     )
-    return out
+    return out[:n]  # a view: copying would briefly double the memory
 
 
 def wav_info(path: str | os.PathLike[str]) -> tuple[int, int, int, float]:
-    """``(rate_hz, channels, bits, duration_s)`` of a WAV file; raises AudioFileError."""
+    """``(rate_hz, channels, bits, duration_s)`` of a WAV file (header only); AudioFileError."""
+    with WavReader(path) as reader:
+        return reader.rate_hz, reader.channels, reader.bits, reader.duration_s
+
+
+class WavReader:
+    """A WAV file opened for streaming: the header is checked now, samples read in blocks.
+
+    Use as a context manager (or call :meth:`close`). Not thread-safe.
+
+    Raises:
+        AudioFileError: as :func:`read_wav_mono`, at construction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        self._file = _open_regular(path)
+        try:
+            self._fmt, self._data_offset, self._data_bytes = _parse_header(path, self._file)
+        except BaseException:
+            self._file.close()
+            raise
+
+    @property
+    def rate_hz(self) -> int:
+        return self._fmt.rate_hz
+
+    @property
+    def channels(self) -> int:
+        return self._fmt.channels
+
+    @property
+    def bits(self) -> int:
+        return self._fmt.bits
+
+    @property
+    def frames(self) -> int:
+        return self._data_bytes // self._fmt.block_align
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self._fmt.rate_hz
+
+    def blocks(self, rate_hz: int, block_frames: int = BLOCK_FRAMES) -> Iterator[Int16Array]:
+        """Mono int16 samples at ``rate_hz``, in blocks, from the start of the data."""
+        if rate_hz <= 0:
+            raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+        fmt = self._fmt
+        resampler = None
+        if fmt.rate_hz != rate_hz:
+            resampler = soxr.ResampleStream(fmt.rate_hz, rate_hz, 1, dtype="float64", quality="HQ")
+        self._file.seek(self._data_offset)
+        left = self._data_bytes
+        while True:
+            raw = self._file.read(min(left, block_frames * fmt.block_align))
+            raw = raw[: len(raw) - len(raw) % fmt.block_align]  # the file may have shrunk
+            left = left - len(raw) if raw else 0
+            signal = _decode(self.path, fmt, raw)
+            if resampler is not None:
+                signal = resampler.resample_chunk(signal, last=left == 0)
+            if signal.size:
+                yield np.clip(np.rint(signal), -32768, 32767).astype(np.int16)
+            if left == 0:
+                return
+
+    def frames_of(self, rate_hz: int, frame_samples: int) -> Iterator[bytes]:
+        """Consecutive whole frames of ``frame_samples`` little-endian int16 samples."""
+        frame_bytes = frame_samples * 2
+        pending = b""
+        for block in self.blocks(rate_hz):
+            data = pending + block.astype("<i2").tobytes()
+            whole = len(data) - len(data) % frame_bytes
+            for i in range(0, whole, frame_bytes):
+                yield data[i : i + frame_bytes]
+            pending = data[whole:]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> WavReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_wavs(paths: Iterable[str | os.PathLike[str]]) -> list[WavReader]:
+    """A reader per path, all headers checked; on any error none is left open."""
+    readers: list[WavReader] = []
     try:
-        raw = Path(path).read_bytes()
+        for path in paths:
+            readers.append(WavReader(path))
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    return readers
+
+
+def _open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (devices and FIFOs never block)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise AudioFileError(path, f"cannot read: {exc.strerror or exc}") from exc
-    fmt, data = _parse_riff(path, raw)
-    frames = len(data) // fmt.block_align
-    return fmt.rate_hz, fmt.channels, fmt.bits, frames / fmt.rate_hz
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise AudioFileError(path, "not a regular file (devices, pipes and folders are refused)")
+    return f
 
 
 def write_wav(
@@ -171,31 +296,38 @@ class _Format:
         self.bits = bits
 
 
-def _parse_riff(path: str | os.PathLike[str], raw: bytes) -> tuple[_Format, memoryview]:
-    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+def _parse_header(
+    path: str | os.PathLike[str], f: BinaryIO
+) -> tuple[_Format, int, int]:
+    """``(format, data offset, data bytes)``, walking chunk headers without reading samples."""
+    size = os.fstat(f.fileno()).st_size
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise AudioFileError(path, "not a WAV file (no RIFF/WAVE header)")
-    view = memoryview(raw)
     fmt: _Format | None = None
-    data: memoryview | None = None
+    data: tuple[int, int] | None = None
     pos = 12
-    while pos + 8 <= len(raw):
-        chunk_id = bytes(view[pos : pos + 4])
-        (size,) = struct.unpack_from("<I", raw, pos + 4)
-        body = view[pos + 8 : pos + 8 + size]
+    for _ in range(_MAX_CHUNKS):
+        if pos + 8 > size:
+            break
+        f.seek(pos)
+        chunk_id, chunk_size = struct.unpack("<4sI", f.read(8))
         if chunk_id == b"fmt ":
-            fmt = _parse_fmt(path, bytes(body))
+            if chunk_size > _MAX_FMT_BYTES:
+                raise AudioFileError(path, f"WAV 'fmt ' chunk of {chunk_size} bytes is implausible")
+            fmt = _parse_fmt(path, f.read(chunk_size))
         elif chunk_id == b"data":
             # A truncated file (recording cut off) still has its samples: take what is there.
-            data = body
+            data = (pos + 8, min(chunk_size, size - pos - 8))
             if fmt is not None:
                 break
-        pos += 8 + size + (size & 1)  # chunks are word-aligned
+        pos += 8 + chunk_size + (chunk_size & 1)  # chunks are word-aligned
     if fmt is None:
         raise AudioFileError(path, "WAV file has no 'fmt ' chunk")
     if data is None:
         raise AudioFileError(path, "WAV file has no 'data' chunk")
-    usable = len(data) - len(data) % fmt.block_align
-    return fmt, data[:usable]
+    offset, length = data
+    return fmt, offset, length - length % fmt.block_align
 
 
 def _parse_fmt(path: str | os.PathLike[str], body: bytes) -> _Format:
@@ -208,8 +340,10 @@ def _parse_fmt(path: str | os.PathLike[str], body: bytes) -> _Format:
         (code,) = struct.unpack_from("<H", body, 24)
     if not 1 <= channels <= _MAX_CHANNELS:
         raise AudioFileError(path, f"unsupported channel count {channels}")
-    if rate_hz <= 0:
-        raise AudioFileError(path, f"invalid sample rate {rate_hz}")
+    if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+        raise AudioFileError(
+            path, f"sample rate {rate_hz} Hz is outside {MIN_RATE_HZ}-{MAX_RATE_HZ} Hz"
+        )
     if code == _FORMAT_PCM:
         if bits not in (8, 16, 24, 32):
             raise AudioFileError(path, f"unsupported PCM sample width {bits} bit (8/16/24/32 only)")
@@ -227,11 +361,8 @@ def _parse_fmt(path: str | os.PathLike[str], body: bytes) -> _Format:
     return _Format(code, channels, rate_hz, block_align, bits)
 
 
-def _decode(
-    path: str | os.PathLike[str], fmt: _Format, data: memoryview
-) -> npt.NDArray[np.float64]:
+def _decode(path: str | os.PathLike[str], fmt: _Format, raw: bytes) -> npt.NDArray[np.float64]:
     """Samples as float64 on the int16 scale (full scale = 32768), channels averaged."""
-    raw = bytes(data)
     if fmt.code == _FORMAT_FLOAT:
         floats = np.frombuffer(raw, dtype="<f4" if fmt.bits == 32 else "<f8")
         samples = floats.astype(np.float64) * 32768.0
