@@ -163,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input-wav", metavar="FILE", help="use a WAV file as the microphone (testing)")
     p.add_argument(
+        "--exit-at-end",
+        action="store_true",
+        help="with --input-wav: stop (exit 0) once the file is over and its last turn is done",
+    )
+    p.add_argument(
         "--output-wav", metavar="FILE", help="write the speaker's audio to a WAV (testing)"
     )
     p.set_defaults(func=cmd_run)

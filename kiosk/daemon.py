@@ -106,6 +106,11 @@ class WavMicrophone:
             self._reader = None
             self._pcm = read_wav_mono(path, VAD_RATE_HZ).astype("<i2").tobytes()
 
+    @property
+    def at_end(self) -> bool:
+        """The whole file has been handed over (silence follows)."""
+        return self._reader is None and self._pos >= len(self._pcm)
+
     def _next_frame(self) -> bytes:
         if self._reader is not None:
             frame = next(self._frames, b"")
@@ -363,6 +368,8 @@ class Daemon:
                 Path(self.args.input_wav), cfg.audio.frame_ms, self._on_frame, MIC_BLOCK_MS
             )
             tasks.append(loop.create_task(mic.run()))
+            if getattr(self.args, "exit_at_end", False):
+                tasks.append(loop.create_task(self._stop_after(mic)))
         else:
             from kiosk.audio.pyaudio_io import PyAudioSource
 
@@ -452,6 +459,17 @@ class Daemon:
         while True:
             notifier.watchdog()
             await asyncio.sleep(interval_s / 2)
+
+    async def _stop_after(self, mic: WavMicrophone) -> None:
+        """--exit-at-end: once the file is over and the turn it started is done, stop (exit 0)."""
+        while True:
+            await asyncio.sleep(0.1)  # only with --exit-at-end, a scripts-and-tests mode
+            pipeline = self.pipeline
+            busy = pipeline is not None and (pipeline.busy or pipeline.endpointer.in_speech)
+            if mic.at_end and not busy and self.playback.is_idle:
+                log.info("end of %s: stopping", self.args.input_wav)
+                self._request_stop()
+                return
 
     def _request_stop(self, sig: int = signal.SIGTERM) -> None:
         # SIGINT (Ctrl-C) exits 130 like any interrupted command; SIGTERM (systemctl stop) 0.

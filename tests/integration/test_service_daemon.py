@@ -346,3 +346,13 @@ async def test_sigint_exits_130(start_daemon: Callable[..., object]) -> None:
     daemon: RunningDaemon = await start_daemon(with_question=False)  # type: ignore[misc]
     daemon.proc.send_signal(signal.SIGINT)
     assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 130  # Ctrl-C: interrupted
+
+
+async def test_exit_at_end_stops_after_the_files_last_turn(
+    start_daemon: Callable[..., object], tmp_path: Path
+) -> None:
+    daemon: RunningDaemon = await start_daemon("--exit-at-end")  # type: ignore[misc]
+    assert await wait_exit(daemon.proc, STEP_TIMEOUT_S * 3) == 0
+    log = daemon.log()
+    assert "turn 1 answered" in log, log  # the answer was played to the end first
+    assert "end of" in log and "STOPPING=1" in daemon.notify.fields()
