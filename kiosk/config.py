@@ -586,6 +586,8 @@ def load_config(
         raw = tomllib.loads(toml_text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(file)", f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nesting level: [[[[... or {a={a=...
+        raise ConfigError("(file)", "not a settings file: arrays/tables nested too deeply") from None
     env_sections = _env_overrides(env)
     built: dict[str, Any] = {}
     for name, value in raw.items():

@@ -31,6 +31,7 @@ from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_in
 from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import resolve_prices
+from kiosk.reload import KnowledgeTools, load_for_reload
 from kiosk.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ PLAYBACK_RATE_HZ = 24000
 MIC_BLOCK_MS = 60
 TICK_S = 0.03
 STOP_TIMEOUT_S = 1.5
+RELOAD_POLL_S = 0.2  # how often a reload held by a turn checks whether it ended
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -63,6 +65,9 @@ def run_daemon(args: argparse.Namespace) -> int:
     daemon = Daemon(cfg, args, redactor=redactor)
     try:
         return asyncio.run(daemon.run())
+    except ConfigError as exc:  # found while opening (a custom wake word model file)
+        log.error("kiosk stopped: %s", exc)
+        return 2
     except KioskError as exc:
         log.error("kiosk stopped: %s", exc)
         return 1
@@ -171,6 +176,8 @@ class Daemon:
         self._wakeup = asyncio.Event()
         self._reload_requested = False
         self.exit_code = 0
+        self._reload_waiting_since: float | None = None  # a turn was in progress at SIGHUP
+        self._knowledge = KnowledgeTools()
         self._wake: Any = None
         self._leds: Any = None
         self._recovery: Any = None
@@ -204,7 +211,9 @@ class Daemon:
                     earcon_subscriber(playback, self.cfg.earcons.volume, PLAYBACK_RATE_HZ)
                 )
 
+            stack.callback(self._knowledge.close)
             self.pipeline = self._build_pipeline(self.cfg, bus, playback, loop)
+            self._knowledge.commit()
             from kiosk.offline import OfflineNotice
 
             bus.subscribe(OfflineNotice(playback, loop.time, language=self.cfg.realtime.language))
@@ -228,8 +237,9 @@ class Daemon:
                 self._wakeup.clear()
                 if self._stop.is_set():
                     break
-                if self._reload_requested:
+                if self._reload_requested and not self._turn_holds_reload(notifier, loop):
                     self._reload_requested = False
+                    self._reload_waiting_since = None
                     await self._reload(notifier, bus, playback, loop)
             notifier.stopping()
             log.info("stopping")
@@ -293,13 +303,14 @@ class Daemon:
         playback: PlaybackBuffer,
         loop: asyncio.AbstractEventLoop,
     ) -> KioskPipeline:
-        tools, middle_tier = _open_tools(cfg)
+        endpoint = realtime_endpoint(cfg)
+        tools, middle_tier = self._knowledge.stage(cfg)  # commit() once the pipeline is in
         ledger = getattr(self, "ledger", None)
         sink = self._sink
         budget_left = (lambda: ledger.budget_left(time.time())) if ledger is not None else None
         return KioskPipeline(
             cfg,
-            realtime_endpoint(cfg),
+            endpoint,
             bus,
             playback,
             webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, cfg.audio.frame_ms),
@@ -431,6 +442,8 @@ class Daemon:
             stack.callback(self._wake.close)
             if self.pipeline is not None:
                 self.pipeline.wake_detector = self._wake
+        except ConfigError:
+            raise  # a malformed custom model file: a settings error, like a bad kiosk.toml
         except (ImportError, OSError, ValueError) as exc:
             log.error("wake word unavailable (%s): only the button opens a turn", exc)
 
@@ -481,6 +494,27 @@ class Daemon:
         self._reload_requested = True
         self._wakeup.set()
 
+    def _turn_holds_reload(self, notifier: Any, loop: asyncio.AbstractEventLoop) -> bool:
+        """True while a turn is in progress: the reload waits for the answer to finish (a
+        new pipeline would cut it off), re-checked every RELOAD_POLL_S, at most as long as
+        a whole turn may last."""
+        now = loop.time()
+        if self._reload_waiting_since is None:
+            notifier.reloading()
+            self._reload_waiting_since = now
+        pipeline = self.pipeline
+        if pipeline is None or not pipeline.busy:
+            return False
+        t = self.cfg.turns
+        limit_s = self.cfg.vad.max_utterance_s + t.answer_timeout_s + t.max_answer_s
+        if now - self._reload_waiting_since > limit_s:
+            log.warning("reload: the turn outlasted %.0f s; reloading now", limit_s)
+            return False
+        if now == self._reload_waiting_since:
+            log.info("reload: after the turn in progress")
+        loop.call_later(RELOAD_POLL_S, self._wakeup.set)
+        return True
+
     async def _reload(
         self,
         notifier: Any,
@@ -489,12 +523,13 @@ class Daemon:
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         """SIGHUP: build a new Config and swap it in whole; a bad one keeps the old."""
-        notifier.reloading()
         try:
-            new = _load(self.args)
+            new = load_for_reload(self.args)
             new_pipeline = self._build_pipeline(new, bus, playback, loop)
-        except (ConfigError, KioskError) as exc:
-            log.error("reload: keeping the old settings: %s", exc)
+        except Exception as exc:  # ConfigError, KioskError, or a bug: never end the daemon
+            self._knowledge.rollback()
+            reason = str(exc) if isinstance(exc, KioskError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload: keeping the old settings: %s", reason.splitlines()[0][:300])
             notifier.ready(status="reload failed: kept old settings")
             return
         if new.audio != self.cfg.audio:
@@ -509,6 +544,7 @@ class Daemon:
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()
+        self._knowledge.commit()  # closes the old knowledge base if the new one replaced it
         # A reload may bring a rotated key (redact it too) and a new service.log_level.
         if self.redactor is not None:
             self.redactor.add(*(s.reveal() for s in _secrets(new) if s))
@@ -525,25 +561,3 @@ class Daemon:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-
-def _open_tools(cfg: Config) -> tuple[Any, Any]:
-    from kiosk.rag import (
-        KnowledgeError,
-        ToolRunner,
-        citations_from_middle_tier,
-        open_knowledge_base,
-    )
-
-    if cfg.realtime.provider == "voicerag":
-        return None, citations_from_middle_tier
-    try:
-        knowledge = open_knowledge_base(cfg)
-    except KnowledgeError as exc:
-        log.error("knowledge base unavailable: %s (answers will not be grounded)", exc)
-        return None, citations_from_middle_tier
-    if knowledge is None:
-        return None, citations_from_middle_tier
-    return ToolRunner(
-        knowledge, top_k=cfg.rag.top_k, max_result_chars=cfg.rag.max_result_chars
-    ), citations_from_middle_tier

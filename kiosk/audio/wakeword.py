@@ -24,10 +24,13 @@ Known weakness (bench/bench_wake.py): phrases that start like it, "OK, no, but..
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from kiosk.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,8 @@ class WakeWordDetector:
                 since the last one, so one utterance fires once.
 
         Raises:
-            ValueError: an unknown model name or an out-of-range threshold.
+            ValueError: an unknown model name or an out-of-range threshold;
+                ConfigError (a ValueError) for a custom ``.json`` that is not a model config.
             ImportError / OSError: pymicro-wakeword or its TFLite library cannot load
                 (``kiosk check`` reports this through :func:`check_wakeword`).
         """
@@ -161,15 +165,56 @@ def check_wakeword(model: str) -> str | None:
     return None
 
 
+MAX_MODEL_CONFIG_BYTES = 64 * 1024
+
+
+def _model_error(path: Path, problem: str) -> ConfigError:
+    return ConfigError("wake.wakeword_model", f"{path}: {problem}"[:300])
+
+
+def check_model_config(path: Path) -> None:
+    """Raise a one-line ConfigError when ``path`` is not a usable microWakeWord ``.json``
+    (the library indexes it blindly: a missing key would be a KeyError at start-up)."""
+    try:
+        if path.stat().st_size > MAX_MODEL_CONFIG_BYTES:
+            raise _model_error(path, f"larger than {MAX_MODEL_CONFIG_BYTES // 1024} KiB")
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _model_error(path, "does not exist") from None
+    except OSError as exc:
+        raise _model_error(path, f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _model_error(path, "is not UTF-8 text") from None
+    except (ValueError, RecursionError) as exc:
+        raise _model_error(path, f"is not valid JSON ({str(exc).splitlines()[0]})") from None
+    micro = config.get("micro") if isinstance(config, dict) else None
+    if not isinstance(config, dict) or not isinstance(micro, dict):
+        raise _model_error(path, 'needs a "micro" object (a microWakeWord model config)')
+    if not isinstance(config.get("model"), str) or not config["model"]:
+        raise _model_error(path, 'needs "model": the .tflite file name')
+    if not isinstance(config.get("wake_word"), str):
+        raise _model_error(path, 'needs "wake_word": the phrase, as text')
+    cutoff = micro.get("probability_cutoff")
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0 < cutoff < 1:
+        raise _model_error(path, 'needs "micro.probability_cutoff" between 0 and 1')
+    window = micro.get("sliding_window_size")
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1000:
+        raise _model_error(path, 'needs "micro.sliding_window_size", a whole number 1..1000')
+    if not (path.parent / config["model"]).is_file():
+        raise _model_error(path, "its model file (\"model\") is not next to it")
+
+
 def _load(model: str) -> tuple[Any, Any]:
     from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures, Model
 
     if model in BUNDLED_MODELS:
         mww = MicroWakeWord.from_builtin(Model(model))
     elif model.endswith(".json"):
-        if not Path(model).is_file():
-            raise ValueError(f"wake word model config {model} does not exist")
-        mww = MicroWakeWord.from_config(model)
+        check_model_config(Path(model))
+        try:
+            mww = MicroWakeWord.from_config(model)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a shape we missed
+            raise _model_error(Path(model), f"not a microWakeWord model config ({exc!r})") from None
     else:
         raise ValueError(
             f"unknown wake word model {model!r} "

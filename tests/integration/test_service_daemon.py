@@ -116,6 +116,54 @@ def question_wav(tmp_path: Path) -> Path:
     return path
 
 
+def listen_for_notify(path: str) -> tuple[NotifyListener, asyncio.Task[None]]:
+    """Bind the notify socket systemd would own at ``path``; collect in a task."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    listener = NotifyListener(path, sock)
+    return listener, asyncio.create_task(listener.collect())
+
+
+def daemon_env(notify_path: str, watchdog_usec: int) -> dict[str, str]:
+    """This environment without kiosk settings, keys or a journal, plus the notify socket,
+    the watchdog and the fake server's key."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KIOSK_", "OPENAI", "AZURE", "JOURNAL_STREAM", "NOTIFY_SOCKET"))
+    }
+    env.update(NOTIFY_SOCKET=notify_path, WATCHDOG_USEC=str(watchdog_usec), OPENAI_API_KEY=KEY)
+    return env
+
+
+async def spawn_kiosk_run(
+    config: Path, mic: Path, speaker: Path, env: dict[str, str], log_path: Path, *flags: str
+) -> asyncio.subprocess.Process:
+    """``kiosk run`` with WAV files as microphone and speaker; stdout+stderr to ``log_path``."""
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "run",
+            "--config",
+            str(config),
+            "--input-wav",
+            str(mic),
+            "--output-wav",
+            str(speaker),
+            *flags,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=asyncio.subprocess.STDOUT,
+            env=env,
+        )
+    finally:
+        os.close(log_fd)  # the child has its own copy
+
+
 @pytest.fixture
 async def fake_server() -> AsyncIterator[FakeRealtimeServer]:
     script = FakeScript(answer_audio_s=6.0, call_search=False, call_grounding=False)
@@ -130,58 +178,34 @@ async def start_daemon(
     started: list[tuple[RunningDaemon, asyncio.Task[None]]] = []
 
     async def start(*flags: str, with_question: bool = True, extra: str = "") -> RunningDaemon:
-        sock_path = str(tmp_path / "notify.sock")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(sock_path)
-        sock.setblocking(False)
-        listener = NotifyListener(sock_path, sock)
-        collector = asyncio.create_task(listener.collect())
+        listener, collector = listen_for_notify(str(tmp_path / "notify.sock"))
         config = tmp_path / "kiosk.toml"
         write_config(config, fake_server.url, tmp_path / "state", extra)
         mic = question_wav(tmp_path) if with_question else tmp_path / "silence.wav"
         if not with_question:
             write_wav(mic, np.zeros(1600, dtype=np.int16), 16000)
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("KIOSK_", "OPENAI", "AZURE", "JOURNAL_STREAM", "NOTIFY_SOCKET"))
-        }
-        env.update(NOTIFY_SOCKET=sock_path, WATCHDOG_USEC=str(WATCHDOG_USEC), OPENAI_API_KEY=KEY)
+        env = daemon_env(listener.path, WATCHDOG_USEC)
         log_path = tmp_path / "daemon.log"
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "kiosk.cli",
-                "run",
-                "--config",
-                str(config),
-                "--input-wav",
-                str(mic),
-                "--output-wav",
-                str(tmp_path / "speaker.wav"),
-                *flags,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log_fd,
-                stderr=asyncio.subprocess.STDOUT,
-                env=env,
-            )
-        finally:
-            os.close(log_fd)  # the child has its own copy
+        proc = await spawn_kiosk_run(config, mic, tmp_path / "speaker.wav", env, log_path, *flags)
         daemon = RunningDaemon(proc, listener, config, log_path)
         started.append((daemon, collector))
         await listener.wait_for(lambda f: "READY=1" in f, "READY=1", START_TIMEOUT_S)
         return daemon
 
     yield start
+    await stop_daemons(started)
+    for daemon, _ in started:
+        assert KEY not in daemon.log(), "the API key reached a log line"
+
+
+async def stop_daemons(started: list[tuple[RunningDaemon, asyncio.Task[None]]]) -> None:
+    """Kill what still runs, stop collecting, close the notify sockets."""
     for daemon, collector in started:
         if daemon.proc.returncode is None:
             daemon.proc.kill()
             await daemon.proc.wait()
         collector.cancel()
         daemon.notify.sock.close()
-        assert KEY not in daemon.log(), "the API key reached a log line"
 
 
 async def wait_exit(proc: asyncio.subprocess.Process, timeout_s: float) -> int:
