@@ -171,6 +171,7 @@ class KioskPipeline:
             tools, bus, clock, cfg.rag.tool_timeout_s, self._deliver_tool_output
         )
         self._idle_since = now
+        self._logged_floor_dbfs: float | None = None
         self._closed = False
         self.summaries: deque[TurnSummary] = deque(maxlen=100)  # recent turns (tests, reports)
 
@@ -232,6 +233,10 @@ class KioskPipeline:
         )
         if suspect != self.playback.held:
             self.playback.hold(suspect)
+        floor = self.endpointer.noise_floor_dbfs
+        if floor is not None and (self._logged_floor_dbfs is None or abs(floor - self._logged_floor_dbfs) >= 3):
+            self._logged_floor_dbfs = floor
+            log.debug("room ambient %.1f dBFS: turns open above %.1f dBFS", floor, self.endpointer.onset_level_dbfs)
 
     def feed(self, event: TurnInput) -> None:
         """Apply a turn input (speech, button gesture, ...) and carry out its effects."""
@@ -350,6 +355,7 @@ class KioskPipeline:
 
     def _begin_record(self, event: TurnStarted) -> None:
         self._record = TurnRecord(event.turn_id, event.trigger, event.t_s)
+        self._record.noise_floor_dbfs = self.endpointer.noise_floor_dbfs
 
     def _end_record(self, turn_id: int, outcome: str, now: float) -> None:
         self._idle_since = now

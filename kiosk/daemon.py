@@ -24,7 +24,7 @@ from typing import Any
 
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.audio.vad import voice_detector
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
@@ -313,7 +313,7 @@ class Daemon:
             endpoint,
             bus,
             playback,
-            webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, cfg.audio.frame_ms),
+            voice_detector(cfg.vad, VAD_RATE_HZ, cfg.audio.frame_ms),
             loop.time,
             tools=tools,
             citations_from_middle_tier=middle_tier,
@@ -541,6 +541,7 @@ class Daemon:
             new_pipeline.policy.release(loop.time())
         if self.pipeline is not None:
             new_pipeline.wake_detector = self.pipeline.wake_detector  # [wake] changes need a restart
+            new_pipeline.endpointer.carry_room(self.pipeline.endpointer)  # the room's noise floor, echo
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()

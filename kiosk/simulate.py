@@ -32,7 +32,7 @@ import numpy as np
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
-from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import WavReader, WavSink, open_wavs
 from kiosk.config import Config, Secret
 from kiosk.core.bus import EventStream
@@ -196,6 +196,7 @@ async def _simulate(
                     "user_speech_s": s.user_speech_s,
                     "upstream_audio_s": s.upstream_audio_s,
                     "response_latency_ms": s.response_latency_ms,
+                    "noise_floor_dbfs": s.noise_floor_dbfs,
                     "transcript": s.transcript,
                     "answer_transcript": s.answer_transcript,
                     "citations": [dataclasses.asdict(c) for c in s.citations],
@@ -209,7 +210,7 @@ async def _simulate(
     if cfg.earcons.enabled:
         bus.subscribe(earcon_subscriber(playback, cfg.earcons.volume, PLAYBACK_RATE_HZ))
     frame_ms = cfg.audio.frame_ms
-    is_speech = webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, frame_ms)
+    is_speech = voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms)
     pipeline = KioskPipeline(
         cfg,
         realtime_endpoint(cfg),

@@ -1,9 +1,11 @@
 """Local endpointing: when does a person start and stop speaking, and which audio is speech.
 
 Owns the pre-roll ring buffer, the onset rule (``min_speech_ms`` of voiced frames), the
-hangover that ends an utterance, and the half-duplex barge-in guard. Does not own the voice
-detector itself (injected: ``is_speech(frame) -> bool``, webrtcvad in production) or what
-happens upstream (``kiosk.core.turns``).
+hangover that ends an utterance, and the half-duplex barge-in guard. Onset and continuation
+are relative to the room: the ambient level is learned while idle (:mod:`kiosk.core.noisefloor`)
+and a frame counts only that far above it. Does not own the voice detector itself (injected:
+``is_speech(frame) -> bool``, webrtcvad + Silero in production) or what happens upstream
+(``kiosk.core.turns``).
 
 Only speech goes upstream: silence inside an utterance is held back and released only if
 speech resumes, so trailing silence (the hangover) is never streamed or billed.
@@ -20,12 +22,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from kiosk.config import VadSettings
+from kiosk.core.noisefloor import NoiseFloor
 
 
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
 # Unguarded frames that end a playback period (500 ms).
 ECHO_PERIOD_GAP_FRAMES = 25
+# Echo return assumed while the very first playback period is still learning (mic as loud as
+# the speaker signal): only speech far louder than the echo can barge in that early.
+DEFAULT_ECHO_RETURN_DB = 0.0
+# The echo tail falls by this much over ``echo_tail_ms`` (a room's RT60).
+ECHO_TAIL_DECAY_DB = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,14 @@ class Endpointer:
         self._silence_ms = 0
         self._utterance_ms = 0  # onset .. last voiced frame
         self.guarded = False  # half-duplex guard: set while the kiosk's own answer plays
+        self.noise = NoiseFloor(frame_ms, settings.noise_window_s)
+        # The echo reference outlives the playback queue by the room's tail: the last block's
+        # echo is still in the microphone when the queue runs empty.
+        self._tail_frames = max(0, settings.echo_tail_ms // frame_ms)
+        self._tail_left = 0
+        self._tail_decay_db = ECHO_TAIL_DECAY_DB * frame_ms / max(1, settings.echo_tail_ms)
+        self._echo_ref_dbfs = -math.inf
+        self._learning_run = False  # the onset run began while the guard was still learning
         # Learned echo return (mic dB - speaker dB at its loudest); None until first learned.
         self.echo_return_db: float | None = None
         self._period_echo_db: float | None = None
@@ -104,6 +120,46 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self._in_speech
+
+    @property
+    def noise_floor_dbfs(self) -> float | None:
+        """The room's learned ambient level (None until enough idle audio was heard)."""
+        return self.noise.dbfs
+
+    @property
+    def onset_level_dbfs(self) -> float:
+        """A voiced frame counts towards an onset at this level or louder (unguarded)."""
+        s = self.settings
+        floor = self.noise.dbfs
+        return s.min_level_dbfs if floor is None else max(s.min_level_dbfs, floor + s.onset_margin_db)
+
+    @property
+    def continue_level_dbfs(self) -> float:
+        """A voiced frame keeps an open utterance going at this level or louder."""
+        s = self.settings
+        floor = self.noise.dbfs
+        if floor is None:
+            return s.min_level_dbfs - s.onset_margin_db + s.continue_margin_db
+        return floor + s.continue_margin_db
+
+    @property
+    def pause_hangover_ms(self) -> int:
+        """How long the current pause may last before the utterance ends.
+
+        Semantic end of turn from cheap cues: an utterance that already carries a sentence's
+        worth of speech (``complete_min_speech_ms``) is taken as finished at a pause and ends
+        after ``complete_hangover_ms``; a shorter one ("Excuse me, where is ...") is taken as
+        unfinished and may pause up to ``hangover_ms``.
+        """
+        s = self.settings
+        if self._voiced_ms >= s.complete_min_speech_ms:
+            return min(s.complete_hangover_ms, s.hangover_ms)
+        return s.hangover_ms
+
+    @property
+    def echo_guarded(self) -> bool:
+        """The guard is up: our answer plays, or its echo tail still rings."""
+        return self.guarded or self._tail_left > 0
 
     @property
     def suspected_speech_ms(self) -> int:
@@ -124,6 +180,12 @@ class Endpointer:
         self._onset_frames = []
         self._onset_loud = 0
 
+    def carry_room(self, other: Endpointer) -> None:
+        """Adopt what ``other`` learned about the room: its ambient level and echo return
+        (a settings reload builds a new endpointer; the room did not change)."""
+        self.noise.carry_from(other.noise)
+        self.echo_return_db = other.echo_return_db
+
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
 
@@ -135,6 +197,7 @@ class Endpointer:
         self._forced = False
         self._onset_frames = []
         self._onset_loud = 0
+        self._learning_run = False
         self._pause = []
         self._voiced_ms = 0
         self._silence_ms = 0
@@ -149,6 +212,17 @@ class Endpointer:
                 (the echo reference); None when unknown.
         """
         voiced = self._is_speech(frame)
+        level = frame_dbfs(frame)
+        guard = self.echo_guarded  # this frame is judged as the guard stood when it arrived
+        if self.guarded:
+            ref = far_end_dbfs if far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
+            self._echo_ref_dbfs = max(ref, self._echo_ref_dbfs - self._tail_decay_db)
+            self._tail_left = self._tail_frames
+        elif self._tail_left > 0:
+            self._tail_left -= 1
+            self._echo_ref_dbfs -= self._tail_decay_db
+        if not guard:
+            self._echo_ref_dbfs = -math.inf
         if self.guarded and far_end_dbfs is not None:
             self._guard_frames += 1
             self._unguarded_frames = 0
@@ -160,8 +234,13 @@ class Endpointer:
                 self._guard_frames = 0
                 self._period_echo_db = None
         if self._in_speech:
-            return self._continue(frame, voiced)
-        return self._wait_for_onset(frame, voiced, far_end_dbfs)
+            events = self._continue(frame, voiced and level >= self.continue_level_dbfs)
+        else:
+            far_end = self._echo_ref_dbfs if guard and math.isfinite(self._echo_ref_dbfs) else None
+            events = self._wait_for_onset(frame, voiced, level, guard, far_end)
+        if not guard:
+            self.noise.observe(level)  # the room (and a turn's gaps), never our own echo
+        return events
 
     def _guard_floor_dbfs(self, mic_dbfs: float, far_end_dbfs: float | None) -> float:
         """Level a frame must reach to count while our own answer plays (no AEC).
@@ -176,25 +255,37 @@ class Endpointer:
         floor = s.barge_in_min_level_dbfs
         if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
             return floor
-        if self._guard_frames <= ECHO_LEARN_FRAMES:
-            if math.isfinite(mic_dbfs):
+        if 0 < self._guard_frames <= ECHO_LEARN_FRAMES:
+            # Still learning this period's echo: judge by the last period's return (or a
+            # conservative default) so early speech is not ignored, and learn only from
+            # frames that are not such speech (double talk would teach a far louder "echo").
+            known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
+            provisional = known if self._period_echo_db is None else max(known, self._period_echo_db)
+            threshold = max(floor, far_end_dbfs + provisional + s.barge_in_margin_db)
+            if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
                 diff = mic_dbfs - far_end_dbfs
                 self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
             if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
                 self.echo_return_db = self._period_echo_db
-            return math.inf  # still learning this period's echo
+            return threshold
         if self.echo_return_db is None:
             return floor
         return max(floor, far_end_dbfs + self.echo_return_db + s.barge_in_margin_db)
 
-    def _wait_for_onset(self, frame: bytes, voiced: bool, far_end_dbfs: float | None = None) -> list[EndpointEvent]:
+    @property
+    def _guard_learning(self) -> bool:
+        return self.guarded and 0 < self._guard_frames <= ECHO_LEARN_FRAMES
+
+    def _wait_for_onset(
+        self, frame: bytes, voiced: bool, level: float, guard: bool, far_end_dbfs: float | None
+    ) -> list[EndpointEvent]:
         """Onset = enough *loud* voiced frames within one voiced run.
 
         webrtcvad ignores level: after a stretch of silence it calls faint hum speech, so a
-        frame counts only at a person-at-the-kiosk level (``min_level_dbfs``); while our
-        answer plays without AEC, at a louder one (``barge_in_min_level_dbfs``), since the
-        speaker's echo is quieter than someone talking to us. Quieter voiced frames inside
-        the run neither count nor break it (real speech dips between syllables); an
+        frame counts only this far above the room's ambient level (``onset_level_dbfs``);
+        while our answer (or its echo tail) plays without AEC, at a louder one (the guard),
+        since the speaker's echo is quieter than someone talking to us. Quieter voiced frames
+        inside the run neither count nor break it (real speech dips between syllables); an
         unvoiced frame ends the run (a cough or click stays a blip).
         """
         s = self.settings
@@ -204,33 +295,39 @@ class Endpointer:
                     self._preroll.append(f)
                 self._onset_frames = []
                 self._onset_loud = 0
+            self._learning_run = False
             self._preroll.append(frame)
             return []
-        level = frame_dbfs(frame)
-        floor = self._guard_floor_dbfs(level, far_end_dbfs) if self.guarded else s.min_level_dbfs
+        floor = self.onset_level_dbfs
+        if guard:
+            floor = max(floor, self._guard_floor_dbfs(level, far_end_dbfs))
+        if not self._onset_frames:
+            self._learning_run = self._guard_learning
         if level >= floor:
-            if self._onset_loud == 0:
+            if self._onset_loud == 0 and not self._learning_run:
                 # Quiet voiced lead-in before the first loud frame is pre-roll, not speech
-                # (capped like any pre-roll: it is billed).
+                # (capped like any pre-roll: it is billed). A run that began while the guard
+                # was still learning the echo keeps its start: it may be the visitor's first word.
                 for f in self._onset_frames:
                     self._preroll.append(f)
                 self._onset_frames = []
             self._onset_loud += 1
         self._onset_frames.append(frame)
-        need_ms = s.barge_in_min_speech_ms if self.guarded else s.min_speech_ms
+        need_ms = s.barge_in_min_speech_ms if guard else s.min_speech_ms
         if self._onset_loud * self.frame_ms < need_ms:
             if len(self._onset_frames) * self.frame_ms > 3 * max(need_ms, 100):
                 # A long quiet voiced run (hum): keep only its tail; the rest is pre-roll.
                 oldest = self._onset_frames.pop(0)
                 self._preroll.append(oldest)
                 if frame_dbfs(oldest) >= floor:
-                    self._onset_loud -= 1
+                    self._onset_loud = max(0, self._onset_loud - 1)
             return []
         audio = b"".join(self._preroll) + b"".join(self._onset_frames)
         self._utterance_ms = len(self._onset_frames) * self.frame_ms
         self._preroll.clear()
         self._onset_frames = []
         self._onset_loud = 0
+        self._learning_run = False
         self._in_speech = True
         self._forced = False
         self._silence_ms = 0
@@ -259,7 +356,7 @@ class Endpointer:
                 self.reset()
                 return [EndOfSpeech(0.0, no_speech=True)]
             return []
-        if self._silence_ms >= s.hangover_ms:
+        if self._silence_ms >= self.pause_hangover_ms:
             speech_s = self._utterance_ms / 1000
             self.reset()
             return [EndOfSpeech(speech_s)]

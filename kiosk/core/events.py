@@ -147,6 +147,7 @@ class TurnSummary:
     answer_transcript: str = ""
     citations: tuple[Citation, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    noise_floor_dbfs: float | None = None  # the room's ambient level the endpointer had learned
 
 
 @dataclass(frozen=True, slots=True)

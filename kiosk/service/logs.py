@@ -465,6 +465,9 @@ class EventLogger:
         }
         if s.response_latency_ms is not None:
             fields["latency_ms"] = round(s.response_latency_ms)
+        if s.noise_floor_dbfs is not None:
+            fields["noise_floor_dbfs"] = round(s.noise_floor_dbfs, 1)
+        room = f", room {s.noise_floor_dbfs:.0f} dBFS" if s.noise_floor_dbfs is not None else ""
         if s.citations:
             fields["citation_ids"] = [c.chunk_id for c in s.citations]
         usd = ""
@@ -472,7 +475,7 @@ class EventLogger:
             fields["usd"] = round(estimated_usd(s.usage, self._prices), 6)
             usd = f", est ${fields['usd']:.4f}"
         self._log.info(
-            "turn %d %s (%s): %.1f s, latency %s, tokens in %d / out %d%s, %d citation%s",
+            "turn %d %s (%s): %.1f s, latency %s, tokens in %d / out %d%s, %d citation%s%s",
             s.turn_id,
             s.outcome,
             s.trigger,
@@ -483,5 +486,6 @@ class EventLogger:
             usd,
             len(s.citations),
             "" if len(s.citations) == 1 else "s",
+            room,
             extra={"kiosk": fields},
         )

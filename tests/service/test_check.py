@@ -308,3 +308,16 @@ def test_audio_devices_listed_and_opened_on_pulseaudio(tmp_path: Path) -> None:
         skip_without_pulseaudio(out)
     assert rc == 0, out
     assert line(out, "audio").startswith("✓ audio: input")
+
+
+def test_audio_test_names_the_rooms_ambient_level_and_the_onset_level(tmp_path: Path) -> None:
+    import numpy as np
+
+    from kiosk.service.check_audio import room_levels
+
+    cfg = load_config(write_config(tmp_path).read_text(), require_key=False)
+    rng = np.random.default_rng(0)
+    hum = (rng.standard_normal(16000 * 2) * 32768 * 10 ** (-45 / 20)).astype("<i2").tobytes()
+    floor, onset = room_levels(cfg, hum)
+    assert floor is not None and abs(floor - -45.0) < 1.5
+    assert onset == floor + cfg.vad.onset_margin_db

@@ -270,6 +270,15 @@ def test_turn_line_carries_usd_at_the_models_prices() -> None:
     assert "usd=0.00546" in out.getvalue()  # the readable form rounds fields
 
 
+def test_turn_line_names_the_rooms_learned_noise_floor(journal: tuple[str, socket.socket]) -> None:
+    path, sock = journal
+    setup_logging("info", journal=True, journal_socket=path)
+    EventLogger()(TurnEnded(summary(noise_floor_dbfs=-47.26)))
+    fields = parse_journal(sock.recv(65536))
+    assert fields["MESSAGE"].endswith("2 citations, room -47 dBFS")
+    assert fields["KIOSK_NOISE_FLOOR_DBFS"] == "-47.3"
+
+
 def test_turn_transcripts_logged_only_at_debug() -> None:
     out = io.StringIO()
     setup_logging("info", journal=False, stream=out, env={})

@@ -373,17 +373,20 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
             mic.endpointer.guarded = not mic.endpointer.guarded
             continue
         level = {"voiced": NORMAL_DBFS, "quiet": QUIET_DBFS, "silence": None}[step]
-        guarded = mic.endpointer.guarded
+        # The gates as they stand when the frame arrives: the guard (or its echo tail) and
+        # the levels relative to the room's floor learned so far.
+        ep = mic.endpointer
+        guarded = ep.echo_guarded
+        onset_level = max(ep.onset_level_dbfs, SETTINGS.barge_in_min_level_dbfs if guarded else -math.inf)
+        continue_level = ep.continue_level_dbfs
         events = mic.play(1, level)
         n = mic.count
-        if level is not None:
-            voiced.add(n)
+        if level is not None and (not is_open or level >= continue_level):
+            voiced.add(n)  # counts as speech (an open utterance needs the level too)
         need_ms = SETTINGS.barge_in_min_speech_ms if guarded else SETTINGS.min_speech_ms
         was_open = is_open
         if not is_open:
-            loud = level is not None and level >= (
-                SETTINGS.barge_in_min_level_dbfs if guarded else SETTINGS.min_level_dbfs
-            )
+            loud = level is not None and level >= onset_level
             if level is None:
                 run = []
             elif loud and not any(flag for _, flag in run):

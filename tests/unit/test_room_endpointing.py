@@ -1,0 +1,208 @@
+"""The room-aware endpointer: the ambient floor, onset and continuation relative to it, the
+echo tail of the barge-in guard, early speech over a still-learning guard, and the
+neural second opinion that runs only while webrtcvad hears voice.
+
+Frames come from the scripted ``Mic`` of test_endpointing (voiced when non-zero; the level
+is the frame's RMS); the neural VAD is a stand-in that counts its calls.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.audio.vad import ConfirmedVoiceDetector
+from kiosk.config import VadSettings
+from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Onset
+from kiosk.core.noisefloor import NoiseFloor
+from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, make_mic, numbers, play_over
+
+HVAC_DBFS = -40.0  # steady room noise webrtcvad calls voiced
+VISITOR_DBFS = -20.0
+
+
+# --- the floor itself ----------------------------------------------------------------------------
+
+
+def test_floor_is_unknown_until_enough_idle_audio_then_tracks_steady_noise() -> None:
+    floor = NoiseFloor(FRAME_MS, window_s=2.0)
+    for _ in range(20):
+        floor.observe(-45.0)
+    assert floor.dbfs is None  # 400 ms: not trusted yet
+    for _ in range(10):
+        floor.observe(-45.0)
+    assert floor.dbfs == pytest.approx(-45.0)
+
+
+def test_floor_ignores_short_loud_events_and_follows_a_level_step_within_its_window() -> None:
+    floor = NoiseFloor(FRAME_MS, window_s=2.0)
+    for _ in range(100):
+        floor.observe(-50.0)
+    for _ in range(15):  # a door slam / a visitor's word: 300 ms
+        floor.observe(-15.0)
+    assert floor.dbfs == pytest.approx(-50.0)
+    for _ in range(100):  # the HVAC steps up for good: within the window the floor follows
+        floor.observe(-40.0)
+    assert floor.dbfs == pytest.approx(-40.0)
+
+
+def test_floor_treats_digital_silence_as_pcm16_floor_and_is_carried_to_a_new_tracker() -> None:
+    floor = NoiseFloor(FRAME_MS)
+    for _ in range(40):
+        floor.observe(float("-inf"))
+    assert floor.dbfs == pytest.approx(-96.0)
+    fresh = NoiseFloor(FRAME_MS)
+    fresh.carry_from(floor)
+    assert fresh.dbfs == floor.dbfs
+
+
+# --- onset and continuation relative to the room -------------------------------------------------
+
+
+def test_steady_voiced_noise_never_opens_a_turn_but_a_visitor_above_it_does() -> None:
+    mic = make_mic()
+    mic.play(200, HVAC_DBFS)  # the room is learned (a cold start may open one turn: see below)
+    assert mic.play(1000, HVAC_DBFS) == []  # 20 s of hum above min_level_dbfs, called voiced
+    assert mic.endpointer.noise_floor_dbfs == pytest.approx(HVAC_DBFS, abs=0.5)
+    assert mic.endpointer.onset_level_dbfs == pytest.approx(HVAC_DBFS + SETTINGS.onset_margin_db, abs=0.5)
+    (onset,) = mic.play(5, VISITOR_DBFS)
+    assert isinstance(onset, Onset)
+
+
+def test_voiced_noise_at_the_floor_does_not_keep_a_turn_open() -> None:
+    mic = make_mic()
+    mic.play(200, HVAC_DBFS)  # the room is learned
+    mic.play(20, VISITOR_DBFS)  # a question
+    ends = [e for e in mic.play(SETTINGS.hangover_ms // FRAME_MS, HVAC_DBFS) if isinstance(e, EndOfSpeech)]
+    assert len(ends) == 1 and ends[0].speech_s == pytest.approx(20 * FRAME_MS / 1000)
+    assert not mic.endpointer.in_speech
+
+
+def test_a_turn_opened_by_a_noise_step_ends_once_the_window_has_learned_the_new_level() -> None:
+    settings = VadSettings(min_speech_ms=100, hangover_ms=200, preroll_ms=60, noise_window_s=2.0)
+    mic = make_mic(settings)
+    mic.silence(100)  # a silent room
+    events = mic.play(200, HVAC_DBFS)  # the HVAC starts: webrtcvad calls it voiced
+    assert isinstance(events[0], Onset)
+    ends = [i for i, e in enumerate(events) if isinstance(e, EndOfSpeech)]
+    # It ends within the window + hangover, and the level never opens another turn.
+    assert len(ends) == 1 and ends[0] * FRAME_MS <= (2.0 * 1000 + settings.hangover_ms + 200)
+    assert mic.play(500, HVAC_DBFS) == []
+
+
+def test_pauses_between_words_keep_the_floor_down_during_a_long_turn() -> None:
+    mic = make_mic()
+    mic.play(100, HVAC_DBFS)
+    for _ in range(40):  # 16 s of speech, a 120 ms gap every 400 ms
+        mic.play(20, VISITOR_DBFS)
+        mic.play(6, HVAC_DBFS)
+    assert mic.endpointer.noise_floor_dbfs == pytest.approx(HVAC_DBFS, abs=0.5)
+    assert mic.endpointer.in_speech
+
+
+# --- the echo tail and early speech over the guard -----------------------------------------------
+
+
+def test_guard_outlasts_the_playback_queue_by_the_echo_tail() -> None:
+    settings = VadSettings(min_speech_ms=100, hangover_ms=200, preroll_ms=60, echo_tail_ms=200,
+                           barge_in_min_level_dbfs=-30.0)
+    mic = make_mic(settings)
+    play_over(mic, ECHO_LEARN_FRAMES + 10, -20.0, -10.0)  # echo return -10 dB learned
+    mic.endpointer.guarded = False  # the queue ran empty; the room still rings
+    tail_frames = settings.echo_tail_ms // FRAME_MS
+    assert mic.play(tail_frames, -20.0) == []  # echo of the last block: never an onset
+    assert not mic.endpointer.echo_guarded
+    assert isinstance(mic.play(5, VISITOR_DBFS)[0], Onset)  # the tail is over
+
+
+def test_speech_over_a_still_learning_guard_keeps_its_start() -> None:
+    mic = make_mic()
+    play_over(mic, ECHO_LEARN_FRAMES + 5, -30.0, -10.0)  # a first answer: echo return -20 dB
+    mic.endpointer.guarded = False
+    mic.silence(30)  # the answer ended; a new one starts and its period learns again
+    first = mic.count + 1
+    events = play_over(mic, 40, -5.0, -10.0)  # the visitor talks from the answer's first frame
+    onsets = [e for e in events if isinstance(e, Onset)]
+    assert len(onsets) == 1
+    assert first in numbers(onsets[0].audio)  # the first word is not lost to the learning
+
+
+# --- the neural second opinion -------------------------------------------------------------------
+
+
+class FakeNeural:
+    def __init__(self, probability: float) -> None:
+        self.probability = probability
+        self.chunks: list[bytes] = []
+        self.resets = 0
+
+    def __call__(self, chunk: bytes) -> float:
+        self.chunks.append(chunk)
+        return self.probability
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def confirmed(first_says: list[bool], probability: float) -> tuple[list[bool], FakeNeural]:
+    neural = FakeNeural(probability)
+    answers = iter(first_says)
+    detect = ConfirmedVoiceDetector(lambda frame: next(answers), neural, FRAME_MS, 0.5,
+                                    chunk_bytes=FRAME_BYTES, reset=neural.reset)
+    frames = [bytes([i % 256]) * FRAME_BYTES for i in range(len(first_says))]
+    return [detect(f) for f in frames], neural
+
+
+def test_neural_vad_sleeps_while_webrtcvad_hears_nothing() -> None:
+    out, neural = confirmed([False] * 100, 0.9)
+    assert out == [False] * 100 and neural.chunks == []
+
+
+def test_neural_vad_vetoes_voiced_noise_and_confirms_speech() -> None:
+    noise, _ = confirmed([True] * 20, 0.1)
+    speech, _ = confirmed([True] * 20, 0.9)
+    assert not any(noise) and all(speech)
+
+
+def test_neural_vad_wakes_warmed_with_the_audio_before_and_sleeps_after_a_gap() -> None:
+    says = [False] * 10 + [True] * 5 + [False] * 20 + [True] * 2
+    _, neural = confirmed(says, 0.9)
+    assert neural.resets == 2  # woke twice: once per voiced stretch after a long gap
+    assert neural.chunks[0] == bytes([5]) * FRAME_BYTES  # 100 ms of warm-up before frame 10
+    # Awake through the unvoiced gap only until it goes back to sleep (160 ms = 8 frames).
+    assert len(neural.chunks) == 5 + 5 + 8 + 5 + 2
+
+
+# --- semantic end of turn, carried room ----------------------------------------------------------
+
+EOT = VadSettings(min_speech_ms=100, hangover_ms=700, complete_hangover_ms=300,
+                  complete_min_speech_ms=1200, preroll_ms=60)
+
+
+def end_after_pause(speech_frames: int) -> int:
+    """Silent frames after ``speech_frames`` of speech until the utterance ends."""
+    mic = make_mic(EOT)
+    mic.silence(30)
+    mic.play(speech_frames, VISITOR_DBFS)
+    for n in range(1, 100):
+        if mic.silence(1):
+            return n
+    raise AssertionError("never ended")
+
+
+def test_a_sentence_long_utterance_ends_after_the_short_pause() -> None:
+    assert end_after_pause(1200 // FRAME_MS) * FRAME_MS == 300
+
+
+def test_a_short_utterance_looks_unfinished_and_may_pause_up_to_the_cap() -> None:
+    assert end_after_pause(800 // FRAME_MS) * FRAME_MS == 700
+
+
+def test_carry_room_keeps_the_floor_and_echo_return_across_a_reload() -> None:
+    old = make_mic()
+    old.play(100, HVAC_DBFS)
+    play_over(old, ECHO_LEARN_FRAMES, -22.0, -10.0)
+    new = make_mic()
+    new.endpointer.carry_room(old.endpointer)
+    assert new.endpointer.noise_floor_dbfs == old.endpointer.noise_floor_dbfs
+    assert new.endpointer.echo_return_db == pytest.approx(-12.0, abs=0.2)
+    assert new.play(200, HVAC_DBFS) == []  # no relearning: the room's hum never opens a turn
