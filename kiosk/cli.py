@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="override realtime.endpoint (base URL; for voicerag the full ws(s)://host/realtime URL)",
     )
+    endpoint.add_argument(
+        "--index",
+        metavar="PATH",
+        help="override rag.index_path (default: <state dir>/index.sqlite, see `kiosk check`)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="kiosk",

@@ -672,30 +672,47 @@ def load_config_file(
     require_key: bool = True,
     overrides: dict[str, str] | None = None,
 ) -> Config:
-    """Read ``path`` (default /etc/kiosk/kiosk.toml; a missing default file means defaults).
+    """Read the settings file (``path``, else the order in :mod:`kiosk.paths`; no file at all
+    means built-in defaults) and resolve the state directory and index for this user.
 
     ``overrides`` are ``KIOSK_*``-style variables from command-line flags (they win over env).
     """
+    from kiosk import paths
+
     env = dict(os.environ if env is None else env)
     if overrides:
         env.update(overrides)
-    explicit = path is not None
-    p = Path(path) if path is not None else DEFAULT_CONFIG_PATH
+    p, explicit = paths.config_path(str(path) if path is not None else None, env)
+    text = ""
     try:
-        text = p.read_text(encoding="utf-8")
+        if p is not None:
+            text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         if explicit:
             raise ConfigError("(file)", f"{p} does not exist") from None
-        text = ""
     except OSError as exc:
         raise ConfigError("(file)", f"cannot read {p}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError("(file)", f"{p} is not UTF-8 text") from None
-    try:
-        return load_config(text, env, read_credentials_dir(env), require_key=require_key)
-    except ConfigError as exc:
-        var = exc.key.partition("[")[0]
-        if overrides and var in overrides:  # a command-line flag (--endpoint): name the flag
-            flag = "--" + var.removeprefix("KIOSK_").split("_", 1)[1].lower().replace("_", "-")
-            raise ConfigError(flag, exc.problem) from None
-        raise
+    return _resolve_paths(
+        load_config(text, env, read_credentials_dir(env), require_key=require_key), env
+    )
+
+
+def _resolve_paths(cfg: Config, env: dict[str, str]) -> Config:
+    """The built-in state_dir / index_path mean "installed location if this user may write
+    it, else the user's own" (kiosk.paths); a value set to anything else is kept."""
+    from kiosk import paths
+
+    defaults = Config()
+    state = paths.state_dir(
+        "" if cfg.service.state_dir == defaults.service.state_dir else cfg.service.state_dir, env
+    )
+    index = paths.index_path(
+        "" if cfg.rag.index_path == defaults.rag.index_path else cfg.rag.index_path, state
+    )
+    return dataclasses.replace(
+        cfg,
+        service=dataclasses.replace(cfg.service, state_dir=str(state)),
+        rag=dataclasses.replace(cfg.rag, index_path=str(index)),
+    )

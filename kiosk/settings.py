@@ -10,20 +10,35 @@ from __future__ import annotations
 import argparse
 
 from kiosk.config import Config, load_config_file
+from kiosk.errors import ConfigError
+
+
+# Command-line flags that override a setting, as the environment variable each stands for.
+FLAG_VARIABLES = {
+    "provider": "KIOSK_REALTIME_PROVIDER",
+    "endpoint": "KIOSK_REALTIME_ENDPOINT",
+    "index": "KIOSK_RAG_INDEX_PATH",
+}
 
 
 def command_line_overrides(args: argparse.Namespace) -> dict[str, str]:
-    """``--provider`` / ``--endpoint`` as the environment keys they override."""
-    out: dict[str, str] = {}
-    if getattr(args, "provider", None):
-        out["KIOSK_REALTIME_PROVIDER"] = args.provider
-    if getattr(args, "endpoint", None):
-        out["KIOSK_REALTIME_ENDPOINT"] = args.endpoint
-    return out
+    """``--provider`` / ``--endpoint`` / ``--index`` as the environment keys they override."""
+    return {
+        var: getattr(args, flag)
+        for flag, var in FLAG_VARIABLES.items()
+        if getattr(args, flag, None)
+    }
 
 
 def load_settings(args: argparse.Namespace, *, require_key: bool) -> Config:
-    """Load ``args.config`` with the command-line overrides; raises ``ConfigError``."""
-    return load_config_file(
-        args.config, require_key=require_key, overrides=command_line_overrides(args)
-    )
+    """Load ``args.config`` with the command-line overrides; raises ``ConfigError`` naming the
+    flag when a flag's value is what is wrong."""
+    overrides = command_line_overrides(args)
+    try:
+        return load_config_file(args.config, require_key=require_key, overrides=overrides)
+    except ConfigError as exc:
+        var = exc.key.partition("[")[0]
+        flag = next((f for f, v in FLAG_VARIABLES.items() if v == var and v in overrides), None)
+        if flag is None:
+            raise
+        raise ConfigError(f"--{flag}", exc.problem) from None

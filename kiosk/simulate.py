@@ -37,6 +37,7 @@ from kiosk.audio.wav import WavReader, WavSink, open_wavs
 from kiosk.config import Config, Secret
 from kiosk.core.bus import EventStream
 from kiosk.core.events import KioskEvent, State, StateChanged, TurnEnded, Usage
+from kiosk.errors import ConfigError
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import estimated_usd, resolve_prices
 
@@ -58,11 +59,21 @@ class SkippingClock:
 
 
 def needs_fake_server(cfg: Config) -> bool:
-    """No way to reach a real endpoint: no key (or no endpoint for providers that need one)."""
+    """Nothing real to ask: no endpoint and no key. An endpoint without its key is an error
+    that names the missing variable (the endpoint was asked for; never silently swap it)."""
     rt = cfg.realtime
     if rt.provider == "voicerag":
-        return not rt.endpoint
-    return not cfg.api_key
+        return not rt.endpoint  # the middle tier holds the keys
+    if cfg.api_key:
+        return False
+    if rt.endpoint:
+        var = "OPENAI_API_KEY" if rt.provider == "openai" else "AZURE_OPENAI_API_KEY"
+        raise ConfigError(
+            var,
+            f"not set, but realtime.endpoint (--endpoint) is: provider {rt.provider!r} needs it "
+            "(any value for a loopback test server)",
+        )
+    return True
 
 
 def demo_corpus_dir() -> Path:

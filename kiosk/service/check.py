@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kiosk.api_keys import INSTALL_CREDENTIALS_DIR, SECRET_NAMES
-from kiosk.config import DEFAULT_CONFIG_PATH, Config, load_config_file
+from kiosk import paths
+from kiosk.config import Config, load_config_file
 from kiosk.errors import ConfigError, KioskError
 from kiosk.service.check_audio import VAD_RATE_HZ, check_audio, run_audio_test
 from kiosk.service.check_online import check_online
@@ -36,6 +37,7 @@ from kiosk.service.check_result import CheckResult, Printer, fail, not_run, ok, 
 log = logging.getLogger(__name__)
 
 CREDENTIALS_DIR = INSTALL_CREDENTIALS_DIR
+UNIT_PATH = Path("/etc/systemd/system/kiosk.service")
 CHECK_NAMES = ("config", "credentials", "audio", "vad", "index", "gpio")
 
 
@@ -52,21 +54,32 @@ def credentials_env(env: Mapping[str, str], directory: Path = CREDENTIALS_DIR) -
 
 
 def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckResult, Config | None]:
-    shown = cfg_path or str(DEFAULT_CONFIG_PATH)
+    found, _ = paths.config_path(cfg_path, env)
+    if found is None and UNIT_PATH.exists():
+        # The service is installed and told to read /etc/kiosk/kiosk.toml: that it is gone
+        # matters even though a command would run on defaults.
+        return fail(
+            "config",
+            f"{paths.INSTALLED_CONFIG} does not exist",
+            "re-run sudo ./install.sh (it copies the example there)",
+        ), None
+    shown = str(found) if found is not None else "no settings file (built-in defaults)"
     try:
-        # Always explicit: the daemon may run on defaults without a file, but the doctor
-        # must say the file the service is told to read is not there.
-        cfg = load_config_file(shown, dict(env), require_key=False)
+        cfg = load_config_file(cfg_path, dict(env), require_key=False)
     except ConfigError as exc:
         hint = f"edit {shown} (every key is documented in config/kiosk.toml)"
         if exc.key == "(file)" and "does not exist" in exc.problem:
-            hint = f"create {shown}: sudo ./install.sh copies the example there"
+            hint = f"create it, or leave --config out to use {paths.INSTALLED_CONFIG} or "
+            hint += "~/.config/kiosk/kiosk.toml"
         elif exc.key == "(file)" and "ermission denied" in exc.problem:
             hint = "run sudo kiosk check (the config is readable by root and group kiosk)"
         elif exc.key in SECRET_NAMES:
             hint = "set the key again, as plain text: sudo ./install.sh --api-key-file FILE"
         return fail("config", str(exc).removeprefix("config: "), hint), None
-    return ok("config", f"{shown} valid (provider {cfg.realtime.provider})"), cfg
+    return ok(
+        "config",
+        f"{shown} valid (provider {cfg.realtime.provider}; state in {cfg.service.state_dir})",
+    ), cfg
 
 
 def check_credentials(cfg: Config, env: Mapping[str, str]) -> CheckResult:
@@ -249,7 +262,7 @@ def run_checks(
     """Run every check, print one line each, return the exit status (0 ok, 1 a check failed).
 
     Args:
-        cfg_path: the config file (None = /etc/kiosk/kiosk.toml).
+        cfg_path: the config file (None = the order of kiosk.paths.config_path).
         online: also resolve, TLS-connect and websocket-handshake the endpoint.
         audio_test: also record 3 s and play it back.
         skip: check names to leave out (see ``CHECK_NAMES``).

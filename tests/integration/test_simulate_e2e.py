@@ -168,3 +168,41 @@ def test_cli_simulate_exits_1_when_no_turn_was_answered(tmp_path):
     assert proc.returncode == 1, (proc.stdout, proc.stderr)
     report = json.loads(proc.stdout)
     assert report["turns"] and all(t["outcome"] != "answered" for t in report["turns"])
+
+
+def test_cli_simulate_endpoint_without_its_key_names_the_missing_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text("[gpio]\nenabled = false\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "simulate", "--config", str(cfg), "--fast",
+         "--endpoint", "https://example.openai.azure.com",
+         "--input", str(FIXTURES / WEATHER), "--output", str(tmp_path / "a.wav")],
+        capture_output=True, text=True, env=env, timeout=60 * TIMEOUT_FACTOR,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "OPENAI_API_KEY: not set" in proc.stderr
+    assert "fake" not in proc.stderr  # no silent swap to the bundled server
+
+
+def test_cli_simulate_index_flag_answers_from_that_index(tmp_path):
+    env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "weather-desk.md").write_text(
+        "# Weather desk\n\nToday's weather forecast is posted at the weather desk by the door.\n"
+    )
+    index = tmp_path / "mine.sqlite"
+    subprocess.run([sys.executable, "-m", "kiosk.cli", "index", "add", "--index", str(index),
+                    str(docs)], check=True, capture_output=True, env=env, timeout=120)
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text("[gpio]\nenabled = false\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "simulate", "--config", str(cfg), "--fast", "--json",
+         "--index", str(index),
+         "--input", str(FIXTURES / WEATHER), "--output", str(tmp_path / "a.wav")],
+        capture_output=True, text=True, env=env, timeout=90 * TIMEOUT_FACTOR,
+    )
+    report = json.loads(proc.stdout)
+    sources = {c["source"] for t in report["turns"] for c in t["citations"]}
+    assert sources == {str((docs / "weather-desk.md").resolve())}, (sources, proc.stderr)

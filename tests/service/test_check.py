@@ -103,11 +103,11 @@ def test_out_of_range_setting_names_the_key(tmp_path: Path) -> None:
     assert "vad.aggressiveness" in line(out, "config")
 
 
-def test_missing_config_file_hints_install(tmp_path: Path) -> None:
+def test_missing_config_file_given_explicitly_hints_the_other_places(tmp_path: Path) -> None:
     rc, out = check(tmp_path / "nope.toml")
     assert rc == 2
     assert "does not exist" in line(out, "config")
-    assert "install.sh" in line(out, "config")
+    assert "leave --config out" in line(out, "config")
 
 
 def test_openai_without_key_fails_credentials(tmp_path: Path) -> None:
