@@ -724,7 +724,9 @@ class FakeConversation:
         item_id = self.new_id("item")
         previous = self.last_item_id
         delta_ms = max(1, script.delta_ms)
-        pcm = speech_like_pcm16(script.answer_audio_s)
+        pcm = script.answer_pcm
+        if pcm is None:
+            pcm = speech_like_pcm16(script.answer_audio_s)
         chunk_bytes = delta_ms * _BYTES_PER_MS
         chunks = [pcm[i : i + chunk_bytes] for i in range(0, len(pcm), chunk_bytes)]
         words = script.answer_text.split()

@@ -47,6 +47,8 @@ class FakeScript:
         grounding_sources: VoiceRAG's ``{"chunk_id","title","chunk"}`` source documents.
         answer_text: the spoken answer's transcript.
         answer_audio_s: seconds of answer audio.
+        answer_pcm: the answer audio itself (24 kHz PCM16 mono, e.g. real TTS speech);
+            when set it replaces the synthetic ``answer_audio_s`` of speech-like audio.
         realtime_pacing: send answer audio at playback speed (False: all at once).
         response_delay_s: the model's think time: each response (tool call or spoken
             answer) starts this long after it was requested (the real service: ~0.3-0.6 s).
@@ -67,6 +69,7 @@ class FakeScript:
     grounding_sources: list[dict[str, str]] = field(default_factory=_default_sources)
     answer_text: str = "It is sunny and twenty degrees in the lobby today."
     answer_audio_s: float = 2.0
+    answer_pcm: bytes | None = None
     realtime_pacing: bool = True
     response_delay_s: float = 0.0
     delta_ms: int = 100

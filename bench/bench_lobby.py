@@ -1,0 +1,473 @@
+"""Hearing in a real lobby (issue 10): false turns, one turn per question, end-of-turn delay,
+barge-in over the kiosk's own echo — on a seeded, labelled corpus (``bench/lobby_corpus.py``).
+
+Set-up once: ``bash bench/setup_lobby.sh`` (espeak-ng, Open JTalk and its voice via apt).
+
+Run:
+    python bench/run.py lobby            # both splits, table + bench/results/lobby-<date>.json
+    python bench/run.py --quick lobby    # a small smoke corpus (a few minutes)
+    python bench/bench_lobby.py --split tuning     # TUNE on this one only (fast; add --quick)
+    python bench/bench_lobby.py --split heldout    # report only: never tune on the held-out set
+    python bench/bench_lobby.py --config my.toml   # another config (default config/kiosk.toml)
+
+The splits: ``tuning`` = seed 1 with its voices/speeds/fixtures, ``heldout`` = seed 2 with
+other voices, speeds and fixtures (see ``lobby_corpus.SPLITS``). Every mix goes through
+``KioskPipeline`` + webrtcvad + the fake Realtime server at its device format (44.1/48 kHz
+stereo) via the daemon's capture resampling (``lobby_driver.py``).
+
+Which figures are paced real time: the counting metrics (false turns, one turn per question,
+merges, splits, upstream ratio) run with simulate's fast clock — the endpointer counts frames,
+so they do not depend on pacing — except that every answer is awaited and played in real
+time. The end-of-turn delay and barge-in rows come from runs paced in real time end to end
+(wall clock, against the labels' true ends/onsets); the fast-clock figure over the whole
+corpus is in the note. "Speaker silent" is the first speaker block after the pipeline held or
+flushed the answer (simulate's speaker model, no device latency). AEC is *modelled*: the echo
+arrives 30 dB lower and ``audio.echo_cancelled = true``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+for p in (str(HERE), str(ROOT)):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from lobby_corpus import NOISE_TYPES, SPLITS, Mix, build_specs  # noqa: E402
+from lobby_driver import RunLog, run_mix  # noqa: E402
+
+SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
+PAUSE_SPLIT_MAX_S = 0.6
+EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
+
+
+def load_bench_config(path: Path | None = None) -> Any:
+    """The shipped config (so tuned defaults count), with no GPIO, no knowledge tools, and a
+    connection limit that a fast run of many mixes cannot hit."""
+    from kiosk.config import load_config
+
+    text = (path or ROOT / "config" / "kiosk.toml").read_text()
+    env = {
+        "OPENAI_API_KEY": "sk-bench-fake",
+        "KIOSK_GPIO_ENABLED": "false",
+        "KIOSK_RAG_BACKEND": "none",
+        "KIOSK_CONNECTION_MAX_NEW_PER_MINUTE": "600",
+        "KIOSK_TURNS_IDLE_CLOSE_S": "600",
+    }
+    return load_config(text, env, require_key=False)
+
+
+# --- scoring -----------------------------------------------------------------------------
+
+
+def turn_span(log: RunLog, turn: dict[str, Any]) -> tuple[float, float]:
+    """Mic time from onset to commit (or the turn's end when it never committed)."""
+    end = (
+        turn["commit_frame"]
+        if turn["commit_frame"] is not None
+        else turn.get("end_frame", log.frames - 1)
+    )
+    return log.at_s(turn["start_frame"]), log.at_s(end if end is not None else log.frames - 1)
+
+
+def score_questions(mix: Mix, log: RunLog, preroll_s: float) -> dict[str, Any]:
+    spans = [turn_span(log, t) for t in log.turns]
+    per_q = []
+    for q in mix.questions:
+        hits = [i for i, (a, b) in enumerate(spans) if a - 0.5 < q["end_s"] and b > q["start_s"]]
+        per_q.append(hits)
+    merged = sum(
+        1 for hits in per_q if any(h in other for h in hits for other in per_q if other is not hits)
+    )
+    out = {"mix": mix.id, "noise": mix.noise, "snr_db": mix.snr_db, "questions": []}
+    for q, hits in zip(mix.questions, per_q, strict=True):
+        turn = log.turns[hits[0]] if len(hits) == 1 else None
+        delay = None
+        if turn is not None and turn["commit_frame"] is not None:
+            delay = log.at_s(turn["commit_frame"]) - q["end_s"]
+        out["questions"].append(
+            {
+                "turns": len(hits),
+                "pause_s": q["pause_s"],
+                "eot_delay_s": delay,
+                "merged": any(h in o for h in hits for o in per_q if o is not hits),
+            }
+        )
+    true_s = sum(q["end_s"] - q["start_s"] + preroll_s for q in mix.questions)
+    out["upstream_s"] = sum(t.get("upstream_s") or 0.0 for t in log.turns)
+    out["upstream_ratio"] = out["upstream_s"] / true_s
+    out["turns"] = len(log.turns)
+    out["merged_pairs"] = merged // 2
+    return out
+
+
+def wall_delay(log: RunLog, label_s: float, event_frame: int, extra_frames: int = 0) -> float:
+    """Pipeline-clock delay from a labelled mic time to the delivery of ``event_frame + extra``."""
+    n_label = min(int(label_s / log.frame_s), log.frames - 1)
+    label_clock = log.frame_clock[n_label] - (log.at_s(n_label) - label_s)
+    n = min(event_frame + extra_frames, log.frames - 1)
+    return log.frame_clock[n] - label_clock
+
+
+def eot_delays_paced(mix: Mix, log: RunLog) -> list[float]:
+    out = []
+    for q in mix.questions:
+        hits = [
+            t
+            for t in log.turns
+            if log.at_s(t["start_frame"]) - 0.5 < q["end_s"]
+            and t["commit_frame"] is not None
+            and log.at_s(t["commit_frame"]) > q["start_s"]
+        ]
+        if len(hits) == 1:
+            out.append(wall_delay(log, q["end_s"], hits[0]["commit_frame"]))
+    return out
+
+
+def self_interruptions(log: RunLog) -> list[str]:
+    """Pauses, flushes or turns the kiosk's own echo caused (before any visitor interrupts)."""
+    if log.answer_start_frame is None:
+        return ["answer never started"]
+    limit = log.interruption_onset_s if log.interruption_onset_s is not None else math.inf
+    found = [
+        f"pause at {log.at_s(n):.2f}s" for n, held in log.holds if held and log.at_s(n) < limit
+    ]
+    found += [f"flush at {log.at_s(n):.2f}s" for n in log.flushes if log.at_s(n) < limit]
+    found += [
+        f"turn at {log.at_s(t['start_frame']):.2f}s"
+        for t in log.turns[1:]
+        if log.at_s(t["start_frame"]) < limit
+    ]
+    return found
+
+
+def bargein_delay(log: RunLog, paced: bool) -> float | None:
+    """Visitor's true onset -> the first speaker block that is silent (held or flushed)."""
+    onset = log.interruption_onset_s
+    if onset is None:
+        return None
+    events = [n for n, held in log.holds if held] + log.flushes
+    after = sorted(n for n in events if log.at_s(n) >= onset)
+    if not after:
+        return None
+    n = after[0]
+    # Decided after frame n's delivery; the next speaker read (frame n+1's step) is silent.
+    if paced:
+        return wall_delay(log, onset, n, extra_frames=1)
+    return log.at_s(n + 1) - onset
+
+
+def pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+async def run_split(
+    split: str, quick: bool, cfg: Any, paced_subsets: bool = True
+) -> dict[str, Any]:
+    from kiosk.testing.fake_realtime import FakeRealtimeServer
+
+    specs = build_specs(split, quick=quick)
+    preroll_s = cfg.vad.preroll_ms / 1000
+    res: dict[str, Any] = {
+        "split": split,
+        "seed": SPLITS[split][0],
+        "questions": [],
+        "noise": [],
+        "echo": [],
+        "bargein": [],
+        "eot_paced": [],
+    }
+    started = time.perf_counter()
+    progress = sys.stderr.isatty()
+    async with FakeRealtimeServer("ga") as server:
+        for i, mix in enumerate(specs):
+            if progress:
+                print(
+                    f"\r# lobby {split}: {i + 1}/{len(specs)} {mix.kind:<9}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if mix.kind == "questions":
+                log = await run_mix(mix, cfg, server)
+                res["questions"].append(score_questions(mix, log, preroll_s))
+            elif mix.kind == "noise":
+                log = await run_mix(mix, cfg, server, max_s=mix.duration_s)
+                res["noise"].append(
+                    {
+                        "mix": mix.id,
+                        "noise": mix.noise,
+                        "dbfs": mix.noise_dbfs,
+                        "hours": mix.duration_s / 3600,
+                        "turns": len(log.turns),
+                        "at_s": [round(log.at_s(t["start_frame"]), 2) for t in log.turns],
+                    }
+                )
+            elif mix.kind == "echo":
+                log = await run_mix(mix, cfg, server)
+                res["echo"].append(
+                    {
+                        "mix": mix.id,
+                        "echo_db": mix.echo_db,
+                        "self": self_interruptions(log),
+                        "cancels": log.cancels,
+                    }
+                )
+            elif mix.kind == "bargein":
+                for aec in (False, True) if mix.echo_db == -12.0 else (False,):
+                    paced = paced_subsets and mix.echo_db == -12.0
+                    log = await run_mix(mix, cfg, server, paced=paced, aec=aec)
+                    outcome = log.turns[0].get("outcome") if log.turns else None
+                    res["bargein"].append(
+                        {
+                            "mix": mix.id,
+                            "echo_db": mix.echo_db,
+                            "aec": aec,
+                            "paced": paced,
+                            "delay_s": bargein_delay(log, paced),
+                            "self": self_interruptions(log),
+                            "first_turn_outcome": outcome,
+                            "cancels": log.cancels,
+                        }
+                    )
+        if paced_subsets:
+            qmixes = [m for m in specs if m.kind == "questions" and (m.snr_db or 0) >= 10]
+            for mix in qmixes[: EOT_PACED_MIXES[0 if quick else 1]]:
+                log = await run_mix(mix, cfg, server, paced=True)
+                res["eot_paced"] += eot_delays_paced(mix, log)
+    if progress:
+        print(file=sys.stderr)
+    res["wall_s"] = round(time.perf_counter() - started, 1)
+    return res
+
+
+def summarize(res: dict[str, Any]) -> dict[str, Any]:
+    """The issue's metrics for one split."""
+    noise_h = sum(n["hours"] for n in res["noise"])
+    noise_turns = sum(n["turns"] for n in res["noise"])
+    by_type = {
+        t: sum(n["turns"] for n in res["noise"] if n["noise"] == t)
+        / max(1e-9, sum(n["hours"] for n in res["noise"] if n["noise"] == t))
+        for t in NOISE_TYPES
+    }
+    qs = [(m, q) for m in res["questions"] for q in m["questions"]]
+    hi = [q for m, q in qs if (m["snr_db"] or 0) >= 10]
+    paused = [
+        q for _, q in qs if q["pause_s"] and q["pause_s"][1] - q["pause_s"][0] <= PAUSE_SPLIT_MAX_S
+    ]
+    delays_fast = [q["eot_delay_s"] for _, q in qs if q["eot_delay_s"] is not None]
+    ratios = [m["upstream_ratio"] for m in res["questions"]]
+    guard = [b for b in res["bargein"] if b["echo_db"] == -12.0 and not b["aec"]]
+    aec = [b for b in res["bargein"] if b["echo_db"] == -12.0 and b["aec"]]
+
+    def delays(rows: list[dict[str, Any]]) -> list[float]:
+        return [b["delay_s"] if b["delay_s"] is not None else math.inf for b in rows]
+
+    selfs = [s for e in res["echo"] for s in e["self"]] + [
+        s for b in res["bargein"] for s in b["self"]
+    ]
+    return {
+        "false_turns_per_h": noise_turns / noise_h if noise_h else None,
+        "false_turns_by_type_per_h": {k: round(v, 1) for k, v in by_type.items()},
+        "noise_hours": round(noise_h, 3),
+        "one_turn_pct": 100 * sum(q["turns"] == 1 and not q["merged"] for q in hi) / len(hi)
+        if hi
+        else None,
+        "questions_snr_ge_10": len(hi),
+        "merged": sum(m["merged_pairs"] for m in res["questions"]),
+        "split_pct": 100 * sum(q["turns"] >= 2 for q in paused) / len(paused) if paused else None,
+        "paused_questions": len(paused),
+        "upstream_ratio_max": max(ratios) if ratios else None,
+        "upstream_ratio_p50": pct(ratios, 50),
+        "eot_p50_ms": _ms(pct(res["eot_paced"], 50)),
+        "eot_p95_ms": _ms(pct(res["eot_paced"], 95)),
+        "eot_paced_n": len(res["eot_paced"]),
+        "eot_fast_p50_ms": _ms(pct(delays_fast, 50)),
+        "eot_fast_p95_ms": _ms(pct(delays_fast, 95)),
+        "bargein_guard_p95_ms": _ms(pct(delays(guard), 95)),
+        "bargein_guard_p50_ms": _ms(pct(delays(guard), 50)),
+        "bargein_guard_n": len(guard),
+        "bargein_aec_p95_ms": _ms(pct(delays(aec), 95)),
+        "bargein_aec_n": len(aec),
+        "bargein_missed": sum(b["delay_s"] is None for b in res["bargein"]),
+        "self_interruptions": len(selfs),
+        "self_interruption_examples": selfs[:6],
+    }
+
+
+def _ms(s: float | None) -> float | None:
+    if s is None:
+        return None
+    return math.inf if math.isinf(s) else round(s * 1000)
+
+
+# (key, metric, goal, note)
+ROWS = [
+    (
+        "false_turns_per_h",
+        "false turns per hour, speech-free noise (6 types, -55..-35 dBFS)",
+        "<= 1",
+        "fast clock",
+    ),
+    ("one_turn_pct", "questions at SNR >= 10 dB with exactly one turn, %", ">= 98", "fast clock"),
+    ("merged", "questions 1.5-4 s apart merged into one turn", "<= 0", "fast clock"),
+    ("split_pct", "questions split at a mid-sentence pause <= 600 ms, %", "<= 5", "fast clock"),
+    (
+        "upstream_ratio_max",
+        "upstream audio / (true speech + pre-roll), worst noisy mix",
+        "<= 1.15",
+        "fast clock",
+    ),
+    ("eot_p50_ms", "end-of-turn delay p50, true end -> commit, ms", "<= 350", "paced real time"),
+    ("eot_p95_ms", "end-of-turn delay p95, ms", "<= 700", "paced real time"),
+    (
+        "bargein_guard_p95_ms",
+        "barge-in p95, true onset -> speaker silent, echo -12 dB, guard, ms",
+        "<= 300",
+        "paced real time",
+    ),
+    (
+        "bargein_aec_p95_ms",
+        "barge-in p95, echo -12 dB, AEC (modelled), ms",
+        "<= 150",
+        "paced real time",
+    ),
+    (
+        "self_interruptions",
+        "self-interruptions from own echo (-20/-12/-6 dB)",
+        "<= 0",
+        "answers real time",
+    ),
+]
+
+
+def rows_for(summaries: dict[str, dict[str, Any]], paced: bool = True) -> list[dict[str, Any]]:
+    rows = []
+    for key, metric, goal, note in ROWS:
+        for split, s in summaries.items():
+            value = s[key]
+            if isinstance(value, float) and math.isfinite(value):
+                value = round(value, 2)
+            extra = _note_extra(key, s)
+            row = {
+                "name": f"{metric} [{SPLIT_NAMES[split]}]",
+                "value": value if value is not None else "n/a",
+                "goal": goal,
+                "note": _timing(note, paced) + (f"; {extra}" if extra else ""),
+            }
+            if value is None:
+                row["ok"] = False
+            elif isinstance(value, float) and math.isinf(value):
+                row["value"], row["ok"] = "inf (missed)", False
+            rows.append(row)
+    return rows
+
+
+def _note_extra(key: str, s: dict[str, Any]) -> str:
+    if key == "false_turns_per_h":
+        worst = max(s["false_turns_by_type_per_h"].items(), key=lambda kv: kv[1])
+        return f"{s['noise_hours']} h; worst {worst[0]} {worst[1]}/h"
+    if key == "one_turn_pct":
+        return f"n={s['questions_snr_ge_10']}"
+    if key == "split_pct":
+        return f"n={s['paused_questions']}"
+    if key == "upstream_ratio_max":
+        return f"p50 {s['upstream_ratio_p50']:.2f}" if s["upstream_ratio_p50"] is not None else ""
+    if key.startswith("eot_"):
+        fast = f"p50 {s['eot_fast_p50_ms']} / p95 {s['eot_fast_p95_ms']} ms"
+        return f"n={s['eot_paced_n']}; fast clock, all questions: {fast}"
+    if key == "bargein_guard_p95_ms":
+        p50 = s["bargein_guard_p50_ms"]
+        return f"n={s['bargein_guard_n']}, p50 {p50} ms, missed (all levels) {s['bargein_missed']}"
+    if key == "bargein_aec_p95_ms":
+        return f"n={s['bargein_aec_n']}"
+    return ""
+
+
+def run(
+    quick: bool,
+    splits: tuple[str, ...] = ("tuning", "heldout"),
+    config: Path | None = None,
+    paced: bool = True,
+) -> dict[str, Any]:
+    cfg = load_bench_config(config)
+    raw = {split: asyncio.run(run_split(split, quick, cfg, paced)) for split in splits}
+    summaries = {split: summarize(r) for split, r in raw.items()}
+    return {
+        "rows": rows_for(summaries, paced),
+        "details": {
+            "summaries": summaries,
+            "runs": raw,
+            "config": str(config or "config/kiosk.toml"),
+        },
+    }
+
+
+def _timing(note: str, paced: bool) -> str:
+    return note if paced else note.replace("paced real time", "NOT paced (--no-paced)")
+
+
+def print_table(summaries: dict[str, dict[str, Any]], paced: bool = True) -> None:
+    """metric | goal | one column per split with PASS/FAIL (what the README table quotes)."""
+    import re
+
+    header = ["metric", "goal", *(SPLIT_NAMES[s] for s in summaries), "timing"]
+    lines = [header]
+    for key, metric, goal, note in ROWS:
+        cells = [metric, goal]
+        for s in summaries.values():
+            v = s[key]
+            m = re.match(r"(<=|>=)\s*([0-9.]+)", goal)
+            ok = (
+                v is not None
+                and m is not None
+                and (v <= float(m.group(2)) if m.group(1) == "<=" else v >= float(m.group(2)))
+            )
+            shown = "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+            cells.append(f"{shown} {'PASS' if ok else 'FAIL'}")
+        lines.append([*cells, _timing(note, paced)])
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
+    for k, r in enumerate(lines):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        if k == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="tuning")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
+    args = parser.parse_args(argv)
+    splits = ("tuning", "heldout") if args.split == "both" else (args.split,)
+    out = run(args.quick, splits, args.config, paced=not args.no_paced)
+    print_table(out["details"]["summaries"], paced=not args.no_paced)
+    results = HERE / "results"
+    results.mkdir(exist_ok=True)
+    path = (
+        results
+        / f"lobby-{args.split}-{dt.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
+    )
+    path.write_text(json.dumps(out, indent=1, default=str, ensure_ascii=False))
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

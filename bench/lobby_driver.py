@@ -1,0 +1,297 @@
+"""Runs one lobby mix through the real pipeline and logs what happened, in microphone time.
+
+The same objects as ``kiosk simulate`` and the daemon: :class:`~kiosk.app.KioskPipeline`
+with webrtcvad, the playback buffer, earcons, and the fake Realtime server over a real
+websocket. The microphone is the mix at its device format (44.1/48 kHz stereo), delivered
+in ``frame_ms`` blocks through the daemon's capture path: channel average, the streaming
+:class:`~kiosk.audio.resample.Resampler` to 16 kHz, the :class:`FrameSlicer`.
+
+The speaker is pulled one frame per microphone frame (as in simulate); what it plays goes
+through a synthetic room (``lobby_sound.room_ir``) back into the microphone at the mix's
+echo level, at the device rate, from the next block on. ``aec=True`` models an
+echo-cancelled source instead: the echo arrives 30 dB lower and ``audio.echo_cancelled``
+is set (no half-duplex guard).
+
+Time: every event is stamped with the 16 kHz frame index it happened at (frame ``n``
+covers mic time ``[n, n+1) * frame_s`` and is delivered at its end) and the pipeline clock.
+``paced=False`` skips the clock ahead while nothing is pending upstream (IDLE/LISTENING,
+speaker idle), like ``simulate --fast``; while an answer is awaited or played the loop runs
+in real time, because the fake server paces its audio in real time. Mixes without answer
+audio of interest (questions, noise) are fully deterministic in mic time when not paced: the
+microphone waits while the (short, unpaced) answer is awaited, as if the server answered in
+zero time. (The capture resampler dithers its int16 output, so two runs can still differ by
+a webrtcvad decision now and then.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lobby_corpus import Mix, read_clip, render
+from lobby_sound import room_ir
+
+from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
+from kiosk.audio.frames import FrameSlicer
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.resample import Resampler
+from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.audio.wav import read_wav_mono
+from kiosk.config import Config
+from kiosk.core.bus import EventStream
+from kiosk.core.events import State, StateChanged, TurnEnded, TurnStarted
+from kiosk.net.endpoints import realtime_endpoint
+from kiosk.simulate import SkippingClock, _point_at
+
+PLAYBACK_RATE_HZ = 24000
+AEC_ERLE_DB = 30.0  # modelled echo-cancelled source: what a sound-server AEC leaves of the echo
+MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is idle, at most this
+ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
+INSTANT_ANSWER_WAIT_S = 5.0
+
+
+@dataclass
+class RunLog:
+    mix_id: str
+    frame_s: float
+    frames: int = 0
+    frame_clock: list[float] = field(
+        default_factory=list
+    )  # pipeline clock at each frame's delivery
+    turns: list[dict[str, Any]] = field(default_factory=list)
+    holds: list[tuple[int, bool]] = field(default_factory=list)  # (frame, held) changes
+    flushes: list[int] = field(default_factory=list)
+    answer_start_frame: int | None = None
+    interruption_onset_s: float | None = None  # mic time of the visitor's true onset
+    interruption_end_s: float | None = None
+    cancels: int = 0
+    wall_s: float = 0.0
+
+    def at_s(self, frame: int) -> float:
+        """Mic time at which frame ``frame`` has been delivered (its end)."""
+        return (frame + 1) * self.frame_s
+
+
+def _stereo_block_to_frames(
+    block: np.ndarray, resampler: Resampler, slicer: FrameSlicer
+) -> list[bytes]:
+    """The daemon's capture path (PyAudioSource._callback) for one stereo int16 block."""
+    pcm = block.mean(axis=1).astype(np.int16).tobytes()
+    return list(slicer.push(resampler.process(pcm)))
+
+
+class _Echo:
+    """Speaker output -> room -> microphone, at the device rate (streaming overlap-add)."""
+
+    def __init__(self, rate: int, ir: np.ndarray) -> None:
+        self.resampler = Resampler(PLAYBACK_RATE_HZ, rate)
+        self.ir = ir
+        self.tail = np.zeros(len(ir) - 1)
+
+    def process(self, speaker_pcm24k: bytes) -> np.ndarray:
+        x = np.frombuffer(self.resampler.process(speaker_pcm24k), dtype="<i2").astype(np.float64)
+        if x.size == 0:
+            return np.zeros(0)
+        n = x.size + self.ir.size - 1
+        size = 1 << (n - 1).bit_length()
+        y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(self.ir, size), size)[:n]
+        y[: self.tail.size] += self.tail[: min(self.tail.size, n)]
+        out, rest = y[: x.size], y[x.size :]
+        tail = np.zeros(self.ir.size - 1)
+        tail[: rest.size] = rest
+        if self.tail.size > n:
+            tail[: self.tail.size - n] += self.tail[n:]
+        self.tail = tail
+        return out
+
+
+async def run_mix(
+    mix: Mix,
+    cfg: Config,
+    server: Any,
+    *,
+    paced: bool = False,
+    aec: bool = False,
+    max_s: float | None = None,
+) -> RunLog:
+    """Drive ``mix`` through a fresh pipeline connected to ``server`` (a FakeRealtimeServer)."""
+    from kiosk.testing.fake_script import FakeScript
+
+    rate = mix.device_rate_hz
+    if mix.answer_clip:
+        pcm = read_wav_mono(Path(mix.answer_clip), PLAYBACK_RATE_HZ).astype("<i2").tobytes()
+        server.script = FakeScript(call_search=False, answer_pcm=pcm, realtime_pacing=True)
+    else:
+        server.script = FakeScript(
+            call_search=False, answer_audio_s=ANSWER_S_FOR_QUESTIONS, realtime_pacing=False
+        )
+    if aec:
+        cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, echo_cancelled=True))
+    cfg = _point_at(cfg, server)
+    audio = render(mix, extra_s=MAX_WAIT_S)  # the future noise is there; echo is added into it
+    if max_s is not None:
+        audio = audio[: int(max_s * rate)]
+    echo = None
+    if mix.echo_db is not None:
+        echo = _Echo(rate, room_ir(rate, mix.seed, mix.echo_db - (AEC_ERLE_DB if aec else 0.0)))
+
+    loop = asyncio.get_running_loop()
+    clock = SkippingClock(loop.time)
+    frame_ms = cfg.audio.frame_ms
+    frame_s = frame_ms / 1000
+    log = RunLog(mix.id, frame_s)
+    bus = EventStream()
+    playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
+    open_turns: dict[int, dict[str, Any]] = {}
+
+    def record(event: Any) -> None:
+        n = log.frames - 1  # the frame being processed (or the last one, for server events)
+        if isinstance(event, TurnStarted):
+            turn = {
+                "turn_id": event.turn_id,
+                "trigger": event.trigger,
+                "start_frame": n,
+                "start_clock": clock(),
+                "commit_frame": None,
+                "commit_clock": None,
+            }
+            open_turns[event.turn_id] = turn
+            log.turns.append(turn)
+        elif (
+            isinstance(event, StateChanged)
+            and event.old is State.LISTENING
+            and event.new is State.THINKING
+        ):
+            for turn in open_turns.values():
+                if turn["commit_frame"] is None:
+                    turn["commit_frame"], turn["commit_clock"] = n, clock()
+        elif isinstance(event, TurnEnded):
+            turn = open_turns.pop(event.summary.turn_id, None)
+            if turn is not None:
+                turn.update(
+                    outcome=event.summary.outcome,
+                    upstream_s=event.summary.upstream_audio_s,
+                    end_frame=n,
+                )
+
+    bus.subscribe(record)
+    if cfg.earcons.enabled:
+        bus.subscribe(earcon_subscriber(playback, cfg.earcons.volume, PLAYBACK_RATE_HZ))
+    pipeline = KioskPipeline(
+        cfg,
+        realtime_endpoint(cfg),
+        bus,
+        playback,
+        webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, frame_ms),
+        clock,
+    )
+    resampler = Resampler(rate, VAD_RATE_HZ)
+    slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
+    block = rate * frame_ms // 1000
+    speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
+    mix_end = int(mix.duration_s * rate)
+    pos = 0
+    # No answer audio of interest (question and noise mixes), not paced: the server answers
+    # in zero mic time, so the counts do not depend on its latency or the machine's load.
+    instant = not paced and mix.answer_clip is None
+    next_real = loop.time()
+    started_wall = loop.time()
+    flushes_seen = playback.flush_count
+    held = False
+    try:
+        while pos + block <= len(audio):
+            if (
+                pos >= mix_end
+                and not (pipeline.busy or pipeline.endpointer.in_speech)
+                and (mix.interruption is None or log.interruption_onset_s is not None)
+            ):
+                break
+            chunk = np.clip(np.rint(audio[pos : pos + block]), -32768, 32767).astype(np.int16)
+            pos += block
+            for frame in _stereo_block_to_frames(chunk, resampler, slicer):
+                if instant:
+                    await _until_answered(pipeline, playback)
+                skip = instant or (
+                    not paced
+                    and pipeline.state in (State.IDLE, State.LISTENING)
+                    and playback.is_idle
+                )
+                if skip:
+                    clock.skipped_s += frame_s
+                    next_real = loop.time()
+                    await asyncio.sleep(0)
+                else:
+                    next_real += frame_s
+                    delay = next_real - loop.time()
+                    await asyncio.sleep(max(0.0, delay))
+                n = log.frames
+                log.frames += 1
+                log.frame_clock.append(clock())
+                if not playback.is_idle:
+                    if (
+                        playback.playing_item is not None
+                        and log.answer_start_frame is None
+                        and not playback.held
+                    ):
+                        log.answer_start_frame = n
+                        _schedule_interruption(mix, log, audio, rate, pos)
+                    out = playback.read(speaker_samples)
+                    if echo is not None:
+                        e = echo.process(out)
+                        end = min(len(audio), pos + e.size)
+                        audio[pos:end] += e[: end - pos, None]
+                elif echo is not None:
+                    e = echo.process(bytes(speaker_samples * 2))  # let the room's tail ring out
+                    end = min(len(audio), pos + e.size)
+                    audio[pos:end] += e[: end - pos, None]
+                pipeline.on_mic_frame(frame)
+                if playback.held != held:
+                    held = playback.held
+                    log.holds.append((n, held))
+                if playback.flush_count != flushes_seen:
+                    flushes_seen = playback.flush_count
+                    log.flushes.append(n)
+                    held = playback.held
+    finally:
+        await pipeline.aclose()
+    for conn in server.connections:
+        log.cancels += conn.received_types().count("response.cancel")
+    server.connections.clear()
+    log.wall_s = loop.time() - started_wall
+    return log
+
+
+async def _until_answered(pipeline: KioskPipeline, playback: PlaybackBuffer) -> None:
+    """Hold the microphone while the answer is awaited (THINKING) or its end is (SPEAKING with
+    the speaker drained), at most a few seconds of wall time."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + INSTANT_ANSWER_WAIT_S
+    while loop.time() < deadline:
+        pipeline.tick()
+        waiting = pipeline.state is State.THINKING or (
+            pipeline.state is State.SPEAKING and playback.is_idle
+        )
+        if not waiting:
+            return
+        await asyncio.sleep(0.002)
+
+
+def _schedule_interruption(mix: Mix, log: RunLog, audio: np.ndarray, rate: int, pos: int) -> None:
+    """Place the visitor's interruption ``after_answer_s`` after the answer became audible."""
+    spec = mix.interruption
+    if spec is None:
+        return
+    answer_at_s = log.at_s(log.answer_start_frame or 0)
+    onset_s = answer_at_s + spec["after_answer_s"]
+    clip = read_clip(Path(spec["clip"]), rate) * 10 ** (spec["gain_db"] / 20)
+    start = round((onset_s - spec["onset_in_clip_s"]) * rate)
+    start = max(start, pos)
+    end = min(len(audio), start + clip.size)
+    audio[start:end, 0] += clip[: end - start]
+    audio[start:end, 1] += clip[: end - start] * 0.92
+    log.interruption_onset_s = start / rate + spec["onset_in_clip_s"]
+    log.interruption_end_s = start / rate + spec["end_in_clip_s"]
