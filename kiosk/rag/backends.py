@@ -2,7 +2,8 @@
 
 Owns two rules that keep the daemon up: a missing local index is an empty index plus a
 warning (a fresh kiosk starts before anyone ran ``kiosk index add``, and the file is
-picked up as soon as it appears); a backend that cannot be opened (corrupt file, no
+picked up as soon as it appears), and one that is locked or damaged is retried at the
+next search (read-only, see :class:`SqliteIndex`); a backend that cannot be opened (corrupt file, no
 Azure key) is logged once and answers every search with a KnowledgeError, which the
 tools turn into "the knowledge base is unavailable" for the model.
 """
@@ -55,7 +56,7 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
                 "`kiosk index add`",
                 path,
             )
-        return SqliteIndex(path, create=False, embedder=load_embedder())
+        return SqliteIndex(path, read_only=True, embedder=load_embedder())
     except KnowledgeError as exc:
         log.error("knowledge base unavailable: %s", exc)
         return UnavailableKnowledge(str(exc))

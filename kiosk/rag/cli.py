@@ -25,6 +25,7 @@ from kiosk.rag.embedding import load_embedder
 from kiosk.rag.ingest import IngestReport, Progress, ingest_paths, rebuild
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
+from kiosk.rag.sqlite_open import WRITE_LOCK_WAIT_S
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -38,6 +39,15 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
         help="SQLite index file (default: rag.index_path from the config)",
     )
 
+    wait_opt = argparse.ArgumentParser(add_help=False)
+    wait_opt.add_argument(
+        "--lock-wait",
+        type=float,
+        default=WRITE_LOCK_WAIT_S,
+        metavar="SECONDS",
+        help=f"wait this long for another process's lock (default {WRITE_LOCK_WAIT_S:g})",
+    )
+
     p_index = subparsers.add_parser(
         "index",
         parents=[parent],
@@ -48,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
 
     p = actions.add_parser(
         "add",
-        parents=[parent, index_opt],
+        parents=[parent, index_opt, wait_opt],
         help="ingest files or folders",
         description="Ingest .md .txt .html .pdf files, or every such file under folders (links "
         "out of a folder are not followed). Unchanged files are skipped. Exit codes: 0 every "
@@ -71,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
 
     p = actions.add_parser(
         "remove",
-        parents=[parent, index_opt],
+        parents=[parent, index_opt, wait_opt],
         help="forget files (or everything under a folder)",
         description="Forget files, or everything ingested under a folder. Exit codes: 0 all "
         "removed; 1 a path was not in the index (named) or the index cannot be opened; 2 bad "
@@ -84,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
 
     p = actions.add_parser(
         "rebuild",
-        parents=[parent, index_opt],
+        parents=[parent, index_opt, wait_opt],
         help="re-read every ingested file and compact",
         description="Re-read every ingested file (dropping those gone or no longer safe to "
         "read) and compact the index. Exit codes: 0 done; 1 a file failed or the index cannot "
@@ -214,7 +224,7 @@ def cmd_index_add(args: argparse.Namespace) -> int:
         return 2
     cfg = _config(args)
     path = _index_path(args, cfg)
-    with SqliteIndex(path, embedder=load_embedder()) as index:
+    with SqliteIndex(path, embedder=load_embedder(), lock_wait_s=args.lock_wait) as index:
         report = ingest_paths(
             index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr)
         )
@@ -228,7 +238,7 @@ def cmd_index_list(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
         return 1
-    with SqliteIndex(path, create=False) as index:
+    with SqliteIndex(path, read_only=True) as index:
         docs = index.documents()
         stats = index.stats()
     if args.json:
@@ -263,7 +273,7 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
         print(f"no index at {path}", file=sys.stderr)
         return 1
     missing = 0
-    with SqliteIndex(path, create=False) as index:
+    with SqliteIndex(path, create=False, lock_wait_s=args.lock_wait) as index:
         sources = [d.source for d in index.documents()]
         for raw in args.paths:
             matched = sources_under(sources, raw)
@@ -296,7 +306,7 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no index at {path}", file=sys.stderr)
         return 1
-    with SqliteIndex(path, embedder=load_embedder()) as index:
+    with SqliteIndex(path, embedder=load_embedder(), lock_wait_s=args.lock_wait) as index:
         report = rebuild(index, progress=_ProgressPrinter(sys.stderr))
     return _print_report(report, path)
 
@@ -318,7 +328,7 @@ def cmd_index_push(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no index at {path}", file=sys.stderr)
         return 1
-    with SqliteIndex(path, create=False) as index:
+    with SqliteIndex(path, read_only=True) as index:
         total = index.stats().chunks
         uploaded = push_chunks(
             cfg.rag,
@@ -340,7 +350,7 @@ def _search_backend(args: argparse.Namespace, cfg: Config) -> KnowledgeBase | No
     if not path.exists():
         print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
         return None
-    return SqliteIndex(path, create=False, embedder=load_embedder())
+    return SqliteIndex(path, read_only=True, embedder=load_embedder())
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:

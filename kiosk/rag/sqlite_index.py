@@ -1,7 +1,8 @@
 """The embedded knowledge index: one SQLite file with an FTS5 table, BM25 ranking.
 
-Owns the schema, writes (replace/remove a document's chunks in one transaction) and
-search. It does not read files (``kiosk.rag.ingest``) or know about tools.
+Owns writes (replace/remove a document's chunks in one transaction) and search; the
+schema and the rules for opening the file are in :mod:`kiosk.rag.sqlite_open`. It does
+not read files (``kiosk.rag.ingest``) or know about tools.
 
 Layout::
 
@@ -24,6 +25,9 @@ document without headings are all distinct passages and are never merged.
 
 Thread use: one connection guarded by a lock, so the daemon's tool thread and the
 loop may both call in. WAL mode lets ``kiosk index add`` write while the daemon reads.
+A reader (``read_only=True``) never fails to construct: an index it cannot open yet (locked,
+damaged, missing) is retried at the next use, at most every ``REOPEN_INTERVAL_S``, so a
+daemon started or reloaded during ``kiosk index add`` finds its knowledge afterwards.
 """
 
 from __future__ import annotations
@@ -45,13 +49,18 @@ from kiosk.rag.chunking import Chunk
 from kiosk.rag.embedding import Embedder
 from kiosk.rag.hybrid import VectorMatrix, reciprocal_rank_fusion
 from kiosk.rag.knowledge import Hit, KnowledgeError
+from kiosk.rag.sqlite_open import (
+    READ_LOCK_WAIT_S,
+    WRITE_LOCK_WAIT_S,
+    is_locked,
+    locked_error,
+    open_read_only,
+    open_read_write,
+)
 from kiosk.rag.text import SEGMENTER_VERSION, is_cjk, normalize, query_terms, segment
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-TITLE_WEIGHT = 3.0
-BODY_WEIGHT = 1.0
 # Queries this short that find nothing through the bigram index (a lone kanji, "駐")
 # are retried as a substring scan.
 SUBSTRING_FALLBACK_MAX_CHARS = 3
@@ -61,36 +70,8 @@ MAX_QUERY_TERMS = 12
 # Ranked chunks fetched per result wanted, so one-chunk-per-section still fills k.
 CANDIDATES_PER_RESULT = 6
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id INTEGER PRIMARY KEY,
-    source TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    added_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY,
-    chunk_id TEXT NOT NULL UNIQUE,
-    doc_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    title TEXT NOT NULL,
-    heading TEXT NOT NULL,
-    text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE TABLE IF NOT EXISTS chunk_vectors (
-    id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
-    vec BLOB NOT NULL  -- float16, L2-normalised, meta.embedder's model
-);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
-);
-INSERT OR IGNORE INTO chunks_fts(chunks_fts, rank)
-    VALUES ('rank', 'bm25({TITLE_WEIGHT}, {BODY_WEIGHT})');
-"""
+# A reader that could not open its file tries again at most this often.
+REOPEN_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,16 +113,30 @@ class SqliteIndex:
         embedder: when given, writes store a vector per chunk and searches fuse them
             with BM25 (:func:`kiosk.rag.embedding.load_embedder`); vectors of another
             model, or chunks written without one, are ignored until a rebuild.
+        read_only: only read (implies ``create=False``): the file is opened read-only,
+            and one that cannot be opened now is retried later (see the module).
+        lock_wait_s: how long to wait for another process's lock before giving up
+            with a one-line KnowledgeError (default: 30 s writing, 2 s read-only).
 
     Raises:
-        KnowledgeError: the file exists but is not a usable index.
+        KnowledgeError: (not ``read_only``) the file exists but is not a usable index,
+            or stayed locked for ``lock_wait_s``.
     """
 
     def __init__(
-        self, path: Path | str, *, create: bool = True, embedder: Embedder | None = None
+        self,
+        path: Path | str,
+        *,
+        create: bool = True,
+        embedder: Embedder | None = None,
+        read_only: bool = False,
+        lock_wait_s: float | None = None,
     ) -> None:
         self.path = str(path)
-        self._create = create
+        self._read_only = read_only
+        self._create = create and not read_only
+        default_wait = READ_LOCK_WAIT_S if read_only else WRITE_LOCK_WAIT_S
+        self._lock_wait_s = default_wait if lock_wait_s is None else lock_wait_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._embedder = embedder
@@ -149,6 +144,8 @@ class SqliteIndex:
         self._total = 0
         self._vectors: VectorMatrix | None = None
         self._cache_version = -1
+        self._open_error: KnowledgeError | None = None
+        self._open_failed_at = 0.0
         self._open_if_present()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -159,37 +156,25 @@ class SqliteIndex:
             return
         if not memory and self._create:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        opener = open_read_only if self._read_only else open_read_write
         try:
-            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA foreign_keys = ON")
-            if not memory:
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            self._check_versions(conn)
+            conn = opener(self.path, self._lock_wait_s)
         except sqlite3.DatabaseError as exc:
-            raise KnowledgeError(f"{self.path}: not a usable kiosk index ({exc})") from None
+            if is_locked(exc):
+                error = locked_error(self.path, self._lock_wait_s)
+            else:
+                error = KnowledgeError(f"{self.path}: not a usable kiosk index ({exc})")
+            if not self._read_only:
+                raise error from None
+            if self._open_error is None:
+                log.warning("%s (will retry at the next search)", error)
+            self._open_error = error
+            self._open_failed_at = time.monotonic()
+            return
+        if self._open_error is not None:
+            log.warning("%s: opened after all", self.path)
+        self._open_error = None
         self._conn = conn
-
-    def _check_versions(self, conn: sqlite3.Connection) -> None:
-        columns = {r[1] for r in conn.execute("PRAGMA table_info(chunks)")}
-        if "heading" not in columns:
-            # Early indexes did not store section headings: searchable after this,
-            # ranked as designed (and deduplicated per section) after a rebuild.
-            conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT NOT NULL DEFAULT ''")
-            log.warning("%s predates section headings: run `kiosk index rebuild`", self.path)
-        rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        if not rows:
-            conn.executemany(
-                "INSERT INTO meta(key, value) VALUES (?, ?)",
-                [
-                    ("schema_version", str(SCHEMA_VERSION)),
-                    ("segmenter_version", str(SEGMENTER_VERSION)),
-                ],
-            )
-        elif rows.get("segmenter_version") != str(SEGMENTER_VERSION):
-            log.warning(
-                "%s was built by another kiosk version: run `kiosk index rebuild`", self.path
-            )
 
     def close(self) -> None:
         """Close the connection; idempotent."""
@@ -206,10 +191,25 @@ class SqliteIndex:
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection | None]:
+        """The connection (None: no file yet); SQLite lock timeouts become KnowledgeError.
+
+        Raises:
+            KnowledgeError: a reader's file exists but still cannot be opened.
+        """
         with self._lock:
             if self._conn is None and not self._create:
-                self._open_if_present()  # the file may have appeared since
-            yield self._conn
+                # The file may have appeared, been unlocked or repaired since.
+                due = time.monotonic() - self._open_failed_at >= REOPEN_INTERVAL_S
+                if self._open_error is None or due:
+                    self._open_if_present()
+                if self._conn is None and self._open_error is not None:
+                    raise self._open_error
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                if is_locked(exc):
+                    raise locked_error(self.path, self._lock_wait_s) from None
+                raise
 
     # --- reads -----------------------------------------------------------------------
 
