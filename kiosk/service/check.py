@@ -63,7 +63,7 @@ def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckRes
             f"{paths.INSTALLED_CONFIG} does not exist",
             "re-run sudo ./install.sh (it copies the example there)",
         ), None
-    shown = str(found) if found is not None else "no settings file (built-in defaults)"
+    shown = str(found) if found is not None else "built-in defaults (no settings file)"
     try:
         cfg = load_config_file(cfg_path, dict(env), require_key=False)
     except ConfigError as exc:
@@ -100,9 +100,12 @@ def check_credentials(cfg: Config, env: Mapping[str, str]) -> CheckResult:
     missing = [name for name in needed if not have[name]]
     if missing:
         directory = Path(env.get("CREDENTIALS_DIRECTORY") or CREDENTIALS_DIR)
-        hint = (
-            f"sudo ./install.sh --api-key-file FILE, or write {directory}/{missing[0]} (mode 0600)"
-        )
+        if UNIT_PATH.exists():  # an installed kiosk: the service reads systemd credentials
+            hint = f"sudo ./install.sh --api-key-file FILE, or write {directory}/{missing[0]} "
+            hint += "(mode 0600)"
+        else:  # a dev machine or a normal user's shell
+            hint = f"export {missing[0]}=... in this shell (never in kiosk.toml); on a kiosk: "
+            hint += "sudo ./install.sh --api-key-file FILE"
         if directory.is_dir() and not os.access(directory, os.R_OK | os.X_OK):
             hint = f"{directory} is readable by root only: run sudo kiosk check"
         return fail("credentials", f"{', '.join(missing)} missing", hint)

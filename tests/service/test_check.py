@@ -120,6 +120,24 @@ def test_openai_without_key_fails_credentials(tmp_path: Path) -> None:
     rc, out = check(cfg)
     assert rc == 1
     assert line(out, "credentials").startswith("✗ credentials: OPENAI_API_KEY missing")
+    assert "export OPENAI_API_KEY=" in line(out, "credentials")  # no service installed here
+
+
+def test_credentials_hint_on_an_installed_kiosk_points_at_the_credential_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kiosk.service import check as check_module
+
+    unit = tmp_path / "kiosk.service"
+    unit.write_text("[Service]\n")
+    monkeypatch.setattr(check_module, "UNIT_PATH", unit)
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        .replace('provider = "voicerag"', 'provider = "openai"')
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+    )
+    rc, out = check(cfg)
     assert "OPENAI_API_KEY (mode 0600)" in line(out, "credentials")
 
 
