@@ -89,12 +89,6 @@ def door_and_steps(seed: int, rate: int = DEVICE_RATE) -> tuple[np.ndarray, np.n
     return scale(door, -14.0), scale(steps, -20.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: a door slam between the questions opens a false third turn (the onset "
-    "rule is "
-    "level-only, nothing room-aware) — lobby-core's endpointer flips this",
-)
 async def test_noisy_lobby_two_questions_give_two_turns_with_the_right_upstream_seconds(tmp_path):
     questions = [
         at_device_rate("en_restroom_espeak_16k.wav", 0),
@@ -144,10 +138,9 @@ def _silent_gaps_s(pcm: np.ndarray, rate: int, min_s: float = 0.04) -> list[floa
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: over its own echo at -12 dB the kiosk never hears the visitor's 'stop' "
-    "(answer plays on), and the answer pauses itself ~0.3 s in (guard dropped while the echo "
-    "still rings) — lobby-core's echo guard flips this",
+    strict=False,
+    reason="issue 10, flaky on main 8c7a0f6: about 1 run in 4 the visitor's 'stop' over the -12 dB "
+    "echo is not heard (the answer plays on); make it reliable, then drop this mark",
 )
 async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_does(tmp_path):
     from .conftest import FIXTURES
