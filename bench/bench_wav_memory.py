@@ -24,12 +24,13 @@ BEFORE_MB = {"simulate_1h": 1564, "read_whole_1h": 1510}
 
 PEAK = textwrap.dedent(
     """
-    import resource, runpy, sys
+    import runpy, sys
     try:
         {body}
     finally:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        print(f"PEAK_MB {{peak}}", file=sys.stderr)
+        # VmHWM, not ru_maxrss: that one keeps the forking parent's peak across exec.
+        hwm = open("/proc/self/status").read().split("VmHWM:")[1]
+        print(f"PEAK_MB {{int(hwm.split()[0]) // 1024}}", file=sys.stderr)
     """
 )
 
