@@ -23,10 +23,15 @@ UNIT_PATH=/etc/systemd/system/kiosk.service
 DROPIN_DIR=/etc/systemd/system/kiosk.service.d
 BIN_LINK=/usr/local/bin/kiosk
 USER_NAME=kiosk
+# The local answer engine's voices (kiosk/local/tts.py): eSpeak NG for English, Open JTalk
+# with its dictionary for Japanese (all Debian main). The Japanese HTS voice is in Debian
+# *contrib*: installed when the apt sources have contrib, else Japanese uses eSpeak NG's voice.
+SPEECH_PACKAGES=(espeak-ng open-jtalk open-jtalk-mecab-naist-jdic)
+JA_VOICE_PACKAGE=hts-voice-nitech-jp-atr503-m001
 # gcc, python3-dev and portaudio19-dev build pyaudio (no Linux wheels); libasound2-plugins lets
 # ALSA's "default" reach a sound server; alsa-utils gives staff arecord/aplay/alsamixer.
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev portaudio19-dev
-              libasound2-plugins alsa-utils ca-certificates)
+              libasound2-plugins alsa-utils ca-certificates "${SPEECH_PACKAGES[@]}")
 
 MODE=install
 PURGE=0
@@ -120,6 +125,25 @@ apt_install() {
     apt-get update -qq || die "apt-get update failed: check the network and /etc/apt/sources.list"
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || die "apt-get install ${missing[*]} failed (see above)"
+}
+
+# Installs what it can; says what is missing instead of failing (a contrib package on a board
+# whose apt sources have no contrib, say).
+apt_install_optional() {  # WHAT-IT-IS-FOR PKG...
+    local why="$1" pkg missing=()
+    shift
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    export DEBIAN_FRONTEND=noninteractive
+    if apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+        || { apt-get update -qq >/dev/null 2>&1 \
+             && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; }; then
+        say "installed ${missing[*]}"
+    else
+        warn "could not install ${missing[*]} (${why})"
+    fi
 }
 
 check_python() {
@@ -442,6 +466,8 @@ do_install() {
 
 check_python_or_apt() {
     apt_install "${APT_PACKAGES[@]}"
+    apt_install_optional "Debian contrib not in the apt sources? Japanese answers then use eSpeak NG's voice" \
+        "$JA_VOICE_PACKAGE"
     check_python
 }
 
@@ -485,6 +511,14 @@ do_dev() {
         extras="test,audio"
     else
         warn "portaudio19-dev is not installed: skipping pyaudio (sudo apt install portaudio19-dev, then re-run)"
+    fi
+    if [ "$(id -u)" -eq 0 ]; then
+        apt_install "${SPEECH_PACKAGES[@]}"
+        apt_install_optional "Debian contrib not in the apt sources? Japanese answers then use eSpeak NG's voice" \
+            "$JA_VOICE_PACKAGE"
+    elif ! command -v espeak-ng >/dev/null; then
+        warn "espeak-ng is not installed (not root: skipped): the local answer engine cannot speak" \
+             "(sudo apt install ${SPEECH_PACKAGES[*]} $JA_VOICE_PACKAGE)"
     fi
     [ -x "$DEV_VENV/bin/python" ] || python3 -m venv "$DEV_VENV" || die "python3 -m venv failed: install python3-venv"
     "$DEV_VENV/bin/pip" install --disable-pip-version-check -q -e "${REPO}[${extras}]" \

@@ -84,7 +84,7 @@ def _print_report(report: dict[str, Any]) -> None:
             f"turn {t['turn_id']} ({t['trigger']}): {t['outcome']}; speech {t['user_speech_s']:.2f} s, "
             f"upstream {t['upstream_audio_s']:.2f} s, latency "
             + (f"{latency:.0f} ms" if latency is not None else "-")
-            + f", est ${t.get('usd', 0.0):.4f}"
+            + ("" if report.get("engine") == "local" else f", est ${t.get('usd', 0.0):.4f}")
         )
         if t["transcript"]:
             print(f"  heard:    {t['transcript']}")
@@ -93,12 +93,20 @@ def _print_report(report: dict[str, Any]) -> None:
         for c in t["citations"]:
             print(f"  source:   [{c['chunk_id']}] {c['title']} ({c['source']})")
     tokens = report["tokens"]
+    local = report.get("engine") == "local"
+    if local:
+        cost = "0 tokens (answered on this device by the local engine: no cost)"
+    else:
+        cost = (
+            f"tokens in {tokens['input_text'] + tokens['input_audio']}, "
+            f"out {tokens['output_text'] + tokens['output_audio']}, "
+            f"est ${report.get('usd', 0.0):.4f} ({report.get('priced_as', '?')} prices)"
+        )
+    sent = "heard on this device" if local else "audio sent"
     print(
         f"{len(report['turns'])} turn(s), {report['connections_opened']} connection(s), "
-        f"{report['upstream_audio_s']:.2f} s audio sent, {report['answer_audio_s']:.2f} s answer "
-        f"written to {report['output']}; tokens in {tokens['input_text'] + tokens['input_audio']}, "
-        f"out {tokens['output_text'] + tokens['output_audio']}, "
-        f"est ${report.get('usd', 0.0):.4f} ({report.get('priced_as', '?')} prices)"
+        f"{report['upstream_audio_s']:.2f} s {sent}, {report['answer_audio_s']:.2f} s answer "
+        f"written to {report['output']}; {cost}"
     )
 
 
@@ -109,13 +117,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fake_server(args: argparse.Namespace) -> int:
-    from kiosk.testing.fake_realtime import serve_forever
+    from kiosk.testing.fake_realtime import require_test_extra, serve_forever
 
     _setup_logging(args, default="info")
     try:
+        require_test_extra()
         asyncio.run(serve_forever(port=args.port, dialect=args.dialect, mode=args.mode))
     except KeyboardInterrupt:
         return 130
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
@@ -182,9 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, endpoint],
         help="run the pipeline with WAV files as microphone and speaker",
         description="Run the kiosk pipeline with WAV files as microphone and speaker. With no "
-        "endpoint or API key configured, a bundled fake Realtime server answers. Exit codes: 0 "
-        "every turn heard was answered; 1 a turn got no answer, nothing was heard, or the "
-        "endpoint failed; 2 bad usage, audio file or configuration.",
+        "API key configured, the on-device local engine answers from the knowledge base. Exit "
+        "codes: 0 every turn heard was answered; 1 a turn got no answer, nothing was heard, or "
+        "the endpoint failed; 2 bad usage, audio file or configuration.",
     )
     p.add_argument(
         "--input", action="append", required=True, metavar="WAV", help="question audio (repeatable)"
@@ -204,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "fake-server",
-        help="serve the bundled fake Realtime server (a test tool, for manual play)",
+        help="serve the fake Realtime server (a test tool: needs the test extra)",
         description="Serve the fake Realtime server the tests use on ws://127.0.0.1:PORT: it "
         "speaks the Realtime event protocol, validates what a client sends, and answers with "
         "scripted, synthetic audio. A test tool, never an answer engine. Point a kiosk at it "

@@ -33,7 +33,8 @@ from kiosk.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
 
-Provider = Literal["openai", "azure", "azure-preview", "voicerag"]
+# "local": the on-device engine (kiosk.local) behind the same protocol; needs no key.
+Provider = Literal["openai", "azure", "azure-preview", "voicerag", "local"]
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 
 
@@ -326,8 +327,15 @@ class Config:
         return self.realtime.model
 
     @property
+    def uses_local_engine(self) -> bool:
+        """Answered on the device: provider "local", or nothing configured (no key and no
+        endpoint; an endpoint without its key is a configuration error, not a fallback)."""
+        p = self.realtime.provider
+        return p == "local" or (p != "voicerag" and not self.api_key and not self.realtime.endpoint)
+
+    @property
     def api_key(self) -> Secret:
-        """The key the chosen provider needs (empty for voicerag)."""
+        """The key the chosen provider needs (empty for voicerag and local)."""
         p = self.realtime.provider
         if p == "openai":
             return self.credentials.openai_api_key
@@ -494,7 +502,7 @@ def _validate(cfg: Config) -> None:
     rt = cfg.realtime
     if rt.endpoint:
         check_endpoint("realtime.endpoint", rt.endpoint, rt.provider)
-    elif rt.provider != "openai":
+    elif rt.provider not in ("openai", "local"):
         hint = (
             "wss://host/realtime"
             if rt.provider == "voicerag"
@@ -636,7 +644,7 @@ def load_config(
         if key in env_sections.get(section, {}):  # the value came from the environment
             raise ConfigError(env_var(section, key), exc.problem) from None
         raise
-    if require_key and cfg.realtime.provider != "voicerag" and not cfg.api_key:
+    if require_key and cfg.realtime.provider not in ("voicerag", "local") and not cfg.api_key:
         var = "OPENAI_API_KEY" if cfg.realtime.provider == "openai" else "AZURE_OPENAI_API_KEY"
         raise ConfigError(
             f"credentials.{var.lower()}",

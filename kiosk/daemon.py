@@ -32,7 +32,7 @@ from kiosk.errors import ConfigError, KioskError
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import resolve_prices
 from kiosk.reload import KnowledgeTools, load_for_reload
-from kiosk.settings import load_settings
+from kiosk.settings import load_run_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ RELOAD_POLL_S = 0.2  # how often a reload held by a turn checks whether it ended
 
 
 def _load(args: argparse.Namespace) -> Config:
-    return load_settings(args, require_key=True)
+    return load_run_settings(args)
 
 
 def run_daemon(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 from kiosk.config import DEFAULT_CONFIG_PATH, Config
 from kiosk.errors import ConfigError
-from kiosk.settings import load_settings
+from kiosk.settings import load_run_settings
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def load_for_reload(args: argparse.Namespace) -> Config:
     if problem is not None:
         raise ConfigError("(file)", problem)
     try:
-        return load_settings(args, require_key=True)
+        return load_run_settings(args)
     except ConfigError:
         raise
     except (RecursionError, MemoryError, ValueError, TypeError, OSError) as exc:

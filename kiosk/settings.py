@@ -42,3 +42,12 @@ def load_settings(args: argparse.Namespace, *, require_key: bool) -> Config:
         if flag is None:
             raise
         raise ConfigError(f"--{flag}", exc.problem) from None
+
+
+def load_run_settings(args: argparse.Namespace) -> Config:
+    """Settings for the daemon: no key and no endpoint means the on-device local engine
+    answers; a cloud endpoint without its key is still the one-line missing-key error."""
+    cfg = load_settings(args, require_key=False)
+    if not cfg.uses_local_engine:
+        cfg = load_settings(args, require_key=True)
+    return cfg

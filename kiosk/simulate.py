@@ -11,13 +11,16 @@ ahead while nothing is pending upstream (IDLE/LISTENING), so silence costs no wa
 while an answer is awaited or spoken it runs in real time, because the server paces its
 audio in real time and barge-in timing must stay honest.
 
-With no endpoint or API key configured, the bundled fake Realtime server answers (and a
-small demo knowledge base stands in for a missing index), and the report says so.
+With no API key configured (or ``realtime.provider = "local"``), the on-device local engine
+answers (:mod:`kiosk.local`: it hears the question, searches the knowledge base and reads
+the best passage out); a small demo knowledge base stands in for a missing index, and the
+report says both. The fake Realtime server (:mod:`kiosk.testing`) is for tests only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import sys
@@ -58,22 +61,18 @@ class SkippingClock:
         return self._base() + self.skipped_s
 
 
-def needs_fake_server(cfg: Config) -> bool:
-    """Nothing real to ask: no endpoint and no key. An endpoint without its key is an error
-    that names the missing variable (the endpoint was asked for; never silently swap it)."""
+def check_key_for_endpoint(cfg: Config) -> None:
+    """An endpoint without its key is an error that names the missing variable (the endpoint
+    was asked for; never silently answer with something else)."""
     rt = cfg.realtime
-    if rt.provider == "voicerag":
-        return not rt.endpoint  # the middle tier holds the keys
-    if cfg.api_key:
-        return False
-    if rt.endpoint:
-        var = "OPENAI_API_KEY" if rt.provider == "openai" else "AZURE_OPENAI_API_KEY"
-        raise ConfigError(
-            var,
-            f"not set, but realtime.endpoint (--endpoint) is: provider {rt.provider!r} needs it "
-            "(any value for a loopback test server)",
-        )
-    return True
+    if rt.provider in ("voicerag", "local") or cfg.api_key or not rt.endpoint:
+        return
+    var = "OPENAI_API_KEY" if rt.provider == "openai" else "AZURE_OPENAI_API_KEY"
+    raise ConfigError(
+        var,
+        f"not set, but realtime.endpoint (--endpoint) is: provider {rt.provider!r} needs it "
+        "(any value for a loopback test server)",
+    )
 
 
 def demo_corpus_dir() -> Path:
@@ -120,38 +119,30 @@ async def run_simulation(
     """Run the pipeline over ``inputs``; returns the report (see ``kiosk simulate --json``).
 
     ``fake_server``: an already running FakeRealtimeServer to use (tests); when None and no
-    endpoint/key is configured, one is started here.
+    key is configured (or the provider is "local"), the local engine answers.
     ``echo_db``: simulate a room: what the speaker plays reaches the microphone one frame
     later, attenuated by this many dB (e.g. -20), as it would without echo cancellation.
     """
     # Headers checked now: bad files fail before any connection. Samples are streamed.
     mic = open_wavs(inputs)
     notes: list[str] = []
-    own_server = None
-    if fake_server is None and needs_fake_server(cfg):
-        from kiosk.testing.fake_realtime import FakeRealtimeServer
-
-        dialect = "beta" if cfg.realtime.provider in ("azure-preview", "voicerag") else "ga"
-        mode = "voicerag" if cfg.realtime.provider == "voicerag" else "direct"
-        own_server = FakeRealtimeServer(dialect, mode=mode)
-        fake_server = await own_server.__aenter__()
-        notes.append(
-            f"no endpoint/API key configured: answered by the bundled fake Realtime server ({dialect})"
-        )
-        print("simulate: " + notes[-1], file=sys.stderr)
-    if fake_server is not None:
-        cfg = _point_at(cfg, fake_server)
-    try:
-        with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
-            tools, middle_tier_citations = _open_tools(
-                cfg, Path(tmp), use_demo=True
-            )
-            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
-    finally:
+    if fake_server is None:
+        check_key_for_endpoint(cfg)
+    async with contextlib.AsyncExitStack() as stack:
         for reader in mic:
-            reader.close()
-        if own_server is not None:
-            await own_server.__aexit__(None, None, None)
+            stack.callback(reader.close)
+        if fake_server is not None:
+            cfg = _point_at(cfg, fake_server)
+        elif cfg.uses_local_engine:
+            from kiosk.local import NOTICE, serve_local_engine
+
+            if cfg.realtime.provider != "local":
+                notes.append(NOTICE)  # the report prints it (once)
+            cfg = await stack.enter_async_context(serve_local_engine(cfg))
+        with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
+            tools, middle_tier_citations = _open_tools(cfg, Path(tmp), use_demo=True)
+            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
+    report["engine"] = "local" if cfg.realtime.provider == "local" else cfg.realtime.provider
     report["notes"] = notes
     report["inputs"] = [str(p) for p in inputs]
     report["output"] = str(output)

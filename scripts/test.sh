@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev pkg-config portaudio19-dev
-              pulseaudio pulseaudio-utils libasound2-plugins systemd)
+              pulseaudio pulseaudio-utils libasound2-plugins systemd
+              espeak-ng open-jtalk open-jtalk-mecab-naist-jdic)
+# The Japanese voice of the local engine is in Debian contrib: wanted, not required.
+OPTIONAL_APT_PACKAGES=(hts-voice-nitech-jp-atr503-m001)
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     missing=()
@@ -23,6 +26,11 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
+    for pkg in "${OPTIONAL_APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
+            || echo "test.sh: could not install $pkg (Debian contrib?): Japanese speech uses eSpeak NG" >&2
+    done
 else
     echo "test.sh: not root: skipping apt packages (${APT_PACKAGES[*]}); tests needing them skip" >&2
 fi

@@ -6,6 +6,7 @@
 | azure         | wss://R.openai.azure.com/openai/v1/realtime?model=DEPLOY   | api-key         | GA      |
 | azure-preview | wss://R.../openai/realtime?api-version=V&deployment=DEPLOY | api-key         | beta    |
 | voicerag      | the configured ws(s)://host/realtime, as is                | none (tier has) | beta    |
+| local         | ws://127.0.0.1:PORT/v1/realtime of the running local engine | none            | GA      |
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from kiosk.config import OPENAI_DEFAULT_ENDPOINT, Config, check_endpoint
+from kiosk.errors import ConfigError
 from kiosk.core.realtime import Dialect
 from kiosk.endpoint_urls import has_userinfo
 from kiosk.errors import ConfigError
@@ -84,6 +86,13 @@ def realtime_endpoint(cfg: Config) -> RealtimeEndpoint:
     if rt.provider == "voicerag":
         check_endpoint("realtime.endpoint", rt.endpoint, "voicerag")
         return RealtimeEndpoint(rt.endpoint, {}, "beta", True)
+    if rt.provider == "local":
+        # kiosk.local.serve_local_engine starts the engine and fills in its loopback URL.
+        if not rt.endpoint:
+            raise ConfigError("realtime.endpoint", "the local engine is not running")
+        scheme, netloc, prefix = _ws_base(rt.endpoint)
+        url = urlunsplit((scheme, netloc, prefix + "/v1/realtime", "model=kiosk-local", ""))
+        return RealtimeEndpoint(url, {}, "ga", False)
     base = rt.endpoint or OPENAI_DEFAULT_ENDPOINT
     check_endpoint("realtime.endpoint", base, rt.provider)
     scheme, netloc, prefix = _ws_base(base)

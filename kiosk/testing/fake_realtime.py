@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import math
 import sys
@@ -55,6 +56,7 @@ from urllib.parse import parse_qsl
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from kiosk.errors import KioskError
 from kiosk.testing.fake_conversation import DropPoint, FakeConversation, Mode
 from kiosk.testing.fake_script import (
     ConnectionRecord,
@@ -88,6 +90,20 @@ log = logging.getLogger(__name__)
 Auth = tuple[Literal["bearer", "api-key"], str]
 
 
+class TestExtraMissing(KioskError):
+    """The fake server needs the openai SDK (its event checker), which only the test extra has."""
+
+
+def require_test_extra() -> None:
+    """Refuse in one line, before listening, when the openai SDK is not installed."""
+    if importlib.util.find_spec("openai") is None:
+        raise TestExtraMissing(
+            "the fake Realtime server is a test tool and checks every event with the openai "
+            "SDK, which only the test extra installs: pip install 'kiosk[test]' (or use "
+            "realtime.provider = \"local\" for real answers without a key)"
+        )
+
+
 class FakeRealtimeServer:
     """Async context manager serving the fake Realtime API on ``host``, port 0 by default.
 
@@ -113,6 +129,7 @@ class FakeRealtimeServer:
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        require_test_extra()
         if dialect not in ("ga", "beta"):
             raise ValueError(f"dialect must be 'ga' or 'beta', not {dialect!r}")
         if mode not in ("direct", "voicerag"):

@@ -119,23 +119,29 @@ async def test_second_utterance_during_the_answer_barges_in_with_cancel_and_trun
     assert report["answer_audio_s"] == pytest.approx(trunc.audio_end_ms / 1000 + 6.0, abs=0.15)
 
 
-def test_cli_simulate_without_key_uses_the_bundled_fake_server(tmp_path):
+def test_cli_simulate_without_key_answers_from_the_knowledge_base_on_the_device(tmp_path):
     env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
     out = tmp_path / "a.wav"
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text("[gpio]\nenabled = false\n")
+    question = FIXTURES.parent.parent / "examples" / "question_parking_en_16k.wav"
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk.cli", "simulate", "--config", str(cfg), "--fast", "--json",
-         "--input", str(FIXTURES / WEATHER), "--output", str(out)],
-        capture_output=True, text=True, env=env, timeout=90 * TIMEOUT_FACTOR,
+         "--input", str(question), "--output", str(out)],
+        capture_output=True, text=True, env=env, timeout=120 * TIMEOUT_FACTOR,
     )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert "fake Realtime server" in proc.stderr
-    assert any("fake Realtime server" in n for n in report["notes"])
-    assert report["turns"][0]["outcome"] == "answered"
-    assert report["turns"][0]["citations"]  # the bundled demo knowledge base was searched
-    assert out.stat().st_size > 44
+    assert [n for n in report["notes"] if "local engine" in n] == report["notes"][:1]
+    assert report["engine"] == "local"
+    (turn,) = report["turns"]
+    assert turn["outcome"] == "answered"
+    assert "parking" in turn["transcript"].lower()  # what the recogniser heard
+    assert "40 spaces" in turn["answer_transcript"]  # the demo knowledge base's fact
+    assert [c["chunk_id"] for c in turn["citations"]]  # cited to the passage it read
+    assert "Parking" in turn["citations"][0]["title"]
+    assert report["tokens"] == {k: 0 for k in report["tokens"]}
+    assert report["answer_audio_s"] > 2
 
 
 def test_cli_simulate_with_a_missing_input_file_says_so_in_one_line(tmp_path):
