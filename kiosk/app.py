@@ -354,7 +354,9 @@ class KioskPipeline:
     # --- turn records ------------------------------------------------------------------------
 
     def _begin_record(self, event: TurnStarted) -> None:
-        self._record = TurnRecord(event.turn_id, event.trigger, event.t_s)
+        self._record = TurnRecord(
+            event.turn_id, event.trigger, event.t_s, engine=self.link.engine.name
+        )
         self._record.noise_floor_dbfs = self.endpointer.noise_floor_dbfs
 
     def _end_record(self, turn_id: int, outcome: str, now: float) -> None:

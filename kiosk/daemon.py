@@ -182,6 +182,8 @@ class Daemon:
         self._leds: Any = None
         self._recovery: Any = None
         self._sink: Any = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._local_url: str | None = None  # the local engine's loopback URL once started
 
     async def run(self) -> int:
         from kiosk.service.notify import SdNotifier, StatusReporter
@@ -212,6 +214,8 @@ class Daemon:
                 )
 
             stack.callback(self._knowledge.close)
+            self._stack = stack
+            await self._ensure_local_engine(self.cfg)
             self.pipeline = self._build_pipeline(self.cfg, bus, playback, loop)
             self._knowledge.commit()
             from kiosk.offline import OfflineNotice
@@ -229,7 +233,9 @@ class Daemon:
                 tasks.append(loop.create_task(self._watchdog(notifier, interval)))
             notifier.ready(status="idle")
             log.info(
-                "kiosk ready (%s, %s)", self.cfg.realtime.provider, self.pipeline.endpoint.redacted
+                "kiosk ready (%s, %s)",
+                "local engine" if self.cfg.uses_local_engine else self.cfg.realtime.provider,
+                self.pipeline.endpoint.redacted,
             )
 
             while True:
@@ -296,6 +302,18 @@ class Daemon:
             metrics.write()  # a scrape right after start sees the kiosk, not a stale file
             bus.subscribe(metrics)
 
+    async def _ensure_local_engine(self, cfg: Config) -> None:
+        """Start the on-device engine's loopback server if ``cfg`` answers locally (once; its
+        model loads only when someone first speaks)."""
+        if not cfg.uses_local_engine or self._local_url is not None or self._stack is None:
+            return
+        from kiosk.local import NOTICE, serve_local_engine
+
+        if cfg.realtime.provider != "local":
+            log.warning(NOTICE)
+        local_cfg = await self._stack.enter_async_context(serve_local_engine(cfg))
+        self._local_url = local_cfg.realtime.endpoint
+
     def _build_pipeline(
         self,
         cfg: Config,
@@ -303,14 +321,20 @@ class Daemon:
         playback: PlaybackBuffer,
         loop: asyncio.AbstractEventLoop,
     ) -> KioskPipeline:
-        endpoint = realtime_endpoint(cfg)
+        engine: Any = None
+        if cfg.uses_local_engine and self._local_url is not None:
+            from kiosk.local import point_at_local
+            from kiosk.net.engine import Engine
+
+            cfg = point_at_local(cfg, self._local_url)
+            engine = Engine("local", realtime_endpoint(cfg))
         tools, middle_tier = self._knowledge.stage(cfg)  # commit() once the pipeline is in
         ledger = getattr(self, "ledger", None)
         sink = self._sink
         budget_left = (lambda: ledger.budget_left(time.time())) if ledger is not None else None
         return KioskPipeline(
             cfg,
-            endpoint,
+            engine or realtime_endpoint(cfg),
             bus,
             playback,
             voice_detector(cfg.vad, VAD_RATE_HZ, cfg.audio.frame_ms),
@@ -525,6 +549,7 @@ class Daemon:
         """SIGHUP: build a new Config and swap it in whole; a bad one keeps the old."""
         try:
             new = load_for_reload(self.args)
+            await self._ensure_local_engine(new)
             new_pipeline = self._build_pipeline(new, bus, playback, loop)
         except Exception as exc:  # ConfigError, KioskError, or a bug: never end the daemon
             self._knowledge.rollback()

@@ -164,6 +164,13 @@ def _point_at(cfg: Config, server: Any) -> Config:
     return dataclasses.replace(cfg, realtime=rt, credentials=creds)
 
 
+def _engine(cfg: Config) -> Any:
+    from kiosk.net.engine import Engine, cloud_engine
+
+    endpoint = realtime_endpoint(cfg)
+    return Engine("local", endpoint) if cfg.realtime.provider == "local" else cloud_engine(endpoint)
+
+
 async def _simulate(
     cfg: Config,
     mic: list[WavReader],
@@ -203,6 +210,7 @@ async def _simulate(
                     "answer_transcript": s.answer_transcript,
                     "citations": [dataclasses.asdict(c) for c in s.citations],
                     "tokens": dataclasses.asdict(s.usage),
+                    "engine": s.engine,
                     "usd": round(estimated_usd(s.usage, prices), 6),
                 }
             )
@@ -215,7 +223,7 @@ async def _simulate(
     is_speech = voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms)
     pipeline = KioskPipeline(
         cfg,
-        realtime_endpoint(cfg),
+        _engine(cfg),
         bus,
         playback,
         is_speech,

@@ -148,6 +148,7 @@ class TurnSummary:
     citations: tuple[Citation, ...] = ()
     usage: Usage = field(default_factory=Usage)
     noise_floor_dbfs: float | None = None  # the room's ambient level the endpointer had learned
+    engine: str = ""  # who answered: "cloud" or "local" (kiosk.net.engine.Engine.name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ class TurnRecord:
     citations: list[Citation] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     noise_floor_dbfs: float | None = None
+    engine: str = ""
 
     def add_citations(self, citations: tuple[Citation, ...]) -> None:
         known = {c.chunk_id for c in self.citations}
@@ -58,4 +59,5 @@ class TurnRecord:
             citations=tuple(self.citations),
             usage=self.usage,
             noise_floor_dbfs=None if self.noise_floor_dbfs is None else round(self.noise_floor_dbfs, 1),
+            engine=self.engine,
         )

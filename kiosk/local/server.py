@@ -42,6 +42,9 @@ from kiosk.local.answer import (
 from kiosk.local.engine import LocalEngine
 
 log = logging.getLogger(__name__)
+# The websockets library logs every connection at INFO: quiet on a kiosk's journal.
+_WS_LOG = logging.getLogger("kiosk.local.websocket")
+_WS_LOG.setLevel(logging.WARNING)
 
 RATE_HZ = 24_000
 _BYTES_PER_MS = RATE_HZ * 2 // 1000
@@ -67,7 +70,9 @@ class LocalRealtimeServer:
         self._server: Server | None = None
 
     async def __aenter__(self) -> LocalRealtimeServer:
-        self._server = await serve(self._handle, self._host, self._port, max_size=16 * 2**20)
+        self._server = await serve(
+            self._handle, self._host, self._port, max_size=16 * 2**20, logger=_WS_LOG
+        )
         log.debug("local engine listening on %s", self.url)
         return self
 

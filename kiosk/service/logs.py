@@ -462,6 +462,7 @@ class EventLogger:
             "tokens_out_audio": s.usage.output_audio,
             "tokens_out_text": s.usage.output_text,
             "citations": len(s.citations),
+            "engine": s.engine,
         }
         if s.response_latency_ms is not None:
             fields["latency_ms"] = round(s.response_latency_ms)
@@ -475,10 +476,11 @@ class EventLogger:
             fields["usd"] = round(estimated_usd(s.usage, self._prices), 6)
             usd = f", est ${fields['usd']:.4f}"
         self._log.info(
-            "turn %d %s (%s): %.1f s, latency %s, tokens in %d / out %d%s, %d citation%s%s",
+            "turn %d %s (%s%s): %.1f s, latency %s, tokens in %d / out %d%s, %d citation%s%s",
             s.turn_id,
             s.outcome,
             s.trigger,
+            ", answered on this device" if s.engine == "local" else "",
             duration_ms / 1000,
             latency,
             s.usage.input_total,
