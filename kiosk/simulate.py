@@ -133,7 +133,8 @@ async def run_simulation(
             stack.callback(reader.close)
         if fake_server is not None:
             cfg = _point_at(cfg, fake_server)
-        elif cfg.uses_local_engine:
+        elif cfg.uses_local_engine and not (cfg.realtime.provider == "local" and cfg.realtime.endpoint):
+            # (a "local" config with an endpoint is aimed at an engine that already runs)
             from kiosk.local import NOTICE, serve_local_engine
 
             if cfg.realtime.provider != "local":

@@ -54,6 +54,8 @@ class SessionOptions:
     turn_detection: TurnDetection = "local"
     transcription_model: str = "whisper-1"
     tools: tuple[Mapping[str, Any], ...] = ()
+    # Words the recogniser should expect (the knowledge base's headings): transcription.prompt.
+    transcription_prompt: str = ""
 
 
 # --- typed server events -----------------------------------------------------------------
@@ -318,6 +320,8 @@ class RealtimeSession:
             transcription = {"model": o.transcription_model}
             if o.language:
                 transcription["language"] = o.language
+            if o.transcription_prompt:
+                transcription["prompt"] = o.transcription_prompt
         max_tokens: int | str = o.max_output_tokens or "inf"
         session: dict[str, Any]
         if self.dialect == "ga":

@@ -53,6 +53,8 @@ _CUES = (
     ),
 )
 _CUE_BONUS = 0.6
+# The search's own ranking counts too (it saw synonyms and embeddings that term overlap misses).
+_RANK_BONUS = 0.5
 
 NO_ANSWER = {
     "en": "Sorry, I don't know. The knowledge base has nothing on that.",
@@ -126,7 +128,10 @@ def _joins_without_space(left: str, right: str) -> bool:
 def terms(text: str, language: Language) -> set[str]:
     """What a question or sentence is about: content words (en) or kana/kanji bigrams (ja)."""
     text = unicodedata.normalize("NFKC", text).lower()
-    found = {_stem(w) for w in _EN_WORD.findall(text) if w not in _EN_STOP}
+    words = _EN_WORD.findall(text)
+    found = {_stem(w) for w in words if w not in _EN_STOP}
+    # "rest rooms" / "restrooms", "wi fi" / "wifi": adjacent words also count joined.
+    found.update(_stem(a + b) for a, b in zip(words, words[1:], strict=False))
     if language == "ja" or _JA_CHAR.search(text):
         for stop in _JA_STOP:
             text = text.replace(stop, " ")
@@ -168,10 +173,11 @@ def extract_answer(question: str, passages: list[Passage], language: Language) -
     for rank, _, sents in split:
         for i, s in enumerate(sents):
             matched = terms(s, language) & q_terms
-            score = sum(1.0 / math.sqrt(doc_freq[t]) for t in matched)
+            # Terms shared by several sentences count less (they name the topic, not the fact).
+            score = sum(1.0 / doc_freq[t] ** 0.25 for t in matched)
             plain = unicodedata.normalize("NFKC", s).lower()
             score += sum(_CUE_BONUS for shape in wanted if shape.search(plain))
-            candidates.append((score + 0.3 / (rank + 1), -rank, i, sents))
+            candidates.append((score + _RANK_BONUS / (rank + 1), -rank, i, sents))
     if not candidates:
         return Answer(NO_ANSWER[language], language)
     best = max(candidates, key=lambda c: (c[0], c[1], -c[2]))

@@ -40,6 +40,7 @@ _MIN_WINDOW_FRAMES = 1500
 _WINDOW_MARGIN_FRAMES = 200
 # Whisper "hears" words in noise: above this no-speech probability nothing was said.
 _NO_SPEECH_THRESHOLD = 0.6
+_MAX_PROMPT_TOKENS = 200  # Whisper's context holds 448; the prompt may take half
 
 
 class RecognizerUnavailable(KioskError):
@@ -139,6 +140,8 @@ class WhisperRecognizer:
         self._lock = threading.Lock()
         self._model: Any = None
         self._decoder: _ByteLevelDecoder | None = None
+        self._tokenizer_json = ""
+        self._encoder: Any = None
         self.load_s = 0.0
 
     @property
@@ -177,11 +180,30 @@ class WhisperRecognizer:
                 intra_threads=self.threads, files=files,
             )
             self._decoder = _ByteLevelDecoder(tokenizer)
+            self._tokenizer_json = json.dumps(tokenizer)
             self.load_s = time.perf_counter() - started
             log.info("local engine: Whisper base loaded in %.1f s", self.load_s)
 
-    def transcribe(self, pcm16: bytes, language: str = "") -> Recognition:
-        """PCM16 mono at 16 kHz -> what was said (language from ``language`` or detected)."""
+    def _encode(self, text: str) -> list[int]:
+        """Text -> the model's token ids (HF ``tokenizers``, Apache-2.0; [] if unavailable)."""
+        if self._encoder is None:
+            try:
+                from tokenizers import Tokenizer
+
+                self._encoder = Tokenizer.from_str(self._tokenizer_json)
+            except Exception as exc:  # a prompt is a nicety: recognise without it
+                log.warning("local engine: no vocabulary prompt (%s)", exc)
+                self._encoder = False
+        if not self._encoder:
+            return []
+        return list(self._encoder.encode(" " + text, add_special_tokens=False).ids)
+
+    def transcribe(self, pcm16: bytes, language: str = "", vocabulary: str = "") -> Recognition:
+        """PCM16 mono at 16 kHz -> what was said (language from ``language`` or detected).
+
+        ``vocabulary``: words to expect (the knowledge base's headings), given to Whisper as
+        the "previous text" prompt, which biases it towards those spellings (駐車場, not 中車場).
+        """
         self.load()
         import ctranslate2
 
@@ -199,9 +221,20 @@ class WhisperRecognizer:
         if language not in self.languages:
             scores = dict(model.detect_language(encoded)[0])
             language = max(self.languages, key=lambda lang: scores.get(f"<|{lang}|>", 0.0))
-        prompt = ["<|startoftranscript|>", f"<|{language}|>", "<|transcribe|>", "<|notimestamps|>"]
+        ids = decoder.ids
+        prompt = [ids["<|startoftranscript|>"], ids[f"<|{language}|>"], ids["<|transcribe|>"],
+                  ids["<|notimestamps|>"]]
+        # Only the headings in the language being heard: English words in a Japanese prompt
+        # (and the other way round) pull the transcript towards them.
+        from kiosk.local.answer import language_of
+
+        words = [w for w in vocabulary.split(", ") if w.strip() and language_of(w) == language]
+        previous = self._encode(", ".join(words))[-_MAX_PROMPT_TOKENS:] if words else []
+        if previous:
+            prompt = [ids["<|startofprev|>"], *previous, *prompt]
         result = model.generate(
-            encoded, [prompt], beam_size=1, max_length=120, return_no_speech_prob=True
+            encoded, [prompt], beam_size=1, max_length=len(prompt) + 120,
+            return_no_speech_prob=True,
         )[0]
         text = decoder.decode(result.sequences_ids[0])
         no_speech = float(getattr(result, "no_speech_prob", 0.0))

@@ -8,6 +8,7 @@ engine configured but unused keeps its idle footprint.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from kiosk.local.asr import Recognition, WhisperRecognizer
@@ -37,6 +38,7 @@ class LocalEngine:
         self.recognizer = recognizer or WhisperRecognizer(threads=threads)
         self.synthesizer = synthesizer or Synthesizer()
         self.loaded_rss_mb = 0.0
+        self._load_lock = threading.Lock()
 
     def check(self) -> None:
         """Fail fast (one line) when no synthesiser is installed."""
@@ -50,20 +52,21 @@ class LocalEngine:
             log.error("local engine: %s", exc)
 
     def _load(self) -> None:
-        if self.recognizer.loaded:
-            return
-        self.recognizer.load()
-        self.loaded_rss_mb = rss_mb()
+        with self._load_lock:  # warm-up, speculation and commit may all ask at once
+            if self.recognizer.loaded:
+                return
+            self.recognizer.load()
+            self.loaded_rss_mb = rss_mb()
         log.info("local engine: recogniser loaded in %.1f s; process RSS now %.0f MB",
                  self.recognizer.load_s, self.loaded_rss_mb)
 
-    def recognise(self, pcm24k: bytes, language: str = "") -> Recognition:
+    def recognise(self, pcm24k: bytes, language: str = "", vocabulary: str = "") -> Recognition:
         from kiosk.audio.resample import Resampler
 
         resampler = Resampler(INPUT_RATE_HZ, 16_000)
         pcm16k = resampler.process(pcm24k) + resampler.flush()
         self._load()
-        heard = self.recognizer.transcribe(pcm16k, language)
+        heard = self.recognizer.transcribe(pcm16k, language, vocabulary)
         log.debug("local engine heard (%s, %.2f s): %r", heard.language, heard.seconds, heard.text)
         return heard
 

@@ -51,6 +51,10 @@ _BYTES_PER_MS = RATE_HZ * 2 // 1000
 _MIN_COMMIT_MS = 100
 _DELTA_MS = 100
 _MAX_AUDIO_BYTES = 60 * RATE_HZ * 2  # one utterance; more is dropped (Whisper hears 30 s)
+# The kiosk streams only speech and commits after its VAD hangover (700 ms by default): when
+# no audio has come for this long, recognise what there is already; a commit of exactly that
+# audio then reuses the result instead of starting after the hangover.
+_SPECULATE_AFTER_S = 0.25
 ZERO_USAGE = {
     "total_tokens": 0,
     "input_tokens": 0,
@@ -114,12 +118,15 @@ class _Conversation:
         self._ids = itertools.count(1)
         self.tools: set[str] = set()
         self.language_hint = ""
+        self.vocabulary = ""  # transcription.prompt: the knowledge base's headings
         self.audio = bytearray()
         self.last_item: str | None = None
         self.turn: _Turn | None = None
         self.pending_calls: dict[str, str] = {}
         self.active: _Active | None = None
         self.background: set[asyncio.Task[Any]] = set()
+        self._speculation_timer: asyncio.TimerHandle | None = None
+        self._speculation: tuple[int, asyncio.Task[Any]] | None = None  # (audio bytes, task)
 
     def new_id(self, prefix: str) -> str:
         return f"{prefix}_local{next(self._ids)}"
@@ -173,6 +180,7 @@ class _Conversation:
             transcription = ((session.get("audio") or {}).get("input") or {}).get("transcription")
             if isinstance(transcription, dict):
                 self.language_hint = str(transcription.get("language") or "")
+                self.vocabulary = str(transcription.get("prompt") or "")
             await self.send({"type": "session.updated", "session": self._session()})
         elif kind == "input_audio_buffer.append":
             try:
@@ -182,8 +190,10 @@ class _Conversation:
                 return
             if len(self.audio) + len(pcm) <= _MAX_AUDIO_BYTES:
                 self.audio += pcm
+                self._schedule_speculation()
         elif kind == "input_audio_buffer.clear":
             self.audio.clear()
+            self._speculation = None
             await self.send({"type": "input_audio_buffer.cleared"})
         elif kind == "input_audio_buffer.commit":
             await self._commit()
@@ -209,6 +219,27 @@ class _Conversation:
         for kind in ("conversation.item.created", "conversation.item.added", "conversation.item.done"):
             await self.send({"type": kind, "previous_item_id": previous, "item": item})
 
+    def _schedule_speculation(self) -> None:
+        if self._speculation_timer is not None:
+            self._speculation_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._speculation_timer = loop.call_later(_SPECULATE_AFTER_S, self._speculate)
+
+    def _speculate(self) -> None:
+        self._speculation_timer = None
+        size = len(self.audio)
+        if size < _MIN_COMMIT_MS * _BYTES_PER_MS or (self._speculation and self._speculation[0] == size):
+            return
+        task = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(
+                self.engine.recognise, bytes(self.audio), self.language_hint, self.vocabulary
+            )
+        )
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved later, or not
+        self._speculation = (size, task)
+
     async def _commit(self) -> None:
         audio_ms = len(self.audio) / _BYTES_PER_MS
         if audio_ms < _MIN_COMMIT_MS:
@@ -216,6 +247,10 @@ class _Conversation:
                              f"buffer only has {audio_ms:.0f} ms of audio")
             return
         pcm, self.audio = bytes(self.audio), bytearray()
+        if self._speculation_timer is not None:
+            self._speculation_timer.cancel()
+            self._speculation_timer = None
+        early, self._speculation = self._speculation, None
         item_id = self.new_id("item")
         await self.send({"type": "input_audio_buffer.committed",
                          "previous_item_id": self.last_item, "item_id": item_id})
@@ -224,13 +259,21 @@ class _Conversation:
                               "content": [{"type": "input_audio", "transcript": None}]})
         loop = asyncio.get_running_loop()
         self.turn = _Turn(loop.create_future())
-        task = loop.create_task(self._recognise(pcm, item_id, self.turn))
+        ready = early[1] if early is not None and early[0] == len(pcm) else None
+        task = loop.create_task(self._recognise(pcm, item_id, self.turn, ready))
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def _recognise(self, pcm24k: bytes, item_id: str, turn: _Turn) -> None:
+    async def _recognise(
+        self, pcm24k: bytes, item_id: str, turn: _Turn, ready: asyncio.Task[Any] | None
+    ) -> None:
         try:
-            heard = await asyncio.to_thread(self.engine.recognise, pcm24k, self.language_hint)
+            if ready is not None:
+                heard = await ready  # recognised during the hangover already
+            else:
+                heard = await asyncio.to_thread(
+                    self.engine.recognise, pcm24k, self.language_hint, self.vocabulary
+                )
         except Exception as exc:  # the engine's failure costs this turn, not the kiosk
             log.error("local engine: recognition failed: %s", exc)
             if not turn.transcript.done():

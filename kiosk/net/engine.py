@@ -73,6 +73,8 @@ def cloud_engine(endpoint: RealtimeEndpoint, connect: Connect | None = None) -> 
 class ToolSchemas(Protocol):
     def schemas(self) -> list[dict[str, Any]]: ...
 
+    def vocabulary(self) -> str: ...
+
 
 def session_options(cfg: Config, tools: ToolSchemas | None) -> SessionOptions:
     """The session settings sent on every new connection (tools: their schemas, unless a
@@ -88,4 +90,10 @@ def session_options(cfg: Config, tools: ToolSchemas | None) -> SessionOptions:
         turn_detection=rt.turn_detection,
         transcription_model=rt.transcription_model,
         tools=tuple(tools.schemas()) if tools is not None and rt.provider != "voicerag" else (),
+        transcription_prompt=_vocabulary(tools),
     )
+
+
+def _vocabulary(tools: ToolSchemas | None) -> str:
+    vocabulary = getattr(tools, "vocabulary", None)
+    return vocabulary() if callable(vocabulary) else ""

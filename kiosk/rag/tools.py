@@ -33,6 +33,8 @@ MAX_SOURCES = 20
 MAX_SOURCE_ID_CHARS = 100
 RESULT_SEPARATOR = "\n-----\n"
 NO_RESULTS = "No results found in the knowledge base."
+# The headings sent as the recogniser's prompt (Whisper reads at most ~220 tokens of it).
+VOCABULARY_CHARS = 300
 
 _SEARCH_SCHEMA: dict[str, Any] = {
     "type": "function",
@@ -134,11 +136,34 @@ class ToolRunner:
         self._lock = threading.Lock()
         self._seen: dict[str, Citation] = {}
         self.last_search_citations: tuple[Citation, ...] = ()
+        self._vocabulary: str | None = None
 
     @staticmethod
     def schemas() -> list[dict[str, Any]]:
         """Flat function tools for ``session.tools`` (the same shape in GA and beta)."""
         return [json.loads(json.dumps(s)) for s in (_SEARCH_SCHEMA, _GROUNDING_SCHEMA)]
+
+    def vocabulary(self, max_chars: int = VOCABULARY_CHARS) -> str:
+        """The knowledge base's section headings, comma-separated: words a speech recogniser
+        should expect (sent as ``transcription.prompt``). "" when the backend cannot list
+        its chunks (Azure AI Search) or fails."""
+        if self._vocabulary is None:
+            words: dict[str, None] = {}
+            iter_chunks = getattr(self._knowledge, "iter_chunks", None)
+            try:
+                for hit in iter_chunks() if callable(iter_chunks) else ():
+                    heading = hit.title.rsplit(" > ", 1)[-1].strip()
+                    if heading and " > " in hit.title:
+                        words[heading] = None
+            except Exception as exc:  # a vocabulary is a nicety: never cost a session
+                log.warning("knowledge base headings unavailable: %s", exc)
+            text = ""
+            for word in words:
+                if len(text) + len(word) + 2 > max_chars:
+                    break
+                text = f"{text}, {word}" if text else word
+            self._vocabulary = text
+        return self._vocabulary
 
     def reset(self) -> None:
         """Forget seen chunk ids (a new conversation on the same runner)."""

@@ -45,3 +45,21 @@ def test_an_engine_that_is_not_running_is_a_one_line_error():
 def test_a_local_endpoint_off_loopback_is_refused():
     with pytest.raises(ConfigError, match="only allowed on loopback"):
         load_config('[realtime]\nprovider = "local"\nendpoint = "ws://10.0.0.5:1"\n', {})
+
+
+def test_the_knowledge_base_headings_become_the_recogniser_prompt(tmp_path):
+    from kiosk.core.realtime import RealtimeSession
+    from kiosk.net.engine import session_options
+    from kiosk.rag import ToolRunner
+    from kiosk.rag.ingest import ingest_paths
+    from kiosk.rag.sqlite_index import SqliteIndex
+    from kiosk.simulate import demo_corpus_dir
+
+    index = SqliteIndex(tmp_path / "i.sqlite")
+    ingest_paths(index, [demo_corpus_dir()])
+    runner = ToolRunner(index, top_k=5, max_result_chars=2000)
+    words = runner.vocabulary().split(", ")
+    assert {"Restrooms", "Parking", "お手洗い", "駐車場"} <= set(words)
+    options = session_options(load_config('[realtime]\nprovider = "local"\n', {}), runner)
+    event = RealtimeSession("ga", options).session_update_event()
+    assert event["session"]["audio"]["input"]["transcription"]["prompt"] == runner.vocabulary()
