@@ -109,7 +109,13 @@ def git_commit(root: Path = ROOT) -> str:
 
 
 def save(
-    name: str, rows: list[dict[str, Any]], details: Any, wall_s: float, quick: bool, out_dir: Path
+    name: str,
+    rows: list[dict[str, Any]],
+    details: Any,
+    wall_s: float,
+    quick: bool,
+    out_dir: Path,
+    commit: str,
 ) -> Path:
     now = dt.datetime.now(dt.timezone.utc)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +125,7 @@ def save(
         "finished_utc": now.isoformat(timespec="seconds"),
         "quick": quick,
         "wall_s": round(wall_s, 1),
-        "commit": git_commit(),
+        "commit": commit,  # taken when the bench started: a long run may outlive HEAD
         "machine": machine(),
         "rows": [{**r, "verdict": verdict(r)} for r in rows],
         "details": details,
@@ -163,6 +169,7 @@ def main(
         if args.names and name not in args.names:
             continue
         started = time.perf_counter()
+        commit = git_commit()
         try:
             result = load(path).run(args.quick)
         except Exception as exc:  # one broken bench must not hide the others' numbers
@@ -185,7 +192,11 @@ def main(
                     str(r.get("note", "")),
                 )
             )
-        saved = "" if args.no_save else f" -> {save(name, rows, details, wall_s, args.quick, results_dir)}"
+        saved = (
+            ""
+            if args.no_save
+            else f" -> {save(name, rows, details, wall_s, args.quick, results_dir, commit)}"
+        )
         print(f"# {name}: {wall_s:.1f} s{saved}", file=sys.stderr)
     print_table(table)
     return 1 if crashed else 0
