@@ -27,8 +27,10 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.vad import voice_detector
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
+from kiosk.core.events import State, StateChanged
 from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
 from kiosk.errors import ConfigError, KioskError
+from kiosk.hardware.led_patterns import is_animated
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import resolve_prices
 from kiosk.reload import KnowledgeTools, load_for_reload
@@ -40,7 +42,11 @@ PLAYBACK_RATE_HZ = 24000
 # Microphone audio per wake-up: three 20 ms frames per PortAudio callback (or WAV read)
 # instead of one, a third of the wake-ups while idle; the VAD still sees 20 ms frames.
 MIC_BLOCK_MS = 60
+# The speaker stream stops after this long with nothing to play (no silence rendered while
+# idle) and starts again when audio is queued; 1 s also lets the echo reference go quiet.
+SPEAKER_IDLE_PAUSE_S = 1.0
 TICK_S = 0.03
+IDLE_TICK_S = 1.0  # quiet IDLE: only the idle close of a warm connection is due, in seconds
 STOP_TIMEOUT_S = 1.5
 RELOAD_POLL_S = 0.2  # how often a reload held by a turn checks whether it ended
 
@@ -143,7 +149,9 @@ class WavMicrophone:
 
 
 class WavSpeaker:
-    """The speaker as a WAV file: pulls real-time blocks from the buffer, writes what plays."""
+    """The speaker as a WAV file: pulls real-time blocks from the buffer, writes what plays.
+
+    Like the PortAudio speaker with an idle pause, it does not wake while nothing plays."""
 
     def __init__(self, path: Path, playback: PlaybackBuffer, block_ms: int = 20) -> None:
         from kiosk.audio.wav import WavSink
@@ -155,9 +163,15 @@ class WavSpeaker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        written = asyncio.Event()
+        self._playback.add_write_listener(lambda: loop.call_soon_threadsafe(written.set))
         t = loop.time()
         try:
             while True:
+                if self._playback.is_idle:  # nothing plays: sleep until something is written
+                    written.clear()
+                    await written.wait()
+                    t = loop.time()
                 t += self._block_s
                 await asyncio.sleep(max(0.0, t - loop.time()))
                 if not self._playback.is_idle:
@@ -174,6 +188,7 @@ class Daemon:
         self.pipeline: KioskPipeline | None = None
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._tick_now = asyncio.Event()
         self._reload_requested = False
         self.exit_code = 0
         self._reload_waiting_since: float | None = None  # a turn was in progress at SIGHUP
@@ -191,6 +206,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._tick_now = asyncio.Event()
         notifier = SdNotifier()
         async with contextlib.AsyncExitStack() as stack:
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -206,6 +222,7 @@ class Daemon:
             self.bus = bus
             self._subscribe_logging(bus, stack)
             bus.subscribe(StatusReporter(notifier))
+            bus.subscribe(self._on_event_for_ticker)
             playback = PlaybackBuffer(PLAYBACK_RATE_HZ)
             self.playback = playback
             if self.cfg.earcons.enabled:
@@ -391,6 +408,7 @@ class Daemon:
                 volume=cfg.audio.output_volume,
                 playback_rate_hz=cfg.audio.playback_rate_hz,
                 on_error=threadsafe_error,
+                idle_pause_s=SPEAKER_IDLE_PAUSE_S,
             )
             sink.start()
             stack.callback(sink.close)
@@ -480,9 +498,15 @@ class Daemon:
             pipeline.feed(turn_input)
 
     async def _ticker(self) -> None:
-        """Timers of the core (turn deadlines) and LED animation, ~30 Hz."""
+        """The one timer: turn deadlines, idle close, LED animation.
+
+        ~30 Hz during a turn or while the LED animates; in a quiet IDLE (steady LED, nothing
+        playing) once a second, woken at once by any state change so the LED follows it.
+        """
         while True:
-            await asyncio.sleep(TICK_S)
+            self._tick_now.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._tick_now.wait(), self._tick_interval_s())
             pipeline = self.pipeline
             if pipeline is None:
                 continue
@@ -490,6 +514,18 @@ class Daemon:
             pipeline.tick()
             if self._leds is not None:
                 self._leds.render(now)
+
+    def _tick_interval_s(self) -> float:
+        pipeline = self.pipeline
+        if pipeline is None or pipeline.state is not State.IDLE or not self.playback.is_idle:
+            return TICK_S
+        if self._leds is not None and is_animated(self._leds.state):
+            return TICK_S
+        return IDLE_TICK_S
+
+    def _on_event_for_ticker(self, event: Any) -> None:
+        if isinstance(event, StateChanged):
+            self._tick_now.set()
 
     async def _watchdog(self, notifier: Any, interval_s: float) -> None:
         """WATCHDOG=1 from the event loop itself: a stuck loop stops it, and systemd restarts us."""

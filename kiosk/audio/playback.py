@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -64,6 +65,12 @@ class PlaybackBuffer:
         self._recent_levels: deque[float] = deque(maxlen=RECENT_LEVEL_BLOCKS)
         self._held = False
         self._flush_count = 0
+        self._write_listeners: list[Callable[[], None]] = []
+
+    def add_write_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` (on the writer's thread, must not block) after each write:
+        a speaker that stopped while idle starts again."""
+        self._write_listeners.append(listener)
 
     def write(self, pcm: bytes, item_id: str | None = None) -> None:
         """Queue PCM. ``item_id`` names the answer item it belongs to; ``None`` = an earcon.
@@ -87,6 +94,8 @@ class PlaybackBuffer:
                 self._played_samples.move_to_end(item_id)
                 while len(self._played_samples) > _ITEMS_REMEMBERED:
                     self._played_samples.popitem(last=False)
+        for listener in self._write_listeners:
+            listener()
 
     def read(self, n_samples: int) -> bytes:
         """Take the next ``n_samples`` for the speaker: always ``n_samples * 2`` bytes.

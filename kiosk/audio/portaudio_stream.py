@@ -69,8 +69,12 @@ class PortAudioStream:
         self._lifecycle = threading.Lock()  # start/close/reopen vs each other
         self._failed = threading.Event()  # on_error already called for this stream
         self._stop_watchdog = threading.Event()
+        self._poke = threading.Event()  # wakes the watchdog early (stop, or audio to play)
         self._watchdog: threading.Thread | None = None
         self._last_callback_s = 0.0
+        self._paused = False  # stopped on purpose while idle (see _wants_pause)
+        self._callbacks_at_start = 0
+        self.pauses = 0
         self.callbacks = 0  # PortAudio callbacks since the stream opened
         self._callback_errors = 0
         self.device: DeviceInfo | None = None
@@ -126,7 +130,8 @@ class PortAudioStream:
             self._prepare(rate_hz, channels)
             frames_per_buffer = max(1, rate_hz * self._block_ms // 1000)
             self._failed.clear()
-            self.callbacks = 0
+            self.callbacks = self._callbacks_at_start = 0
+            self._paused = False
             self._last_callback_s = time.monotonic()
             stream = self._open_stream(pa, device, rate_hz, channels, frames_per_buffer)
         except BaseException:
@@ -134,6 +139,7 @@ class PortAudioStream:
             raise
         self._pa, self._stream = pa, stream
         self._stop_watchdog.clear()
+        self._poke.clear()
         self._watchdog = threading.Thread(
             target=self._watch, name=f"kiosk-{self._kind}-watchdog", daemon=True
         )
@@ -176,6 +182,7 @@ class PortAudioStream:
 
     def _close(self) -> None:
         self._stop_watchdog.set()
+        self._poke.set()
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None and watchdog is not threading.current_thread():
             watchdog.join(timeout=2.0)
@@ -199,18 +206,26 @@ class PortAudioStream:
     # -- failure detection ---------------------------------------------------------------
 
     def _watch(self) -> None:
-        interval_s = min(0.25, self._stall_timeout_s / 4)
-        while not self._stop_watchdog.wait(interval_s):
+        interval_s = min(0.5, self._stall_timeout_s / 4)
+        while True:
+            # Paused: nothing to watch; sleep until poked (audio written, or close).
+            self._poke.wait(None if self._paused else interval_s)
+            self._poke.clear()
             stream = self._stream
-            if stream is None or self._failed.is_set():
+            if self._stop_watchdog.is_set() or stream is None or self._failed.is_set():
                 return
+            if self._paused:
+                if not self._wants_pause():
+                    self._resume(stream)
+                continue
             try:
                 active = bool(stream.is_active())
             except (OSError, ValueError):
                 active = False
             silent_s = time.monotonic() - self._last_callback_s
             # The first buffer may take a while (a sound server resuming a suspended sink).
-            limit_s = self._stall_timeout_s if self.callbacks else self._start_timeout_s
+            first = self.callbacks == self._callbacks_at_start
+            limit_s = self._start_timeout_s if first else self._stall_timeout_s
             if not active:
                 self._fail(DeviceError(f"{self._kind} device stopped: {self._describe()}"))
                 return
@@ -226,6 +241,38 @@ class PortAudioStream:
             if problem is not None:
                 self._fail(DeviceError(f"{self._kind} device {problem} ({self._describe()})"))
                 return
+            if self._wants_pause():
+                self._pause(stream)
+
+    def _pause(self, stream: Any) -> None:
+        """Stop the stream while there is nothing to do (on the watchdog thread)."""
+        try:
+            _abort(stream)
+        except (OSError, ValueError) as exc:
+            log.debug("%s stream pause: %s", self._kind, _portaudio_message(exc))
+            return
+        self._paused = True
+        self.pauses += 1
+        log.debug("%s stream paused (nothing to play)", self._kind)
+        self._poke.set()  # audio may have arrived meanwhile: look again at once
+
+    def _resume(self, stream: Any) -> None:
+        self._paused = False
+        self._callbacks_at_start = self.callbacks
+        self._last_callback_s = time.monotonic()
+        self._on_resume()
+        log.debug("%s stream resumed", self._kind)
+        try:
+            stream.start_stream()
+        except (OSError, ValueError) as exc:
+            self._fail(
+                DeviceError(f"{self._kind} device cannot restart: {_portaudio_message(exc)}")
+            )
+
+    def wake(self) -> None:
+        """Ask a paused stream to run again (cheap, from any thread)."""
+        if self._paused:
+            self._poke.set()
 
     def _fail(self, exc: BaseException) -> None:
         """Report a dead stream once; the owner decides whether to :meth:`reopen`."""
@@ -251,6 +298,13 @@ class PortAudioStream:
     def _content_problem(self) -> str | None:
         """A reason the audio flowing is useless although the stream runs, or None."""
         return None
+
+    def _wants_pause(self) -> bool:
+        """True while the stream may stop (nothing to play); :meth:`wake` restarts it."""
+        return False
+
+    def _on_resume(self) -> None:
+        """Called on the watchdog thread just before a paused stream starts again."""
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         raise NotImplementedError
@@ -286,6 +340,24 @@ class PortAudioStream:
         tb: TracebackType | None,
     ) -> None:
         await asyncio.to_thread(self.close)
+
+
+def _abort(stream: Any) -> None:
+    """Pa_AbortStream: stop at once (what is queued is silence). pyaudio exposes only
+    Pa_StopStream, which waits for the buffers to drain and can hang on a device that has
+    gone away; its C module has abort_stream, and its Stream must then be marked stopped
+    or start_stream() would do nothing."""
+    abort = getattr(stream, "abort_stream", None)
+    if abort is not None:
+        abort()
+        return
+    try:
+        import pyaudio
+
+        pyaudio.pa.abort_stream(stream._stream)
+        stream._is_running = False
+    except (ImportError, AttributeError):
+        stream.stop_stream()
 
 
 def _portaudio_message(exc: BaseException) -> str:

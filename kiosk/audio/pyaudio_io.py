@@ -163,6 +163,10 @@ class PyAudioSink(PortAudioStream):
     device (``output_latency_ms``) is not yet audible. After ``buffer.flush()`` the sink
     drops its own resampler tail too, so barge-in silences within one callback.
 
+    With ``idle_pause_s`` > 0 the stream stops after the buffer has been empty that long
+    (no silence rendered, no wake-ups while nothing plays) and starts again as soon as
+    something is written to the buffer.
+
     Device loss and lifecycle as :class:`PyAudioSource`.
     """
 
@@ -180,6 +184,7 @@ class PyAudioSink(PortAudioStream):
         block_ms: int = 20,
         stall_timeout_s: float = 2.0,
         start_timeout_s: float = 5.0,
+        idle_pause_s: float = 0.0,
         pyaudio_factory: Callable[[], PortAudioHost] = open_pyaudio,
     ) -> None:
         if source_rate_hz != buffer.rate_hz:
@@ -210,6 +215,10 @@ class PyAudioSink(PortAudioStream):
         # Device-rate samples taken from the buffer but not yet handed to PortAudio; written
         # by the callback, read by anyone (one float assignment: no lock needed).
         self._held_samples = 0.0
+        self._idle_pause_s = idle_pause_s
+        self._idle_since_s: float | None = None  # callback time the buffer ran dry
+        if idle_pause_s > 0:
+            buffer.add_write_listener(self.wake)
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(self.source_rate_hz, rate_hz)
@@ -246,6 +255,12 @@ class PyAudioSink(PortAudioStream):
         pcm = bytes(self._pending[:need])
         del self._pending[:need]
         self._held_samples = len(self._pending) / 2 + self._resampler.delay_samples()
+        if self._idle_pause_s > 0:
+            dry = not self._pending and self.buffer.is_idle
+            if not dry:
+                self._idle_since_s = None
+            elif self._idle_since_s is None:
+                self._idle_since_s = self._last_callback_s
         if self.volume != 1.0 or self.channels > 1:
             samples = np.frombuffer(pcm, dtype=np.int16)
             if self.volume != 1.0:
@@ -255,6 +270,17 @@ class PyAudioSink(PortAudioStream):
                 samples = np.repeat(samples, self.channels)
             pcm = samples.tobytes()
         return pcm
+
+    def _wants_pause(self) -> bool:
+        since = self._idle_since_s
+        return (
+            since is not None
+            and self.buffer.is_idle
+            and time.monotonic() - since >= self._idle_pause_s
+        )
+
+    def _on_resume(self) -> None:
+        self._idle_since_s = None
 
     @property
     def output_latency_ms(self) -> float:

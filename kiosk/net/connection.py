@@ -4,6 +4,9 @@ Owns the ``websockets`` library and the translation of its failures into kiosk e
 (:class:`~kiosk.errors.UpstreamRejected` for 401/403, :class:`~kiosk.errors.UpstreamUnavailable`
 with any ``Retry-After`` hint otherwise). Does not decide *when* to connect: that is the
 app's connection policy (``kiosk.net.policy``).
+
+``websockets`` (and with it ``ssl``, ~9 MB together) is imported at the first connection:
+a kiosk that nobody has spoken to since it started does not hold it.
 """
 
 from __future__ import annotations
@@ -11,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import websockets
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
 
 from kiosk.errors import UpstreamRejected, UpstreamUnavailable
 from kiosk.net.endpoints import RealtimeEndpoint
@@ -66,6 +68,10 @@ class WebsocketLink:
         ping_interval_s: float | None = 10.0,
         ping_timeout_s: float | None = 10.0,
     ) -> WebsocketLink:
+        import websockets
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
+
         try:
             ws = await connect(
                 endpoint.url,
@@ -96,6 +102,8 @@ class WebsocketLink:
 
     async def send(self, text: str) -> bool:
         """Send one text frame; returns False if the connection is already gone."""
+        from websockets.exceptions import ConnectionClosed  # imported by open(): cheap
+
         try:
             await self._ws.send(text)
             return True
@@ -104,6 +112,8 @@ class WebsocketLink:
             return False
 
     async def recv(self) -> str | None:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             message = await self._ws.recv()
         except ConnectionClosed as exc:
@@ -117,6 +127,8 @@ class WebsocketLink:
         return message
 
     async def close(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         try:
             await asyncio.wait_for(self._ws.close(), timeout=2.0)
         except (TimeoutError, ConnectionClosed, OSError):

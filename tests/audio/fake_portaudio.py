@@ -35,8 +35,14 @@ class FakeStream:
         cb: Callback = self.kwargs["stream_callback"]
         return cb
 
+    starts: int = 0
+
     def start_stream(self) -> None:
         self.active = True
+        self.starts += 1
+
+    def abort_stream(self) -> None:
+        self.active = False
 
     def is_active(self) -> bool:
         return self.active and not self.closed

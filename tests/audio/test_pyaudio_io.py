@@ -311,3 +311,43 @@ def test_source_hearing_quiet_noise_is_not_digital_silence() -> None:
         _feed_until(host.streams[0], quiet.tobytes(), stop)
 
     assert errors == []
+
+
+def _wait_until(condition: object, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_idle_sink_stops_its_stream_and_starts_again_when_audio_is_written() -> None:
+    host = _host(rates_hz=(24000,))
+    buffer = PlaybackBuffer(24000)
+    errors: list[BaseException] = []
+    with _sink(
+        host, buffer, idle_pause_s=0.05, stall_timeout_s=0.2, on_error=errors.append
+    ) as sink:
+        stream = host.streams[0]
+        assert stream.callback(None, 480, {}, 0)[0] == bytes(960)  # silence, buffer dry
+        _wait_until(lambda: not stream.active, "the idle sink never paused")
+        assert sink.pauses == 1
+        time.sleep(0.5)  # well past the stall timeout: a paused stream is not a dead one
+        assert errors == [] and not stream.active
+
+        buffer.write(tone(440, 24000, 0.02).tobytes(), item_id="answer")
+        _wait_until(lambda: stream.active, "writing audio did not restart the stream")
+        assert stream.starts == 2
+        out, _ = stream.callback(None, 480, {}, 0)
+        assert out == tone(440, 24000, 0.02).tobytes()
+        assert buffer.played_ms("answer") == 20
+    assert errors == []
+
+
+def test_sink_without_idle_pause_keeps_rendering_silence() -> None:
+    host = _host(rates_hz=(24000,))
+    with _sink(host, PlaybackBuffer(24000), stall_timeout_s=0.2) as sink:
+        stream = host.streams[0]
+        for _ in range(10):
+            stream.callback(None, 480, {}, 0)
+            time.sleep(0.02)
+        assert stream.active and sink.pauses == 0

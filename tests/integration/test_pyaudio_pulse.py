@@ -164,6 +164,28 @@ def test_flush_mid_answer_silences_the_speaker_at_once(capture: Capture) -> None
     assert 600 <= played_at_flush_ms < 1500
 
 
+def test_idle_speaker_pauses_and_the_next_answer_is_heard_in_full(capture: Capture) -> None:
+    buffer = PlaybackBuffer(24000)
+    with (
+        PyAudioSink("", buffer, idle_pause_s=0.3, on_error=capture.on_error) as sink,
+        PyAudioSource("", rate_hz=16000, frame_ms=20, on_frame=capture.on_frame) as source,
+    ):
+        capture.wait_for(lambda: sink.pauses == 1, 5.0, "the idle speaker to pause")
+        time.sleep(2.5)  # longer than the stall timeout: a paused stream is not a dead one
+        start = capture.frame_count()
+        buffer.write(tone(800, 24000, 1.0, amplitude=0.5).tobytes(), "item_after_pause")
+        capture.wait_for(
+            lambda: buffer.played_ms("item_after_pause") == 1000, 5.0, "the answer played"
+        )
+        capture.wait_for(lambda: sink.pauses == 2, 5.0, "the speaker to pause again")
+        assert source.is_running
+
+    assert capture.errors == []
+    loud = _loud_part(capture.samples(start), 16000)
+    assert loud.size / 16000 == pytest.approx(1.0, abs=0.1)  # nothing cut at the restart
+    assert dominant_freq_hz(loud[1600:-1600], 16000) == pytest.approx(800, abs=3)
+
+
 async def test_async_context_manager_opens_and_close_twice_is_harmless(
     capture: Capture,
 ) -> None:
