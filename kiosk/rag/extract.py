@@ -95,13 +95,18 @@ def decode_text(data: bytes, name: str) -> str:
 MAX_HEADING_CHARS = 200
 
 
+# Control characters other than whitespace (ESC, BEL, ...): in a title or passage they
+# would reach terminals (kiosk search, logs) and the model. Whitespace is normalised below.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def short_line(text: str, limit: int = MAX_HEADING_CHARS) -> str:
     """``text`` on one line, runs of whitespace collapsed, at most ``limit`` characters."""
-    return " ".join(text.split())[:limit]
+    return _CONTROL.sub("", " ".join(text.split()))[:limit]
 
 
 def _clean(text: str) -> str:
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [" ".join(line.split()) for line in _CONTROL.sub("", text).splitlines()]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):
@@ -411,7 +416,7 @@ def extract(path: Path, data: bytes, budget: TimeBudget = _NO_BUDGET) -> Documen
     """
     name = str(path)
     suffix = path.suffix.lower()
-    fallback_title = path.stem.replace("_", " ").replace("-", " ").strip() or path.name
+    fallback_title = short_line(path.stem.replace("_", " ").replace("-", " ")) or path.name
     if suffix == ".pdf":
         return parse_pdf(data, name, fallback_title, budget)
     if suffix not in SUPPORTED_SUFFIXES:

@@ -175,3 +175,15 @@ def test_chunks_of_a_long_unbroken_line_cover_it_exactly() -> None:
     chunks = chunk_document(doc, chunk_chars=600, overlap_chars=0)
     assert "".join(c.text for c in chunks) == text
     assert all(len(c.text) <= 600 for c in chunks)
+
+
+def test_control_characters_do_not_reach_titles_or_passages() -> None:
+    doc = extract(
+        Path("/x/evil\x1b]0;pwned\x07name.md"),
+        b"Intro \x1b[2Jcleared\x07 text.\n\n## Head\x1b[31ming\nBody\x08 here.\n",
+    )
+    assert doc.title == "evil]0;pwnedname"
+    assert [(s.heading, s.text) for s in doc.sections] == [
+        ("", "Intro [2Jcleared text."),
+        ("Head[31ming", "Body here."),
+    ]
