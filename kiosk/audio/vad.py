@@ -76,8 +76,8 @@ class SileroVad:
 class ConfirmedVoiceDetector:
     """``first`` (webrtcvad) decides; while it hears voice, ``neural`` must agree.
 
-    The neural model wakes on webrtcvad's first voiced frame (warmed with the audio just
-    before it), keeps running through short unvoiced gaps so it sees contiguous audio, and
+    The neural model wakes on webrtcvad's first voiced frame at ``wake_level_dbfs`` or louder
+    (warmed with the audio just before it), keeps running through short unvoiced gaps so it sees contiguous audio, and
     sleeps after ``SLEEP_AFTER_MS`` of them. ``neural_chunks`` counts its work (bench CPU).
     """
 
@@ -90,8 +90,10 @@ class ConfirmedVoiceDetector:
         *,
         chunk_bytes: int = SileroVad.chunk_bytes,
         reset: Callable[[], None] | None = None,
+        wake_level_dbfs: float | None = None,
     ) -> None:
         self._first = first
+        self._wake_level_dbfs = wake_level_dbfs
         self._neural = neural
         self._reset = reset
         self.threshold = threshold
@@ -106,7 +108,7 @@ class ConfirmedVoiceDetector:
 
     def __call__(self, frame: bytes) -> bool:
         voiced = self._first(frame)
-        if not voiced and not self._awake:
+        if not self._awake and (not voiced or self._too_quiet_to_wake(frame)):
             self._history.append(frame)
             return False
         if not self._awake:
@@ -128,6 +130,16 @@ class ConfirmedVoiceDetector:
         return voiced and self.probability >= self.threshold
 
 
+    def _too_quiet_to_wake(self, frame: bytes) -> bool:
+        # Quieter than any onset (vad.min_level_dbfs): webrtcvad voices a quiet room's hum,
+        # and waking the neural model for it would be most of an idle kiosk's CPU.
+        if self._wake_level_dbfs is None:
+            return False
+        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
+        power = float(np.mean(samples * samples)) if samples.size else 0.0
+        return power < (32768.0**2) * 10 ** (self._wake_level_dbfs / 10)
+
+
 def voice_detector(settings: VadSettings, rate_hz: int, frame_ms: int) -> Callable[[bytes], bool]:
     """The detector ``[vad]`` asks for: webrtcvad alone, or confirmed by Silero."""
     first = webrtc_voice_detector(settings.aggressiveness, rate_hz, frame_ms)
@@ -136,4 +148,11 @@ def voice_detector(settings: VadSettings, rate_hz: int, frame_ms: int) -> Callab
     if rate_hz != NEURAL_RATE_HZ:
         raise ConfigError("vad.neural", f"silero runs on 16 kHz frames, got {rate_hz} Hz")
     silero = SileroVad()
-    return ConfirmedVoiceDetector(first, silero, frame_ms, settings.neural_threshold, reset=silero.reset)
+    return ConfirmedVoiceDetector(
+        first,
+        silero,
+        frame_ms,
+        settings.neural_threshold,
+        reset=silero.reset,
+        wake_level_dbfs=settings.min_level_dbfs,
+    )

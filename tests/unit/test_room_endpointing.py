@@ -206,3 +206,21 @@ def test_carry_room_keeps_the_floor_and_echo_return_across_a_reload() -> None:
     assert new.endpointer.noise_floor_dbfs == old.endpointer.noise_floor_dbfs
     assert new.endpointer.echo_return_db == pytest.approx(-12.0, abs=0.2)
     assert new.play(200, HVAC_DBFS) == []  # no relearning: the room's hum never opens a turn
+
+
+def test_neural_vad_stays_asleep_for_voiced_frames_quieter_than_any_onset() -> None:
+    """A quiet room's hum that webrtcvad calls voiced must not wake the neural model."""
+    import numpy as np
+
+    neural = FakeNeural(0.9)
+    detect = ConfirmedVoiceDetector(lambda frame: True, neural, FRAME_MS, 0.5,
+                                    chunk_bytes=FRAME_BYTES, reset=neural.reset,
+                                    wake_level_dbfs=-50.0)  # fmt: skip
+    samples = FRAME_BYTES // 2
+    hum = (np.ones(samples) * 32768 * 10 ** (-56 / 20)).astype("<i2").tobytes()  # -56 dBFS
+    voice = (np.ones(samples) * 32768 * 10 ** (-30 / 20)).astype("<i2").tobytes()  # -30 dBFS
+    assert [detect(hum) for _ in range(50)] == [False] * 50
+    assert neural.chunks == [] and neural.resets == 0
+    assert detect(voice) is True
+    assert neural.resets == 1 and neural.chunks[-1] == voice
+    assert detect(hum) is True  # awake: a quiet frame inside speech is judged, not gated
