@@ -148,6 +148,12 @@ class TurnSettings:
     max_answer_s: float = 90.0  # nobody listens to a longer answer
     error_hold_s: float = 3.0  # time shown in ERROR before returning to IDLE
     idle_close_s: float = 45.0  # close the websocket after this long without a turn
+    # Every response re-bills the whole conversation: keep this many visitor turns of context
+    # (0 = each turn stands alone) ...
+    context_turns: int = 3
+    # ... and start a fresh conversation when a turn begins this long after the last one ended
+    # (a new visitor must not hear, or pay for, the previous one's conversation).
+    new_visitor_after_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,6 +557,8 @@ def _validate(cfg: Config) -> None:
         "idle_close_s",
     ):
         _check_range(f"turns.{name}", getattr(cfg.turns, name), 0.1, 3600)
+    _check_range("turns.context_turns", cfg.turns.context_turns, 0, 50)
+    _check_range("turns.new_visitor_after_s", cfg.turns.new_visitor_after_s, 0, 86400)
     c = cfg.connection
     _check_range("connection.max_new_per_minute", c.max_new_per_minute, 1, 600)
     _check_range("connection.backoff_initial_s", c.backoff_initial_s, 0.01, 600)

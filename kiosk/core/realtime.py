@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kiosk.core.conversation import ITEM_EVENTS, ConversationItems
 from kiosk.core.events import Usage
 from kiosk.errors import LocalProtocolError
 
@@ -287,6 +288,7 @@ class RealtimeSession:
         self._incoming: list[ServerEvent] = []
         self._response: _ResponseProgress | None = None  # the response in progress, if any
         self._answer_item_id: str | None = None  # last assistant audio item (for truncate)
+        self.conversation = ConversationItems()
         self.audio_sent_bytes = 0  # PCM16 24 kHz appended over this session's lifetime
 
     # --- client side ---------------------------------------------------------------------
@@ -404,6 +406,16 @@ class RealtimeSession:
         )
         return True
 
+    def forget_older_turns(self, keep_turns: int) -> int:
+        """Delete the items before the last ``keep_turns`` visitor turns (0 = all of them);
+        returns how many. Only between responses: never pull items from under an answer."""
+        if self._response is not None:
+            return 0
+        events = self.conversation.forget(self.conversation.older_than_turns(keep_turns))
+        for event in events:
+            self._send(event)
+        return len(events)
+
     def send_tool_output(self, call_id: str, output: str) -> None:
         if self.middle_tier:
             raise LocalProtocolError("tools run in the VoiceRAG middle tier, not on the kiosk")
@@ -516,6 +528,8 @@ class RealtimeSession:
                         )
                     )
             return RateLimitsUpdated(limits=tuple(limits))
+        if kind in ITEM_EVENTS:
+            self.conversation.observe(raw)
         if kind in _KNOWN_QUIET:
             return None
         return ServerEventIgnored(_label(kind))

@@ -165,6 +165,8 @@ class FakeConversation:
         # Usage accounting: the whole conversation is input to every response.
         self.context_audio_s = 0.0
         self.context_text_tokens = 40
+        # What each item added to the context, so conversation.item.delete shrinks it again.
+        self.item_context: dict[str, tuple[float, int]] = {}
         self.previous_input_tokens = 0
         # Server-VAD emulation.
         self.vad_speaking = False
@@ -260,6 +262,7 @@ class FakeConversation:
                 await self._truncate(event, client_event_id)
             case "conversation.item.delete":
                 self.known_items.discard(event["item_id"])
+                self._forget_context(str(event["item_id"]))
                 await self.send({"type": "conversation.item.deleted", "item_id": event["item_id"]})
             case other:
                 await self.error(
@@ -436,7 +439,7 @@ class FakeConversation:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         await self._announce_item(item, previous)
-        self._new_turn(audio_s=audio_ms / 1000)
+        self._new_turn(audio_s=audio_ms / 1000, item_id=item_id)
         if self._transcription_on():
             await self.send(
                 {
@@ -456,12 +459,23 @@ class FakeConversation:
             )
         return True
 
-    def _new_turn(self, *, audio_s: float = 0.0, text: str = "") -> None:
+    def _new_turn(self, *, audio_s: float = 0.0, text: str = "", item_id: str = "") -> None:
         self.turn_phase = 0
         self.turn_failed = False
         self.search_output = ""
+        self._add_context(item_id, audio_s=audio_s, text_tokens=_text_tokens(text))
+
+    def _add_context(self, item_id: str, *, audio_s: float = 0.0, text_tokens: int = 0) -> None:
         self.context_audio_s += audio_s
-        self.context_text_tokens += _text_tokens(text)
+        self.context_text_tokens += text_tokens
+        if item_id:
+            was_audio, was_text = self.item_context.get(item_id, (0.0, 0))
+            self.item_context[item_id] = (was_audio + audio_s, was_text + text_tokens)
+
+    def _forget_context(self, item_id: str) -> None:
+        audio_s, text_tokens = self.item_context.pop(item_id, (0.0, 0))
+        self.context_audio_s = max(0.0, self.context_audio_s - audio_s)
+        self.context_text_tokens = max(0, self.context_text_tokens - text_tokens)
 
     async def _announce_item(self, item: JsonDict, previous_item_id: str | None) -> None:
         """conversation.item.created (both dialects) + GA's added/done for a finished item."""
@@ -508,10 +522,10 @@ class FakeConversation:
                 return
             if name == "search":
                 self.search_output = str(item.get("output", ""))
-            self.context_text_tokens += _text_tokens(str(item.get("output", "")))
+            self._add_context(item["id"], text_tokens=_text_tokens(str(item.get("output", ""))))
         elif item.get("type") == "message" and item.get("role") == "user":
             texts = [str(part.get("text") or "") for part in item.get("content") or []]
-            self._new_turn(text=" ".join(texts))
+            self._new_turn(text=" ".join(texts), item_id=item["id"])
         await self._announce_item(item, self.last_item_id)
 
     async def _truncate(self, event: JsonDict, client_event_id: str | None) -> None:
@@ -845,7 +859,7 @@ class FakeConversation:
         usage = self._usage(
             output_text_tokens=_text_tokens(transcript), output_audio_s=sent_ms / 1000
         )
-        self.context_text_tokens += _text_tokens(transcript)
+        self._add_context(item_id, text_tokens=_text_tokens(transcript))
         status_details = (
             {"type": "cancelled", "reason": active.cancel_reason} if cancelled else None
         )
