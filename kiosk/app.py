@@ -305,13 +305,8 @@ class KioskPipeline:
                 self._streaming = False
                 asyncio.get_running_loop().call_soon(self._refuse_turn, status.reason)
                 return
-        session = self.link.session
-        if session is not None and (
-            self.clock() - self._idle_since >= self.cfg.turns.new_visitor_after_s
-        ):
-            forgotten = session.forget_older_turns(0)  # a new visitor: a fresh conversation
-            if forgotten:
-                log.debug("new visitor: %d conversation items forgotten", forgotten)
+        if self.clock() - self._idle_since >= self.cfg.turns.new_visitor_after_s:
+            self.link.forget_context(0)  # a new visitor: a fresh conversation
         if with_preroll and self._onset_audio:
             self._upstream(self._onset_audio)
         elif not with_preroll:
@@ -476,8 +471,7 @@ class KioskPipeline:
             self.policy.record_answered(self.clock())  # the link proved healthy
             self.feed(AnswerFinished(had_audio=event.had_audio))
             # Bound what the next response re-bills: only the last few turns stay upstream.
-            if session.forget_older_turns(self.cfg.turns.context_turns):
-                self.link.pump()
+            self.link.forget_context(self.cfg.turns.context_turns)
         else:
             self.feed(ToolRoundFinished())  # the middle tier's hidden tool round
 

@@ -134,6 +134,13 @@ class UpstreamLink:
             return
         self._connecting = asyncio.get_running_loop().create_task(self._open())
 
+    def forget_context(self, keep_turns: int) -> None:
+        """Delete all but the last ``keep_turns`` visitor turns from the server's conversation
+        (0 = all: a new visitor). Between answers only; nothing to do without a session."""
+        current = self._current
+        if current is not None and current.session.forget_older_turns(keep_turns):
+            self.pump()
+
     def pump(self) -> None:
         """Move the session's queued client events to the sender task. Call after each
         change to the session."""
