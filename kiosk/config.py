@@ -190,6 +190,8 @@ class RagSettings:
     top_k: int = 5
     max_result_chars: int = 2000  # tool output is billed as text input on every later turn
     tool_timeout_s: float = 5.0
+    # Cosine similarity (local index with vectors) below which a search returns nothing.
+    relevance_floor: float = 0.25
     azure_endpoint: str = ""  # https://<service>.search.windows.net
     azure_index: str = ""
     azure_semantic_configuration: str = ""
@@ -576,6 +578,7 @@ def _validate(cfg: Config) -> None:
     _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
     _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
     _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)
+    _check_range("rag.relevance_floor", cfg.rag.relevance_floor, 0.0, 1.0)
     if cfg.rag.azure_endpoint:  # also used by `kiosk index push --azure` with another backend
         check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
     if cfg.rag.backend == "azure":

@@ -56,7 +56,9 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
                 "`kiosk index add`",
                 path,
             )
-        return SqliteIndex(path, read_only=True, embedder=load_embedder())
+        return SqliteIndex(
+            path, read_only=True, embedder=load_embedder(), relevance_floor=rag.relevance_floor
+        )
     except KnowledgeError as exc:
         log.error("knowledge base unavailable: %s", exc)
         return UnavailableKnowledge(str(exc))

@@ -127,7 +127,7 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
         "usage (empty query, -k < 1) or configuration.",
     )
     p.add_argument("query", help="what a visitor might ask, or keywords (quote it)")
-    p.add_argument("-k", type=int, default=0, help="results (default: rag.top_k)")
+    p.add_argument("-k", type=int, default=None, help="results, 1-100 (default: rag.top_k)")
     p.add_argument(
         "--json", action="store_true", help="a JSON list of {chunk_id, title, source, score, text}"
     )
@@ -350,7 +350,9 @@ def _search_backend(args: argparse.Namespace, cfg: Config) -> KnowledgeBase | No
     if not path.exists():
         print(f"no index at {path} (create one with `kiosk index add PATH`)", file=sys.stderr)
         return None
-    return SqliteIndex(path, read_only=True, embedder=load_embedder())
+    return SqliteIndex(
+        path, read_only=True, embedder=load_embedder(), relevance_floor=cfg.rag.relevance_floor
+    )
 
 
 def hit_to_json(hit: Hit) -> dict[str, Any]:
@@ -365,11 +367,14 @@ def hit_to_json(hit: Hit) -> dict[str, Any]:
 
 @_guard
 def cmd_search(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    k = args.k or cfg.rag.top_k
-    if not 1 <= k <= 100:
-        print("-k must be between 1 and 100", file=sys.stderr)
+    if not args.query.strip():
+        print("search: the query is empty", file=sys.stderr)
         return 2
+    if args.k is not None and not 1 <= args.k <= 100:
+        print(f"search: -k must be between 1 and 100, got {args.k}", file=sys.stderr)
+        return 2
+    cfg = _config(args)
+    k = args.k if args.k is not None else cfg.rag.top_k
     backend = _search_backend(args, cfg)
     if backend is None:
         return 1

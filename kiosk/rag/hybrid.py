@@ -16,32 +16,75 @@ RRF_K = 60
 
 
 class VectorMatrix:
-    """Row ids and their L2-normalised vectors, searched by brute-force dot product.
+    """Row ids, their L2-normalised vectors and language, searched by brute-force dot product.
 
-    Brute force is the right tool at kiosk scale: 10k chunks x 256 dims is one 10 MB
-    matrix-vector product, about a millisecond, with no index to build or keep in sync.
+    Brute force is the right tool at kiosk scale: no index to build or keep in sync.
+    Rows are kept as int8 with a per-row scale (a quarter of float32's memory: 5 MB for
+    10k chunks x 512 dims) and multiplied in int32, which is also faster than float32
+    here (2.5 vs 3.3 ms at 10k x 512); cosines come out within about 0.01.
+
+    ``cjk`` marks rows written mostly in CJK script. A multilingual model ranks a
+    Japanese question's English twin passage close to the Japanese one; searching the
+    question's own script first keeps the answer in the visitor's language (tuning set
+    recall@5 en 0.92 -> 0.94, ja MRR 0.75 -> 0.80).
     """
 
-    def __init__(self, ids: Sequence[int], vectors: npt.NDArray[np.float32]) -> None:
+    def __init__(
+        self,
+        ids: Sequence[int],
+        vectors: npt.NDArray[np.floating],
+        cjk: Sequence[bool] | None = None,
+    ) -> None:
         if len(ids) != vectors.shape[0]:
             raise ValueError("one vector per id")
         self.ids = np.asarray(ids, dtype=np.int64)
-        self.vectors = vectors
+        self._order = np.argsort(self.ids, kind="stable")
+        rows = np.asarray(vectors, dtype=np.float32)
+        peak = np.abs(rows).max(axis=1) if len(rows) else np.zeros(0, np.float32)
+        peak[peak == 0] = 1.0
+        self._rows = np.round(rows * (127.0 / peak)[:, None]).astype(np.int8)
+        self._row_scale = (peak / 127.0).astype(np.float32)
+        self.cjk = np.zeros(len(self.ids), bool) if cjk is None else np.asarray(cjk, bool)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def top(self, query: npt.NDArray[np.float32], n: int) -> list[int]:
-        """Ids of the ``n`` rows most similar to ``query``, best first."""
-        if not len(self) or n <= 0:
-            return []
+    def similarities(self, query: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
+        """Cosine similarity of every row to the (L2-normalised) ``query``, in row order."""
+        if not len(self):
+            return np.zeros(0, np.float32)
+        q = np.asarray(query, dtype=np.float32)
+        peak = float(np.abs(q).max()) or 1.0
+        q8 = np.round(q * (127.0 / peak)).astype(np.int8)
         # einsum, not `@`: a matrix-vector product this small is memory-bound, and
         # OpenBLAS waking its thread pool for it added 10-20 ms p95 under load.
-        scores = np.einsum("ij,j->i", self.vectors, query)
-        n = min(n, len(scores))
+        dots = np.einsum("ij,j->i", self._rows, q8, dtype=np.int32)
+        return dots.astype(np.float32) * self._row_scale * (peak / 127.0)
+
+    def same_script(self, scores: npt.NDArray[np.float32], cjk: bool) -> npt.NDArray[np.float32]:
+        """``scores`` with rows of the other script pushed to -inf, when any row matches."""
+        mask = self.cjk == cjk
+        if not mask.any() or mask.all():
+            return scores
+        return np.where(mask, scores, np.float32(-np.inf))
+
+    def top(self, scores: npt.NDArray[np.float32], n: int) -> list[int]:
+        """Ids of the ``n`` best rows by ``scores`` (from :meth:`similarities`), best first."""
+        n = min(n, int(np.isfinite(scores).sum()))
+        if n <= 0:
+            return []
         best = np.argpartition(-scores, n - 1)[:n]
         best = best[np.argsort(-scores[best], kind="stable")]
         return [int(i) for i in self.ids[best]]
+
+    def score_of(self, scores: npt.NDArray[np.float32], ids: Sequence[int]) -> list[float | None]:
+        """``scores`` of the rows with these ids (None for an id without a vector)."""
+        pos = np.searchsorted(self.ids, ids, sorter=self._order)
+        out: list[float | None] = []
+        for want, p in zip(ids, pos, strict=True):
+            row = self._order[p] if p < len(self.ids) else -1
+            out.append(float(scores[row]) if row >= 0 and self.ids[row] == want else None)
+        return out
 
 
 def reciprocal_rank_fusion(

@@ -97,3 +97,11 @@ def query_terms(query: str, max_terms: int = 48) -> list[str]:
 
 def is_cjk(text: str) -> bool:
     return bool(_CJK_RUN.search(text))
+
+
+def mostly_cjk(text: str) -> bool:
+    """Whether a passage is written in CJK script (a Japanese page quoting commands
+    is; an English page naming one Japanese word is not)."""
+    cjk = sum(len(m) for m in _CJK_RUN.findall(text))
+    letters = sum(1 for c in text if c.isalpha())
+    return cjk >= 20 or (cjk > 0 and cjk >= 0.1 * letters)

@@ -32,7 +32,7 @@ MAX_QUERY_CHARS = 500
 MAX_SOURCES = 20
 MAX_SOURCE_ID_CHARS = 100
 RESULT_SEPARATOR = "\n-----\n"
-NO_RESULTS = "No results found in the knowledge base."
+NO_RESULTS = "No relevant results found in the knowledge base."
 # The headings sent as the recogniser's prompt (Whisper reads at most ~220 tokens of it).
 VOCABULARY_CHARS = 300
 
@@ -40,14 +40,23 @@ _SEARCH_SCHEMA: dict[str, Any] = {
     "type": "function",
     "name": SEARCH,
     "description": (
-        "Search the knowledge base. The knowledge base may be in English or Japanese; "
-        "search in the language of the documents if the first search finds nothing. "
+        "Search the knowledge base (its documents may be in English, Japanese or both). "
+        "Write the query in the language of the documents that would answer it, as key "
+        "terms: the subject and what the visitor wants to do, with the technical name "
+        "if you know it, not the whole spoken sentence. If nothing relevant is found "
+        "the result says so: then tell the visitor you do not know rather than guess. "
         "Results are formatted as a source id in square brackets, a colon and the text, "
         "separated by lines of dashes."
     ),
     "parameters": {
         "type": "object",
-        "properties": {"query": {"type": "string", "description": "The search query"}},
+        "properties": {
+            "query": {
+                "type": "string",
+                "description": "Key terms in the documents' language, e.g. "
+                "'visitor parking fee' or '駐車場 料金'",
+            }
+        },
         "required": ["query"],
         "additionalProperties": False,
     },

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,16 @@ def index(tmp_path: Path, corpus: Path) -> SqliteIndex:
     assert not report.warnings
     yield ix
     ix.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The embedding model's unpacked weights, once per test session, never in ~/.cache."""
+    path = tmp_path_factory.mktemp("model-cache")
+    old = os.environ.get("KIOSK_MODEL_CACHE")
+    os.environ["KIOSK_MODEL_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KIOSK_MODEL_CACHE", None)
+    else:
+        os.environ["KIOSK_MODEL_CACHE"] = old

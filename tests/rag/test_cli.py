@@ -195,3 +195,15 @@ def test_search_that_finds_nothing_exits_1_in_text_and_json_alike(
     assert json.loads(capsys.readouterr().out) == []
     assert run("search", "--index", ix, "ぬゑぬゑ") == 1
     assert "no results" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["   "], ["-k", "0", "parking"], ["-k", "101", "parking"]])
+def test_search_usage_errors_exit_2_with_one_line(
+    tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    ix = str(tmp_path / "a.sqlite")
+    run("index", "add", "--index", ix, str(corpus))
+    capsys.readouterr()
+    assert run("search", "--index", ix, *argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "search:" in err

@@ -61,9 +61,33 @@ def test_rrf_orders_by_summed_reciprocal_ranks() -> None:
 def test_vector_matrix_returns_nearest_ids_best_first() -> None:
     vectors = np.eye(3, dtype=np.float32)
     m = VectorMatrix([10, 20, 30], vectors)
-    assert m.top(np.array([0.1, 0.9, 0.3], dtype=np.float32), 2) == [20, 30]
-    assert m.top(np.array([1.0, 0.5, 0.2], dtype=np.float32), 10) == [10, 20, 30]
-    assert VectorMatrix([], np.zeros((0, 3), dtype=np.float32)).top(vectors[0], 3) == []
+    assert m.top(m.similarities(np.array([0.1, 0.9, 0.3], dtype=np.float32)), 2) == [20, 30]
+    assert m.top(m.similarities(np.array([1.0, 0.5, 0.2], dtype=np.float32)), 10) == [10, 20, 30]
+    empty = VectorMatrix([], np.zeros((0, 3), dtype=np.float32))
+    assert empty.top(empty.similarities(vectors[0]), 3) == []
+
+
+def test_int8_similarities_match_float_cosines() -> None:
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((200, 64)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    query = rows[3] + 0.5 * rows[9]
+    query /= np.linalg.norm(query)
+    m = VectorMatrix(list(range(200)), rows.astype(np.float16))
+    assert np.abs(m.similarities(query) - rows @ query).max() < 0.02
+    assert m.top(m.similarities(query), 2) == [3, 9]
+    assert m.score_of(m.similarities(query), [9, 12345]) == [
+        pytest.approx(rows[9] @ query, abs=0.02),
+        None,
+    ]
+
+
+def test_same_script_keeps_rows_of_the_query_script_unless_there_are_none() -> None:
+    m = VectorMatrix([1, 2], np.eye(2, dtype=np.float32), cjk=[False, True])
+    scores = m.similarities(np.array([1.0, 0.2], dtype=np.float32))
+    assert m.top(m.same_script(scores, cjk=True), 2) == [2]
+    only_latin = VectorMatrix([1, 2], np.eye(2, dtype=np.float32), cjk=[False, False])
+    assert only_latin.top(only_latin.same_script(scores, cjk=True), 2) == [1, 2]
 
 
 def test_synonym_only_question_is_found_through_vectors(tmp_path: Path) -> None:

@@ -54,7 +54,12 @@ def test_fts_syntax_in_a_query_never_raises(index: SqliteIndex, query: str) -> N
 def test_query_with_nothing_searchable_returns_nothing(index: SqliteIndex) -> None:
     assert index.search("?!", 3) == []
     assert index.search("the what", 3) == []
-    assert index.search("parking", 0) == []
+    assert index.search("  ", 3) == []
+
+
+def test_k_below_one_is_an_error_not_a_silent_default(index: SqliteIndex) -> None:
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        index.search("parking", 0)
 
 
 def test_results_are_best_first_and_at_most_k(index: SqliteIndex) -> None:
