@@ -50,7 +50,7 @@ def sources(index: Path) -> list[str]:
 
 def secret_found(index: Path) -> bool:
     proc = kiosk("search", "--index", str(index), "--json", "-k", "10", "hashedpasswordvalue")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode in (0, 1), proc.stderr  # 1: nothing found (relevance floor)
     return any("hashedpasswordvalue" in row["text"] for row in json.loads(proc.stdout))
 
 
