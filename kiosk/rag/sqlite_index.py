@@ -431,6 +431,21 @@ class SqliteIndex:
         for r in rows:
             yield Hit(r[0], r[1], r[2], r[3], 0.0)
 
+    def stored_vectors(self) -> tuple[str, dict[str, npt.NDArray[np.float16]]]:
+        """(embedder name, chunk id -> vector) of the stored vectors (``kiosk index push``).
+
+        ("", {}) when the index holds none.
+        """
+        with self._connection() as conn:
+            if conn is None:
+                return "", {}
+            name = self._stored_embedder(conn)
+            rows = conn.execute(
+                "SELECT c.chunk_id, v.vec FROM chunk_vectors v JOIN chunks c ON c.id = v.id"
+            ).fetchall()
+        vectors = {cid: np.frombuffer(blob, dtype=np.float16) for cid, blob in rows}
+        return (name, vectors) if name and vectors else ("", {})
+
     def document(self, source: str) -> DocumentRecord | None:
         found = self.documents(source)
         return found[0] if found else None

@@ -1,10 +1,11 @@
 """A local stand-in for the Azure AI Search REST endpoints the kiosk uses.
 
-Serves, on 127.0.0.1 port 0: get/create index, documents upload (``search.index``) and
-query (``search.post.search``). It records every request (method, path, JSON body,
-headers) so tests can assert what the real SDK sent. Documents live in a dict; a
-query returns the stored documents whose content contains any query word, or the
-canned ``search_results`` when a test sets them.
+Serves, on 127.0.0.1 port 0: get/create index, documents upload and delete
+(``search.index`` with ``@search.action``) and query (``search.post.search``). It records
+every request (method, path, JSON body, headers) so tests can assert what the real SDK
+sent. Documents live in a dict; a query returns the stored documents whose content
+contains any query word (``*`` lists them all, paged by ``skip``/``top``), or the canned
+``search_results`` when a test sets them.
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
             results = []
             for action in body["value"]:
                 key = action[st.key_field]
-                docs[key] = {k: v for k, v in action.items() if not k.startswith("@")}
+                if action.get("@search.action") == "delete":
+                    docs.pop(key, None)
+                else:
+                    docs[key] = {k: v for k, v in action.items() if not k.startswith("@")}
                 results.append(
                     {"key": key, "status": True, "errorMessage": None, "statusCode": 201}
                 )
@@ -105,8 +109,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.state.search_results is not None:
             return self.state.search_results
         words = (body.get("search") or "").lower().split()
+        docs = self.state.documents.get(name, {})
+        if words == ["*"]:
+            listed = [{"@search.score": 1.0, **doc} for doc in docs.values()]
+            skip = body.get("skip", 0)
+            return listed[skip : skip + body.get("top", 50)]
         out = []
-        for doc in self.state.documents.get(name, {}).values():
+        for doc in docs.values():
             text = " ".join(str(v) for v in doc.values()).lower()
             score = sum(text.count(w) for w in words)
             if score:

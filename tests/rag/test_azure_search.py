@@ -4,10 +4,11 @@ local emulation of the REST endpoints (no SDK mocking)."""
 from collections.abc import Iterator
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from kiosk.config import RagSettings
-from kiosk.rag.azure_search import AzureSearchIndex, push_chunks
+from kiosk.rag.azure_search import AzureSearchIndex, PushResult, push_chunks
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
@@ -141,7 +142,8 @@ def test_push_creates_the_index_and_uploads_local_chunks_in_batches(
     cfg = settings(emu, azure_semantic_configuration="default", azure_source_field="source")
     chunks = list(index.iter_chunks())
     progress: list[int] = []
-    assert push_chunks(cfg, KEY, chunks, batch_size=4, progress=progress.append) == len(chunks)
+    result = push_chunks(cfg, KEY, chunks, batch_size=4, progress=progress.append)
+    assert result == PushResult(uploaded=len(chunks), deleted=0, vectors=False)
     created = emu.state.indexes["kiosk"]
     fields = {f["name"]: f for f in created["fields"]}
     assert fields["chunk_id"]["key"] is True
@@ -185,3 +187,82 @@ def test_push_failure_is_a_knowledge_error(emu: AzureSearchEmulator) -> None:
 def test_settings_without_endpoint_are_refused() -> None:
     with pytest.raises(KnowledgeError):
         push_chunks(replace(RagSettings(), azure_index="x"), KEY, [])
+
+
+class FixedEmbedder:
+    name = "fixed-test"
+    dim = 3
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.tile(np.array([0.6, 0.8, 0.0], dtype=np.float32), (len(texts), 1))
+
+
+def test_push_creates_a_vector_field_and_uploads_each_chunks_vector(
+    emu: AzureSearchEmulator, index: SqliteIndex
+) -> None:
+    chunks = list(index.iter_chunks())
+    vectors = {c.chunk_id: [float(i), 0.5, -1.0] for i, c in enumerate(chunks)}
+    result = push_chunks(settings(emu, azure_vector_field="vec"), KEY, chunks, vectors=vectors)
+    assert result == PushResult(uploaded=len(chunks), deleted=0, vectors=True)
+    created = emu.state.indexes["kiosk"]
+    (field,) = [f for f in created["fields"] if f["name"] == "vec"]
+    assert field["type"] == "Collection(Edm.Single)" and field["dimensions"] == 3
+    profile = created["vectorSearch"]["profiles"][0]
+    assert field["vectorSearchProfile"] == profile["name"]
+    assert created["vectorSearch"]["algorithms"][0]["kind"] == "hnsw"
+    stored = emu.state.documents["kiosk"]
+    assert all(stored[cid]["vec"] == v for cid, v in vectors.items())
+
+
+def test_push_deletes_what_the_local_index_no_longer_has(
+    emu: AzureSearchEmulator, index: SqliteIndex
+) -> None:
+    chunks = list(index.iter_chunks())
+    stale = {f"gone_{i}": {"chunk_id": f"gone_{i}", "chunk": "old"} for i in range(5)}
+    emu.state.documents["kiosk"] = dict(stale)
+    result = push_chunks(settings(emu), KEY, chunks, batch_size=2)
+    assert result.deleted == 5
+    assert set(emu.state.documents["kiosk"]) == {c.chunk_id for c in chunks}
+    # A second push of the same chunks deletes nothing.
+    assert push_chunks(settings(emu), KEY, chunks).deleted == 0
+
+
+def test_push_refuses_an_existing_vector_field_of_other_dimensions(
+    emu: AzureSearchEmulator,
+) -> None:
+    emu.state.indexes["kiosk"] = {
+        "name": "kiosk",
+        "fields": [
+            {"name": "chunk_id", "type": "Edm.String", "key": True},
+            {"name": "vec", "type": "Collection(Edm.Single)", "dimensions": 1536},
+        ],
+    }
+    hit = Hit("a_0", "T", "/a.md", "text", 0.0)
+    with pytest.raises(KnowledgeError, match=r"1536-dimension.*local index 3"):
+        push_chunks(settings(emu, azure_vector_field="vec"), KEY, [hit], vectors={"a_0": [1, 0, 0]})
+    assert "kiosk" not in emu.state.documents
+
+
+def test_push_sends_text_only_when_the_existing_index_has_no_vector_field(
+    emu: AzureSearchEmulator,
+) -> None:
+    emu.state.indexes["kiosk"] = {
+        "name": "kiosk",
+        "fields": [{"name": "chunk_id", "type": "Edm.String", "key": True}],
+    }
+    hit = Hit("a_0", "T", "/a.md", "text", 0.0)
+    result = push_chunks(
+        settings(emu, azure_vector_field="vec"), KEY, [hit], vectors={"a_0": [1, 0, 0]}
+    )
+    assert not result.vectors and "vec" not in emu.state.documents["kiosk"]["a_0"]
+
+
+def test_local_query_vectors_send_the_kiosk_models_vector(emu: AzureSearchEmulator) -> None:
+    cfg = settings(emu, azure_vector_field="vec", azure_query_vectors="local")
+    ix = AzureSearchIndex(cfg, KEY, embedder=FixedEmbedder())
+    ix.search("where can I park", 3)
+    ix.close()
+    (req,) = emu.requests_to("/docs/search.post.search")
+    (query,) = req.body["vectorQueries"]
+    assert query["kind"] == "vector" and query["fields"] == "vec" and query["k"] == 50
+    assert query["vector"] == pytest.approx([0.6, 0.8, 0.0])

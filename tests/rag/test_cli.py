@@ -138,6 +138,37 @@ def test_push_uploads_to_the_configured_azure_index(
     assert "pushed" in capsys.readouterr().out
 
 
+def test_push_mirrors_vectors_and_removals_of_the_local_index(
+    tmp_path: Path,
+    corpus: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ix = str(tmp_path / "a.sqlite")
+    run("index", "add", "--index", ix, str(corpus))
+    monkeypatch.setenv("AZURE_SEARCH_API_KEY", "test-key")
+    with AzureSearchEmulator() as emu:
+        cfg = tmp_path / "azure.toml"
+        cfg.write_text(
+            f'[rag]\nazure_endpoint = "{emu.endpoint}"\nazure_index = "kiosk"\n'
+            'azure_vector_field = "vec"\n',
+            encoding="utf-8",
+        )
+        push = ("index", "push", "--azure", "--config", str(cfg), "--index", ix)
+        assert run(*push) == 0
+        docs = emu.state.documents["kiosk"]
+        model, vectors = SqliteIndex(ix, create=False).stored_vectors()
+        assert model and len(vectors) == len(docs)
+        assert all(len(d["vec"]) == len(next(iter(vectors.values()))) for d in docs.values())
+        assert f"with {model} vectors" in capsys.readouterr().out
+        first = sorted(Path(corpus).iterdir())[0]
+        assert run("index", "remove", "--index", ix, str(first)) == 0
+        assert run(*push) == 0
+        with SqliteIndex(ix, create=False) as local:
+            assert set(emu.state.documents["kiosk"]) == {h.chunk_id for h in local.iter_chunks()}
+    assert "deleted" in capsys.readouterr().out and "deleted 0" not in capsys.readouterr().out
+
+
 def test_push_without_azure_settings_exits_2(
     tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

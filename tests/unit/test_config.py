@@ -151,6 +151,7 @@ def test_device_index_written_as_number_is_accepted() -> None:
         ("[rag]\nmax_result_chars = 10\n", "rag.max_result_chars"),
         ("[rag]\ntool_timeout_s = -1.0\n", "rag.tool_timeout_s"),
         ("[rag]\nrelevance_floor = 1.5\n", "rag.relevance_floor"),
+        ('[rag]\nazure_query_vectors = "mine"\n', "rag.azure_query_vectors"),
         ("[gpio]\nled_brightness = 1.5\n", "gpio.led_brightness"),
         ("[gpio]\nled_pin = 40\n", "gpio.led_pin"),
         ("[gpio]\nbutton_pin = 12\n", "gpio"),  # the LED's pin, used twice
