@@ -199,6 +199,42 @@ def _rss_mib() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+_RSS_PROBE = """
+import sys, time
+from pathlib import Path
+def rss():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+from kiosk.rag.backends import open_knowledge_base
+from kiosk.config import load_config
+cfg = load_config(f'[rag]\\nindex_path = "{sys.argv[1]}"\\n', env={}, require_key=False)
+kb = open_knowledge_base(cfg)
+idle = rss()
+kb.search(sys.argv[2], 5)
+first = rss()
+for q in sys.argv[3:]:
+    kb.search(q, 5)
+print(idle, first, rss())
+"""
+
+
+def search_rss(index_path: Path, queries: list[str]) -> tuple[float, float, float] | None:
+    """RSS (MiB) of a fresh process holding the knowledge base the daemon opens: idle,
+    after the first search (the model loads), after all ``queries``."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _RSS_PROBE, str(index_path), *queries],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        return None
+    idle, first, after = (float(x) for x in proc.stdout.split())
+    return idle, first, after
+
+
 def _build_large(root: Path, index: SqliteIndex) -> int:
     """Ingest replicas until >= LATENCY_MIN_CHUNKS; returns the number of copies."""
     copies = 0
@@ -293,6 +329,20 @@ def run(quick: bool) -> dict[str, Any]:
                 details.update(mode_details)
                 if embedder is not None:
                     details["rss_growth_after_ingest_and_search_mib"] = round(_rss_mib() - rss0, 1)
+                    probe = search_rss(
+                        root / f"corpus-{mode}.sqlite", all_q[:: max(1, len(all_q) // 40)]
+                    )
+                    if probe is not None:
+                        idle, first, after = probe
+                        rows.append(
+                            _row(
+                                "search process RSS idle / 1st search / 40 searches",
+                                f"{idle:.0f} / {first:.0f} / {after:.0f} MiB",
+                                "-",
+                                f"a fresh process opening the {chunks}-chunk index as the daemon "
+                                "does (open_knowledge_base); the model loads at the 1st search",
+                            )
+                        )
         if quick or not REFERENCE_DIR.is_dir():
             return {"rows": rows, "details": details}
         for mode, embedder in modes:

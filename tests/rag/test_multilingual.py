@@ -4,6 +4,7 @@ for Japanese paraphrases (the reason it is here)."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,14 @@ def test_japanese_question_finds_the_japanese_passage_and_unrelated_finds_nothin
         assert [h.source for h in english] == ["/faq.en.html"]  # its own script first
         assert ix.search("明日の天気は晴れですか", 3) == []
         assert ix.search("what's for lunch in the cafeteria today", 3) == []
+
+
+def test_an_idle_model_is_unloaded_and_comes_back_on_the_next_query(model_cache: Path) -> None:
+    e = MultilingualEmbedder(model_cache, idle_unload_s=0.05)
+    first = e.embed(["hello"])
+    deadline = time.monotonic() + 10
+    while e.loaded and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not e.loaded
+    assert np.array_equal(e.embed(["hello"]), first)
+    e.unload()
