@@ -4,6 +4,8 @@ What runs, all at once and on the same paced audio (16 kHz pink noise at -54 dBF
 room; nobody speaks, so this is the idle duty cycle):
 
 - ``bare loop``: Python + webrtcvad on 20 ms frames, paced on absolute deadlines (the floor).
+- ``bare pyaudio loop``: the same floor through PortAudio (pyaudio callbacks of 60 ms from the
+  PulseAudio microphone below): what any pyaudio listener pays for the sound stack.
 - ``kiosk wav``: ``kiosk run --input-wav`` with the default config apart from endpoint and
   paths (demo index with vectors, LEDs on gpiozero mock pins, earcons on), speaker to a WAV.
 - ``kiosk pulse``: the same through pyaudio: the noise is played (pacat, paced by us) into a
@@ -63,9 +65,14 @@ def time_to_ready(tmp: Path, config: Path, noise_wav: Path, runs: int) -> list[f
         notify = rig.NotifySocket(tmp)
         env = rig.kiosk_env(NOTIFY_SOCKET=notify.path)
         cmd = rig.kiosk_command(
-            "run", "--config", str(config), "--input-wav", str(noise_wav),
-            "--output-wav", str(tmp / f"ready-{i}.wav"),
-        )  # fmt: skip
+            "run",
+            "--config",
+            str(config),
+            "--input-wav",
+            str(noise_wav),
+            "--output-wav",
+            str(tmp / f"ready-{i}.wav"),
+        )
         started = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ready = notify.wait_for("READY=1", WAIT_READY_S)
@@ -82,9 +89,12 @@ class Subject:
         self.name = name
         self.notify = notify
         self.proc = subprocess.Popen(
-            cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-        )  # fmt: skip
+        )
         self.meter = rig.TreeMeter(self.proc.pid).start()
         self.ready_s: float | None = None
         self.extra: list[Any] = []  # feeders and sinks to stop with it
@@ -108,15 +118,26 @@ class Subject:
 def start_subjects(
     tmp: Path, url: str, index: Path, noise_wav: Path, noise: Any, peer: str | None
 ) -> list[Subject]:
-    subjects = [Subject("bare loop", [sys.executable, "-c", rig.BARE_LOOP, str(noise_wav)], dict(os.environ))]
+    subjects = [
+        Subject(
+            "bare loop", [sys.executable, "-c", rig.BARE_LOOP, str(noise_wav)], dict(os.environ)
+        )
+    ]
 
-    def kiosk(name: str, extra_toml: str = "", env: dict[str, str] | None = None, wav: bool = True) -> Subject:
+    def kiosk(
+        name: str, extra_toml: str = "", env: dict[str, str] | None = None, wav: bool = True
+    ) -> Subject:
         notify = rig.NotifySocket(tmp)
         config = rig.kiosk_config(tmp, url, index, extra_toml)
         args = ["run", "--config", str(config)]
         if wav:
             args += ["--input-wav", str(noise_wav), "--output-wav", str(tmp / f"{name}.wav")]
-        s = Subject(name, rig.kiosk_command(*args), rig.kiosk_env(NOTIFY_SOCKET=notify.path, **(env or {})), notify)
+        s = Subject(
+            name,
+            rig.kiosk_command(*args),
+            rig.kiosk_env(NOTIFY_SOCKET=notify.path, **(env or {})),
+            notify,
+        )
         return s
 
     subjects.append(kiosk("kiosk wav"))
@@ -128,13 +149,18 @@ def start_subjects(
         s = kiosk("kiosk pulse", env=sinks.env(), wav=False)
         s.extra += [feeder, pacat, sinks]
         subjects.append(s)
+        bare_env = {**os.environ, **sinks.env()}
+        subjects.append(
+            Subject("bare pyaudio loop", [sys.executable, "-c", rig.BARE_PYAUDIO_LOOP], bare_env)
+        )
     else:
         print(f"bench_footprint: kiosk pulse skipped: {problem}", file=sys.stderr)
     subjects.append(kiosk("kiosk wakeword", '[wake]\nmode = "wakeword"\n'))
     subjects.append(
         kiosk(
             "kiosk azure",
-            '[rag]\nbackend = "azure"\nazure_endpoint = "http://127.0.0.1:9"\nazure_index = "kiosk"\n',
+            '[rag]\nbackend = "azure"\nazure_endpoint = "http://127.0.0.1:9"\n'
+            'azure_index = "kiosk"\n',
             env={"AZURE_SEARCH_API_KEY": "bench-not-a-real-key"},
         )
     )
@@ -143,10 +169,18 @@ def start_subjects(
         os.mkfifo(fifo)
         writer = os.fdopen(os.open(fifo, os.O_RDWR), "wb", buffering=0)
         cmd = [
-            peer, "-m", "wyoming_satellite", "--name", "bench", "--uri",
-            f"tcp://127.0.0.1:{rig.free_port()}", "--mic-command", f"cat {fifo}",
-            "--vad", "--no-zeroconf",
-        ]  # fmt: skip
+            peer,
+            "-m",
+            "wyoming_satellite",
+            "--name",
+            "bench",
+            "--uri",
+            f"tcp://127.0.0.1:{rig.free_port()}",
+            "--mic-command",
+            f"cat {fifo}",
+            "--vad",
+            "--no-zeroconf",
+        ]
         s = Subject("wyoming-satellite", cmd, dict(os.environ))
         s.extra.append(rig.PacedWriter(writer, noise).start())
         subjects.append(s)
@@ -162,7 +196,9 @@ def measure(quick: bool) -> dict[str, Any]:
         noise_wav = rig.write_wav(tmp / "noise.wav", noise)
         index = rig.demo_index(tmp)
         with rig.fake_server() as url:
-            ready = time_to_ready(tmp, rig.kiosk_config(tmp, url, index), noise_wav, 2 if quick else 5)
+            ready = time_to_ready(
+                tmp, rig.kiosk_config(tmp, url, index), noise_wav, 2 if quick else 5
+            )
             subjects = start_subjects(tmp, url, index, noise_wav, noise, peer)
             errors: dict[str, str] = {}
             try:
@@ -208,48 +244,96 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if bare:
         rows.append(
-            {"name": "bare loop cpu %", "value": _r(bare["cpu_pct"]), "goal": "",
-             "note": f"{how}; {bare['wakeups_per_s']:.0f} wake-ups/s, {bare['main_rss_mb']:.1f} MB"}
-        )  # fmt: skip
+            {
+                "name": "bare loop cpu %",
+                "value": _r(bare["cpu_pct"]),
+                "goal": "",
+                "note": f"{how}; {bare['wakeups_per_s']:.0f} wake-ups/s, "
+                f"{bare['main_rss_mb']:.1f} MB",
+            }
+        )
     for name in ("kiosk wav", "kiosk pulse", "kiosk wakeword", "kiosk azure"):
         k = f.get(name)
         if k is None:
-            rows.append({"name": f"{name}", "value": "not run", "goal": "",
-                         "note": m["errors"].get(name, "")[:120]})  # fmt: skip
+            rows.append(
+                {
+                    "name": f"{name}",
+                    "value": "not run",
+                    "goal": "",
+                    "note": m["errors"].get(name, "")[:120],
+                }
+            )
             continue
         default = name in ("kiosk wav", "kiosk pulse")
+        bare_pa = f.get("bare pyaudio loop")
+        if name == "kiosk pulse" and bare_pa:
+            rows.append(
+                {
+                    "name": "kiosk pulse cpu / bare pyaudio loop",
+                    "value": _r(k["cpu_pct"] / bare_pa["cpu_pct"], 2),
+                    "goal": "<= 2",
+                    "note": f"bare pyaudio loop {bare_pa['cpu_pct']:.3f} %, "
+                    f"{bare_pa['wakeups_per_s']:.0f} wake-ups/s, "
+                    f"{bare_pa['main_rss_mb']:.1f} MB",
+                }
+            )
         if bare:
             rows.append(
-                {"name": f"{name} cpu / bare loop", "value": _r(k["cpu_pct"] / bare["cpu_pct"], 2),
-                 "goal": "<= 2" if default else "",
-                 "note": f"{k['cpu_pct']:.3f} % of a core; {k['wakeups_per_s']:.0f} wake-ups/s, "
-                 f"{k['threads']} threads"}
-            )  # fmt: skip
+                {
+                    "name": f"{name} cpu / bare loop",
+                    "value": _r(k["cpu_pct"] / bare["cpu_pct"], 2),
+                    "goal": "<= 2" if default else "",
+                    "note": f"{k['cpu_pct']:.3f} % of a core; {k['wakeups_per_s']:.0f} wake-ups/s, "
+                    f"{k['threads']} threads",
+                }
+            )
         rows.append(
-            {"name": f"{name} rss MB", "value": _r(k["main_rss_mb"], 1), "goal": "< 50" if default else "",
-             "note": f"VmHWM {k['main_hwm_mb']:.1f} MB, {k['fds']} fds"}
-        )  # fmt: skip
+            {
+                "name": f"{name} rss MB",
+                "value": _r(k["main_rss_mb"], 1),
+                "goal": "< 50" if default else "",
+                "note": f"anon {k['main_anon_mb']:.1f} + file-backed "
+                f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB, {k['fds']} fds",
+            }
+        )
         rows.append(
-            {"name": f"{name} VmHWM MB", "value": _r(k["main_hwm_mb"], 1), "goal": "< 50" if default else "",
-             "note": "peak since start"}
-        )  # fmt: skip
+            {
+                "name": f"{name} VmHWM MB",
+                "value": _r(k["main_hwm_mb"], 1),
+                "goal": "< 50" if default else "",
+                "note": "peak since start",
+            }
+        )
     peer = f.get("wyoming-satellite")
     kiosk = f.get("kiosk wav")
     if peer and kiosk:
         rows.append(
-            {"name": "wyoming-satellite cpu / kiosk wav", "value": _r(peer["cpu_pct"] / kiosk["cpu_pct"], 1),
-             "goal": ">= 5",
-             "note": f"{peer['cpu_pct']:.3f} % ({peer['processes']} procs incl. its mic cat), "
-             f"{peer['rss_mb']:.1f} MB tree RSS, {peer['wakeups_per_s']:.0f} wake-ups/s"}
-        )  # fmt: skip
+            {
+                "name": "wyoming-satellite cpu / kiosk wav",
+                "value": _r(peer["cpu_pct"] / kiosk["cpu_pct"], 1),
+                "goal": ">= 5",
+                "note": f"{peer['cpu_pct']:.3f} % ({peer['processes']} procs incl. its mic cat), "
+                f"{peer['rss_mb']:.1f} MB tree RSS, {peer['wakeups_per_s']:.0f} wake-ups/s",
+            }
+        )
     else:
-        rows.append({"name": "wyoming-satellite cpu / kiosk wav", "value": "missing", "goal": ">= 5",
-                     "note": m["peer"] if not peer else m["errors"].get("wyoming-satellite", "")[:120]})  # fmt: skip
+        rows.append(
+            {
+                "name": "wyoming-satellite cpu / kiosk wav",
+                "value": "missing",
+                "goal": ">= 5",
+                "note": m["peer"] if not peer else m["errors"].get("wyoming-satellite", "")[:120],
+            }
+        )
     ready = m["ready_s"]
     rows.append(
-        {"name": "start -> READY=1 s (median)", "value": _r(statistics.median(ready), 2), "goal": "< 1.5",
-         "note": f"max {max(ready):.2f} s over {len(ready)} starts; real sd_notify socket"}
-    )  # fmt: skip
+        {
+            "name": "start -> READY=1 s (median)",
+            "value": _r(statistics.median(ready), 2),
+            "goal": "< 1.5",
+            "note": f"max {max(ready):.2f} s over {len(ready)} starts; real sd_notify socket",
+        }
+    )
     return rows
 
 

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 import rig
 
 FIXTURES = rig.ROOT / "tests" / "fixtures"
@@ -74,14 +73,20 @@ def run(quick: bool) -> dict[str, Any]:
         del audio
         index = rig.demo_index(tmp)
         log_path = tmp / "kiosk.log"
-        with rig.fake_server(response_delay_s=0.45, answer_audio_s=2.0) as url, log_path.open(
-            "wb"
-        ) as log:
+        with (
+            rig.fake_server(response_delay_s=0.45, answer_audio_s=2.0) as url,
+            log_path.open("wb") as log,
+        ):
             cfg = rig.kiosk_config(tmp, url, index)
             cmd = rig.kiosk_command(
-                "run", "--config", str(cfg), "--input-wav", str(wav),
-                "--output-wav", str(tmp / "speaker.wav"),
-            )  # fmt: skip
+                "run",
+                "--config",
+                str(cfg),
+                "--input-wav",
+                str(wav),
+                "--output-wav",
+                str(tmp / "speaker.wav"),
+            )
             proc = subprocess.Popen(cmd, env=rig.kiosk_env(), stdout=log, stderr=log)
             meter = rig.TreeMeter(proc.pid, period_s=10.0).start()
             t0 = time.monotonic()
@@ -105,25 +110,53 @@ def run(quick: bool) -> dict[str, Any]:
     asked = sum(1 for s in starts if s < seconds - 5)
     how = f"{(last.t - first.t) / 60:.1f} min real time, {asked} questions, tools + local index"
     rows = [
-        {"name": "rss slope MB/h", "value": round(slope, 2), "goal": "<= 1",
-         "note": f"least squares from {settle - first.t:.0f} s; {how}"},
-        {"name": "rss MB (settled -> end)", "value": f"{settled.main_rss_mb:.1f} -> {last.main_rss_mb:.1f}",
-         "goal": "", "note": f"VmHWM {last.main_hwm_mb:.1f} MB"},
-        {"name": "fds (settled -> end)", "value": f"{settled.fds} -> {last.fds}",
-         "ok": last.fds <= settled.fds, "goal": "not growing", "note": "/proc/PID/fd"},
-        {"name": "threads (settled -> end)", "value": f"{settled.threads} -> {last.threads}",
-         "ok": last.threads <= settled.threads, "goal": "not growing", "note": "/proc/PID/status"},
-        {"name": "turns", "value": outcomes, "ok": outcomes.get("answered", 0) >= asked - 1,
-         "goal": "all answered", "note": f"{asked} questions asked (last may still be running)"},
-    ]  # fmt: skip
+        {
+            "name": "rss slope MB/h",
+            "value": round(slope, 2),
+            "goal": "<= 1",
+            "note": f"least squares from {settle - first.t:.0f} s; {how}",
+        },
+        {
+            "name": "rss MB (settled -> end)",
+            "value": f"{settled.main_rss_mb:.1f} -> {last.main_rss_mb:.1f}",
+            "goal": "",
+            "note": f"VmHWM {last.main_hwm_mb:.1f} MB",
+        },
+        {
+            "name": "fds (settled -> end)",
+            "value": f"{settled.fds} -> {last.fds}",
+            "ok": last.fds <= settled.fds,
+            "goal": "not growing",
+            "note": "/proc/PID/fd",
+        },
+        {
+            "name": "threads (settled -> end)",
+            "value": f"{settled.threads} -> {last.threads}",
+            "ok": last.threads <= settled.threads,
+            "goal": "not growing",
+            "note": "/proc/PID/status",
+        },
+        {
+            "name": "turns",
+            "value": outcomes,
+            "ok": outcomes.get("answered", 0) >= asked - 1,
+            "goal": "all answered",
+            "note": f"{asked} questions asked (last may still be running)",
+        },
+    ]
     details = {
         "minutes": minutes,
         "question_starts_s": starts,
         "samples": [
-            {"t_s": round(s.t - first.t, 1), "rss_mb": round(s.main_rss_mb, 2), "fds": s.fds,
-             "threads": s.threads, "cpu_s": round(s.cpu_ns / 1e9, 2)}
+            {
+                "t_s": round(s.t - first.t, 1),
+                "rss_mb": round(s.main_rss_mb, 2),
+                "fds": s.fds,
+                "threads": s.threads,
+                "cpu_s": round(s.cpu_ns / 1e9, 2),
+            }
             for s in samples
-        ],  # fmt: skip
+        ],
     }
     return {"rows": rows, "details": details}
 

@@ -94,6 +94,7 @@ class Sample:
     nvcsw: int
     rss_mb: float  # whole tree
     main_rss_mb: float
+    main_anon_mb: float  # RssAnon: the process's own memory (the rest is mapped files)
     main_hwm_mb: float
     tree_hwm_mb: float
     threads: int
@@ -113,7 +114,7 @@ class TreeMeter:
     _thread: threading.Thread | None = None
 
     def sample(self) -> Sample | None:
-        main_rss = main_hwm = tree_rss = tree_hwm = 0.0
+        main_rss = main_anon = main_hwm = tree_rss = tree_hwm = 0.0
         threads = fds = procs = 0
         alive = False
         for pid in descendants(self.pid):
@@ -132,6 +133,7 @@ class TreeMeter:
             tree_hwm += hwm
             if pid == self.pid:
                 main_rss, main_hwm = rss, hwm
+                main_anon = _kb(st.get("RssAnon", ""))
             threads += int(st.get("Threads", "0"))
             fds += nfds
             for tid in tids:
@@ -156,6 +158,7 @@ class TreeMeter:
             int(totals[2]),
             tree_rss,
             main_rss,
+            main_anon,
             main_hwm,
             tree_hwm,
             threads,
@@ -197,6 +200,7 @@ class TreeMeter:
             "involuntary_per_s": (b.nvcsw - a.nvcsw) / dt,
             "rss_mb": max(s.rss_mb for s in inside),
             "main_rss_mb": b.main_rss_mb,
+            "main_anon_mb": b.main_anon_mb,
             "main_hwm_mb": b.main_hwm_mb,
             "tree_hwm_mb": b.tree_hwm_mb,
             "threads": b.threads,
@@ -281,6 +285,23 @@ while True:
     pos = pos + step if pos + 2 * step <= len(pcm) else 0
     t += 0.02
     time.sleep(max(0.0, t - time.monotonic()))
+"""
+
+
+# The same floor through PortAudio: pyaudio in callback mode, 60 ms blocks (as the kiosk
+# asks for), webrtcvad on each 20 ms frame, from the default source (PULSE_SOURCE).
+BARE_PYAUDIO_LOOP = """
+import time, pyaudio, webrtcvad
+vad = webrtcvad.Vad(2)
+def callback(data, frames, time_info, status):
+    for i in range(0, len(data), 640):
+        vad.is_speech(data[i:i + 640], 16000)
+    return None, pyaudio.paContinue
+pa = pyaudio.PyAudio()
+stream = pa.open(format=pyaudio.paInt16, channels=1, rate=16000, input=True,
+                 frames_per_buffer=960, stream_callback=callback)
+while True:
+    time.sleep(3600)
 """
 
 
@@ -379,10 +400,20 @@ def fake_server(response_delay_s: float = 0.45, answer_audio_s: float = 2.0) -> 
     """
     port = free_port()
     cmd = [
-        sys.executable, "-m", "kiosk.testing.fake_realtime", "--port", str(port),
-        "--dialect", "ga", "--answer-audio-s", str(answer_audio_s),
-        "--response-delay-s", str(response_delay_s), "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "kiosk.testing.fake_realtime",
+        "--port",
+        str(port),
+        "--dialect",
+        "ga",
+        "--answer-audio-s",
+        str(answer_audio_s),
+        "--response-delay-s",
+        str(response_delay_s),
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=kiosk_env(), stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 15
@@ -449,9 +480,15 @@ class NullSinks:
     def play_command(self) -> list[str]:
         """Raw 16 kHz mono s16 on stdin -> the mic sink (pacat paces nothing: we do)."""
         return [
-            "pacat", "--playback", f"--device={self.mic}", "--format=s16le", "--rate=16000",
-            "--channels=1", "--latency-msec=40", "--raw",
-        ]  # fmt: skip
+            "pacat",
+            "--playback",
+            f"--device={self.mic}",
+            "--format=s16le",
+            "--rate=16000",
+            "--channels=1",
+            "--latency-msec=40",
+            "--raw",
+        ]
 
     def close(self) -> None:
         for module in self._modules:

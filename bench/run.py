@@ -117,7 +117,7 @@ def save(
     out_dir: Path,
     commit: str,
 ) -> Path:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}-{now:%Y-%m-%d}{'-quick' if quick else ''}.json"
     record = {

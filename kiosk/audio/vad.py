@@ -135,9 +135,9 @@ class ConfirmedVoiceDetector:
         # and waking the neural model for it would be most of an idle kiosk's CPU.
         if self._wake_level_dbfs is None:
             return False
-        samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-        power = float(np.mean(samples * samples)) if samples.size else 0.0
-        return power < (32768.0**2) * 10 ** (self._wake_level_dbfs / 10)
+        from kiosk.core.endpointing import frame_dbfs
+
+        return frame_dbfs(frame) < self._wake_level_dbfs
 
 
 def voice_detector(settings: VadSettings, rate_hz: int, frame_ms: int) -> Callable[[bytes], bool]:

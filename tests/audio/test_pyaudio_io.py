@@ -84,7 +84,7 @@ def test_source_with_60_ms_blocks_hands_over_each_callbacks_frames_at_once() -> 
     source = PyAudioSource(
         "", rate_hz=16000, frame_ms=20, block_ms=60, on_frames=batches.append,
         pyaudio_factory=lambda: host,
-    )  # fmt: skip
+    )
     with source:
         assert host.streams[0].kwargs["frames_per_buffer"] == 960
         _feed(host.streams[0], pcm, channels=1, block_frames=960)

@@ -215,7 +215,7 @@ def test_neural_vad_stays_asleep_for_voiced_frames_quieter_than_any_onset() -> N
     neural = FakeNeural(0.9)
     detect = ConfirmedVoiceDetector(lambda frame: True, neural, FRAME_MS, 0.5,
                                     chunk_bytes=FRAME_BYTES, reset=neural.reset,
-                                    wake_level_dbfs=-50.0)  # fmt: skip
+                                    wake_level_dbfs=-50.0)
     samples = FRAME_BYTES // 2
     hum = (np.ones(samples) * 32768 * 10 ** (-56 / 20)).astype("<i2").tobytes()  # -56 dBFS
     voice = (np.ones(samples) * 32768 * 10 ** (-30 / 20)).astype("<i2").tobytes()  # -30 dBFS
