@@ -512,6 +512,14 @@ do_dev() {
     else
         warn "portaudio19-dev is not installed: skipping pyaudio (sudo apt install portaudio19-dev, then re-run)"
     fi
+    # systemd-python (C build against libsystemd) only for the test that shows why kiosk/service
+    # speaks sd_notify and the journal protocol itself (libsystemd's sends block when full).
+    if [ "$(id -u)" -eq 0 ] && ! pkg-config --exists libsystemd 2>/dev/null; then
+        apt_install libsystemd-dev pkg-config
+    fi
+    if pkg-config --exists libsystemd 2>/dev/null; then
+        extras="$extras,systemd"
+    fi
     if [ "$(id -u)" -eq 0 ]; then
         apt_install "${SPEECH_PACKAGES[@]}"
         apt_install_optional "Debian contrib not in the apt sources? Japanese answers then use eSpeak NG's voice" \
