@@ -195,3 +195,16 @@ def test_lean_wordllama_embeds_empty_text_as_zeros_and_missing_files_disable_it(
     assert not v[0].any() and np.isclose(np.linalg.norm(v[1]), 1.0)
     with pytest.raises(FileNotFoundError, match="wordllama file missing"):
         WordLlamaEmbedder(package_dir=tmp_path)
+
+
+def test_relevance_floor_drops_weak_matches_unless_the_passage_has_every_term(
+    tmp_path: Path,
+) -> None:
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=KeywordEmbedder(), relevance_floor=0.99) as ix:
+        ix.replace_document("/faq.md", "FAQ", "h", 1, DOCS)
+        assert ix.search("car helicopter", 3) == []  # one of two terms: below the floor
+        assert ix.search("car basement", 3)[0].title == "FAQ > Parking"  # all terms: kept
+        assert ix.search("parking", 3)[0].title == "FAQ > Parking"  # one term, in the heading
+        assert ix.search("financially", 3) == []  # one term, only in the text
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=KeywordEmbedder(), relevance_floor=0.0) as ix:
+        assert ix.search("car helicopter", 3)[0].title == "FAQ > Parking"
