@@ -526,6 +526,8 @@ class Daemon:
     def _on_event_for_ticker(self, event: Any) -> None:
         if isinstance(event, StateChanged):
             self._tick_now.set()
+            if event.old is State.IDLE and event.new is State.LISTENING:
+                self._knowledge.prepare()  # opens a lazy backend while the visitor speaks
 
     async def _watchdog(self, notifier: Any, interval_s: float) -> None:
         """WATCHDOG=1 from the event loop itself: a stuck loop stops it, and systemd restarts us."""

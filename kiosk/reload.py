@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,13 @@ class KnowledgeTools:
         self.rollback()
         _close(self._current)
         self._current = self._current_key = None
+
+    def prepare(self) -> None:
+        """A turn started: let a knowledge base that opens lazily do so on a background
+        thread while the visitor speaks, not on the first search's clock."""
+        prepare = getattr(self._current, "prepare", None)
+        if prepare is not None:
+            threading.Thread(target=prepare, name="kiosk-knowledge-prepare", daemon=True).start()
 
 
 def _open_knowledge(cfg: Config) -> Any:

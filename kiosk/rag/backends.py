@@ -11,6 +11,8 @@ tools turn into "the knowledge base is unavailable" for the model.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.config import Config
@@ -34,21 +36,62 @@ class UnavailableKnowledge:
         pass
 
 
+class LazyKnowledge:
+    """Opens its backend at the first search (on the tool thread), not at start-up: the Azure
+    SDK costs ~15 MB and ~0.5 s to import, which a kiosk nobody has asked anything yet need
+    not pay (bench/bench_footprint.py). A backend that cannot be opened is logged once and
+    then answers as :class:`UnavailableKnowledge`."""
+
+    def __init__(self, open_backend: Callable[[], KnowledgeBase]) -> None:
+        self._open = open_backend
+        self._backend: KnowledgeBase | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> KnowledgeBase:
+        with self._lock:
+            if self._backend is None:
+                try:
+                    self._backend = self._open()
+                except KnowledgeError as exc:
+                    log.error("knowledge base unavailable: %s", exc)
+                    self._backend = UnavailableKnowledge(str(exc))
+            return self._backend
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        return self.backend.search(query, k)
+
+    def prepare(self) -> None:
+        """Open the backend now (a visitor started speaking: the first search is coming)."""
+        _ = self.backend
+
+    def close(self) -> None:
+        with self._lock:
+            backend, self._backend = self._backend, None
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+
+
 def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
     """The backend for ``cfg.rag.backend``; None for "none". Never raises.
 
     The result may have a ``close()`` (SqliteIndex, AzureSearchIndex do): call it on
-    shutdown or config reload.
+    shutdown or config reload. Azure is opened at the first search (:class:`LazyKnowledge`).
     """
     rag = cfg.rag
     if rag.backend == "none":
         return None
     try:
         if rag.backend == "azure":
-            # Imported here: the SDK takes ~0.5 s to import, wasted on local-index kiosks.
-            from kiosk.rag.azure_search import AzureSearchIndex
+            key = cfg.credentials.azure_search_api_key.reveal()
 
-            return AzureSearchIndex(rag, cfg.credentials.azure_search_api_key.reveal())
+            def open_azure() -> KnowledgeBase:
+                from kiosk.rag.azure_search import AzureSearchIndex
+
+                return AzureSearchIndex(rag, key)
+
+            return LazyKnowledge(open_azure)
         path = Path(rag.index_path)
         if not path.exists():
             log.warning(
@@ -64,4 +107,4 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
         return UnavailableKnowledge(str(exc))
 
 
-__all__ = ["KnowledgeError", "UnavailableKnowledge", "open_knowledge_base"]
+__all__ = ["KnowledgeError", "LazyKnowledge", "UnavailableKnowledge", "open_knowledge_base"]

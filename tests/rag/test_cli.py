@@ -8,6 +8,7 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.rag import open_knowledge_base
+from kiosk.rag.backends import LazyKnowledge
 from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.cli import register
 from kiosk.rag.knowledge import KnowledgeError
@@ -193,7 +194,10 @@ def test_open_knowledge_base_follows_the_backend_setting(tmp_path: Path) -> None
         {"AZURE_SEARCH_API_KEY": "k"},
         require_key=False,
     )
-    assert isinstance(open_knowledge_base(azure), AzureSearchIndex)
+    kb = open_knowledge_base(azure)
+    assert isinstance(kb, LazyKnowledge)  # the SDK is loaded at the first search, not at start
+    assert isinstance(kb.backend, AzureSearchIndex)
+    kb.close()
 
 
 def test_unopenable_backends_answer_with_knowledge_errors_instead_of_crashing(
@@ -238,3 +242,22 @@ def test_search_usage_errors_exit_2_with_one_line(
     assert run("search", "--index", ix, *argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and "search:" in err
+
+
+def test_lazy_azure_backend_opens_once_on_prepare_or_first_search_and_reports_failure_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    opened: list[int] = []
+
+    def open_failing() -> object:
+        opened.append(1)
+        raise KnowledgeError("no AZURE_SEARCH_API_KEY")
+
+    kb = LazyKnowledge(open_failing)  # type: ignore[arg-type]
+    assert opened == []
+    kb.prepare()
+    for _ in range(2):
+        with pytest.raises(KnowledgeError, match="no AZURE_SEARCH_API_KEY"):
+            kb.search("parking", 3)
+    assert opened == [1]
+    assert caplog.text.count("knowledge base unavailable") == 1
