@@ -64,6 +64,7 @@ from kiosk.rag.text import (
     normalize,
     query_terms,
     segment,
+    without_kana_mixes,
 )
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,8 @@ class SqliteIndex:
                 return []
             try:
                 self._refresh_caches(conn)
+                if self._uses_vectors(query):
+                    terms = without_kana_mixes(terms)
                 terms = self._informative(terms)
                 ranked: list[tuple[int, float]] = []
                 if terms:

@@ -1,4 +1,4 @@
-from kiosk.rag.text import query_terms, segment
+from kiosk.rag.text import mostly_cjk, query_terms, segment, without_kana_mixes
 
 
 def test_segment_japanese_run_becomes_overlapping_bigrams() -> None:
@@ -35,3 +35,16 @@ def test_query_terms_drop_hiragana_only_bigrams_when_others_remain() -> None:
 
 def test_query_terms_keep_hiragana_bigrams_when_nothing_else_is_left() -> None:
     assert query_terms("ありがとう") == ["あり", "りが", "がと", "とう"]
+
+
+def test_kana_mixes_are_dropped_but_never_everything() -> None:
+    terms = query_terms("パッケージを更新しないように保留したい")
+    assert "留し" in terms and "新し" in terms
+    assert without_kana_mixes(terms) == ["パッ", "ッケ", "ケー", "ージ", "更新", "保留"]
+    assert without_kana_mixes(["壊れ"]) == ["壊れ"]  # nothing else left: kept
+    assert without_kana_mixes(["debian", "sid"]) == ["debian", "sid"]
+
+
+def test_mostly_cjk_tells_japanese_passages_from_english_ones() -> None:
+    assert mostly_cjk("パッケージを保留するには apt-mark hold を使います。")
+    assert not mostly_cjk("Japanese (日本語) is one of the supported languages of the installer.")
