@@ -48,6 +48,9 @@ SPEAKER_IDLE_PAUSE_S = 1.0
 TICK_S = 0.03
 IDLE_TICK_S = 1.0  # quiet IDLE: only the idle close of a warm connection is due, in seconds
 STOP_TIMEOUT_S = 1.5
+# Each wait for audio devices at start-up extends systemd's start timeout by the time to
+# the next try plus this (a try itself may hang up to device_recovery.ATTEMPT_TIMEOUT_S).
+STARTUP_EXTEND_MARGIN_S = 30.0
 RELOAD_POLL_S = 0.2  # how often a reload held by a turn checks whether it ended
 
 
@@ -240,22 +243,23 @@ class Daemon:
             bus.subscribe(OfflineNotice(playback, loop.time, language=self.cfg.realtime.language))
             tasks: list[asyncio.Task[None]] = []
             stack.push_async_callback(self._cancel, tasks)
-            self._open_audio(stack, tasks, playback, loop)
-            self._open_gpio(stack, bus, loop)
-            self._open_wake_word(stack)
-
             tasks.append(loop.create_task(self._ticker()))
             interval = notifier.watchdog_interval_s()
-            if interval:
+            if interval:  # fed from here on, also while start-up waits for audio devices
                 tasks.append(loop.create_task(self._watchdog(notifier, interval)))
-            notifier.ready(status="idle")
-            log.info(
-                "kiosk ready (%s, %s)",
-                "local engine" if self.cfg.uses_local_engine else self.cfg.realtime.provider,
-                self.pipeline.endpoint.redacted,
-            )
+            self._open_audio(stack, tasks, playback, loop)
+            running = await self._audio_devices_open(notifier)  # False: stopped meanwhile
+            if running:
+                self._open_gpio(stack, bus, loop)
+                self._open_wake_word(stack)
+                notifier.ready(status="idle")
+                log.info(
+                    "kiosk ready (%s, %s)",
+                    "local engine" if self.cfg.uses_local_engine else self.cfg.realtime.provider,
+                    self.pipeline.endpoint.redacted,
+                )
 
-            while True:
+            while running:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 if self._stop.is_set():
@@ -410,8 +414,7 @@ class Daemon:
                 on_error=threadsafe_error,
                 idle_pause_s=SPEAKER_IDLE_PAUSE_S,
             )
-            sink.start()
-            stack.callback(sink.close)
+            stack.callback(sink.close)  # opened by _audio_devices_open
             streams.append(sink)
             self._sink = sink
             if self.pipeline is not None:
@@ -436,7 +439,6 @@ class Daemon:
                 capture_rate_hz=cfg.audio.capture_rate_hz,
                 silence_timeout_s=cfg.audio.silence_timeout_s,
             )
-            source.start()
             stack.callback(source.close)
             streams.append(source)
         if streams:
@@ -453,6 +455,20 @@ class Daemon:
                 on_recovered=self._on_devices_back,
             )
             stack.push_async_callback(self._recovery.aclose)
+
+    async def _audio_devices_open(self, notifier: Any) -> bool:
+        """Open the PortAudio streams; if the devices are not there yet, wait for them with
+        backoff (STATUS= says why, the start-up timeout is extended each try) instead of
+        exiting. False when SIGTERM came first."""
+        if self._recovery is None:  # WAV files only
+            return True
+
+        def waiting(problem: str, next_try_s: float) -> None:
+            notifier.status(f"waiting for audio devices: {problem}"[:200])
+            extend_usec = int((next_try_s + STARTUP_EXTEND_MARGIN_S) * 1_000_000)
+            notifier.notify(f"EXTEND_TIMEOUT_USEC={extend_usec}")
+
+        return bool(await self._recovery.wait_for_devices(waiting, self._stop))
 
     def _open_gpio(
         self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop

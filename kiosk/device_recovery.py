@@ -7,6 +7,10 @@ until one works, then ``on_recovered``. Each attempt runs in a worker thread und
 timeout, so a PortAudio call that hangs on a wedged device cannot block the event loop (and
 with it the systemd watchdog keep-alive, the LEDs and the button).
 
+The same attempts serve start-up (:meth:`DeviceRecovery.wait_for_devices`): devices that
+are not there yet (no sound server, a USB card that enumerates late) are waited for with the
+same backoff instead of ending the process, whose unit would soon hit its start limit.
+
 It does not own the streams (``kiosk.audio.pyaudio_io``: ``reopen_streams``) or decide what
 the kiosk shows meanwhile (the daemon feeds the turn machine).
 """
@@ -94,27 +98,58 @@ class DeviceRecovery:
     async def _recover(self) -> None:
         while True:
             await self._sleep(max(self._min_delay_s, self._backoff.next_delay()))
-            if self._attempt is not None and not self._attempt.done():
-                log.warning("previous reopen attempt still hung; waiting")
-                continue
-            self.attempts += 1
-            self._attempt = asyncio.ensure_future(asyncio.to_thread(self._reopen))
-            try:
-                await asyncio.wait_for(asyncio.shield(self._attempt), self._attempt_timeout_s)
-            except TimeoutError:
-                log.error(
-                    "reopening the audio device hung for %.0f s; will retry",
-                    self._attempt_timeout_s,
-                )
-                continue
-            except (OSError, ValueError) as exc:  # DeviceError is an OSError
-                log.warning("audio device still unavailable: %s", exc)
-                continue
-            break
+            problem = await self._attempt_reopen()
+            if problem is None:
+                break
+            log.warning("audio device still unavailable: %s", problem)
         self.recoveries += 1
         log.info("audio device is back after %d attempt(s)", self.attempts)
         if self._on_recovered is not None:
             self._on_recovered()
+
+    async def _attempt_reopen(self) -> str | None:
+        """One reopen in a worker thread under the timeout: None if it worked, else why not."""
+        if self._attempt is not None and not self._attempt.done():
+            log.warning("previous reopen attempt still hung; waiting")
+            return "the previous attempt is still hung"
+        self.attempts += 1
+        self._attempt = asyncio.ensure_future(asyncio.to_thread(self._reopen))
+        try:
+            await asyncio.wait_for(asyncio.shield(self._attempt), self._attempt_timeout_s)
+        except TimeoutError:
+            log.error(
+                "reopening the audio device hung for %.0f s; will retry", self._attempt_timeout_s
+            )
+            return f"opening the device hung for {self._attempt_timeout_s:.0f} s"
+        except (OSError, ValueError) as exc:  # DeviceError is an OSError
+            return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return None
+
+    async def wait_for_devices(
+        self, on_waiting: Callable[[str, float], None], stop: asyncio.Event
+    ) -> bool:
+        """Start-up: open the streams now, else retry with the same backoff until they open
+        (no sound server yet, a USB card still enumerating) instead of exiting.
+
+        ``on_waiting(problem, next_try_s)`` is called after each failed attempt (the daemon
+        puts it in STATUS=). Returns True once open, False if ``stop`` was set first.
+        """
+        self._backoff.reset()
+        last = ""
+        while not stop.is_set():
+            problem = await self._attempt_reopen()
+            if problem is None:
+                if self.attempts > 1:
+                    log.info("audio devices opened after %d attempt(s)", self.attempts)
+                return True
+            delay = max(self._min_delay_s, self._backoff.next_delay())
+            if problem != last:
+                log.warning("waiting for audio devices: %s", problem)
+                last = problem
+            on_waiting(problem, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+        return False
 
     async def aclose(self) -> None:
         if self._task is not None and not self._task.done():
