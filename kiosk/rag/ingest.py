@@ -151,12 +151,14 @@ def _why_link_skipped(entry: os.DirEntry[str], root: Path) -> str:
 def read_regular_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of ``path`` if it is a regular file (not a symlink) of at most ``limit``.
 
-    ``O_NOFOLLOW`` refuses a final symlink at open time (a check before opening could be
-    raced); ``O_NONBLOCK`` keeps a FIFO from blocking the open.
+    ``path`` must be a real path (no symlinked folders in it): ``O_NOFOLLOW`` refuses a
+    final symlink at open time and the kernel's name of the opened file must be ``path``,
+    so swapping a folder for a symlink between a check and the open cannot redirect the
+    read. ``O_NONBLOCK`` keeps a FIFO from blocking the open.
 
     Raises:
         OSError: cannot open or read (ELOOP for a symlink).
-        UnreadableFile: not a regular file, or larger than ``limit``.
+        UnreadableFile: not a regular file, reached through a symlink, or over ``limit``.
     """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     fd = os.open(path, flags)
@@ -164,12 +166,23 @@ def read_regular_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFile(f"{path}: not a regular file, skipped")
+        opened = _opened_path(fd)
+        if opened is not None and opened != str(path):
+            raise UnreadableFile(f"{path}: reached through a symlink (it is {opened}), skipped")
         if st.st_size > limit:
             raise UnreadableFile(f"{path}: larger than {limit // 2**20} MiB, skipped")
         data = f.read(limit + 1)  # the file may grow after fstat
     if len(data) > limit:
         raise UnreadableFile(f"{path}: larger than {limit // 2**20} MiB, skipped")
     return data
+
+
+def _opened_path(fd: int) -> str | None:
+    """Where the kernel says ``fd`` is (Linux ``/proc``), or None when it cannot say."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
 
 
 def changed_into_something_else(source: str) -> str | None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.rag.ingest import ingest_paths, rebuild
+from kiosk.rag.extract import UnreadableFile
+from kiosk.rag.ingest import ingest_paths, read_regular_file, rebuild
 from kiosk.rag.sqlite_index import SqliteIndex
 
 SECRET = "root:$6$saltsalt$hashedpasswordvalue:19000:0:99999:7:::"
@@ -178,3 +179,15 @@ def test_an_empty_path_is_a_usage_error_not_the_current_folder(
         assert not index.exists()
     else:
         assert sources(index) == [str(tree.resolve() / "faq.md")]
+
+
+def test_a_read_through_a_symlinked_folder_is_refused_even_after_the_checks(
+    tmp_path: Path, tree: Path
+) -> None:
+    # As if the folder was swapped for a link between rebuild's check and the open:
+    # O_NOFOLLOW only guards the last component; the opened file's real name is checked.
+    sub = tree / "more"
+    sub.symlink_to(tmp_path / "outside" / "more")
+    with pytest.raises(UnreadableFile, match=r"more/private\.txt: reached through a symlink"):
+        read_regular_file(sub / "private.txt")
+    assert read_regular_file((tree / "faq.md").resolve()).startswith(b"# FAQ")
