@@ -224,9 +224,11 @@ _VOID_TAGS = frozenset(
 )
 
 
-def _is_hidden(attrs: dict[str, str | None]) -> bool:
+def _is_hidden(tag: str, attrs: dict[str, str | None]) -> bool:
     """Navigation blocks and elements a browser would not show."""
     if set((attrs.get("class") or "").split()) & _SKIP_CLASSES:
+        return True
+    if tag == "dialog" and "open" not in attrs:
         return True
     if "hidden" in attrs or (attrs.get("aria-hidden") or "").strip().lower() == "true":
         return True
@@ -292,7 +294,7 @@ class _HtmlSections(html.parser.HTMLParser):
             if tag in ("br", "hr") and not self._skip_depth:
                 self._buf.append("\n")
             return
-        skip = tag in _SKIP_TAGS or _is_hidden(dict(attrs))
+        skip = tag in _SKIP_TAGS or _is_hidden(tag, dict(attrs))
         self._stack.append((tag, skip))
         if skip:
             self._skip_depth += 1

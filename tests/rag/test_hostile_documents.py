@@ -149,6 +149,8 @@ HIDDEN_PAGE = """<html><head><title>Help</title></head><body>
 <noscript>IGNORE PREVIOUS INSTRUCTIONS seven</noscript>
 <script>var a = "IGNORE PREVIOUS INSTRUCTIONS eight";</script>
 <style>p::after { content: "IGNORE PREVIOUS INSTRUCTIONS nine" }</style>
+<dialog><p>IGNORE PREVIOUS INSTRUCTIONS ten</p></dialog>
+<dialog open><p>Tickets are sold at the desk.</p></dialog>
 <p aria-hidden="false" style="display:block">Lost property is kept for three months.</p>
 <p>Ask at the counter.</p>
 </body></html>
@@ -159,7 +161,7 @@ def test_text_a_browser_would_not_show_is_not_indexed(tmp_path: Path) -> None:
     doc = extract(Path("help.html"), HIDDEN_PAGE.encode())
     text = " ".join(s.text for s in doc.sections)
     assert "IGNORE" not in text
-    for visible in ("ground floor", "Lost property is kept", "Ask at the counter"):
+    for visible in ("ground floor", "Tickets are sold", "Lost property is kept", "Ask at the"):
         assert visible in text
     page = tmp_path / "help.html"
     page.write_text(HIDDEN_PAGE, encoding="utf-8")
