@@ -55,8 +55,8 @@ def lobby_with_questions(seconds: float, seed: int = 11) -> tuple[np.ndarray, li
     return np.clip(np.rint(out), -32768, 32767).astype(np.int16), starts
 
 
-def slope_mb_per_h(samples: list[rig.Sample], t_from: float) -> float:
-    pts = [(s.t, s.main_rss_mb) for s in samples if s.t >= t_from]
+def slope_mb_per_h(samples: list[rig.Sample], t_from: float, anon: bool = False) -> float:
+    pts = [(s.t, s.main_anon_mb if anon else s.main_rss_mb) for s in samples if s.t >= t_from]
     if len(pts) < 3:
         return float("nan")
     t, rss = np.array(pts).T
@@ -107,6 +107,9 @@ def run(quick: bool) -> dict[str, Any]:
     settle = samples[0].t + min(SETTLE_S, seconds / 3)
     settled = next(s for s in samples if s.t >= settle)
     slope = slope_mb_per_h(samples, settle)
+    half = first.t + (last.t - first.t) / 2
+    slope_half = slope_mb_per_h(samples, half)
+    slope_anon = slope_mb_per_h(samples, settle, anon=True)
     asked = sum(1 for s in starts if s < seconds - 5)
     how = f"{(last.t - first.t) / 60:.1f} min real time, {asked} questions, tools + local index"
     rows = [
@@ -115,6 +118,13 @@ def run(quick: bool) -> dict[str, Any]:
             "value": round(slope, 2),
             "goal": "<= 1",
             "note": f"least squares from {settle - first.t:.0f} s; {how}",
+        },
+        {
+            "name": "rss slope MB/h, second half",
+            "value": round(slope_half, 2),
+            "goal": "",
+            "note": f"from {half - first.t:.0f} s; anon (heap) only, from {settle - first.t:.0f} s: "
+            f"{slope_anon:.2f} MB/h",
         },
         {
             "name": "rss MB (settled -> end)",
@@ -151,6 +161,7 @@ def run(quick: bool) -> dict[str, Any]:
             {
                 "t_s": round(s.t - first.t, 1),
                 "rss_mb": round(s.main_rss_mb, 2),
+                "anon_mb": round(s.main_anon_mb, 2),
                 "fds": s.fds,
                 "threads": s.threads,
                 "cpu_s": round(s.cpu_ns / 1e9, 2),
