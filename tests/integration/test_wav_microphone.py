@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kiosk.audio.wav import write_wav
-from kiosk.daemon import WavMicrophone
+from kiosk.audio.wav_devices import WavMicrophone
 
 FRAME_BYTES = 640  # 20 ms at 16 kHz
 

@@ -1,0 +1,111 @@
+"""WAV files as the daemon's microphone and speaker (``kiosk run --input-wav/--output-wav``).
+
+Both keep real time on the event loop, as the PortAudio adapters do on their threads: the
+microphone hands over ``block_ms`` of frames per wake-up, the speaker pulls 20 ms blocks
+while something plays and sleeps while nothing does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from kiosk.audio.playback import PlaybackBuffer
+
+
+class WavMicrophone:
+    """A WAV file as the microphone: paced frames, then silence until stopped.
+
+    Wakes every ``block_ms`` (a multiple of ``frame_ms``) and delivers that many frames, as
+    PortAudio does with :data:`kiosk.daemon.MIC_BLOCK_MS` blocks. A 16-bit mono file at the VAD rate is
+    read as it plays (an hour-long soak file costs no memory); other formats are converted
+    up front.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        frame_ms: int,
+        on_frame: Callable[[bytes], None],
+        block_ms: int = 0,
+        rate_hz: int = 16000,
+    ) -> None:
+        self._frame_bytes = rate_hz * frame_ms // 1000 * 2
+        self._frames_per_wake = max(1, (block_ms or frame_ms) // frame_ms)
+        self._frame_s = frame_ms / 1000
+        self._on_frame = on_frame
+        self._pcm = b""
+        self._pos = 0
+        from kiosk.audio.wav import WavReader, read_wav_mono
+
+        # Refuses devices, FIFOs, bad headers and absurd rates in one line, without blocking.
+        reader = WavReader(path)
+        self._reader: WavReader | None = reader
+        self._frames = reader.frames_of(rate_hz, self._frame_bytes // 2)
+        if (reader.bits, reader.channels, reader.rate_hz) != (16, 1, rate_hz):
+            reader.close()
+            self._reader = None
+            self._pcm = read_wav_mono(path, rate_hz).astype("<i2").tobytes()
+
+    @property
+    def at_end(self) -> bool:
+        """The whole file has been handed over (silence follows)."""
+        return self._reader is None and self._pos >= len(self._pcm)
+
+    def _next_frame(self) -> bytes:
+        if self._reader is not None:
+            frame = next(self._frames, b"")
+            if len(frame) < self._frame_bytes:
+                self._reader.close()
+                self._reader = None
+        else:
+            frame = self._pcm[self._pos : self._pos + self._frame_bytes]
+            self._pos += len(frame)
+        return frame if len(frame) == self._frame_bytes else bytes(self._frame_bytes)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        try:
+            while True:
+                frames = [self._next_frame() for _ in range(self._frames_per_wake)]
+                t += self._frame_s * len(frames)
+                await asyncio.sleep(max(0.0, t - loop.time()))
+                for frame in frames:
+                    self._on_frame(frame)
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+
+
+class WavSpeaker:
+    """The speaker as a WAV file: pulls real-time blocks from the buffer, writes what plays.
+
+    Like the PortAudio speaker with an idle pause, it does not wake while nothing plays."""
+
+    def __init__(self, path: Path, playback: PlaybackBuffer, block_ms: int = 20) -> None:
+        from kiosk.audio.wav import WavSink
+
+        self._sink = WavSink(path, playback.rate_hz)
+        self._playback = playback
+        self._block = playback.rate_hz * block_ms // 1000
+        self._block_s = block_ms / 1000
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        written = asyncio.Event()
+        self._playback.add_write_listener(lambda: loop.call_soon_threadsafe(written.set))
+        t = loop.time()
+        try:
+            while True:
+                if self._playback.is_idle:  # nothing plays: sleep until something is written
+                    written.clear()
+                    await written.wait()
+                    t = loop.time()
+                t += self._block_s
+                await asyncio.sleep(max(0.0, t - loop.time()))
+                if not self._playback.is_idle:
+                    self._sink.write(self._playback.read(self._block))
+        finally:
+            self._sink.close()
