@@ -122,6 +122,7 @@ class KioskPipeline:
         citations_from_middle_tier: Callable[[str, str], tuple[Citation, ...]] | None = None,
         budget_left: Callable[[], Any] | None = None,
         unheard_ms: Callable[[], float] | None = None,
+        fallback: Engine | None = None,
     ) -> None:
         self.cfg = cfg
         engine = endpoint if isinstance(endpoint, Engine) else cloud_engine(endpoint, connect)
@@ -159,6 +160,7 @@ class KioskPipeline:
             on_event=self._on_server_event,
             on_lost=self._link_lost,
             on_failed=self._connect_failed,
+            fallback=fallback,
         )
         self.local_endpointing = cfg.realtime.turn_detection == "local"
         self._streaming = False
@@ -300,7 +302,9 @@ class KioskPipeline:
         self._answer_item = None
         if self._budget_left is not None:
             status = self._budget_left()
-            if not status.ok:
+            if not status.ok and self.link.use_fallback(status.reason, self.machine.turn_id):
+                pass  # answered on the device: the budget is not touched
+            elif not status.ok:
                 # Not re-entrant: the turn's own StateChanged must be published first.
                 self._streaming = False
                 asyncio.get_running_loop().call_soon(self._refuse_turn, status.reason)
@@ -356,9 +360,7 @@ class KioskPipeline:
     # --- turn records ------------------------------------------------------------------------
 
     def _begin_record(self, event: TurnStarted) -> None:
-        self._record = TurnRecord(
-            event.turn_id, event.trigger, event.t_s, engine=self.link.engine.name
-        )
+        self._record = TurnRecord(event.turn_id, event.trigger, event.t_s)
         self._record.noise_floor_dbfs = self.endpointer.noise_floor_dbfs
 
     def _end_record(self, turn_id: int, outcome: str, now: float) -> None:
@@ -366,6 +368,7 @@ class KioskPipeline:
         record, self._record = self._record, None
         if record is None or record.turn_id != turn_id:
             return
+        record.engine = self.link.engine.name  # the fallback, if it took over this turn
         summary = record.summary(now, outcome)
         self.summaries.append(summary)
         if summary.citations:
@@ -375,6 +378,8 @@ class KioskPipeline:
     # --- what the link reports ---------------------------------------------------------------
 
     def _connect_failed(self, reason: str) -> None:
+        if self.link.use_fallback(reason, self.machine.turn_id):
+            return  # realtime.fallback = "local": the device answers this turn
         self.bus.publish(
             ErrorReported(self.clock(), reason, "upstream_unavailable", self.machine.turn_id)
         )

@@ -89,6 +89,10 @@ class RealtimeSettings:
     turn_detection: Literal["local", "server_vad", "semantic_vad"] = "local"
     transcription_model: str = "whisper-1"  # "" = no input transcription
     connect_timeout_s: float = 10.0
+    # When the cloud cannot answer a turn (unreachable, 401/403/429 after retries, the cost
+    # cap spent): "local" = the on-device engine answers and says it is in offline mode;
+    # "clip" = play the shipped "can't reach the service" clip; "none" = the error earcon only.
+    fallback: Literal["local", "clip", "none"] = "local"
 
 
 @dataclass(frozen=True, slots=True)

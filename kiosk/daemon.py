@@ -145,7 +145,10 @@ class Daemon:
             self._knowledge.commit()
             from kiosk.offline import OfflineNotice
 
-            bus.subscribe(OfflineNotice(playback, loop.time, language=self.cfg.realtime.language))
+            if self.cfg.realtime.fallback != "none":  # "local" too: when the device cannot answer
+                bus.subscribe(
+                    OfflineNotice(playback, loop.time, language=self.cfg.realtime.language)
+                )
             tasks: list[asyncio.Task[None]] = []
             stack.push_async_callback(self._cancel, tasks)
             tasks.append(loop.create_task(self._ticker()))
@@ -229,15 +232,23 @@ class Daemon:
             bus.subscribe(metrics)
 
     async def _ensure_local_engine(self, cfg: Config) -> None:
-        """Start the on-device engine's loopback server if ``cfg`` answers locally (once; its
-        model loads only when someone first speaks)."""
-        if not cfg.uses_local_engine or self._local_url is not None or self._stack is None:
+        """Start the on-device engine's loopback server if ``cfg`` answers locally or falls
+        back to it (once; its model loads only when someone first speaks)."""
+        wanted = cfg.uses_local_engine or cfg.realtime.fallback == "local"
+        if not wanted or self._local_url is not None or self._stack is None:
             return
         from kiosk.local import NOTICE, serve_local_engine
 
-        if cfg.realtime.provider != "local":
+        if cfg.uses_local_engine and cfg.realtime.provider != "local":
             log.warning(NOTICE)
-        local_cfg = await self._stack.enter_async_context(serve_local_engine(cfg))
+        try:
+            local_cfg = await self._stack.enter_async_context(serve_local_engine(cfg))
+        except KioskError as exc:
+            if cfg.uses_local_engine:
+                raise
+            log.warning("realtime.fallback = \"local\" unavailable (%s): the offline clip plays "
+                        "instead", exc)
+            return
         self._local_url = local_cfg.realtime.endpoint
 
     def _build_pipeline(
@@ -248,12 +259,16 @@ class Daemon:
         loop: asyncio.AbstractEventLoop,
     ) -> KioskPipeline:
         engine: Any = None
-        if cfg.uses_local_engine and self._local_url is not None:
+        fallback: Any = None
+        if self._local_url is not None:
             from kiosk.local import point_at_local
             from kiosk.net.engine import Engine
 
-            cfg = point_at_local(cfg, self._local_url)
-            engine = Engine("local", realtime_endpoint(cfg))
+            local = Engine("local", realtime_endpoint(point_at_local(cfg, self._local_url)))
+            if cfg.uses_local_engine:
+                cfg, engine = point_at_local(cfg, self._local_url), local
+            elif cfg.realtime.fallback == "local":
+                fallback = local
         tools, middle_tier = self._knowledge.stage(cfg)  # commit() once the pipeline is in
         ledger = getattr(self, "ledger", None)
         sink = self._sink
@@ -269,6 +284,7 @@ class Daemon:
             citations_from_middle_tier=middle_tier,
             budget_left=budget_left,
             unheard_ms=(lambda: sink.unplayed_ms) if sink is not None else None,
+            fallback=fallback,
         )
 
     def _on_frame(self, frame: bytes) -> None:

@@ -115,11 +115,16 @@ async def run_simulation(
     fast: bool = False,
     fake_server: Any | None = None,
     echo_db: float | None = None,
+    local_fallback: bool = False,
+    budget_left: Any = None,
 ) -> dict[str, Any]:
     """Run the pipeline over ``inputs``; returns the report (see ``kiosk simulate --json``).
 
     ``fake_server``: an already running FakeRealtimeServer to use (tests); when None and no
     key is configured (or the provider is "local"), the local engine answers.
+    ``budget_left``: the daemon's cost-cap check (``CostLedger.budget_left`` bound to a clock).
+    ``local_fallback``: with ``fake_server``, also run the local engine as
+    ``realtime.fallback`` (without a fake server it runs whenever the setting says "local").
     ``echo_db``: simulate a room: what the speaker plays reaches the microphone one frame
     later, attenuated by this many dB (e.g. -20), as it would without echo cancellation.
     """
@@ -140,9 +145,16 @@ async def run_simulation(
             if cfg.realtime.provider != "local":
                 notes.append(NOTICE)  # the report prints it (once)
             cfg = await stack.enter_async_context(serve_local_engine(cfg))
+        fallback = None
+        if cfg.realtime.provider != "local" and cfg.realtime.fallback == "local" and (
+            fake_server is None or local_fallback
+        ):
+            fallback = await _start_fallback(stack, cfg, notes)
         with tempfile.TemporaryDirectory(prefix="kiosk-sim-") as tmp:
             tools, middle_tier_citations = _open_tools(cfg, Path(tmp), use_demo=True)
-            report = await _simulate(cfg, mic, output, fast, tools, middle_tier_citations, echo_db)
+            report = await _simulate(
+                cfg, mic, output, fast, tools, middle_tier_citations, echo_db, fallback, budget_left
+            )
     report["engine"] = "local" if cfg.realtime.provider == "local" else cfg.realtime.provider
     report["notes"] = notes
     report["inputs"] = [str(p) for p in inputs]
@@ -165,6 +177,20 @@ def _point_at(cfg: Config, server: Any) -> Config:
     return dataclasses.replace(cfg, realtime=rt, credentials=creds)
 
 
+async def _start_fallback(stack: contextlib.AsyncExitStack, cfg: Config, notes: list[str]) -> Any:
+    """The local engine as ``realtime.fallback``; None (with a note) when it cannot run."""
+    from kiosk.errors import KioskError
+    from kiosk.local import serve_local_engine
+    from kiosk.net.engine import Engine
+
+    try:
+        local_cfg = await stack.enter_async_context(serve_local_engine(cfg))
+    except KioskError as exc:
+        notes.append(f'realtime.fallback = "local" unavailable: {exc}')
+        return None
+    return Engine("local", realtime_endpoint(local_cfg))
+
+
 def _engine(cfg: Config) -> Any:
     from kiosk.net.engine import Engine, cloud_engine
 
@@ -180,6 +206,8 @@ async def _simulate(
     tools: Any,
     middle_tier_citations: Any,
     echo_db: float | None = None,
+    fallback: Any = None,
+    budget_left: Any = None,
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     clock = SkippingClock(loop.time)
@@ -231,6 +259,8 @@ async def _simulate(
         clock,
         tools=tools,
         citations_from_middle_tier=middle_tier_citations,
+        fallback=fallback,
+        budget_left=budget_left,
     )
     if cfg.wake.mode == "wakeword":
         from kiosk.audio.wakeword import WakeWordDetector

@@ -60,6 +60,10 @@ NO_ANSWER = {
     "en": "Sorry, I don't know. The knowledge base has nothing on that.",
     "ja": "申し訳ありません。その情報は見つかりませんでした。",
 }
+OFFLINE_NOTICE = {  # said first when the device answers for an unreachable cloud
+    "en": "Offline mode.",
+    "ja": "オフラインモードです。",
+}
 NOT_HEARD = {
     "en": "Sorry, I didn't catch that. Please say it again.",
     "ja": "すみません、聞き取れませんでした。もう一度お願いします。",

@@ -34,12 +34,14 @@ from websockets.exceptions import ConnectionClosed
 from kiosk.local.answer import (
     NO_ANSWER,
     NOT_HEARD,
+    OFFLINE_NOTICE,
     Answer,
     extract_answer,
     language_of,
     parse_search_output,
 )
 from kiosk.local.engine import LocalEngine
+from kiosk.net.engine import OFFLINE_MODE_INSTRUCTIONS
 
 log = logging.getLogger(__name__)
 # The websockets library logs every connection at INFO: quiet on a kiosk's journal.
@@ -119,6 +121,7 @@ class _Conversation:
         self.tools: set[str] = set()
         self.language_hint = ""
         self.vocabulary = ""  # transcription.prompt: the knowledge base's headings
+        self.offline_mode = False  # the kiosk's fallback: say so before each answer
         self.audio = bytearray()
         self.last_item: str | None = None
         self.turn: _Turn | None = None
@@ -175,6 +178,8 @@ class _Conversation:
         if kind == "session.update":
             session = event.get("session") if isinstance(event.get("session"), dict) else {}
             assert isinstance(session, dict)
+            if "instructions" in session:
+                self.offline_mode = session.get("instructions") == OFFLINE_MODE_INSTRUCTIONS
             if isinstance(session.get("tools"), list):
                 self.tools = {str(t.get("name")) for t in session["tools"] if isinstance(t, dict)}
             transcription = ((session.get("audio") or {}).get("input") or {}).get("transcription")
@@ -379,6 +384,8 @@ class _Conversation:
                          **where, "part": {"type": "audio", "transcript": ""}})
         spoken: list[str] = []
         pieces = self.engine.pieces(answer.text, answer.language)
+        if self.offline_mode:
+            pieces = [OFFLINE_NOTICE[answer.language], *pieces]
         for piece in pieces:
             if active.cancel.is_set():
                 break

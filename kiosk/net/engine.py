@@ -25,6 +25,14 @@ from kiosk.net.connection import WebsocketLink
 from kiosk.net.endpoints import RealtimeEndpoint
 
 
+# The session instructions a fallback engine gets: the one instruction the local engine
+# acts on (it says it is in offline mode before answering).
+OFFLINE_MODE_INSTRUCTIONS = (
+    "Offline mode: the cloud service cannot answer this turn. Say that you are in offline mode, "
+    "then answer from the knowledge base."
+)
+
+
 class TextLink(Protocol):
     """One open connection carrying Realtime JSON text frames (``WebsocketLink`` is one)."""
 

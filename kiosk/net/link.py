@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections.abc import Callable, Coroutine
@@ -30,7 +31,7 @@ from typing import Any
 
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
-from kiosk.core.events import ConnectionChanged
+from kiosk.core.events import ConnectionChanged, ErrorReported
 from kiosk.core.realtime import (
     RateLimitsUpdated,
     RealtimeSession,
@@ -40,7 +41,8 @@ from kiosk.core.realtime import (
     SessionOptions,
 )
 from kiosk.errors import BudgetExhausted, UpstreamRejected, UpstreamUnavailable
-from kiosk.net.engine import Engine, TextLink
+from kiosk.net.endpoints import RealtimeEndpoint
+from kiosk.net.engine import OFFLINE_MODE_INSTRUCTIONS, Engine, TextLink
 from kiosk.net.policy import ConnectPolicy, failure_kind_for_status
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,9 @@ class UpstreamLink:
         on_event: ``(session, event)`` for every event of the current connection.
         on_lost: ``(reason)`` after the current connection dropped (already closed here).
         on_failed: ``(reason)`` when a connection was needed and could not be made.
+        fallback: the engine that answers a turn the main one cannot (``realtime.fallback =
+            "local"``): see :meth:`use_fallback`. Its loopback connections bypass the
+            connection policy (no budget, no backoff: they cost nothing).
     """
 
     def __init__(
@@ -89,9 +94,12 @@ class UpstreamLink:
         on_event: Callable[[RealtimeSession, ServerEvent], None],
         on_lost: Callable[[str], None],
         on_failed: Callable[[str], None],
+        fallback: Engine | None = None,
     ) -> None:
         self.cfg = cfg
         self.engine = engine
+        self.primary = engine
+        self.fallback = fallback
         self.options = options
         self.bus = bus
         self.clock = clock
@@ -112,6 +120,7 @@ class UpstreamLink:
         self._replayed = False
         self._pending_audio: list[bytes] = []  # waiting for the connection
         self._pending_commit = False
+        self._committed = False  # this turn's utterance is complete
 
     # --- the connection ----------------------------------------------------------------------
 
@@ -189,10 +198,38 @@ class UpstreamLink:
     # --- the utterance -----------------------------------------------------------------------
 
     def start_utterance(self) -> None:
-        """A new turn's audio begins: forget the last one's, and its replay."""
+        """A new turn's audio begins: forget the last one's, and its replay. A turn that the
+        fallback answered does not make the next one skip the main engine: back to it."""
         self._turn_audio = []
         self._replayed = False
+        self._committed = False
         self.drop_pending()
+        if self.engine is not self.primary:
+            self.close("back to the main engine", expected=True)
+            self.engine = self.primary
+
+    @property
+    def on_fallback(self) -> bool:
+        return self.engine is not self.primary
+
+    def use_fallback(self, reason: str, turn_id: int) -> bool:
+        """The main engine cannot answer this turn (``reason``): send the utterance so far (and
+        its commit, if it was complete) to the fallback engine instead, and report offline
+        mode. False when there is none or it is already in use."""
+        if self.fallback is None or self.on_fallback or self._closed:
+            return False
+        log.warning("offline mode: %s; this turn is answered on this device", reason)
+        event = ErrorReported(self.clock(), f"offline mode: {reason}", "offline_mode", turn_id)
+        # Not re-entrant (the pipeline may be applying the turn's effects): publish next.
+        asyncio.get_running_loop().call_soon(self.bus.publish, event)
+        self.close("switching to the fallback engine", expected=True)
+        self.engine = self.fallback
+        self._pending_audio = list(self._turn_audio)
+        self._pending_commit = self._committed
+        # Called from the failed attempt's own task (via on_failed), so ensure() would see
+        # a connect in flight: start the fallback's directly.
+        self._connecting = asyncio.get_running_loop().create_task(self._open())
+        return True
 
     def send_audio(self, pcm: bytes) -> None:
         """Queue 24 kHz utterance audio: on the session, or pending until it is up."""
@@ -208,6 +245,7 @@ class UpstreamLink:
 
     def commit(self) -> None:
         """The utterance is complete: commit it now, or as soon as the link is up."""
+        self._committed = True
         session = self.session
         if session is not None:
             self._send_commit(session)
@@ -259,6 +297,9 @@ class UpstreamLink:
         self._on_failed(reason)
 
     async def _open(self) -> None:
+        if self.on_fallback:
+            await self._connect(self.engine.endpoint)  # loopback: no budget, no backoff
+            return
         now = self.clock()
         at = self.policy.next_attempt_at(now)
         if at is None:
@@ -275,7 +316,10 @@ class UpstreamLink:
         except BudgetExhausted as exc:
             self._connect_failed(str(exc))
             return
-        endpoint = self.engine.endpoint
+        await self._connect(self.engine.endpoint)
+
+    async def _connect(self, endpoint: RealtimeEndpoint) -> None:
+        fallback = self.on_fallback
         try:
             transport = await self.engine.connect(
                 endpoint,
@@ -284,20 +328,26 @@ class UpstreamLink:
                 ping_timeout_s=self.cfg.connection.ping_timeout_s,
             )
         except UpstreamRejected as exc:
-            self.policy.record_failure(self.clock(), "auth")
+            if not fallback:
+                self.policy.record_failure(self.clock(), "auth")
             self._connect_failed(str(exc))
             return
         except UpstreamUnavailable as exc:
-            kind = failure_kind_for_status(exc.status) if exc.status is not None else "network"
-            self.policy.record_failure(self.clock(), kind, exc.retry_after_s)
+            if not fallback:
+                kind = failure_kind_for_status(exc.status) if exc.status is not None else "network"
+                self.policy.record_failure(self.clock(), kind, exc.retry_after_s)
             self._connect_failed(str(exc))
             return
-        if self._closed:
+        if self._closed or self.on_fallback != fallback:
             await transport.close()
             return
-        self.policy.record_success(self.clock())
+        if not fallback:
+            self.policy.record_success(self.clock())
         self.connections_opened += 1
-        session = RealtimeSession(endpoint.dialect, self.options, middle_tier=endpoint.middle_tier)
+        options = self.options
+        if fallback:
+            options = dataclasses.replace(options, instructions=OFFLINE_MODE_INSTRUCTIONS)
+        session = RealtimeSession(endpoint.dialect, options, middle_tier=endpoint.middle_tier)
         session.configure()
         current = _Connection(transport, session, self.clock())
         self._current = current
