@@ -53,10 +53,12 @@ _BYTES_PER_MS = RATE_HZ * 2 // 1000
 _MIN_COMMIT_MS = 100
 _DELTA_MS = 100
 _MAX_AUDIO_BYTES = 60 * RATE_HZ * 2  # one utterance; more is dropped (Whisper hears 30 s)
-# The kiosk streams only speech and commits after its VAD hangover (700 ms by default): when
-# no audio has come for this long, recognise what there is already; a commit of exactly that
-# audio then reuses the result instead of starting after the hangover.
-_SPECULATE_AFTER_S = 0.25
+# The kiosk streams speech and commits after its VAD hangover: when no audio has come for this
+# long, recognise what there is already; a commit that adds at most _SPECULATION_TAIL_MS more
+# (the tail of the hangover, the resampler's flush) then reuses that result instead of
+# starting to recognise only after the hangover. One speculation at a time.
+_SPECULATE_AFTER_S = 0.2
+_SPECULATION_TAIL_MS = 350
 ZERO_USAGE = {
     "total_tokens": 0,
     "input_tokens": 0,
@@ -233,7 +235,11 @@ class _Conversation:
     def _speculate(self) -> None:
         self._speculation_timer = None
         size = len(self.audio)
-        if size < _MIN_COMMIT_MS * _BYTES_PER_MS or (self._speculation and self._speculation[0] == size):
+        if size < _MIN_COMMIT_MS * _BYTES_PER_MS:
+            return
+        if self._speculation is not None and not self._speculation[1].done():
+            return  # still busy with the last one: never two recognitions at once
+        if self._speculation is not None and self._speculation[0] == size:
             return
         task = asyncio.get_running_loop().create_task(
             asyncio.to_thread(
@@ -264,7 +270,10 @@ class _Conversation:
                               "content": [{"type": "input_audio", "transcript": None}]})
         loop = asyncio.get_running_loop()
         self.turn = _Turn(loop.create_future())
-        ready = early[1] if early is not None and early[0] == len(pcm) else None
+        tail_bytes = _SPECULATION_TAIL_MS * _BYTES_PER_MS
+        ready = None
+        if early is not None and 0 <= len(pcm) - early[0] <= tail_bytes:
+            ready = early[1]
         task = loop.create_task(self._recognise(pcm, item_id, self.turn, ready))
         self.background.add(task)
         task.add_done_callback(self.background.discard)

@@ -90,6 +90,7 @@ def write_config(path: Path, server_url: str, state_dir: Path, extra: str = "") 
 provider = "openai"
 endpoint = "http://127.0.0.1:{port}"
 transcription_model = ""
+fallback = "clip"  # these tests are about the cloud link (tests/local covers "local")
 
 [rag]
 backend = "none"

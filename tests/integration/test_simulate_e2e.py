@@ -155,7 +155,8 @@ def test_cli_simulate_with_a_missing_input_file_says_so_in_one_line(tmp_path):
 
 
 def test_cli_simulate_exits_1_when_no_turn_was_answered(tmp_path):
-    """An unreachable endpoint (nothing listens on the port) fails the turn: exit 1, not 0."""
+    """An unreachable endpoint (nothing listens on the port) fails the turn: exit 1, not 0
+    (with realtime.fallback = "clip": the default "local" would answer it on the device)."""
     import socket
 
     with socket.socket() as s:
@@ -164,7 +165,9 @@ def test_cli_simulate_exits_1_when_no_turn_was_answered(tmp_path):
     env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
     env["OPENAI_API_KEY"] = "sk-test-unreachable"
     cfg = tmp_path / "kiosk.toml"
-    cfg.write_text("[gpio]\nenabled = false\n[connection]\nmax_quick_failures = 1\n")
+    cfg.write_text(
+        '[gpio]\nenabled = false\n[connection]\nmax_quick_failures = 1\n[realtime]\nfallback = "clip"\n'
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk.cli", "simulate", "--config", str(cfg), "--fast", "--json",
          "--endpoint", f"http://127.0.0.1:{port}",
