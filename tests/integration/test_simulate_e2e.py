@@ -198,8 +198,10 @@ def test_cli_simulate_index_flag_answers_from_that_index(tmp_path):
     env = {k: v for k, v in os.environ.items() if "API_KEY" not in k and not k.startswith("KIOSK_")}
     docs = tmp_path / "docs"
     docs.mkdir()
+    # With no key the local engine answers: the document must really answer the question.
     (docs / "weather-desk.md").write_text(
-        "# Weather desk\n\nToday's weather forecast is posted at the weather desk by the door.\n"
+        "# Weather desk\n\nWhat the weather is like today in San Francisco, California: the "
+        "forecast is posted at the weather desk by the door.\n"
     )
     index = tmp_path / "mine.sqlite"
     subprocess.run([sys.executable, "-m", "kiosk.cli", "index", "add", "--index", str(index),
