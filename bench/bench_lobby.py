@@ -454,15 +454,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
+    parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")
+    parser.add_argument("--label", default="", help="what was measured (saved in the JSON)")
     args = parser.parse_args(argv)
     splits = ("tuning", "heldout") if args.split == "both" else (args.split,)
     out = run(args.quick, splits, args.config, paced=not args.no_paced)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
-    path = (
+    path = args.out or (
         results
         / f"lobby-{args.split}-{dt.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
+    )
+    import run as bench_run
+
+    import kiosk
+
+    out.update(
+        machine=bench_run.machine(),
+        commit=bench_run.git_commit(),
+        label=args.label,
+        kiosk_code=str(Path(kiosk.__file__).parent),
     )
     path.write_text(json.dumps(out, indent=1, default=str, ensure_ascii=False))
     print(f"results: {path}")

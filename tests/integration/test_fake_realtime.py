@@ -266,6 +266,21 @@ async def test_session_without_tools_gets_the_spoken_answer_at_once() -> None:
     assert server.validation_errors == []
 
 
+async def test_scripted_answer_pcm_is_sent_as_the_answer_audio() -> None:
+    pcm = bytes(range(256)) * 30  # 7680 bytes = 160 ms at 24 kHz: two 100 ms deltas
+    async with (
+        FakeRealtimeServer("ga", script=no_pacing(answer_pcm=pcm)) as server,
+        client(server) as c,
+    ):
+        await c.configure("ga")
+        await c.speak_and_ask()
+        answer = await c.until("response.done")
+    deltas = [e["delta"] for e in answer if e["type"] == "response.output_audio.delta"]
+    assert b"".join(base64.b64decode(d) for d in deltas) == pcm
+    assert len(deltas) == 2
+    assert server.validation_errors == []
+
+
 async def test_commit_of_empty_buffer_answers_commit_empty_error() -> None:
     async with FakeRealtimeServer("ga") as server, client(server) as c:
         await c.configure("ga")
