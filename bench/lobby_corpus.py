@@ -35,6 +35,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import subprocess
@@ -155,11 +156,11 @@ def espeak(text: str, voice: str, speed: int) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         if shutil.which("espeak-ng") is None:
             raise RuntimeError("espeak-ng is missing: run bench/setup_lobby.sh")
-        tmp = out.with_suffix(".tmp.wav")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp.wav")  # concurrent runs
         subprocess.run(
             ["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(tmp), text], check=True
         )
-        tmp.rename(out)
+        tmp.replace(out)
     return out
 
 
@@ -170,7 +171,7 @@ def jtalk(text: str, style: tuple[float, float, float]) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         if shutil.which("open_jtalk") is None or not JTALK_VOICE.exists():
             raise RuntimeError("open_jtalk or its voice is missing: run bench/setup_lobby.sh")
-        tmp = out.with_suffix(".tmp.wav")
+        tmp = out.with_suffix(f".{os.getpid()}.tmp.wav")  # concurrent runs
         cmd = [
             "open_jtalk",
             "-x",
@@ -187,7 +188,7 @@ def jtalk(text: str, style: tuple[float, float, float]) -> Path:
             str(tmp),
         ]
         subprocess.run(cmd, input=text.encode(), check=True)
-        tmp.rename(out)
+        tmp.replace(out)
     return out
 
 
