@@ -37,8 +37,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 for p in (str(HERE), str(ROOT)):
@@ -48,6 +46,7 @@ for p in (str(HERE), str(ROOT)):
 from lobby_corpus import NOISE_TYPES, SPLITS, Mix, build_specs  # noqa: E402
 from lobby_driver import RunLog, run_mix  # noqa: E402
 
+RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
 SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
 PAUSE_SPLIT_MAX_S = 0.6
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
@@ -170,7 +169,11 @@ def bargein_delay(log: RunLog, paced: bool) -> float | None:
 
 
 def pct(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
+    """Nearest-rank percentile (a value that occurred; misses counted as inf stay inf)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)])
 
 
 # --- running -----------------------------------------------------------------------------
@@ -196,13 +199,12 @@ async def run_split(
     progress = sys.stderr.isatty()
     async with FakeRealtimeServer("ga") as server:
         for i, mix in enumerate(specs):
-            if progress:
-                print(
-                    f"\r# lobby {split}: {i + 1}/{len(specs)} {mix.kind:<9}",
-                    end="",
-                    file=sys.stderr,
-                    flush=True,
-                )
+            if progress or i % 10 == 0:
+                line = f"# lobby {split}: {i + 1}/{len(specs)} {mix.kind:<9}"
+                if progress:
+                    print("\r" + line, end="", file=sys.stderr, flush=True)
+                else:
+                    print(line, file=sys.stderr, flush=True)
             if mix.kind == "questions":
                 log = await run_mix(mix, cfg, server)
                 res["questions"].append(score_questions(mix, log, preroll_s))
@@ -406,7 +408,18 @@ def run(
     paced: bool = True,
 ) -> dict[str, Any]:
     cfg = load_bench_config(config)
-    raw = {split: asyncio.run(run_split(split, quick, cfg, paced)) for split in splits}
+    raw = {}
+    for split in splits:
+        raw[split] = asyncio.run(run_split(split, quick, cfg, paced))
+        # Raw runs first: a scoring bug must not cost a half-hour run (--rescore reads this).
+        RAW_DIR.mkdir(parents=True, exist_ok=True)
+        (RAW_DIR / f"{split}{'-quick' if quick else ''}.json").write_text(
+            json.dumps(raw[split], default=str)
+        )
+    return scored(raw, paced, config)
+
+
+def scored(raw: dict[str, Any], paced: bool, config: Path | None = None) -> dict[str, Any]:
     summaries = {split: summarize(r) for split, r in raw.items()}
     return {
         "rows": rows_for(summaries, paced),
@@ -456,9 +469,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")
     parser.add_argument("--label", default="", help="what was measured (saved in the JSON)")
+    parser.add_argument(
+        "--rescore", nargs="+", type=Path, help="score saved raw runs (bench/.cache/lobby/last-run)"
+    )
     args = parser.parse_args(argv)
     splits = ("tuning", "heldout") if args.split == "both" else (args.split,)
-    out = run(args.quick, splits, args.config, paced=not args.no_paced)
+    if args.rescore:
+        raw = {json.loads(p.read_text())["split"]: json.loads(p.read_text()) for p in args.rescore}
+        out = scored(raw, not args.no_paced, args.config)
+    else:
+        out = run(args.quick, splits, args.config, paced=not args.no_paced)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)
