@@ -32,6 +32,7 @@ import asyncio
 import datetime as dt
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -413,7 +414,7 @@ def run(
         raw[split] = asyncio.run(run_split(split, quick, cfg, paced))
         # Raw runs first: a scoring bug must not cost a half-hour run (--rescore reads this).
         RAW_DIR.mkdir(parents=True, exist_ok=True)
-        (RAW_DIR / f"{split}{'-quick' if quick else ''}.json").write_text(
+        (RAW_DIR / f"{split}{'-quick' if quick else ''}-{os.getpid()}.json").write_text(
             json.dumps(raw[split], default=str)
         )
     return scored(raw, paced, config)
