@@ -38,36 +38,45 @@ class VectorMatrix:
     ) -> None:
         if len(ids) != vectors.shape[0]:
             raise ValueError("one vector per id")
-        self.ids = np.asarray(ids, dtype=np.int64)
+        flags = np.zeros(len(ids), bool) if cjk is None else np.asarray(cjk, bool)
+        # Rows of one script are contiguous, so a question scans only its own (a view).
+        by_script = np.argsort(flags, kind="stable")
+        self.ids = np.asarray(ids, dtype=np.int64)[by_script]
+        self.cjk = flags[by_script]
+        self._first_cjk = int(np.searchsorted(self.cjk, True))
         self._order = np.argsort(self.ids, kind="stable")
-        rows = np.asarray(vectors, dtype=np.float32)
+        rows = np.asarray(vectors, dtype=np.float32)[by_script]
         peak = np.abs(rows).max(axis=1) if len(rows) else np.zeros(0, np.float32)
         peak[peak == 0] = 1.0
         self._rows = np.round(rows * (127.0 / peak)[:, None]).astype(np.int8)
         self._row_scale = (peak / 127.0).astype(np.float32)
-        self.cjk = np.zeros(len(self.ids), bool) if cjk is None else np.asarray(cjk, bool)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def similarities(self, query: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-        """Cosine similarity of every row to the (L2-normalised) ``query``, in row order."""
+    def similarities(
+        self, query: npt.NDArray[np.floating], cjk: bool | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Cosine similarity of each row to the (L2-normalised) ``query``, in row order.
+
+        With ``cjk``, only rows of that script are scored (the others get -inf), unless
+        the matrix has none of them: then every row is (a Japanese question over
+        English-only documents still finds them, the model being multilingual).
+        """
+        out = np.full(len(self), -np.inf, dtype=np.float32)
         if not len(self):
-            return np.zeros(0, np.float32)
+            return out
+        lo, hi = 0, len(self)
+        if cjk is not None and 0 < self._first_cjk < len(self):
+            lo, hi = (self._first_cjk, len(self)) if cjk else (0, self._first_cjk)
         q = np.asarray(query, dtype=np.float32)
         peak = float(np.abs(q).max()) or 1.0
         q8 = np.round(q * (127.0 / peak)).astype(np.int8)
         # einsum, not `@`: a matrix-vector product this small is memory-bound, and
         # OpenBLAS waking its thread pool for it added 10-20 ms p95 under load.
-        dots = np.einsum("ij,j->i", self._rows, q8, dtype=np.int32)
-        return dots.astype(np.float32) * self._row_scale * (peak / 127.0)
-
-    def same_script(self, scores: npt.NDArray[np.float32], cjk: bool) -> npt.NDArray[np.float32]:
-        """``scores`` with rows of the other script pushed to -inf, when any row matches."""
-        mask = self.cjk == cjk
-        if not mask.any() or mask.all():
-            return scores
-        return np.where(mask, scores, np.float32(-np.inf))
+        dots = np.einsum("ij,j->i", self._rows[lo:hi], q8, dtype=np.int32)
+        out[lo:hi] = dots.astype(np.float32) * self._row_scale[lo:hi] * (peak / 127.0)
+        return out
 
     def top(self, scores: npt.NDArray[np.float32], n: int) -> list[int]:
         """Ids of the ``n`` best rows by ``scores`` (from :meth:`similarities`), best first."""
@@ -115,7 +124,7 @@ def fuse_with_vectors(
     they mean the same in every language; a passage without a vector (or of the other
     script) gets -1, below any real match.
     """
-    scores = matrix.same_script(matrix.similarities(query_vector), query_cjk)
+    scores = matrix.similarities(query_vector, query_cjk)
     fused = reciprocal_rank_fusion([[i for i, _ in bm25], matrix.top(scores, n)], [1.0, 1.0])
     ids = [i for i, _ in fused[:n]]
     cosines = matrix.score_of(scores, ids)

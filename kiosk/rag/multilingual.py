@@ -31,6 +31,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,8 @@ class MultilingualEmbedder:
         self._idle_unload_s = idle_unload_s
         self._lock = threading.Lock()
         self._backend: Any = None
-        self._timer: threading.Timer | None = None
+        self._last_use = 0.0
+        self._watcher: threading.Thread | None = None
 
     @property
     def loaded(self) -> bool:
@@ -197,29 +199,40 @@ class MultilingualEmbedder:
             if self._backend is None:
                 self._backend = self._load()
             backend = self._backend
-            self._arm_unload()
+            self._last_use = time.monotonic()
+            self._watch()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = backend._encode([t if t.strip() else "." for t in texts])
         return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
 
-    def _arm_unload(self) -> None:
-        if self._idle_unload_s is None:
+    def _watch(self) -> None:
+        """Start the thread that drops the model once idle (one per load, not per query:
+        starting a timer thread per search cost more than the search under load)."""
+        if self._idle_unload_s is None or self._watcher is not None:
             return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = threading.Timer(self._idle_unload_s, self.unload)
-        self._timer.daemon = True
-        self._timer.start()
+        self._watcher = threading.Thread(target=self._unload_when_idle, daemon=True)
+        self._watcher.start()
+
+    def _unload_when_idle(self) -> None:
+        assert self._idle_unload_s is not None
+        while True:
+            with self._lock:
+                idle_for = time.monotonic() - self._last_use
+                if self._backend is None:
+                    self._watcher = None
+                    return
+            if idle_for >= self._idle_unload_s:
+                self.unload()
+                return
+            time.sleep(self._idle_unload_s - idle_for)
 
     def unload(self) -> None:
         """Drop the model and give its memory back (it loads again on the next ``embed``)."""
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
             if self._backend is None:
                 return
             self._backend = None
+            self._watcher = None
         gc.collect()
         _trim_heap()

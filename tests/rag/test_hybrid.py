@@ -83,11 +83,17 @@ def test_int8_similarities_match_float_cosines() -> None:
 
 
 def test_same_script_keeps_rows_of_the_query_script_unless_there_are_none() -> None:
-    m = VectorMatrix([1, 2], np.eye(2, dtype=np.float32), cjk=[False, True])
-    scores = m.similarities(np.array([1.0, 0.2], dtype=np.float32))
-    assert m.top(m.same_script(scores, cjk=True), 2) == [2]
+    m = VectorMatrix([1, 2, 3], np.eye(3, dtype=np.float32), cjk=[True, False, True])
+    query = np.array([0.9, 0.3, 0.1], dtype=np.float32)
+    assert m.top(m.similarities(query, cjk=True), 3) == [1, 3]
+    assert m.top(m.similarities(query, cjk=False), 3) == [2]
+    assert m.top(m.similarities(query), 3) == [1, 2, 3]
+    assert m.score_of(m.similarities(query, cjk=True), [3, 2]) == [
+        pytest.approx(0.1, abs=0.01),
+        float("-inf"),
+    ]
     only_latin = VectorMatrix([1, 2], np.eye(2, dtype=np.float32), cjk=[False, False])
-    assert only_latin.top(only_latin.same_script(scores, cjk=True), 2) == [1, 2]
+    assert only_latin.top(only_latin.similarities(query[:2], cjk=True), 2) == [1, 2]
 
 
 def test_synonym_only_question_is_found_through_vectors(tmp_path: Path) -> None:
