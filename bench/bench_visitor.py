@@ -197,7 +197,7 @@ def run(quick: bool) -> dict[str, Any]:
                 "goal": "",
                 "note": (_stats(ms) if ms else "")
                 + (f"; {missing} unanswered" if missing else "")
-                + f"; server 3 x {RESPONSE_DELAY_S * 1000:.0f} ms think time, hangover 700 ms",
+                + f"; server 3 x {RESPONSE_DELAY_S * 1000:.0f} ms think time",
             }
         )
     client = [t["client_after_endpoint_ms"] for t in turns if "client_after_endpoint_ms" in t]
