@@ -116,13 +116,20 @@ class Subject:
 
 
 def start_subjects(
-    tmp: Path, url: str, index: Path, noise_wav: Path, noise: Any, peer: str | None
-) -> list[Subject]:
-    subjects = [
+    subjects: list[Subject],
+    tmp: Path,
+    url: str,
+    index: Path,
+    noise_wav: Path,
+    noise: Any,
+    peer: str | None,
+) -> None:
+    """Start every subject into ``subjects`` (the caller closes them, also after a failure)."""
+    subjects.append(
         Subject(
             "bare loop", [sys.executable, "-c", rig.BARE_LOOP, str(noise_wav)], dict(os.environ)
         )
-    ]
+    )
 
     def kiosk(
         name: str, extra_toml: str = "", env: dict[str, str] | None = None, wav: bool = True
@@ -184,7 +191,6 @@ def start_subjects(
         s = Subject("wyoming-satellite", cmd, dict(os.environ))
         s.extra.append(rig.PacedWriter(writer, noise).start())
         subjects.append(s)
-    return subjects
 
 
 def measure(quick: bool) -> dict[str, Any]:
@@ -199,9 +205,10 @@ def measure(quick: bool) -> dict[str, Any]:
             ready = time_to_ready(
                 tmp, rig.kiosk_config(tmp, url, index), noise_wav, 2 if quick else 5
             )
-            subjects = start_subjects(tmp, url, index, noise_wav, noise, peer)
+            subjects: list[Subject] = []
             errors: dict[str, str] = {}
             try:
+                start_subjects(subjects, tmp, url, index, noise_wav, noise, peer)
                 t_start = time.monotonic()
                 for s in subjects:
                     if s.notify is not None:
