@@ -12,8 +12,8 @@ Run:
 
 The splits: ``tuning`` = seed 1 with its voices/speeds/fixtures, ``heldout`` = seed 2 with
 other voices, speeds and fixtures (see ``lobby_corpus.SPLITS``). Every mix goes through
-``KioskPipeline`` + webrtcvad + the fake Realtime server at its device format (44.1/48 kHz
-stereo) via the daemon's capture resampling (``lobby_driver.py``).
+``KioskPipeline`` + the daemon's voice detector + the fake Realtime server at its device
+format (44.1/48 kHz stereo) via the daemon's capture resampling (``lobby_driver.py``).
 
 Which figures are paced real time: the counting metrics (false turns, one turn per question,
 merges, splits, upstream ratio) run with simulate's fast clock — the endpointer counts frames,

@@ -1,8 +1,8 @@
 """Runs one lobby mix through the real pipeline and logs what happened, in microphone time.
 
 The same objects as ``kiosk simulate`` and the daemon: :class:`~kiosk.app.KioskPipeline`
-with webrtcvad, the playback buffer, earcons, and the fake Realtime server over a real
-websocket. The microphone is the mix at its device format (44.1/48 kHz stereo), delivered
+with the daemon's voice detector (webrtcvad, confirmed by Silero unless ``[vad] neural``
+is "off"), the playback buffer, earcons, and the fake Realtime server over a real websocket. The microphone is the mix at its device format (44.1/48 kHz stereo), delivered
 in ``frame_ms`` blocks through the daemon's capture path: channel average, the streaming
 :class:`~kiosk.audio.resample.Resampler` to 16 kHz, the :class:`FrameSlicer`.
 
@@ -39,7 +39,7 @@ from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.frames import FrameSlicer
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
-from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import read_wav_mono
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
@@ -186,7 +186,7 @@ async def run_mix(
         realtime_endpoint(cfg),
         bus,
         playback,
-        webrtc_voice_detector(cfg.vad.aggressiveness, VAD_RATE_HZ, frame_ms),
+        voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms),  # the daemon's detector ([vad] neural)
         clock,
     )
     resampler = Resampler(rate, VAD_RATE_HZ)

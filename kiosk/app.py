@@ -173,7 +173,7 @@ class KioskPipeline:
             tools, bus, clock, cfg.rag.tool_timeout_s, self._deliver_tool_output
         )
         self._idle_since = now
-        self._logged_floor_dbfs: float | None = None
+        self._logged_floor_dbfs = float("-inf")
         self._closed = False
         self.summaries: deque[TurnSummary] = deque(maxlen=100)  # recent turns (tests, reports)
 
@@ -211,7 +211,7 @@ class KioskPipeline:
         if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
-        far_end = self.playback.recent_output_dbfs if self.endpointer.guarded else None
+        far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         for event in self.endpointer.process(frame, far_end):
             if isinstance(event, Onset):
                 self._onset_audio = event.audio
@@ -235,8 +235,7 @@ class KioskPipeline:
         )
         if suspect != self.playback.held:
             self.playback.hold(suspect)
-        floor = self.endpointer.noise_floor_dbfs
-        if floor is not None and (self._logged_floor_dbfs is None or abs(floor - self._logged_floor_dbfs) >= 3):
+        if (floor := self.endpointer.noise_floor_dbfs) is not None and abs(floor - self._logged_floor_dbfs) >= 3:
             self._logged_floor_dbfs = floor
             log.debug("room ambient %.1f dBFS: turns open above %.1f dBFS", floor, self.endpointer.onset_level_dbfs)
 

@@ -117,7 +117,7 @@ class AudioSettings:
 class VadSettings:
     aggressiveness: int = 2  # webrtcvad 0..3 (3 = least trigger-happy)
     min_speech_ms: int = 200  # voiced audio needed to open a turn
-    hangover_ms: int = 700  # silence that ends an utterance that still looks unfinished (the cap)
+    hangover_ms: int = 1000  # silence that ends an utterance that still looks unfinished (the cap)
     preroll_ms: int = 300  # audio kept from before onset so the first syllable is not lost
     max_utterance_s: float = 15.0
     # Onset gate: voiced frames quieter than this do not open a turn (webrtcvad ignores level).
@@ -132,15 +132,15 @@ class VadSettings:
     # Room-aware gates: the ambient level is the quietest 100 ms of the last noise_window_s
     # (minimum statistics); onset needs frames this far above it, continuation this far.
     noise_window_s: float = 4.0
-    onset_margin_db: float = 9.0
-    continue_margin_db: float = 3.0
+    onset_margin_db: float = 7.0
+    continue_margin_db: float = 6.0
     # Second opinion on webrtcvad's voiced frames (run only while webrtcvad hears voice).
     neural: Literal["silero", "off"] = "silero"
     neural_threshold: float = 0.5
-    # Semantic end of turn (cheap cues): after this much speech a pause of complete_hangover_ms
-    # ends the utterance; a shorter utterance looks unfinished and may pause up to hangover_ms.
-    complete_min_speech_ms: int = 1200
-    complete_hangover_ms: int = 300
+    # Semantic end of turn (cheap cue): an utterance this long (onset to the pause) ends after
+    # complete_hangover_ms of pause; a shorter one looks unfinished and may pause up to hangover_ms.
+    complete_after_ms: int = 1200
+    complete_hangover_ms: int = 250
     # The guard outlasts the playback queue by the room's echo tail (ring time + device latency).
     echo_tail_ms: int = 250
 
@@ -548,7 +548,7 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.continue_margin_db", v.continue_margin_db, 0, 40)
     _check_range("vad.neural_threshold", v.neural_threshold, 0.05, 0.95)
     _check_range("vad.echo_tail_ms", v.echo_tail_ms, 0, 2000)
-    _check_range("vad.complete_min_speech_ms", v.complete_min_speech_ms, 0, 60000)
+    _check_range("vad.complete_after_ms", v.complete_after_ms, 0, 60000)
     _check_range("vad.complete_hangover_ms", v.complete_hangover_ms, 100, 5000)
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)

@@ -104,10 +104,11 @@ class ConfirmedVoiceDetector:
         self._unvoiced = 0
         self._pending = b""
         self.probability = 0.0  # the neural VAD's latest opinion
+        self.provisional = False  # webrtcvad's own vote on the last frame (before confirmation)
         self.neural_chunks = 0
 
     def __call__(self, frame: bytes) -> bool:
-        voiced = self._first(frame)
+        voiced = self.provisional = self._first(frame)
         if not self._awake and (not voiced or self._too_quiet_to_wake(frame)):
             self._history.append(frame)
             return False

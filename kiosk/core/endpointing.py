@@ -34,6 +34,12 @@ ECHO_PERIOD_GAP_FRAMES = 25
 DEFAULT_ECHO_RETURN_DB = 0.0
 # The echo tail falls by this much over ``echo_tail_ms`` (a room's RT60).
 ECHO_TAIL_DECAY_DB = 60.0
+# After a turn is cut short mid-speech, the visitor's further words are kept out of the
+# room's ambient level this long.
+CUT_SPEECH_MS = 3000
+# The speaker's last level stays the echo reference this long after its queue ran empty
+# (what PlaybackBuffer.recent_output_dbfs spans).
+ECHO_REFERENCE_MS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class Endpointer:
         self._preroll: deque[bytes] = deque(maxlen=max(0, settings.preroll_ms // frame_ms))
         self._onset_frames: list[bytes] = []  # voiced run not yet long enough to count
         self._onset_loud = 0  # frames of that run at or above the level floor
+        self._suspect_frames = 0  # loud frames in a row the detector's first opinion calls voice
         self._pause: list[bytes] = []  # silence inside an utterance, held back
         self._in_speech = False
         self._forced = False
@@ -111,6 +118,8 @@ class Endpointer:
         self._tail_decay_db = ECHO_TAIL_DECAY_DB * frame_ms / max(1, settings.echo_tail_ms)
         self._echo_ref_dbfs = -math.inf
         self._learning_run = False  # the onset run began while the guard was still learning
+        self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
+        self._cut_left = 0  # frames after a turn was cut short mid-speech
         # Learned echo return (mic dB - speaker dB at its loudest); None until first learned.
         self.echo_return_db: float | None = None
         self._period_echo_db: float | None = None
@@ -124,36 +133,40 @@ class Endpointer:
 
     @property
     def noise_floor_dbfs(self) -> float | None:
-        """The room's learned ambient level (None until enough idle audio was heard)."""
-        return self.noise.dbfs
+        """The room's learned level that onset and continuation are judged against: its
+        typical idle level, or the floor if higher (after a step up during a turn, only the
+        floor has heard it). None until enough audio was heard."""
+        levels = [x for x in (self.noise.dbfs, self.noise.ambient_dbfs) if x is not None]
+        return max(levels) if levels else None
 
     @property
     def onset_level_dbfs(self) -> float:
         """A voiced frame counts towards an onset at this level or louder (unguarded)."""
         s = self.settings
-        floor = self.noise.dbfs
-        return s.min_level_dbfs if floor is None else max(s.min_level_dbfs, floor + s.onset_margin_db)
+        room = self.noise_floor_dbfs
+        return s.min_level_dbfs if room is None else max(s.min_level_dbfs, room + s.onset_margin_db)
 
     @property
     def continue_level_dbfs(self) -> float:
         """A voiced frame keeps an open utterance going at this level or louder."""
         s = self.settings
-        floor = self.noise.dbfs
-        if floor is None:
+        room = self.noise_floor_dbfs
+        if room is None:
             return s.min_level_dbfs - s.onset_margin_db + s.continue_margin_db
-        return floor + s.continue_margin_db
+        return room + s.continue_margin_db
 
     @property
     def pause_hangover_ms(self) -> int:
         """How long the current pause may last before the utterance ends.
 
-        Semantic end of turn from cheap cues: an utterance that already carries a sentence's
-        worth of speech (``complete_min_speech_ms``) is taken as finished at a pause and ends
-        after ``complete_hangover_ms``; a shorter one ("Excuse me, where is ...") is taken as
-        unfinished and may pause up to ``hangover_ms``.
+        Semantic end of turn from a cheap cue, the utterance's length so far (onset to the
+        pause): one as long as a sentence (``complete_after_ms``) is taken as finished and
+        ends after ``complete_hangover_ms``; a shorter one ("Excuse me, where is ...") is
+        taken as unfinished and may pause up to ``hangover_ms``. (On the tuning corpus the
+        lengths at mid-sentence pauses sat at 0.3-0.8 s, at true ends from 1.1 s.)
         """
         s = self.settings
-        if self._voiced_ms >= s.complete_min_speech_ms:
+        if self._utterance_ms >= s.complete_after_ms:
             return min(s.complete_hangover_ms, s.hangover_ms)
         return s.hangover_ms
 
@@ -164,8 +177,13 @@ class Endpointer:
 
     @property
     def suspected_speech_ms(self) -> int:
-        """Loud voiced audio heard towards an onset not yet proved (0 when none)."""
-        return 0 if self._in_speech else self._onset_loud * self.frame_ms
+        """Loud voiced audio heard towards an onset not yet proved (0 when none).
+
+        Counts the voice detector's quick first opinion too (webrtcvad before Silero
+        confirms it): pausing the answer is cheap and undone after a blip, so it must not
+        wait for the second opinion.
+        """
+        return 0 if self._in_speech else max(self._onset_loud, self._suspect_frames) * self.frame_ms
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -180,6 +198,7 @@ class Endpointer:
         self._pause = []
         self._onset_frames = []
         self._onset_loud = 0
+        self._suspect_frames = 0
 
     def carry_room(self, other: Endpointer) -> None:
         """Adopt what ``other`` learned about the room: its ambient level and echo return
@@ -193,11 +212,14 @@ class Endpointer:
         Also forgets the pre-roll and a half-proved onset: audio from before the reset must
         not be sent as the next onset's pre-roll (after a mute it may be minutes old).
         """
+        if self._in_speech:
+            self._cut_left = CUT_SPEECH_MS // self.frame_ms
         self._preroll.clear()
         self._in_speech = False
         self._forced = False
         self._onset_frames = []
         self._onset_loud = 0
+        self._suspect_frames = 0
         self._learning_run = False
         self._pause = []
         self._voiced_ms = 0
@@ -209,14 +231,23 @@ class Endpointer:
 
         Args:
             frame: PCM16 mono, exactly ``frame_ms``.
-            far_end_dbfs: while guarded, the level of what the speaker played just now
-                (the echo reference); None when unknown.
+            far_end_dbfs: the level of what the speaker played just now (the echo
+                reference, recent enough to still be in the microphone); None when unknown
+                or when an echo canceller takes care of it.
         """
         voiced = self._is_speech(frame)
+        first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
         level = frame_dbfs(frame)
-        guard = self.echo_guarded  # this frame is judged as the guard stood when it arrived
-        if self.guarded:
-            ref = far_end_dbfs if far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
+        # What the speaker played stays the reference for ECHO_REFERENCE_MS after its queue
+        # ran empty (that block's echo is still in the mic); later it may be stale (a speaker
+        # that stops reading when idle never updates it).
+        self._since_guarded = 0 if self.guarded else self._since_guarded + 1
+        fresh = self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
+        ref = far_end_dbfs if fresh and far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
+        # Judged as the guard stood when the frame arrived, or up if the speaker just played
+        # something (its queue may be empty between deltas while the echo is in the mic).
+        guard = self.echo_guarded or ref > -math.inf
+        if self.guarded or ref > -math.inf:
             self._echo_ref_dbfs = max(ref, self._echo_ref_dbfs - self._tail_decay_db)
             self._tail_left = self._tail_frames
         elif self._tail_left > 0:
@@ -224,61 +255,74 @@ class Endpointer:
             self._echo_ref_dbfs -= self._tail_decay_db
         if not guard:
             self._echo_ref_dbfs = -math.inf
-        if self.guarded and far_end_dbfs is not None:
+        if ref > -math.inf:
             self._guard_frames += 1
             self._unguarded_frames = 0
-        else:
+            self._learn_echo(level, ref)
+        elif not self.guarded:
             # A playback period ends after a real pause, not when the speaker briefly runs dry
             # between answer deltas (that would restart the learning over and over).
             self._unguarded_frames += 1
             if self._unguarded_frames >= ECHO_PERIOD_GAP_FRAMES:
                 self._guard_frames = 0
                 self._period_echo_db = None
+        onset_level = self.onset_level_dbfs
         if self._in_speech:
             events = self._continue(frame, voiced and level >= self.continue_level_dbfs)
         else:
-            far_end = self._echo_ref_dbfs if guard and math.isfinite(self._echo_ref_dbfs) else None
-            events = self._wait_for_onset(frame, voiced, level, guard, far_end)
-        if not guard:
-            self.noise.observe(level)  # the room (and a turn's gaps), never our own echo
+            floor = onset_level
+            if guard:
+                far_end = self._echo_ref_dbfs if math.isfinite(self._echo_ref_dbfs) else None
+                floor = max(floor, self._guard_floor_dbfs(far_end))
+            self._suspect_frames = self._suspect_frames + 1 if first_opinion and level >= floor else 0
+            events = self._wait_for_onset(frame, voiced, level, floor, guard)
+        if not guard:  # the room (and a turn's gaps), never our own echo
+            # Nor a visitor who goes on talking after their turn was cut short (error, cap):
+            # for a while, frames loud enough to open a turn are no ambient.
+            self._cut_left = max(0, self._cut_left - 1)
+            visitor = self._cut_left > 0 and level >= onset_level
+            self.noise.observe(level, idle=not self._in_speech and not visitor)
         return events
-
-    def _guard_floor_dbfs(self, mic_dbfs: float, far_end_dbfs: float | None) -> float:
-        """Level a frame must reach to count while our own answer plays (no AEC).
-
-        A Geigel-style double-talk rule with a learned echo return: the first
-        ``ECHO_LEARN_FRAMES`` of each playback period only *listen* (no barge-in yet) and
-        learn how loud the speaker's echo gets relative to what it plays (the upper envelope
-        of mic dB - speaker dB); after that a frame counts only if it is
-        ``barge_in_margin_db`` above that echo, and at least ``barge_in_min_level_dbfs``.
-        """
-        s = self.settings
-        floor = s.barge_in_min_level_dbfs
-        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
-            return floor
-        if 0 < self._guard_frames <= ECHO_LEARN_FRAMES:
-            # Still learning this period's echo: judge by the last period's return (or a
-            # conservative default) so early speech is not ignored, and learn only from
-            # frames that are not such speech (double talk would teach a far louder "echo").
-            known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
-            provisional = known if self._period_echo_db is None else max(known, self._period_echo_db)
-            threshold = max(floor, far_end_dbfs + provisional + s.barge_in_margin_db)
-            if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
-                diff = mic_dbfs - far_end_dbfs
-                self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
-            if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
-                self.echo_return_db = self._period_echo_db
-            return threshold
-        if self.echo_return_db is None:
-            return floor
-        return max(floor, far_end_dbfs + self.echo_return_db + s.barge_in_margin_db)
 
     @property
     def _guard_learning(self) -> bool:
-        return self.guarded and 0 < self._guard_frames <= ECHO_LEARN_FRAMES
+        return 0 < self._guard_frames <= ECHO_LEARN_FRAMES
+
+    def _echo_return_now(self) -> float:
+        """The echo return to judge by: the learned one, or while a period still learns, the
+        last period's (or a conservative default) raised by what this period heard so far."""
+        known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
+        if self._guard_learning and self._period_echo_db is not None:
+            return max(known, self._period_echo_db)
+        return known
+
+    def _learn_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
+        """The first ``ECHO_LEARN_FRAMES`` of each playback period in which the speaker sounds
+        learn how loud its echo gets relative to what it plays (the upper envelope of mic dB -
+        speaker dB), from every frame but those loud enough to count as a visitor already
+        (double talk would teach a far louder "echo")."""
+        if self._guard_frames > ECHO_LEARN_FRAMES:
+            return
+        threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
+        if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
+            diff = mic_dbfs - far_end_dbfs
+            self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
+        if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
+            self.echo_return_db = self._period_echo_db
+
+    def _guard_floor_dbfs(self, far_end_dbfs: float | None) -> float:
+        """Level a frame must reach to count while our own answer plays (no AEC).
+
+        A Geigel-style double-talk rule: ``barge_in_margin_db`` above the speaker's echo
+        (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs``.
+        """
+        s = self.settings
+        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
+            return s.barge_in_min_level_dbfs
+        return max(s.barge_in_min_level_dbfs, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
 
     def _wait_for_onset(
-        self, frame: bytes, voiced: bool, level: float, guard: bool, far_end_dbfs: float | None
+        self, frame: bytes, voiced: bool, level: float, floor: float, guard: bool
     ) -> list[EndpointEvent]:
         """Onset = enough *loud* voiced frames within one voiced run.
 
@@ -299,9 +343,6 @@ class Endpointer:
             self._learning_run = False
             self._preroll.append(frame)
             return []
-        floor = self.onset_level_dbfs
-        if guard:
-            floor = max(floor, self._guard_floor_dbfs(level, far_end_dbfs))
         if not self._onset_frames:
             self._learning_run = self._guard_learning
         if level >= floor:
@@ -328,6 +369,7 @@ class Endpointer:
         self._preroll.clear()
         self._onset_frames = []
         self._onset_loud = 0
+        self._suspect_frames = 0
         self._learning_run = False
         self._in_speech = True
         self._forced = False

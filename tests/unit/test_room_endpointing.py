@@ -14,7 +14,7 @@ from kiosk.audio.vad import ConfirmedVoiceDetector
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Onset
 from kiosk.core.noisefloor import NoiseFloor
-from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, make_mic, numbers, play_over
+from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, Mic, make_mic, numbers, play_over
 
 HVAC_DBFS = -40.0  # steady room noise webrtcvad calls voiced
 VISITOR_DBFS = -20.0
@@ -23,14 +23,17 @@ VISITOR_DBFS = -20.0
 # --- the floor itself ----------------------------------------------------------------------------
 
 
-def test_floor_is_unknown_until_enough_idle_audio_then_tracks_steady_noise() -> None:
+def test_levels_are_unknown_until_enough_audio_then_track_steady_noise() -> None:
     floor = NoiseFloor(FRAME_MS, window_s=2.0)
     for _ in range(20):
         floor.observe(-45.0)
-    assert floor.dbfs is None  # 400 ms: not trusted yet
+    assert floor.dbfs is None and floor.ambient_dbfs is None  # 400 ms: not trusted yet
     for _ in range(10):
         floor.observe(-45.0)
-    assert floor.dbfs == pytest.approx(-45.0)
+    assert floor.ambient_dbfs == pytest.approx(-45.0) and floor.dbfs is None  # 600 ms idle
+    for _ in range(70):
+        floor.observe(-45.0)
+    assert floor.dbfs == pytest.approx(-45.0)  # the floor: a whole window
 
 
 def test_floor_ignores_short_loud_events_and_follows_a_level_step_within_its_window() -> None:
@@ -47,7 +50,7 @@ def test_floor_ignores_short_loud_events_and_follows_a_level_step_within_its_win
 
 def test_floor_treats_digital_silence_as_pcm16_floor_and_is_carried_to_a_new_tracker() -> None:
     floor = NoiseFloor(FRAME_MS)
-    for _ in range(40):
+    for _ in range(200):
         floor.observe(float("-inf"))
     assert floor.dbfs == pytest.approx(-96.0)
     fresh = NoiseFloor(FRAME_MS)
@@ -58,9 +61,19 @@ def test_floor_treats_digital_silence_as_pcm16_floor_and_is_carried_to_a_new_tra
 # --- onset and continuation relative to the room -------------------------------------------------
 
 
-def test_steady_voiced_noise_never_opens_a_turn_but_a_visitor_above_it_does() -> None:
+def learned_room() -> Mic:
+    """A mic whose endpointer has heard the HVAC long enough (the scripted detector calls it
+    voice, so at a cold start it opens one turn, closed here as max_utterance_s would)."""
     mic = make_mic()
-    mic.play(200, HVAC_DBFS)  # the room is learned (a cold start may open one turn: see below)
+    mic.play(300, HVAC_DBFS)
+    mic.endpointer.reset()
+    mic.play(50, HVAC_DBFS)
+    assert not mic.endpointer.in_speech
+    return mic
+
+
+def test_steady_voiced_noise_never_opens_a_turn_but_a_visitor_above_it_does() -> None:
+    mic = learned_room()
     assert mic.play(1000, HVAC_DBFS) == []  # 20 s of hum above min_level_dbfs, called voiced
     assert mic.endpointer.noise_floor_dbfs == pytest.approx(HVAC_DBFS, abs=0.5)
     assert mic.endpointer.onset_level_dbfs == pytest.approx(HVAC_DBFS + SETTINGS.onset_margin_db, abs=0.5)
@@ -69,8 +82,7 @@ def test_steady_voiced_noise_never_opens_a_turn_but_a_visitor_above_it_does() ->
 
 
 def test_voiced_noise_at_the_floor_does_not_keep_a_turn_open() -> None:
-    mic = make_mic()
-    mic.play(200, HVAC_DBFS)  # the room is learned
+    mic = learned_room()
     mic.play(20, VISITOR_DBFS)  # a question
     ends = [e for e in mic.play(SETTINGS.hangover_ms // FRAME_MS, HVAC_DBFS) if isinstance(e, EndOfSpeech)]
     assert len(ends) == 1 and ends[0].speech_s == pytest.approx(20 * FRAME_MS / 1000)
@@ -175,7 +187,7 @@ def test_neural_vad_wakes_warmed_with_the_audio_before_and_sleeps_after_a_gap() 
 # --- semantic end of turn, carried room ----------------------------------------------------------
 
 EOT = VadSettings(min_speech_ms=100, hangover_ms=700, complete_hangover_ms=300,
-                  complete_min_speech_ms=1200, preroll_ms=60)
+                  complete_after_ms=1200, preroll_ms=60)
 
 
 def end_after_pause(speech_frames: int) -> int:
@@ -198,8 +210,7 @@ def test_a_short_utterance_looks_unfinished_and_may_pause_up_to_the_cap() -> Non
 
 
 def test_carry_room_keeps_the_floor_and_echo_return_across_a_reload() -> None:
-    old = make_mic()
-    old.play(100, HVAC_DBFS)
+    old = learned_room()
     play_over(old, ECHO_LEARN_FRAMES, -22.0, -10.0)
     new = make_mic()
     new.endpointer.carry_room(old.endpointer)
@@ -224,3 +235,30 @@ def test_neural_vad_stays_asleep_for_voiced_frames_quieter_than_any_onset() -> N
     assert detect(voice) is True
     assert neural.resets == 1 and neural.chunks[-1] == voice
     assert detect(hum) is True  # awake: a quiet frame inside speech is judged, not gated
+
+
+def test_babble_is_judged_by_its_typical_level_not_by_the_gaps_between_words() -> None:
+    # Other people talking: loud words with quiet gaps (webrtcvad and Silero call it speech).
+    mic = make_mic(VadSettings(min_speech_ms=100, hangover_ms=200, preroll_ms=60, min_level_dbfs=-40.0))
+    for _ in range(30):
+        assert mic.play(10, -44.0) + mic.play(10, -62.0) == []
+    floor, room = mic.endpointer.noise.dbfs, mic.endpointer.noise_floor_dbfs
+    assert floor is not None and room is not None and room > floor + 10
+    for _ in range(20):
+        assert mic.play(10, -39.0) + mic.play(10, -62.0) == []  # louder words of the same babble
+    assert isinstance(mic.play(5, -44.0 + 15.0)[0], Onset)  # a visitor 15 dB above it
+
+
+def test_a_stale_speaker_level_is_no_echo_reference() -> None:
+    # A speaker that stops reading when idle leaves its last level standing: after the
+    # reference window it must not keep the guard up (the visitor's next question is heard).
+    mic = make_mic()
+    play_over(mic, ECHO_LEARN_FRAMES + 5, -20.0, -10.0)
+    mic.endpointer.guarded = False
+    for _ in range(100):
+        mic.endpointer.process(mic.frame(None), -10.0)  # the stale level, silence in the room
+    assert not mic.endpointer.echo_guarded
+    events: list[object] = []
+    for _ in range(5):
+        events += mic.endpointer.process(mic.frame(VISITOR_DBFS), -10.0)
+    assert any(isinstance(e, Onset) for e in events)
