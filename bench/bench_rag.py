@@ -203,7 +203,11 @@ _RSS_PROBE = """
 import sys, time
 from pathlib import Path
 def rss():
-    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+    status = dict(
+        line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines()
+    )
+    mib = [int(status[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon")]
+    return "%.0f (%.0f anon)" % tuple(mib)
 from kiosk.rag.backends import open_knowledge_base
 from kiosk.config import load_config
 cfg = load_config(f'[rag]\\nindex_path = "{sys.argv[1]}"\\n', env={}, require_key=False)
@@ -213,11 +217,11 @@ kb.search(sys.argv[2], 5)
 first = rss()
 for q in sys.argv[3:]:
     kb.search(q, 5)
-print(idle, first, rss())
+print(idle, first, rss(), sep="|")
 """
 
 
-def search_rss(index_path: Path, queries: list[str]) -> tuple[float, float, float] | None:
+def search_rss(index_path: Path, queries: list[str]) -> tuple[str, str, str] | None:
     """RSS (MiB) of a fresh process holding the knowledge base the daemon opens: idle,
     after the first search (the model loads), after all ``queries``."""
     import subprocess
@@ -231,7 +235,7 @@ def search_rss(index_path: Path, queries: list[str]) -> tuple[float, float, floa
     )
     if proc.returncode != 0:
         return None
-    idle, first, after = (float(x) for x in proc.stdout.split())
+    idle, first, after = proc.stdout.strip().split("|")
     return idle, first, after
 
 
@@ -337,7 +341,7 @@ def run(quick: bool) -> dict[str, Any]:
                         rows.append(
                             _row(
                                 "search process RSS idle / 1st search / 40 searches",
-                                f"{idle:.0f} / {first:.0f} / {after:.0f} MiB",
+                                f"{idle} / {first} / {after} MiB",
                                 "-",
                                 f"a fresh process opening the {chunks}-chunk index as the daemon "
                                 "does (open_knowledge_base); the model loads at the 1st search",

@@ -159,6 +159,7 @@ class SqliteIndex:
         self._frequent: dict[str, int] = {}
         self._total = 0
         self._vectors: VectorMatrix | None = None
+        self._warned_other_model = False
         self._cache_version = -1
         self._open_error: KnowledgeError | None = None
         self._open_failed_at = 0.0
@@ -307,7 +308,18 @@ class SqliteIndex:
         )
         self._frequent = dict(rows.fetchall())
         self._vectors = None
-        if self._embedder is not None and self._stored_embedder(conn) == self._embedder.name:
+        stored = self._stored_embedder(conn)
+        other_model = self._embedder is not None and stored not in ("", self._embedder.name)
+        if other_model and not self._warned_other_model:  # built before a model change
+            assert self._embedder is not None
+            log.warning(
+                "%s holds %s vectors, not %s: keyword search only until `kiosk index rebuild`",
+                self.path,
+                stored,
+                self._embedder.name,
+            )
+            self._warned_other_model = True
+        if self._embedder is not None and stored == self._embedder.name:
             ids: list[int] = []
             blobs: list[bytes] = []
             cjk: list[bool] = []

@@ -116,14 +116,21 @@ def test_japanese_queries_do_not_use_vectors(tmp_path: Path) -> None:
         assert embedder.calls == [["where to park"]]
 
 
-def test_vectors_of_another_model_are_ignored_until_rebuild(tmp_path: Path, corpus: Path) -> None:
+def test_vectors_of_another_model_are_ignored_until_rebuild(
+    tmp_path: Path, corpus: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "i.sqlite"
     with SqliteIndex(path, embedder=KeywordEmbedder("model-a")) as ix:
         ingest_paths(ix, [corpus])
     other = KeywordEmbedder("model-b")
     with SqliteIndex(path, embedder=other) as ix:
         ix.search("where can I park my car", 3)
+        ix.search("where can I park my car", 3)
         assert other.calls == []  # stored vectors are model-a's: not comparable
+        warnings = [
+            r.getMessage() for r in caplog.records if "kiosk index rebuild" in r.getMessage()
+        ]
+        assert len(warnings) == 1 and "model-a" in warnings[0]
         rebuild(ix)
         other.calls.clear()
         ix.search("where can I park my car", 3)
