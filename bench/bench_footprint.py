@@ -294,23 +294,15 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{k['threads']} threads",
                 }
             )
-        rows.append(
-            {
-                "name": f"{name} rss MB",
-                "value": _r(k["main_rss_mb"], 1),
-                "goal": "< 50" if default else "",
-                "note": f"anon {k['main_anon_mb']:.1f} + file-backed "
-                f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB, {k['fds']} fds",
-            }
-        )
-        rows.append(
-            {
-                "name": f"{name} VmHWM MB",
-                "value": _r(k["main_hwm_mb"], 1),
-                "goal": "< 50" if default else "",
-                "note": "peak since start",
-            }
-        )
+        memory = (
+            ("rss MB", "main_rss_mb", f"anon {k['main_anon_mb']:.1f} + file-backed "
+             f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB, {k['fds']} fds"),
+            ("VmHWM MB", "main_hwm_mb", "peak since start"),
+        )  # fmt: skip
+        for label, key, note in memory:
+            goal = "< 50" if default else ""
+            row = {"name": f"{name} {label}", "value": _r(k[key], 1), "goal": goal}
+            rows.append({**row, "note": note})
     peer = f.get("wyoming-satellite")
     kiosk = f.get("kiosk wav")
     if peer and kiosk:

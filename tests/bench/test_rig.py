@@ -72,8 +72,8 @@ def test_footprint_table_has_ratios_goals_and_reports_a_missing_peer() -> None:
     import bench_footprint as bf
 
     def fig(cpu: float, rss: float) -> dict[str, float]:
-        return {"cpu_pct": cpu, "wakeups_per_s": 17.0, "main_rss_mb": rss, "main_anon_mb": 30.0,
-                "main_hwm_mb": rss, "rss_mb": rss, "threads": 2, "fds": 10, "processes": 1}  # fmt: skip
+        memory = {"main_rss_mb": rss, "main_anon_mb": 30.0, "main_hwm_mb": rss, "rss_mb": rss}
+        return {"cpu_pct": cpu, "wakeups_per_s": 17.0, "threads": 2, "fds": 10, "processes": 1, **memory}
 
     m = {
         "figures": {
