@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import os
 import re
 import signal
@@ -157,6 +158,39 @@ def edit_distance(a: list[str], b: list[str]) -> int:
     return row[-1]
 
 
+class _AsrTimes(logging.Handler):
+    """Collects the recogniser's own time per utterance from the engine's debug line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seconds: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("local engine heard"):
+            self.seconds.append(float(record.args[1]))  # type: ignore[index]
+
+
+async def peer_latencies(qs: list[Question]) -> list[float]:
+    """The same pipeline and questions against the fake server, which answers at once: the
+    floor (VAD hangover, pipeline, scheduling on this machine now) the engine adds to."""
+    from kiosk.config import load_config
+    from kiosk.simulate import run_simulation
+    from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
+
+    toml = '[gpio]\nenabled = false\n[earcons]\nenabled = false\n[rag]\nbackend = "none"\n'
+    cfg = load_config(toml, {"OPENAI_API_KEY": "sk-bench"})
+    out = []
+    script = FakeScript(realtime_pacing=False, call_search=False, answer_audio_s=1.0)
+    async with FakeRealtimeServer("ga", script=script) as server:
+        for q in qs:
+            with tempfile.TemporaryDirectory() as tmp:
+                report = await run_simulation(cfg, [q.wav], Path(tmp) / "a.wav", fake_server=server)
+            speaking = next((t for t, s in report["states"] if s == "speaking"), None)
+            if speaking is not None:
+                out.append(round(speaking / 1000 - q.speech_end_s, 3))
+    return out
+
+
 async def ask_all(qs: list[Question], index_path: Path) -> list[dict[str, Any]]:
     from kiosk.config import load_config
     from kiosk.local import serve_local_engine
@@ -265,7 +299,13 @@ def run(quick: bool) -> dict[str, Any]:
             speak(q, work)
         index_path = work / "index.sqlite"
         ingest_paths(SqliteIndex(index_path), [KB_DIR])
+        asr_times = _AsrTimes()
+        engine_log = logging.getLogger("kiosk.local.engine")
+        engine_log.addHandler(asr_times)
+        engine_log.setLevel(logging.DEBUG)
         rows = asyncio.run(ask_all(qs, index_path))
+        engine_log.removeHandler(asr_times)
+        peer = asyncio.run(peer_latencies(qs[:: max(1, len(qs) // 8)]))
         rtf = real_time_factors(qs[:: 2 if not quick else 1], rows)
         base = f'[gpio]\nenabled = false\n[rag]\nindex_path = "{index_path}"\n[service]\nstate_dir = "{work}"\n'
         rss_local = idle_rss_mb(base + '[realtime]\nprovider = "local"\n', {}, work, "local")
@@ -294,6 +334,13 @@ def run(quick: bool) -> dict[str, Any]:
         {"name": "end of speech -> first answer sample, p50 (s)", "value": round(statistics.median(latencies), 3),
          "goal": "<= 1.5", "note": f"real time, 700 ms VAD hangover included; en p50 "
          f"{statistics.median(by_lang['en']):.2f}, ja p50 {statistics.median(by_lang['ja']):.2f}, max {latencies[-1]:.2f}"},
+        {"name": "same questions, fake server answering at once, p50 (s)",
+         "value": round(statistics.median(peer), 3),
+         "note": f"peer in the same run: the hangover + pipeline floor; {len(peer)} questions"},
+        {"name": "recogniser time in those turns, p50 (s)",
+         "value": round(statistics.median(asr_times.seconds), 3) if asr_times.seconds else None,
+         "note": f"incl. speculative runs; load avg at the end {os.getloadavg()[0]:.1f} on "
+                 f"{os.cpu_count()} cores"},
         {"name": "recogniser real-time factor, 1 thread", "value": round(rtf["asr_rtf_1_thread"], 3),
          "note": "a Pi 4 core is ~3-4x slower"},
         {"name": "synthesiser real-time factor, en (eSpeak NG)", "value": round(rtf["tts_rtf_en"], 3)},
@@ -305,7 +352,8 @@ def run(quick: bool) -> dict[str, Any]:
         {"name": "tokens used by local turns", "value": sum(sum(r["tokens"].values()) for r in rows), "goal": "== 0"},
     ]
     return {"rows": table, "details": {"questions": rows, "rtf": rtf, "rss_local_mb": rss_local,
-                                        "rss_cloud_mb": rss_cloud, "latencies_s": latencies}}
+                                        "rss_cloud_mb": rss_cloud, "latencies_s": latencies,
+                                        "peer_latencies_s": peer, "asr_seconds": asr_times.seconds}}
 
 
 if __name__ == "__main__":
