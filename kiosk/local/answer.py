@@ -10,7 +10,6 @@ from (the citation). Nothing here invents text: apart from the fixed "I don't kn
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from dataclasses import dataclass
