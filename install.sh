@@ -39,7 +39,6 @@ AEC=0
 API_KEY_FILE=""
 NO_START=0
 DEV_VENV="$REPO/.venv"
-HAVE_KEY=1
 ARGS=("$@")
 
 say()  { printf 'install.sh: %s\n' "$*"; }
@@ -301,8 +300,7 @@ ensure_credentials() {
         echo
         write_credential "$name" <<< "$value"
     else
-        warn "no $name given (--api-key-file, \$KIOSK_API_KEY or \$$name): the service will not start until $CRED_DIR/$name exists"
-        HAVE_KEY=0
+        warn "no $name given (--api-key-file, \$KIOSK_API_KEY or \$$name): until $CRED_DIR/$name exists the on-device local engine answers (no network, no cost)"
     fi
 }
 
@@ -423,8 +421,7 @@ install_unit() {
     say "installed $UNIT_PATH"
 }
 
-start_unit() {  # $1 = 1 when a key (or no need for one) is there
-    local can_start="$1"
+start_unit() {  # without an API key it starts too: the on-device local engine answers
     if ! systemd_running; then
         say "skipped systemctl daemon-reload/enable/start: systemd is not running here (container or chroot?);"
         say "  on the booted board run: sudo systemctl enable --now kiosk"
@@ -435,8 +432,6 @@ start_unit() {  # $1 = 1 when a key (or no need for one) is there
     say "enabled kiosk.service (starts at boot)"
     if [ "$NO_START" = 1 ]; then
         say "not starting (--no-start)"
-    elif [ "$can_start" != 1 ]; then
-        say "not starting: no API key yet; store one, then: sudo systemctl start kiosk"
     elif systemctl restart kiosk.service; then
         say "kiosk.service is running: systemctl status kiosk; journalctl -u kiosk -f"
     else
@@ -460,7 +455,7 @@ do_install() {
         ensure_aec
     fi
     install_unit
-    start_unit "$HAVE_KEY"
+    start_unit
     step "done. Next: sudo kiosk check   (and kiosk index add DOCS as user kiosk: sudo -u kiosk kiosk index add DIR)"
 }
 
