@@ -84,6 +84,14 @@ def check_config(cfg_path: str | None, env: Mapping[str, str]) -> tuple[CheckRes
 
 def check_credentials(cfg: Config, env: Mapping[str, str]) -> CheckResult:
     needed: list[str] = []
+    if cfg.uses_local_engine and cfg.rag.backend != "azure":
+        # No key and no endpoint is a working kiosk: the on-device engine answers.
+        how = "realtime.provider = local" if cfg.realtime.provider == "local" else "no API key"
+        return ok(
+            "credentials",
+            f"none needed ({how}: the on-device engine answers, 0 tokens; set OPENAI_API_KEY "
+            "to use the cloud)",
+        )
     if cfg.realtime.provider == "openai":
         needed.append("OPENAI_API_KEY")
     elif cfg.realtime.provider in ("azure", "azure-preview"):

@@ -115,12 +115,23 @@ def test_openai_without_key_fails_credentials(tmp_path: Path) -> None:
     cfg.write_text(
         cfg.read_text()
         .replace('provider = "voicerag"', 'provider = "openai"')
-        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', 'endpoint = "https://api.openai.com"')
     )
     rc, out = check(cfg)
     assert rc == 1
     assert line(out, "credentials").startswith("✗ credentials: OPENAI_API_KEY missing")
     assert "export OPENAI_API_KEY=" in line(out, "credentials")  # no service installed here
+
+
+def test_no_key_and_no_endpoint_is_the_local_engine_and_passes(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    cfg.write_text(
+        cfg.read_text()
+        .replace('provider = "voicerag"', 'provider = "openai"')
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+    )
+    rc, out = check(cfg)
+    assert line(out, "credentials").startswith("✓ credentials: none needed (no API key: the on-")
 
 
 def test_credentials_hint_on_an_installed_kiosk_points_at_the_credential_file(
@@ -135,7 +146,7 @@ def test_credentials_hint_on_an_installed_kiosk_points_at_the_credential_file(
     cfg.write_text(
         cfg.read_text()
         .replace('provider = "voicerag"', 'provider = "openai"')
-        .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
+        .replace('endpoint = "ws://127.0.0.1:9/realtime"', 'endpoint = "https://api.openai.com"')
     )
     rc, out = check(cfg)
     assert "OPENAI_API_KEY (mode 0600)" in line(out, "credentials")
