@@ -262,3 +262,16 @@ def test_a_stale_speaker_level_is_no_echo_reference() -> None:
     for _ in range(5):
         events += mic.endpointer.process(mic.frame(VISITOR_DBFS), -10.0)
     assert any(isinstance(e, Onset) for e in events)
+
+
+def test_speech_that_starts_during_an_earcon_is_heard_from_its_first_frame() -> None:
+    mic = make_mic(VadSettings())  # the shipped timings: 180 ms earcon, 250 ms echo tail
+    mic.silence(50)
+    play_over(mic, 3, None, -20.0)  # the earcon starts (its echo is below the room here)
+    first = mic.count + 1
+    events = play_over(mic, 6, VISITOR_DBFS, -20.0)  # the visitor starts talking over it
+    mic.endpointer.guarded = False  # the earcon ended
+    events += mic.play(60, VISITOR_DBFS)
+    onsets = [e for e in events if isinstance(e, Onset)]
+    assert len(onsets) == 1
+    assert first in numbers(onsets[0].audio)  # nothing of it was lost to the earcon
