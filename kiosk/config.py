@@ -12,23 +12,27 @@ Env overrides: ``KIOSK_<SECTION>_<KEY>=value`` (e.g. ``KIOSK_REALTIME_PROVIDER=a
 parsed to the key's type. Secrets never live in the TOML: ``OPENAI_API_KEY`` /
 ``AZURE_OPENAI_API_KEY`` / ``AZURE_SEARCH_API_KEY`` from the environment or from files
 of the same name (or lower-case) in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
+
+The value parsing (types, env overrides, "did you mean") is in :mod:`kiosk.config_parse`,
+the range and cross-field checks in :mod:`kiosk.config_validate`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
-import re
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, get_args
 
 from kiosk.api_keys import SECRET_NAMES, clean_api_key  # SECRET_NAMES re-exported
-from kiosk.endpoint_urls import check_endpoint, is_loopback_host  # re-exported
+from kiosk.config_parse import _build_section, _env_overrides, _printable, _unknown
+from kiosk.config_parse import env_var as env_var  # re-exported
+from kiosk.config_validate import REALTIME_VOICES as REALTIME_VOICES  # re-exported
+from kiosk.config_validate import _check_gpio, _check_wake, _validate
+from kiosk.endpoint_urls import check_endpoint as check_endpoint  # re-exported
+from kiosk.endpoint_urls import is_loopback_host as is_loopback_host  # re-exported
 from kiosk.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/kiosk/kiosk.toml")
@@ -226,44 +230,7 @@ class GpioSettings:
     state_pins: dict[str, int] = field(default_factory=dict)  # extra LED per state name
 
     def __post_init__(self) -> None:
-        factories = ("", "mock", "lgpio", "rpigpio", "pigpio", "native")
-        if self.pin_factory.strip().lower() not in factories:
-            raise ConfigError(
-                "gpio.pin_factory", f"must be one of {factories}, got {self.pin_factory!r}"
-            )
-        # BCM numbering on the 40-pin header: GPIO 2..27 (0 means "not connected").
-        for key, pin, allow_zero in (
-            ("gpio.led_pin", self.led_pin, self.led != "single"),
-            ("gpio.button_pin", self.button_pin, True),
-            ("gpio.mute_switch_pin", self.mute_switch_pin, True),
-            *((f"gpio.rgb_pins[{i}]", p, self.led != "rgb") for i, p in enumerate(self.rgb_pins)),
-            *((f"gpio.state_pins.{_printable(k)}", p, False) for k, p in self.state_pins.items()),
-        ):
-            if not (2 <= pin <= 27 or (allow_zero and pin == 0)):
-                raise ConfigError(key, f"must be a BCM GPIO number 2..27, got {pin}")
-        states = ("idle", "listening", "thinking", "speaking", "muted", "error")
-        for name in self.state_pins:
-            if name.lower() not in states:
-                raise ConfigError(
-                    f"gpio.state_pins.{_printable(name)}",
-                    f"unknown state (known: {', '.join(states)})",
-                )
-        used = [p for p in (self.button_pin, self.mute_switch_pin) if p]
-        used += [self.led_pin] if self.led == "single" else []
-        used += list(self.rgb_pins) if self.led == "rgb" else []
-        used += list(self.state_pins.values())
-        if len(used) != len(set(used)):
-            dup = sorted({p for p in used if used.count(p) > 1})
-            raise ConfigError("gpio", f"pin(s) {dup} used twice")
-        if not 0 < self.hold_s < self.long_press_s:
-            raise ConfigError(
-                "gpio.hold_s",
-                f"need 0 < hold_s < long_press_s, got {self.hold_s:g} and {self.long_press_s:g}",
-            )
-        if not 0 <= self.debounce_ms < self.hold_s * 1000:
-            raise ConfigError(
-                "gpio.debounce_ms", f"must be 0..{self.hold_s * 1000:g}, got {self.debounce_ms}"
-            )
+        _check_gpio(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,21 +241,7 @@ class WakeSettings:
     refractory_s: float = 2.0
 
     def __post_init__(self) -> None:
-        # Bundled in pymicro-wakeword (Apache-2.0 weights); or a custom microWakeWord .json.
-        bundled = ("okay_nabu", "hey_jarvis", "hey_mycroft", "alexa")
-        if self.wakeword_model not in bundled and not self.wakeword_model.endswith(".json"):
-            raise ConfigError(
-                "wake.wakeword_model",
-                f"must be one of {bundled} or a path to a microWakeWord .json, "
-                f"got {self.wakeword_model!r}",
-            )
-        if not 0 <= self.wakeword_threshold < 1:
-            raise ConfigError(
-                "wake.wakeword_threshold",
-                f"must be 0 (model default) or between 0 and 1, got {self.wakeword_threshold:g}",
-            )
-        if not 0 <= self.refractory_s <= 60:
-            raise ConfigError("wake.refractory_s", f"must be 0..60 s, got {self.refractory_s:g}")
+        _check_wake(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,247 +319,6 @@ SECTIONS: dict[str, type[Any]] = {
 
 OPENAI_DEFAULT_ENDPOINT = "https://api.openai.com"
 
-# Voices the Realtime models speak with (GA; the beta dialect knows all but marin and cedar).
-REALTIME_VOICES = (
-    "alloy", "ash", "ballad", "cedar", "coral", "echo", "marin", "sage", "shimmer", "verse",
-)
-_LANGUAGE = re.compile(r"[a-z]{2}")  # ISO-639-1, what input transcription accepts
-
-
-# --- parsing ---------------------------------------------------------------------------
-
-
-def _type_name(tp: Any) -> str:
-    if get_origin(tp) is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
-    if get_origin(tp) in (list, dict):
-        return str(tp).replace("typing.", "")
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(key: str, tp: Any, value: Any, from_env: bool) -> Any:
-    """Check ``value`` against the annotation ``tp``; env strings are parsed first."""
-    origin = get_origin(tp)
-    if origin is Literal:
-        allowed = get_args(tp)
-        if from_env and isinstance(value, str) and all(isinstance(a, int) for a in allowed):
-            try:
-                value = int(value)
-            except ValueError:
-                pass
-        # Compare types too: 20.0 == 20 and True == 1, but a float frame_ms breaks callers.
-        if not any(type(value) is type(a) and value == a for a in allowed):
-            raise ConfigError(key, f"must be one of {_type_name(tp)}, got {value!r}")
-        return value
-    if tp is bool:
-        if from_env and isinstance(value, str):
-            low = value.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if from_env and isinstance(value, str):
-            try:
-                value = int(value)
-            except ValueError:
-                raise ConfigError(key, f"must be an integer, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if from_env and isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(key, f"must be a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if isinstance(value, int) and not isinstance(value, bool) and key.endswith("_device"):
-            return str(value)  # device index written as a number
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    if origin is list:
-        (item_tp,) = get_args(tp)
-        if from_env and isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list):
-            raise ConfigError(key, f"must be a list, got {value!r}")
-        return [_coerce(f"{key}[{i}]", item_tp, v, from_env) for i, v in enumerate(value)]
-    if origin is dict:
-        _, val_tp = get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(key, f"must be a table, got {value!r}")
-        return {
-            str(k): _coerce(f"{key}.{_printable(str(k))}", val_tp, v, from_env)
-            for k, v in value.items()
-        }
-    raise ConfigError(key, f"unsupported type {tp!r}")  # pragma: no cover - a bug in this module
-
-
-def _printable(name: str) -> str:
-    """A TOML name as it may appear in a one-line error (quoted keys can hold newlines)."""
-    return name if name.isprintable() else repr(name)
-
-
-def _section_hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls, globalns=globals(), localns=vars(types))
-
-
-def _build_section(name: str, cls: type[Any], raw: dict[str, Any], env_raw: dict[str, str]) -> Any:
-    hints = _section_hints(cls)
-    values: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in hints:
-            raise ConfigError(f"{name}.{_printable(key)}", _unknown(key, hints, "key"))
-        values[key] = _coerce(f"{name}.{key}", hints[key], value, from_env=False)
-    for key, value in env_raw.items():
-        var = env_var(name, key)
-        if key not in hints:
-            raise ConfigError(var, _unknown(key, hints, "setting", env_prefix=f"KIOSK_{name}_"))
-        # A bad value from the environment names the variable, not the file's key.
-        values[key] = _coerce(var, hints[key], value, from_env=True)
-    return cls(**values)
-
-
-def env_var(section: str, key: str) -> str:
-    """The environment variable that overrides ``section.key``."""
-    return f"KIOSK_{section.upper()}_{key.upper()}"
-
-
-def _unknown(name: str, known: typing.Iterable[str], what: str, env_prefix: str = "") -> str:
-    """'unknown <what>' with a "did you mean" when one known name is close, else the list."""
-    return f"unknown {what}; {_suggest(name, known, env_prefix)}"
-
-
-def _suggest(name: str, known: typing.Iterable[str], env_prefix: str = "") -> str:
-    names = sorted(known)
-    shown = [(env_prefix + k).upper() if env_prefix else k for k in names]
-    close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {shown[names.index(close[0])]}?"
-    return f"known: {', '.join(shown)}"
-
-
-def _env_overrides(env: dict[str, str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for var, value in env.items():
-        if not var.startswith("KIOSK_"):
-            continue
-        rest = var[len("KIOSK_") :].lower()
-        for section in SECTIONS:
-            if rest.startswith(section + "_"):
-                out.setdefault(section, {})[rest[len(section) + 1 :]] = value
-                break
-    return out
-
-
-def _check_range(key: str, value: float, lo: float, hi: float) -> None:
-    if not lo <= value <= hi:
-        raise ConfigError(key, f"must be between {lo:g} and {hi:g}, got {value:g}")
-
-
-def _validate(cfg: Config) -> None:
-    rt = cfg.realtime
-    if rt.endpoint:
-        check_endpoint("realtime.endpoint", rt.endpoint, rt.provider)
-    elif rt.provider not in ("openai", "local"):
-        hint = (
-            "wss://host/realtime"
-            if rt.provider == "voicerag"
-            else "https://<resource>.openai.azure.com"
-        )
-        raise ConfigError(
-            "realtime.endpoint", f"required for provider {rt.provider!r} (e.g. {hint})"
-        )
-    if rt.provider in ("azure", "azure-preview") and not rt.deployment:
-        raise ConfigError("realtime.deployment", f"required for provider {rt.provider!r}")
-    _check_range("realtime.temperature", rt.temperature, 0.6, 1.2)
-    if rt.max_output_tokens < 0 or rt.max_output_tokens > 4096:
-        raise ConfigError(
-            "realtime.max_output_tokens", f"must be 0 (inf) to 4096, got {rt.max_output_tokens}"
-        )
-    v = cfg.vad
-    _check_range("vad.aggressiveness", v.aggressiveness, 0, 3)
-    _check_range("vad.min_speech_ms", v.min_speech_ms, 10, 5000)
-    _check_range("vad.hangover_ms", v.hangover_ms, 100, 5000)
-    _check_range("vad.preroll_ms", v.preroll_ms, 0, 2000)
-    _check_range("vad.max_utterance_s", v.max_utterance_s, 1, 120)
-    _check_range("vad.min_level_dbfs", v.min_level_dbfs, -96, 0)
-    _check_range("vad.barge_in_margin_db", v.barge_in_margin_db, 0, 40)
-    _check_range("vad.barge_in_pause_ms", v.barge_in_pause_ms, 10, 5000)
-    _check_range("vad.barge_in_min_speech_ms", v.barge_in_min_speech_ms, 10, 5000)
-    _check_range("vad.barge_in_min_level_dbfs", v.barge_in_min_level_dbfs, -96, 0)
-    _check_range("vad.noise_window_s", v.noise_window_s, 1, 60)
-    _check_range("vad.onset_margin_db", v.onset_margin_db, 0, 40)
-    _check_range("vad.continue_margin_db", v.continue_margin_db, 0, 40)
-    _check_range("vad.neural_threshold", v.neural_threshold, 0.05, 0.95)
-    _check_range("vad.echo_tail_ms", v.echo_tail_ms, 0, 2000)
-    _check_range("vad.complete_after_ms", v.complete_after_ms, 0, 60000)
-    _check_range("vad.complete_hangover_ms", v.complete_hangover_ms, 100, 5000)
-    _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
-    _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
-    _check_range("audio.silence_timeout_s", cfg.audio.silence_timeout_s, 0, 3600)
-    rates = (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000)
-    for name in ("capture_rate_hz", "playback_rate_hz"):
-        if getattr(cfg.audio, name) not in rates:
-            raise ConfigError(f"audio.{name}", f"unsupported rate {getattr(cfg.audio, name)}")
-    for name in (
-        "answer_timeout_s",
-        "audio_stall_s",
-        "max_answer_s",
-        "error_hold_s",
-        "idle_close_s",
-    ):
-        _check_range(f"turns.{name}", getattr(cfg.turns, name), 0.1, 3600)
-    _check_range("turns.context_turns", cfg.turns.context_turns, 0, 50)
-    _check_range("turns.new_visitor_after_s", cfg.turns.new_visitor_after_s, 0, 86400)
-    c = cfg.connection
-    _check_range("connection.max_new_per_minute", c.max_new_per_minute, 1, 600)
-    _check_range("connection.backoff_initial_s", c.backoff_initial_s, 0.01, 600)
-    _check_range("connection.backoff_max_s", c.backoff_max_s, c.backoff_initial_s, 3600)
-    # The servers end a session at 30 (Azure) / 60 (OpenAI) minutes.
-    _check_range("connection.session_max_s", c.session_max_s, 1, 3600)
-    _check_range("connection.prewarm_s", c.prewarm_s, 0, 86400)
-    _check_range("connection.ping_interval_s", c.ping_interval_s, 1, 300)
-    _check_range("connection.ping_timeout_s", c.ping_timeout_s, 1, 300)
-    _check_range("connection.max_quick_failures", c.max_quick_failures, 1, 100)
-    _check_range("service.turn_log_days", cfg.service.turn_log_days, 0, 36500)
-    for f in dataclasses.fields(cfg.cost):
-        if f.name != "price_model":
-            _check_range(f"cost.{f.name}", getattr(cfg.cost, f.name), 0, 1e12)
-    _check_range("rag.top_k", cfg.rag.top_k, 1, 50)
-    _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
-    _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)
-    _check_range("rag.relevance_floor", cfg.rag.relevance_floor, 0.0, 1.0)
-    if cfg.rag.azure_endpoint:  # also used by `kiosk index push --azure` with another backend
-        check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
-    if cfg.rag.backend == "azure":
-        if not cfg.rag.azure_endpoint:
-            raise ConfigError("rag.azure_endpoint", "required when rag.backend = 'azure'")
-        if not cfg.rag.azure_index:
-            raise ConfigError("rag.azure_index", "required when rag.backend = 'azure'")
-    _check_range("gpio.led_brightness", cfg.gpio.led_brightness, 0, 1)
-    if len(cfg.gpio.rgb_pins) != 3:
-        raise ConfigError(
-            "gpio.rgb_pins", f"needs exactly 3 pins (red, green, blue), got {cfg.gpio.rgb_pins}"
-        )
-    _check_range("earcons.volume", cfg.earcons.volume, 0, 1)
-    if rt.provider != "voicerag" and rt.voice not in REALTIME_VOICES:
-        problem = f"{rt.voice!r} is not a Realtime voice; {_suggest(rt.voice, REALTIME_VOICES)}"
-        raise ConfigError("realtime.voice", problem)
-    if rt.language and not _LANGUAGE.fullmatch(rt.language):
-        raise ConfigError(
-            "realtime.language",
-            f'must be "" (auto) or an ISO-639-1 code such as "en" or "ja", got {rt.language!r}',
-        )
-
 
 def load_config(
     toml_text: str,
@@ -633,8 +345,9 @@ def load_config(
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("(file)", f"not valid TOML: {exc}") from None
     except RecursionError:  # tomllib recurses per nesting level: [[[[... or {a={a=...
-        raise ConfigError("(file)", "not a settings file: arrays/tables nested too deeply") from None
-    env_sections = _env_overrides(env)
+        problem = "not a settings file: arrays/tables nested too deeply"
+        raise ConfigError("(file)", problem) from None
+    env_sections = _env_overrides(env, SECTIONS)
     built: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in SECTIONS:
@@ -665,7 +378,8 @@ def load_config(
         var = "OPENAI_API_KEY" if cfg.realtime.provider == "openai" else "AZURE_OPENAI_API_KEY"
         raise ConfigError(
             f"credentials.{var.lower()}",
-            f"missing for provider {cfg.realtime.provider!r}: set {var} or a systemd credential named {var}",
+            f"missing for provider {cfg.realtime.provider!r}: "
+            f"set {var} or a systemd credential named {var}",
         )
     return cfg
 

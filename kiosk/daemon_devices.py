@@ -1,0 +1,205 @@
+"""The daemon's device side: the microphone and speaker streams (or WAV files), GPIO and
+the wake word detector it opens at start-up, and the callbacks through which they feed the
+pipeline. PortAudio and gpiozero call back on their own threads; those callbacks only hand
+over with ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiosk.app import VAD_RATE_HZ, KioskPipeline
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.wav_devices import WavMicrophone, WavSpeaker
+from kiosk.config import Config
+from kiosk.core.bus import EventStream
+from kiosk.core.turns import DeviceRecovered, TurnInput, UpstreamFailed, turn_input_for_gesture
+from kiosk.errors import ConfigError
+
+log = logging.getLogger("kiosk.daemon")  # the daemon's log lines keep the daemon's name
+
+# Microphone audio per wake-up: three 20 ms frames per PortAudio callback (or WAV read)
+# instead of one, a third of the wake-ups while idle; the VAD still sees 20 ms frames.
+MIC_BLOCK_MS = 60
+# The speaker stream stops after this long with nothing to play (no silence rendered while
+# idle) and starts again when audio is queued; 1 s also lets the echo reference go quiet.
+SPEAKER_IDLE_PAUSE_S = 1.0
+# Each wait for audio devices at start-up extends systemd's start timeout by the time to
+# the next try plus this (a try itself may hang up to device_recovery.ATTEMPT_TIMEOUT_S).
+STARTUP_EXTEND_MARGIN_S = 30.0
+
+
+class DaemonDevices:
+    """Opening and feeding from the devices: a part of :class:`kiosk.daemon.Daemon`, whose
+    state (settings, pipeline, event stream, stop event) it shares."""
+
+    cfg: Config
+    args: argparse.Namespace
+    pipeline: KioskPipeline | None
+    bus: EventStream
+    _stop: asyncio.Event
+    _wake: Any
+    _leds: Any
+    _recovery: Any
+    _sink: Any
+
+    if TYPE_CHECKING:
+
+        async def _stop_after(self, mic: WavMicrophone) -> None: ...
+
+    def _on_frame(self, frame: bytes) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        pipeline.on_mic_frame(frame)
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        for frame in frames:
+            self._on_frame(frame)
+
+    def _on_device_error(self, exc: BaseException) -> None:
+        """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""
+        if self._recovery is not None:
+            self._recovery.on_error(exc)  # logs and reports device_lost once per loss
+        if self.pipeline is not None:
+            self.pipeline.feed(UpstreamFailed(f"audio device failed: {exc}"[:200], latch=True))
+
+    def _on_devices_back(self) -> None:
+        log.info("audio devices are back")
+        if self.pipeline is not None:
+            self.pipeline.feed(DeviceRecovered())
+
+    def _open_audio(
+        self,
+        stack: contextlib.AsyncExitStack,
+        tasks: list[asyncio.Task[None]],
+        playback: PlaybackBuffer,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        cfg = self.cfg
+        streams: list[Any] = []
+
+        def threadsafe_error(e: BaseException) -> None:
+            loop.call_soon_threadsafe(self._on_device_error, e)
+
+        if self.args.output_wav:
+            speaker = WavSpeaker(Path(self.args.output_wav), playback)
+            tasks.append(loop.create_task(speaker.run()))
+        else:
+            from kiosk.audio.pyaudio_io import PyAudioSink
+
+            sink = PyAudioSink(
+                cfg.audio.output_device,
+                playback,
+                volume=cfg.audio.output_volume,
+                playback_rate_hz=cfg.audio.playback_rate_hz,
+                on_error=threadsafe_error,
+                idle_pause_s=SPEAKER_IDLE_PAUSE_S,
+            )
+            stack.callback(sink.close)  # opened by _audio_devices_open
+            streams.append(sink)
+            self._sink = sink
+            if self.pipeline is not None:
+                self.pipeline.unheard_ms = lambda: sink.unplayed_ms
+        if self.args.input_wav:
+            mic = WavMicrophone(
+                Path(self.args.input_wav),
+                cfg.audio.frame_ms,
+                self._on_frame,
+                MIC_BLOCK_MS,
+                rate_hz=VAD_RATE_HZ,
+            )
+            tasks.append(loop.create_task(mic.run()))
+            if getattr(self.args, "exit_at_end", False):
+                tasks.append(loop.create_task(self._stop_after(mic)))
+        else:
+            from kiosk.audio.pyaudio_io import PyAudioSource
+
+            source = PyAudioSource(
+                cfg.audio.input_device,
+                rate_hz=VAD_RATE_HZ,
+                frame_ms=cfg.audio.frame_ms,
+                block_ms=MIC_BLOCK_MS,
+                on_frames=lambda frames: loop.call_soon_threadsafe(self._on_frames, frames),
+                on_error=threadsafe_error,
+                capture_rate_hz=cfg.audio.capture_rate_hz,
+                silence_timeout_s=cfg.audio.silence_timeout_s,
+            )
+            stack.callback(source.close)
+            streams.append(source)
+        if streams:
+            import random
+
+            from kiosk.audio.pyaudio_io import reopen_streams
+            from kiosk.device_recovery import DeviceRecovery
+
+            self._recovery = DeviceRecovery(
+                lambda: reopen_streams(*streams),
+                self.bus,
+                loop.time,
+                random.Random(),
+                on_recovered=self._on_devices_back,
+            )
+            stack.push_async_callback(self._recovery.aclose)
+
+    async def _audio_devices_open(self, notifier: Any) -> bool:
+        """Open the PortAudio streams; if the devices are not there yet, wait for them with
+        backoff (STATUS= says why, the start-up timeout is extended each try) instead of
+        exiting. False when SIGTERM came first."""
+        if self._recovery is None:  # WAV files only
+            return True
+
+        def waiting(problem: str, next_try_s: float) -> None:
+            notifier.status(f"waiting for audio devices: {problem}"[:200])
+            extend_usec = int((next_try_s + STARTUP_EXTEND_MARGIN_S) * 1_000_000)
+            notifier.notify(f"EXTEND_TIMEOUT_USEC={extend_usec}")
+
+        return bool(await self._recovery.wait_for_devices(waiting, self._stop))
+
+    def _open_gpio(
+        self, stack: contextlib.AsyncExitStack, bus: EventStream, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        g = self.cfg.gpio
+        if not g.enabled or (
+            g.led == "none" and not g.button_pin and not g.mute_switch_pin and not g.state_pins
+        ):
+            return
+        from kiosk.hardware.gpio import open_gpio
+
+        hw = open_gpio(g, loop, self._on_gesture, clock=loop.time)
+        stack.callback(hw.close)
+        bus.subscribe(hw.leds.on_event)
+        self._leds = hw.leds
+        if hw.initially_muted and self.pipeline is not None:
+            from kiosk.core.turns import MuteToggled
+
+            self.pipeline.feed(MuteToggled())  # the switch was already closed at boot
+
+    def _open_wake_word(self, stack: contextlib.AsyncExitStack) -> None:
+        if self.cfg.wake.mode != "wakeword":
+            return
+        try:
+            from kiosk.audio.wakeword import WakeWordDetector
+
+            w = self.cfg.wake
+            self._wake = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
+            stack.callback(self._wake.close)
+            if self.pipeline is not None:
+                self.pipeline.wake_detector = self._wake
+        except ConfigError:
+            raise  # a malformed custom model file: a settings error, like a bad kiosk.toml
+        except (ImportError, OSError, ValueError) as exc:
+            log.error("wake word unavailable (%s): only the button opens a turn", exc)
+
+    def _on_gesture(self, gesture: Any) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        turn_input: TurnInput | None = turn_input_for_gesture(gesture, pipeline.state)
+        if turn_input is not None:
+            pipeline.feed(turn_input)
