@@ -23,7 +23,6 @@ from typing import Any
 
 from kiosk.audio.earcons import earcon_subscriber
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.resample import Resampler
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.endpointing import EndOfSpeech, Endpointer, Onset, Speech
@@ -38,7 +37,9 @@ from kiosk.core.events import (
     TurnSummary,
     UsageReported,
 )
+from kiosk.core.heldspeech import HeldSpeech
 from kiosk.core.realtime import (
+    MAX_TRANSCRIPT_CHARS,
     AnswerTranscriptDelta,
     AudioDelta,
     FunctionCallRequested,
@@ -87,7 +88,6 @@ __all__ = ["VAD_RATE_HZ", "KioskPipeline", "earcon_subscriber", "session_options
 log = logging.getLogger(__name__)
 
 VAD_RATE_HZ = 16000
-UPSTREAM_RATE_HZ = 24000
 ANSWERING = (State.THINKING, State.SPEAKING)
 
 
@@ -164,14 +164,14 @@ class KioskPipeline:
         )
         self.local_endpointing = cfg.realtime.turn_detection == "local"
         self._streaming = False
-        self._upsampler = Resampler(VAD_RATE_HZ, UPSTREAM_RATE_HZ)
         self._onset_audio = b""
+        self._held = HeldSpeech(int(cfg.vad.max_utterance_s * VAD_RATE_HZ) * 2)
         self._record: TurnRecord | None = None
         self._answer_item: str | None = None  # answer audio item of the current turn
+        # A turn cannot play more than max_answer_s: queue no more than that (memory bound).
+        self._max_queued_ms = cfg.turns.max_answer_s * 1000
         self._cancelled: set[str] = set()  # response ids we cancelled: late deltas dropped
-        self.tool_calls = ToolCalls(
-            tools, bus, clock, cfg.rag.tool_timeout_s, self._deliver_tool_output
-        )
+        self.tool_calls = ToolCalls(tools, bus, clock, cfg.rag, self._deliver_tool_output)
         self._idle_since = now
         self._logged_floor_dbfs = float("-inf")
         self._closed = False
@@ -213,7 +213,9 @@ class KioskPipeline:
                 self.feed(WakeWordDetected())
         far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         for event in self.endpointer.process(frame, far_end):
-            if isinstance(event, Onset):
+            if self.machine.state is State.ERROR and self.machine.wake == "vad":
+                self._held.add(event)  # asked during the error hold: answered after it
+            elif isinstance(event, Onset):
                 self._onset_audio = event.audio
                 self.feed(SpeechStarted())
                 self._onset_audio = b""
@@ -261,12 +263,15 @@ class KioskPipeline:
         deadline = self.machine.next_deadline()
         if deadline is not None and now >= deadline:
             self._run(self.machine.on_deadline(now), now)
+        if self._held and self.machine.state is not State.ERROR:
+            self._answer_held_speech()
         if self.machine.state in (State.IDLE, State.MUTED, State.ERROR) and not self.tool_calls:
             self.link.close_if_idle(now, now - self._idle_since)
 
     # --- effects -----------------------------------------------------------------------------
 
     def _run(self, effects: list[Effect], now: float) -> None:
+        cut_mid_speech = False
         for effect in effects:
             match effect:
                 case Publish(event=event):
@@ -274,6 +279,9 @@ class KioskPipeline:
                         self._begin_record(event)
                     elif isinstance(event, StateChanged) and State.MUTED in (event.old, event.new):
                         self.endpointer.reset()  # audio from before a mute is never pre-roll
+                    elif isinstance(event, StateChanged) and event.new is State.ERROR:
+                        # Speech the failure cut off goes on: that tail is not a new question.
+                        self._held = HeldSpeech(self._held.max_bytes, skip_tail=cut_mid_speech)
                     self.bus.publish(event)
                 case StartUpstream(with_preroll=with_preroll):
                     self._start_upstream(with_preroll)
@@ -281,6 +289,7 @@ class KioskPipeline:
                     self._streaming = False
                     if self.endpointer.in_speech:
                         self.endpointer.reset()
+                        cut_mid_speech = True
                 case CommitInput():
                     self._commit(now)
                 case ClearInput():
@@ -296,7 +305,6 @@ class KioskPipeline:
 
     def _start_upstream(self, with_preroll: bool) -> None:
         self._streaming = True
-        self._upsampler = Resampler(VAD_RATE_HZ, UPSTREAM_RATE_HZ)
         self.link.start_utterance()
         self._answer_item = None
         if self._budget_left is not None:
@@ -316,6 +324,18 @@ class KioskPipeline:
             self.endpointer.force_open()
         self.link.ensure()
 
+    def _answer_held_speech(self) -> None:
+        """The ERROR hold is over: the question asked during it starts a turn, pre-roll and
+        all, on a fresh connection (and is committed at once if it was complete)."""
+        held, self._held = self._held, HeldSpeech(self._held.max_bytes)
+        if self.machine.state is not State.IDLE:
+            return
+        self._onset_audio = bytes(held.audio)
+        self.feed(SpeechStarted())
+        self._onset_audio = b""
+        if held.complete and self.local_endpointing and self.state is State.LISTENING:
+            self.feed(SpeechEnded())
+
     def _refuse_turn(self, reason: str) -> None:
         self.bus.publish(
             ErrorReported(self.clock(), reason, "budget_exhausted", self.machine.turn_id)
@@ -324,37 +344,23 @@ class KioskPipeline:
         self.feed(UpstreamFailed(reason))
 
     def _upstream(self, pcm16k: bytes) -> None:
-        self._send_upstream(self._upsampler.process(pcm16k))
-
-    def _send_upstream(self, pcm: bytes) -> None:
-        """Queue 24 kHz utterance audio: on the link, or pending until it is up."""
-        if pcm and self._record is not None:
-            self._record.upstream_bytes += len(pcm)
-        self.link.send_audio(pcm)
+        self.link.send_audio(pcm16k)
 
     def _commit(self, now: float) -> None:
-        self._send_upstream(self._upsampler.flush())
+        self.link.commit()
         if self._record is not None:
+            self._record.upstream_bytes = self.link.utterance_bytes
             self._record.speech_end_t_s = now
             if not self._record.user_speech_s:
-                self._record.user_speech_s = self._record.upstream_bytes / (UPSTREAM_RATE_HZ * 2)
-        self.link.commit()
+                self._record.user_speech_s = self.link.utterance_s
 
     def _cancel_answer(self) -> None:
-        session = self.link.session
-        if session is None:
-            return
         item = self._answer_item
         played = self.playback.played_ms(item) if item else 0
         if played and self.unheard_ms is not None:
             played = max(0, played - int(self.unheard_ms()))
-        current = session.active_response_id or ""
-        if session.cancel_response() and current:
-            self._cancelled.add(current)
-        if item is not None and session.answer_item_id == item:
-            session.truncate_answer(played)
-            log.info("barge-in: answer truncated at %d ms", played)
-        self.link.pump()
+        if cancelled := self.link.cancel_answer(item, played):
+            self._cancelled.add(cancelled)
 
     # --- turn records ------------------------------------------------------------------------
 
@@ -368,6 +374,7 @@ class KioskPipeline:
         if record is None or record.turn_id != turn_id:
             return
         record.engine = self.link.engine.name  # the fallback, if it took over this turn
+        record.upstream_bytes = self.link.utterance_bytes
         summary = record.summary(now, outcome)
         self.summaries.append(summary)
         if summary.citations:
@@ -396,11 +403,14 @@ class KioskPipeline:
             )
         elif st is State.THINKING and self.link.replay_once(then_commit=True):
             log.warning("connection lost before the answer; replaying the utterance once")
+        elif st is State.SPEAKING and self.machine.answer_over:
+            log.debug("= connection lost after the whole answer arrived; it plays on")
         elif st in (State.LISTENING, State.THINKING, State.SPEAKING):
             why = f"connection lost: {reason}"
             turn_id = self.machine.turn_id
             self.bus.publish(ErrorReported(self.clock(), why, "connection_lost", turn_id))
-            self.feed(UpstreamFailed(why))
+            # Mid-answer: what arrived still plays, then the turn ends as an error.
+            self.feed(UpstreamFailed(why, after_playback=st is State.SPEAKING))
 
     # --- server events -------------------------------------------------------------------------
 
@@ -412,17 +422,17 @@ class KioskPipeline:
                 if rid in self._cancelled or self.machine.state not in ANSWERING:
                     return  # late audio of an answer that was interrupted or timed out
                 self._answer_item = item_id
-                self.playback.write(pcm, item_id)
+                self.playback.write(pcm, item_id, limit_ms=self._max_queued_ms)
                 if record is not None:
                     record.note_answer_audio(now)
                 self.feed(AnswerAudioReceived())
             case AnswerTranscriptDelta(text=text):
-                if record is not None and self.machine.state in (State.THINKING, State.SPEAKING):
-                    record.answer_parts.append(text)
+                if record is not None and self.machine.state in ANSWERING:
+                    record.add_answer_text(text, MAX_TRANSCRIPT_CHARS)
             case UserTranscript(text=text):
                 if record is not None:
-                    record.transcript = (record.transcript + " " + text).strip()
-                log.debug("< user transcript: %r", text)
+                    record.add_transcript(text, MAX_TRANSCRIPT_CHARS)
+                log.debug("< user transcript: %r", text[:200])
             case FunctionCallRequested():
                 self.tool_calls.start(session, event, self.machine.turn_id)
             case ResponseFinished():
@@ -454,8 +464,8 @@ class KioskPipeline:
             if self._record is not None:
                 self._record.usage = self._record.usage + event.usage
             self.bus.publish(UsageReported(self.machine.turn_id, event.usage))
-        if event.response_id in self._cancelled or event.status == "cancelled":
-            self._cancelled.discard(event.response_id)
+        if event.response_id in self._cancelled or event.status == "cancelled" or event.stale:
+            self._cancelled.discard(event.response_id)  # stale: not the answer in progress
             return
         if event.status == "failed":
             reason = f"response failed: {event.status_detail or 'unknown'}"

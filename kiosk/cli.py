@@ -18,6 +18,7 @@ from kiosk import __version__
 from kiosk.config import PROVIDERS
 from kiosk.errors import ConfigError, KioskError
 from kiosk.settings import load_settings
+from kiosk.textsafe import printable
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # Turn outcomes in which the visitor heard an answer (see TurnSummary.outcome).
@@ -86,12 +87,14 @@ def _print_report(report: dict[str, Any]) -> None:
             + (f"{latency:.0f} ms" if latency is not None else "-")
             + ("" if report.get("engine") == "local" else f", est ${t.get('usd', 0.0):.4f}")
         )
+        # All of these came from outside (server, documents): one printable line each.
         if t["transcript"]:
-            print(f"  heard:    {t['transcript']}")
+            print(f"  heard:    {printable(t['transcript'])}")
         if t["answer_transcript"]:
-            print(f"  answered: {t['answer_transcript']}")
+            print(f"  answered: {printable(t['answer_transcript'])}")
         for c in t["citations"]:
-            print(f"  source:   [{c['chunk_id']}] {c['title']} ({c['source']})")
+            where = f"[{c['chunk_id']}] {c['title']} ({c['source']})"
+            print(f"  source:   {printable(where, 500)}")
     tokens = report["tokens"]
     local = report.get("engine") == "local"
     if local:

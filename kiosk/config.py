@@ -200,6 +200,7 @@ class RagSettings:
     tool_timeout_s: float = 5.0
     # Cosine similarity (local index with vectors) below which a search returns nothing.
     relevance_floor: float = 0.25
+    max_tool_calls: int = 4  # per response; a model needs one or two, a broken server sends 300
     azure_endpoint: str = ""  # https://<service>.search.windows.net
     azure_index: str = ""
     azure_semantic_configuration: str = ""

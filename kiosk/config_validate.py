@@ -100,6 +100,7 @@ def _validate(cfg: Config) -> None:
     _check_range("rag.max_result_chars", cfg.rag.max_result_chars, 100, 100_000)
     _check_range("rag.tool_timeout_s", cfg.rag.tool_timeout_s, 0.1, 120)
     _check_range("rag.relevance_floor", cfg.rag.relevance_floor, 0.0, 1.0)
+    _check_range("rag.max_tool_calls", cfg.rag.max_tool_calls, 1, 32)
     if cfg.rag.azure_endpoint:  # also used by `kiosk index push --azure` with another backend
         check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
     if cfg.rag.backend == "azure":

@@ -11,19 +11,25 @@ is ``kiosk.rag``'s business.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kiosk.config import RagSettings
 from kiosk.core.bus import EventStream
 from kiosk.core.events import Citation, ToolCallFinished, ToolCallStarted
 from kiosk.core.realtime import FunctionCallRequested, RealtimeSession
+
+log = logging.getLogger(__name__)
 
 NO_TOOLS_OUTPUT = "error: no tools are available on this kiosk"
 
 
 class ToolRunnerLike(Protocol):
     def schemas(self) -> list[dict[str, Any]]: ...
+
+    def vocabulary(self) -> str: ...
 
     async def run_async(self, name: str, arguments: str, timeout_s: float) -> Any: ...
 
@@ -46,7 +52,11 @@ class ToolCalls:
         tools: the knowledge tools (None: every call gets an error output).
         bus: ``ToolCallStarted`` / ``ToolCallFinished`` go here.
         clock: monotonic seconds.
-        timeout_s: per-call budget (``rag.tool_timeout_s``).
+        rag: ``tool_timeout_s`` (per call) and ``max_tool_calls`` (per response). Calls
+            beyond the cap are ignored: no task, no output upstream, one log line. (An error
+            output per extra call would still send one frame per call, which is what a
+            hostile server asking for 300 calls wants; the API does not require an output
+            for every call, and the model answers from the results it got.)
         deliver: called on the loop with each :class:`ToolOutput` once its call finished.
     """
 
@@ -55,15 +65,17 @@ class ToolCalls:
         tools: ToolRunnerLike | None,
         bus: EventStream,
         clock: Callable[[], float],
-        timeout_s: float,
+        rag: RagSettings,
         deliver: Callable[[ToolOutput], None],
     ) -> None:
         self.tools = tools
         self.bus = bus
         self.clock = clock
-        self.timeout_s = timeout_s
+        self.timeout_s = rag.tool_timeout_s
+        self.max_per_response = rag.max_tool_calls
         self._deliver = deliver
         self._tasks: dict[str, list[asyncio.Task[None]]] = {}
+        self._ignored: set[str] = set()  # responses whose extra calls were logged
         self._waiting: set[asyncio.Task[None]] = set()  # the loop keeps only weak references
 
     def __bool__(self) -> bool:
@@ -71,13 +83,22 @@ class ToolCalls:
         return bool(self._tasks)
 
     def start(self, session: RealtimeSession, call: FunctionCallRequested, turn_id: int) -> None:
+        tasks = self._tasks.setdefault(call.response_id, [])
+        if len(tasks) >= self.max_per_response:
+            if call.response_id not in self._ignored:
+                self._ignored.add(call.response_id)
+                log.warning(
+                    "response asked for more than %d tool calls: ignoring the rest",
+                    self.max_per_response,
+                )
+            return
         self.bus.publish(ToolCallStarted(self.clock(), turn_id, call.name))
-        task = asyncio.get_running_loop().create_task(self._run(session, call, turn_id))
-        self._tasks.setdefault(call.response_id, []).append(task)
+        tasks.append(asyncio.get_running_loop().create_task(self._run(session, call, turn_id)))
 
     def then(self, response_id: str, after: Callable[[], Awaitable[None]]) -> None:
         """Once every call of ``response_id`` finished (or failed), await ``after()``."""
         tasks = self._tasks.pop(response_id, [])
+        self._ignored.discard(response_id)
 
         async def wait_then() -> None:
             if tasks:
@@ -93,6 +114,7 @@ class ToolCalls:
             for task in tasks:
                 task.cancel()
         self._tasks.clear()
+        self._ignored.clear()
 
     async def _run(
         self, session: RealtimeSession, call: FunctionCallRequested, turn_id: int

@@ -66,36 +66,61 @@ class PlaybackBuffer:
         self._held = False
         self._flush_count = 0
         self._write_listeners: list[Callable[[], None]] = []
+        self._overflowed_item: str | None = None  # the item whose overflow was logged
 
     def add_write_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` (on the writer's thread, must not block) after each write:
         a speaker that stopped while idle starts again."""
         self._write_listeners.append(listener)
 
-    def write(self, pcm: bytes, item_id: str | None = None) -> None:
+    def write(
+        self, pcm: bytes, item_id: str | None = None, *, limit_ms: float | None = None
+    ) -> int:
         """Queue PCM. ``item_id`` names the answer item it belongs to; ``None`` = an earcon.
 
+        ``limit_ms``: answer audio beyond this much queued is dropped, with one log line per
+        item (a server can send audio far faster than it plays; the queue must not grow
+        without bound).
         A trailing odd byte (not a whole int16 sample) is dropped with a warning.
+        Returns how many bytes were dropped for ``limit_ms``.
         """
         if len(pcm) % 2:
             log.warning("playback: dropping odd trailing byte of a %d-byte chunk", len(pcm))
             pcm = pcm[:-1]
-        if not pcm:
-            return
-        chunk = _Chunk(item_id, bytes(pcm))
+        dropped = 0
         with self._lock:
-            if item_id is None:
-                self._earcons.append(chunk)
-                self._earcon_pending_bytes += len(chunk.pcm)
-            else:
-                self._speech.append(chunk)
-                self._speech_pending_bytes += len(chunk.pcm)
-                self._played_samples.setdefault(item_id, 0)
-                self._played_samples.move_to_end(item_id)
-                while len(self._played_samples) > _ITEMS_REMEMBERED:
-                    self._played_samples.popitem(last=False)
-        for listener in self._write_listeners:
-            listener()
+            if limit_ms is not None and item_id is not None:
+                room = int(limit_ms * self.rate_hz / 1000) * 2 - self._speech_pending_bytes
+                keep = max(0, min(len(pcm), room))
+                dropped, pcm = len(pcm) - keep, pcm[:keep]
+            first_overflow = bool(dropped) and self._overflowed_item != item_id
+            if first_overflow:
+                self._overflowed_item = item_id
+            if pcm:
+                self._queue(item_id, pcm)
+        if first_overflow:  # logged outside the lock: the speaker callback never waits on I/O
+            log.warning(
+                "answer audio: more than %.0f s queued; dropping what comes beyond",
+                (limit_ms or 0) / 1000,
+            )
+        if pcm:
+            for listener in self._write_listeners:
+                listener()
+        return dropped
+
+    def _queue(self, item_id: str | None, pcm: bytes) -> None:
+        """Append under the lock (held by the caller)."""
+        chunk = _Chunk(item_id, bytes(pcm))
+        if item_id is None:
+            self._earcons.append(chunk)
+            self._earcon_pending_bytes += len(chunk.pcm)
+        else:
+            self._speech.append(chunk)
+            self._speech_pending_bytes += len(chunk.pcm)
+            self._played_samples.setdefault(item_id, 0)
+            self._played_samples.move_to_end(item_id)
+            while len(self._played_samples) > _ITEMS_REMEMBERED:
+                self._played_samples.popitem(last=False)
 
     def read(self, n_samples: int) -> bytes:
         """Take the next ``n_samples`` for the speaker: always ``n_samples * 2`` bytes.

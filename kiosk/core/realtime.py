@@ -25,12 +25,19 @@ from typing import Any, Literal
 from kiosk.core.conversation import ITEM_EVENTS, ConversationItems
 from kiosk.core.events import Usage
 from kiosk.errors import LocalProtocolError
+from kiosk.textsafe import printable
 
 Dialect = Literal["ga", "beta"]
 TurnDetection = Literal["local", "server_vad", "semantic_vad"]
 
 # Sanity bound on one server frame (a 100 ms delta is ~6 KB of base64; 16 MiB is absurd).
 MAX_SERVER_TEXT_CHARS = 16 * 1024 * 1024
+# Server text kept from one event, made printable at this boundary (a hostile server sends
+# megabytes with newlines and terminal escapes): transcripts (a spoken answer of 90 s is
+# ~1500 characters), error codes (an identifier) and messages, status reasons.
+MAX_TRANSCRIPT_CHARS = 4000
+MAX_CODE_CHARS = 100
+MAX_MESSAGE_CHARS = 300
 
 # Benign `error` codes: races between our cancel/commit and the server's own progress.
 BENIGN_ERROR_CODES = frozenset(
@@ -125,6 +132,9 @@ class ResponseFinished:
     function_calls: int
     answer_over: bool
     status_detail: str = ""
+    # Not the response in progress (an unknown id, or one already finished): its usage
+    # counts, but it must not end or change the current answer.
+    stale: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,7 +486,8 @@ class RealtimeSession:
         if kind == "input_audio_buffer.speech_stopped":
             return ServerSpeechStopped(audio_end_ms=_as_int(raw.get("audio_end_ms")))
         if kind == "conversation.item.input_audio_transcription.completed":
-            return UserTranscript(item_id=_str(raw, "item_id"), text=_str(raw, "transcript"))
+            text = printable(_str(raw, "transcript"), MAX_TRANSCRIPT_CHARS)
+            return UserTranscript(item_id=_str(raw, "item_id"), text=text)
         if kind == "response.created":
             response = raw.get("response")
             # The SDK types the id Optional: a null id must not become the string "None",
@@ -498,7 +509,8 @@ class RealtimeSession:
             return AudioDelta(response_id=rid, item_id=item_id, pcm=pcm)
         if kind == _TRANSCRIPT_DELTA[self.dialect]:
             return AnswerTranscriptDelta(
-                response_id=_str(raw, "response_id"), text=_str(raw, "delta")
+                response_id=_str(raw, "response_id"),
+                text=printable(_str(raw, "delta"), MAX_TRANSCRIPT_CHARS),
             )
         if kind == "response.function_call_arguments.done" or kind == "response.output_item.done":
             return self._parse_function_call(raw)
@@ -511,8 +523,8 @@ class RealtimeSession:
         if kind == "error":
             err = raw.get("error") if isinstance(raw.get("error"), dict) else {}
             assert isinstance(err, dict)
-            code = str(err.get("code") or err.get("type") or "unknown")
-            message = str(err.get("message") or "")[:300]
+            code = printable(str(err.get("code") or err.get("type") or "unknown"), MAX_CODE_CHARS)
+            message = printable(str(err.get("message") or ""), MAX_MESSAGE_CHARS)
             return ServerError(code=code, message=message, benign=code in BENIGN_ERROR_CODES)
         if kind == "rate_limits.updated":
             limits = []
@@ -572,12 +584,27 @@ class RealtimeSession:
         response = raw.get("response") if isinstance(raw.get("response"), dict) else {}
         assert isinstance(response, dict)
         rid = _id(response.get("id"))
-        status = str(response.get("status") or "completed")
+        status = printable(str(response.get("status") or "completed"), MAX_CODE_CHARS)
         details = response.get("status_details")
         detail = ""
         if isinstance(details, dict):
-            detail = str(details.get("reason") or details.get("type") or "")
-        progress = self._response if self._response is not None else _ResponseProgress(rid)
+            reason = details.get("reason") or details.get("type") or ""
+            detail = printable(str(reason), MAX_MESSAGE_CHARS)
+        active = self._response
+        if rid and (active is None or active.response_id not in ("", rid)):
+            # Not the response in progress: finishing it would end (or cut) the current
+            # answer, and its late deltas would then be dropped as "no active response".
+            return ResponseFinished(
+                response_id=rid,
+                status=status,
+                usage=parse_usage(response.get("usage")),
+                had_audio=False,
+                function_calls=0,
+                answer_over=False,
+                status_detail=detail,
+                stale=True,
+            )
+        progress = active if active is not None else _ResponseProgress(rid)
         # Count calls found only in response.output (if the streaming events were missed).
         output_calls = 0
         for item in response.get("output") or []:

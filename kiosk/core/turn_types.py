@@ -78,10 +78,15 @@ class PlaybackDrained:
 @dataclass(frozen=True, slots=True)
 class UpstreamFailed:
     """The connection failed or was lost, the server reported a fatal error, or (``latch``)
-    an audio device is gone: then ERROR holds until :class:`DeviceRecovered`."""
+    an audio device is gone: then ERROR holds until :class:`DeviceRecovered`.
+
+    ``after_playback``: the link died mid-answer; while SPEAKING, what arrived plays out
+    first, then the turn ends as an error (nothing the visitor could still hear is flushed).
+    """
 
     reason: str
     latch: bool = False
+    after_playback: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ class TurnRecord:
     first_audio_t_s: float | None = None
     transcript: str = ""
     answer_parts: list[str] = field(default_factory=list)
+    answer_chars: int = 0
     citations: list[Citation] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     noise_floor_dbfs: float | None = None
@@ -36,6 +37,18 @@ class TurnRecord:
             if citation.chunk_id not in known:
                 known.add(citation.chunk_id)
                 self.citations.append(citation)
+
+    def add_transcript(self, text: str, max_chars: int) -> None:
+        """What the recogniser heard, at most ``max_chars`` in all (a transcript bomb stops)."""
+        if len(self.transcript) < max_chars:
+            self.transcript = (self.transcript + " " + text).strip()[:max_chars]
+
+    def add_answer_text(self, text: str, max_chars: int) -> None:
+        """A piece of the answer's transcript, at most ``max_chars`` in all."""
+        part = text[: max_chars - self.answer_chars]
+        if part:
+            self.answer_parts.append(part)
+            self.answer_chars += len(part)
 
     def note_answer_audio(self, now: float) -> None:
         if self.first_audio_t_s is None:

@@ -75,6 +75,7 @@ class TurnMachine:
         self._press_stopped_answer = False
         self.error_latched = False  # a device is missing: ERROR does not time out
         self._awaiting_tool_answer = False  # a tool round ended mid-answer; the model speaks next
+        self._failed_after_playback = ""  # the link died mid-answer: ERROR once drained
         self._effects: list[Effect] = []
 
     # --- public contract -----------------------------------------------------------------
@@ -135,6 +136,7 @@ class TurnMachine:
     def _go(self, new: State, now: float, reason: str) -> None:
         old, self.state = self.state, new
         self._state_since = now
+        self._failed_after_playback = ""
         self._deadline = None
         self._deadline_kind = ""
         t = self.timeouts
@@ -271,7 +273,9 @@ class TurnMachine:
 
     def _speaking_drained(self, event: TurnInput, now: float) -> None:
         self.playback_drained = True
-        if self.answer_over:
+        if self._failed_after_playback:
+            self._fail(now, self._failed_after_playback)
+        elif self.answer_over:
             self._end_turn("answered")
             self._go(State.IDLE, now, "answer spoken")
         else:
@@ -323,12 +327,19 @@ class TurnMachine:
     def _upstream_failed(self, event: TurnInput, now: float) -> None:
         assert isinstance(event, UpstreamFailed)
         self.error_latched = self.error_latched or event.latch
+        if event.after_playback and self.state is State.SPEAKING and not self.playback_drained:
+            self._failed_after_playback = event.reason  # PlaybackDrained ends the turn
+            return
         if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
             self._effects += [StopUpstream(), FlushPlayback()]
+        self._fail(now, event.reason)
+
+    def _fail(self, now: float, reason: str) -> None:
+        if self.state in (State.LISTENING, State.THINKING, State.SPEAKING):
             self._end_turn("error")
         self.push_to_talk = False
         self._earcon("error")
-        self._go(State.ERROR, now, event.reason)
+        self._go(State.ERROR, now, reason)
 
     def _error_failed_again(self, event: TurnInput, now: float) -> None:
         assert isinstance(event, UpstreamFailed)

@@ -22,10 +22,19 @@ if TYPE_CHECKING:
 from kiosk.errors import UpstreamRejected, UpstreamUnavailable
 from kiosk.net.endpoints import RealtimeEndpoint
 from kiosk.net.policy import parse_retry_after
+from kiosk.textsafe import printable
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+# Frames read ahead of the pipeline (websockets' default is 16): each may be MAX_FRAME_BYTES,
+# so a server blasting giant frames would park 128 MiB here. Beyond 2, reading pauses
+# (TCP backpressure); a normal answer's frames are a few KB and never queue up.
+MAX_QUEUED_FRAMES = 2
+# No permessage-deflate: one 64 KB read of compressed data can inflate to dozens of
+# 8 MiB frames before reading pauses (a 100 x 5 MB delta flood peaked at +73 MB in the
+# decompressor alone). Base64 audio, nearly all of the traffic, hardly compresses anyway.
+COMPRESSION = None
 # After a keepalive ping times out, websockets still waits close_timeout (default 10 s) for
 # a closing handshake that a dead link never delivers; keep that short so the turn ends (and
 # the person hears the error earcon) within seconds of the link dying.
@@ -80,6 +89,8 @@ class WebsocketLink:
                 ping_interval=ping_interval_s,
                 ping_timeout=ping_timeout_s,
                 max_size=MAX_FRAME_BYTES,
+                max_queue=MAX_QUEUED_FRAMES,
+                compression=COMPRESSION,
                 close_timeout=CLOSE_TIMEOUT_S,
                 user_agent_header=f"kiosk websockets/{websockets.__version__}",
             )
@@ -95,8 +106,9 @@ class WebsocketLink:
                 status=status,
             ) from None
         except (InvalidHandshake, OSError, TimeoutError) as exc:
+            # The text may quote what the server sent (a header value): one bounded line.
             raise UpstreamUnavailable(
-                f"cannot connect: {type(exc).__name__}: {exc}"[:200]
+                printable(f"cannot connect: {type(exc).__name__}: {exc}", 200)
             ) from None
         return cls(ws, endpoint)
 

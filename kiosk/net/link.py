@@ -5,8 +5,8 @@
 holds), opening the transport through the engine's ``connect``, the
 :class:`~kiosk.core.realtime.RealtimeSession` of each connection, the sender and receiver
 tasks, closing when idle or before the server's session limit, and the audio of the current
-utterance until a server has it (pending while the link comes up, replayed once after a
-drop).
+utterance until a server has it (resampled from the microphone's 16 kHz to the protocol's
+24 kHz, pending while the link comes up, replayed once after a drop).
 
 It does not decide what a server event means for the turn: every parsed event goes to the
 pipeline's ``on_event`` (except rate limits, which feed the policy, and frames the session
@@ -29,6 +29,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from kiosk.audio.resample import Resampler
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.events import ConnectionChanged, ErrorReported
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 # A connection that would come later than this makes the person wait too long: report the
 # failure now (the turn goes to ERROR) and retry on the next turn.
 MAX_CONNECT_WAIT_S = 1.5
+MIC_RATE_HZ = 16_000  # what the pipeline hands in (the VAD's rate)
+UPSTREAM_RATE_HZ = 24_000  # PCM16 mono, the Realtime protocol's input format
 
 
 @dataclass(slots=True)
@@ -116,6 +119,8 @@ class UpstreamLink:
         self._background: set[asyncio.Task[None]] = set()
         self._reported: set[str] = set()  # log-once keys
         # The current utterance (24 kHz PCM16 chunks), for the replay after a drop.
+        self._upsampler = Resampler(MIC_RATE_HZ, UPSTREAM_RATE_HZ)
+        self.utterance_bytes = 0  # of 24 kHz audio sent (or pending) this utterance
         self._turn_audio: list[bytes] = []
         self._replayed = False
         self._pending_audio: list[bytes] = []  # waiting for the connection
@@ -195,11 +200,27 @@ class UpstreamLink:
             self.close("shutdown", expected=True)
             await self._finish_close(current)
 
+    def cancel_answer(self, item_id: str | None, heard_ms: int) -> str:
+        """Barge-in: cancel the response in progress and truncate the answer item at what
+        the listener heard. Returns the id of the response cancelled ("" if none)."""
+        session = self.session
+        if session is None:
+            return ""
+        current = session.active_response_id or ""
+        cancelled = session.cancel_response()
+        if item_id is not None and session.answer_item_id == item_id:
+            session.truncate_answer(heard_ms)
+            log.info("barge-in: answer truncated at %d ms", heard_ms)
+        self.pump()
+        return current if cancelled else ""
+
     # --- the utterance -----------------------------------------------------------------------
 
     def start_utterance(self) -> None:
         """A new turn's audio begins: forget the last one's, and its replay. A turn that the
         fallback answered does not make the next one skip the main engine: back to it."""
+        self._upsampler = Resampler(MIC_RATE_HZ, UPSTREAM_RATE_HZ)
+        self.utterance_bytes = 0
         self._turn_audio = []
         self._replayed = False
         self._committed = False
@@ -231,10 +252,19 @@ class UpstreamLink:
         self._connecting = asyncio.get_running_loop().create_task(self._open())
         return True
 
-    def send_audio(self, pcm: bytes) -> None:
-        """Queue 24 kHz utterance audio: on the session, or pending until it is up."""
+    @property
+    def utterance_s(self) -> float:
+        return self.utterance_bytes / (UPSTREAM_RATE_HZ * 2)
+
+    def send_audio(self, pcm16k: bytes) -> None:
+        """Utterance audio from the microphone (16 kHz PCM16): on the session, or pending
+        until it is up."""
+        self._send(self._upsampler.process(pcm16k))
+
+    def _send(self, pcm: bytes) -> None:
         if not pcm:
             return
+        self.utterance_bytes += len(pcm)
         self._turn_audio.append(pcm)
         session = self.session
         if session is not None:
@@ -245,6 +275,7 @@ class UpstreamLink:
 
     def commit(self) -> None:
         """The utterance is complete: commit it now, or as soon as the link is up."""
+        self._send(self._upsampler.flush())
         self._committed = True
         session = self.session
         if session is not None:

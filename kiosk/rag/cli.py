@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from kiosk.rag.ingest import IngestReport, Progress, ingest_paths, rebuild
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 from kiosk.rag.sqlite_open import WRITE_LOCK_WAIT_S
+from kiosk.textsafe import printable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -135,16 +135,6 @@ def register(subparsers: argparse._SubParsersAction[Any], parent: argparse.Argum
 
 
 # --- helpers -------------------------------------------------------------------------
-
-# C0/C1 controls (ESC starts terminal sequences), DEL and the bidi overrides: a file name
-# or document text must not move the cursor, recolour or reorder what is printed.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters (tabs and newlines become spaces)."""
-    return _UNPRINTABLE.sub("", text.replace("\t", " ").replace("\n", " "))
-
 
 def _empty_path_refused(paths: list[str], action: str) -> bool:
     """True (after saying so) when a PATH is empty: "" would mean the current folder."""

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from kiosk.core.events import Usage
 from kiosk.core.realtime import (
     BENIGN_ERROR_CODES,
+    MAX_CODE_CHARS,
+    MAX_MESSAGE_CHARS,
     MAX_SERVER_TEXT_CHARS,
     AnswerTranscriptDelta,
     AudioDelta,
@@ -632,8 +634,42 @@ def test_function_call_reported_once_though_it_arrives_twice(dialect: Dialect) -
 
 def test_function_call_seen_only_in_response_done_still_counts_as_tool_round() -> None:
     s = session("ga", tools=(SEARCH_TOOL,))
+    feed(s, created())
     finished = only(feed(s, done(output=[call_item()])), ResponseFinished)
     assert (finished.function_calls, finished.answer_over) == (1, False)
+
+
+def test_response_done_with_another_id_is_stale_and_keeps_the_active_response() -> None:
+    s = session("ga")
+    feed(s, created("resp_1"), audio_delta("ga"))
+    stale = only(feed(s, done("resp_other", usage={"output_tokens": 7})), ResponseFinished)
+    assert stale.stale and not stale.answer_over and stale.usage.output_total == 7
+    assert s.active_response_id == "resp_1"
+    assert isinstance(only(feed(s, audio_delta("ga")), AudioDelta), AudioDelta)
+    finished = only(feed(s, done("resp_1")), ResponseFinished)
+    assert not finished.stale and finished.answer_over and finished.had_audio
+
+
+def test_response_done_without_any_response_in_progress_is_stale() -> None:
+    s = session("ga")
+    assert only(feed(s, done("resp_unknown")), ResponseFinished).stale
+    feed(s, created("resp_1"), done("resp_1"))
+    assert only(feed(s, done("resp_1")), ResponseFinished).stale  # a second done of it
+
+
+def test_response_done_without_an_id_finishes_the_active_response() -> None:
+    s = session("ga")
+    feed(s, created("resp_1"))
+    finished = only(feed(s, done("")), ResponseFinished)
+    assert not finished.stale and finished.response_id == "resp_1"
+
+
+def test_error_code_and_message_come_out_bounded_on_one_line() -> None:
+    s = session("ga")
+    huge = "x\n2026-01-01 INFO kiosk: forged\x1b[31m" * 10_000
+    err = only(feed(s, {"type": "error", "error": {"code": huge, "message": huge}}), ServerError)
+    for text, cap in ((err.code, MAX_CODE_CHARS), (err.message, MAX_MESSAGE_CHARS)):
+        assert len(text) <= cap + 20 and "\n" not in text and "\x1b" not in text
 
 
 def test_function_call_without_active_response_is_ignored() -> None:

@@ -601,11 +601,17 @@ def test_wake_word_in_wakeword_mode_starts_turn_without_preroll() -> None:
 
 
 @pytest.mark.parametrize("answering", [S.THINKING, S.SPEAKING])
-def test_wake_word_while_answering_in_wakeword_mode_interrupts_and_listens(answering: State) -> None:
+def test_wake_word_while_answering_in_wakeword_mode_interrupts_and_listens(
+    answering: State,
+) -> None:
     m = machine_in(answering, wake="wakeword")
     effects = m.handle(WakeWordDetected(), T0 + 1)
     assert_effects(
-        effects, FlushPlayback(), CancelResponse(), EndTurn(1, "interrupted"), StartUpstream(with_preroll=False)
+        effects,
+        FlushPlayback(),
+        CancelResponse(),
+        EndTurn(1, "interrupted"),
+        StartUpstream(with_preroll=False),
     )
     assert_turn_started(effects, 2, "wakeword")
     assert m.state is S.LISTENING
@@ -636,6 +642,36 @@ def test_upstream_failed_while_active_ends_turn_with_error(state: State) -> None
     change = assert_state_change(effects, state, S.ERROR)
     assert change.reason == "connection lost: 1006"
     assert m.next_deadline() == pytest.approx(T0 + 1 + 3.0)
+
+
+def test_link_lost_mid_answer_plays_what_arrived_then_ends_in_error() -> None:
+    m = machine_in(S.SPEAKING)  # answer audio queued, not drained
+    effects = m.handle(UpstreamFailed("connection lost: 1006", after_playback=True), T0 + 1)
+    assert_effects(effects)  # nothing flushed, the turn goes on
+    assert m.state is S.SPEAKING
+    effects = m.handle(PlaybackDrained(), T0 + 2)
+    assert_effects(effects, EndTurn(1, "error"))
+    assert earcons(effects) == ["error"]
+    assert assert_state_change(effects, S.SPEAKING, S.ERROR).reason == "connection lost: 1006"
+
+
+def test_link_lost_mid_answer_with_nothing_left_to_play_errors_at_once() -> None:
+    m = machine_in(S.SPEAKING)
+    m.handle(PlaybackDrained(), T0 + 1)  # a tool round's silence: nothing queued
+    effects = m.handle(UpstreamFailed("connection lost", after_playback=True), T0 + 2)
+    assert_effects(effects, StopUpstream(), FlushPlayback(), EndTurn(1, "error"))
+    assert m.state is S.ERROR
+
+
+def test_barge_in_after_a_mid_answer_loss_starts_a_clean_turn() -> None:
+    m = machine_in(S.SPEAKING)
+    m.handle(UpstreamFailed("connection lost", after_playback=True), T0 + 1)
+    m.handle(SpeechStarted(), T0 + 1.5)  # barge-in while what arrived still plays
+    assert m.state is S.LISTENING
+    m.handle(SpeechEnded(), T0 + 3)
+    m.handle(AnswerAudioReceived(), T0 + 4)
+    effects = m.handle(PlaybackDrained(), T0 + 5)
+    assert S.ERROR not in [c.new for c in published(effects, StateChanged)]
 
 
 def test_upstream_failed_in_idle_shows_error_without_ending_a_turn() -> None:
