@@ -40,9 +40,9 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-for p in (str(HERE), str(ROOT)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+sys.path.insert(0, str(HERE))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # last: an installed or PYTHONPATH kiosk (another commit) wins
 
 from lobby_corpus import NOISE_TYPES, SPLITS, Mix, build_specs  # noqa: E402
 from lobby_driver import RunLog, run_mix  # noqa: E402
