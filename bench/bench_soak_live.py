@@ -154,8 +154,16 @@ def run(quick: bool) -> dict[str, Any]:
             "note": f"{asked} questions asked (last may still be running)",
         },
     ]
+    notable = [
+        line[:300]
+        for line in text.splitlines()
+        if " ERROR " in line
+        or " WARNING " in line
+        or re.search(r"turn \d+ (?!answered)\w+ \(", line)
+    ]
     details = {
         "minutes": minutes,
+        "log_notable": notable[:200],
         "question_starts_s": starts,
         "samples": [
             {
