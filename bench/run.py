@@ -96,15 +96,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _git(*args: str, root: Path = ROOT) -> str:
+    out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def git_commit(root: Path = ROOT) -> str:
-    """HEAD's commit, with ``+dirty`` when the work tree has uncommitted changes to code."""
-
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "kiosk", "bench")
+    """HEAD's commit, with ``+dirty`` when the work tree has uncommitted changes to code
+    (the results also keep its subject: a branch's commit ids change when it is rebased)."""
+    commit = _git("rev-parse", "HEAD", root=root) or "unknown"
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", "kiosk", "bench", root=root)
     return commit + ("+dirty" if dirty else "")
 
 
@@ -126,6 +127,7 @@ def save(
         "quick": quick,
         "wall_s": round(wall_s, 1),
         "commit": commit,  # taken when the bench started: a long run may outlive HEAD
+        "commit_subject": _git("log", "-1", "--format=%s", commit.split("+")[0])[:200],
         "machine": machine(),
         "rows": [{**r, "verdict": verdict(r)} for r in rows],
         "details": details,
