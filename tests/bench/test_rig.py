@@ -3,6 +3,9 @@ detectors) on small synthetic inputs: fast, no kiosk is started."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -36,7 +39,11 @@ def test_tree_meter_sees_a_childs_cpu_wakeups_memory_and_threads() -> None:
         time.sleep(1.5)
         meter.stop()
     finally:
+        tree = rig.descendants(proc.pid)
         rig.stop(proc)
+        for pid in tree[1:]:  # the sleeper would outlive its parent
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     w = meter.window(0.0, time.monotonic())
     assert w["processes"] == 2  # the tree, not just the top process
     assert w["cpu_pct"] > 5  # a busy loop (on a shared machine: far from 100 %)
