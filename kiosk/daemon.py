@@ -35,6 +35,7 @@ from kiosk.hardware.led_patterns import is_animated
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.prices import resolve_prices
 from kiosk.reload import KnowledgeTools, load_for_reload
+from kiosk.service.memory import release_startup_memory
 from kiosk.settings import load_run_settings
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,7 @@ class Daemon(DaemonDevices):
                 self._open_gpio(stack, bus, loop)
                 self._open_wake_word(stack)
                 notifier.ready(status="idle")
+                release_startup_memory()
                 log.info(
                     "kiosk ready (%s, %s)",
                     "local engine" if self.cfg.uses_local_engine else self.cfg.realtime.provider,
@@ -286,8 +288,11 @@ class Daemon(DaemonDevices):
         """
         while True:
             self._tick_now.clear()
+            # asyncio.timeout, not wait_for: no Task per tick (this runs ~30 times a second in
+            # a turn), and no orphaned Event.wait coroutine when the ticker is cancelled.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._tick_now.wait(), self._tick_interval_s())
+                async with asyncio.timeout(self._tick_interval_s()):
+                    await self._tick_now.wait()
             pipeline = self.pipeline
             if pipeline is None:
                 continue

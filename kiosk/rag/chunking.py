@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kiosk.rag.extract import Document
+if TYPE_CHECKING:  # a type only: the daemon imports Chunk, never the extractors (html.parser...)
+    from kiosk.rag.extract import Document
 
 # Bumped whenever chunking changes: re-adding an unchanged file then re-chunks it.
 CHUNKER_VERSION = 1  # unchanged by the linear-time rewrite: same chunks

@@ -16,16 +16,19 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from kiosk.config import Config, load_config_file
 from kiosk.errors import ConfigError
 from kiosk.rag.embedding import load_embedder
-from kiosk.rag.ingest import IngestReport, Progress, ingest_paths, rebuild
 from kiosk.rag.knowledge import Hit, KnowledgeBase, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 from kiosk.rag.sqlite_open import WRITE_LOCK_WAIT_S
 from kiosk.textsafe import printable
+
+if TYPE_CHECKING:  # the ingest side (extractors, html.parser, chunking) loads when used:
+    # `kiosk run` builds this parser too and never ingests.
+    from kiosk.rag.ingest import IngestReport, Progress
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -214,6 +217,8 @@ def cmd_index_add(args: argparse.Namespace) -> int:
         return 2
     cfg = _config(args)
     path = _index_path(args, cfg)
+    from kiosk.rag.ingest import ingest_paths
+
     with SqliteIndex(path, embedder=load_embedder(), lock_wait_s=args.lock_wait) as index:
         report = ingest_paths(
             index, args.paths, force=args.force, progress=_ProgressPrinter(sys.stderr)
@@ -296,6 +301,8 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"no index at {path}", file=sys.stderr)
         return 1
+    from kiosk.rag.ingest import rebuild
+
     with SqliteIndex(path, embedder=load_embedder(), lock_wait_s=args.lock_wait) as index:
         report = rebuild(index, progress=_ProgressPrinter(sys.stderr))
     return _print_report(report, path)
