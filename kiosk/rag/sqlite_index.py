@@ -1,6 +1,7 @@
 """The embedded knowledge index: one SQLite file with an FTS5 table, BM25 ranking.
 
-Owns writes (replace/remove a document's chunks in one transaction) and search; the
+Owns the file's lifecycle, writes (replace/remove a document's chunks in one
+transaction) and listings; searching is :mod:`kiosk.rag.sqlite_search`'s, and the
 schema and the rules for opening the file are in :mod:`kiosk.rag.sqlite_open`. It does
 not read files (``kiosk.rag.ingest``) or know about tools.
 
@@ -17,11 +18,6 @@ bigrams; see that module for why), ``chunks`` the original text. The FTS title c
 is the section heading alone (the document title otherwise) and weighs 3x in BM25: a
 FAQ's heading is usually the question itself, while a chapter title repeated on every
 chunk of the chapter only adds noise (bench, English FAQ set: recall@5 0.81 -> 0.87).
-
-Ranking keeps one chunk per section: a long answer split into five chunks would
-otherwise fill all five result slots, leaving no room for the right section when the
-long one is wrong (bench: about +0.05 recall@5 in both languages). Chunks of a
-document without headings are all distinct passages and are never merged.
 
 Thread use: one connection guarded by a lock, so the daemon's tool thread and the
 loop may both call in. WAL mode lets ``kiosk index add`` write while the daemon reads.
@@ -47,7 +43,6 @@ import numpy.typing as npt
 
 from kiosk.rag.chunking import Chunk
 from kiosk.rag.embedding import Embedder
-from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_open import (
     READ_LOCK_WAIT_S,
@@ -57,29 +52,10 @@ from kiosk.rag.sqlite_open import (
     open_read_only,
     open_read_write,
 )
-from kiosk.rag.text import (
-    SEGMENTER_VERSION,
-    is_cjk,
-    mostly_cjk,
-    normalize,
-    query_terms,
-    segment,
-    without_kana_mixes,
-)
+from kiosk.rag.sqlite_search import IndexSearcher, stored_embedder
+from kiosk.rag.text import SEGMENTER_VERSION, segment
 
 log = logging.getLogger(__name__)
-
-# Queries this short that find nothing through the bigram index (a lone kanji, "駐")
-# are retried as a substring scan.
-SUBSTRING_FALLBACK_MAX_CHARS = 3
-# Query terms in more than this share of chunks are skipped (see _informative).
-COMMON_TERM_FRACTION = 0.3
-MAX_QUERY_TERMS = 12
-# Share of a question's terms its best BM25 passage must hold to pass the relevance floor
-# on words alone (see SqliteIndex._covers_question).
-COVERAGE_RESCUE = 0.9
-# Ranked chunks fetched per result wanted, so one-chunk-per-section still fills k.
-CANDIDATES_PER_RESULT = 6
 
 # A reader that could not open its file tries again at most this often.
 REOPEN_INTERVAL_S = 5.0
@@ -106,11 +82,6 @@ def chunk_id_for(source: str, seq: int) -> str:
     """Stable, short, VoiceRAG-compatible (``[A-Za-z0-9_=-]+``) id of a document's chunk."""
     digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:10]
     return f"{digest}_{seq}"
-
-
-def _fts_query(terms: Sequence[str]) -> str:
-    # Every term quoted: nothing from the user is parsed as FTS5 syntax (AND, NEAR, *, ^).
-    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 class SqliteIndex:
@@ -148,7 +119,6 @@ class SqliteIndex:
         relevance_floor: float = 0.0,
     ) -> None:
         self.path = str(path)
-        self.relevance_floor = relevance_floor
         self._read_only = read_only
         self._create = create and not read_only
         default_wait = READ_LOCK_WAIT_S if read_only else WRITE_LOCK_WAIT_S
@@ -156,11 +126,7 @@ class SqliteIndex:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._embedder = embedder
-        self._frequent: dict[str, int] = {}
-        self._total = 0
-        self._vectors: VectorMatrix | None = None
-        self._warned_other_model = False
-        self._cache_version = -1
+        self._searcher = IndexSearcher(self.path, embedder, relevance_floor)
         self._open_error: KnowledgeError | None = None
         self._open_failed_at = 0.0
         self._open_if_present()
@@ -196,6 +162,7 @@ class SqliteIndex:
     def close(self) -> None:
         """Close the connection; idempotent."""
         with self._lock:
+            self._searcher.close()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
@@ -247,200 +214,13 @@ class SqliteIndex:
             raise ValueError(f"k must be at least 1, got {k}")
         if not query.strip():
             return []
-        terms = query_terms(query)
         with self._connection() as conn:
             if conn is None:
                 return []
             try:
-                self._refresh_caches(conn)
-                if self._uses_vectors(query):
-                    terms = without_kana_mixes(terms)
-                terms = self._informative(terms)
-                ranked: list[tuple[int, float]] = []
-                if terms:
-                    ranked = self._bm25(conn, _fts_query(terms), k * CANDIDATES_PER_RESULT)
-                if self._uses_vectors(query):
-                    assert self._embedder is not None and self._vectors is not None
-                    fused, best = fuse_with_vectors(
-                        ranked,
-                        self._vectors,
-                        self._embedder.embed([query])[0],
-                        is_cjk(query),
-                        k * CANDIDATES_PER_RESULT,
-                    )
-                    if best < self.relevance_floor and not self._covers_question(
-                        conn, ranked, terms
-                    ):
-                        return []  # below the relevance floor: nothing to say
-                    ranked = fused
-                hits = self._one_per_section(conn, ranked, k)
-                if not hits:
-                    needle = normalize(query).strip()
-                    if 0 < len(needle) <= SUBSTRING_FALLBACK_MAX_CHARS:
-                        hits = self._substring(conn, needle, k)
-                return hits
+                return self._searcher.search(conn, query, k)
             except sqlite3.DatabaseError as exc:
                 raise KnowledgeError(f"index search failed: {exc}") from None
-
-    def _uses_vectors(self, query: str) -> bool:
-        if self._vectors is None or not len(self._vectors):
-            return False
-        return bool(getattr(self._embedder, "multilingual", False)) or not is_cjk(query)
-
-    def _refresh_caches(self, conn: sqlite3.Connection) -> None:
-        """Reload the common-term set and the vector matrix when the file changed.
-
-        Frequent terms: document frequencies of the terms in more than 1 % of chunks
-        (a few thousand at most), for :meth:`_informative`. Our own writes reset the
-        cache; ``PRAGMA data_version`` reports other connections' writes (``kiosk index
-        add`` while the daemon runs).
-        """
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        if self._cache_version == version:
-            return
-        conn.execute(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_vocab "
-            "USING fts5vocab(main, 'chunks_fts', 'row')"
-        )
-        self._total = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        rows = conn.execute(
-            "SELECT term, doc FROM temp.chunks_vocab WHERE doc > ?", (self._total // 100,)
-        )
-        self._frequent = dict(rows.fetchall())
-        self._vectors = None
-        stored = self._stored_embedder(conn)
-        other_model = self._embedder is not None and stored not in ("", self._embedder.name)
-        if other_model and not self._warned_other_model:  # built before a model change
-            assert self._embedder is not None
-            log.warning(
-                "%s holds %s vectors, not %s: keyword search only until `kiosk index rebuild`",
-                self.path,
-                stored,
-                self._embedder.name,
-            )
-            self._warned_other_model = True
-        if self._embedder is not None and stored == self._embedder.name:
-            ids: list[int] = []
-            blobs: list[bytes] = []
-            cjk: list[bool] = []
-            rows = conn.execute(
-                "SELECT v.id, v.vec, c.text FROM chunk_vectors v JOIN chunks c ON c.id = v.id "
-                "ORDER BY v.id"
-            )
-            for rowid, blob, text in rows:
-                ids.append(rowid)
-                blobs.append(blob)
-                cjk.append(mostly_cjk(text))
-            dim = self._embedder.dim
-            matrix = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(ids), dim)
-            self._vectors = VectorMatrix(ids, matrix, cjk)
-        self._cache_version = version
-
-    def _informative(self, terms: list[str]) -> list[str]:
-        """The query terms worth looking up: the rarest few, common ones dropped.
-
-        Walking the posting lists of frequent terms is nearly all of a query's cost,
-        and they carry the least BM25 weight (FTS5 gives a term in over half the chunks
-        an IDF of ~1e-6). Dropping terms in more than COMMON_TERM_FRACTION of chunks and
-        keeping the MAX_QUERY_TERMS rarest cuts CPU p95 on the 11k-chunk bench from 8 to
-        6 ms with recall@5 unchanged (0.25 or a cap of 8 cost Japanese recall). All
-        terms are kept if all are common; terms in under 1 % of chunks tie and keep
-        their query order.
-        """
-        df = self._frequent
-        limit = self._total * COMMON_TERM_FRACTION
-        kept = [t for t in terms if df.get(t, 0) <= limit] or terms
-        if len(kept) > MAX_QUERY_TERMS:
-            rarest = set(sorted(kept, key=lambda t: df.get(t, 0))[:MAX_QUERY_TERMS])
-            kept = [t for t in kept if t in rarest]
-        return kept
-
-    @staticmethod
-    def _stored_embedder(conn: sqlite3.Connection) -> str:
-        row = conn.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-        return str(row[0]) if row else ""
-
-    @staticmethod
-    def _bm25(conn: sqlite3.Connection, match: str, n: int) -> list[tuple[int, float]]:
-        """(chunk row id, BM25 score, higher is better) of the ``n`` best matches."""
-        rows = conn.execute(
-            "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, n),
-        ).fetchall()
-        return [(r[0], -float(r[1])) for r in rows]
-
-    @staticmethod
-    def _covers_question(
-        conn: sqlite3.Connection, bm25: list[tuple[int, float]], terms: list[str]
-    ) -> bool:
-        """Whether the best BM25 passage holds nearly every query term (and, for a
-        one-term question, has it in its heading).
-
-        Lets a terse but exact question through the relevance floor: short keyword
-        queries embed poorly ("FAQ 著者", cosine 0.23; "sid とは", 0.18), yet a passage
-        with all their terms is on topic. Tuning set: unanswerable questions' best
-        passage held at most 60 % of their terms (83 % for one that cleared the floor
-        anyway); six answerable ones under the floor held 50-100 %.
-        """
-        if not terms or not bm25:
-            return False
-        rowid = bm25[0][0]
-        if len(terms) == 1:
-            match = 'title : "' + terms[0].replace('"', '""') + '"'
-            found = conn.execute(
-                "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid = ?", (match, rowid)
-            ).fetchone()
-            return found is not None
-        held = 0
-        for term in terms:
-            held += (
-                conn.execute(
-                    "SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid = ?",
-                    ('"' + term.replace('"', '""') + '"', rowid),
-                ).fetchone()
-                is not None
-            )
-        return held >= COVERAGE_RESCUE * len(terms)
-
-    @staticmethod
-    def _one_per_section(
-        conn: sqlite3.Connection, ranked: list[tuple[int, float]], k: int
-    ) -> list[Hit]:
-        if not ranked:
-            return []
-        order = {rowid: pos for pos, (rowid, _) in enumerate(ranked)}
-        marks = ",".join("?" * len(order))
-        rows = conn.execute(
-            "SELECT c.id, c.chunk_id, c.title, d.source, c.text, c.doc_id, c.heading "
-            f"FROM chunks c JOIN documents d ON d.id = c.doc_id WHERE c.id IN ({marks})",
-            list(order),
-        ).fetchall()
-        rows.sort(key=lambda r: order[r[0]])
-        hits: list[Hit] = []
-        sections: set[tuple[int, str]] = set()
-        for r in rows:
-            if r[6]:
-                if (r[5], r[6]) in sections:
-                    continue
-                sections.add((r[5], r[6]))
-            hits.append(Hit(r[1], r[2], r[3], r[4], ranked[order[r[0]]][1]))
-            if len(hits) == k:
-                break
-        return hits
-
-    @staticmethod
-    def _substring(conn: sqlite3.Connection, needle: str, k: int) -> list[Hit]:
-        rows = conn.execute(
-            """
-            SELECT c.chunk_id, c.title, d.source, c.text
-            FROM chunks AS c JOIN documents AS d ON d.id = c.doc_id
-            WHERE instr(lower(c.title || ' ' || c.text), ?) > 0
-            ORDER BY (instr(lower(c.title), ?) > 0) DESC, length(c.text)
-            LIMIT ?
-            """,
-            (needle, needle, k),
-        ).fetchall()
-        return [Hit(r[0], r[1], r[2], r[3], 0.0) for r in rows]
 
     def chunk(self, chunk_id: str) -> Hit | None:
         """The chunk with this id, or None."""
@@ -474,7 +254,7 @@ class SqliteIndex:
         with self._connection() as conn:
             if conn is None:
                 return "", {}
-            name = self._stored_embedder(conn)
+            name = stored_embedder(conn)
             rows = conn.execute(
                 "SELECT c.chunk_id, v.vec FROM chunk_vectors v JOIN chunks c ON c.id = v.id"
             ).fetchall()
@@ -557,8 +337,7 @@ class SqliteIndex:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                # data_version only moves for other connections' commits.
-                self._cache_version = -1
+                self._searcher.invalidate()
         return ids
 
     def _vectors_for(
@@ -567,7 +346,7 @@ class SqliteIndex:
         """float16 vectors of ``chunks`` when this index stores our embedder's vectors."""
         if self._embedder is None or not chunks:
             return None
-        stored = self._stored_embedder(conn)
+        stored = stored_embedder(conn)
         if not stored:
             if conn.execute("SELECT count(*) FROM chunks").fetchone()[0]:
                 return None  # chunks without vectors already: only a rebuild adopts one
@@ -592,7 +371,7 @@ class SqliteIndex:
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedder', ?)",
                     (self._embedder.name,),
                 )
-            self._cache_version = -1
+            self._searcher.invalidate()
 
     def remove_document(self, source: str) -> int:
         """Forget ``source``; returns how many chunks went (0 when it was not indexed)."""
@@ -607,8 +386,7 @@ class SqliteIndex:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                # data_version only moves for other connections' commits.
-                self._cache_version = -1
+                self._searcher.invalidate()
         return removed
 
     @staticmethod

@@ -8,6 +8,7 @@ from kiosk.rag.chunking import Chunk
 from kiosk.rag.ingest import ingest_paths, rebuild
 from kiosk.rag.knowledge import KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
+from kiosk.rag.sqlite_search import bm25, fts_query
 
 
 def test_english_question_finds_the_parking_answer_first(index: SqliteIndex) -> None:
@@ -173,3 +174,31 @@ def test_concurrent_searches_from_threads_are_safe(index: SqliteIndex) -> None:
     for t in threads:
         t.join(timeout=30)
     assert not errors
+
+
+def test_bm25_ranking_is_the_tables_configured_rank_in_the_same_order(tmp_path: Path) -> None:
+    # sqlite_search ranks with bm25() and SQLite's LIMIT sorter (faster than FTS5's
+    # ORDER BY rank); it must rank exactly as the weights the schema configured.
+    chunks = [
+        Chunk(i, f"Doc > {head}", body, head)
+        for i, (head, body) in enumerate(
+            [
+                ("Parking", "cars park in the garage"),
+                ("Garage hours", "the garage opens at seven"),
+                ("Bikes", "bikes park by the door, not in the garage"),
+                ("Garage", "garage garage garage"),
+                ("Lunch", "nothing about it here"),
+            ]
+        )
+    ]
+    with SqliteIndex(tmp_path / "i.sqlite") as ix:
+        ix.replace_document("/d.md", "Doc", "h", 1, chunks)
+        with ix._connection() as conn:
+            assert conn is not None
+            for terms in (["garage"], ["park", "garage"], ["bikes", "door", "seven"]):
+                rank = conn.execute(
+                    "SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank",
+                    (fts_query(terms),),
+                ).fetchall()
+                assert bm25(conn, terms, 10) == [(rowid, -score) for rowid, score in rank]
+                assert bm25(conn, terms, 2) == [(rowid, -score) for rowid, score in rank[:2]]
