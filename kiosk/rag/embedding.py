@@ -130,6 +130,21 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+def one_blas_thread() -> None:
+    """Keep OpenBLAS to one thread for the whole process.
+
+    A query's products are tiny: waking a BLAS thread pool for them on a busy 2-core
+    machine took query p95 from 7 ms to 230 ms (``bench/bench_rag.py``). The daemon
+    does no other BLAS work; ``kiosk index add`` embeds a little slower.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+    except Exception as exc:  # optional speed-up, never a reason to fail
+        log.debug("BLAS threads not limited: %s", exc)
+
+
 def _multilingual() -> Embedder:
     from kiosk.rag.multilingual import MultilingualEmbedder
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.rag.embedding import Vectors, trim_heap
+from kiosk.rag.embedding import Vectors, one_blas_thread, trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +107,6 @@ def _tokenizer(sp_model: Path) -> Any:
         return UseTokenizer(str(sp_model))
 
 
-def _one_blas_thread() -> None:
-    """Keep OpenBLAS to one thread for the whole process.
-
-    A query's products are tiny: waking a BLAS thread pool for them on a busy 2-core
-    machine took query p95 from 7 ms to 230 ms (``bench/bench_rag.py``). The daemon
-    does no other BLAS work; ``kiosk index add`` embeds a little slower.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1, user_api="blas")
-    except Exception as exc:  # optional speed-up, never a reason to fail
-        log.debug("BLAS threads not limited: %s", exc)
-
-
 class MultilingualEmbedder:
     """USE multilingual v3 (512-d), loaded on first use from a memory-mapped cache.
 
@@ -183,7 +168,7 @@ class MultilingualEmbedder:
         backend.sp = _tokenizer(self._npz.parent / "sp.model")
         backend.threads = 1
         backend._threadpool = None  # its per-call limiting costs more than a query's products
-        _one_blas_thread()
+        one_blas_thread()
         return backend
 
     def embed(self, texts: list[str]) -> Vectors:

@@ -34,7 +34,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
-from kiosk.rag.embedding import Embedder, trim_heap
+from kiosk.rag.embedding import Embedder, one_blas_thread, trim_heap
 from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT
@@ -189,6 +189,7 @@ class IndexSearcher:
             self._warned_other_model = True
         if self._embedder is not None and stored == self._embedder.name:
             self._vectors = _load_vectors(conn, self._embedder.dim)
+            one_blas_thread()  # the vector scan's products (VectorMatrix)
             # Its float copies are freed memory the embedding thread could not reuse
             # (11k chunks: 46 MB more resident without this).
             trim_heap()

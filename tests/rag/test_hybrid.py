@@ -82,6 +82,23 @@ def test_int8_similarities_match_float_cosines() -> None:
     ]
 
 
+def test_blocked_float_scan_gives_the_exact_int32_product_scores() -> None:
+    # More rows than one scan block, in both scripts: every block boundary is crossed.
+    rng = np.random.default_rng(11)
+    rows = rng.standard_normal((1500, 512)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    m = VectorMatrix(list(range(1500)), rows, cjk=rng.random(1500) < 0.5)
+    query = rng.standard_normal(512).astype(np.float32)
+    query /= np.linalg.norm(query)
+    peak = float(np.abs(query).max())
+    q8 = np.round(query * (127.0 / peak)).astype(np.int8)
+    exact = np.einsum("ij,j->i", m._rows, q8, dtype=np.int32).astype(np.float32)
+    exact = exact * m._row_scale * (peak / 127.0)
+    assert np.array_equal(m.similarities(query), exact)
+    latin = m.similarities(query, cjk=False)
+    assert np.array_equal(latin[~m.cjk], exact[~m.cjk]) and np.isneginf(latin[m.cjk]).all()
+
+
 def test_same_script_keeps_rows_of_the_query_script_unless_there_are_none() -> None:
     m = VectorMatrix([1, 2, 3], np.eye(3, dtype=np.float32), cjk=[True, False, True])
     query = np.array([0.9, 0.3, 0.1], dtype=np.float32)
