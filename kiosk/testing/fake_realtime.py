@@ -35,8 +35,9 @@ Fault hooks for reliability tests (all one-line to arm):
 
 This module owns the socket, the handshake (auth, refusals), the connection records and
 the connection-level hooks; one connection's conversation is
-:mod:`kiosk.testing.fake_conversation`, the script and record types
-:mod:`kiosk.testing.fake_script`. Does not own: the client side (``kiosk/core/realtime.py``,
+:mod:`kiosk.testing.fake_conversation` (its responses :mod:`kiosk.testing.fake_responses`,
+session shapes :mod:`kiosk.testing.fake_session`, usage :mod:`kiosk.testing.fake_usage`),
+the script and record types :mod:`kiosk.testing.fake_script`. Does not own: the client side (``kiosk/core/realtime.py``,
 ``kiosk/net``), or a model of real API timing beyond real-time audio pacing.
 """
 
@@ -100,7 +101,7 @@ def require_test_extra() -> None:
         raise TestExtraMissing(
             "the fake Realtime server is a test tool and checks every event with the openai "
             "SDK, which only the test extra installs: pip install 'kiosk[test]' (or use "
-            "realtime.provider = \"local\" for real answers without a key)"
+            'realtime.provider = "local" for real answers without a key)'
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 
 RATE_HZ = 24_000
+BYTES_PER_MS = RATE_HZ * 2 // 1000  # PCM16 mono
 
 Garbage = Literal["non_json", "unknown_type", "bad_base64"]
 JsonDict = dict[str, Any]
