@@ -235,7 +235,10 @@ class Daemon(DaemonDevices):
         if cfg.uses_local_engine and cfg.realtime.provider != "local":
             log.warning(NOTICE)
         try:
-            local_cfg = await self._stack.enter_async_context(serve_local_engine(cfg))
+            # As the fallback it may never answer: it loads at its first connection.
+            local_cfg = await self._stack.enter_async_context(
+                serve_local_engine(cfg, on_demand=not cfg.uses_local_engine)
+            )
         except KioskError as exc:
             if cfg.uses_local_engine:
                 raise

@@ -184,7 +184,7 @@ async def _start_fallback(stack: contextlib.AsyncExitStack, cfg: Config, notes: 
     from kiosk.net.engine import Engine
 
     try:
-        local_cfg = await stack.enter_async_context(serve_local_engine(cfg))
+        local_cfg = await stack.enter_async_context(serve_local_engine(cfg, on_demand=True))
     except KioskError as exc:
         notes.append(f'realtime.fallback = "local" unavailable: {exc}')
         return None

@@ -30,12 +30,21 @@ def point_at_local(cfg: Config, url: str) -> Config:
 
 
 @asynccontextmanager
-async def serve_local_engine(cfg: Config) -> AsyncIterator[Config]:
+async def serve_local_engine(cfg: Config, *, on_demand: bool = False) -> AsyncIterator[Config]:
     """Run the local engine on loopback for the duration; yields the config aimed at it.
+
+    ``on_demand`` (the fallback engine): only the port is reserved now; the engine's code
+    loads when the first connection arrives (:mod:`kiosk.local.on_demand`).
 
     Raises:
         SynthesizerUnavailable: eSpeak NG is not installed (one line with the apt command).
     """
+    if on_demand:
+        from kiosk.local.on_demand import OnDemandLocalServer
+
+        async with OnDemandLocalServer() as reserved:
+            yield point_at_local(cfg, reserved.url)
+        return
     from kiosk.local.engine import LocalEngine
     from kiosk.local.server import LocalRealtimeServer
 

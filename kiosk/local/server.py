@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,15 +73,24 @@ Json = dict[str, Any]
 class LocalRealtimeServer:
     """``async with LocalRealtimeServer(engine) as server``: serves ``server.url`` on loopback."""
 
-    def __init__(self, engine: LocalEngine, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        engine: LocalEngine,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+    ) -> None:
         self.engine = engine
         self._host, self._port = host, port
+        self._sock = sock  # already listening (kiosk.local.on_demand): serve on it
         self._server: Server | None = None
 
     async def __aenter__(self) -> LocalRealtimeServer:
-        self._server = await serve(
-            self._handle, self._host, self._port, max_size=16 * 2**20, logger=_WS_LOG
+        where: dict[str, Any] = (
+            {"sock": self._sock} if self._sock is not None else {"host": self._host, "port": self._port}
         )
+        self._server = await serve(self._handle, max_size=16 * 2**20, logger=_WS_LOG, **where)
         log.debug("local engine listening on %s", self.url)
         return self
 
