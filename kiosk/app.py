@@ -2,7 +2,9 @@
 
 :class:`KioskPipeline` owns one kiosk's turn: the endpointer, the turn machine, the
 playback buffer and the tool runner. Audio frames, button gestures and server events go in;
-effects come out of the turn machine and are carried out here. It knows nothing about
+effects come out of the turn machine and are carried out here. What comes back from
+upstream (server events, a lost or failed connection, tool outputs) is handled by its
+:class:`~kiosk.upstream_replies.UpstreamReplies`. It knows nothing about
 *which* microphone or speaker is attached (the daemon feeds it PyAudio frames,
 ``kiosk.simulate`` WAV frames), nor about the connection's life: that is
 :class:`~kiosk.net.link.UpstreamLink` (connect policy, idle close, rollover, replay after a
@@ -35,27 +37,10 @@ from kiosk.core.events import (
     TurnEnded,
     TurnStarted,
     TurnSummary,
-    UsageReported,
 )
 from kiosk.core.heldspeech import HeldSpeech
-from kiosk.core.realtime import (
-    MAX_TRANSCRIPT_CHARS,
-    AnswerTranscriptDelta,
-    AudioDelta,
-    FunctionCallRequested,
-    MiddleTierToolResponse,
-    RealtimeSession,
-    ResponseFinished,
-    ServerError,
-    ServerEvent,
-    ServerSpeechStarted,
-    ServerSpeechStopped,
-    UserTranscript,
-)
 from kiosk.core.turnrecord import TurnRecord
 from kiosk.core.turns import (
-    AnswerAudioReceived,
-    AnswerFinished,
     CancelResponse,
     ClearInput,
     CommitInput,
@@ -68,7 +53,6 @@ from kiosk.core.turns import (
     SpeechStarted,
     StartUpstream,
     StopUpstream,
-    ToolRoundFinished,
     TurnInput,
     TurnMachine,
     TurnTimeouts,
@@ -80,7 +64,8 @@ from kiosk.net.endpoints import RealtimeEndpoint
 from kiosk.net.engine import Connect, Engine, cloud_engine, session_options
 from kiosk.net.link import UpstreamLink
 from kiosk.net.policy import ConnectPolicy
-from kiosk.tool_calls import ToolCalls, ToolOutput, ToolRunnerLike
+from kiosk.tool_calls import ToolCalls, ToolRunnerLike
+from kiosk.upstream_replies import UpstreamReplies
 
 # Re-exported: the daemon, simulate and tests build pipelines with these.
 __all__ = ["VAD_RATE_HZ", "KioskPipeline", "earcon_subscriber", "session_options"]
@@ -88,7 +73,6 @@ __all__ = ["VAD_RATE_HZ", "KioskPipeline", "earcon_subscriber", "session_options
 log = logging.getLogger(__name__)
 
 VAD_RATE_HZ = 16000
-ANSWERING = (State.THINKING, State.SPEAKING)
 
 
 class KioskPipeline:
@@ -130,7 +114,6 @@ class KioskPipeline:
         self.playback = playback
         self.clock = clock
         self.tools = tools
-        self._citations_from_middle_tier = citations_from_middle_tier
         self._budget_left = budget_left  # -> kiosk.cost.BudgetStatus (ok, reason)
         # Audio handed to the speaker but not heard yet (device latency): not part of truncate.
         self.unheard_ms = unheard_ms
@@ -150,6 +133,7 @@ class KioskPipeline:
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
         self.wake_detector: Any = None
         self.options = session_options(cfg, tools)
+        self.replies = UpstreamReplies(self, citations_from_middle_tier)
         self.link = UpstreamLink(
             cfg,
             engine,
@@ -157,21 +141,17 @@ class KioskPipeline:
             bus,
             clock,
             rng or random.Random(),
-            on_event=self._on_server_event,
-            on_lost=self._link_lost,
-            on_failed=self._connect_failed,
+            on_event=self.replies.on_server_event,
+            on_lost=self.replies.link_lost,
+            on_failed=self.replies.connect_failed,
             fallback=fallback,
         )
         self.local_endpointing = cfg.realtime.turn_detection == "local"
         self._streaming = False
         self._onset_audio = b""
         self._held = HeldSpeech(int(cfg.vad.max_utterance_s * VAD_RATE_HZ) * 2)
-        self._record: TurnRecord | None = None
-        self._answer_item: str | None = None  # answer audio item of the current turn
-        # A turn cannot play more than max_answer_s: queue no more than that (memory bound).
-        self._max_queued_ms = cfg.turns.max_answer_s * 1000
-        self._cancelled: set[str] = set()  # response ids we cancelled: late deltas dropped
-        self.tool_calls = ToolCalls(tools, bus, clock, cfg.rag, self._deliver_tool_output)
+        self.turn_record: TurnRecord | None = None  # the turn in progress, if any
+        self.tool_calls = ToolCalls(tools, bus, clock, cfg.rag, self.replies.deliver_tool_output)
         self._idle_since = now
         self._logged_floor_dbfs = float("-inf")
         self._closed = False
@@ -223,8 +203,8 @@ class KioskPipeline:
                 if self._streaming and self.local_endpointing:
                     self._upstream(event.audio)
             elif isinstance(event, EndOfSpeech):
-                if self._record is not None and self.machine.state is State.LISTENING:
-                    self._record.user_speech_s = event.speech_s
+                if self.turn_record is not None and self.machine.state is State.LISTENING:
+                    self.turn_record.user_speech_s = event.speech_s
                 if self.local_endpointing or event.no_speech:
                     self.feed(SpeechEnded(no_speech=event.no_speech))
         if self._streaming and not self.local_endpointing:
@@ -297,7 +277,7 @@ class KioskPipeline:
                 case FlushPlayback():
                     self.playback.flush()
                 case CancelResponse():
-                    self._cancel_answer()
+                    self.replies.cancel_answer()
                 case EndTurn(turn_id=turn_id, outcome=outcome):
                     self._end_record(turn_id, outcome, now)
                 case _:  # pragma: no cover - exhaustive over Effect
@@ -306,7 +286,7 @@ class KioskPipeline:
     def _start_upstream(self, with_preroll: bool) -> None:
         self._streaming = True
         self.link.start_utterance()
-        self._answer_item = None
+        self.replies.answer_item = None
         if self._budget_left is not None:
             status = self._budget_left()
             if not status.ok and self.link.use_fallback(status.reason, self.machine.turn_id):
@@ -348,29 +328,21 @@ class KioskPipeline:
 
     def _commit(self, now: float) -> None:
         self.link.commit()
-        if self._record is not None:
-            self._record.upstream_bytes = self.link.utterance_bytes
-            self._record.speech_end_t_s = now
-            if not self._record.user_speech_s:
-                self._record.user_speech_s = self.link.utterance_s
-
-    def _cancel_answer(self) -> None:
-        item = self._answer_item
-        played = self.playback.played_ms(item) if item else 0
-        if played and self.unheard_ms is not None:
-            played = max(0, played - int(self.unheard_ms()))
-        if cancelled := self.link.cancel_answer(item, played):
-            self._cancelled.add(cancelled)
+        if self.turn_record is not None:
+            self.turn_record.upstream_bytes = self.link.utterance_bytes
+            self.turn_record.speech_end_t_s = now
+            if not self.turn_record.user_speech_s:
+                self.turn_record.user_speech_s = self.link.utterance_s
 
     # --- turn records ------------------------------------------------------------------------
 
     def _begin_record(self, event: TurnStarted) -> None:
-        self._record = TurnRecord(event.turn_id, event.trigger, event.t_s)
-        self._record.noise_floor_dbfs = self.endpointer.noise_floor_dbfs
+        self.turn_record = TurnRecord(event.turn_id, event.trigger, event.t_s)
+        self.turn_record.noise_floor_dbfs = self.endpointer.noise_floor_dbfs
 
     def _end_record(self, turn_id: int, outcome: str, now: float) -> None:
         self._idle_since = now
-        record, self._record = self._record, None
+        record, self.turn_record = self.turn_record, None
         if record is None or record.turn_id != turn_id:
             return
         record.engine = self.link.engine.name  # the fallback, if it took over this turn
@@ -380,134 +352,6 @@ class KioskPipeline:
         if summary.citations:
             self.bus.publish(CitationsReported(turn_id, summary.citations))
         self.bus.publish(TurnEnded(summary))
-
-    # --- what the link reports ---------------------------------------------------------------
-
-    def _connect_failed(self, reason: str) -> None:
-        if self.link.use_fallback(reason, self.machine.turn_id):
-            return  # realtime.fallback = "local": the device answers this turn
-        self.bus.publish(
-            ErrorReported(self.clock(), reason, "upstream_unavailable", self.machine.turn_id)
-        )
-        log.warning("connection: %s", reason)
-        self.feed(UpstreamFailed(reason))
-
-    def _link_lost(self, reason: str) -> None:
-        self.tool_calls.cancel_all()
-        st = self.machine.state
-        if st is State.LISTENING and self.link.replay_once(then_commit=False):
-            # The person is still talking: reconnect and replay what they said, once.
-            log.warning(
-                "connection lost while listening; replaying %d chunks once",
-                self.link.pending_chunks,
-            )
-        elif st is State.THINKING and self.link.replay_once(then_commit=True):
-            log.warning("connection lost before the answer; replaying the utterance once")
-        elif st is State.SPEAKING and self.machine.answer_over:
-            log.debug("= connection lost after the whole answer arrived; it plays on")
-        elif st in (State.LISTENING, State.THINKING, State.SPEAKING):
-            why = f"connection lost: {reason}"
-            turn_id = self.machine.turn_id
-            self.bus.publish(ErrorReported(self.clock(), why, "connection_lost", turn_id))
-            # Mid-answer: what arrived still plays, then the turn ends as an error.
-            self.feed(UpstreamFailed(why, after_playback=st is State.SPEAKING))
-
-    # --- server events -------------------------------------------------------------------------
-
-    def _on_server_event(self, session: RealtimeSession, event: ServerEvent) -> None:
-        now = self.clock()
-        record = self._record
-        match event:
-            case AudioDelta(response_id=rid, item_id=item_id, pcm=pcm):
-                if rid in self._cancelled or self.machine.state not in ANSWERING:
-                    return  # late audio of an answer that was interrupted or timed out
-                self._answer_item = item_id
-                self.playback.write(pcm, item_id, limit_ms=self._max_queued_ms)
-                if record is not None:
-                    record.note_answer_audio(now)
-                self.feed(AnswerAudioReceived())
-            case AnswerTranscriptDelta(text=text):
-                if record is not None and self.machine.state in ANSWERING:
-                    record.add_answer_text(text, MAX_TRANSCRIPT_CHARS)
-            case UserTranscript(text=text):
-                if record is not None:
-                    record.add_transcript(text, MAX_TRANSCRIPT_CHARS)
-                log.debug("< user transcript: %r", text[:200])
-            case FunctionCallRequested():
-                self.tool_calls.start(session, event, self.machine.turn_id)
-            case ResponseFinished():
-                self._on_response_finished(session, event)
-            case MiddleTierToolResponse(tool_name=name, tool_result=result):
-                if self._citations_from_middle_tier is not None and record is not None:
-                    record.add_citations(self._citations_from_middle_tier(name, result))
-            case ServerSpeechStarted():
-                if not self.local_endpointing:
-                    self.feed(SpeechStarted())
-            case ServerSpeechStopped():
-                if not self.local_endpointing:
-                    self.feed(SpeechEnded())
-            case ServerError(code=code, message=message, benign=benign):
-                if benign:
-                    log.debug("< benign error %s", code)
-                    return
-                log.warning("server error %s: %s", code, message)
-                self.bus.publish(
-                    ErrorReported(now, f"{code}: {message}", code, self.machine.turn_id)
-                )
-                if self.machine.state in (State.LISTENING, State.THINKING, State.SPEAKING):
-                    self.feed(UpstreamFailed(f"server error {code}"))
-            case _:
-                pass  # rate limits and bad or unknown frames: the link's business
-
-    def _on_response_finished(self, session: RealtimeSession, event: ResponseFinished) -> None:
-        if event.usage.input_total or event.usage.output_total:
-            if self._record is not None:
-                self._record.usage = self._record.usage + event.usage
-            self.bus.publish(UsageReported(self.machine.turn_id, event.usage))
-        if event.response_id in self._cancelled or event.status == "cancelled" or event.stale:
-            self._cancelled.discard(event.response_id)  # stale: not the answer in progress
-            return
-        if event.status == "failed":
-            reason = f"response failed: {event.status_detail or 'unknown'}"
-            self.bus.publish(
-                ErrorReported(self.clock(), reason, "response_failed", self.machine.turn_id)
-            )
-            if self.machine.state in (State.THINKING, State.SPEAKING):
-                self.feed(UpstreamFailed(reason))
-            return
-        if event.function_calls and not session.middle_tier:
-            self.feed(ToolRoundFinished())
-            turn_id = self.machine.turn_id
-            self.tool_calls.then(
-                event.response_id, lambda: self._respond_after_tools(session, turn_id)
-            )
-        elif event.answer_over:
-            self.policy.record_answered(self.clock())  # the link proved healthy
-            self.feed(AnswerFinished(had_audio=event.had_audio))
-            # Bound what the next response re-bills: only the last few turns stay upstream.
-            self.link.forget_context(self.cfg.turns.context_turns)
-        else:
-            self.feed(ToolRoundFinished())  # the middle tier's hidden tool round
-
-    # --- tools ---------------------------------------------------------------------------------
-
-    def _deliver_tool_output(self, result: ToolOutput) -> None:
-        record = self._record
-        if result.citations and record is not None and record.turn_id == result.turn_id:
-            record.add_citations(result.citations)
-        if self.link.session is result.session and self.machine.turn_id == result.turn_id:
-            result.session.send_tool_output(result.call_id, result.output)
-            self.link.pump()
-
-    async def _respond_after_tools(self, session: RealtimeSession, turn_id: int) -> None:
-        still_this_turn = self.link.session is session and self.machine.turn_id == turn_id
-        if still_this_turn and self.machine.state in (State.THINKING, State.SPEAKING):
-            gate = self.policy.response_gate(self.clock())
-            if not gate.ok:
-                await asyncio.sleep(min(gate.until - self.clock(), self.cfg.turns.answer_timeout_s))
-            if self.link.session is session and self.machine.turn_id == turn_id:
-                session.create_response()
-                self.link.pump()
 
     # --- misc ----------------------------------------------------------------------------------
 
@@ -522,8 +366,8 @@ class KioskPipeline:
 
     async def aclose(self) -> None:
         """Stop everything: close the websocket, cancel tasks. Idempotent."""
-        if self._record is not None and not self._closed:
-            self._end_record(self._record.turn_id, "shutdown", self.clock())  # its journal line
+        if self.turn_record is not None and not self._closed:
+            self._end_record(self.turn_record.turn_id, "shutdown", self.clock())  # its journal line
         self._closed = True
         await self.link.aclose()
         self.tool_calls.cancel_all()
