@@ -1,5 +1,5 @@
 """Module structure the refactors promised: no import circle between the CLI and the daemon,
-and the connection's life kept out of the turn pipeline."""
+the connection's life kept out of the turn pipeline, and no module over ~500 lines."""
 
 from __future__ import annotations
 
@@ -30,7 +30,31 @@ def test_pipeline_leaves_the_websocket_and_the_policy_to_the_link() -> None:
         assert name not in source, name
 
 
-def test_pipeline_and_link_stay_near_500_lines() -> None:
-    for relative in ("app.py", "net/link.py", "tool_calls.py", "settings.py"):
-        lines = (KIOSK / relative).read_text(encoding="utf-8").count("\n")
-        assert lines <= 550, f"{relative}: {lines} lines"  # ~500, with headroom for small edits
+# The developer guide's "no module over ~500 lines". A module that must stay larger is
+# listed here with its limit and the reason (none today).
+MAX_MODULE_LINES = 500
+LARGER_MODULES: dict[str, tuple[int, str]] = {}
+
+
+def module_lines() -> dict[str, int]:
+    return {
+        path.relative_to(KIOSK).as_posix(): path.read_text(encoding="utf-8").count("\n")
+        for path in sorted(KIOSK.rglob("*.py"))
+    }
+
+
+def test_no_module_is_over_500_lines() -> None:
+    lines = module_lines()
+    assert {"app.py", "core/realtime.py", "testing/fake_conversation.py"} <= lines.keys()
+    too_long = {
+        relative: count
+        for relative, count in lines.items()
+        if count > LARGER_MODULES.get(relative, (MAX_MODULE_LINES, ""))[0]
+    }
+    assert too_long == {}, "split these along a seam (or list them in LARGER_MODULES, why)"
+
+
+def test_listed_larger_modules_still_need_their_exception() -> None:
+    lines = module_lines()
+    stale = [r for r in LARGER_MODULES if lines.get(r, 0) <= MAX_MODULE_LINES]
+    assert stale == [], "these fit in MAX_MODULE_LINES now: drop them from LARGER_MODULES"
