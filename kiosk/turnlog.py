@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from kiosk.core.events import ErrorReported, KioskEvent, TurnEnded, TurnSummary
+from kiosk.cost import SMALL_CACHE_KIB
 from kiosk.prices import Prices, estimated_usd
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class TurnLog:
         self._db = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA cache_size={SMALL_CACHE_KIB}")  # write-mostly, as the ledger
             self._db.executescript(_SCHEMA)
         except sqlite3.Error:
             self._db.close()
