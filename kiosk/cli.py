@@ -23,6 +23,8 @@ from kiosk.textsafe import printable
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # Turn outcomes in which the visitor heard an answer (see TurnSummary.outcome).
 ANSWERED = frozenset({"answered", "interrupted", "stopped_by_button"})
+# A turn the visitor continued before hearing its answer is judged by the turn that follows.
+CONTINUED = "continued"
 
 log = logging.getLogger("kiosk")
 
@@ -73,7 +75,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def simulation_succeeded(report: dict[str, Any]) -> bool:
     """Every turn heard was answered, and there was at least one (the rule behind exit 1)."""
     turns = report["turns"]
-    return bool(turns) and all(t["outcome"] in ANSWERED for t in turns)
+    outcomes = [t["outcome"] for t in turns]
+    return (
+        bool(outcomes)
+        and all(o in ANSWERED or o == CONTINUED for o in outcomes)
+        and outcomes[-1] != CONTINUED
+    )
 
 
 def _print_report(report: dict[str, Any]) -> None:

@@ -83,7 +83,7 @@ def turn_kind(summary: TurnSummary, refused: bool = False) -> str:
     if summary.outcome in ERROR_OUTCOMES:
         return "error"
     if summary.outcome not in ANSWERED_OUTCOMES:
-        return "other"  # cancelled (muted), empty (no speech), shutdown
+        return "other"  # cancelled (muted), empty (no speech), shutdown, continued
     if summary.citations:
         return "grounded"
     if _DONT_KNOW.search(summary.answer_transcript):

@@ -72,7 +72,7 @@ class StateChanged:
 class TurnStarted:
     t_s: float
     turn_id: int
-    trigger: str  # "vad", "button", "push_to_talk", "wakeword", "barge_in"
+    trigger: str  # "vad", "button", "push_to_talk", "wakeword", "barge_in", "continuation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +138,8 @@ class TurnSummary:
     ended_t_s: float
     trigger: str
     # "answered", "interrupted", "stopped_by_button", "no_answer", "no_audio", "stalled",
-    # "too_long", "error", "cancelled" (muted), "empty" (no speech), "shutdown"
+    # "too_long", "error", "cancelled" (muted), "empty" (no speech), "shutdown",
+    # "continued" (the visitor went on before an answer was heard: see the next turn)
     outcome: str
     user_speech_s: float = 0.0
     upstream_audio_s: float = 0.0

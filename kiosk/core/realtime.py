@@ -93,9 +93,21 @@ __all__ = [
 class _ResponseProgress:
     response_id: str
     had_audio: bool = False
+    cancelled: bool = False  # we sent response.cancel: its response.done is on its way
     function_calls: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # call_id -> (name, args)
+
+
+REQUEST_TAG = "kiosk_request"  # response metadata key: which response.create this answers
+
+
+def _request_number(response: object) -> int:
+    """The kiosk's request number echoed in a response's metadata (0: none, e.g. a
+    middle tier's own response or a server that does not echo metadata)."""
+    meta = response.get("metadata") if isinstance(response, dict) else None
+    value = meta.get(REQUEST_TAG) if isinstance(meta, dict) else None
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else 0
 
 
 class RealtimeSession:
@@ -126,6 +138,13 @@ class RealtimeSession:
         self._outgoing: list[str] = []
         self._incoming: list[ServerEvent] = []
         self._response: _ResponseProgress | None = None  # the response in progress, if any
+        # Each response.create carries metadata {"kiosk_request": n} (echoed in
+        # response.created): requests up to _unwanted_upto belong to dropped turns and are
+        # cancelled as they begin; _discarding is such a response while it winds down.
+        self._request_seq = 0
+        self._unwanted_upto = 0
+        self._discarding: str | None = None
+        self._create_deferred = False  # a response.create held until the last one is done
         self._answer_item_id: str | None = None  # last assistant audio item (for truncate)
         self.conversation = ConversationItems()
         self.audio_sent_bytes = 0  # PCM16 24 kHz appended over this session's lifetime
@@ -170,14 +189,46 @@ class RealtimeSession:
         self._send({"type": "input_audio_buffer.clear"})
 
     def create_response(self) -> None:
-        self._send({"type": "response.create"})
+        """Ask for a response (tagged, so that one for a dropped turn is known as it begins).
+        Not held back: a server that never ends a cancelled response must not wedge the
+        kiosk; if it refuses (``conversation_already_has_active_response``) while one we
+        cancelled winds down, the request is sent again after that one's ``response.done``."""
+        self._create_deferred = False
+        self._request_seq += 1
+        self._send(
+            {
+                "type": "response.create",
+                "response": {"metadata": {REQUEST_TAG: str(self._request_seq)}},
+            }
+        )
 
     def cancel_response(self) -> bool:
-        """Send ``response.cancel`` if a response is in progress; returns whether it did."""
+        """Cancel the response in progress; a response asked for and not yet begun is
+        cancelled as it begins (its answer would be billed and thrown away), and a held
+        request is dropped. Returns whether a response in progress was cancelled."""
+        self._create_deferred = False
+        self._unwanted_upto = self._request_seq
         if self._response is None:
             return False
-        self._send({"type": "response.cancel"})
+        if not self._response.cancelled:  # once is enough
+            self._response.cancelled = True
+            self._send({"type": "response.cancel"})
         return True
+
+    def _winding_down(self) -> bool:
+        active = self._response
+        return (active is not None and active.cancelled) or self._discarding is not None
+
+    def _release_holds(self) -> None:
+        self._create_deferred = False
+        self._discarding = None
+        if self._response is not None and self._response.cancelled:
+            self._response = None
+
+    def _send_deferred_create(self) -> None:
+        if self._create_deferred:
+            self._create_deferred = False
+            self.create_response()
 
     def truncate_answer(self, audio_end_ms: int) -> bool:
         """Tell the server how much of the latest answer audio the listener heard."""
@@ -254,11 +305,31 @@ class RealtimeSession:
 
     def _parse(self, raw: dict[str, Any]) -> ServerEvent | None:
         kind: str = raw["type"]
+        if kind == "error":
+            err = raw.get("error") if isinstance(raw.get("error"), dict) else {}
+            behind_dropped = self._winding_down() or self._request_seq > self._unwanted_upto > 0
+            if err.get("code") == "conversation_already_has_active_response" and behind_dropped:
+                # Refused behind the response of a dropped turn (begun or about to): asked
+                # again when that one's response.done arrives.
+                self._create_deferred = True
+            else:
+                # A server in trouble may never end what we cancelled: waiting on it would
+                # hold the next turn's request for good.
+                deferred = self._create_deferred
+                self._release_holds()
+                if deferred:
+                    self.create_response()
         if kind == "response.created":
             response = raw.get("response")
             # The SDK types the id Optional: a null id must not become the string "None",
             # or every audio delta of this response would look like another response's.
             rid = read_id(response.get("id")) if isinstance(response, dict) else ""
+            if 0 < _request_number(response) <= self._unwanted_upto:
+                # Requested for a turn that has since been dropped: cancel it now; its deltas
+                # and calls are ignored, and its response.done arrives as stale.
+                self._discarding = rid
+                self._send({"type": "response.cancel"})
+                return ServerEventIgnored("response.created (cancelled as it began)")
             self._response = _ResponseProgress(response_id=rid)
             return ResponseStarted(response_id=rid)
         if kind == AUDIO_DELTA_EVENT[self.dialect]:
@@ -326,7 +397,11 @@ class RealtimeSession:
             reason = details.get("reason") or details.get("type") or ""
             detail = printable(str(reason), MAX_MESSAGE_CHARS)
         active = self._response
-        if rid and (active is None or active.response_id not in ("", rid)):
+        discarded = active is None and self._discarding is not None and rid in ("", self._discarding)
+        if discarded:  # the one cancelled as it began is over: a held request may go now
+            self._discarding = None
+            self._send_deferred_create()
+        if discarded or (rid and (active is None or active.response_id not in ("", rid))):
             # Not the response in progress: finishing it would end (or cut) the current
             # answer, and its late deltas would then be dropped as "no active response".
             return ResponseFinished(
@@ -352,6 +427,7 @@ class RealtimeSession:
                         read_str(item, "arguments"),
                     )
         self._response = None
+        self._send_deferred_create()
         calls = len(progress.function_calls)
         if status == "cancelled":
             answer_over = False  # barge-in or our own cancel: the turn machine already moved on

@@ -290,11 +290,14 @@ class TurnMachine:
         self._start_turn(now, "barge_in")
 
     def _thinking_speech_started(self, event: TurnInput, now: float) -> None:
-        # The person adds something before the answer began: drop the pending answer and listen.
+        # The person goes on before any answer was heard (a pause inside the question ended
+        # the utterance): drop the pending answer and listen to the rest. Not "interrupted":
+        # nobody heard an answer; the question continues into the next turn, whose answer
+        # the model gives with both parts in its context.
         if self.wake != "vad":
             return
-        self._stop_answer("interrupted")
-        self._start_turn(now, "barge_in")
+        self._stop_answer("continued")
+        self._start_turn(now, "continuation")
 
     def _wake_word_while_answering(self, event: TurnInput, now: float) -> None:
         # "Okay Nabu, stop": in wake word mode the wake word is how speech interrupts.

@@ -413,6 +413,7 @@ class UpstreamLink:
                 if self._current is not current:
                     return
                 self._dispatch(current.session, event)
+            self.pump()  # what the session answers by itself (a cancel, a held response.create)
         if self._current is current:
             reason = current.transport.close_reason or "connection closed"
             self.close(f"lost: {reason}", expected=False)

@@ -187,7 +187,9 @@ class FakeConversation:
                 self.audio.clear()
                 await self.send({"type": "input_audio_buffer.cleared"})
             case "response.create":
-                await self._start_response(client_event_id)
+                params = event.get("response")
+                meta = params.get("metadata") if isinstance(params, dict) else None
+                await self._start_response(client_event_id, meta if isinstance(meta, dict) else None)
             case "response.cancel":
                 await self._cancel(client_event_id)
             case "conversation.item.create":
@@ -459,7 +461,9 @@ class FakeConversation:
 
     # -- responses -------------------------------------------------------------------
 
-    async def _start_response(self, client_event_id: str | None) -> None:
+    async def _start_response(
+        self, client_event_id: str | None, metadata: JsonDict | None = None
+    ) -> None:
         if self.active is not None:
             await self.error(
                 "invalid_request_error",
@@ -470,7 +474,7 @@ class FakeConversation:
             return
         if self.turn_failed:
             return
-        active = ScriptedResponse(self)
+        active = ScriptedResponse(self, metadata)
         self.active = active
         active.task = asyncio.create_task(active.run())
 

@@ -39,8 +39,9 @@ class ScriptedResponse:
     """One response in progress: started by ``response.create`` (or server VAD), it runs
     as its own task until done, cancelled (``response.cancel``, a barge-in) or aborted."""
 
-    def __init__(self, conversation: FakeConversation) -> None:
+    def __init__(self, conversation: FakeConversation, metadata: JsonDict | None = None) -> None:
         self.conversation = conversation
+        self.metadata = metadata  # echoed in response.created, as the real API does
         self.cancel = asyncio.Event()
         self.cancel_reason = "client_cancelled"
         self.response_id: str | None = None
@@ -111,7 +112,7 @@ class ScriptedResponse:
         }
         done_item = {**item, "status": "completed", "arguments": arguments_json}
         usage = self._usage(output_text_tokens=text_tokens(arguments_json))
-        await conv.send({"type": "response.created", "response": response_object(response_id)})
+        await conv.send({"type": "response.created", "response": response_object(response_id, metadata=self.metadata)})
         if hidden:
             # VoiceRAG runs the tool itself; only report_grounding reaches the client.
             conv.last_item_id = item_id
@@ -208,7 +209,7 @@ class ScriptedResponse:
         conv.assistant_audio_ms[item_id] = 0
         conv.known_items.add(item_id)
         conv.last_item_id = item_id
-        await conv.send({"type": "response.created", "response": response_object(response_id)})
+        await conv.send({"type": "response.created", "response": response_object(response_id, metadata=self.metadata)})
         await conv.send(
             {
                 "type": "response.output_item.added",
@@ -353,6 +354,7 @@ def response_object(
     status: str | None = None,
     status_details: JsonDict | None = None,
     usage: JsonDict | None = None,
+    metadata: JsonDict | None = None,
 ) -> JsonDict:
     done = usage is not None
     return {
@@ -362,4 +364,5 @@ def response_object(
         "status_details": status_details,
         "output": list(output),
         "usage": usage,
+        "metadata": metadata,
     }

@@ -217,3 +217,26 @@ def test_cli_simulate_index_flag_answers_from_that_index(tmp_path):
     report = json.loads(proc.stdout)
     sources = {c["source"] for t in report["turns"] for c in t["citations"]}
     assert sources == {str((docs / "weather-desk.md").resolve())}, (sources, proc.stderr)
+
+
+async def test_a_pause_inside_the_question_continues_it_and_one_answer_is_heard(tmp_path, wav_file):
+    # Two sentences with a 300 ms pause: the quick end of turn commits after the first, the
+    # visitor goes on before any answer is audible (the model thinks 0.6 s), and the kiosk
+    # listens to the rest: the first turn is "continued", the second answered, and the
+    # speaker plays exactly one answer.
+    first = speech_16k("en_restroom_espeak_16k.wav")
+    rest = speech_16k(WEATHER)
+    pause = np.zeros(int(0.3 * 16000), dtype=np.int16)
+    mic = wav_file(padded(np.concatenate([first, pause, rest])))
+    out = tmp_path / "answer.wav"
+    script = FakeScript(realtime_pacing=True, response_delay_s=0.6)
+    async with FakeRealtimeServer("ga", script=script) as server:
+        report = await simulate(kiosk_config(), [mic], out, server)
+    assert server.validation_errors == []
+    outcomes = [(t["trigger"], t["outcome"]) for t in report["turns"]]
+    assert outcomes == [("vad", "continued"), ("continuation", "answered")], outcomes
+    # The first part's answer was asked for and is cancelled as it begins, not generated in
+    # full and dropped. (This fake refuses the second part's response.create while that one
+    # is still on its way: the kiosk asks again once it is done, and the turn is answered.)
+    assert "response.cancel" in server.connections[0].received_types()
+    assert report["answer_audio_s"] == pytest.approx(2.0, abs=0.15)  # one answer, heard once

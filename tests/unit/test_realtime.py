@@ -73,8 +73,9 @@ def session(dialect: Dialect, *, middle_tier: bool = False, **options: Any) -> R
 # --- server frames, shaped like the real API (each one checked against the SDK below) ------------
 
 
-def created(rid: str = "resp_1") -> dict[str, Any]:
-    return {
+def created(rid: str = "resp_1", request: int | None = None) -> dict[str, Any]:
+    """``request``: the kiosk's request number the server echoes in the response metadata."""
+    frame: dict[str, Any] = {
         "type": "response.created",
         "event_id": "ev_c",
         "response": {
@@ -84,6 +85,9 @@ def created(rid: str = "resp_1") -> dict[str, Any]:
             "output": [],
         },
     }
+    if request is not None:
+        frame["response"]["metadata"] = {"kiosk_request": str(request)}
+    return frame
 
 
 def audio_delta(
@@ -311,6 +315,74 @@ def test_cancel_without_active_response_sends_nothing() -> None:
     feed(s, created(), done())
     assert not s.cancel_response()
     assert sent(s) == []
+
+
+def test_a_response_cancelled_before_it_began_is_cancelled_as_it_begins() -> None:
+    # The visitor went on while response.create was in flight: nothing to cancel yet, but
+    # the answer it would bring must be neither generated in full (billed) nor played.
+    s = session("ga")
+    s.create_response()
+    (request,) = assert_sent(s, "response.create")
+    assert request["response"]["metadata"] == {"kiosk_request": "1"}
+    assert not s.cancel_response()
+    assert_sent(s)
+    assert only(feed(s, created("resp_old", request=1)), ServerEventIgnored)
+    assert_sent(s, "response.cancel")
+    assert not s.response_active
+    assert only(feed(s, audio_delta("ga", rid="resp_old")), ServerEventIgnored)
+    finished = only(feed(s, done("resp_old", status="cancelled")), ResponseFinished)
+    assert finished.stale and not finished.answer_over
+
+
+def test_only_the_dropped_request_is_cancelled_as_it_begins() -> None:
+    # A server that never answered the dropped request must not make the kiosk cancel the
+    # next turn's answer; one that does not echo metadata gets the old behaviour.
+    s = session("ga")
+    s.create_response()
+    s.cancel_response()  # turn 1 dropped, its request never answered
+    s.create_response()
+    assert_sent(s, "response.create", "response.create")
+    assert isinstance(only(feed(s, created("resp_2", request=2)), ResponseStarted), ResponseStarted)
+    assert s.active_response_id == "resp_2"
+    assert_sent(s)
+    feed(s, done("resp_2"))
+    s.create_response()
+    assert isinstance(only(feed(s, created("resp_3")), ResponseStarted), ResponseStarted)
+
+
+def test_a_request_refused_behind_the_one_cancelled_as_it_began_goes_after_it() -> None:
+    s = session("ga")
+    s.create_response()
+    s.cancel_response()
+    s.create_response()  # the next turn's, sent: nothing was known to be winding down
+    assert_sent(s, "response.create", "response.create")
+    feed(s, created("resp_old", request=1))
+    assert_sent(s, "response.cancel")
+    feed(s, error("conversation_already_has_active_response"))  # the server refused #2
+    assert_sent(s)
+    feed(s, done("resp_old", status="cancelled"))
+    assert_sent(s, "response.create")  # asked again once the old one is over
+    feed(s, created("resp_new", request=3))
+    assert s.active_response_id == "resp_new"
+
+
+def test_a_request_is_never_held_behind_a_response_that_may_never_end() -> None:
+    # A dead server: the cancelled response never gets its response.done. The next
+    # turn's request goes out at once.
+    s = session("ga")
+    s.create_response()
+    feed(s, created("resp_1", request=1))
+    assert s.cancel_response()
+    s.create_response()
+    assert_sent(s, "response.create", "response.cancel", "response.create")
+
+
+def test_a_refused_request_does_not_hold_up_the_next_one() -> None:
+    s = session("ga")
+    s.create_response()
+    feed(s, error("server_error"))  # the request failed: no response.created will come
+    s.create_response()
+    assert_sent(s, "response.create", "response.create")
 
 
 def test_truncate_without_answer_audio_sends_nothing() -> None:

@@ -365,6 +365,22 @@ def test_empty_utterance_clears_input_and_returns_idle() -> None:
 # --- barge-in and the button ---------------------------------------------------------------------
 
 
+def test_speech_before_any_answer_is_heard_continues_the_question() -> None:
+    # A pause inside the question ended the utterance; the visitor goes on before the
+    # answer starts: no answer was heard, so the turn is "continued", not "interrupted".
+    m = machine_in(S.THINKING)
+    effects = m.handle(SpeechStarted(), T0 + 1)
+    assert_effects(
+        effects,
+        FlushPlayback(),
+        CancelResponse(),
+        EndTurn(1, "continued"),
+        StartUpstream(with_preroll=True),
+    )
+    assert_turn_started(effects, 2, "continuation")
+    assert_state_change(effects, S.THINKING, S.LISTENING)
+
+
 def test_barge_in_while_speaking_stops_answer_and_listens_to_new_turn() -> None:
     m = machine_in(S.SPEAKING)
     effects = m.handle(SpeechStarted(), T0 + 1)
@@ -381,19 +397,6 @@ def test_barge_in_while_speaking_stops_answer_and_listens_to_new_turn() -> None:
     # Audio of the cancelled answer still in flight is dropped without complaint.
     assert m.handle(AnswerAudioReceived(), T0 + 1.1) == []
     assert m.handle(AnswerFinished(), T0 + 1.2) == []
-
-
-def test_speech_while_thinking_drops_pending_answer_and_listens() -> None:
-    m = machine_in(S.THINKING)
-    effects = m.handle(SpeechStarted(), T0 + 1)
-    assert_effects(
-        effects,
-        FlushPlayback(),
-        CancelResponse(),
-        EndTurn(1, "interrupted"),
-        StartUpstream(with_preroll=True),
-    )
-    assert m.state is S.LISTENING
 
 
 @pytest.mark.parametrize("answering", [S.THINKING, S.SPEAKING])
@@ -845,3 +848,21 @@ def test_unlatched_error_still_times_out_and_recovery_is_a_no_op_elsewhere() -> 
     assert m.handle(DeviceRecovered(), T0 + 0.1) == []  # not latched: ERROR keeps its timer
     m.on_deadline(m.next_deadline() or 0.0)
     assert m.state is S.IDLE
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "succeeded"),
+    [
+        (["answered"], True),
+        (["continued", "answered"], True),  # one question in two parts, answered
+        (["answered", "continued"], False),  # the rest of the question got no answer
+        (["continued", "no_answer"], False),
+        ([], False),
+    ],
+)
+def test_simulate_judges_a_continued_turn_by_the_turn_that_follows(
+    outcomes: list[str], succeeded: bool
+) -> None:
+    from kiosk.cli import simulation_succeeded
+
+    assert simulation_succeeded({"turns": [{"outcome": o} for o in outcomes]}) is succeeded
