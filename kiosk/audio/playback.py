@@ -214,6 +214,13 @@ class PlaybackBuffer:
             self._flush_count += 1
         log.debug("= playback flushed, %.0f ms of answer audio dropped", dropped_ms)
 
+    def restart_item(self, item_id: str) -> None:
+        """A new answer begins under ``item_id``: count its playback from zero. Ids are
+        only unique per connection (a fake or local server restarts them), and a count
+        carried over would truncate the new answer past what was sent."""
+        with self._lock:
+            self._played_samples.pop(item_id, None)
+
     def played_ms(self, item_id: str) -> int:
         """Milliseconds of ``item_id`` handed to the speaker so far (0 if unknown)."""
         with self._lock:

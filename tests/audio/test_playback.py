@@ -44,6 +44,20 @@ def test_partial_reads_split_chunks_without_losing_samples() -> None:
     assert _samples(b"".join(parts)) == [*range(10), 0, 0]
 
 
+def test_a_recycled_item_id_counts_the_new_answer_from_zero() -> None:
+    # Item ids are unique per connection only: after a reconnect the next answer may reuse
+    # one, and a carried-over count would truncate it past the audio sent (soak: 20000 ms
+    # of an answer that had sent 400, refused by the server).
+    buffer = PlaybackBuffer(rate_hz=24000)
+    buffer.write(_pcm(1, 4800), "item_0001")
+    buffer.read(4800)
+    assert buffer.played_ms("item_0001") == 200
+    buffer.restart_item("item_0001")
+    buffer.write(_pcm(2, 2400), "item_0001")
+    buffer.read(1200)
+    assert buffer.played_ms("item_0001") == 50
+
+
 def test_played_ms_counts_only_samples_read_per_item() -> None:
     buffer = PlaybackBuffer(rate_hz=24000)
     buffer.write(_pcm(1, 2400), "item_a")  # 100 ms
