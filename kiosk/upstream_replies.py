@@ -70,7 +70,7 @@ class UpstreamReplies:
         self.pipeline = pipeline
         self._citations_from_middle_tier = citations_from_middle_tier
         self.answer_item: str | None = None  # answer audio item of the current turn
-        self._answer_response: str | None = None  # the response whose audio plays now
+        self._answer_response: tuple[int, str] | None = None  # (turn, response) playing now
         # A turn cannot play more than max_answer_s: queue no more than that (memory bound).
         self._max_queued_ms = pipeline.cfg.turns.max_answer_s * 1000
         self._cancelled: set[str] = set()  # response ids we cancelled: late deltas dropped
@@ -125,8 +125,10 @@ class UpstreamReplies:
             case AudioDelta(response_id=rid, item_id=item_id, pcm=pcm):
                 if rid in self._cancelled or p.machine.state not in ANSWERING:
                     return  # late audio of an answer that was interrupted or timed out
-                if rid != self._answer_response:
-                    self._answer_response = rid
+                # Ids are unique per connection only (a fake or local server restarts them):
+                # a new turn's or response's answer counts its playback from zero.
+                if (p.machine.turn_id, rid) != self._answer_response:
+                    self._answer_response = (p.machine.turn_id, rid)
                     p.playback.restart_item(item_id)
                 self.answer_item = item_id
                 p.playback.write(pcm, item_id, limit_ms=self._max_queued_ms)
