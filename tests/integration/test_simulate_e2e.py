@@ -240,3 +240,27 @@ async def test_a_pause_inside_the_question_continues_it_and_one_answer_is_heard(
     # is still on its way: the kiosk asks again once it is done, and the turn is answered.)
     assert "response.cancel" in server.connections[0].received_types()
     assert report["answer_audio_s"] == pytest.approx(2.0, abs=0.15)  # one answer, heard once
+
+
+async def test_barge_in_after_a_reconnect_truncates_within_what_the_new_answer_sent(tmp_path, wav_file):
+    # The fake server, like a local engine, numbers item and response ids per connection:
+    # the second connection's answer reuses the first one's ids. Its truncate point must
+    # count only its own playback (the soak once truncated at 20000 ms after 400 ms sent:
+    # the server refused it and the next turn failed).
+    question = speech_16k(WEATHER)
+    interruption = speech_16k("ja_stop_16k.wav")
+    idle = np.zeros(int(9.0 * 16000), dtype=np.int16)  # 6 s answer, then idle_close_s
+    gap = np.zeros(int(1.5 * 16000), dtype=np.int16)
+    mic = wav_file(np.concatenate([question, idle, question, gap, interruption]))
+    cfg = kiosk_config("[turns]\nidle_close_s = 1.0\n")
+    script = FakeScript(answer_audio_s=6.0, realtime_pacing=True)
+    async with FakeRealtimeServer("ga", script=script) as server:
+        report = await simulate(cfg, [mic], tmp_path / "a.wav", server)
+    assert server.validation_errors == []
+    assert report["connections_opened"] == 2
+    first, second = (c.answer_audio_ms for c in server.connections[:2])
+    assert set(first) & set(second), "the fake server should reuse item ids after a reconnect"
+    (trunc,) = server.truncations
+    assert 0 < trunc.audio_end_ms <= trunc.audio_ms_sent
+    outcomes = [t["outcome"] for t in report["turns"]]
+    assert outcomes == ["answered", "interrupted", "answered"]
