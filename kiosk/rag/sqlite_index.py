@@ -11,6 +11,7 @@ Layout::
     chunks(id, chunk_id UNIQUE, doc_id -> documents, seq, title, heading, text)
     chunks_fts(title, body)   FTS5, porter+unicode61, rowid = chunks.id
     chunk_vectors(id -> chunks, vec)   optional embeddings (float16)
+    heading_vectors(id -> chunks, vec) the section heading's embedding, on its first chunk
     meta(key, value)          schema and segmenter versions, embedder name
 
 ``chunks_fts`` holds :func:`kiosk.rag.text.segment` of each chunk (words + CJK
@@ -308,6 +309,7 @@ class SqliteIndex:
         with self._connection() as conn:
             assert conn is not None, "replace_document needs an index opened with create=True"
             vectors = self._vectors_for(conn, chunks)
+            headings = self._heading_vectors_for(chunks) if vectors is not None else {}
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self._delete(conn, source)
@@ -331,6 +333,11 @@ class SqliteIndex:
                         conn.execute(
                             "INSERT INTO chunk_vectors(id, vec) VALUES (?, ?)",
                             (cur.lastrowid, vectors[pos].tobytes()),
+                        )
+                    if pos in headings:
+                        conn.execute(
+                            "INSERT INTO heading_vectors(id, vec) VALUES (?, ?)",
+                            (cur.lastrowid, headings[pos].tobytes()),
                         )
                 conn.execute("COMMIT")
             except BaseException:
@@ -359,11 +366,26 @@ class SqliteIndex:
         texts = [f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks]
         return self._embedder.embed(texts).astype(np.float16)
 
+    def _heading_vectors_for(self, chunks: Sequence[Chunk]) -> dict[int, npt.NDArray[np.float16]]:
+        """Position in ``chunks`` -> float16 vector of its heading, for each section's
+        first chunk (see :func:`kiosk.rag.hybrid.fuse_with_vectors` for why)."""
+        assert self._embedder is not None
+        firsts = [
+            pos
+            for pos, c in enumerate(chunks)
+            if c.heading and (pos == 0 or chunks[pos - 1].heading != c.heading)
+        ]
+        if not firsts:
+            return {}
+        rows = self._embedder.embed([chunks[pos].heading for pos in firsts]).astype(np.float16)
+        return dict(zip(firsts, rows, strict=True))
+
     def adopt_embedder(self) -> None:
         """Drop stored vectors and record this index's embedder (start of a rebuild)."""
         with self._connection() as conn:
             assert conn is not None
             conn.execute("DELETE FROM chunk_vectors")
+            conn.execute("DELETE FROM heading_vectors")
             if self._embedder is None:
                 conn.execute("DELETE FROM meta WHERE key = 'embedder'")
             else:

@@ -35,6 +35,15 @@ READ_LOCK_WAIT_S = 2.0
 
 _TABLES = ("meta", "documents", "chunks", "chunks_fts")
 
+# The section heading's vector, on the first chunk of each section (same model and
+# format as chunk_vectors). Added after the first release: an older file gets the table
+# when a writer opens it, and its vectors at the next ``kiosk index rebuild``.
+HEADING_VECTORS = """
+CREATE TABLE IF NOT EXISTS heading_vectors (
+    id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
+    vec BLOB NOT NULL
+);"""
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
@@ -59,6 +68,7 @@ CREATE TABLE IF NOT EXISTS chunk_vectors (
     id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
     vec BLOB NOT NULL  -- float16, L2-normalised, meta.embedder's model
 );
+{HEADING_VECTORS}
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     title, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -141,6 +151,11 @@ def _missing_tables(conn: sqlite3.Connection) -> set[str]:
     return set(_TABLES) - {r[0] for r in rows}
 
 
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+    return found is not None
+
+
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
@@ -152,6 +167,8 @@ def _upgrade(conn: sqlite3.Connection, path: str) -> None:
         # ranked as designed (and deduplicated per section) after a rebuild.
         conn.execute("ALTER TABLE chunks ADD COLUMN heading TEXT NOT NULL DEFAULT ''")
         log.warning("%s predates section headings: run `kiosk index rebuild`", path)
+    if not has_table(conn, "heading_vectors"):
+        conn.executescript(HEADING_VECTORS)
     if not conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone():
         conn.executemany(
             "INSERT INTO meta(key, value) VALUES (?, ?)",

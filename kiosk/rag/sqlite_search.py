@@ -46,7 +46,7 @@ import numpy.typing as npt
 from kiosk.rag.embedding import Embedder, one_blas_thread, trim_heap
 from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
 from kiosk.rag.knowledge import Hit
-from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT
+from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT, has_table
 from kiosk.rag.text import (
     is_cjk,
     mostly_cjk,
@@ -105,7 +105,9 @@ class IndexSearcher:
         self._frequent: dict[str, int] = {}
         self._total = 0
         self._vectors: VectorMatrix | None = None
+        self._headings: VectorMatrix | None = None
         self._warned_other_model = False
+        self._warned_no_headings = False
         self._cache_version = -1
         self._worker: ThreadPoolExecutor | None = None
 
@@ -129,14 +131,19 @@ class IndexSearcher:
         self._refresh_caches(conn)
         n = k * CANDIDATES_PER_RESULT
         vectors = self._vectors if self._uses_vectors(query) else None
-        scoring: Future[npt.NDArray[np.float32]] | None = None
+        scoring: Future[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]] | None
+        scoring = None
         if vectors is not None:
             terms = without_kana_mixes(terms)
-            scoring = self._score_vectors_beside(vectors, query)
+            scoring = self._score_vectors_beside(vectors, self._headings, query)
         terms = self._informative(terms)
         ranked = bm25(conn, terms, n) if terms else []
         if vectors is not None and scoring is not None:
-            fused, best = fuse_with_vectors(ranked, vectors, scoring.result(), n)
+            scores, heading_scores = scoring.result()
+            headings = None
+            if self._headings is not None and heading_scores is not None:
+                headings = (self._headings, heading_scores)
+            fused, best = fuse_with_vectors(ranked, vectors, scores, n, headings)
             if best < self.relevance_floor and not covers_question(conn, ranked, terms):
                 return []  # below the relevance floor: nothing to say
             ranked = fused
@@ -148,9 +155,10 @@ class IndexSearcher:
         return hits
 
     def _score_vectors_beside(
-        self, vectors: VectorMatrix, query: str
-    ) -> Future[npt.NDArray[np.float32]]:
-        """Embed ``query`` and score every row on the worker thread (see the module)."""
+        self, vectors: VectorMatrix, headings: VectorMatrix | None, query: str
+    ) -> Future[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]]:
+        """Embed ``query`` and score every passage and heading row on the worker thread
+        (see the module)."""
         assert self._embedder is not None
         embed = self._embedder.embed
         if self._worker is None:
@@ -158,7 +166,13 @@ class IndexSearcher:
             # saves on a loaded machine.
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="kiosk-embed")
         cjk = is_cjk(query)
-        return self._worker.submit(lambda: vectors.similarities(embed([query])[0], cjk))
+
+        def score() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+            q = embed([query])[0]
+            on_headings = headings.similarities(q, cjk) if headings is not None else None
+            return vectors.similarities(q, cjk), on_headings
+
+        return self._worker.submit(score)
 
     def _uses_vectors(self, query: str) -> bool:
         if self._vectors is None or not len(self._vectors):
@@ -185,6 +199,7 @@ class IndexSearcher:
         )
         self._frequent = dict(rows.fetchall())
         self._vectors = None
+        self._headings = None
         stored = stored_embedder(conn)
         other_model = self._embedder is not None and stored not in ("", self._embedder.name)
         if other_model and not self._warned_other_model:  # built before a model change
@@ -197,7 +212,16 @@ class IndexSearcher:
             )
             self._warned_other_model = True
         if self._embedder is not None and stored == self._embedder.name:
-            self._vectors = _load_vectors(conn, self._embedder.dim)
+            self._vectors = _load_vectors(conn, "chunk_vectors", self._embedder.dim)
+            if has_table(conn, "heading_vectors"):
+                self._headings = _load_vectors(conn, "heading_vectors", self._embedder.dim)
+            if not self._headings:
+                self._headings = None
+                if self._vectors and not self._warned_no_headings:
+                    log.info(
+                        "%s has no heading vectors: `kiosk index rebuild` adds them", self.path
+                    )
+                    self._warned_no_headings = True
             one_blas_thread()  # the vector scan's products (VectorMatrix)
             # Its float copies are freed memory the embedding thread could not reuse
             # (11k chunks: 46 MB more resident without this).
@@ -224,12 +248,14 @@ class IndexSearcher:
         return kept
 
 
-def _load_vectors(conn: sqlite3.Connection, dim: int) -> VectorMatrix:
+def _load_vectors(conn: sqlite3.Connection, table: str, dim: int) -> VectorMatrix:
+    """The vectors of ``table`` (chunk_vectors or heading_vectors), each row marked with
+    its passage's script."""
     ids: list[int] = []
     blobs: list[bytes] = []
     cjk: list[bool] = []
     rows = conn.execute(
-        "SELECT v.id, v.vec, c.text FROM chunk_vectors v JOIN chunks c ON c.id = v.id ORDER BY v.id"
+        f"SELECT v.id, v.vec, c.text FROM {table} v JOIN chunks c ON c.id = v.id ORDER BY v.id"
     )
     for rowid, blob, text in rows:
         ids.append(rowid)
