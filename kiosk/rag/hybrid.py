@@ -9,6 +9,27 @@ passage that is merely middling in two of them (tuning sets, with the heading ra
 recall@5 k=60 -> 10: visitors' words, FAQ en 0.95 -> 0.97, everyday en 0.42 -> 0.45,
 everyday ja 0.42 -> 0.43; keyword queries, FAQ ja 0.89 -> 0.91; nothing worse;
 ``bench/bench_rag.py``).
+
+Tried for issue 14 and not kept (recall@5 / MRR on visitors' words unless said; tuning
+FAQ set / everyday set, Japanese, against this module's ranking, ja FAQ 0.98 / 0.88 and
+everyday 0.43 / 0.28):
+
+- chiVe word vectors (Apache-2.0, shipped in the ``ja-ginza`` 5.3.0 model: 20k x 300,
+  480k SudachiPy normalised forms) as a fourth ranking, idf-weighted mean per passage:
+  FAQ 0.96 / 0.86, keyword queries 0.91 -> 0.86; everyday 0.49 / 0.28. At half weight
+  FAQ 0.98 / 0.87, everyday 0.45 / 0.29. Matched against headings word by word it found
+  the answer in its top 5 for only 0.30 of everyday questions. Not worth a 59 MB model
+  wheel, spaCy's hashing and a 77 MB dictionary.
+- SudachiPy (core dictionary) normalised forms of content words as extra BM25 terms on
+  both sides: FAQ 0.98 / 0.91, keyword queries 0.91 -> 0.93; everyday 0.40 / 0.25.
+- The question reduced to its content words (SudachiPy) before search: FAQ 0.89-0.91.
+- BM25 at half weight: everyday 0.47, FAQ keyword queries 0.91 -> 0.84.
+- Heading vectors of heading + the section's first 120 characters: everyday en 0.46 ->
+  0.58, but FAQ ja MRR 0.88 -> 0.79 and keyword queries 0.91 -> 0.86; without the
+  section number: within a question of this either way.
+- Mean-centred vectors per script, and query feedback (Rocchio, top 3 or 10 passages):
+  the model's own ranking got worse on every set (everyday ja 0.47 -> 0.42 / 0.40-0.43).
+- Heading cosines in the relevance floor: see :func:`fuse_with_vectors`.
 """
 
 from __future__ import annotations
@@ -142,9 +163,10 @@ def fuse_with_vectors(
     ranking. A passage's vector averages everything it says, while a visitor asks about
     what its heading names, and a FAQ's heading is the question itself (tuning set,
     recall@5 / MRR on visitors' words: en 0.92 / 0.75 -> 0.97 / 0.87, ja 0.95 / 0.78 ->
-    0.98 / 0.88; everyday-words set ja 0.34 -> 0.43, with k=10). Headings count for ranking only, not for the floor: short headings
-    match unrelated questions too well (tuning set: unanswerable questions answered
-    with nothing fell from 83 % to 42-67 % when they did).
+    0.98 / 0.88; everyday-words set ja 0.34 -> 0.43, with k=10). Headings count for
+    ranking only, not for the floor: short headings match unrelated questions too well
+    (tuning set: unanswerable questions answered with nothing fell from 83 % to 42-67 %
+    when they did).
 
     Unrelated questions ("cafeteria menu") still share a word or two with some passage,
     so BM25 alone never abstains, but their best cosine stays low (tuning set:
