@@ -44,9 +44,9 @@ def open_pin_factory(settings: GpioSettings) -> tuple[Any | None, str]:
         return None, "no LED, button or switch configured"
     name = settings.pin_factory.strip().lower()
     if name == "mock":
-        from gpiozero.pins.mock import MockFactory, MockPWMPin
+        from kiosk.hardware.mock_pins import mock_factory  # history bounded: see there
 
-        return MockFactory(pin_class=MockPWMPin), "mock (simulated pins)"
+        return mock_factory(), "mock (simulated pins)"
     names = (name,) if name else DEFAULT_ORDER
     problems: list[str] = []
     for candidate in names:

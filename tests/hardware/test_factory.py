@@ -13,7 +13,7 @@ from kiosk.hardware.factory import gpio_in_use, open_pin_factory
 def test_mock_factory_gives_pwm_capable_mock_pins() -> None:
     factory, description = open_pin_factory(GpioSettings(pin_factory="mock"))
     assert isinstance(factory, MockFactory)
-    assert factory.pin_class is MockPWMPin
+    assert issubclass(factory.pin_class, MockPWMPin)
     assert description.startswith("mock")
     factory.close()
 
@@ -56,3 +56,37 @@ def test_default_factory_on_a_machine_without_gpio_gives_one_line_reason() -> No
 def test_button_only_config_counts_as_in_use() -> None:
     settings = dataclasses.replace(GpioSettings(), led="none", button_pin=17)
     assert gpio_in_use(settings)
+
+
+def test_mock_pins_forget_old_states_so_an_animated_led_does_not_grow() -> None:
+    # gpiozero's MockPin appends every state change to pin.states forever. The LED ticker
+    # writes a new duty ~30 times a second while the kiosk thinks or speaks, so a kiosk on
+    # gpio.pin_factory = "mock" (the real-time soak bench) grew ~120 bytes per tick: the
+    # soak's RSS slope. An hour of breathing at 30 Hz must leave the history bounded.
+    import tracemalloc
+
+    from kiosk.core.events import State, StateChanged
+    from kiosk.hardware.leds import GpioLeds
+
+    for led in ("single", "rgb"):
+        settings = GpioSettings(pin_factory="mock", led=led, button_pin=0)
+        factory, _ = open_pin_factory(settings)
+        assert factory is not None
+        leds = GpioLeds(settings, factory)
+        leds.on_event(StateChanged(0.0, State.IDLE, State.SPEAKING, "answer", 1))
+
+        def animate(t0: float, seconds: float) -> None:
+            for i in range(int(seconds * 30)):
+                leds.render(t0 + i / 30)
+
+        animate(0.0, 60)  # a minute: whatever history is kept is full
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        animate(60.0, 3600)
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        pins = [p for p in factory.pins.values() if hasattr(p, "states")]
+        assert pins and all(len(p.states) <= 1000 for p in pins), [len(p.states) for p in pins]
+        assert grown < 64 * 1024, f"{led}: {grown} bytes after an hour of animation"
+        leds.close()
+        factory.close()
