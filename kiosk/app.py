@@ -279,6 +279,9 @@ class KioskPipeline:
                 case CancelResponse():
                     self.replies.cancel_answer()
                 case EndTurn(turn_id=turn_id, outcome=outcome):
+                    # A call whose response never finished (no response.done before the
+                    # timeout) would keep the kiosk busy for good: the turn is over, so are they.
+                    self.tool_calls.cancel_all()
                     self._end_record(turn_id, outcome, now)
                 case _:  # pragma: no cover - exhaustive over Effect
                     raise AssertionError(effect)

@@ -10,7 +10,7 @@ import base64
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -121,6 +121,12 @@ async def scenario(first: list[str]) -> tuple[State, str | None, list[dict[str, 
     ],
 )
 @given(first=frames)
+@example(  # a call whose response never finishes: the kiosk stayed busy for good
+    first=[
+        '{"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}',
+        '{"type": "response.function_call_arguments.done", "name": "search"}',
+    ]
+)
 def test_arbitrary_answer_frames_leave_the_kiosk_idle_and_able_to_answer(first: list[str]) -> None:
     state_after, second_outcome, problems = asyncio.run(
         asyncio.wait_for(scenario(first), 30.0 * TIMEOUT_FACTOR)
