@@ -50,6 +50,10 @@ from lobby_driver import RunLog, run_mix  # noqa: E402
 RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
 SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
 PAUSE_SPLIT_MAX_S = 0.6
+# Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
+# answer the canceller adapted on first). "speex" starts unconverged (the first answer after
+# start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
+ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 
 
@@ -169,6 +173,18 @@ def bargein_delay(log: RunLog, paced: bool) -> float | None:
     return log.at_s(n + 1) - onset
 
 
+def aec_cost(log: RunLog) -> dict[str, Any]:
+    """The canceller's CPU per second of playback, and how many frames it ran on."""
+    if not log.aec_frames:
+        return {"aec_frames": 0, "frames": log.frames}
+    return {
+        "aec_cpu_ms_per_s": round(log.aec_cpu_s * 1000 / max(1e-9, log.playback_frames * log.frame_s), 3),
+        "aec_frames": log.aec_frames,
+        "playback_frames": log.playback_frames,
+        "frames": log.frames,
+    }
+
+
 def pct(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (a value that occurred; misses counted as inf stay inf)."""
     if not values:
@@ -181,11 +197,11 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 async def run_split(
-    split: str, quick: bool, cfg: Any, paced_subsets: bool = True
+    split: str, quick: bool, cfg: Any, paced_subsets: bool = True, kinds: set[str] | None = None
 ) -> dict[str, Any]:
     from kiosk.testing.fake_realtime import FakeRealtimeServer
 
-    specs = build_specs(split, quick=quick)
+    specs = [m for m in build_specs(split, quick=quick) if kinds is None or m.kind in kinds]
     preroll_s = cfg.vad.preroll_ms / 1000
     res: dict[str, Any] = {
         "split": split,
@@ -222,28 +238,33 @@ async def run_split(
                     }
                 )
             elif mix.kind == "echo":
-                log = await run_mix(mix, cfg, server)
-                res["echo"].append(
-                    {
-                        "mix": mix.id,
-                        "echo_db": mix.echo_db,
-                        "self": self_interruptions(log),
-                        "cancels": log.cancels,
-                    }
-                )
+                for mode, aec, warm_s in ECHO_MODES:
+                    log = await run_mix(mix, cfg, server, aec=aec, warm_s=warm_s)
+                    res["echo"].append(
+                        {
+                            "mix": mix.id,
+                            "echo_db": mix.echo_db,
+                            "mode": mode,
+                            "self": self_interruptions(log),
+                            **aec_cost(log),
+                            "cancels": log.cancels,
+                        }
+                    )
             elif mix.kind == "bargein":
-                for aec in (False, True) if mix.echo_db == -12.0 else (False,):
+                for mode, aec, warm_s in ECHO_MODES:
                     paced = paced_subsets and mix.echo_db == -12.0
-                    log = await run_mix(mix, cfg, server, paced=paced, aec=aec)
+                    log = await run_mix(mix, cfg, server, paced=paced, aec=aec, warm_s=warm_s)
                     outcome = log.turns[0].get("outcome") if log.turns else None
                     res["bargein"].append(
                         {
                             "mix": mix.id,
                             "echo_db": mix.echo_db,
                             "aec": aec,
+                            "mode": mode,
                             "paced": paced,
                             "delay_s": bargein_delay(log, paced),
                             "self": self_interruptions(log),
+                            **aec_cost(log),
                             "first_turn_outcome": outcome,
                             "cancels": log.cancels,
                         }
@@ -275,15 +296,33 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     ]
     delays_fast = [q["eot_delay_s"] for _, q in qs if q["eot_delay_s"] is not None]
     ratios = [m["upstream_ratio"] for m in res["questions"]]
-    guard = [b for b in res["bargein"] if b["echo_db"] == -12.0 and not b["aec"]]
-    aec = [b for b in res["bargein"] if b["echo_db"] == -12.0 and b["aec"]]
+    def mode_of(row: dict[str, Any]) -> str:
+        return row.get("mode") or ("aec-modelled" if row.get("aec") else "guard")
+
+    def at12(mode: str) -> list[dict[str, Any]]:
+        return [b for b in res["bargein"] if b["echo_db"] == -12.0 and mode_of(b) == mode]
+
+    guard = at12("guard")
+    aec = at12("speex")
+    warm = at12("speex-warm")
 
     def delays(rows: list[dict[str, Any]]) -> list[float]:
         return [b["delay_s"] if b["delay_s"] is not None else math.inf for b in rows]
 
-    selfs = [s for e in res["echo"] for s in e["self"]] + [
-        s for b in res["bargein"] for s in b["self"]
-    ]
+    rows = res["echo"] + res["bargein"]
+    selfs = [s for r in rows for s in r["self"]]
+    modes = sorted({mode_of(r) for r in rows})
+    by_mode = {
+        m: {
+            f"{db:g}": sum(len(r["self"]) for r in rows if mode_of(r) == m and r["echo_db"] == db)
+            for db in sorted({r["echo_db"] for r in rows})
+        }
+        for m in modes
+    }
+    missed_by_mode = {
+        m: sum(b["delay_s"] is None for b in res["bargein"] if mode_of(b) == m) for m in modes
+    }
+    cpu = [b["aec_cpu_ms_per_s"] for b in res["bargein"] + res["echo"] if b.get("aec_cpu_ms_per_s")]
     return {
         "false_turns_per_h": noise_turns / noise_h if noise_h else None,
         "false_turns_by_type_per_h": {k: round(v, 1) for k, v in by_type.items()},
@@ -306,9 +345,19 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "bargein_guard_p50_ms": _ms(pct(delays(guard), 50)),
         "bargein_guard_n": len(guard),
         "bargein_aec_p95_ms": _ms(pct(delays(aec), 95)),
+        "bargein_aec_p50_ms": _ms(pct(delays(aec), 50)),
         "bargein_aec_n": len(aec),
+        "bargein_aec_warm_p95_ms": _ms(pct(delays(warm), 95)),
+        "bargein_aec_warm_p50_ms": _ms(pct(delays(warm), 50)),
+        "bargein_aec_warm_n": len(warm),
         "bargein_missed": sum(b["delay_s"] is None for b in res["bargein"]),
+        "bargein_missed_by_mode": missed_by_mode,
         "self_interruptions": len(selfs),
+        "self_interruptions_by_mode_and_echo_db": by_mode,
+        "self_interruptions_guard": sum(by_mode.get("guard", {}).values()),
+        "self_interruptions_aec": sum(by_mode.get("speex", {}).values()),
+        "self_interruptions_aec_warm": sum(by_mode.get("speex-warm", {}).values()),
+        "aec_cpu_ms_per_s_playback": round(sum(cpu) / len(cpu), 3) if cpu else None,
         "self_interruption_examples": selfs[:6],
     }
 
@@ -346,13 +395,31 @@ ROWS = [
     ),
     (
         "bargein_aec_p95_ms",
-        "barge-in p95, echo -12 dB, AEC (modelled), ms",
+        "barge-in p95, echo -12 dB, in-process AEC (SpeexDSP), first answer, ms",
         "<= 150",
         "paced real time",
     ),
     (
-        "self_interruptions",
-        "self-interruptions from own echo (-20/-12/-6 dB)",
+        "bargein_aec_warm_p95_ms",
+        "barge-in p95, echo -12 dB, in-process AEC, adapted to the room, ms",
+        "<= 150",
+        "paced real time",
+    ),
+    (
+        "self_interruptions_guard",
+        "self-interruptions from own echo (-20/-12/-6 dB), guard",
+        "<= 0",
+        "answers real time",
+    ),
+    (
+        "self_interruptions_aec",
+        "self-interruptions, in-process AEC, first answer",
+        "<= 0",
+        "answers real time",
+    ),
+    (
+        "self_interruptions_aec_warm",
+        "self-interruptions, in-process AEC, adapted to the room",
         "<= 0",
         "answers real time",
     ),
@@ -398,7 +465,15 @@ def _note_extra(key: str, s: dict[str, Any]) -> str:
         p50 = s["bargein_guard_p50_ms"]
         return f"n={s['bargein_guard_n']}, p50 {p50} ms, missed (all levels) {s['bargein_missed']}"
     if key == "bargein_aec_p95_ms":
-        return f"n={s['bargein_aec_n']}"
+        miss = s["bargein_missed_by_mode"].get("speex", 0)
+        cpu = s["aec_cpu_ms_per_s_playback"]
+        return f"n={s['bargein_aec_n']}, p50 {s['bargein_aec_p50_ms']} ms, missed (all levels) {miss}; AEC CPU {cpu} ms per s of playback"
+    if key == "bargein_aec_warm_p95_ms":
+        miss = s["bargein_missed_by_mode"].get("speex-warm", 0)
+        return f"n={s['bargein_aec_warm_n']}, p50 {s['bargein_aec_warm_p50_ms']} ms, missed (all levels) {miss}"
+    if key.startswith("self_interruptions_"):
+        mode = {"guard": "guard", "aec": "speex", "aec_warm": "speex-warm"}[key[len("self_interruptions_"):]]
+        return "by echo dB " + json.dumps(s["self_interruptions_by_mode_and_echo_db"].get(mode, {}))
     return ""
 
 
@@ -407,11 +482,12 @@ def run(
     splits: tuple[str, ...] = ("tuning", "heldout"),
     config: Path | None = None,
     paced: bool = True,
+    kinds: set[str] | None = None,
 ) -> dict[str, Any]:
     cfg = load_bench_config(config)
     raw = {}
     for split in splits:
-        raw[split] = asyncio.run(run_split(split, quick, cfg, paced))
+        raw[split] = asyncio.run(run_split(split, quick, cfg, paced, kinds))
         # Raw runs first: a scoring bug must not cost a half-hour run (--rescore reads this).
         RAW_DIR.mkdir(parents=True, exist_ok=True)
         (RAW_DIR / f"{split}{'-quick' if quick else ''}-{os.getpid()}.json").write_text(
@@ -466,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="tuning")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
+    )
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")
@@ -479,7 +558,8 @@ def main(argv: list[str] | None = None) -> int:
         raw = {json.loads(p.read_text())["split"]: json.loads(p.read_text()) for p in args.rescore}
         out = scored(raw, not args.no_paced, args.config)
     else:
-        out = run(args.quick, splits, args.config, paced=not args.no_paced)
+        kinds = set(args.kinds.split(",")) if args.kinds else None
+        out = run(args.quick, splits, args.config, paced=not args.no_paced, kinds=kinds)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)

@@ -8,9 +8,13 @@ in ``frame_ms`` blocks through the daemon's capture path: channel average, the s
 
 The speaker is pulled one frame per microphone frame (as in simulate); what it plays goes
 through a synthetic room (``lobby_sound.room_ir``) back into the microphone at the mix's
-echo level, at the device rate, from the next block on. ``aec=True`` models an
-echo-cancelled source instead: the echo arrives 30 dB lower and ``audio.echo_cancelled``
-is set (no half-duplex guard).
+echo level, at the device rate, from the next block on. ``aec=True`` runs the kiosk's real
+in-process echo canceller (``audio.echo_cancel = "speex"``) on that microphone, fed with
+what the speaker took from the playback buffer; both are stamped on the microphone's own
+timeline (a block the speaker takes at frame n is heard from frame n+1 on), so the run does
+not depend on the machine's timer jitter. A fresh pipeline per mix: the canceller starts
+unconverged (the first answer after start-up), unless ``warm_s`` > 0 plays that much of the
+answer through the same room first (a kiosk that has spoken in this room before).
 
 Time: every event is stamped with the 16 kHz frame index it happened at (frame ``n``
 covers mic time ``[n, n+1) * frame_s`` and is delivered at its end) and the pipeline clock.
@@ -48,7 +52,13 @@ from kiosk.net.endpoints import realtime_endpoint
 from kiosk.simulate import SkippingClock, _point_at
 
 PLAYBACK_RATE_HZ = 24000
-AEC_ERLE_DB = 30.0  # modelled echo-cancelled source: what a sound-server AEC leaves of the echo
+# The speaker's device latency: a block taken at mic frame n is heard this many blocks after
+# the microphone block that delivered frame n (it must exceed the capture resampler's
+# bursts: soxr hands over ~35 ms at a time, and an echo cannot land in delivered audio).
+ECHO_LATENCY_BLOCKS = 4
+# What the kiosk is told of that latency (sink.unplayed_ms in the daemon): one block short,
+# so the canceller's filter has to find the rest itself, as on a real device.
+KNOWN_LATENCY_BLOCKS = 3
 MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is idle, at most this
 ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
 INSTANT_ANSWER_WAIT_S = 5.0
@@ -70,6 +80,9 @@ class RunLog:
     interruption_end_s: float | None = None
     cancels: int = 0
     wall_s: float = 0.0
+    playback_frames: int = 0  # frames in which the speaker had something to play
+    aec_cpu_s: float = 0.0  # process CPU time inside the echo canceller
+    aec_frames: int = 0  # frames that went through it (the rest passed untouched)
 
     def at_s(self, frame: int) -> float:
         """Mic time at which frame ``frame`` has been delivered (its end)."""
@@ -116,6 +129,7 @@ async def run_mix(
     *,
     paced: bool = False,
     aec: bool = False,
+    warm_s: float = 0.0,
     max_s: float | None = None,
 ) -> RunLog:
     """Drive ``mix`` through a fresh pipeline connected to ``server`` (a FakeRealtimeServer)."""
@@ -129,15 +143,19 @@ async def run_mix(
         server.script = FakeScript(
             call_search=False, answer_audio_s=ANSWER_S_FOR_QUESTIONS, realtime_pacing=False
         )
-    if aec:
-        cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, echo_cancelled=True))
+    cfg = dataclasses.replace(
+        cfg,
+        audio=dataclasses.replace(
+            cfg.audio, echo_cancelled=False, echo_cancel="speex" if aec else "none"
+        ),
+    )
     cfg = _point_at(cfg, server)
     audio = render(mix, extra_s=MAX_WAIT_S)  # the future noise is there; echo is added into it
     if max_s is not None:
         audio = audio[: int(max_s * rate)]
     echo = None
     if mix.echo_db is not None:
-        echo = _Echo(rate, room_ir(rate, mix.seed, mix.echo_db - (AEC_ERLE_DB if aec else 0.0)))
+        echo = _Echo(rate, room_ir(rate, mix.seed, mix.echo_db))
 
     loop = asyncio.get_running_loop()
     clock = SkippingClock(loop.time)
@@ -189,6 +207,12 @@ async def run_mix(
         voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms),  # the daemon's detector ([vad] neural)
         clock,
     )
+    canceller = pipeline.echo_canceller
+    if canceller is not None:
+        # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
+        if warm_s > 0 and mix.answer_clip:
+            _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
+        canceller.reference._clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
     resampler = Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block = rate * frame_ms // 1000
@@ -202,6 +226,7 @@ async def run_mix(
     started_wall = loop.time()
     flushes_seen = playback.flush_count
     held = False
+    echo_pos: int | None = None  # where the next echo sample lands in the mic audio
     try:
         while pos + block <= len(audio):
             if (
@@ -239,16 +264,22 @@ async def run_mix(
                     ):
                         log.answer_start_frame = n
                         _schedule_interruption(mix, log, audio, rate, pos)
+                    log.playback_frames += 1
                     out = playback.read(speaker_samples)
-                    if echo is not None:
-                        e = echo.process(out)
-                        end = min(len(audio), pos + e.size)
-                        audio[pos:end] += e[: end - pos, None]
-                elif echo is not None:
-                    e = echo.process(bytes(speaker_samples * 2))  # let the room's tail ring out
-                    end = min(len(audio), pos + e.size)
-                    audio[pos:end] += e[: end - pos, None]
-                pipeline.on_mic_frame(frame)
+                else:
+                    out = bytes(speaker_samples * 2)  # silence: the room's tail rings out
+                if echo is not None:
+                    # The speaker plays one continuous stream: each block's echo follows the
+                    # last one's (not at this mic block: the capture resampler hands over
+                    # 0 or 2 frames now and then), the device latency after pos.
+                    e = echo.process(out)
+                    if echo_pos is None:
+                        echo_pos = pos + ECHO_LATENCY_BLOCKS * block
+                    start, end = max(pos, echo_pos), min(len(audio), echo_pos + e.size)
+                    if end > start:
+                        audio[start:end] += e[start - echo_pos : end - echo_pos, None]
+                    echo_pos += e.size
+                pipeline.on_mic_frame(frame, n * frame_s)
                 if playback.held != held:
                     held = playback.held
                     log.holds.append((n, held))
@@ -257,6 +288,8 @@ async def run_mix(
                     log.flushes.append(n)
                     held = playback.held
     finally:
+        if canceller is not None:
+            log.aec_cpu_s, log.aec_frames = canceller.cpu_s, canceller.frames_cancelled
         await pipeline.aclose()
     for conn in server.connections:
         log.cancels += conn.received_types().count("response.cancel")
@@ -295,3 +328,37 @@ def _schedule_interruption(mix: Mix, log: RunLog, audio: np.ndarray, rate: int, 
     audio[start:end, 1] += clip[: end - start] * 0.92
     log.interruption_onset_s = start / rate + spec["onset_in_clip_s"]
     log.interruption_end_s = start / rate + spec["end_in_clip_s"]
+
+
+def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: float) -> None:
+    """Let the canceller adapt to this room on ``seconds`` of an earlier answer: the same
+    audio through the same speaker -> room -> capture path, latency and stamping as
+    :func:`run_mix`, on a timeline long before the run's (nobody speaking)."""
+    frame_s = canceller.frame_ms / 1000
+    t0 = -1000.0
+    n = 0
+    canceller.reference._clock = lambda: t0 + (n + 1 + KNOWN_LATENCY_BLOCKS) * frame_s
+    echo = _Echo(rate, ir)
+    block = rate * canceller.frame_ms // 1000
+    speaker = PLAYBACK_RATE_HZ * canceller.frame_ms // 1000
+    n_blocks = int(seconds / frame_s)
+    mic = np.random.default_rng(0).standard_normal((n_blocks + 8) * block) * 3  # ~ -80 dBFS
+    resampler = Resampler(rate, VAD_RATE_HZ)
+    slicer = FrameSlicer(VAD_RATE_HZ, canceller.frame_ms)
+    echo_pos: int | None = None
+    for k in range(n_blocks):
+        pos = (k + 1) * block
+        chunk = np.clip(np.rint(mic[k * block : pos]), -32768, 32767)
+        stereo = np.stack([chunk, chunk * 0.92], axis=1).astype(np.int16)
+        for frame in _stereo_block_to_frames(stereo, resampler, slicer):
+            out = pcm24k[n * speaker * 2 : (n + 1) * speaker * 2]
+            out += bytes(speaker * 2 - len(out))
+            canceller.reference.played(out)
+            e = echo.process(out)
+            echo_pos = pos + ECHO_LATENCY_BLOCKS * block if echo_pos is None else echo_pos
+            start, end = max(pos, echo_pos), min(mic.size, echo_pos + e.size)
+            if end > start:
+                mic[start:end] += e[start - echo_pos : end - echo_pos]
+            echo_pos += e.size
+            canceller.process(frame, t0 + n * frame_s)
+            n += 1

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.audio.earcons import earcon_subscriber
+from kiosk.audio.echo_cancel import echo_canceller_for
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
@@ -130,6 +131,12 @@ class KioskPipeline:
             now=now,
         )
         self.endpointer = Endpointer(is_speech, cfg.vad, cfg.audio.frame_ms)
+        # audio.echo_cancel: the speaker's echo removed before anything listens (the guard
+        # then judges what is left of it).
+        self.echo_canceller = echo_canceller_for(
+            cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms
+        )
+        self.endpointer.echo_relearn = self.echo_canceller is not None
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
         self.wake_detector: Any = None
         self.options = session_options(cfg, tools)
@@ -182,11 +189,19 @@ class KioskPipeline:
     def state(self) -> State:
         return self.machine.state
 
-    def on_mic_frame(self, frame: bytes) -> None:
-        """One 16 kHz PCM16 frame of ``frame_ms`` from the microphone (or a WAV)."""
+    def _unheard_s(self) -> float:
+        return self.unheard_ms() / 1000 if self.unheard_ms is not None else 0.0
+
+    def on_mic_frame(self, frame: bytes, captured_at_s: float | None = None) -> None:
+        """One 16 kHz PCM16 frame of ``frame_ms`` from the microphone (or a WAV), captured
+        from ``captured_at_s`` on (clock time; default: it just ended)."""
         self.tick()
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
+        if self.echo_canceller is not None:
+            if captured_at_s is None:
+                captured_at_s = self.clock() - self.cfg.audio.frame_ms / 1000
+            frame = self.echo_canceller.process(frame, captured_at_s)
         self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
         if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
@@ -372,5 +387,7 @@ class KioskPipeline:
         if self.turn_record is not None and not self._closed:
             self._end_record(self.turn_record.turn_id, "shutdown", self.clock())  # its journal line
         self._closed = True
+        if self.echo_canceller is not None:
+            self.echo_canceller.close()
         await self.link.aclose()
         self.tool_calls.cancel_all()

@@ -68,6 +68,14 @@ def _validate(cfg: Config) -> None:
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
     _check_range("audio.silence_timeout_s", cfg.audio.silence_timeout_s, 0, 3600)
+    if cfg.audio.echo_cancel != "none":
+        if cfg.audio.echo_cancelled:
+            raise ConfigError(
+                "audio.echo_cancel", "the input is already echo-cancelled (audio.echo_cancelled = true)"
+            )
+        from kiosk.audio.speexdsp import load_library
+
+        load_library()  # one line naming audio.echo_cancel and the package when missing
     rates = (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000)
     for name in ("capture_rate_hz", "playback_rate_hz"):
         if getattr(cfg.audio, name) not in rates:

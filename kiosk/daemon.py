@@ -395,6 +395,11 @@ class Daemon(DaemonDevices):
             # [wake] changes need a restart; the room's noise floor and echo carry over.
             new_pipeline.wake_detector = self.pipeline.wake_detector
             new_pipeline.endpointer.carry_room(self.pipeline.endpointer)
+            if self.pipeline.echo_canceller is not None and new_pipeline.echo_canceller is not None:
+                # The echo canceller has adapted to this room: keep it (and its tap).
+                new_pipeline.echo_canceller.close()
+                new_pipeline.echo_canceller = self.pipeline.echo_canceller
+                self.pipeline.echo_canceller = None
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()

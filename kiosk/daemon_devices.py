@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +59,23 @@ class DaemonDevices:
             return
         pipeline.on_mic_frame(frame)
 
-    def _on_frames(self, frames: list[bytes]) -> None:
-        for frame in frames:
-            self._on_frame(frame)
+    def _on_frames(self, frames: list[bytes], arrived_s: float | None = None) -> None:
+        """One PortAudio callback's frames; ``arrived_s`` (time.monotonic, the loop's clock)
+        when the callback ran: with the input latency, when each frame was captured (the
+        echo canceller lines the speaker's output up with it)."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        if arrived_s is None or pipeline.echo_canceller is None:
+            for frame in frames:
+                pipeline.on_mic_frame(frame)
+            return
+        source = getattr(self, "_source", None)
+        latency_s = source.input_latency_ms / 1000 if source is not None else 0.0
+        frame_s = self.cfg.audio.frame_ms / 1000
+        end_s = arrived_s - latency_s
+        for i, frame in enumerate(frames):
+            pipeline.on_mic_frame(frame, end_s - (len(frames) - i) * frame_s)
 
     def _on_device_error(self, exc: BaseException) -> None:
         """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""
@@ -125,13 +140,16 @@ class DaemonDevices:
                 rate_hz=VAD_RATE_HZ,
                 frame_ms=cfg.audio.frame_ms,
                 block_ms=MIC_BLOCK_MS,
-                on_frames=lambda frames: loop.call_soon_threadsafe(self._on_frames, frames),
+                on_frames=lambda frames: loop.call_soon_threadsafe(
+                    self._on_frames, frames, time.monotonic()
+                ),
                 on_error=threadsafe_error,
                 capture_rate_hz=cfg.audio.capture_rate_hz,
                 silence_timeout_s=cfg.audio.silence_timeout_s,
             )
             stack.callback(source.close)
             streams.append(source)
+            self._source = source
         if streams:
             import random
 

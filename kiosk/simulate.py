@@ -305,7 +305,8 @@ async def _simulate(
             mic_frame[: take.size] += take.astype(np.int32)
             echo = echo[mic_frame.size :]
             frame = np.clip(mic_frame, -32768, 32767).astype("<i2").tobytes()
-        pipeline.on_mic_frame(frame)
+        # The echo above is of the block read now: the frame spans the same clock time.
+        pipeline.on_mic_frame(frame, clock())
 
     with WavSink(output, PLAYBACK_RATE_HZ) as sink:
         try:

@@ -66,12 +66,22 @@ class PlaybackBuffer:
         self._held = False
         self._flush_count = 0
         self._write_listeners: list[Callable[[], None]] = []
+        self._read_listeners: list[Callable[[bytes], None]] = []
         self._overflowed_item: str | None = None  # the item whose overflow was logged
 
     def add_write_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener()`` (on the writer's thread, must not block) after each write:
         a speaker that stopped while idle starts again."""
         self._write_listeners.append(listener)
+
+    def add_read_listener(self, listener: Callable[[bytes], None]) -> None:
+        """Call ``listener(pcm)`` (on the speaker's thread, must not block) with every block
+        :meth:`read` hands out that has sound in it: the echo canceller's reference."""
+        self._read_listeners.append(listener)
+
+    def remove_read_listener(self, listener: Callable[[bytes], None]) -> None:
+        if listener in self._read_listeners:
+            self._read_listeners.remove(listener)
 
     def write(
         self, pcm: bytes, item_id: str | None = None, *, limit_ms: float | None = None
@@ -158,6 +168,9 @@ class PlaybackBuffer:
             level = -math.inf
         with self._lock:
             self._recent_levels.append(level)
+        if speech or earcon:
+            for listener in self._read_listeners:
+                listener(out)
         return out
 
     @property

@@ -28,6 +28,11 @@ from kiosk.core.noisefloor import NoiseFloor
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
 # Unguarded frames that end a playback period (500 ms).
+# With an echo canceller: the echo return followed is the loudest of this many frames (1 s).
+ECHO_RELEARN_FRAMES = 50
+# ...its 80th percentile, not its loudest: a frame the canceller missed, or the visitor's first
+# quiet syllables, must not raise the bar for the rest of the answer.
+ECHO_RELEARN_RANK = 0.8
 ECHO_PERIOD_GAP_FRAMES = 25
 # Echo return assumed while the very first playback period is still learning (mic as loud as
 # the speaker signal): only speech far louder than the echo can barge in that early.
@@ -124,6 +129,11 @@ class Endpointer:
         self.echo_return_db: float | None = None
         self._period_echo_db: float | None = None
         self._guard_frames = 0  # frames into the current guarded playback period
+        # An echo canceller cleans the input: what is left of the echo shrinks as it adapts,
+        # so the echo return is followed all along (over the last second's frames), not only
+        # learned at the start of each playback period.
+        self.echo_relearn = False
+        self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
         self._unguarded_frames = 0
         self.no_speech_timeout_s = no_speech_timeout_s
 
@@ -301,9 +311,16 @@ class Endpointer:
         learn how loud its echo gets relative to what it plays (the upper envelope of mic dB -
         speaker dB), from every frame but those loud enough to count as a visitor already
         (double talk would teach a far louder "echo")."""
+        threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
+        if self.echo_relearn and self._guard_frames > ECHO_LEARN_FRAMES:
+            if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
+                self._recent_echo_db.append(mic_dbfs - far_end_dbfs)
+                if len(self._recent_echo_db) == ECHO_RELEARN_FRAMES:
+                    ranked = sorted(self._recent_echo_db)
+                    self.echo_return_db = ranked[int(ECHO_RELEARN_RANK * (len(ranked) - 1))]
+            return
         if self._guard_frames > ECHO_LEARN_FRAMES:
             return
-        threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
         if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
             diff = mic_dbfs - far_end_dbfs
             self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
@@ -355,7 +372,9 @@ class Endpointer:
                 self._onset_frames = []
             self._onset_loud += 1
         self._onset_frames.append(frame)
-        need_ms = s.barge_in_min_speech_ms if guard else s.min_speech_ms
+        # With an echo canceller the level rule judges what is left of the echo: the usual
+        # onset proves a barge-in (the longer proof is for the raw echo's bursts).
+        need_ms = s.barge_in_min_speech_ms if guard and not self.echo_relearn else s.min_speech_ms
         if self._onset_loud * self.frame_ms < need_ms:
             if len(self._onset_frames) * self.frame_ms > 3 * max(need_ms, 100):
                 # A long quiet voiced run (hum): keep only its tail; the rest is pre-roll.

@@ -144,6 +144,17 @@ def _silent_gaps_s(pcm: np.ndarray, rate: int, min_s: float = 0.04) -> list[floa
     "answer plays on (every run since d103c18; the answer never pauses itself any more)",
 )
 async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_does(tmp_path):
+    await _echo_then_stop(tmp_path, kiosk_config())
+
+
+async def test_with_in_process_aec_the_echo_never_interrupts_but_a_quiet_stop_does(tmp_path):
+    """The same room and the same quiet "stop" with ``audio.echo_cancel = "speex"``: the
+    canceller removes the answer's echo, so the guard judges what is left of it and the
+    visitor gets through."""
+    await _echo_then_stop(tmp_path, kiosk_config('[audio]\necho_cancel = "speex"\n'))
+
+
+async def _echo_then_stop(tmp_path: Path, cfg) -> None:
     from .conftest import FIXTURES
 
     question = speech_16k("whats_the_weather_pcm16_24khz_mono.wav")
@@ -161,7 +172,10 @@ async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_doe
 
     write_wav(path, np.clip(mic, -32768, 32767).astype(np.int16), 16000)
     async with FakeRealtimeServer("ga", script=FakeScript(answer_audio_s=6.0)) as server:
-        report = await simulate(path, tmp_path / "out.wav", server, echo_db=-12.0)
+        report = await asyncio.wait_for(
+            run_simulation(cfg, [path], tmp_path / "out.wav", fast=True, fake_server=server, echo_db=-12.0),
+            timeout=90 * TIMEOUT_FACTOR,
+        )
     assert server.validation_errors == []
     assert report["turns"][0]["outcome"] == "interrupted", report["turns"]
     assert len(server.truncations) == 1

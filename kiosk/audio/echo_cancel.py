@@ -1,0 +1,207 @@
+"""In-process acoustic echo cancellation against what the speaker actually played.
+
+Owns the echo *reference* (:class:`EchoReference`: the speaker's output on a timeline of
+when it becomes audible, at the microphone's 16 kHz) and the frame processor
+(:class:`EchoCanceller`: one microphone frame and the time it was captured in, the frame
+with the speaker's echo removed). The canceller itself is SpeexDSP's
+(:mod:`kiosk.audio.speexdsp`); the core never sees any of this, only cleaner frames.
+
+Alignment: the speaker side stamps each block it takes from the playback buffer with the
+time it will be heard (now + what the sink and the device still hold); the microphone side
+asks for the reference heard while its frame was captured, ``REFERENCE_LEAD_MS`` earlier
+(the echo can only come after the sound; timing jitter is covered by the lead and the
+filter's length). Nothing played recently: the frame passes through untouched and SpeexDSP
+is not called (no cost while idle).
+
+Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio callback),
+:meth:`EchoReference.take` on the microphone's; one short lock, no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from kiosk.audio.resample import Resampler
+
+RATE_HZ = 16000
+# The reference is taken this much earlier than the capture time (jitter of both stamps).
+REFERENCE_LEAD_MS = 20
+# The echo path the filter models: lead + device jitter + the room's reverberant tail.
+FILTER_MS = 120
+# Residual echo suppression after the linear filter (SpeexDSP preprocessor), dB.
+RESIDUAL_SUPPRESS_DB: int | None = -40
+# Played blocks whose stamps fall within this of the previous block's end continue it.
+CONTIGUOUS_S = 0.03
+# How much played audio is kept (the microphone side asks for the last few hundred ms).
+KEEP_S = 2.0
+
+
+class EchoReference:
+    """The speaker's output at 16 kHz on the audible-time axis.
+
+    Args:
+        clock: monotonic seconds, the same clock the microphone side stamps with.
+        latency_s: how long from now until a block taken now is heard (sink + device).
+        source_rate_hz: the playback buffer's rate.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        latency_s: Callable[[], float] = lambda: 0.0,
+        source_rate_hz: int = 24000,
+    ) -> None:
+        self._clock = clock
+        self._latency_s = latency_s
+        self._resampler = Resampler(source_rate_hz, RATE_HZ)
+        self._lock = threading.Lock()
+        self._segments: deque[tuple[float, np.ndarray]] = deque()  # (start time, samples)
+        self._end_s = -math.inf  # audible time of the sample after the last one kept
+        self._in_end_s = -math.inf  # the same, for the source (before the resampler)
+
+    def played(self, pcm: bytes) -> None:
+        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer."""
+        start = self._clock() + self._latency_s()
+        n_in = len(pcm) // 2
+        source_rate = self._resampler.in_rate_hz
+        if abs(start - self._in_end_s) > CONTIGUOUS_S:
+            self._resampler.reset()  # a new stretch of playback: no tail of the old one
+            out_start = start
+        else:
+            start = self._in_end_s
+            out_start = None
+        self._in_end_s = start + n_in / source_rate
+        samples = np.frombuffer(self._resampler.process(pcm), dtype=np.int16)
+        with self._lock:
+            if out_start is None:
+                out_start = self._end_s
+            if samples.size:
+                self._segments.append((out_start, samples))
+            self._end_s = out_start + samples.size / RATE_HZ
+            while self._segments and self._segments[0][0] < start - KEEP_S:
+                self._segments.popleft()
+
+    def take(self, start_s: float, n: int) -> bytes | None:
+        """``n`` samples heard from ``start_s`` on (silence where nothing played), or None
+        when nothing at all was played then."""
+        stop_s = start_s + n / RATE_HZ
+        out: np.ndarray | None = None
+        with self._lock:
+            for seg_start, samples in self._segments:
+                seg_stop = seg_start + samples.size / RATE_HZ
+                if seg_stop <= start_s or seg_start >= stop_s:
+                    continue
+                if out is None:
+                    out = np.zeros(n, dtype=np.int16)
+                a = round((seg_start - start_s) * RATE_HZ)
+                lo, hi = max(0, a), min(n, a + samples.size)
+                if hi > lo:
+                    out[lo:hi] = samples[lo - a : hi - a]
+        return None if out is None else out.tobytes()
+
+
+class EchoCanceller:
+    """Removes the speaker's echo from 16 kHz microphone frames.
+
+    Args:
+        reference: what the speaker played (fed by the speaker side).
+        frame_ms: the microphone frame length.
+        make_filter: ``(frame_samples, filter_samples, rate_hz) -> obj`` with
+            ``cancel(mic, ref) -> bytes`` (default: SpeexDSP with residual suppression).
+
+    ``cpu_s`` counts the process CPU time spent cancelling and ``frames_cancelled`` the
+    frames that went through the filter (the rest passed untouched).
+    """
+
+    def __init__(
+        self,
+        reference: EchoReference,
+        frame_ms: int,
+        make_filter: Callable[[int, int, int], object] | None = None,
+    ) -> None:
+        self.reference = reference
+        self.frame_ms = frame_ms
+        self.frame_samples = RATE_HZ * frame_ms // 1000
+        if make_filter is None:
+            from kiosk.audio.speexdsp import SpeexEcho
+
+            def make_filter(frame: int, length: int, rate: int) -> object:
+                return SpeexEcho(
+                    frame,
+                    length,
+                    rate,
+                    suppress_db=RESIDUAL_SUPPRESS_DB,
+                    denoise=RESIDUAL_SUPPRESS_DB is not None,
+                    noise_suppress_db=0,
+                )
+
+        self._filter = make_filter(self.frame_samples, RATE_HZ * FILTER_MS // 1000, RATE_HZ)
+        # Frames the filter still needs after the reference fell silent (its echo rings).
+        self._tail_frames = math.ceil((FILTER_MS + REFERENCE_LEAD_MS) / frame_ms) + 1
+        self._silent_frames = self._tail_frames
+        self._zeros = bytes(self.frame_samples * 2)
+        self.cpu_s = 0.0
+        self.frames_cancelled = 0
+
+    @property
+    def active(self) -> bool:
+        """The last frame went through the filter (the speaker played, or its echo rings)."""
+        return self._silent_frames < self._tail_frames
+
+    def process(self, frame: bytes, captured_at_s: float) -> bytes:
+        """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
+        ref = self.reference.take(captured_at_s - REFERENCE_LEAD_MS / 1000, self.frame_samples)
+        if ref is None:
+            if self._silent_frames >= self._tail_frames:
+                return frame  # nothing played lately: no echo, no cost
+            self._silent_frames += 1
+            ref = self._zeros
+        else:
+            self._silent_frames = 0
+        started = time.process_time()
+        out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
+        self.cpu_s += time.process_time() - started
+        self.frames_cancelled += 1
+        return out
+
+    def close(self) -> None:
+        close = getattr(self._filter, "close", None)
+        if close is not None:
+            close()
+
+
+class PlaybackEchoCanceller(EchoCanceller):
+    """An :class:`EchoCanceller` whose reference is tapped from a playback buffer (every
+    block the speaker takes); :meth:`close` lets go of the buffer."""
+
+    def __init__(
+        self,
+        playback: object,
+        clock: Callable[[], float],
+        latency_s: Callable[[], float],
+        frame_ms: int,
+        make_filter: Callable[[int, int, int], object] | None = None,
+    ) -> None:
+        reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
+        super().__init__(reference, frame_ms, make_filter)
+        self._playback = playback
+        playback.add_read_listener(reference.played)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self._playback.remove_read_listener(self.reference.played)  # type: ignore[attr-defined]
+        super().close()
+
+
+def echo_canceller_for(
+    kind: str, playback: object, clock: Callable[[], float], latency_s: Callable[[], float], frame_ms: int
+) -> PlaybackEchoCanceller | None:
+    """``audio.echo_cancel``: "none" -> None; "speex" -> a canceller tapping ``playback``."""
+    if kind == "none":
+        return None
+    return PlaybackEchoCanceller(playback, clock, latency_s, frame_ms)
