@@ -21,8 +21,10 @@ so they do not depend on pacing — except that every answer is awaited and play
 time. The end-of-turn delay and barge-in rows come from runs paced in real time end to end
 (wall clock, against the labels' true ends/onsets); the fast-clock figure over the whole
 corpus is in the note. "Speaker silent" is the first speaker block after the pipeline held or
-flushed the answer (simulate's speaker model, no device latency). AEC is *modelled*: the echo
-arrives 30 dB lower and ``audio.echo_cancelled = true``.
+flushed the answer (simulate's speaker model, no device latency). Echo and barge-in mixes run
+three ways (``ECHO_MODES``): the half-duplex guard, the kiosk's in-process SpeexDSP canceller
+from cold (the first answer after start-up), and the same canceller after 3 s of an earlier
+answer in the same room; ``--kinds echo,bargein`` runs only those.
 """
 
 from __future__ import annotations

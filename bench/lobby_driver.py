@@ -212,7 +212,7 @@ async def run_mix(
         # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
         if warm_s > 0 and mix.answer_clip:
             _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
-        canceller.reference._clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
+        canceller.reference.clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
     resampler = Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block = rate * frame_ms // 1000
@@ -337,7 +337,7 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
     frame_s = canceller.frame_ms / 1000
     t0 = -1000.0
     n = 0
-    canceller.reference._clock = lambda: t0 + (n + 1 + KNOWN_LATENCY_BLOCKS) * frame_s
+    canceller.reference.clock = lambda: t0 + (n + 1 + KNOWN_LATENCY_BLOCKS) * frame_s
     echo = _Echo(rate, ir)
     block = rate * canceller.frame_ms // 1000
     speaker = PLAYBACK_RATE_HZ * canceller.frame_ms // 1000

@@ -125,8 +125,9 @@ async def run_simulation(
     ``budget_left``: the daemon's cost-cap check (``CostLedger.budget_left`` bound to a clock).
     ``local_fallback``: with ``fake_server``, also run the local engine as
     ``realtime.fallback`` (without a fake server it runs whenever the setting says "local").
-    ``echo_db``: simulate a room: what the speaker plays reaches the microphone one frame
-    later, attenuated by this many dB (e.g. -20), as it would without echo cancellation.
+    ``echo_db``: simulate a room: what the speaker plays reaches the microphone 60 ms later
+    (device latency), attenuated by this many dB (e.g. -20), as it would without echo
+    cancellation.
     """
     # Headers checked now: bad files fail before any connection. Samples are streamed.
     mic = open_wavs(inputs)
@@ -269,17 +270,21 @@ async def _simulate(
         pipeline.wake_detector = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
     echo_path = Resampler(PLAYBACK_RATE_HZ, VAD_RATE_HZ) if echo_db is not None else None
     echo_gain = 10 ** ((echo_db or 0.0) / 20)
-    echo = np.zeros(0, dtype=np.int16)
+    echo = np.zeros(VAD_RATE_HZ * 60 // 1000 if echo_db is not None else 0, dtype=np.int16)  # latency
     states.append([0, pipeline.state.value])
     samples_per_frame = VAD_RATE_HZ * frame_ms // 1000
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
+    silent_block = bytes(speaker_samples * 2)
+    frames_fed = 0
+    if pipeline.echo_canceller is not None:
+        pipeline.echo_canceller.reference.clock = lambda: frames_fed * frame_s
     silence = bytes(samples_per_frame * 2)
     frame_s = frame_ms / 1000
     next_real = loop.time()
     played_s = 0.0
 
     async def step(frame: bytes) -> None:
-        nonlocal next_real, played_s, echo
+        nonlocal next_real, played_s, echo, frames_fed
         skip = fast and pipeline.state in (State.IDLE, State.LISTENING) and playback.is_idle
         if skip:
             clock.skipped_s += frame_s
@@ -297,16 +302,23 @@ async def _simulate(
                 played_s += frame_s  # answer audio (earcons play too, but are not answers)
             block = playback.read(speaker_samples)
             sink.write(block)
-            if echo_path is not None:
-                echo = np.concatenate([echo, np.frombuffer(echo_path.process(block), dtype="<i2")])
+        else:
+            block = silent_block  # the room hears the speaker's silence too
+        if echo_path is not None:
+            # One continuous stream, a fixed device latency behind (more than soxr's bursts).
+            heard = np.frombuffer(echo_path.process(block), dtype="<i2")
+            echo = np.concatenate([echo, heard])
         if echo.size:
             mic_frame = np.frombuffer(frame, dtype="<i2").astype(np.int32)
             take = echo[: mic_frame.size].astype(np.float64) * echo_gain
             mic_frame[: take.size] += take.astype(np.int32)
             echo = echo[mic_frame.size :]
             frame = np.clip(mic_frame, -32768, 32767).astype("<i2").tobytes()
-        # The echo above is of the block read now: the frame spans the same clock time.
-        pipeline.on_mic_frame(frame, clock())
+        # The WAV is the audio clock: the echo canceller's reference (the block read now is
+        # heard from this frame on) and this frame are stamped with its sample time.
+        mic_s = frames_fed * frame_s
+        frames_fed += 1
+        pipeline.on_mic_frame(frame, mic_s)
 
     with WavSink(output, PLAYBACK_RATE_HZ) as sink:
         try:

@@ -36,8 +36,15 @@ REFERENCE_LEAD_MS = 20
 FILTER_MS = 120
 # Residual echo suppression after the linear filter (SpeexDSP preprocessor), dB.
 RESIDUAL_SUPPRESS_DB: int | None = -40
-# Played blocks whose stamps fall within this of the previous block's end continue it.
-CONTIGUOUS_S = 0.03
+# Played blocks whose stamps fall within this of the previous block's end continue it (the
+# speaker callback's jitter).
+CONTIGUOUS_S = 0.008
+# A gap up to this long is filled with silence; a longer one starts afresh.
+FILL_GAP_S = 0.5
+# Microphone stamps further than this from the running timeline start it afresh...
+MIC_REANCHOR_S = 0.1
+# ...nearer ones steer it by this fraction of their difference.
+MIC_STEER = 0.01
 # How much played audio is kept (the microphone side asks for the last few hundred ms).
 KEEP_S = 2.0
 
@@ -57,7 +64,7 @@ class EchoReference:
         latency_s: Callable[[], float] = lambda: 0.0,
         source_rate_hz: int = 24000,
     ) -> None:
-        self._clock = clock
+        self.clock = clock  # replaceable: simulate stamps on the microphone's sample timeline
         self._latency_s = latency_s
         self._resampler = Resampler(source_rate_hz, RATE_HZ)
         self._lock = threading.Lock()
@@ -67,10 +74,20 @@ class EchoReference:
 
     def played(self, pcm: bytes) -> None:
         """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer."""
-        start = self._clock() + self._latency_s()
+        start = self.clock() + self._latency_s()
         n_in = len(pcm) // 2
         source_rate = self._resampler.in_rate_hz
-        if abs(start - self._in_end_s) > CONTIGUOUS_S:
+        gap = start - self._in_end_s
+        block_s = n_in / source_rate
+        if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
+            # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
+            # was heard meanwhile; it goes through the resampler too, so the stream stays
+            # exact. The stamps' own jitter (under half a block) is ignored.
+            missing = round(gap / block_s) * n_in
+            pcm = bytes(missing * 2) + pcm
+            n_in = len(pcm) // 2
+            gap = 0.0
+        if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
             self._resampler.reset()  # a new stretch of playback: no tail of the old one
             out_start = start
         else:
@@ -146,6 +163,7 @@ class EchoCanceller:
         self._tail_frames = math.ceil((FILTER_MS + REFERENCE_LEAD_MS) / frame_ms) + 1
         self._silent_frames = self._tail_frames
         self._zeros = bytes(self.frame_samples * 2)
+        self._mic_next_s = -math.inf  # where the next frame starts on the smoothed timeline
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -154,9 +172,23 @@ class EchoCanceller:
         """The last frame went through the filter (the speaker played, or its echo rings)."""
         return self._silent_frames < self._tail_frames
 
+    def _mic_time(self, stamp_s: float) -> float:
+        """The microphone is one continuous stream: frame k starts ``k * frame_ms`` after
+        the first. Stamps jitter (scheduling); they only steer that timeline slowly (the
+        audio clock's drift), unless one is far off (the stream restarted)."""
+        frame_s = self.frame_ms / 1000
+        predicted = self._mic_next_s
+        self._mic_next_s = stamp_s + frame_s
+        if math.isfinite(predicted) and abs(stamp_s - predicted) <= MIC_REANCHOR_S:
+            at = predicted + MIC_STEER * (stamp_s - predicted)
+            self._mic_next_s = at + frame_s
+            return at
+        return stamp_s
+
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
-        ref = self.reference.take(captured_at_s - REFERENCE_LEAD_MS / 1000, self.frame_samples)
+        at = self._mic_time(captured_at_s)
+        ref = self.reference.take(at - REFERENCE_LEAD_MS / 1000, self.frame_samples)
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 return frame  # nothing played lately: no echo, no cost

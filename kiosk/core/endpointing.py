@@ -30,9 +30,15 @@ ECHO_LEARN_FRAMES = 20
 # Unguarded frames that end a playback period (500 ms).
 # With an echo canceller: the echo return followed is the loudest of this many frames (1 s).
 ECHO_RELEARN_FRAMES = 50
-# ...its 80th percentile, not its loudest: a frame the canceller missed, or the visitor's first
+# ...its 95th percentile, not its loudest: a frame the canceller missed, or the visitor's first
 # quiet syllables, must not raise the bar for the rest of the answer.
-ECHO_RELEARN_RANK = 0.8
+ECHO_RELEARN_RANK = 0.95
+# ...from frames in which the speaker plays at least this far above the room's level (else
+# the room's noise over a quiet stretch of the answer would pass for a loud echo).
+ECHO_RELEARN_ABOVE_ROOM_DB = 30.0
+# ...and once what is left of the echo is this far under what the speaker plays, the canceller
+# is trusted: barge-in needs the usual onset, with no absolute level minimum.
+AEC_TRUSTED_RETURN_DB = -20.0
 ECHO_PERIOD_GAP_FRAMES = 25
 # Echo return assumed while the very first playback period is still learning (mic as loud as
 # the speaker signal): only speech far louder than the echo can barge in that early.
@@ -130,10 +136,11 @@ class Endpointer:
         self._period_echo_db: float | None = None
         self._guard_frames = 0  # frames into the current guarded playback period
         # An echo canceller cleans the input: what is left of the echo shrinks as it adapts,
-        # so the echo return is followed all along (over the last second's frames), not only
-        # learned at the start of each playback period.
+        # so the echo return is followed all along (over the last second's loud frames, from
+        # 200 ms of them on, across answers), not learned at the start of each playback period.
         self.echo_relearn = False
         self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
+        self._echo_max_db = math.inf  # the loudest of them
         self._unguarded_frames = 0
         self.no_speech_timeout_s = no_speech_timeout_s
 
@@ -184,6 +191,13 @@ class Endpointer:
     def echo_guarded(self) -> bool:
         """The guard is up: our answer plays, or its echo tail still rings."""
         return self.guarded or self._tail_left > 0
+
+    @property
+    def echo_cancelled_well(self) -> bool:
+        """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo:
+        barge-in then needs only the usual onset, the margin over what is left of the echo
+        (until it has adapted, e.g. the first answer after start-up, the guard's rules hold)."""
+        return self.echo_relearn and self._echo_max_db <= AEC_TRUSTED_RETURN_DB
 
     @property
     def suspected_speech_ms(self) -> int:
@@ -312,12 +326,19 @@ class Endpointer:
         speaker dB), from every frame but those loud enough to count as a visitor already
         (double talk would teach a far louder "echo")."""
         threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
-        if self.echo_relearn and self._guard_frames > ECHO_LEARN_FRAMES:
+        if self.echo_relearn:
+            room = self.noise_floor_dbfs
+            if room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB:
+                return  # a quiet stretch of the answer: the room's noise, not its echo
             if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
                 self._recent_echo_db.append(mic_dbfs - far_end_dbfs)
-                if len(self._recent_echo_db) == ECHO_RELEARN_FRAMES:
+                if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
+                    # Until the canceller is trusted (even its loudest frame is low) the
+                    # loudest frame counts; then a high percentile.
                     ranked = sorted(self._recent_echo_db)
-                    self.echo_return_db = ranked[int(ECHO_RELEARN_RANK * (len(ranked) - 1))]
+                    self._echo_max_db = ranked[-1]
+                    rank = ECHO_RELEARN_RANK if self.echo_cancelled_well else 1.0
+                    self.echo_return_db = ranked[int(rank * (len(ranked) - 1))]
             return
         if self._guard_frames > ECHO_LEARN_FRAMES:
             return
@@ -334,9 +355,12 @@ class Endpointer:
         (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs``.
         """
         s = self.settings
+        # With an echo canceller the margin over what is left of the echo is the rule; the
+        # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
+        least = -math.inf if self.echo_cancelled_well else s.barge_in_min_level_dbfs
         if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
-            return s.barge_in_min_level_dbfs
-        return max(s.barge_in_min_level_dbfs, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
+            return max(least, s.min_level_dbfs)
+        return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
 
     def _wait_for_onset(
         self, frame: bytes, voiced: bool, level: float, floor: float, guard: bool
@@ -374,7 +398,7 @@ class Endpointer:
         self._onset_frames.append(frame)
         # With an echo canceller the level rule judges what is left of the echo: the usual
         # onset proves a barge-in (the longer proof is for the raw echo's bursts).
-        need_ms = s.barge_in_min_speech_ms if guard and not self.echo_relearn else s.min_speech_ms
+        need_ms = s.barge_in_min_speech_ms if guard and not self.echo_cancelled_well else s.min_speech_ms
         if self._onset_loud * self.frame_ms < need_ms:
             if len(self._onset_frames) * self.frame_ms > 3 * max(need_ms, 100):
                 # A long quiet voiced run (hum): keep only its tail; the rest is pre-roll.

@@ -92,7 +92,10 @@ def test_summary_counts_a_missed_barge_in_as_infinitely_late():
     res = {
         "questions": [],
         "noise": [{"noise": "pink", "hours": 0.5, "turns": 1}],
-        "echo": [{"self": ["pause at 4.00s"]}],
+        "echo": [
+            {"echo_db": -12.0, "mode": "guard", "self": ["pause at 4.00s"]},
+            {"echo_db": -6.0, "mode": "speex", "self": [], "aec_cpu_ms_per_s": 3.0},
+        ],
         "bargein": [bargein, dict(bargein, delay_s=0.2), dict(bargein, delay_s=None)],
         "eot_paced": [],
     }
@@ -100,6 +103,9 @@ def test_summary_counts_a_missed_barge_in_as_infinitely_late():
     assert s["false_turns_per_h"] == 2.0
     assert math.isinf(s["bargein_guard_p95_ms"]) and s["bargein_guard_p50_ms"] == math.inf
     assert s["self_interruptions"] == 1
+    assert s["self_interruptions_guard"] == 1 and s["self_interruptions_aec"] == 0
+    assert s["self_interruptions_by_mode_and_echo_db"]["guard"] == {"-12": 1, "-6": 0}
+    assert s["aec_cpu_ms_per_s_playback"] == 3.0
     assert s["one_turn_pct"] is None
     rows = bench.rows_for({"tuning": s})
     assert any(r["value"] == "inf (missed)" and r["ok"] is False for r in rows)
