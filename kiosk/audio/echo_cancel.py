@@ -110,6 +110,8 @@ class EchoReference:
         stop_s = start_s + n / RATE_HZ
         out: np.ndarray | None = None
         with self._lock:
+            if start_s >= self._end_s or not self._segments:
+                return None  # after the last sound (the usual case while idle): no scan
             for seg_start, samples in self._segments:
                 seg_stop = seg_start + samples.size / RATE_HZ
                 if seg_stop <= start_s or seg_start >= stop_s:
