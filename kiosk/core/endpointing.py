@@ -27,18 +27,19 @@ from kiosk.core.noisefloor import NoiseFloor
 
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
-# Unguarded frames that end a playback period (500 ms).
-# With an echo canceller: the echo return followed is the loudest of this many frames (1 s).
+# With an echo canceller: the echo return is followed over this many frames (1 s)...
 ECHO_RELEARN_FRAMES = 50
-# ...its 95th percentile, not its loudest: a frame the canceller missed, or the visitor's first
-# quiet syllables, must not raise the bar for the rest of the answer.
+# ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
+# visitor's first quiet syllables, must not raise the bar for the rest of the answer...
 ECHO_RELEARN_RANK = 0.95
 # ...from frames in which the speaker plays at least this far above the room's level (else
 # the room's noise over a quiet stretch of the answer would pass for a loud echo).
 ECHO_RELEARN_ABOVE_ROOM_DB = 30.0
-# ...and once what is left of the echo is this far under what the speaker plays, the canceller
-# is trusted: barge-in needs the usual onset, with no absolute level minimum.
+# Once even the loudest of those frames is this far under what the speaker plays, the canceller
+# is trusted: barge-in needs the usual onset, with no absolute level minimum (until then the
+# loudest frame is the echo return, and the guard's rules hold).
 AEC_TRUSTED_RETURN_DB = -20.0
+# Unguarded frames that end a playback period (500 ms).
 ECHO_PERIOD_GAP_FRAMES = 25
 # Echo return assumed while the very first playback period is still learning (mic as loud as
 # the speaker signal): only speech far louder than the echo can barge in that early.
