@@ -46,8 +46,8 @@ sys.path.insert(0, str(HERE))
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # last: an installed or PYTHONPATH kiosk (another commit) wins
 
-from lobby_corpus import NOISE_TYPES, SPLITS, Mix, build_specs  # noqa: E402
-from lobby_driver import RunLog, run_mix  # noqa: E402
+from lobby_corpus import NOISE_TYPES, SPLITS, build_specs  # noqa: E402
+from lobby_driver import run_mix  # noqa: E402
 
 RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
 SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
@@ -75,124 +75,16 @@ def load_bench_config(path: Path | None = None) -> Any:
     return load_config(text, env, require_key=False)
 
 
-# --- scoring -----------------------------------------------------------------------------
-
-
-def turn_span(log: RunLog, turn: dict[str, Any]) -> tuple[float, float]:
-    """Mic time from onset to commit (or the turn's end when it never committed)."""
-    end = (
-        turn["commit_frame"]
-        if turn["commit_frame"] is not None
-        else turn.get("end_frame", log.frames - 1)
-    )
-    return log.at_s(turn["start_frame"]), log.at_s(end if end is not None else log.frames - 1)
-
-
-def score_questions(mix: Mix, log: RunLog, preroll_s: float) -> dict[str, Any]:
-    spans = [turn_span(log, t) for t in log.turns]
-    per_q = []
-    for q in mix.questions:
-        hits = [i for i, (a, b) in enumerate(spans) if a - 0.5 < q["end_s"] and b > q["start_s"]]
-        per_q.append(hits)
-    merged = sum(
-        1 for hits in per_q if any(h in other for h in hits for other in per_q if other is not hits)
-    )
-    out = {"mix": mix.id, "noise": mix.noise, "snr_db": mix.snr_db, "questions": []}
-    for q, hits in zip(mix.questions, per_q, strict=True):
-        turn = log.turns[hits[0]] if len(hits) == 1 else None
-        delay = None
-        if turn is not None and turn["commit_frame"] is not None:
-            delay = log.at_s(turn["commit_frame"]) - q["end_s"]
-        out["questions"].append(
-            {
-                "turns": len(hits),
-                "pause_s": q["pause_s"],
-                "eot_delay_s": delay,
-                "merged": any(h in o for h in hits for o in per_q if o is not hits),
-            }
-        )
-    true_s = sum(q["end_s"] - q["start_s"] + preroll_s for q in mix.questions)
-    out["upstream_s"] = sum(t.get("upstream_s") or 0.0 for t in log.turns)
-    out["upstream_ratio"] = out["upstream_s"] / true_s
-    out["turns"] = len(log.turns)
-    out["merged_pairs"] = merged // 2
-    return out
-
-
-def wall_delay(log: RunLog, label_s: float, event_frame: int, extra_frames: int = 0) -> float:
-    """Pipeline-clock delay from a labelled mic time to the delivery of ``event_frame + extra``."""
-    n_label = min(int(label_s / log.frame_s), log.frames - 1)
-    label_clock = log.frame_clock[n_label] - (log.at_s(n_label) - label_s)
-    n = min(event_frame + extra_frames, log.frames - 1)
-    return log.frame_clock[n] - label_clock
-
-
-def eot_delays_paced(mix: Mix, log: RunLog) -> list[float]:
-    out = []
-    for q in mix.questions:
-        hits = [
-            t
-            for t in log.turns
-            if log.at_s(t["start_frame"]) - 0.5 < q["end_s"]
-            and t["commit_frame"] is not None
-            and log.at_s(t["commit_frame"]) > q["start_s"]
-        ]
-        if len(hits) == 1:
-            out.append(wall_delay(log, q["end_s"], hits[0]["commit_frame"]))
-    return out
-
-
-def self_interruptions(log: RunLog) -> list[str]:
-    """Pauses, flushes or turns the kiosk's own echo caused (before any visitor interrupts)."""
-    if log.answer_start_frame is None:
-        return ["answer never started"]
-    limit = log.interruption_onset_s if log.interruption_onset_s is not None else math.inf
-    found = [
-        f"pause at {log.at_s(n):.2f}s" for n, held in log.holds if held and log.at_s(n) < limit
-    ]
-    found += [f"flush at {log.at_s(n):.2f}s" for n in log.flushes if log.at_s(n) < limit]
-    found += [
-        f"turn at {log.at_s(t['start_frame']):.2f}s"
-        for t in log.turns[1:]
-        if log.at_s(t["start_frame"]) < limit
-    ]
-    return found
-
-
-def bargein_delay(log: RunLog, paced: bool) -> float | None:
-    """Visitor's true onset -> the first speaker block that is silent (held or flushed)."""
-    onset = log.interruption_onset_s
-    if onset is None:
-        return None
-    events = [n for n, held in log.holds if held] + log.flushes
-    after = sorted(n for n in events if log.at_s(n) >= onset)
-    if not after:
-        return None
-    n = after[0]
-    # Decided after frame n's delivery; the next speaker read (frame n+1's step) is silent.
-    if paced:
-        return wall_delay(log, onset, n, extra_frames=1)
-    return log.at_s(n + 1) - onset
-
-
-def aec_cost(log: RunLog) -> dict[str, Any]:
-    """The canceller's CPU per second of playback, and how many frames it ran on."""
-    if not log.aec_frames:
-        return {"aec_frames": 0, "frames": log.frames}
-    return {
-        "aec_cpu_ms_per_s": round(log.aec_cpu_s * 1000 / max(1e-9, log.playback_frames * log.frame_s), 3),
-        "aec_frames": log.aec_frames,
-        "playback_frames": log.playback_frames,
-        "frames": log.frames,
-    }
-
-
-def pct(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (a value that occurred; misses counted as inf stay inf)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)])
+from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers use bench_lobby.X)
+    aec_cost,
+    bargein_delay,
+    eot_delays_paced,
+    pct,
+    score_questions,
+    self_interruptions,
+    turn_span,
+    wall_delay,
+)
 
 
 # --- running -----------------------------------------------------------------------------
