@@ -58,6 +58,32 @@ def _peer_python() -> tuple[str | None, str]:
     return str(python), ""
 
 
+def memory_map(pid: int, top: int = 12) -> dict[str, Any]:
+    """What a process's RSS is, from /proc/PID/smaps: anonymous vs file-backed, the largest
+    mappings by file (anonymous ones as [anon]/[heap]), and the ALSA plugins it has mapped."""
+    rss: dict[str, float] = {}
+    anon: dict[str, float] = {}
+    name = "?"
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=6)
+            if "-" in head[0] and not head[0].endswith(":"):
+                name = head[5].strip() if len(head) > 5 else "[anon]"
+            elif head[0] in ("Rss:", "Anonymous:"):
+                table = rss if head[0] == "Rss:" else anon
+                table[name] = table.get(name, 0.0) + int(head[1]) / 1024
+    total, anon_total = sum(rss.values()), sum(anon.values())
+    largest = sorted(rss.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "rss_mb": round(total, 1),
+        "anon_mb": round(anon_total, 1),
+        "file_mb": round(total - anon_total, 1),
+        "libraries_mapped": sum(1 for n in rss if ".so" in n),
+        "alsa_plugins": sorted(os.path.basename(n) for n in rss if "libasound_module_" in n),
+        "largest_mb": {os.path.basename(n): round(v, 2) for n, v in largest},
+    }
+
+
 def time_to_ready(tmp: Path, config: Path, noise_wav: Path, runs: int) -> list[float]:
     """Seconds from spawning ``kiosk run`` to its READY=1 datagram, cold starts in a row."""
     out = []
@@ -222,7 +248,8 @@ def measure(quick: bool) -> dict[str, Any]:
                 for s in subjects:
                     try:
                         figures[s.name] = {**s.meter.window(t0, t1), "ready_s": s.ready_s}
-                    except RuntimeError as exc:
+                        figures[s.name]["memory_map"] = memory_map(s.proc.pid)
+                    except (RuntimeError, OSError) as exc:
                         errors[s.name] = str(exc)
             finally:
                 for s in subjects:
@@ -294,9 +321,13 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
                     f"{k['threads']} threads",
                 }
             )
+        mapped = k.get("memory_map", {})
+        libs = f", {mapped['libraries_mapped']} libraries" if mapped else ""
+        if mapped.get("alsa_plugins"):
+            libs += f" ({len(mapped['alsa_plugins'])} ALSA plugins)"
         memory = (
             ("rss MB", "main_rss_mb", f"anon {k['main_anon_mb']:.1f} + file-backed "
-             f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB, {k['fds']} fds"),
+             f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB{libs}, {k['fds']} fds"),
             ("VmHWM MB", "main_hwm_mb", "peak since start"),
         )  # fmt: skip
         for label, key, note in memory:

@@ -28,7 +28,7 @@ from kiosk.audio.echo_cancel import echo_canceller_for
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
-from kiosk.core.endpointing import EndOfSpeech, Endpointer, Onset, Speech
+from kiosk.core.endpointing import EndOfSpeech, Endpointer, Onset, Speech, frame_levels_dbfs
 from kiosk.core.events import (
     Citation,
     CitationsReported,
@@ -196,6 +196,36 @@ class KioskPipeline:
         """One 16 kHz PCM16 frame of ``frame_ms`` from the microphone (or a WAV), captured
         from ``captured_at_s`` on (clock time; default: it just ended)."""
         self.tick()
+        self._hear(frame, captured_at_s)
+
+    def on_mic_frames(self, frames: list[bytes], captured_at_s: list[float] | None = None) -> None:
+        """Consecutive frames handed over at once (a device block, or several gathered while
+        quiet), each captured from ``captured_at_s[i]`` on if known: the timers run once."""
+        self.tick()
+        if self.echo_canceller is not None:  # levels of the cancelled frames: one at a time
+            for i, frame in enumerate(frames):
+                self._hear(frame, None if captured_at_s is None else captured_at_s[i])
+            return
+        for frame, level in zip(frames, frame_levels_dbfs(frames), strict=True):
+            self._hear(frame, None, level)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing to react to soon: IDLE (or MUTED) with nothing playing, no speech and no
+        loud voiced frame towards an onset. The microphone may then hand over its audio in
+        larger batches (fewer wake-ups); any frame of such a batch can still open a turn,
+        with its pre-roll, only later."""
+        return (
+            self.machine.state in (State.IDLE, State.MUTED)
+            and not self._held
+            and not self.endpointer.in_speech
+            and self.endpointer.suspected_speech_ms == 0
+            and self.playback.is_idle
+        )
+
+    def _hear(
+        self, frame: bytes, captured_at_s: float | None = None, level_dbfs: float | None = None
+    ) -> None:
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
         if self.echo_canceller is not None:
@@ -207,7 +237,7 @@ class KioskPipeline:
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
         far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
-        for event in self.endpointer.process(frame, far_end):
+        for event in self.endpointer.process(frame, far_end, level_dbfs):
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it
             elif isinstance(event, Onset):

@@ -315,6 +315,7 @@ class Daemon(DaemonDevices):
     def _on_event_for_ticker(self, event: Any) -> None:
         if isinstance(event, StateChanged):
             self._tick_now.set()
+            self._mic_now()
             if event.old is State.IDLE and event.new is State.LISTENING:
                 self._knowledge.prepare()  # opens a lazy backend while the visitor speaks
 

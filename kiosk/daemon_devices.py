@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,15 @@ log = logging.getLogger("kiosk.daemon")  # the daemon's log lines keep the daemo
 # Microphone audio per wake-up: three 20 ms frames per PortAudio callback (or WAV read)
 # instead of one, a third of the wake-ups while idle; the VAD still sees 20 ms frames.
 MIC_BLOCK_MS = 60
+# While the kiosk has nothing to react to (KioskPipeline.quiet: IDLE, nothing playing, no
+# loud voiced frame), one hand-over gathers up to this many blocks (480 ms): a quiet room's
+# event loop then wakes ~2 times a second instead of ~17. A block with a frame loud enough
+# to count towards an onset ends the batch at once, so a visitor's first syllable is heard
+# as soon as with single blocks; quieter audio (a voiced hum below the onset level, a wake
+# word said softly) is heard up to 420 ms later, pre-roll and all.
+QUIET_HANDOVER_BLOCKS = 8
+# ... "loud enough": this far below the level that counts towards an onset.
+HANDOVER_MARGIN_DB = 3.0
 # The speaker stream stops after this long with nothing to play (no silence rendered while
 # idle) and starts again when audio is queued; 1 s also lets the echo reference go quiet.
 SPEAKER_IDLE_PAUSE_S = 1.0
@@ -48,6 +58,9 @@ class DaemonDevices:
     _leds: Any
     _recovery: Any
     _sink: Any
+    _source: Any = None  # the PortAudio microphone, if any
+    _mic_blocks = 1  # blocks per hand-over the microphone is asked for (see _mic_follow)
+    _mic_level_dbfs = -math.inf  # a block with a frame this loud is handed over at once
 
     if TYPE_CHECKING:
 
@@ -60,22 +73,39 @@ class DaemonDevices:
         pipeline.on_mic_frame(frame)
 
     def _on_frames(self, frames: list[bytes], arrived_s: float | None = None) -> None:
-        """One PortAudio callback's frames; ``arrived_s`` (time.monotonic, the loop's clock)
-        when the callback ran: with the input latency, when each frame was captured (the
-        echo canceller lines the speaker's output up with it)."""
+        """One hand-over of frames (a PortAudio callback's, or several gathered while quiet);
+        ``arrived_s`` (time.monotonic, the loop's clock) when the last came: with the input
+        latency, when each frame was captured (the echo canceller lines the speaker's output
+        up with it)."""
         pipeline = self.pipeline
         if pipeline is None:
             return
         if arrived_s is None or pipeline.echo_canceller is None:
-            for frame in frames:
-                pipeline.on_mic_frame(frame)
-            return
-        source = getattr(self, "_source", None)
-        latency_s = source.input_latency_ms / 1000 if source is not None else 0.0
-        frame_s = self.cfg.audio.frame_ms / 1000
-        end_s = arrived_s - latency_s
-        for i, frame in enumerate(frames):
-            pipeline.on_mic_frame(frame, end_s - (len(frames) - i) * frame_s)
+            pipeline.on_mic_frames(frames)
+        else:
+            source = getattr(self, "_source", None)
+            latency_s = source.input_latency_ms / 1000 if source is not None else 0.0
+            frame_s = self.cfg.audio.frame_ms / 1000
+            end_s = arrived_s - latency_s
+            n = len(frames)
+            pipeline.on_mic_frames(frames, [end_s - (n - i) * frame_s for i in range(n)])
+        self._mic_follow(pipeline)
+
+    def _mic_follow(self, pipeline: KioskPipeline) -> None:
+        """Tell the microphone how much to gather per hand-over from now on."""
+        self._mic_blocks = QUIET_HANDOVER_BLOCKS if pipeline.quiet else 1
+        self._mic_level_dbfs = pipeline.endpointer.onset_level_dbfs - HANDOVER_MARGIN_DB
+        source = self._source
+        if source is not None:
+            source.handover_level_dbfs = self._mic_level_dbfs
+            source.handover_blocks = self._mic_blocks
+
+    def _mic_now(self) -> None:
+        """Something happened (a state change, a button): one block per hand-over again,
+        from the microphone's next block on (it hands over what it gathered with it)."""
+        self._mic_blocks = 1
+        if self._source is not None:
+            self._source.handover_blocks = 1
 
     def _on_device_error(self, exc: BaseException) -> None:
         """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""
@@ -125,9 +155,11 @@ class DaemonDevices:
             mic = WavMicrophone(
                 Path(self.args.input_wav),
                 cfg.audio.frame_ms,
-                self._on_frame,
-                MIC_BLOCK_MS,
+                block_ms=MIC_BLOCK_MS,
                 rate_hz=VAD_RATE_HZ,
+                on_frames=self._on_frames,
+                blocks_per_wake=lambda: self._mic_blocks,
+                handover_level_dbfs=lambda: self._mic_level_dbfs,
             )
             tasks.append(loop.create_task(mic.run()))
             if getattr(self.args, "exit_at_end", False):
@@ -215,6 +247,7 @@ class DaemonDevices:
             log.error("wake word unavailable (%s): only the button opens a turn", exc)
 
     def _on_gesture(self, gesture: Any) -> None:
+        self._mic_now()
         pipeline = self.pipeline
         if pipeline is None:
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,11 +28,13 @@ from kiosk.audio.devices import (
     DeviceKind,
     PortAudioHost,
     open_pyaudio,
+    release_alsa_config,
 )
 from kiosk.audio.frames import FrameSlicer
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.portaudio_stream import ErrorCallback, PortAudioStream
 from kiosk.audio.resample import Resampler
+from kiosk.core.endpointing import frame_levels_dbfs
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,13 @@ class PyAudioSource(PortAudioStream):
     ``on_frames(frames)`` once per callback with its whole frames (fewer hand-overs when
     ``block_ms`` spans several frames). Neither may block (wrap in
     ``loop.call_soon_threadsafe``).
+
+    With ``on_frames``, the consumer may ask for larger batches while it has nothing to react
+    to: :attr:`handover_blocks` > 1 gathers that many callbacks' frames into one hand-over
+    (one wake-up of the consumer's thread instead of several), except that a block with a
+    frame at or above :attr:`handover_level_dbfs` (someone may be starting to speak) is
+    handed over at once, with whatever was gathered before it. A reopen drops what was
+    gathered (:meth:`take_pending`).
 
     When the stream dies (PortAudio stops it, no callback for ``stall_timeout_s``, or no
     first callback for ``start_timeout_s``), ``on_error(DeviceError)`` is called once (from
@@ -99,11 +109,40 @@ class PyAudioSource(PortAudioStream):
         self._slicer = FrameSlicer(rate_hz, frame_ms)  # validates rate/frame_ms early
         self._resampler = Resampler(rate_hz, rate_hz)
         self.frames_delivered = 0
+        # Set by the consumer (any thread; plain attributes): see the class docstring.
+        self.handover_blocks = 1
+        self.handover_level_dbfs = -math.inf
+        self._gathered: list[bytes] = []
+        self._gathered_blocks = 0
+        self._gather_lock = threading.Lock()
+        self.handovers = 0
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(rate_hz, self.rate_hz)
         self._slicer.clear()
         self._silent_since_s = None
+        self.take_pending()
+
+    def take_pending(self) -> list[bytes]:
+        """The frames gathered towards the next hand-over (now not handed over by it)."""
+        with self._gather_lock:
+            frames, self._gathered = self._gathered, []
+            self._gathered_blocks = 0
+        return frames
+
+    def _hand_over(self, frames: list[bytes]) -> None:
+        assert self._on_frames is not None
+        with self._gather_lock:
+            self._gathered += frames
+            self._gathered_blocks += 1
+            if self._gathered_blocks < self.handover_blocks and not _loud(
+                frames, self.handover_level_dbfs
+            ):
+                return
+            batch, self._gathered = self._gathered, []
+            self._gathered_blocks = 0
+        self.handovers += 1
+        self._on_frames(batch)  # one hand-over (one loop wake-up) per batch
 
     def _content_problem(self) -> str | None:
         since = self._silent_since_s
@@ -138,7 +177,7 @@ class PyAudioSource(PortAudioStream):
             self.frames_delivered += len(frames)
             if self._on_frames is not None:
                 if frames:
-                    self._on_frames(frames)  # one hand-over (one loop wake-up) per block
+                    self._hand_over(frames)
             else:
                 assert self._on_frame is not None
                 for frame in frames:
@@ -151,6 +190,13 @@ class PyAudioSource(PortAudioStream):
     def input_latency_ms(self) -> float:
         stream = self._stream
         return float(stream.get_input_latency()) * 1000 if stream is not None else 0.0
+
+
+def _loud(frames: list[bytes], level_dbfs: float) -> bool:
+    """Whether any of ``frames`` (PCM16) has an RMS level of ``level_dbfs`` or more."""
+    if level_dbfs == -math.inf:
+        return True
+    return max(frame_levels_dbfs(frames), default=-math.inf) >= level_dbfs
 
 
 class PyAudioSink(PortAudioStream):
@@ -298,7 +344,8 @@ class PyAudioSink(PortAudioStream):
 
 
 def reopen_streams(*streams: PyAudioSource | PyAudioSink) -> None:
-    """Close every stream, then start them all: a full PortAudio re-scan in between.
+    """Close every stream, then start them all: a full PortAudio re-scan in between; then
+    unload the ALSA plugins that scan loaded and no stream uses (:func:`release_alsa_config`).
 
     Raises:
         DeviceError: from the first stream that cannot open (the others stay as they are:
@@ -308,3 +355,5 @@ def reopen_streams(*streams: PyAudioSource | PyAudioSink) -> None:
         stream.close()
     for stream in streams:
         stream.start()
+    if release_alsa_config():
+        log.debug("= ALSA configuration freed, probed plugins unloaded")

@@ -12,29 +12,51 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.audio.playback import PlaybackBuffer
+from kiosk.core.endpointing import frame_levels_dbfs
 
 
 class WavMicrophone:
     """A WAV file as the microphone: paced frames, then silence until stopped.
 
     Wakes every ``block_ms`` (a multiple of ``frame_ms``) and delivers that many frames, as
-    PortAudio does with :data:`kiosk.daemon.MIC_BLOCK_MS` blocks. A 16-bit mono file at the VAD rate is
-    read as it plays (an hour-long soak file costs no memory); other formats are converted
-    up front.
+    PortAudio does with :data:`kiosk.daemon.MIC_BLOCK_MS` blocks; with ``on_frames`` they
+    come as one list per wake-up, and ``blocks_per_wake()`` (asked before each wake-up) may
+    make a wake-up span several blocks (while the kiosk has nothing to react to), ended
+    early by a block with a frame at ``handover_level_dbfs()`` or louder: as
+    :class:`~kiosk.audio.pyaudio_io.PyAudioSource` batches its hand-overs. A 16-bit mono
+    file at the VAD rate is read as it plays (an hour-long soak file costs no memory); other
+    formats are converted up front.
     """
 
     def __init__(
         self,
         path: Path,
         frame_ms: int,
-        on_frame: Callable[[bytes], None],
+        on_frame: Callable[[bytes], None] | None = None,
         block_ms: int = 0,
         rate_hz: int = 16000,
+        *,
+        on_frames: Callable[[list[bytes]], None] | None = None,
+        blocks_per_wake: Callable[[], int] | None = None,
+        handover_level_dbfs: Callable[[], float] | None = None,
     ) -> None:
+        if (on_frame is None) == (on_frames is None):
+            raise ValueError("give exactly one of on_frame and on_frames")
         self._frame_bytes = rate_hz * frame_ms // 1000 * 2
-        self._frames_per_wake = max(1, (block_ms or frame_ms) // frame_ms)
+        self._frames_per_block = max(1, (block_ms or frame_ms) // frame_ms)
         self._frame_s = frame_ms / 1000
-        self._on_frame = on_frame
+        if on_frames is None:
+            assert on_frame is not None
+            each = on_frame
+
+            def on_frames(frames: list[bytes]) -> None:
+                for frame in frames:
+                    each(frame)
+
+        self._on_frames = on_frames
+        self._blocks_per_wake = blocks_per_wake or (lambda: 1)
+        self._handover_level = handover_level_dbfs
+        self._ahead: list[bytes] = []  # read from the file, not yet due (a batch's rest)
         self._pcm = b""
         self._pos = 0
         from kiosk.audio.wav import WavReader, read_wav_mono
@@ -51,7 +73,7 @@ class WavMicrophone:
     @property
     def at_end(self) -> bool:
         """The whole file has been handed over (silence follows)."""
-        return self._reader is None and self._pos >= len(self._pcm)
+        return self._reader is None and self._pos >= len(self._pcm) and not self._ahead
 
     def _next_frame(self) -> bytes:
         if self._reader is not None:
@@ -67,16 +89,34 @@ class WavMicrophone:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         t = loop.time()
+        per_block = self._frames_per_block
         try:
             while True:
-                frames = [self._next_frame() for _ in range(self._frames_per_wake)]
-                t += self._frame_s * len(frames)
+                n = per_block * max(1, self._blocks_per_wake())
+                while len(self._ahead) < n:
+                    self._ahead.append(self._next_frame())
+                if n > per_block and self._handover_level is not None:
+                    # As PyAudioSource: a block loud enough for an onset ends the batch.
+                    n = per_block * blocks_until_loud(
+                        self._ahead[:n], per_block, self._handover_level()
+                    )
+                frames = self._ahead[:n]
+                del self._ahead[:n]
+                t += self._frame_s * n
                 await asyncio.sleep(max(0.0, t - loop.time()))
-                for frame in frames:
-                    self._on_frame(frame)
+                self._on_frames(frames)
         finally:
             if self._reader is not None:
                 self._reader.close()
+
+
+def blocks_until_loud(frames: list[bytes], frames_per_block: int, level_dbfs: float) -> int:
+    """Blocks of ``frames`` up to and including the first with a frame at ``level_dbfs`` or
+    louder (all of them if none is)."""
+    for i, level in enumerate(frame_levels_dbfs(frames)):
+        if level >= level_dbfs:
+            return i // frames_per_block + 1
+    return max(1, len(frames) // frames_per_block)
 
 
 class WavSpeaker:

@@ -81,12 +81,21 @@ EndpointEvent = Onset | Speech | EndOfSpeech
 
 def frame_dbfs(frame: bytes) -> float:
     """RMS level of a PCM16 frame in dBFS (-inf for digital silence)."""
-    samples = np.frombuffer(frame, dtype="<i2").astype(np.float32)
-    if samples.size == 0:
+    if len(frame) < 2:
         return -math.inf
-    # np.dot, not np.mean(x * x): one call per 20 ms frame, ~4x cheaper (5 vs 19 us).
-    mean_square = float(np.dot(samples, samples)) / samples.size
-    return 10 * math.log10(mean_square / 32768.0**2) if mean_square > 0 else -math.inf
+    return frame_levels_dbfs([frame])[0]
+
+
+def frame_levels_dbfs(frames: list[bytes]) -> list[float]:
+    """RMS levels of PCM16 frames of one size in dBFS, in one pass (a device block of them:
+    ~0.2 us a frame for 24 instead of ~1.2 us each). The same row sums as for one frame, so
+    a level never depends on the company its frame came in."""
+    size = len(frames[0]) // 2 * 2 if frames else 0
+    if not size or any(len(f) != size for f in frames):
+        return [frame_dbfs(f[: len(f) // 2 * 2]) for f in frames]
+    x = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float32).reshape(len(frames), -1)
+    mean_squares = np.einsum("ij,ij->i", x, x) / x.shape[1]
+    return [10 * math.log10(ms / 32768.0**2) if ms > 0 else -math.inf for ms in mean_squares.tolist()]
 
 
 class Endpointer:
@@ -123,6 +132,7 @@ class Endpointer:
         self._utterance_ms = 0  # onset .. last voiced frame
         self.guarded = False  # half-duplex guard: set while the kiosk's own answer plays
         self.noise = NoiseFloor(frame_ms, settings.noise_window_s)
+        self._room_dbfs: float | None = None  # noise_floor_dbfs, kept up to date by _learn_room
         # The echo reference outlives the playback queue by the room's tail: the last block's
         # echo is still in the microphone when the queue runs empty.
         self._tail_frames = max(0, settings.echo_tail_ms // frame_ms)
@@ -154,8 +164,12 @@ class Endpointer:
         """The room's learned level that onset and continuation are judged against: its
         typical idle level, or the floor if higher (after a step up during a turn, only the
         floor has heard it). None until enough audio was heard."""
+        return self._room_dbfs
+
+    def _learn_room(self) -> None:
+        # Read on every frame (two or three times), changed at most every 100 ms: kept here.
         levels = [x for x in (self.noise.dbfs, self.noise.ambient_dbfs) if x is not None]
-        return max(levels) if levels else None
+        self._room_dbfs = max(levels) if levels else None
 
     @property
     def onset_level_dbfs(self) -> float:
@@ -229,6 +243,7 @@ class Endpointer:
         """Adopt what ``other`` learned about the room: its ambient level and echo return
         (a settings reload builds a new endpointer; the room did not change)."""
         self.noise.carry_from(other.noise)
+        self._learn_room()
         self.echo_return_db = other.echo_return_db
 
     def reset(self) -> None:
@@ -251,7 +266,9 @@ class Endpointer:
         self._silence_ms = 0
         self._utterance_ms = 0
 
-    def process(self, frame: bytes, far_end_dbfs: float | None = None) -> list[EndpointEvent]:
+    def process(
+        self, frame: bytes, far_end_dbfs: float | None = None, level_dbfs: float | None = None
+    ) -> list[EndpointEvent]:
         """Feed one frame.
 
         Args:
@@ -259,10 +276,11 @@ class Endpointer:
             far_end_dbfs: the level of what the speaker played just now (the echo
                 reference, recent enough to still be in the microphone); None when unknown
                 or when an echo canceller takes care of it.
+            level_dbfs: ``frame_dbfs(frame)`` if already known (:func:`frame_levels_dbfs`).
         """
         voiced = self._is_speech(frame)
         first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
-        level = frame_dbfs(frame)
+        level = frame_dbfs(frame) if level_dbfs is None else level_dbfs
         # What the speaker played stays the reference for ECHO_REFERENCE_MS after its queue
         # ran empty (that block's echo is still in the mic); later it may be stale (a speaker
         # that stops reading when idle never updates it).
@@ -306,7 +324,8 @@ class Endpointer:
             # for a while, frames loud enough to open a turn are no ambient.
             self._cut_left = max(0, self._cut_left - 1)
             visitor = self._cut_left > 0 and level >= onset_level
-            self.noise.observe(level, idle=not self._in_speech and not visitor)
+            if self.noise.observe(level, idle=not self._in_speech and not visitor):
+                self._learn_room()
         return events
 
     @property

@@ -81,14 +81,21 @@ class NoiseFloor:
         """The typical idle level in dBFS (median block); None until enough idle audio."""
         return self._ambient
 
-    def observe(self, level_dbfs: float, *, idle: bool = True) -> None:
-        """One frame's RMS level (dBFS, -inf for digital silence); ``idle``: no turn is open."""
+    def observe(self, level_dbfs: float, *, idle: bool = True) -> bool:
+        """One frame's RMS level (dBFS, -inf for digital silence); ``idle``: no turn is open.
+
+        True when a statistic was brought up to date (a block ended: every 100 ms at most).
+        """
         level = max(level_dbfs, SILENCE_DBFS) if not math.isnan(level_dbfs) else SILENCE_DBFS
+        changed = False
         if self._all.add(level):
             # Only a whole window: a turn must not lift it (a short one at start-up is most of it).
             self._floor = self._all.ranked(0.0, full=True)
+            changed = True
         if idle and self._idle.add(level):
             self._ambient = self._idle.ranked(0.5)
+            changed = True
+        return changed
 
     def carry_from(self, other: NoiseFloor) -> None:
         """Adopt what ``other`` learned (a settings reload must not forget the room)."""

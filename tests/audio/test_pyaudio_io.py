@@ -351,3 +351,29 @@ def test_sink_without_idle_pause_keeps_rendering_silence() -> None:
             stream.callback(None, 480, {}, 0)
             time.sleep(0.02)
         assert stream.active and sink.pauses == 0
+
+
+def test_source_gathers_quiet_blocks_and_hands_a_loud_one_over_at_once() -> None:
+    """handover_blocks > 1 (the kiosk has nothing to react to): quiet blocks are gathered
+    into one hand-over; a block with a frame at handover_level_dbfs or louder ends the batch
+    there. Nothing is lost or reordered; back at 1 block, every callback hands over."""
+    host = _host(rates_hz=(16000,))
+    batches: list[list[bytes]] = []
+    rng = np.random.default_rng(5)
+    quiet = (rng.standard_normal(960 * 12) * 30).astype(np.int16)  # ~ -60 dBFS
+    quiet[960 * 5 + 400 : 960 * 5 + 720] = (rng.standard_normal(320) * 3000).astype(np.int16)
+    source = PyAudioSource(
+        "", rate_hz=16000, frame_ms=20, block_ms=60, on_frames=batches.append,
+        pyaudio_factory=lambda: host,
+    )  # fmt: skip
+    with source:
+        source.handover_blocks = 4
+        source.handover_level_dbfs = -40.0
+        _feed(host.streams[0], quiet[: 960 * 10].tobytes(), channels=1, block_frames=960)
+        source.handover_blocks = 1
+        _feed(host.streams[0], quiet[960 * 10 :].tobytes(), channels=1, block_frames=960)
+
+    # blocks 0-3 (quiet), 4-5 (block 5 is loud), 6-9 (quiet), then 10 and 11 one by one
+    assert [len(b) for b in batches] == [12, 6, 12, 3, 3]
+    assert b"".join(f for b in batches for f in b) == quiet.tobytes()
+    assert source.handovers == 5

@@ -306,3 +306,40 @@ def test_stream_killed_by_the_server_calls_on_error_once_and_reopen_recovers(
 
     assert len(capture.errors) == 1
     assert "input device stopped" in str(capture.errors[0])
+
+
+def _mapped_alsa_plugins() -> set[str]:
+    with open("/proc/self/maps") as maps:
+        return {os.path.basename(line.split()[-1]) for line in maps if "libasound_module_" in line}
+
+
+def test_reopen_unloads_the_probed_alsa_plugins_and_both_streams_play_on(capture: Capture) -> None:
+    """reopen_streams (start-up and device recovery) frees alsa-lib's configuration after
+    opening: the plugins PortAudio's device scan loaded and no stream uses go (a52 takes
+    libavcodec with it); the open streams keep theirs, and a paused speaker starts again."""
+    from kiosk.audio.pyaudio_io import reopen_streams
+
+    buffer = PlaybackBuffer(24000)
+    sink = PyAudioSink("", buffer, on_error=capture.on_error, idle_pause_s=0.2)
+    source = PyAudioSource("", rate_hz=16000, frame_ms=20, on_frame=capture.on_frame,
+                           on_error=capture.on_error)  # fmt: skip
+    try:
+        for _ in range(2):  # start-up, then a recovery: the scan runs again, and the release
+            reopen_streams(source, sink)
+            in_use = _mapped_alsa_plugins()
+            assert "libasound_module_pcm_a52.so" not in in_use
+            start = capture.frame_count()
+            capture.wait_for(lambda s=start: len(capture.frames) >= s + 10, 5.0, "frames")
+        deadline = time.monotonic() + 5 * TIMEOUT_FACTOR
+        while sink.pauses == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.pauses >= 1  # nothing to play: stopped, now to start again
+        start = capture.frame_count()
+        buffer.write(tone(1000, 24000, 0.5, amplitude=0.5).tobytes(), "item_tone")
+        capture.wait_for(lambda: len(capture.frames) >= start + 60, 6.0, "1.2 s of frames")
+        assert buffer.played_ms("item_tone") == 500
+        assert _loud_part(capture.samples(start), 16000).size / 16000 == pytest.approx(0.5, abs=0.1)
+    finally:
+        source.close()
+        sink.close()
+    assert capture.errors == []
