@@ -100,3 +100,17 @@ def test_footprint_table_has_ratios_goals_and_reports_a_missing_peer() -> None:
     assert rows["wyoming-satellite cpu / kiosk wav"]["value"] == "missing"
     assert "cannot install" in rows["wyoming-satellite cpu / kiosk wav"]["note"]
     assert rows["start -> READY=1 s (median)"]["value"] == 0.7
+
+
+def test_memory_map_splits_rss_into_anonymous_and_file_backed_mappings() -> None:
+    import os
+
+    import bench_footprint as bf
+
+    m = bf.memory_map(os.getpid())
+    with open("/proc/self/status") as f:
+        status = dict(line.split(":", 1) for line in f)
+    assert m["rss_mb"] == pytest.approx(int(status["VmRSS"].split()[0]) / 1024, rel=0.1)
+    assert m["anon_mb"] + m["file_mb"] == pytest.approx(m["rss_mb"], abs=0.2)
+    assert m["libraries_mapped"] > 0 and any("python" in name for name in m["largest_mb"])
+    assert all("libasound_module_" in name for name in m["alsa_plugins"])
