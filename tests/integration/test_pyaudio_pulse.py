@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -276,7 +277,9 @@ def test_null_sink_unloaded_under_running_source_calls_on_error_and_reopen_recov
 
     assert len(capture.errors) == 1
     assert isinstance(capture.errors[0], DeviceError)
-    assert "input device stalled" in str(capture.errors[0])
+    # Either report is the loss, once: the moved stream stalls on auto_null's monitor, or (since
+    # the batched capture hand-over of 6be9a11) PortAudio's poll fails first and the stream stops.
+    assert re.search(r"input device (stalled|stopped)", str(capture.errors[0]))
 
 
 def test_stream_killed_by_the_server_calls_on_error_once_and_reopen_recovers(
