@@ -83,7 +83,7 @@ class DaemonDevices:
         if arrived_s is None or pipeline.echo_canceller is None:
             pipeline.on_mic_frames(frames)
         else:
-            source = getattr(self, "_source", None)
+            source = self._source
             latency_s = source.input_latency_ms / 1000 if source is not None else 0.0
             frame_s = self.cfg.audio.frame_ms / 1000
             end_s = arrived_s - latency_s
