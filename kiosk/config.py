@@ -124,7 +124,7 @@ class AudioSettings:
 class VadSettings:
     aggressiveness: int = 2  # webrtcvad 0..3 (3 = least trigger-happy)
     min_speech_ms: int = 200  # voiced audio needed to open a turn
-    hangover_ms: int = 1000  # silence that ends an utterance that still looks unfinished (the cap)
+    hangover_ms: int = 1250  # silence that ends an utterance that still looks unfinished (the cap)
     preroll_ms: int = 300  # audio kept from before onset so the first syllable is not lost
     max_utterance_s: float = 15.0
     # Onset gate: voiced frames quieter than this do not open a turn (webrtcvad ignores level).
@@ -144,9 +144,12 @@ class VadSettings:
     # Second opinion on webrtcvad's voiced frames (run only while webrtcvad hears voice).
     neural: Literal["silero", "off"] = "silero"
     neural_threshold: float = 0.5
-    # Semantic end of turn (cheap cue): an utterance this long (onset to the pause) ends after
-    # complete_hangover_ms of pause; a shorter one looks unfinished and may pause up to hangover_ms.
+    # Semantic end of turn (cheap cue): an utterance this long (onset to the pause) with this many
+    # syllable nuclei (0 = length alone), or one complete_long_ms long whatever the count, ends
+    # after complete_hangover_ms of pause; a shorter one may pause up to hangover_ms.
     complete_after_ms: int = 1200
+    complete_after_syllables: int = 8
+    complete_long_ms: int = 1400
     complete_hangover_ms: int = 250
     # The guard outlasts the playback queue by the room's echo tail (ring time + device latency).
     echo_tail_ms: int = 250

@@ -65,6 +65,10 @@ def _validate(cfg: Config) -> None:
     _check_range("vad.echo_tail_ms", v.echo_tail_ms, 0, 2000)
     _check_range("vad.complete_after_ms", v.complete_after_ms, 0, 60000)
     _check_range("vad.complete_hangover_ms", v.complete_hangover_ms, 100, 5000)
+    _check_range("vad.complete_after_syllables", v.complete_after_syllables, 0, 100)
+    _check_range("vad.complete_long_ms", v.complete_long_ms, 0, 60000)
+    if v.complete_long_ms < v.complete_after_ms:
+        raise ConfigError("vad.complete_long_ms", f"must be at least vad.complete_after_ms ({v.complete_after_ms}), got {v.complete_long_ms}")
     _check_range("realtime.connect_timeout_s", rt.connect_timeout_s, 0.5, 120)
     _check_range("audio.output_volume", cfg.audio.output_volume, 0, 4)
     _check_range("audio.silence_timeout_s", cfg.audio.silence_timeout_s, 0, 3600)

@@ -8,12 +8,15 @@ is the frame's RMS); the neural VAD is a stand-in that counts its calls.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kiosk.audio.vad import ConfirmedVoiceDetector
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Onset
 from kiosk.core.noisefloor import NoiseFloor
+from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, Mic, make_mic, numbers, play_over
 
 HVAC_DBFS = -40.0  # steady room noise webrtcvad calls voiced
@@ -187,14 +190,20 @@ def test_neural_vad_wakes_warmed_with_the_audio_before_and_sleeps_after_a_gap() 
 # --- semantic end of turn, carried room ----------------------------------------------------------
 
 EOT = VadSettings(min_speech_ms=100, hangover_ms=700, complete_hangover_ms=300,
-                  complete_after_ms=1200, preroll_ms=60)
+                  complete_after_ms=1200, complete_after_syllables=0, preroll_ms=60)
+# The same with the syllable cue: 1.2 s and 8 nuclei, or 1.6 s whatever the count.
+EOT_SYL = dataclasses.replace(EOT, complete_after_syllables=8, complete_long_ms=1600)
+SYLLABLE_FRAMES = 8  # a syllable: 100 ms loud, 60 ms 12 dB down (5 dB would still be a dip)
 
 
-def end_after_pause(speech_frames: int) -> int:
-    """Silent frames after ``speech_frames`` of speech until the utterance ends."""
-    mic = make_mic(EOT)
+def end_after_pause(speech_frames: int, settings: VadSettings = EOT, syllables: bool = False) -> int:
+    """Silent frames after ``speech_frames`` of speech until the utterance ends (steady
+    speech, or syllables: loud and 12 dB quieter frames in turn, still voiced)."""
+    mic = make_mic(settings)
     mic.silence(30)
-    mic.play(speech_frames, VISITOR_DBFS)
+    for k in range(speech_frames):
+        loud = not syllables or k % SYLLABLE_FRAMES < 5
+        mic.play(1, VISITOR_DBFS if loud else VISITOR_DBFS - 12)
     for n in range(1, 100):
         if mic.silence(1):
             return n
@@ -207,6 +216,50 @@ def test_a_sentence_long_utterance_ends_after_the_short_pause() -> None:
 
 def test_a_short_utterance_looks_unfinished_and_may_pause_up_to_the_cap() -> None:
     assert end_after_pause(800 // FRAME_MS) * FRAME_MS == 700
+
+
+def test_syllable_cue_a_sentence_long_in_time_but_few_syllables_looks_unfinished() -> None:
+    # 1.28 s: 8 syllables end after the short pause; the same time as one long vowel
+    # ("uhhhh", or a slow speaker's half question: too few nuclei) may pause up to the cap.
+    frames = 8 * SYLLABLE_FRAMES
+    assert end_after_pause(frames, EOT_SYL, syllables=True) * FRAME_MS == 300
+    assert end_after_pause(frames, EOT_SYL) * FRAME_MS == 700
+    assert end_after_pause(7 * SYLLABLE_FRAMES, EOT_SYL, syllables=True) * FRAME_MS == 700
+
+
+def test_syllable_cue_a_long_utterance_is_finished_whatever_the_count() -> None:
+    assert end_after_pause(1600 // FRAME_MS, EOT_SYL) * FRAME_MS == 300
+    assert end_after_pause(1580 // FRAME_MS, EOT_SYL) * FRAME_MS == 700
+
+
+def test_syllable_counter_counts_level_peaks_above_the_threshold_only() -> None:
+    counter = SyllableCounter()
+    counter.feed([-30, -25, -31, -60, -29, -28, -40], threshold_dbfs=-35.0)
+    assert counter.count == 2
+    counter.feed([-38, -36, -38, -36, -60], threshold_dbfs=-35.0)  # below the threshold
+    assert counter.count == 2
+    counter.feed([-30, -29.0, -30.0, -28.5, -27.0], threshold_dbfs=-35.0)  # ripples < 3 dB
+    assert counter.count == 3  # one peak, still at its height
+    counter.reset()
+    assert counter.count == 0
+
+
+def test_block_levels_split_a_frame_into_10_ms_blocks() -> None:
+    import numpy as np
+
+    x = np.concatenate([np.full(160, 3277), np.zeros(160)]).astype("<i2").tobytes()
+    loud, silent = block_levels_dbfs(x, 20)
+    assert loud == pytest.approx(-20.0, abs=0.01) and silent == float("-inf")
+    assert len(block_levels_dbfs(x[:320], 10)) == 1
+
+
+def test_complete_long_ms_below_complete_after_ms_is_a_one_line_config_error() -> None:
+    from kiosk.errors import ConfigError
+    from tests.unit.test_config import config_error
+
+    err = config_error("[vad]\ncomplete_after_ms = 1500\ncomplete_long_ms = 1400\n")
+    assert isinstance(err, ConfigError) and err.key == "vad.complete_long_ms"
+    assert config_error("[vad]\ncomplete_after_syllables = -1\n").key == "vad.complete_after_syllables"
 
 
 def test_carry_room_keeps_the_floor_and_echo_return_across_a_reload() -> None:
