@@ -227,6 +227,14 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "questions_snr_ge_10": len(hi),
         "merged": sum(m["merged_pairs"] for m in res["questions"]),
         "split_pct": 100 * sum(q["turns"] >= 2 for q in paused) / len(paused) if paused else None,
+        # Questions at SNR >= 10 dB split in two: how soon the visitor went on after the
+        # commit (a real server answers ~1.4 s after it: sooner, the kiosk "continues").
+        "splits_snr_ge_10": [
+            {k: q.get(k) for k in ("pause_s", "resumed_after_commit_s", "first_outcome")}
+            for q in hi
+            if q["turns"] >= 2
+        ],
+        "missed_snr_ge_10": sum(q["turns"] == 0 for q in hi),
         "paused_questions": len(paused),
         "upstream_ratio_max": max(ratios) if ratios else None,
         "upstream_ratio_p50": pct(ratios, 50),

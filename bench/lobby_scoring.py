@@ -37,14 +37,20 @@ def score_questions(mix: Mix, log: RunLog, preroll_s: float) -> dict[str, Any]:
         delay = None
         if turn is not None and turn["commit_frame"] is not None:
             delay = log.at_s(turn["commit_frame"]) - q["end_s"]
-        out["questions"].append(
-            {
-                "turns": len(hits),
-                "pause_s": q["pause_s"],
-                "eot_delay_s": delay,
-                "merged": any(h in o for h in hits for o in per_q if o is not hits),
-            }
-        )
+        row = {
+            "turns": len(hits),
+            "pause_s": q["pause_s"],
+            "eot_delay_s": delay,
+            "merged": any(h in o for h in hits for o in per_q if o is not hits),
+        }
+        if len(hits) >= 2:  # split: how soon the visitor went on after the first commit
+            first, second = log.turns[hits[0]], log.turns[hits[1]]
+            if first["commit_frame"] is not None:
+                row["resumed_after_commit_s"] = round(
+                    log.at_s(second["start_frame"]) - log.at_s(first["commit_frame"]), 3
+                )
+            row["first_outcome"] = first.get("outcome")
+        out["questions"].append(row)
     true_s = sum(q["end_s"] - q["start_s"] + preroll_s for q in mix.questions)
     out["upstream_s"] = sum(t.get("upstream_s") or 0.0 for t in log.turns)
     out["upstream_ratio"] = out["upstream_s"] / true_s
