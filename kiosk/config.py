@@ -213,6 +213,8 @@ class RagSettings:
     azure_vector_field: str = ""  # e.g. "text_vector"; "" = keyword only
     # Who embeds the query for azure_vector_field: Azure's vectorizer, or the kiosk's model.
     azure_query_vectors: Literal["service", "local"] = "service"
+    # Section-heading vectors (the local ranking's third list), filled by `kiosk index push`.
+    azure_heading_vector_field: str = ""  # e.g. "heading_vector"; needs query vectors "local"
     azure_id_field: str = "chunk_id"
     azure_content_field: str = "chunk"
     azure_title_field: str = "title"

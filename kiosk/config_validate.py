@@ -13,7 +13,7 @@ from kiosk.endpoint_urls import check_endpoint
 from kiosk.errors import ConfigError
 
 if TYPE_CHECKING:
-    from kiosk.config import Config, GpioSettings, WakeSettings
+    from kiosk.config import Config, GpioSettings, RagSettings, WakeSettings
 
 # Voices the Realtime models speak with (GA; the beta dialect knows all but marin and cedar).
 REALTIME_VOICES = (
@@ -115,6 +115,7 @@ def _validate(cfg: Config) -> None:
     _check_range("rag.max_tool_calls", cfg.rag.max_tool_calls, 1, 32)
     if cfg.rag.azure_endpoint:  # also used by `kiosk index push --azure` with another backend
         check_endpoint("rag.azure_endpoint", cfg.rag.azure_endpoint, "azure")
+    _check_heading_vector_field(cfg.rag)
     if cfg.rag.backend == "azure":
         if not cfg.rag.azure_endpoint:
             raise ConfigError("rag.azure_endpoint", "required when rag.backend = 'azure'")
@@ -193,3 +194,34 @@ def _check_wake(wake: WakeSettings) -> None:
         )
     if not 0 <= wake.refractory_s <= 60:
         raise ConfigError("wake.refractory_s", f"must be 0..60 s, got {wake.refractory_s:g}")
+
+
+_AZURE_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+
+
+def _check_heading_vector_field(rag: RagSettings) -> None:
+    """``rag.azure_heading_vector_field`` holds the kiosk model's heading vectors, so the
+    query must be embedded by that model too, beside the passage vectors it ranks with."""
+    name = rag.azure_heading_vector_field
+    key = "rag.azure_heading_vector_field"
+    if not name:
+        return
+    if not _AZURE_FIELD_NAME.fullmatch(name):
+        raise ConfigError(key, f"{name!r} is not an Azure field name (letters, digits, _)")
+    if not rag.azure_vector_field:
+        raise ConfigError(key, "needs rag.azure_vector_field (the passage vectors) as well")
+    if rag.azure_query_vectors != "local":
+        raise ConfigError(
+            key,
+            'needs rag.azure_query_vectors = "local": the heading vectors pushed there '
+            "come from the kiosk's model, so the query must too",
+        )
+    others = (
+        rag.azure_vector_field,
+        rag.azure_id_field,
+        rag.azure_content_field,
+        rag.azure_title_field,
+        rag.azure_source_field,
+    )
+    if name in others:
+        raise ConfigError(key, f"{name!r} is already another rag.azure_*_field")

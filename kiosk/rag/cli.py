@@ -328,15 +328,23 @@ def cmd_index_push(args: argparse.Namespace) -> int:
     with SqliteIndex(path, read_only=True) as index:
         total = index.stats().chunks
         model, vectors = index.stored_vectors() if cfg.rag.azure_vector_field else ("", {})
+        _, headings = (
+            index.stored_vectors(headings=True)
+            if vectors and cfg.rag.azure_heading_vector_field
+            else ("", {})
+        )
         result = push_chunks(
             cfg.rag,
             cfg.credentials.azure_search_api_key.reveal(),
             index.iter_chunks(),
             vectors=vectors or None,
+            heading_vectors=headings or None,
             batch_size=args.batch_size,
             progress=lambda n: print(f"[{n}/{total}] uploaded", file=sys.stderr, flush=True),
         )
     with_vectors = f" with {model} vectors" if result.vectors else ""
+    if result.heading_vectors:
+        with_vectors += f" ({len(headings)} section headings' too)"
     print(
         f"pushed {result.uploaded} chunks{with_vectors}, deleted {result.deleted} no longer "
         f"in the local index: {cfg.rag.azure_endpoint} index {cfg.rag.azure_index}"

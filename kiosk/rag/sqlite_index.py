@@ -48,6 +48,7 @@ from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_open import (
     READ_LOCK_WAIT_S,
     WRITE_LOCK_WAIT_S,
+    has_table,
     is_locked,
     locked_error,
     open_read_only,
@@ -247,17 +248,22 @@ class SqliteIndex:
         for r in rows:
             yield Hit(r[0], r[1], r[2], r[3], 0.0)
 
-    def stored_vectors(self) -> tuple[str, dict[str, npt.NDArray[np.float16]]]:
-        """(embedder name, chunk id -> vector) of the stored vectors (``kiosk index push``).
-
-        ("", {}) when the index holds none.
+    def stored_vectors(
+        self, headings: bool = False
+    ) -> tuple[str, dict[str, npt.NDArray[np.float16]]]:
+        """(embedder name, chunk id -> vector) of the stored vectors (``kiosk index push``):
+        the passages', or with ``headings`` the section headings' (on each section's
+        first chunk only). ("", {}) when the index holds none.
         """
+        table = "heading_vectors" if headings else "chunk_vectors"
         with self._connection() as conn:
             if conn is None:
                 return "", {}
             name = stored_embedder(conn)
+            if not has_table(conn, table):  # read-only, written before heading vectors
+                return "", {}
             rows = conn.execute(
-                "SELECT c.chunk_id, v.vec FROM chunk_vectors v JOIN chunks c ON c.id = v.id"
+                f"SELECT c.chunk_id, v.vec FROM {table} v JOIN chunks c ON c.id = v.id"
             ).fetchall()
         vectors = {cid: np.frombuffer(blob, dtype=np.float16) for cid, blob in rows}
         return (name, vectors) if name and vectors else ("", {})

@@ -1,11 +1,14 @@
 """A local stand-in for the Azure AI Search REST endpoints the kiosk uses.
 
 Serves, on 127.0.0.1 port 0: get/create index, documents upload and delete
-(``search.index`` with ``@search.action``) and query (``search.post.search``). It records
-every request (method, path, JSON body, headers) so tests can assert what the real SDK
-sent. Documents live in a dict; a query returns the stored documents whose content
-contains any query word (``*`` lists them all, paged by ``skip``/``top``), or the canned
-``search_results`` when a test sets them.
+(``search.index`` with ``@search.action``: upload replaces a document, merge and
+mergeOrUpload update the fields given, null included) and query (``search.post.search``).
+It records every request (method, path, JSON body, headers) so tests can assert what the
+real SDK sent. Documents live in a dict; a query returns the stored documents whose content
+contains any query word (``*`` lists them all, paged by ``skip``/``top``, ordered by
+``orderby`` "FIELD asc" and filtered by "FIELD gt 'VALUE'" when given; a ``skip`` over
+100,000 is refused as the service does), or the canned ``search_results`` when a test sets
+them.
 """
 
 from __future__ import annotations
@@ -92,15 +95,23 @@ class _Handler(BaseHTTPRequestHandler):
             results = []
             for action in body["value"]:
                 key = action[st.key_field]
-                if action.get("@search.action") == "delete":
+                kind = action.get("@search.action")
+                fields = {k: v for k, v in action.items() if not k.startswith("@")}
+                if kind == "delete":
                     docs.pop(key, None)
-                else:
-                    docs[key] = {k: v for k, v in action.items() if not k.startswith("@")}
+                elif kind == "upload":
+                    docs[key] = fields
+                else:  # merge / mergeOrUpload
+                    docs[key] = {**docs.get(key, {}), **fields}
                 results.append(
                     {"key": key, "status": True, "errorMessage": None, "statusCode": 201}
                 )
             self._reply(200, {"value": results})
         elif rest == "/docs/search.post.search" and self.command == "POST":
+            if body.get("skip", 0) > 100_000:
+                message = "Value must be between 0 and 100000. Parameter name: $skip"
+                self._reply(400, {"error": {"code": "InvalidRequestParameter", "message": message}})
+                return
             self._reply(200, {"value": self._search(name, body)})
         else:
             self._reply(404, {"error": {"code": "NotFound", "message": f"{self.command} {path}"}})
@@ -112,6 +123,15 @@ class _Handler(BaseHTTPRequestHandler):
         docs = self.state.documents.get(name, {})
         if words == ["*"]:
             listed = [{"@search.score": 1.0, **doc} for doc in docs.values()]
+            if body.get("filter"):
+                m = re.fullmatch(r"(\w+) gt '((?:[^']|'')*)'", body["filter"])
+                assert m, body["filter"]
+                bound = m.group(2).replace("''", "'")
+                listed = [d for d in listed if str(d.get(m.group(1))) > bound]
+            if body.get("orderby"):
+                by, direction = body["orderby"].split()
+                assert direction == "asc"
+                listed.sort(key=lambda d: str(d.get(by)))
             skip = body.get("skip", 0)
             return listed[skip : skip + body.get("top", 50)]
         out = []
