@@ -34,7 +34,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,16 @@ def chunk_id_for(source: str, seq: int) -> str:
     return f"{digest}_{seq}"
 
 
+def _forget_vectors_of(ref: weakref.ref[SqliteIndex]) -> Callable[[], None]:
+    def forget() -> None:
+        index = ref()
+        if index is not None:
+            with index._lock:  # not during a search
+                index._searcher.forget_vectors()
+
+    return forget
+
+
 class SqliteIndex:
     """A knowledge index in one SQLite file (or ``":memory:"``).
 
@@ -129,6 +140,9 @@ class SqliteIndex:
         self._conn: sqlite3.Connection | None = None
         self._embedder = embedder
         self._searcher = IndexSearcher(self.path, embedder, relevance_floor)
+        on_unload = getattr(embedder, "on_unload", None)
+        if on_unload is not None:  # the vectors go with the model (weakly: no cycle)
+            on_unload(_forget_vectors_of(weakref.ref(self)))
         self._open_error: KnowledgeError | None = None
         self._open_failed_at = 0.0
         self._open_if_present()

@@ -116,6 +116,13 @@ class IndexSearcher:
         ``PRAGMA data_version`` only moves for other connections' commits)."""
         self._cache_version = -1
 
+    def forget_vectors(self) -> None:
+        """Drop the vector matrices (the embedding model was dropped while idle: at 10k
+        chunks they are ~8 MB); the next search reloads them with the caches."""
+        self._vectors = None
+        self._headings = None
+        self._cache_version = -1
+
     def close(self) -> None:
         if self._worker is not None:
             self._worker.shutdown(wait=False)

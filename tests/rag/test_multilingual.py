@@ -94,3 +94,23 @@ def test_an_idle_model_is_unloaded_and_comes_back_on_the_next_query(model_cache:
     assert not e.loaded
     assert np.array_equal(e.embed(["hello"]), first)
     e.unload()
+
+
+def test_the_index_vectors_go_with_an_unloaded_model_and_come_back_with_it(
+    tmp_path: Path, model_cache: Path
+) -> None:
+    e = MultilingualEmbedder(model_cache, idle_unload_s=None)
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=e, relevance_floor=0.25) as ix:
+        ix.replace_document("/faq.ja.html", "FAQ", "h", 1, DOCS[:2])
+        question = "パッケージが勝手にアップデートされないようにしたい"
+        before = ix.search(question, 2)
+        assert ix._searcher._vectors is not None
+        e.unload()
+        assert not e.loaded and ix._searcher._vectors is None
+        assert ix._searcher._headings is None
+        assert ix.search(question, 2) == before  # model and matrices reloaded
+        assert ix.search("明日の天気は晴れですか", 3) == []  # the floor still applies
+    e.unload()  # the index is closed: its listener finds nothing to drop
+    del ix
+    e.embed(["x"])
+    e.unload()
