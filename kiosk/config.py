@@ -204,7 +204,8 @@ class RagSettings:
     top_k: int = 5
     max_result_chars: int = 2000  # tool output is billed as text input on every later turn
     tool_timeout_s: float = 5.0
-    # Cosine similarity (local index with vectors) below which a search returns nothing.
+    # Cosine similarity (local index with vectors; Azure with local query vectors: the best
+    # of its hits) below which a search returns nothing.
     relevance_floor: float = 0.25
     max_tool_calls: int = 4  # per response; a model needs one or two, a broken server sends 300
     azure_endpoint: str = ""  # https://<service>.search.windows.net

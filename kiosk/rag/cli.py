@@ -310,7 +310,7 @@ def cmd_index_rebuild(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_index_push(args: argparse.Namespace) -> int:
-    from kiosk.rag.azure_search import push_chunks  # the SDK import is slow; only here
+    from kiosk.rag.azure_push import push_chunks  # the SDK import is slow; only here
 
     cfg = _config(args)
     path = _index_path(args, cfg)

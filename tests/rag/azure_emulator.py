@@ -36,6 +36,7 @@ class SearchState:
     documents: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     search_results: list[dict[str, Any]] | None = None
     fail_with: int = 0  # answer every request with this status when non-zero
+    unretrievable: set[str] = field(default_factory=set)  # a query selecting one gets 400
     requests: list[Recorded] = field(default_factory=list)
 
 
@@ -108,6 +109,11 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             self._reply(200, {"value": results})
         elif rest == "/docs/search.post.search" and self.command == "POST":
+            refused = set((body.get("select") or "").split(",")) & st.unretrievable
+            if refused:
+                message = f"Field '{sorted(refused)[0]}' is not retrievable"
+                self._reply(400, {"error": {"code": "InvalidRequestParameter", "message": message}})
+                return
             if body.get("skip", 0) > 100_000:
                 message = "Value must be between 0 and 100000. Parameter name: $skip"
                 self._reply(400, {"error": {"code": "InvalidRequestParameter", "message": message}})

@@ -11,8 +11,9 @@ import pytest
 
 from kiosk.config import RagSettings, load_config
 from kiosk.errors import ConfigError
-from kiosk.rag import azure_search
-from kiosk.rag.azure_search import AzureSearchIndex, PushResult, push_chunks
+from kiosk.rag import azure_push
+from kiosk.rag.azure_push import PushResult, push_chunks
+from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
@@ -137,7 +138,7 @@ def test_an_existing_heading_field_of_other_dimensions_is_refused(
 def test_deletions_page_through_keys_in_order_past_one_page(
     emu: AzureSearchEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(azure_search, "LIST_PAGE", 4)
+    monkeypatch.setattr(azure_push, "LIST_PAGE", 4)
     stale = {f"old_{i:02d}": {"chunk_id": f"old_{i:02d}", "chunk": "x"} for i in range(9)}
     emu.state.documents["kiosk"] = dict(stale)
     keep = _hits(6)
@@ -164,7 +165,7 @@ def test_an_unsortable_key_is_listed_by_skip_up_to_the_services_limit(
         "name": "kiosk",
         "fields": [{"name": "chunk_id", "type": "Edm.String", "key": True}],
     }
-    monkeypatch.setattr(azure_search, "LIST_PAGE", 2)
+    monkeypatch.setattr(azure_push, "LIST_PAGE", 2)
     emu.state.documents["kiosk"] = {"gone": {"chunk_id": "gone", "chunk": "x"}}
     result = push_chunks(settings(emu), KEY, _hits(3))
     assert result.deleted == 1 and "gone" not in emu.state.documents["kiosk"]
@@ -174,7 +175,7 @@ def test_an_unsortable_key_is_listed_by_skip_up_to_the_services_limit(
         if r.body["search"] == "*"
     ]
     assert skips == [0, 2, 4]  # 4 documents: the third page is empty
-    monkeypatch.setattr(azure_search, "MAX_SKIP", 2)
+    monkeypatch.setattr(azure_push, "MAX_SKIP", 2)
     with pytest.raises(KnowledgeError, match="sortable and filterable"):
         push_chunks(settings(emu), KEY, _hits(7))
 
@@ -240,3 +241,59 @@ def test_push_without_heading_settings_sends_no_heading_field(emu: AzureSearchEm
     result = push_chunks(cfg, KEY, [hit], vectors={hit.chunk_id: [1, 0, 0]})
     assert result == PushResult(1, 0, vectors=True, heading_vectors=False)
     assert set(emu.state.documents["kiosk"][hit.chunk_id]) == {"chunk_id", "chunk", "title", "vec"}
+
+
+def _stored(emu: AzureSearchEmulator, vectors: dict[str, list[float]]) -> None:
+    emu.state.documents["kiosk"] = {
+        cid: {"chunk_id": cid, "chunk": f"parking {cid}", "title": "T", "vec": v}
+        for cid, v in vectors.items()
+    }
+
+
+def test_the_relevance_floor_applies_to_the_hits_passage_vectors(
+    emu: AzureSearchEmulator,
+) -> None:
+    cfg = replace(parity(emu), relevance_floor=0.5)
+    ix = AzureSearchIndex(cfg, KEY, embedder=FixedEmbedder())  # the question: (0.6, 0.8, 0)
+    _stored(emu, {"far_0": [0.0, 0.0, 1.0], "far_1": [1.0, 0.0, 0.0]})  # cosines 0, 0.6
+    assert [h.chunk_id for h in ix.search("parking", 5)] == ["far_0", "far_1"]
+    emu.state.documents["kiosk"]["far_1"]["vec"] = [0.0, -1.0, 0.0]  # cosine -0.8
+    assert ix.search("parking", 5) == []  # below the floor: nothing to say
+    (select,) = {r.body["select"] for r in emu.requests_to("/docs/search.post.search")}
+    assert set(select.split(",")) == {"chunk_id", "chunk", "title", "vec"}
+    ix.close()
+
+
+def test_hits_without_vectors_and_a_zero_floor_never_abstain(emu: AzureSearchEmulator) -> None:
+    _stored(emu, {"a_0": [0.0, 0.0, 1.0]})
+    emu.state.documents["kiosk"]["a_0"].pop("vec")
+    ix = AzureSearchIndex(parity(emu), KEY, embedder=FixedEmbedder())
+    assert len(ix.search("parking", 5)) == 1  # no vector came back: nothing is known
+    ix.close()
+    _stored(emu, {"a_0": [0.0, 0.0, 1.0]})
+    ix = AzureSearchIndex(replace(parity(emu), relevance_floor=0.0), KEY, embedder=FixedEmbedder())
+    assert len(ix.search("parking", 5)) == 1
+    assert "vec" not in emu.requests_to("/docs/search.post.search")[-1].body["select"]
+    ix.close()
+
+
+def test_an_unretrievable_vector_field_drops_the_floor_once_with_a_warning(
+    emu: AzureSearchEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    _stored(emu, {"a_0": [0.0, 0.0, 1.0]})
+    emu.state.unretrievable = {"vec"}
+    ix = AzureSearchIndex(parity(emu), KEY, embedder=FixedEmbedder())
+    assert [h.chunk_id for h in ix.search("parking", 5)] == ["a_0"]
+    assert [h.chunk_id for h in ix.search("parking", 5)] == ["a_0"]
+    selects = [r.body["select"] for r in emu.requests_to("/docs/search.post.search")]
+    assert ["vec" in sel for sel in selects] == [True, False, False]
+    assert caplog.text.count("without the relevance floor") == 1
+    ix.close()
+
+
+def test_service_query_vectors_send_no_vector_select(emu: AzureSearchEmulator) -> None:
+    _stored(emu, {"a_0": [0.0, 0.0, 1.0]})
+    ix = AzureSearchIndex(settings(emu, azure_vector_field="vec"), KEY)
+    assert len(ix.search("parking", 5)) == 1  # Azure embeds: no local cosine, no floor
+    assert "vec" not in emu.requests_to("/docs/search.post.search")[0].body["select"]
+    ix.close()

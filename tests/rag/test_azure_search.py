@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from kiosk.config import RagSettings
-from kiosk.rag.azure_search import AzureSearchIndex, PushResult, push_chunks
+from kiosk.rag.azure_push import PushResult, push_chunks
+from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
