@@ -31,8 +31,11 @@ JA_VOICE_PACKAGE=hts-voice-nitech-jp-atr503-m001
 # gcc, python3-dev and portaudio19-dev build pyaudio (no Linux wheels); libasound2-plugins lets
 # ALSA's "default" reach a sound server; alsa-utils gives staff arecord/aplay/alsamixer;
 # libspeexdsp1 (~100 KB) is the in-process echo canceller (audio.echo_cancel = "speex").
+# libpulse0 is the microphone and speaker without PortAudio on a PulseAudio/PipeWire system
+# (audio.backend = "auto"/"pulse").
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev portaudio19-dev
-              libasound2-plugins alsa-utils ca-certificates libspeexdsp1 "${SPEECH_PACKAGES[@]}")
+              libasound2-plugins alsa-utils ca-certificates libspeexdsp1 libpulse0
+              "${SPEECH_PACKAGES[@]}")
 
 MODE=install
 PURGE=0

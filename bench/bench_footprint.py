@@ -8,9 +8,12 @@ room; nobody speaks, so this is the idle duty cycle):
   PulseAudio microphone below): what any pyaudio listener pays for the sound stack.
 - ``kiosk wav``: ``kiosk run --input-wav`` with the default config apart from endpoint and
   paths (demo index with vectors, LEDs on gpiozero mock pins, earcons on), speaker to a WAV.
-- ``kiosk pulse``: the same through pyaudio: the noise is played (pacat, paced by us) into a
+- ``kiosk pulse``: the same with real devices: the noise is played (pacat, paced by us) into a
   private PulseAudio null sink whose monitor is the kiosk's microphone; its speaker is another
-  null sink. Skipped (reported) without a PulseAudio server.
+  null sink. The default ``audio.backend = "auto"`` takes PulseAudio directly (libpulse).
+  Skipped (reported) without a PulseAudio server.
+- ``kiosk portaudio``: the same devices through PortAudio (``audio.backend = "portaudio"``,
+  ALSA's pulse plugin), alongside for the comparison.
 - ``kiosk wakeword`` (``[wake] mode = "wakeword"``) and ``kiosk azure`` (``[rag] backend =
   "azure"``, an unreachable loopback endpoint: idle never searches), WAV microphone.
 - ``wyoming-satellite`` 1.0.0 ``--vad --no-zeroconf`` with ``--mic-command "cat FIFO"`` fed
@@ -182,6 +185,10 @@ def start_subjects(
         s = kiosk("kiosk pulse", env=sinks.env(), wav=False)
         s.extra += [feeder, pacat, sinks]
         subjects.append(s)
+        # The same microphone and speaker through PortAudio (ALSA's pulse plugin), for the
+        # backends side by side: the default config's "auto" takes PulseAudio directly.
+        portaudio = '[audio]\nbackend = "portaudio"\n'
+        subjects.append(kiosk("kiosk portaudio", portaudio, env=sinks.env(), wav=False))
         bare_env = {**os.environ, **sinks.env()}
         subjects.append(
             Subject("bare pyaudio loop", [sys.executable, "-c", rig.BARE_PYAUDIO_LOOP], bare_env)
@@ -286,7 +293,7 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{bare['main_rss_mb']:.1f} MB",
             }
         )
-    for name in ("kiosk wav", "kiosk pulse", "kiosk wakeword", "kiosk azure"):
+    for name in ("kiosk wav", "kiosk pulse", "kiosk portaudio", "kiosk wakeword", "kiosk azure"):
         k = f.get(name)
         if k is None:
             rows.append(
@@ -300,10 +307,10 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         default = name in ("kiosk wav", "kiosk pulse")
         bare_pa = f.get("bare pyaudio loop")
-        if name == "kiosk pulse" and bare_pa:
+        if name in ("kiosk pulse", "kiosk portaudio") and bare_pa:
             rows.append(
                 {
-                    "name": "kiosk pulse cpu / bare pyaudio loop",
+                    "name": f"{name} cpu / bare pyaudio loop",
                     "value": _r(k["cpu_pct"] / bare_pa["cpu_pct"], 2),
                     "goal": "<= 2",
                     "note": f"bare pyaudio loop {bare_pa['cpu_pct']:.3f} %, "

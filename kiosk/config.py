@@ -118,6 +118,11 @@ class AudioSettings:
     # its dummy sink). 0 = off; a real microphone never gives exact zeros (try 10 on a kiosk).
     silence_timeout_s: float = 0.0
     output_volume: float = 1.0
+    # How kiosk reaches the microphone and speaker: "pulse" = PulseAudio/PipeWire-pulse
+    # directly (libpulse; no PortAudio, ALSA plugin scan or JACK: ~8 MB less RSS); "portaudio"
+    # = PortAudio (ALSA, JACK, any sound server); "auto" = pulse when a server answers and both
+    # devices are the default (""), else portaudio (device names and indexes are PortAudio's).
+    backend: Literal["auto", "pulse", "portaudio"] = "auto"
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,12 @@ class DaemonDevices:
     ) -> None:
         cfg = self.cfg
         streams: list[Any] = []
+        audio_host: Any = None  # PulseAudio directly or PortAudio (audio.backend)
+        if not (self.args.output_wav and self.args.input_wav):
+            from kiosk.audio.pulse_stream import host_factory
+
+            a = cfg.audio
+            audio_host = host_factory(a.backend, a.input_device, a.output_device)
 
         def threadsafe_error(e: BaseException) -> None:
             loop.call_soon_threadsafe(self._on_device_error, e)
@@ -145,6 +151,7 @@ class DaemonDevices:
                 playback_rate_hz=cfg.audio.playback_rate_hz,
                 on_error=threadsafe_error,
                 idle_pause_s=SPEAKER_IDLE_PAUSE_S,
+                pyaudio_factory=audio_host,
             )
             stack.callback(sink.close)  # opened by _audio_devices_open
             streams.append(sink)
@@ -178,6 +185,7 @@ class DaemonDevices:
                 on_error=threadsafe_error,
                 capture_rate_hz=cfg.audio.capture_rate_hz,
                 silence_timeout_s=cfg.audio.silence_timeout_s,
+                pyaudio_factory=audio_host,
             )
             stack.callback(source.close)
             streams.append(source)

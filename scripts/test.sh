@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(python3 python3-venv python3-dev gcc libc6-dev pkg-config portaudio19-dev
-              pulseaudio pulseaudio-utils libasound2-plugins systemd
+              pulseaudio pulseaudio-utils libpulse0 libasound2-plugins systemd
               espeak-ng open-jtalk open-jtalk-mecab-naist-jdic libspeexdsp1)
 # The Japanese voice of the local engine is in Debian contrib: wanted, not required.
 OPTIONAL_APT_PACKAGES=(hts-voice-nitech-jp-atr503-m001)

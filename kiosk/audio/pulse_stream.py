@@ -1,0 +1,337 @@
+"""PulseAudio streams shaped like PortAudio's, so the same adapters run on either.
+
+:class:`PulseHost` is a :class:`~kiosk.audio.devices.PortAudioHost` (the slice of
+``pyaudio.PyAudio`` kiosk uses) on a :class:`~kiosk.audio.libpulse.PulseConnection`, and
+:meth:`PulseHost.open` returns a :class:`PulseStream` with the slice of ``pyaudio.Stream``
+kiosk uses. :class:`~kiosk.audio.pyaudio_io.PyAudioSource` and
+:class:`~kiosk.audio.pyaudio_io.PyAudioSink` take ``pyaudio_factory=open_pulse`` and keep
+every behaviour they have on PortAudio (fixed-size blocks through the same callback,
+batched hand-over, watchdog, idle pause, latency for truncation and echo stamping), without
+PortAudio's ALSA device scan. :func:`host_factory` picks the backend from
+``audio.backend``.
+
+Devices: index 0 is ``default`` (the server's default source/sink, or ``PULSE_SOURCE`` /
+``PULSE_SINK``), then the server's sources, then its sinks, by their PulseAudio names
+(``vsink.monitor``, ``echo-cancel-source``); ``pactl list short sources`` shows them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kiosk.audio.devices import PortAudioHost, open_pyaudio
+from kiosk.audio.libpulse import (
+    NO_VALUE,
+    SAMPLE_S16LE,
+    SEEK_RELATIVE,
+    STREAM_ADJUST_LATENCY,
+    STREAM_AUTO_TIMING_UPDATE,
+    STREAM_CREATING,
+    STREAM_INTERPOLATE_TIMING,
+    STREAM_NOTIFY_CB,
+    STREAM_READY,
+    STREAM_REQUEST_CB,
+    STREAM_START_CORKED,
+    BufferAttr,
+    PulseConnection,
+    PulseDevice,
+    SampleSpec,
+    unref_operation,
+)
+from kiosk.errors import DeviceError
+
+log = logging.getLogger(__name__)
+
+MAX_RATE_HZ = 192000
+# The playback buffer the server keeps filled, in callback blocks: 5 x 20 ms = 100 ms.
+PLAYBACK_BLOCKS = 5
+_INPUT_OVERFLOW = 0x2  # paInputOverflow, as the PortAudio callback's status
+_OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
+_DEFAULT = PulseDevice("default", "the server's default", "both", 2, 48000)
+
+StreamCallback = Callable[[bytes | None, int, Any, int], tuple[bytes | None, int]]
+
+
+class PulseHost:
+    """A connection to the sound server that looks like ``pyaudio.PyAudio`` to kiosk."""
+
+    def __init__(self, connection: PulseConnection) -> None:
+        self._connection = connection
+        self._devices = [_DEFAULT, *connection.devices()]
+
+    def get_device_count(self) -> int:
+        return len(self._devices)
+
+    def get_device_info_by_index(self, device_index: int) -> Mapping[str, Any]:
+        d = self._devices[device_index]
+        return {
+            "index": device_index,
+            "name": d.name,
+            "maxInputChannels": d.channels if d.kind in ("input", "both") else 0,
+            "maxOutputChannels": d.channels if d.kind in ("output", "both") else 0,
+            "defaultSampleRate": float(d.rate_hz),
+        }
+
+    def get_default_input_device_info(self) -> Mapping[str, Any]:
+        return self.get_device_info_by_index(0)
+
+    def get_default_output_device_info(self) -> Mapping[str, Any]:
+        return self.get_device_info_by_index(0)
+
+    def is_format_supported(self, rate: float, **kwargs: Any) -> bool:
+        """The server converts any rate and channel count; only the limits are checked."""
+        kind = "input" if "input_device" in kwargs else "output"
+        index = int(kwargs[f"{kind}_device"])
+        channels = int(kwargs.get(f"{kind}_channels", 1))
+        if not 0 <= index < len(self._devices):
+            raise ValueError(f"no device {index}")
+        return 0 < rate <= MAX_RATE_HZ and 1 <= channels <= max(2, self._devices[index].channels)
+
+    def open(self, **kwargs: Any) -> PulseStream:
+        """A connected, corked stream (``start=False`` as kiosk opens them): ``start_stream``
+        uncorks it. Raises OSError when the server refuses, as pyaudio would."""
+        kind = "input" if kwargs.get("input") else "output"
+        device = self._devices[int(kwargs[f"{kind}_device_index"])]
+        return PulseStream(
+            self._connection,
+            kind,
+            None if device is _DEFAULT else device.name,
+            rate_hz=int(kwargs["rate"]),
+            channels=int(kwargs["channels"]),
+            frames_per_buffer=int(kwargs["frames_per_buffer"]),
+            callback=kwargs["stream_callback"],
+        )
+
+    def terminate(self) -> None:
+        self._connection.close()
+
+
+class PulseStream:
+    """One record or playback stream: calls ``callback`` as PortAudio would, with blocks of
+    exactly ``frames_per_buffer`` frames in (record) or as many frames as the server asks
+    for out (playback), on libpulse's thread."""
+
+    def __init__(
+        self,
+        connection: PulseConnection,
+        kind: str,
+        device: str | None,
+        *,
+        rate_hz: int,
+        channels: int,
+        frames_per_buffer: int,
+        callback: StreamCallback,
+    ) -> None:
+        self._connection = connection
+        self._kind = kind
+        self._callback = callback
+        self._frame_bytes = 2 * channels
+        self._block_bytes = frames_per_buffer * self._frame_bytes
+        self._rate_hz = rate_hz
+        self._pending = bytearray()  # recorded, less than one block
+        self._status = 0  # over/underflow since the last callback
+        self._failed = False  # the callback asked to stop, or raised
+        self._corked = True
+        # libpulse keeps these function pointers: they live as long as the stream.
+        self._on_data = STREAM_REQUEST_CB(self._read if kind == "input" else self._write)
+        self._on_xrun = STREAM_NOTIFY_CB(self._xrun)
+        lib = connection.lib
+        spec = SampleSpec(SAMPLE_S16LE, rate_hz, channels)
+        # Timing updates for the latency; ADJUST_LATENCY (tlength = the whole output delay)
+        # only for playback: on a recording it made the server shorten the fragments (a
+        # 60 ms block came as 50 ms ones, more wake-ups).
+        flags = STREAM_START_CORKED | STREAM_INTERPOLATE_TIMING | STREAM_AUTO_TIMING_UPDATE
+        if kind == "output":
+            flags |= STREAM_ADJUST_LATENCY
+        with connection.locked():
+            self._stream = lib.pa_stream_new(
+                connection.context, f"kiosk {kind}".encode(), ctypes.byref(spec), None
+            )
+            if not self._stream:
+                raise OSError(f"cannot create a stream: {connection.error()}")
+            target = device.encode() if device else None
+            if kind == "input":
+                attr = BufferAttr(NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, self._block_bytes)
+                lib.pa_stream_set_read_callback(self._stream, self._on_data, None)
+                lib.pa_stream_set_overflow_callback(self._stream, self._on_xrun, None)
+                result = lib.pa_stream_connect_record(self._stream, target, attr, flags)
+            else:
+                tlength = self._block_bytes * PLAYBACK_BLOCKS
+                attr = BufferAttr(NO_VALUE, tlength, NO_VALUE, self._block_bytes, NO_VALUE)
+                lib.pa_stream_set_write_callback(self._stream, self._on_data, None)
+                lib.pa_stream_set_underflow_callback(self._stream, self._on_xrun, None)
+                result = lib.pa_stream_connect_playback(
+                    self._stream, target, attr, flags, None, None
+                )
+        try:
+            if result < 0:
+                raise OSError(f"cannot connect the stream: {connection.error()}")
+            connection.wait(self._settled, 5.0, f"the {kind} stream to connect")
+            if not self.is_active():
+                raise OSError(f"the server refused the stream: {connection.error()}")
+        except (OSError, DeviceError) as exc:
+            self.close()
+            raise OSError(str(exc)) from exc
+
+    def _settled(self) -> bool:
+        return bool(self._connection.lib.pa_stream_get_state(self._stream) != STREAM_CREATING)
+
+    # -- on libpulse's thread (the main loop's lock held) -------------------------------
+
+    def _read(self, stream: Any, nbytes: int, userdata: Any) -> None:
+        self._connection.keep_thread_state()
+        lib = self._connection.lib
+        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        while lib.pa_stream_peek(stream, ctypes.byref(data), ctypes.byref(size)) == 0:
+            if not size.value:
+                break  # nothing left to read
+            if data.value:
+                self._pending += ctypes.string_at(data.value, size.value)
+            else:  # a hole (data lost): silence keeps the pace
+                self._pending += bytes(size.value)
+            lib.pa_stream_drop(stream)
+        block = self._block_bytes
+        while len(self._pending) >= block and not self._failed:
+            pcm = bytes(self._pending[:block])
+            del self._pending[:block]
+            status, self._status = self._status, 0
+            self._call(pcm, block // self._frame_bytes, status)
+
+    def _write(self, stream: Any, nbytes: int, userdata: Any) -> None:
+        self._connection.keep_thread_state()
+        frames = nbytes // self._frame_bytes
+        if frames <= 0 or self._failed:
+            return
+        status, self._status = self._status, 0
+        out = self._call(None, frames, status)
+        if out:
+            self._connection.lib.pa_stream_write(stream, out, len(out), None, 0, SEEK_RELATIVE)
+
+    def _xrun(self, stream: Any, userdata: Any) -> None:
+        self._status |= _INPUT_OVERFLOW if self._kind == "input" else _OUTPUT_UNDERFLOW
+
+    def _call(self, pcm: bytes | None, frames: int, status: int) -> bytes | None:
+        try:
+            out, flag = self._callback(pcm, frames, None, status)
+        except Exception:  # as pyaudio: a raising callback ends the stream
+            log.exception("%s stream callback raised", self._kind)
+            self._failed = True
+            return None
+        if flag != 0:  # paComplete / paAbort
+            self._failed = True
+        return out
+
+    # -- the pyaudio.Stream slice kiosk uses (any thread) -------------------------------
+
+    def is_active(self) -> bool:
+        """Connected, the server has not killed it, and the callback has not stopped it."""
+        if not self._stream or self._failed:
+            return False
+        try:
+            with self._connection.locked() as lib:
+                return bool(lib.pa_stream_get_state(self._stream) == STREAM_READY)
+        except OSError:  # the connection closed
+            return False
+
+    def start_stream(self) -> None:
+        self._cork(False)
+
+    def abort_stream(self) -> None:
+        """Stop at once and drop what is queued (Pa_AbortStream): cork, then flush."""
+        self._cork(True)
+
+    def _cork(self, cork: bool) -> None:
+        if not self._stream:
+            raise OSError("stream closed")
+        with self._connection.locked() as lib:
+            if lib.pa_stream_get_state(self._stream) != STREAM_READY:
+                raise OSError(f"{self._kind} stream is not running")
+            unref_operation(lib, lib.pa_stream_cork(self._stream, int(cork), None, None))
+            if cork:
+                unref_operation(lib, lib.pa_stream_flush(self._stream, None, None))
+                self._pending.clear()
+            self._corked = cork
+
+    def _latency_s(self) -> float:
+        """Server-side delay: for a recording, from capture to our read; for playback, from
+        our write to the speaker. The buffer's nominal size before the first timing update."""
+        if not self._stream:
+            return 0.0
+        usec, negative = ctypes.c_uint64(), ctypes.c_int()
+        try:
+            with self._connection.locked() as lib:
+                got = lib.pa_stream_get_latency(
+                    self._stream, ctypes.byref(usec), ctypes.byref(negative)
+                )
+                if got == 0:
+                    # Negative: a monitor source hands over audio before its sink plays it.
+                    return 0.0 if negative.value else usec.value / 1e6
+                attr = lib.pa_stream_get_buffer_attr(self._stream)
+                if not attr:
+                    return 0.0
+                a = attr.contents
+                nbytes = a.fragsize if self._kind == "input" else a.tlength
+        except OSError:  # the connection closed
+            return 0.0
+        return float(nbytes) / self._frame_bytes / self._rate_hz if nbytes != NO_VALUE else 0.0
+
+    def get_input_latency(self) -> float:
+        return self._latency_s()
+
+    def get_output_latency(self) -> float:
+        return self._latency_s()
+
+    def close(self) -> None:
+        """Disconnect (what is queued is dropped). Idempotent."""
+        stream, self._stream = self._stream, None
+        if not stream or self._connection.closed:
+            return  # closed with its connection (at exit): libpulse freed what it could
+        with self._connection.locked() as lib:
+            lib.pa_stream_set_read_callback(stream, STREAM_REQUEST_CB(), None)
+            lib.pa_stream_set_write_callback(stream, STREAM_REQUEST_CB(), None)
+            lib.pa_stream_set_overflow_callback(stream, STREAM_NOTIFY_CB(), None)
+            lib.pa_stream_set_underflow_callback(stream, STREAM_NOTIFY_CB(), None)
+            lib.pa_stream_disconnect(stream)
+            lib.pa_stream_unref(stream)
+
+
+def open_pulse() -> PortAudioHost:
+    """A :class:`PulseHost` on a new connection to the sound server.
+
+    Raises:
+        DeviceError: libpulse missing, or no server answers.
+    """
+    return PulseHost(PulseConnection())
+
+
+_auto_choice = ""  # what open_auto took last time (logged when it changes)
+
+
+def open_auto() -> PortAudioHost:
+    """PulseAudio directly when a server answers, else PortAudio (ALSA, JACK...)."""
+    global _auto_choice
+    try:
+        host: PortAudioHost = open_pulse()
+        choice = "audio through PulseAudio directly (libpulse)"
+    except DeviceError as exc:
+        host = open_pyaudio()
+        choice = f"audio through PortAudio ({exc})"
+    if choice != _auto_choice:
+        _auto_choice = choice
+        log.info("%s", choice)
+    return host
+
+
+def host_factory(backend: str, *device_specs: str) -> Callable[[], PortAudioHost]:
+    """What opens the audio host for ``audio.backend``: ``"pulse"``, ``"portaudio"``, or
+    ``"auto"`` = PulseAudio directly when a server answers at each (re)open, PortAudio
+    otherwise; a configured device name or index is PortAudio's, so with one ``"auto"``
+    stays on PortAudio (set ``"pulse"`` to use PulseAudio's names)."""
+    if backend == "pulse":
+        return open_pulse
+    if backend == "auto" and not any(spec.strip() for spec in device_specs):
+        return open_auto
+    return open_pyaudio

@@ -1,0 +1,81 @@
+"""audio.backend: which host opens the devices, the one-line error for a bad value, and
+what a kiosk that needs no resampling does not load (issue 11, footprint)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from kiosk.audio.devices import open_pyaudio
+from kiosk.audio.pulse_stream import PulseHost, host_factory, open_auto, open_pulse
+from tests.unit.test_config import config_error, load
+
+
+def test_backend_defaults_to_auto_and_bad_value_names_the_key_and_choices() -> None:
+    assert load().audio.backend == "auto"
+    assert load('[audio]\nbackend = "pulse"\n').audio.backend == "pulse"
+    err = config_error('[audio]\nbackend = "alsa"\n')
+    assert err.key == "audio.backend"
+    assert "\n" not in str(err)
+    assert "pulse" in err.problem and "portaudio" in err.problem
+
+
+@pytest.mark.parametrize(
+    ("backend", "specs", "expected"),
+    [
+        ("auto", ("", ""), open_auto),
+        ("auto", ("  ", ""), open_auto),
+        ("auto", ("USB", ""), open_pyaudio),  # a PortAudio device name: stay on PortAudio
+        ("auto", ("", "3"), open_pyaudio),
+        ("pulse", ("echo-cancel-source", "echo-cancel-sink"), open_pulse),
+        ("portaudio", ("", ""), open_pyaudio),
+    ],
+)
+def test_host_factory_follows_backend_and_device_specs(
+    backend: str, specs: tuple[str, str], expected: object
+) -> None:
+    assert host_factory(backend, *specs) is expected
+
+
+class _FakeConnection:
+    def devices(self) -> list[object]:
+        from kiosk.audio.libpulse import PulseDevice
+
+        return [
+            PulseDevice("usb_mic", "USB mic", "input", 1, 48000),
+            PulseDevice("hdmi", "HDMI", "output", 8, 48000),
+        ]
+
+
+def test_pulse_host_lists_default_then_sources_then_sinks_and_takes_any_rate() -> None:
+    from kiosk.audio.devices import find_device, list_devices
+
+    host = PulseHost(_FakeConnection())  # type: ignore[arg-type]
+    names = [
+        (d.index, d.name, d.max_input_channels, d.max_output_channels) for d in list_devices(host)
+    ]
+    assert names == [(0, "default", 2, 2), (1, "usb_mic", 1, 0), (2, "hdmi", 0, 8)]
+    assert find_device("", "input", host).name == "default"
+    assert find_device("usb", "input", host).index == 1
+    assert find_device("hdmi", "output", host).index == 2
+    assert host.is_format_supported(16000, input_device=1, input_channels=1, input_format=8)
+    assert not host.is_format_supported(16000, input_device=1, input_channels=3, input_format=8)
+    assert not host.is_format_supported(500000, output_device=2, output_channels=2)
+
+
+def test_equal_rates_and_a_16k_wav_do_not_load_soxr() -> None:
+    """soxr (~0.4 MB) loads only when something is resampled: the PulseAudio backend
+    captures at 16 kHz and plays at 24 kHz, which the server converts."""
+    code = (
+        "import sys\n"
+        "from kiosk.audio.resample import Resampler\n"
+        "import kiosk.audio.wav, kiosk.audio.pyaudio_io, kiosk.daemon\n"
+        "r = Resampler(16000, 16000); assert r.process(b'ab') == b'ab'\n"
+        "print('soxr' in sys.modules)\n"
+        "Resampler(16000, 24000)\n"
+        "print('soxr' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr[-500:]
