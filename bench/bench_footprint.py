@@ -63,7 +63,10 @@ def _peer_python() -> tuple[str | None, str]:
 
 def memory_map(pid: int, top: int = 12) -> dict[str, Any]:
     """What a process's RSS is, from /proc/PID/smaps: anonymous vs file-backed, the largest
-    mappings by file (anonymous ones as [anon]/[heap]), and the ALSA plugins it has mapped."""
+    mappings by file (anonymous ones as [anon]/[heap]), the ALSA plugins it has mapped, and
+    whether Silero (the neural VAD, +5-6 MB and 3 threads once loaded) has been: it loads at
+    the first frame webrtcvad calls voiced at vad.min_level_dbfs (-50) or louder, and this
+    noise (-54 dBFS RMS) has ~16 such 20 ms frames in 170 s: whether one wakes it is chance."""
     rss: dict[str, float] = {}
     anon: dict[str, float] = {}
     name = "?"
@@ -83,6 +86,7 @@ def memory_map(pid: int, top: int = 12) -> dict[str, Any]:
         "file_mb": round(total - anon_total, 1),
         "libraries_mapped": sum(1 for n in rss if ".so" in n),
         "alsa_plugins": sorted(os.path.basename(n) for n in rss if "libasound_module_" in n),
+        "silero_loaded": any("silero_vad" in n for n in rss),
         "largest_mb": {os.path.basename(n): round(v, 2) for n, v in largest},
     }
 
@@ -332,6 +336,8 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
         libs = f", {mapped['libraries_mapped']} libraries" if mapped else ""
         if mapped.get("alsa_plugins"):
             libs += f" ({len(mapped['alsa_plugins'])} ALSA plugins)"
+        if mapped.get("silero_loaded"):
+            libs += "; Silero loaded (a noise frame woke it)"
         memory = (
             ("rss MB", "main_rss_mb", f"anon {k['main_anon_mb']:.1f} + file-backed "
              f"{k['main_rss_mb'] - k['main_anon_mb']:.1f} MB{libs}, {k['fds']} fds"),

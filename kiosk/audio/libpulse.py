@@ -116,7 +116,6 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
         [c_void_p, c_char_p, ctypes.POINTER(BufferAttr), c_int, c_void_p, c_void_p],
     ),
     "pa_stream_get_state": (c_int, [c_void_p]),
-    "pa_stream_set_read_callback": (None, [c_void_p, STREAM_REQUEST_CB, c_void_p]),
     "pa_stream_set_write_callback": (None, [c_void_p, STREAM_REQUEST_CB, c_void_p]),
     "pa_stream_set_overflow_callback": (None, [c_void_p, STREAM_NOTIFY_CB, c_void_p]),
     "pa_stream_set_underflow_callback": (None, [c_void_p, STREAM_NOTIFY_CB, c_void_p]),

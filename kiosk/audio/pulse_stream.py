@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -111,8 +113,13 @@ class PulseHost:
 
 class PulseStream:
     """One record or playback stream: calls ``callback`` as PortAudio would, with blocks of
-    exactly ``frames_per_buffer`` frames in (record) or as many frames as the server asks
-    for out (playback), on libpulse's thread."""
+    exactly ``frames_per_buffer`` frames in (record), or as many frames as the server asks
+    for out (playback, on libpulse's thread).
+
+    A recording is read by a thread of its own every block (``kiosk-input-pulse``), not from
+    libpulse's read callback: the server pushes audio whenever its source renders (a null
+    sink's monitor fed 20 ms at a time: ~110 pushes a second), and a Python callback per
+    push cost more CPU than PortAudio's whole path; libpulse queues them in C meanwhile."""
 
     def __init__(
         self,
@@ -135,8 +142,10 @@ class PulseStream:
         self._status = 0  # over/underflow since the last callback
         self._failed = False  # the callback asked to stop, or raised
         self._corked = True
+        self._reader: threading.Thread | None = None
+        self._stop_reading = threading.Event()
         # libpulse keeps these function pointers: they live as long as the stream.
-        self._on_data = STREAM_REQUEST_CB(self._read if kind == "input" else self._write)
+        self._on_data = STREAM_REQUEST_CB(self._write)
         self._on_xrun = STREAM_NOTIFY_CB(self._xrun)
         lib = connection.lib
         spec = SampleSpec(SAMPLE_S16LE, rate_hz, channels)
@@ -155,7 +164,6 @@ class PulseStream:
             target = device.encode() if device else None
             if kind == "input":
                 attr = BufferAttr(NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, self._block_bytes)
-                lib.pa_stream_set_read_callback(self._stream, self._on_data, None)
                 lib.pa_stream_set_overflow_callback(self._stream, self._on_xrun, None)
                 result = lib.pa_stream_connect_record(self._stream, target, attr, flags)
             else:
@@ -179,26 +187,53 @@ class PulseStream:
     def _settled(self) -> bool:
         return bool(self._connection.lib.pa_stream_get_state(self._stream) != STREAM_CREATING)
 
-    # -- on libpulse's thread (the main loop's lock held) -------------------------------
+    # -- the recording's reader thread ---------------------------------------------------
 
-    def _read(self, stream: Any, nbytes: int, userdata: Any) -> None:
-        self._connection.keep_thread_state()
-        lib = self._connection.lib
+    def _read_loop(self) -> None:
+        period_s = self._block_bytes / self._frame_bytes / self._rate_hz
+        next_s = time.monotonic()
+        while not self._failed:
+            next_s += period_s
+            if self._stop_reading.wait(max(0.0, next_s - time.monotonic())):
+                return
+            if time.monotonic() - next_s > 1.0:
+                next_s = time.monotonic()  # after a long stall: no burst of catch-up reads
+            try:
+                self._take_recorded()
+            except OSError:
+                return  # closed under us
+            block = self._block_bytes
+            while len(self._pending) >= block and not self._failed:
+                if self._stop_reading.is_set():
+                    return
+                pcm = bytes(self._pending[:block])
+                del self._pending[:block]
+                status, self._status = self._status, 0
+                self._call(pcm, block // self._frame_bytes, status)
+
+    def _take_recorded(self) -> None:
+        """Everything the server has sent so far, into ``_pending``."""
         data, size = ctypes.c_void_p(), ctypes.c_size_t()
-        while lib.pa_stream_peek(stream, ctypes.byref(data), ctypes.byref(size)) == 0:
-            if not size.value:
-                break  # nothing left to read
-            if data.value:
-                self._pending += ctypes.string_at(data.value, size.value)
-            else:  # a hole (data lost): silence keeps the pace
-                self._pending += bytes(size.value)
-            lib.pa_stream_drop(stream)
-        block = self._block_bytes
-        while len(self._pending) >= block and not self._failed:
-            pcm = bytes(self._pending[:block])
-            del self._pending[:block]
-            status, self._status = self._status, 0
-            self._call(pcm, block // self._frame_bytes, status)
+        with self._connection.locked() as lib:
+            stream = self._stream
+            while (
+                stream and lib.pa_stream_peek(stream, ctypes.byref(data), ctypes.byref(size)) == 0
+            ):
+                if not size.value:
+                    break  # nothing left to read
+                if data.value:
+                    self._pending += ctypes.string_at(data.value, size.value)
+                else:  # a hole (data lost): silence keeps the pace
+                    self._pending += bytes(size.value)
+                lib.pa_stream_drop(stream)
+
+    def _stop_reader(self) -> None:
+        self._stop_reading.set()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=2.0)
+
+    # -- on libpulse's thread (the main loop's lock held) -------------------------------
 
     def _write(self, stream: Any, nbytes: int, userdata: Any) -> None:
         self._connection.keep_thread_state()
@@ -211,6 +246,7 @@ class PulseStream:
             self._connection.lib.pa_stream_write(stream, out, len(out), None, 0, SEEK_RELATIVE)
 
     def _xrun(self, stream: Any, userdata: Any) -> None:
+        self._connection.keep_thread_state()
         self._status |= _INPUT_OVERFLOW if self._kind == "input" else _OUTPUT_UNDERFLOW
 
     def _call(self, pcm: bytes | None, frames: int, status: int) -> bytes | None:
@@ -238,9 +274,16 @@ class PulseStream:
 
     def start_stream(self) -> None:
         self._cork(False)
+        if self._kind == "input" and self._reader is None:
+            self._stop_reading.clear()
+            self._reader = threading.Thread(
+                target=self._read_loop, name="kiosk-input-pulse", daemon=True
+            )
+            self._reader.start()
 
     def abort_stream(self) -> None:
         """Stop at once and drop what is queued (Pa_AbortStream): cork, then flush."""
+        self._stop_reader()
         self._cork(True)
 
     def _cork(self, cork: bool) -> None:
@@ -286,11 +329,11 @@ class PulseStream:
 
     def close(self) -> None:
         """Disconnect (what is queued is dropped). Idempotent."""
+        self._stop_reader()
         stream, self._stream = self._stream, None
         if not stream or self._connection.closed:
             return  # closed with its connection (at exit): libpulse freed what it could
         with self._connection.locked() as lib:
-            lib.pa_stream_set_read_callback(stream, STREAM_REQUEST_CB(), None)
             lib.pa_stream_set_write_callback(stream, STREAM_REQUEST_CB(), None)
             lib.pa_stream_set_overflow_callback(stream, STREAM_NOTIFY_CB(), None)
             lib.pa_stream_set_underflow_callback(stream, STREAM_NOTIFY_CB(), None)
