@@ -8,12 +8,9 @@ Channel mixing is not done here: callers hand in mono.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import soxr
+import soxr
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +36,6 @@ class Resampler:
         self._quality = quality
         self._stream: soxr.ResampleStream | None = None
         if in_rate_hz != out_rate_hz:
-            import soxr  # here, not at import: equal rates (the usual case) never load it
-
             self._stream = soxr.ResampleStream(
                 in_rate_hz, out_rate_hz, 1, dtype="int16", quality=quality
             )

@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+import soxr
 
 from kiosk.errors import KioskError
 
@@ -152,8 +153,6 @@ class WavReader:
         fmt = self._fmt
         resampler = None
         if fmt.rate_hz != rate_hz:
-            import soxr  # only for a file at another rate (~0.4 MB when loaded)
-
             resampler = soxr.ResampleStream(fmt.rate_hz, rate_hz, 1, dtype="float64", quality="HQ")
         self._file.seek(self._data_offset)
         left = self._data_bytes

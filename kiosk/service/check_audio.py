@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from kiosk.config import Config
 from kiosk.errors import KioskError
@@ -25,12 +25,30 @@ def check_audio(cfg: Config, printer: Printer) -> CheckResult:
     they accept the needed rates, and open both streams briefly (the input must deliver)."""
     try:
         from kiosk.audio import devices
+        from kiosk.audio.pulse_stream import host_factory
     except ImportError as exc:
         return fail(
             "audio", f"cannot load audio support: {one_line(exc)}", "pip install 'kiosk[audio]'"
         )
+    a = cfg.audio
+    factory = host_factory(a.backend, a.input_device, a.output_device)  # as kiosk run opens
     try:
-        found = devices.list_devices()
+        host = factory()
+    except (KioskError, OSError, ImportError) as exc:
+        return fail(
+            "audio", one_line(exc), "install portaudio (apt install portaudio19-dev) and pyaudio"
+        )
+    try:
+        return _check_devices(cfg, printer, devices, host, factory)
+    finally:
+        host.terminate()
+
+
+def _check_devices(
+    cfg: Config, printer: Printer, devices: Any, host: Any, factory: Any
+) -> CheckResult:
+    try:
+        found = devices.list_devices(host)
     except (KioskError, OSError, ImportError) as exc:
         return fail(
             "audio", one_line(exc), "install portaudio (apt install portaudio19-dev) and pyaudio"
@@ -51,8 +69,8 @@ def check_audio(cfg: Config, printer: Printer) -> CheckResult:
         ("output", cfg.audio.output_device, cfg.audio.playback_rate_hz, [24000, 48000, 16000]),
     ):
         try:
-            device = devices.find_device(spec, kind)
-            rate = devices.negotiate_rate(device, kind, [wanted] if wanted else preferred)
+            device = devices.find_device(spec, kind, host)
+            rate = devices.negotiate_rate(device, kind, [wanted] if wanted else preferred, host)
         except (KioskError, OSError) as exc:
             return fail(
                 "audio",
@@ -67,7 +85,7 @@ def check_audio(cfg: Config, printer: Printer) -> CheckResult:
             )
         parts.append(f"{kind} {device.name!r} at {rate} Hz")
     try:
-        _open_streams_briefly(cfg)
+        _open_streams_briefly(cfg, factory)
     except (KioskError, OSError) as exc:
         return fail(
             "audio",
@@ -77,7 +95,7 @@ def check_audio(cfg: Config, printer: Printer) -> CheckResult:
     return ok("audio", "; ".join(parts))
 
 
-def _open_streams_briefly(cfg: Config) -> None:
+def _open_streams_briefly(cfg: Config, factory: Any) -> None:
     from kiosk.audio.playback import PlaybackBuffer
     from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 
@@ -88,9 +106,13 @@ def _open_streams_briefly(cfg: Config) -> None:
         frame_ms=cfg.audio.frame_ms,
         on_frame=lambda _frame: got_frame.set(),
         capture_rate_hz=cfg.audio.capture_rate_hz,
+        pyaudio_factory=factory,
     )
     sink = PyAudioSink(
-        cfg.audio.output_device, PlaybackBuffer(), playback_rate_hz=cfg.audio.playback_rate_hz
+        cfg.audio.output_device,
+        PlaybackBuffer(),
+        playback_rate_hz=cfg.audio.playback_rate_hz,
+        pyaudio_factory=factory,
     )
     try:
         source.start()
@@ -119,6 +141,7 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
         import numpy as np
 
         from kiosk.audio.playback import PlaybackBuffer
+        from kiosk.audio.pulse_stream import host_factory
         from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
         from kiosk.audio.resample import Resampler
     except ImportError as exc:
@@ -134,6 +157,8 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
         with lock:
             frames.append(frame)
 
+    a = cfg.audio
+    factory = host_factory(a.backend, a.input_device, a.output_device)
     try:
         source = PyAudioSource(
             cfg.audio.input_device,
@@ -141,6 +166,7 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
             frame_ms=cfg.audio.frame_ms,
             on_frame=on_frame,
             capture_rate_hz=cfg.audio.capture_rate_hz,
+            pyaudio_factory=factory,
         )
         source.start()
         time.sleep(duration_s)  # a CLI tool, not the daemon: blocking is fine here
@@ -162,6 +188,7 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
             buffer,
             volume=cfg.audio.output_volume,
             playback_rate_hz=cfg.audio.playback_rate_hz,
+            pyaudio_factory=factory,
         )
         sink.start()
         deadline = time.monotonic() + duration_s + 2.0
@@ -171,7 +198,11 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
     except (KioskError, OSError) as exc:
         return fail("audio test", one_line(exc), "check the devices listed by kiosk check")
     floor_db, onset_db = room_levels(cfg, pcm)
-    room = f"room ambient {floor_db:.1f} dBFS, turns open above {onset_db:.1f} dBFS" if floor_db is not None else ""
+    room = (
+        f"room ambient {floor_db:.1f} dBFS, turns open above {onset_db:.1f} dBFS"
+        if floor_db is not None
+        else ""
+    )
     detail = (
         f"recorded {samples.size / VAD_RATE_HZ:.1f} s, level {level:.1f} dBFS"
         f" (peak {peak_db:.1f} dBFS), played back" + (f"; {room}" if room else "")

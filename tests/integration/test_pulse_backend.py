@@ -225,3 +225,26 @@ def test_a_pulse_kiosk_process_maps_no_portaudio_alsa_or_jack() -> None:
     frames, *libs = done.stdout.split()
     assert int(frames) >= 35
     assert libs == ["libpulse.so"]
+
+
+def test_streams_left_open_at_exit_do_not_crash_the_process() -> None:
+    """libpulse calling back into a finalizing interpreter crashed it (SIGSEGV): connections
+    still open at exit are closed first."""
+    code = textwrap.dedent(
+        """
+        import time
+        from kiosk.audio.playback import PlaybackBuffer
+        from kiosk.audio.pulse_stream import open_pulse
+        from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
+        PyAudioSource("", rate_hz=16000, frame_ms=20, on_frame=lambda f: None,
+                      pyaudio_factory=open_pulse).start()
+        PyAudioSink("", PlaybackBuffer(24000), pyaudio_factory=open_pulse).start()
+        time.sleep(0.5)
+        print("exiting")
+        """
+    )
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=30
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, "exiting"), done.stderr[-500:]
