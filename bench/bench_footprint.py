@@ -13,7 +13,8 @@ room; nobody speaks, so this is the idle duty cycle):
   null sink. The default ``audio.backend = "auto"`` takes PulseAudio directly (libpulse).
   Skipped (reported) without a PulseAudio server.
 - ``kiosk portaudio``: the same devices through PortAudio (``audio.backend = "portaudio"``,
-  ALSA's pulse plugin), alongside for the comparison.
+  ALSA's pulse plugin), alongside for the comparison; ``kiosk pulse no silero``: the same as
+  ``kiosk pulse`` with ``[vad] neural = "off"`` (see :func:`memory_map` on Silero).
 - ``kiosk wakeword`` (``[wake] mode = "wakeword"``) and ``kiosk azure`` (``[rag] backend =
   "azure"``, an unreachable loopback endpoint: idle never searches), WAV microphone.
 - ``wyoming-satellite`` 1.0.0 ``--vad --no-zeroconf`` with ``--mic-command "cat FIFO"`` fed
@@ -193,6 +194,10 @@ def start_subjects(
         # backends side by side: the default config's "auto" takes PulseAudio directly.
         portaudio = '[audio]\nbackend = "portaudio"\n'
         subjects.append(kiosk("kiosk portaudio", portaudio, env=sinks.env(), wav=False))
+        # Silero loads at the first loud voiced frame and stays (+5-6 MB): whether this
+        # noise wakes it in a run is chance. Without it, what the idle kiosk is before.
+        no_silero = '[vad]\nneural = "off"\n'
+        subjects.append(kiosk("kiosk pulse no silero", no_silero, env=sinks.env(), wav=False))
         bare_env = {**os.environ, **sinks.env()}
         subjects.append(
             Subject("bare pyaudio loop", [sys.executable, "-c", rig.BARE_PYAUDIO_LOOP], bare_env)
@@ -297,7 +302,8 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{bare['main_rss_mb']:.1f} MB",
             }
         )
-    for name in ("kiosk wav", "kiosk pulse", "kiosk portaudio", "kiosk wakeword", "kiosk azure"):
+    names = ("kiosk wav", "kiosk pulse", "kiosk portaudio", "kiosk pulse no silero")
+    for name in (*names, "kiosk wakeword", "kiosk azure"):
         k = f.get(name)
         if k is None:
             rows.append(
@@ -311,7 +317,7 @@ def rows_from(m: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         default = name in ("kiosk wav", "kiosk pulse")
         bare_pa = f.get("bare pyaudio loop")
-        if name in ("kiosk pulse", "kiosk portaudio") and bare_pa:
+        if name in names[1:] and bare_pa:
             rows.append(
                 {
                     "name": f"{name} cpu / bare pyaudio loop",
