@@ -137,6 +137,7 @@ class KioskPipeline:
             cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
+        self._realignments_seen = 0
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
         self.wake_detector: Any = None
         self.options = session_options(cfg, tools)
@@ -232,11 +233,19 @@ class KioskPipeline:
             if captured_at_s is None:
                 captured_at_s = self.clock() - self.cfg.audio.frame_ms / 1000
             frame = self.echo_canceller.process(frame, captured_at_s)
+            if self.echo_canceller.realignments != self._realignments_seen:
+                self._realignments_seen = self.echo_canceller.realignments
+                self.endpointer.echo_path_changed()
         self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
         if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
-        far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
+        if self.echo_canceller is not None:
+            # What can still echo in this very frame (the reference the filter holds), not
+            # what the speaker took lately: that runs a device latency ahead of the echo.
+            far_end = self.echo_canceller.reference_dbfs
+        else:
+            far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         for event in self.endpointer.process(frame, far_end, level_dbfs):
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it

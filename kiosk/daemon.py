@@ -400,6 +400,7 @@ class Daemon(DaemonDevices):
                 # The echo canceller has adapted to this room: keep it (and its tap).
                 new_pipeline.echo_canceller.close()
                 new_pipeline.echo_canceller = self.pipeline.echo_canceller
+                new_pipeline._realignments_seen = new_pipeline.echo_canceller.realignments
                 self.pipeline.echo_canceller = None
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:

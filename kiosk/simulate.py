@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 PLAYBACK_RATE_HZ = 24000
 MAX_WAIT_FOR_IDLE_S = 60.0
+# ``echo_db``: the speaker's sound reaches the microphone this much later (device latency).
+ECHO_LATENCY_MS = 60
 
 
 class SkippingClock:
@@ -125,7 +127,7 @@ async def run_simulation(
     ``budget_left``: the daemon's cost-cap check (``CostLedger.budget_left`` bound to a clock).
     ``local_fallback``: with ``fake_server``, also run the local engine as
     ``realtime.fallback`` (without a fake server it runs whenever the setting says "local").
-    ``echo_db``: simulate a room: what the speaker plays reaches the microphone 60 ms later
+    ``echo_db``: simulate a room: what the speaker plays reaches the microphone ``ECHO_LATENCY_MS`` later
     (device latency), attenuated by this many dB (e.g. -20), as it would without echo
     cancellation.
     """
@@ -270,14 +272,17 @@ async def _simulate(
         pipeline.wake_detector = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
     echo_path = Resampler(PLAYBACK_RATE_HZ, VAD_RATE_HZ) if echo_db is not None else None
     echo_gain = 10 ** ((echo_db or 0.0) / 20)
-    echo = np.zeros(VAD_RATE_HZ * 60 // 1000 if echo_db is not None else 0, dtype=np.int16)  # latency
+    echo = np.zeros(VAD_RATE_HZ * ECHO_LATENCY_MS // 1000 if echo_db is not None else 0, dtype=np.int16)
     states.append([0, pipeline.state.value])
     samples_per_frame = VAD_RATE_HZ * frame_ms // 1000
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
     silent_block = bytes(speaker_samples * 2)
     frames_fed = 0
     if pipeline.echo_canceller is not None:
-        pipeline.echo_canceller.reference.clock = lambda: frames_fed * frame_s
+        # The simulated device reports its latency, as the daemon's sink does (unplayed_ms):
+        # a block read at frame n is heard ECHO_LATENCY_MS later.
+        latency_s = ECHO_LATENCY_MS / 1000 if echo_db is not None else 0.0
+        pipeline.echo_canceller.reference.clock = lambda: frames_fed * frame_s + latency_s
     silence = bytes(samples_per_frame * 2)
     frame_s = frame_ms / 1000
     next_real = loop.time()

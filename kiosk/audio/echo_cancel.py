@@ -8,9 +8,12 @@ with the speaker's echo removed). The canceller itself is SpeexDSP's
 
 Alignment: the speaker side stamps each block it takes from the playback buffer with the
 time it will be heard (now + what the sink and the device still hold); the microphone side
-asks for the reference heard while its frame was captured, ``REFERENCE_LEAD_MS`` earlier
-(the echo can only come after the sound; timing jitter is covered by the lead and the
-filter's length). Nothing played recently: the frame passes through untouched and SpeexDSP
+asks for the reference heard while its frame was captured, ``REFERENCE_LEAD_MS`` later: the
+filter models the echo as a delayed copy of its reference, so the reference must not come
+after its echo (a latency over-estimated by up to the lead is still cancelled; one
+under-estimated is covered by the filter's length). The filter converges fastest when the
+echo lags its reference little (SpeexDSP: ~5 dB more ERLE in the first seconds at 0 than at
+40 ms), so the lead is short. Nothing played recently: the frame passes through untouched and SpeexDSP
 is not called (no cost while idle).
 
 Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio callback),
@@ -27,13 +30,18 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.resample import Resampler
+from kiosk.core.endpointing import frame_dbfs
 
 RATE_HZ = 16000
-# The reference is taken this much earlier than the capture time (jitter of both stamps).
-REFERENCE_LEAD_MS = 20
+# The reference is taken this much later than the capture time: an echo up to this much earlier
+# than the stamps say (the speaker's latency over-estimated) stays causal for the filter.
+REFERENCE_LEAD_MS = 10
 # The echo path the filter models: lead + device jitter + the room's reverberant tail.
 FILTER_MS = 120
+# The measured lag is lined up (the filter restarted) only when it is off by at least this.
+REALIGN_MIN_MS = 4.0
 # Residual echo suppression after the linear filter (SpeexDSP preprocessor), dB.
 RESIDUAL_SUPPRESS_DB: int | None = -40
 # Played blocks whose stamps fall within this of the previous block's end continue it (the
@@ -143,6 +151,8 @@ class EchoCanceller:
         reference: EchoReference,
         frame_ms: int,
         make_filter: Callable[[int, int, int], object] | None = None,
+        *,
+        align: bool = True,
     ) -> None:
         self.reference = reference
         self.frame_ms = frame_ms
@@ -166,13 +176,32 @@ class EchoCanceller:
         self._silent_frames = self._tail_frames
         self._zeros = bytes(self.frame_samples * 2)
         self._mic_next_s = -math.inf  # where the next frame starts on the smoothed timeline
+        # Levels of the reference frames the filter still holds (its span): what the echo in
+        # the frame just cleaned can have come from, aligned with the microphone.
+        self._ref_levels: deque[float] = deque(maxlen=self._tail_frames)
+        # Where the reference is taken relative to the capture time; moved once the echo's
+        # actual lag is measured (kiosk.audio.echo_delay).
+        self._lead_s = REFERENCE_LEAD_MS / 1000
+        self._delay = EchoDelayEstimator(self.frame_samples, RATE_HZ) if align else None
+        self.realignments = 0  # times the filter restarted on a new alignment
         self.cpu_s = 0.0
         self.frames_cancelled = 0
+
+    @property
+    def lead_ms(self) -> float:
+        """How much later than its capture time each frame's reference is taken."""
+        return self._lead_s * 1000
 
     @property
     def active(self) -> bool:
         """The last frame went through the filter (the speaker played, or its echo rings)."""
         return self._silent_frames < self._tail_frames
+
+    @property
+    def reference_dbfs(self) -> float:
+        """The loudest reference frame within the filter's span of the last frame: what the
+        speaker played that can still echo in it (-inf when nothing did)."""
+        return max(self._ref_levels, default=-math.inf)
 
     def _mic_time(self, stamp_s: float) -> float:
         """The microphone is one continuous stream: frame k starts ``k * frame_ms`` after
@@ -190,16 +219,29 @@ class EchoCanceller:
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
-        ref = self.reference.take(at - REFERENCE_LEAD_MS / 1000, self.frame_samples)
+        ref = self.reference.take(at + self._lead_s, self.frame_samples)
         if ref is None:
             if self._silent_frames >= self._tail_frames:
+                self._ref_levels.clear()
                 return frame  # nothing played lately: no echo, no cost
             self._silent_frames += 1
             ref = self._zeros
+            self._ref_levels.append(-math.inf)
         else:
             self._silent_frames = 0
+            self._ref_levels.append(frame_dbfs(ref))
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
+        if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
+            lag_ms = self._delay.observe(frame, ref)
+            if lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:
+                # Line the echo up a few ms after its reference; what the filter learned
+                # at the old alignment is wrong now.
+                self._lead_s -= (lag_ms - TARGET_MS) / 1000
+                reset = getattr(self._filter, "reset", None)
+                if reset is not None:
+                    reset()
+                self.realignments += 1
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out

@@ -255,6 +255,13 @@ class Endpointer:
         self._learn_room()
         self.echo_return_db = other.echo_return_db
 
+    def echo_path_changed(self) -> None:
+        """The echo canceller started over (lined its reference up anew): what is left of
+        the echo is unknown again, so the guard's rules hold until it is relearned."""
+        self._recent_echo_db.clear()
+        self._echo_max_db = math.inf
+        self.echo_return_db = None
+
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
 
@@ -295,7 +302,8 @@ class Endpointer:
         # ran empty (that block's echo is still in the mic); later it may be stale (a speaker
         # that stops reading when idle never updates it).
         self._since_guarded = 0 if self.guarded else self._since_guarded + 1
-        fresh = self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
+        # (With an echo canceller the reference is the one lined up with this frame: never stale.)
+        fresh = self.echo_relearn or self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
         ref = far_end_dbfs if fresh and far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
         # Judged as the guard stood when the frame arrived, or up if the speaker just played
         # something (its queue may be empty between deltas while the echo is in the mic).
