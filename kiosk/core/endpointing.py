@@ -34,8 +34,11 @@ ECHO_RELEARN_FRAMES = 50
 # visitor's first quiet syllables, must not raise the bar for the rest of the answer...
 ECHO_RELEARN_RANK = 0.95
 # ...from frames in which the speaker plays at least this far above the room's level (else
-# the room's noise over a quiet stretch of the answer would pass for a loud echo).
-ECHO_RELEARN_ABOVE_ROOM_DB = 30.0
+# the room's noise over a quiet stretch of the answer would pass for a loud echo). The far end
+# is the reference lined up with each frame (not the loudest of the last 200 ms), so 30 dB
+# left too few frames in a loud lobby; at 25 a frame the room's noise covers still reads as a
+# return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB.
+ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
 # Once even the loudest of those frames is this far under what the speaker plays, the canceller
 # is trusted: barge-in needs the usual onset, with no absolute level minimum (until then the
 # loudest frame is the echo return, and the guard's rules hold).
