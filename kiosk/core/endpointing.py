@@ -34,10 +34,8 @@ ECHO_RELEARN_FRAMES = 50
 # visitor's first quiet syllables, must not raise the bar for the rest of the answer...
 ECHO_RELEARN_RANK = 0.95
 # ...from frames in which the speaker plays at least this far above the room's level (else
-# the room's noise over a quiet stretch of the answer would pass for a loud echo). The far end
-# is the reference lined up with each frame (not the loudest of the last 200 ms), so 30 dB
-# left too few frames in a loud lobby; at 25 a frame the room's noise covers still reads as a
-# return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB.
+# the room's noise over a quiet stretch of the answer would pass for a loud echo; at 25 dB such
+# a frame still reads as a return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB).
 ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
 # Once even the loudest of those frames is this far under what the speaker plays, the canceller
 # is trusted: barge-in needs the usual onset, with no absolute level minimum (until then the
@@ -233,7 +231,14 @@ class Endpointer:
         confirms it): pausing the answer is cheap and undone after a blip, so it must not
         wait for the second opinion.
         """
-        return 0 if self._in_speech else max(self._onset_loud, self._suspect_frames) * self.frame_ms
+        if self._in_speech:
+            return 0
+        suspect = self._suspect_frames
+        if self.echo_relearn and self.echo_guarded and suspect and not self._onset_loud:
+            # A canceller's residual leaks for a few frames now and then, and webrtcvad calls
+            # it voice (Silero does not): the first opinion alone needs a frame more.
+            suspect -= 1
+        return max(self._onset_loud, suspect) * self.frame_ms
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -259,8 +264,7 @@ class Endpointer:
         self.echo_return_db = other.echo_return_db
 
     def echo_path_changed(self) -> None:
-        """The echo canceller started over (lined its reference up anew): what is left of
-        the echo is unknown again, so the guard's rules hold until it is relearned."""
+        """The echo canceller started over: the guard's rules hold until the echo is relearned."""
         self._recent_echo_db.clear()
         self._echo_max_db = math.inf
         self.echo_return_db = None

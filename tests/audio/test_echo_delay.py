@@ -103,3 +103,37 @@ def test_after_the_filter_restarts_the_echo_return_is_relearned():
     assert endpointer.echo_cancelled_well and endpointer.echo_return_db is not None
     endpointer.echo_path_changed()
     assert not endpointer.echo_cancelled_well and endpointer.echo_return_db is None
+
+
+class FirstOpinion:
+    """webrtcvad's quick vote (``provisional``) and the confirmed one, set by the test."""
+
+    def __init__(self) -> None:
+        self.provisional = False
+        self.confirmed = False
+
+    def __call__(self, frame: bytes) -> bool:
+        return self.confirmed
+
+
+@pytest.mark.parametrize("aec", [True, False])
+def test_with_aec_the_first_opinion_alone_pauses_the_answer_a_frame_later(aec):
+    """A canceller's residual leaks for a frame or three that webrtcvad calls voice: with AEC
+    the first opinion alone counts one frame less towards pausing the answer; once the
+    second opinion agrees on a loud frame, every frame counts (and without AEC, always)."""
+    vad = FirstOpinion()
+    endpointer = Endpointer(vad, VadSettings(), 20)
+    endpointer.echo_relearn = aec
+    endpointer.guarded = True
+    quiet, loud = i16(np.full(FRAME, 3.0)).tobytes(), i16(np.full(FRAME, 3000.0)).tobytes()
+    for _ in range(60):  # the room, then a well-cancelled echo under a loud answer
+        endpointer.process(quiet, -15.0)
+    vad.provisional = True
+    seen = []
+    for _ in range(3):
+        endpointer.process(loud, -15.0)
+        seen.append(endpointer.suspected_speech_ms)
+    assert seen == ([0, 20, 40] if aec else [20, 40, 60])
+    vad.confirmed = True
+    endpointer.process(loud, -15.0)
+    assert endpointer.suspected_speech_ms == 80
