@@ -28,8 +28,9 @@ from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
-# With an echo canceller: the echo return is followed over this many frames (1 s)...
-ECHO_RELEARN_FRAMES = 50
+# With an echo canceller: the echo return is followed over this many frames (0.5 s: a cold
+# canceller's residual drops ~20 dB within half a second once it converges)...
+ECHO_RELEARN_FRAMES = 25
 # ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
 # visitor's first quiet syllables, must not raise the bar for the rest of the answer...
 ECHO_RELEARN_RANK = 0.95
@@ -152,7 +153,7 @@ class Endpointer:
         self._period_echo_db: float | None = None
         self._guard_frames = 0  # frames into the current guarded playback period
         # An echo canceller cleans the input: what is left of the echo shrinks as it adapts,
-        # so the echo return is followed all along (over the last second's loud frames, from
+        # so the echo return is followed all along (over the last 0.5 s of loud frames, from
         # 200 ms of them on, across answers), not learned at the start of each playback period.
         self.echo_relearn = False
         self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
