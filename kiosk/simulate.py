@@ -127,9 +127,9 @@ async def run_simulation(
     ``budget_left``: the daemon's cost-cap check (``CostLedger.budget_left`` bound to a clock).
     ``local_fallback``: with ``fake_server``, also run the local engine as
     ``realtime.fallback`` (without a fake server it runs whenever the setting says "local").
-    ``echo_db``: simulate a room: what the speaker plays reaches the microphone ``ECHO_LATENCY_MS`` later
-    (device latency), attenuated by this many dB (e.g. -20), as it would without echo
-    cancellation.
+    ``echo_db``: simulate a room: what the speaker plays reaches the microphone
+    ``ECHO_LATENCY_MS`` later (device latency), attenuated by this many dB (e.g. -20), as it
+    would without echo cancellation.
     """
     # Headers checked now: bad files fail before any connection. Samples are streamed.
     mic = open_wavs(inputs)
@@ -272,7 +272,8 @@ async def _simulate(
         pipeline.wake_detector = WakeWordDetector(w.wakeword_model, w.wakeword_threshold, w.refractory_s)
     echo_path = Resampler(PLAYBACK_RATE_HZ, VAD_RATE_HZ) if echo_db is not None else None
     echo_gain = 10 ** ((echo_db or 0.0) / 20)
-    echo = np.zeros(VAD_RATE_HZ * ECHO_LATENCY_MS // 1000 if echo_db is not None else 0, dtype=np.int16)
+    latency_samples = VAD_RATE_HZ * ECHO_LATENCY_MS // 1000 if echo_db is not None else 0
+    echo = np.zeros(latency_samples, dtype=np.int16)
     states.append([0, pipeline.state.value])
     samples_per_frame = VAD_RATE_HZ * frame_ms // 1000
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000

@@ -13,8 +13,9 @@ filter models the echo as a delayed copy of its reference, so the reference must
 after its echo (a latency over-estimated by up to the lead is still cancelled; one
 under-estimated is covered by the filter's length). The filter converges fastest when the
 echo lags its reference little (SpeexDSP: ~5 dB more ERLE in the first seconds at 0 than at
-40 ms), so the lead is short. Nothing played recently: the frame passes through untouched and SpeexDSP
-is not called (no cost while idle).
+40 ms), so the lead is short, and the actual lag is measured and lined up once
+(:mod:`kiosk.audio.echo_delay`). Nothing played recently: the frame passes through untouched
+and SpeexDSP is not called (no cost while idle).
 
 Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio callback),
 :meth:`EchoReference.take` on the microphone's; one short lock, no I/O.
