@@ -28,8 +28,7 @@ from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
-# With an echo canceller: the echo return is followed over this many frames (0.5 s: a cold
-# canceller's residual drops ~20 dB within half a second once it converges)...
+# With an echo canceller: the echo return is followed over this many frames (0.5 s)...
 ECHO_RELEARN_FRAMES = 25
 # ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
 # visitor's first quiet syllables, must not raise the bar for the rest of the answer...
@@ -232,14 +231,11 @@ class Endpointer:
         confirms it): pausing the answer is cheap and undone after a blip, so it must not
         wait for the second opinion.
         """
-        if self._in_speech:
-            return 0
-        suspect = self._suspect_frames
-        if self.echo_relearn and self.echo_guarded and suspect and not self._onset_loud:
-            # A canceller's residual leaks for a few frames now and then, and webrtcvad calls
-            # it voice (Silero does not): the first opinion alone needs a frame more.
-            suspect -= 1
-        return max(self._onset_loud, suspect) * self.frame_ms
+        # With AEC the first opinion alone needs a frame more: a canceller's residual leaks
+        # for a few frames now and then, and webrtcvad calls it voice (Silero does not).
+        leak = self.echo_relearn and self.echo_guarded and not self._onset_loud
+        suspect = 0 if self._in_speech else max(self._onset_loud, self._suspect_frames - leak)
+        return suspect * self.frame_ms
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -267,8 +263,7 @@ class Endpointer:
     def echo_path_changed(self) -> None:
         """The echo canceller started over: the guard's rules hold until the echo is relearned."""
         self._recent_echo_db.clear()
-        self._echo_max_db = math.inf
-        self.echo_return_db = None
+        self._echo_max_db, self.echo_return_db = math.inf, None
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
@@ -308,9 +303,8 @@ class Endpointer:
         level = frame_dbfs(frame) if level_dbfs is None else level_dbfs
         # What the speaker played stays the reference for ECHO_REFERENCE_MS after its queue
         # ran empty (that block's echo is still in the mic); later it may be stale (a speaker
-        # that stops reading when idle never updates it).
+        # that stops reading when idle never updates it); with AEC it is lined up with the frame.
         self._since_guarded = 0 if self.guarded else self._since_guarded + 1
-        # (With an echo canceller the reference is the one lined up with this frame: never stale.)
         fresh = self.echo_relearn or self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
         ref = far_end_dbfs if fresh and far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
         # Judged as the guard stood when the frame arrived, or up if the speaker just played
