@@ -149,12 +149,16 @@ class PulseStream:
         self._on_xrun = STREAM_NOTIFY_CB(self._xrun)
         lib = connection.lib
         spec = SampleSpec(SAMPLE_S16LE, rate_hz, channels)
-        # Timing updates for the latency; ADJUST_LATENCY (tlength = the whole output delay)
-        # only for playback: on a recording it made the server shorten the fragments (a
-        # 60 ms block came as 50 ms ones, more wake-ups).
-        flags = STREAM_START_CORKED | STREAM_INTERPOLATE_TIMING | STREAM_AUTO_TIMING_UPDATE
-        if kind == "output":
-            flags |= STREAM_ADJUST_LATENCY
+        # Timing updates for the latency. ADJUST_LATENCY: playback's tlength is the whole
+        # output delay; a recording asks the source for a latency of about one fragment.
+        # Without it PulseAudio asks the source for none, and a timer-scheduled ALSA source
+        # may then post (and the server push) seconds of audio at a time.
+        flags = (
+            STREAM_START_CORKED
+            | STREAM_INTERPOLATE_TIMING
+            | STREAM_AUTO_TIMING_UPDATE
+            | STREAM_ADJUST_LATENCY
+        )
         with connection.locked():
             self._stream = lib.pa_stream_new(
                 connection.context, f"kiosk {kind}".encode(), ctypes.byref(spec), None
