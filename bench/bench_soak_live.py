@@ -10,11 +10,15 @@ response starting 0.45 s after it was asked for.
 
 The process tree is sampled from /proc every 10 s. RSS slope: least squares over the samples
 from 3 minutes in (after the first turns loaded what loads lazily) to the end. Goals from
-issue 11: slope <= 1 MB/h; fds and threads back where they were.
+issue 11: slope <= 1 MB/h; fds and threads back where they were. Steps: rises of anonymous
+memory by 0.4 MB or more from one sample to the next that are still there three samples
+later (a turn's buffers that come and go are not steps). ``SOAK_MINUTES=48`` runs longer;
+the load average is sampled every minute.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +32,7 @@ import rig
 FIXTURES = rig.ROOT / "tests" / "fixtures"
 QUESTIONS = ["en_restroom_espeak_16k.wav", "ja_parking_16k.wav", "arc-easy-q237-tts.wav"]
 SETTLE_S = 180.0
+STEP_MB = 0.4
 
 
 def lobby_with_questions(seconds: float, seed: int = 11) -> tuple[np.ndarray, list[float]]:
@@ -63,8 +68,26 @@ def slope_mb_per_h(samples: list[rig.Sample], t_from: float, anon: bool = False)
     return float(np.polyfit((t - t[0]) / 3600.0, rss, 1)[0])
 
 
+def steps(samples: list[rig.Sample], t_from: float, after: int = 3) -> list[tuple[float, float]]:
+    """(time, MB) of the anonymous-memory rises of STEP_MB or more that stay ``after`` samples."""
+    out = []
+    for i in range(1, len(samples) - after):
+        a, b = samples[i - 1], samples[i]
+        rise = b.main_anon_mb - a.main_anon_mb
+        later = samples[i + 1 : i + 1 + after]
+        if b.t >= t_from and rise >= STEP_MB and all(
+            s.main_anon_mb - a.main_anon_mb >= STEP_MB for s in later
+        ):
+            out.append((b.t, rise))
+    return out
+
+
+def load_1m() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def run(quick: bool) -> dict[str, Any]:
-    minutes = 4.0 if quick else 32.0
+    minutes = float(os.environ.get("SOAK_MINUTES", 4.0 if quick else 32.0))
     seconds = minutes * 60
     with rig.temp_dir() as tmp_name:
         tmp = Path(tmp_name)
@@ -90,8 +113,11 @@ def run(quick: bool) -> dict[str, Any]:
             proc = subprocess.Popen(cmd, env=rig.kiosk_env(), stdout=log, stderr=log)
             meter = rig.TreeMeter(proc.pid, period_s=10.0).start()
             t0 = time.monotonic()
+            loads: list[tuple[float, float]] = []
             try:
                 while time.monotonic() - t0 < seconds and proc.poll() is None:
+                    if not loads or time.monotonic() - t0 - loads[-1][0] >= 60:
+                        loads.append((round(time.monotonic() - t0), load_1m()))
                     time.sleep(1.0)
             finally:
                 meter.stop()
@@ -110,8 +136,11 @@ def run(quick: bool) -> dict[str, Any]:
     half = first.t + (last.t - first.t) / 2
     slope_half = slope_mb_per_h(samples, half)
     slope_anon = slope_mb_per_h(samples, settle, anon=True)
+    stepped = steps(samples, settle)
+    load = [v for _, v in loads]
     asked = sum(1 for s in starts if s < seconds - 5)
     how = f"{(last.t - first.t) / 60:.1f} min real time, {asked} questions, tools + local index"
+    how += f"; load 1m {min(load):.1f}-{max(load):.1f} (mean {np.mean(load):.1f})"
     rows = [
         {
             "name": "rss slope MB/h",
@@ -125,6 +154,12 @@ def run(quick: bool) -> dict[str, Any]:
             "goal": "",
             "note": f"from {half - first.t:.0f} s; anon (heap) only, from {settle - first.t:.0f} s: "
             f"{slope_anon:.2f} MB/h",
+        },
+        {
+            "name": f"anon steps >= {STEP_MB} MB that stay",
+            "value": len(stepped),
+            "goal": "",
+            "note": ", ".join(f"{t - first.t:.0f} s +{mb:.2f}" for t, mb in stepped) or "none",
         },
         {
             "name": "rss MB (settled -> end)",
@@ -165,6 +200,7 @@ def run(quick: bool) -> dict[str, Any]:
         "minutes": minutes,
         "log_notable": notable[:200],
         "question_starts_s": starts,
+        "load_avg_1m": loads,
         "samples": [
             {
                 "t_s": round(s.t - first.t, 1),
