@@ -11,6 +11,11 @@ kiosk's log lines in that window. With gdb and libc6-dbg it also prints glibc's 
 calls of ``--big`` bytes or more after the settle time.
 
     cd bench && ../.venv/bin/python soak_malloc.py --minutes 15 [--env MALLOC_ARENA_MAX=2]
+
+What it found (2026-12-03): the steps were [heap] growing by 512 KiB after glibc's dynamic
+mmap threshold had risen to 6.25 MiB (the embedder's first query); the only allocations of
+256 KiB or more after settling were the WAV microphone's 512 KiB numpy blocks and asyncio's
+256 KiB socket reads. ``kiosk/service/memory.py`` pins the thresholds.
 """
 
 from __future__ import annotations

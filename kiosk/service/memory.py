@@ -6,15 +6,17 @@ mapped, so they count in RSS for the daemon's whole life. One collection and a
 ``malloc_trim(0)`` after READY return them (~0.5-1 MB measured). Not ``gc.freeze()``: a
 SIGHUP reload drops the old pipeline, and frozen cycles would never be collected.
 
-Before that trim, glibc's malloc thresholds are pinned (``mallopt``). glibc starts with
-buffers of 128 KiB or more in their own mmap, returned to the kernel when freed, but each
-free of such a buffer larger than the current threshold raises the threshold to its size
-(up to 32 MiB) and the heap's trim threshold to twice that. In a settled ``kiosk run`` the
-threshold had risen to 6.25 MiB (trim 12.5 MiB; gdb on glibc's ``mp_``), so every buffer
-up to 6.25 MiB a turn needs came from the heap, and the heap kept its free top: the soak's
-single steps of exactly 0.5 MB of anonymous memory between turns were [heap] growing by
-0.5 MiB (``bench/soak_malloc.py``). With the thresholds pinned at glibc's starting value,
-such buffers come and go as their own mappings and the heap stays where it was.
+Before that trim, glibc's malloc thresholds are pinned (``mallopt``). glibc starts by
+giving a buffer of 128 KiB or more its own mapping, unmapped when freed, but each free of
+such a buffer larger than the current threshold raises the threshold to that size (up to
+32 MiB) and the trim threshold to twice that. The embedder's first query frees a 6.25 MiB
+buffer: in a settled ``kiosk run`` the thresholds were 6.25 and 12.5 MiB (gdb on glibc's
+``mp_``), so buffers up to 6.25 MiB came from the heaps and up to 12.5 MiB of a heap's
+freed top stayed mapped. The soak's single steps of exactly 0.5 MB of anonymous memory were
+the main [heap] growing by 512 KiB around such buffers (the WAV microphone's 512 KiB decode
+blocks, asyncio's 256 KiB socket reads: ``bench/soak_malloc.py``), and a thread arena's
+heap held 28.0 MB of anonymous memory against 14.7 MB with the thresholds pinned. Pinned at
+glibc's starting value, such buffers come and go as their own mappings.
 """
 
 from __future__ import annotations
