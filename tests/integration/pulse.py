@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
 NULL_SINK = "vsink"
 PULSE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "pulseaudio.sh"
+# The PulseAudio tests share one sound server and one null sink with every other test run on
+# the machine, and some unload that sink on purpose (device loss): two runs at once
+# (developers' worktrees side by side) fail each other's pace, level and device-loss
+# assertions. A machine-wide lock per test keeps them apart; CI runs alone and never waits.
+PULSE_LOCK = Path(tempfile.gettempdir()) / "kiosk-tests-pulseaudio.lock"
+
+
+_held = 0  # how deep this process holds it (a second flock of the file would wait on itself)
+
+
+@contextlib.contextmanager
+def pulse_lock() -> Iterator[None]:
+    """Hold the machine-wide lock of the PulseAudio tests (blocking; re-entrant)."""
+    global _held
+    if _held:
+        _held += 1
+        try:
+            yield
+        finally:
+            _held -= 1
+        return
+    with PULSE_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _held = 1
+        try:
+            yield
+        finally:
+            _held = 0
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pactl(*args: str) -> str:
@@ -28,7 +61,8 @@ def pulse_problem() -> str | None:
     except ImportError:
         return "pyaudio not installed (pip install pyaudio; needs portaudio19-dev)"
     try:
-        info = pactl("info")
+        with pulse_lock():  # not while another run has the sink unloaded
+            info = pactl("info")
     except (subprocess.SubprocessError, OSError) as exc:
         return f"PulseAudio not reachable ({exc}); run .ci/pulseaudio.sh"
     if f"Default Sink: {NULL_SINK}" not in info:
