@@ -143,22 +143,63 @@ def _silent_gaps_s(pcm: np.ndarray, rate: int, min_s: float = 0.04) -> list[floa
     "6 dB margin (vad.barge_in_margin_db; 4 dB gave self-pauses on the tuning echo mixes), so the "
     "answer plays on (every run since d103c18; the answer never pauses itself any more)",
 )
-async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_does(tmp_path):
-    await _echo_then_stop(tmp_path, kiosk_config())
+async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_does(tmp_path, monkeypatch):
+    await _echo_then_stop(tmp_path, monkeypatch, kiosk_config())
 
 
-async def test_with_in_process_aec_the_echo_never_interrupts_but_a_quiet_stop_does(tmp_path):
+async def test_with_in_process_aec_the_echo_never_interrupts_but_a_quiet_stop_does(tmp_path, monkeypatch):
     """The same room and the same quiet "stop" with ``audio.echo_cancel = "speex"``: the
     canceller removes the answer's echo, so the guard judges what is left of it and the
     visitor gets through. (Was xfail at ~10 dB ERLE: the canceller took its reference 20 ms
     *after* the echo it should cancel when the stamps were right, and simulate did not
     report its 60 ms device latency; now 35-47 dB once adapted.)"""
-    await _echo_then_stop(tmp_path, kiosk_config('[audio]\necho_cancel = "speex"\n'), earlier=1)
+    await _echo_then_stop(
+        tmp_path, monkeypatch, kiosk_config('[audio]\necho_cancel = "speex"\n'), earlier=1, end_s=0.1
+    )
 
 
-async def _echo_then_stop(tmp_path: Path, cfg, earlier: int = 0) -> None:
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10: with in-process AEC the first answer still pauses itself in its last ~20 ms "
+    "(its echo tail, held at 6.16 s of 6.18 s of output): inaudible, but a self-interruption by "
+    "the bench's count; the test above allows it",
+)
+async def test_with_in_process_aec_not_even_the_end_of_an_answer_pauses_itself(tmp_path, monkeypatch):
+    await _echo_then_stop(
+        tmp_path, monkeypatch, kiosk_config('[audio]\necho_cancel = "speex"\n'), earlier=1
+    )
+
+
+def _record_holds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Seconds of speaker output (blocks read while something plays) at which the pipeline
+    held the speaker: a pause the kiosk chose, told apart from a block the fake server's
+    audio arrived too late for (an underrun: zeros in the output too, under CPU load)."""
+    from kiosk.audio.playback import PlaybackBuffer
+
+    read_s = [0.0]
+    holds: list[float] = []
+    real_read, real_hold = PlaybackBuffer.read, PlaybackBuffer.hold
+
+    def read(self: PlaybackBuffer, n_samples: int) -> bytes:
+        read_s[0] += n_samples / self.rate_hz
+        return real_read(self, n_samples)
+
+    def hold(self: PlaybackBuffer, held: bool) -> None:
+        if held and not self.is_idle:  # a speaker with nothing to play is not paused
+            holds.append(read_s[0])
+        real_hold(self, held)
+
+    monkeypatch.setattr(PlaybackBuffer, "read", read)
+    monkeypatch.setattr(PlaybackBuffer, "hold", hold)
+    return holds
+
+
+async def _echo_then_stop(
+    tmp_path: Path, monkeypatch, cfg, earlier: int = 0, end_s: float = 0.0
+) -> None:
     """A question, its answer echoing back at -12 dB, a quiet "stop" ~3 s into it. With
-    ``earlier`` questions answered before (the kiosk has spoken in this room already)."""
+    ``earlier`` questions answered before (the kiosk has spoken in this room already); a
+    pause in the last ``end_s`` of an earlier answer is let pass."""
     from .conftest import FIXTURES
 
     question = speech_16k("whats_the_weather_pcm16_24khz_mono.wav")
@@ -176,6 +217,7 @@ async def _echo_then_stop(tmp_path: Path, cfg, earlier: int = 0) -> None:
     from kiosk.audio.wav import write_wav
 
     write_wav(path, np.clip(mic, -32768, 32767).astype(np.int16), 16000)
+    holds = _record_holds(monkeypatch)
     async with FakeRealtimeServer("ga", script=FakeScript(answer_audio_s=6.0)) as server:
         report = await asyncio.wait_for(
             run_simulation(cfg, [path], tmp_path / "out.wav", fast=True, fake_server=server, echo_db=-12.0),
@@ -185,10 +227,18 @@ async def _echo_then_stop(tmp_path: Path, cfg, earlier: int = 0) -> None:
     outcomes = [t["outcome"] for t in report["turns"]]
     assert outcomes[: earlier + 1] == ["answered"] * earlier + ["interrupted"], report["turns"]
     assert len(server.truncations) == 1
-    # The speaker output (only written while it has something to play: earcon, then answer):
-    # the first silent gap is the visitor's barge-in ~3 s in, not a self-pause early on.
+    # The kiosk held its speaker only for the visitor's "stop" ~3 s into the last answer,
+    # never for its own echo before it; and the speaker's output fell silent then.
+    each_s = 6.18  # speaker output per earlier answer: the 180 ms earcon, the 6 s answer
+    answers_s = each_s * earlier
+    own = [
+        h for h in holds
+        if h < answers_s + 1.5 and not (end_s and each_s - end_s <= h % each_s < each_s)
+    ]
+    assert holds and not own, (
+        f"the speaker was held at {[round(h, 2) for h in holds]} s of output "
+        f"(the last answer began at ~{answers_s:.2f} s)"
+    )
     out = read_wav_mono(tmp_path / "out.wav", 24000)
     gaps = _silent_gaps_s(out[np.flatnonzero(out)[0] :], 24000)
-    assert gaps and gaps[0] >= 1.5, (
-        f"the answer paused itself at {[round(g, 2) for g in gaps]} s into it"
-    )
+    assert gaps, "the speaker never fell silent for the visitor's stop"
