@@ -131,25 +131,22 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-_M_TRIM_THRESHOLD = -1  # glibc mallopt parameters
-_M_MMAP_THRESHOLD = -3
-
-
 def trim_heap_after_unload(release: Callable[[], None]) -> None:
     """Run ``release`` (which frees a model) so that glibc gives the memory back.
 
-    glibc raises its trim threshold (up to 64 MB) whenever a large mmap-ed block is
-    freed (the vector matrices' float copies do), and a thread arena's free top is only
-    returned above it: the model's ~27 MB tokenizer, loaded on the search thread, stayed
-    resident after the drop (ad hoc, 2,765-chunk index, 10 searches on a tool thread as in
-    the daemon, then the drop: RSS anon 21.5 idle -> 37.8 / 45.2 MB). So the threshold is
-    128 KB while ``release`` frees, then large again with the mmap threshold fixed at 8 MB,
-    where queries' arrays stay in the heap (a query allocating fresh mmap-ed buffers is
-    slower). Without glibc, ``release`` and :func:`trim_heap` only.
+    Unless the thresholds were already pinned (the daemon pins them after READY,
+    :mod:`kiosk.service.memory`), glibc has raised its trim threshold by the time the model
+    is dropped, and a thread arena's free top is only returned above it: the model's
+    ~27 MB tokenizer, loaded on the search thread, stayed resident after the drop (ad hoc,
+    2,765-chunk index, 10 searches on a tool thread, then the drop: RSS anon 21.5 idle ->
+    37.8 / 45.2 MB; 32.6 freed this way). So ``release`` frees with the trim threshold at
+    128 KB, and the thresholds are then pinned as the daemon pins them.
     """
+    from kiosk.service.memory import M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES, pin_malloc_thresholds
+
     try:
         libc: Any = ctypes.CDLL("libc.so.6")
-        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     except (OSError, AttributeError):
         libc = None
     try:
@@ -157,8 +154,7 @@ def trim_heap_after_unload(release: Callable[[], None]) -> None:
         trim_heap()
     finally:
         if libc is not None:
-            libc.mallopt(_M_MMAP_THRESHOLD, 8 << 20)
-            libc.mallopt(_M_TRIM_THRESHOLD, 64 << 20)
+            pin_malloc_thresholds(libc)
 
 
 def one_blas_thread() -> None:
