@@ -59,3 +59,16 @@ def iter_frames(pcm: bytes, rate_hz: int, frame_ms: int, *, pad: bool = False) -
                 return
             frame = frame + bytes(size - len(frame))
         yield frame
+
+
+def first_frame_at_or_above(frames: list[bytes], level_dbfs: float) -> int | None:
+    """Index of the first of ``frames`` (PCM16) whose RMS level is ``level_dbfs`` or more.
+
+    The one rule by which every microphone ends an idle batch early (a visitor may be
+    starting to speak): the PortAudio/libpulse capture thread and the WAV reader alike."""
+    from kiosk.core.endpointing import frame_levels_dbfs  # numpy, which this module avoids
+
+    for i, level in enumerate(frame_levels_dbfs(frames)):
+        if level >= level_dbfs:
+            return i
+    return None

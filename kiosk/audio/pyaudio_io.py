@@ -30,11 +30,10 @@ from kiosk.audio.devices import (
     open_pyaudio,
     release_alsa_config,
 )
-from kiosk.audio.frames import FrameSlicer
+from kiosk.audio.frames import FrameSlicer, first_frame_at_or_above
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.portaudio_stream import ErrorCallback, PortAudioStream
 from kiosk.audio.resample import Resampler
-from kiosk.core.endpointing import frame_levels_dbfs
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +195,7 @@ def _loud(frames: list[bytes], level_dbfs: float) -> bool:
     """Whether any of ``frames`` (PCM16) has an RMS level of ``level_dbfs`` or more."""
     if level_dbfs == -math.inf:
         return True
-    return max(frame_levels_dbfs(frames), default=-math.inf) >= level_dbfs
+    return first_frame_at_or_above(frames, level_dbfs) is not None
 
 
 class PyAudioSink(PortAudioStream):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.core.endpointing import frame_levels_dbfs
+from kiosk.audio.frames import first_frame_at_or_above
 
 
 class WavMicrophone:
@@ -113,9 +113,9 @@ class WavMicrophone:
 def blocks_until_loud(frames: list[bytes], frames_per_block: int, level_dbfs: float) -> int:
     """Blocks of ``frames`` up to and including the first with a frame at ``level_dbfs`` or
     louder (all of them if none is)."""
-    for i, level in enumerate(frame_levels_dbfs(frames)):
-        if level >= level_dbfs:
-            return i // frames_per_block + 1
+    first = first_frame_at_or_above(frames, level_dbfs)
+    if first is not None:
+        return first // frames_per_block + 1
     return max(1, len(frames) // frames_per_block)
 
 
