@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kiosk.config import RagSettings
+
+KEY = "test-key"  # the api-key the tests pass; the emulator records what arrives
+
 
 @dataclass
 class Recorded:
@@ -193,3 +197,8 @@ class AzureSearchEmulator:
 
     def requests_to(self, suffix: str) -> list[Recorded]:
         return [r for r in self.state.requests if r.path.endswith(suffix)]
+
+
+def azure_settings(emu: AzureSearchEmulator, **kw: str) -> RagSettings:
+    """rag settings for the Azure backend pointed at ``emu``'s index "kiosk"."""
+    return RagSettings(backend="azure", azure_endpoint=emu.endpoint, azure_index="kiosk", **kw)

@@ -11,6 +11,8 @@ import pytest
 from kiosk.rag.ingest import ingest_paths
 from kiosk.rag.sqlite_index import SqliteIndex
 
+from .azure_emulator import AzureSearchEmulator
+
 EN_FAQ = """# Visitor FAQ
 
 ## Where can I park?
@@ -76,3 +78,10 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("KIOSK_MODEL_CACHE", None)
     else:
         os.environ["KIOSK_MODEL_CACHE"] = old
+
+
+@pytest.fixture
+def emu() -> Iterator[AzureSearchEmulator]:
+    """A running Azure AI Search REST emulation (tests/rag/azure_emulator.py)."""
+    with AzureSearchEmulator() as e:
+        yield e

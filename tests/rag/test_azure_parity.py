@@ -2,7 +2,6 @@
 as a third ranking, and deletions that find every stale key (the real SDK against the
 local REST emulation, as in test_azure_search)."""
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,20 +16,9 @@ from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
-from .azure_emulator import AzureSearchEmulator
+from .azure_emulator import KEY, AzureSearchEmulator
+from .azure_emulator import azure_settings as settings
 from .test_cli import run
-
-KEY = "test-key"
-
-
-@pytest.fixture
-def emu() -> Iterator[AzureSearchEmulator]:
-    with AzureSearchEmulator() as e:
-        yield e
-
-
-def settings(emu: AzureSearchEmulator, **kw: str) -> RagSettings:
-    return RagSettings(backend="azure", azure_endpoint=emu.endpoint, azure_index="kiosk", **kw)
 
 
 def parity(emu: AzureSearchEmulator) -> RagSettings:
@@ -131,7 +119,7 @@ def test_an_existing_heading_field_of_other_dimensions_is_refused(
         ],
     }
     (hit,) = _hits(1)
-    with pytest.raises(KnowledgeError, match="hvec holds 1536.*azure_heading_vector_field"):
+    with pytest.raises(KnowledgeError, match=r"hvec holds 1536.*azure_heading_vector_field"):
         push_chunks(parity(emu), KEY, [hit], vectors={hit.chunk_id: [1, 0, 0]})
 
 

@@ -1,7 +1,6 @@
 """AzureSearchIndex and push through the real azure-search-documents SDK, against a
 local emulation of the REST endpoints (no SDK mocking)."""
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -13,19 +12,8 @@ from kiosk.rag.azure_search import AzureSearchIndex
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex
 
-from .azure_emulator import AzureSearchEmulator
-
-KEY = "test-key"
-
-
-@pytest.fixture
-def emu() -> Iterator[AzureSearchEmulator]:
-    with AzureSearchEmulator() as e:
-        yield e
-
-
-def settings(emu: AzureSearchEmulator, **kw: str) -> RagSettings:
-    return RagSettings(backend="azure", azure_endpoint=emu.endpoint, azure_index="kiosk", **kw)
+from .azure_emulator import KEY, AzureSearchEmulator
+from .azure_emulator import azure_settings as settings
 
 
 def test_hybrid_semantic_query_shape_when_configured(emu: AzureSearchEmulator) -> None:
