@@ -35,8 +35,11 @@ SETTLE_S = 180.0
 STEP_MB = 0.4
 
 
-def lobby_with_questions(seconds: float, seed: int = 11) -> tuple[np.ndarray, list[float]]:
-    """Mono int16 at 16 kHz and the start times of the questions in it."""
+def lobby_with_questions(
+    seconds: float, seed: int = 11, gaps: tuple[float, float] = (15.0, 80.0)
+) -> tuple[np.ndarray, list[float]]:
+    """Mono int16 at 16 kHz and the start times of the questions in it, ``gaps`` seconds
+    (uniform) apart."""
     from kiosk.audio.wav import read_wav_mono
 
     rng = np.random.default_rng(seed)
@@ -55,7 +58,7 @@ def lobby_with_questions(seconds: float, seed: int = 11) -> tuple[np.ndarray, li
             break
         out[a : a + len(q)] += q
         starts.append(t)
-        t += len(q) / rig.RATE_HZ + float(rng.uniform(15.0, 80.0))
+        t += len(q) / rig.RATE_HZ + float(rng.uniform(*gaps))
         i += 1
     return np.clip(np.rint(out), -32768, 32767).astype(np.int16), starts
 
@@ -75,8 +78,10 @@ def steps(samples: list[rig.Sample], t_from: float, after: int = 3) -> list[tupl
         a, b = samples[i - 1], samples[i]
         rise = b.main_anon_mb - a.main_anon_mb
         later = samples[i + 1 : i + 1 + after]
-        if b.t >= t_from and rise >= STEP_MB and all(
-            s.main_anon_mb - a.main_anon_mb >= STEP_MB for s in later
+        if (
+            b.t >= t_from
+            and rise >= STEP_MB
+            and all(s.main_anon_mb - a.main_anon_mb >= STEP_MB for s in later)
         ):
             out.append((b.t, rise))
     return out

@@ -29,9 +29,7 @@ import time
 from pathlib import Path
 
 import bench_soak_live
-import numpy as np
 import rig
-from soak_trace import _Gaps
 
 ARENA_ALIGN = 64 << 20  # glibc's HEAP_MAX_SIZE on 64-bit: thread arenas' heaps are aligned to it
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
@@ -121,13 +119,7 @@ def main() -> None:
     ap.add_argument("--big", type=int, default=256 * 1024, help="bytes: a big allocation")
     args = ap.parse_args()
     seconds = args.minutes * 60
-    rng = np.random.default_rng(11)
-    real_rng = bench_soak_live.np.random.default_rng
-    bench_soak_live.np.random.default_rng = lambda seed: _Gaps(rng, *args.gap)
-    try:
-        audio, _ = bench_soak_live.lobby_with_questions(seconds + 30)
-    finally:
-        bench_soak_live.np.random.default_rng = real_rng
+    audio, _ = bench_soak_live.lobby_with_questions(seconds + 30, gaps=tuple(args.gap))
     env = dict(e.split("=", 1) for e in args.env)
     print(f"env {env}; load {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
     with rig.temp_dir() as tmp_name:

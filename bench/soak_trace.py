@@ -24,7 +24,6 @@ import tracemalloc
 from pathlib import Path
 
 import bench_soak_live
-import numpy as np
 import rig
 
 # Runs inside the kiosk process: snapshots on a daemon thread, then the real CLI.
@@ -57,13 +56,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     args = ap.parse_args()
     seconds = args.minutes * 60
-    rng = np.random.default_rng(11)
-    real_rng = bench_soak_live.np.random.default_rng
-    bench_soak_live.np.random.default_rng = lambda seed: _Gaps(rng, *args.gap)
-    try:
-        audio, _ = bench_soak_live.lobby_with_questions(seconds + 30)
-    finally:
-        bench_soak_live.np.random.default_rng = real_rng
+    audio, _ = bench_soak_live.lobby_with_questions(seconds + 30, gaps=tuple(args.gap))
     with rig.temp_dir() as tmp_name:
         tmp = Path(tmp_name)
         wav = rig.write_wav(tmp / "lobby.wav", audio)
@@ -100,16 +93,6 @@ def report(tmp: Path, text: str, args: argparse.Namespace) -> None:
     )
     for s in stats[: args.top]:
         print(f"{s.size_diff:+9d} B {s.count_diff:+6d} blocks  {s.traceback}")
-
-
-class _Gaps:
-    """``uniform`` for lobby_with_questions: the gaps between questions, from ``rng``."""
-
-    def __init__(self, rng: np.random.Generator, lo: float, hi: float) -> None:
-        self._rng, self._lo, self._hi = rng, lo, hi
-
-    def uniform(self, _lo: float, _hi: float) -> float:
-        return float(self._rng.uniform(self._lo, self._hi))
 
 
 if __name__ == "__main__":
