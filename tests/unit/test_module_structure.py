@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .test_core_imports import imported_modules
 
-KIOSK = Path(__file__).resolve().parents[2] / "kiosk"
+ROOT = Path(__file__).resolve().parents[2]
+KIOSK = ROOT / "kiosk"
 
 
 def kiosk_imports(relative: str) -> set[str]:
@@ -37,15 +38,20 @@ LARGER_MODULES: dict[str, tuple[int, str]] = {}
 
 
 def module_lines() -> dict[str, int]:
-    return {
+    """Lines per module of the product (kiosk/, keyed relative to it) and of the benches
+    (keyed "bench/...": they are code the figures depend on, held to the same rule)."""
+    lines = {
         path.relative_to(KIOSK).as_posix(): path.read_text(encoding="utf-8").count("\n")
         for path in sorted(KIOSK.rglob("*.py"))
     }
+    for path in sorted((ROOT / "bench").glob("*.py")):
+        lines[path.relative_to(ROOT).as_posix()] = path.read_text(encoding="utf-8").count("\n")
+    return lines
 
 
 def test_no_module_is_over_500_lines() -> None:
     lines = module_lines()
-    assert {"app.py", "core/realtime.py", "testing/fake_conversation.py"} <= lines.keys()
+    assert {"app.py", "core/realtime.py", "testing/fake_conversation.py", "bench/rig.py"} <= lines.keys()
     too_long = {
         relative: count
         for relative, count in lines.items()
