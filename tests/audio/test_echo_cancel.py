@@ -5,6 +5,7 @@ nothing plays, a barge-in over the echo is heard, and the setting is validated."
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from kiosk.core.endpointing import Endpointer, Onset
 from kiosk.errors import ConfigError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from lobby_sound import room_ir  # noqa: E402  (the bench's room, not a copy of it)
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -40,15 +43,9 @@ def _need_speex() -> None:
 
 
 def room(seed: int, echo_db: float) -> np.ndarray:
-    """A small room: direct path 1.5 ms late + a 150 ms decaying tail, at ``echo_db``."""
-    rng = np.random.default_rng(seed)
-    n = int(0.15 * RATE)
-    ir = np.zeros(n)
-    ir[int(0.0015 * RATE)] = 1.0
-    tail = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.03 * RATE)) * 0.08
-    tail[: int(0.003 * RATE)] = 0
-    ir += tail
-    return ir / np.sqrt(np.sum(ir**2)) * 10 ** (echo_db / 20)
+    """The lobby bench's small room (direct path 1.5 ms late + a 150 ms decaying tail) at
+    ``echo_db``: bench/lobby_sound.py draws its tail from seed + 2."""
+    return room_ir(RATE, seed - 2, echo_db)
 
 
 def speech(seconds: float) -> np.ndarray:
