@@ -11,15 +11,14 @@ Not a bench (no ``bench_`` prefix): the parts bench_footprint and bench_visitor 
 - :func:`kiosk_config` (default settings apart from endpoint and paths), :func:`demo_index`,
   :class:`NotifySocket` (a real sd_notify datagram socket), :class:`FakeServer` (the bundled
   fake Realtime server in its own process, answers paced like the real service).
-- :class:`NullSinks`: a private pair of PulseAudio null sinks (mic, speaker), so a run does
-  not touch the shared default sink; ``PULSE_SOURCE``/``PULSE_SINK`` point a client at them.
+- :class:`NullSinks`: a private pair of PulseAudio null sinks (mic, speaker); ``PULSE_SOURCE``
+  / ``PULSE_SINK`` point a client at them. Held under the PulseAudio tests' machine-wide lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rig_pulse import NullSinks  # noqa: F401  (rig.NullSinks, as the benches name it)
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE_HZ = 16000
@@ -436,64 +436,6 @@ def stop(proc: subprocess.Popen[Any], timeout_s: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-# --- PulseAudio --------------------------------------------------------------------------------
-
-
-class NullSinks:
-    """Two private null sinks: ``mic`` (we play into it, the kiosk records its monitor) and
-    ``speaker`` (the kiosk plays into it). Unloaded on close."""
-
-    def __init__(self, tag: str) -> None:
-        self.mic = f"kiosk_bench_mic_{tag}"
-        self.speaker = f"kiosk_bench_spk_{tag}"
-        self._modules: list[str] = []
-
-    @staticmethod
-    def available() -> str | None:
-        """None when a PulseAudio-protocol server answers and pyaudio imports, else why not."""
-        if not shutil.which("pactl") or not shutil.which("pacat"):
-            return "pactl/pacat not installed"
-        if subprocess.run(["pactl", "info"], capture_output=True).returncode != 0:
-            return "no PulseAudio server (see .ci/pulseaudio.sh)"
-        try:
-            import pyaudio  # noqa: F401
-        except ImportError:
-            return "pyaudio not installed"
-        return None
-
-    def open(self) -> NullSinks:
-        for name in (self.mic, self.speaker):
-            out = subprocess.run(
-                ["pactl", "load-module", "module-null-sink", f"sink_name={name}", "norewinds=1"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            self._modules.append(out.stdout.strip())
-        return self
-
-    def env(self) -> dict[str, str]:
-        return {"PULSE_SOURCE": f"{self.mic}.monitor", "PULSE_SINK": self.speaker}
-
-    def play_command(self) -> list[str]:
-        """Raw 16 kHz mono s16 on stdin -> the mic sink (pacat paces nothing: we do)."""
-        return [
-            "pacat",
-            "--playback",
-            f"--device={self.mic}",
-            "--format=s16le",
-            "--rate=16000",
-            "--channels=1",
-            "--latency-msec=40",
-            "--raw",
-        ]
-
-    def close(self) -> None:
-        for module in self._modules:
-            subprocess.run(["pactl", "unload-module", module], capture_output=True)
-        self._modules.clear()
 
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:
