@@ -213,6 +213,9 @@ class RagSettings:
     # of its hits) below which a search returns nothing.
     relevance_floor: float = 0.25
     max_tool_calls: int = 4  # per response; a model needs one or two, a broken server sends 300
+    # Where the daemon's local search embeds the query: a child process ended when idle
+    # (the daemon's RSS returns to its pre-search level), or the daemon itself.
+    query_embedder: Literal["worker", "in_process"] = "worker"
     azure_endpoint: str = ""  # https://<service>.search.windows.net
     azure_index: str = ""
     azure_semantic_configuration: str = ""

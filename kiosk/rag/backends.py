@@ -99,8 +99,9 @@ def open_knowledge_base(cfg: Config) -> KnowledgeBase | None:
                 "`kiosk index add`",
                 path,
             )
+        embedder = load_embedder(worker=rag.query_embedder == "worker")
         return SqliteIndex(
-            path, read_only=True, embedder=load_embedder(), relevance_floor=rag.relevance_floor
+            path, read_only=True, embedder=embedder, relevance_floor=rag.relevance_floor
         )
     except KnowledgeError as exc:
         log.error("knowledge base unavailable: %s", exc)

@@ -35,6 +35,11 @@ log = logging.getLogger(__name__)
 Vectors = npt.NDArray[np.float32]
 
 
+class EmbedderUnavailable(RuntimeError):
+    """The model could not embed this query (an embedding worker died, hung or is still
+    starting; already logged): search without vectors."""
+
+
 class Embedder(Protocol):
     """Turns texts into L2-normalised float32 rows of ``dim`` columns."""
 
@@ -178,13 +183,22 @@ def _multilingual() -> Embedder:
     return MultilingualEmbedder()
 
 
-def load_embedder() -> Embedder | None:
+def _multilingual_worker() -> Embedder:
+    from kiosk.rag.embed_worker import WorkerEmbedder
+
+    return WorkerEmbedder()
+
+
+def load_embedder(worker: bool = False) -> Embedder | None:
     """The bundled multilingual model (:mod:`kiosk.rag.multilingual`), else WordLlama
     (English only), or None when neither is installed or both are broken.
 
-    Cheap: the models' files are only opened at the first :meth:`Embedder.embed`.
+    Cheap: the models' files are only opened at the first :meth:`Embedder.embed`. With
+    ``worker``, the multilingual model runs in a child process
+    (:mod:`kiosk.rag.embed_worker`: the daemon's choice, ``rag.query_embedder``).
     """
-    for factory in (_multilingual, WordLlamaEmbedder):
+    first = _multilingual_worker if worker else _multilingual
+    for factory in (first, WordLlamaEmbedder):
         try:
             return factory()
         except ImportError as exc:

@@ -29,6 +29,7 @@ daemon started or reloaded during ``kiosk index add`` finds its knowledge afterw
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -44,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.rag.chunking import Chunk
-from kiosk.rag.embedding import Embedder
+from kiosk.rag.embedding import Embedder, EmbedderUnavailable
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_open import (
     READ_LOCK_WAIT_S,
@@ -176,12 +177,30 @@ class SqliteIndex:
         self._conn = conn
 
     def close(self) -> None:
-        """Close the connection; idempotent."""
+        """Close the connection, and end the embedder's worker process if it has one;
+        idempotent."""
         with self._lock:
             self._searcher.close()
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        close = getattr(self._embedder, "close", None)
+        if close is not None:
+            close()
+
+    def prepare(self) -> None:
+        """A visitor started speaking: load the vectors and start the embedder's worker
+        process now, while they talk, not on the first search's clock. Never raises."""
+        try:
+            with self._connection() as conn:
+                embeds = conn is not None and self._searcher.prepare(conn)
+        except (KnowledgeError, sqlite3.DatabaseError) as exc:
+            log.debug("index not prepared: %s", exc)
+            return
+        start = getattr(self._embedder, "prepare", None)
+        if embeds and start is not None:
+            with contextlib.suppress(EmbedderUnavailable):  # logged; the search tries again
+                start()
 
     def __enter__(self) -> SqliteIndex:
         return self

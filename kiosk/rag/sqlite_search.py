@@ -43,7 +43,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import numpy.typing as npt
 
-from kiosk.rag.embedding import Embedder, one_blas_thread, trim_heap
+from kiosk.rag.embedding import Embedder, EmbedderUnavailable, one_blas_thread, trim_heap
 from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT, has_table
@@ -146,7 +146,11 @@ class IndexSearcher:
         terms = self._informative(terms)
         ranked = bm25(conn, terms, n) if terms else []
         if vectors is not None and scoring is not None:
-            scores, heading_scores = scoring.result()
+            try:
+                scores, heading_scores = scoring.result()
+            except EmbedderUnavailable:  # logged where it happened: keywords only
+                vectors = None
+        if vectors is not None and scoring is not None:
             headings = None
             if self._headings is not None and heading_scores is not None:
                 headings = (self._headings, heading_scores)
@@ -180,6 +184,11 @@ class IndexSearcher:
             return vectors.similarities(q, cjk), on_headings
 
         return self._worker.submit(score)
+
+    def prepare(self, conn: sqlite3.Connection) -> bool:
+        """Load what a search needs now; whether searches will embed the query."""
+        self._refresh_caches(conn)
+        return self._vectors is not None and len(self._vectors) > 0
 
     def _uses_vectors(self, query: str) -> bool:
         if self._vectors is None or not len(self._vectors):
