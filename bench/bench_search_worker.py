@@ -58,6 +58,7 @@ print((t1 - t0) * 1000, (t2 - t1) * 1000, len(first), len(second))
 
 def first_search_ms(path: Path, mode: str, onset: bool, q1: str, q2: str) -> tuple[float, float]:
     cmd = [sys.executable, "-c", _FIRST_SEARCH, str(path), mode, "1" if onset else "0", q1, q2]
+    cmd.append(str(SPEECH_S))
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
     first, second, _, _ = out.stdout.split()
     return float(first), float(second)
