@@ -23,7 +23,9 @@ the next query reloads both in about 0.2 s. While in use, RSS also counts the pa
 the memory-mapped token table that queries touched (file-backed, clean, shared with the
 page cache: up to the table's 65 MB after a few hundred varied queries); anonymous
 memory stays flat (measured with /proc/self/smaps over 740 searches: 57 MB from the
-40th search on).
+40th search on). The daemon runs this class in a child process by default
+(:mod:`kiosk.rag.embed_worker`, ``rag.query_embedder``): what the drop leaves behind in a
+process that loaded it (~9 MB of code, C heap) then goes with the process.
 """
 
 from __future__ import annotations

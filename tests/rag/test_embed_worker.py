@@ -66,6 +66,13 @@ def worker(index_path: Path) -> Iterator[tuple[SqliteIndex, WorkerEmbedder]]:
     assert embedder.pid is None  # closing the index ended its worker
 
 
+def running_pid(ix: SqliteIndex, embedder: WorkerEmbedder) -> int:
+    """The worker's pid after a first search started it."""
+    ix.search("wifi", 5)
+    assert embedder.pid is not None
+    return embedder.pid
+
+
 def keywords_only(index_path: Path, query: str) -> list[str]:
     with SqliteIndex(index_path, read_only=True) as ix:
         return [h.chunk_id for h in ix.search(query, 5)]
@@ -89,9 +96,7 @@ def test_a_killed_worker_is_restarted_for_the_next_search(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ix, embedder = worker
-    ix.search("wifi", 5)
-    first = embedder.pid
-    assert first is not None
+    first = running_pid(ix, embedder)
     os.kill(first, signal.SIGKILL)
     time.sleep(0.2)
     with caplog.at_level(logging.WARNING, "kiosk.rag.embed_worker"):
@@ -109,9 +114,7 @@ def test_a_worker_killed_mid_query_costs_only_that_search_its_vectors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     ix, embedder = worker
-    ix.search("wifi", 5)
-    pid = embedder.pid
-    assert pid is not None
+    pid = running_pid(ix, embedder)
     os.kill(pid, signal.SIGSTOP)  # it takes the request but cannot answer before it dies
     threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
     with caplog.at_level(logging.ERROR, "kiosk.rag.embed_worker"):
