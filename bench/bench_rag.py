@@ -222,7 +222,10 @@ def rss():
     return "%.1f (%.1f anon, %.1f file)" % tuple(mib)
 from kiosk.rag.backends import open_knowledge_base
 from kiosk.config import load_config
-cfg = load_config(f'[rag]\\nindex_path = "{sys.argv[1]}"\\n', env={}, require_key=False)
+cfg = load_config(
+    f'[rag]\\nindex_path = "{sys.argv[1]}"\\nquery_embedder = "in_process"\\n',
+    env={}, require_key=False,
+)
 kb = open_knowledge_base(cfg)
 idle = rss()
 kb.search(sys.argv[2], 5)
@@ -359,7 +362,9 @@ def run(quick: bool) -> dict[str, Any]:
                                 f"{idle} / {first} / {after} / {dropped} MiB",
                                 "-",
                                 f"a fresh process opening the {chunks}-chunk index as the daemon "
-                                "does (open_knowledge_base); the model loads at the 1st search; "
+                                "does (open_knowledge_base) with the model in-process "
+                                '(query_embedder = "in_process"; the default "worker" is '
+                                "bench_search_worker's); the model loads at the 1st search; "
                                 "file-backed growth is the memory-mapped token table's touched "
                                 "pages; dropped = after the model's idle unload",
                             )
