@@ -55,7 +55,10 @@ PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
 # start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
+# "guard-recent" is the guard as it was before its reference was lined up with the echo (the
+# speaker's loudest block of the last 200 ms), run as a peer only when asked (--modes).
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
+PEER_MODES = (("guard-recent", False, 0.0),)
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 
 
@@ -91,7 +94,12 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
 
 
 async def run_split(
-    split: str, quick: bool, cfg: Any, paced_subsets: bool = True, kinds: set[str] | None = None
+    split: str,
+    quick: bool,
+    cfg: Any,
+    paced_subsets: bool = True,
+    kinds: set[str] | None = None,
+    modes: tuple[tuple[str, bool, float], ...] = ECHO_MODES,
 ) -> dict[str, Any]:
     from kiosk.testing.fake_realtime import FakeRealtimeServer
 
@@ -132,8 +140,10 @@ async def run_split(
                     }
                 )
             elif mix.kind == "echo":
-                for mode, aec, warm_s in ECHO_MODES:
-                    log = await run_mix(mix, cfg, server, aec=aec, warm_s=warm_s)
+                for mode, aec, warm_s in modes:
+                    log = await run_mix(
+                        mix, cfg, server, aec=aec, warm_s=warm_s, recent_guard=mode == "guard-recent"
+                    )
                     res["echo"].append(
                         {
                             "mix": mix.id,
@@ -145,9 +155,17 @@ async def run_split(
                         }
                     )
             elif mix.kind == "bargein":
-                for mode, aec, warm_s in ECHO_MODES:
+                for mode, aec, warm_s in modes:
                     paced = paced_subsets and mix.echo_db == -12.0
-                    log = await run_mix(mix, cfg, server, paced=paced, aec=aec, warm_s=warm_s)
+                    log = await run_mix(
+                        mix,
+                        cfg,
+                        server,
+                        paced=paced,
+                        aec=aec,
+                        warm_s=warm_s,
+                        recent_guard=mode == "guard-recent",
+                    )
                     outcome = log.turns[0].get("outcome") if log.turns else None
                     res["bargein"].append(
                         {
@@ -197,6 +215,7 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         return [b for b in res["bargein"] if b["echo_db"] == -12.0 and mode_of(b) == mode]
 
     guard = at12("guard")
+    recent = at12("guard-recent")
     aec = at12("speex")
     warm = at12("speex-warm")
 
@@ -246,6 +265,10 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "bargein_guard_p95_ms": _ms(pct(delays(guard), 95)),
         "bargein_guard_p50_ms": _ms(pct(delays(guard), 50)),
         "bargein_guard_n": len(guard),
+        "bargein_guard_recent_p95_ms": _ms(pct(delays(recent), 95)),
+        "bargein_guard_recent_p50_ms": _ms(pct(delays(recent), 50)),
+        "bargein_guard_recent_n": len(recent),
+        "self_interruptions_guard_recent": sum(by_mode.get("guard-recent", {}).values()),
         "bargein_aec_p95_ms": _ms(pct(delays(aec), 95)),
         "bargein_aec_p50_ms": _ms(pct(delays(aec), 50)),
         "bargein_aec_n": len(aec),
@@ -385,11 +408,12 @@ def run(
     config: Path | None = None,
     paced: bool = True,
     kinds: set[str] | None = None,
+    modes: tuple[tuple[str, bool, float], ...] = ECHO_MODES,
 ) -> dict[str, Any]:
     cfg = load_bench_config(config)
     raw = {}
     for split in splits:
-        raw[split] = asyncio.run(run_split(split, quick, cfg, paced, kinds))
+        raw[split] = asyncio.run(run_split(split, quick, cfg, paced, kinds, modes))
         # Raw runs first: a scoring bug must not cost a half-hour run (--rescore reads this).
         RAW_DIR.mkdir(parents=True, exist_ok=True)
         (RAW_DIR / f"{split}{'-quick' if quick else ''}-{os.getpid()}.json").write_text(
@@ -447,6 +471,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
     )
+    parser.add_argument(
+        "--modes",
+        help="echo modes, comma-separated (default guard,speex,speex-warm; peer: guard-recent)",
+    )
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")
@@ -461,7 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         out = scored(raw, not args.no_paced, args.config)
     else:
         kinds = set(args.kinds.split(",")) if args.kinds else None
-        out = run(args.quick, splits, args.config, paced=not args.no_paced, kinds=kinds)
+        known = {m[0]: m for m in ECHO_MODES + PEER_MODES}
+        modes = tuple(known[m] for m in args.modes.split(",")) if args.modes else ECHO_MODES
+        out = run(args.quick, splits, args.config, paced=not args.no_paced, kinds=kinds, modes=modes)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)

@@ -131,6 +131,7 @@ async def run_mix(
     aec: bool = False,
     warm_s: float = 0.0,
     max_s: float | None = None,
+    recent_guard: bool = False,
 ) -> RunLog:
     """Drive ``mix`` through a fresh pipeline connected to ``server`` (a FakeRealtimeServer)."""
     from kiosk.testing.fake_script import FakeScript
@@ -207,12 +208,17 @@ async def run_mix(
         voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms),  # the daemon's detector ([vad] neural)
         clock,
     )
+    if recent_guard and pipeline.echo_level is not None:
+        # The guard as it was: the speaker's loudest block of the last 200 ms (a peer run).
+        pipeline.echo_level.close()
+        pipeline.echo_level = None
+        pipeline.endpointer.reference_aligned = False
     canceller = pipeline.echo_canceller
-    if canceller is not None:
+    if canceller is not None and warm_s > 0 and mix.answer_clip:
+        _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
+    if pipeline.echo_tap is not None:
         # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
-        if warm_s > 0 and mix.answer_clip:
-            _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
-        canceller.reference.clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
+        pipeline.echo_tap.reference.clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
     resampler = Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block = rate * frame_ms // 1000

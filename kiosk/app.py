@@ -24,7 +24,8 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.audio.earcons import earcon_subscriber
-from kiosk.audio.echo_cancel import echo_canceller_for
+from kiosk.audio.echo_cancel import EchoCanceller, echo_canceller_for
+from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
@@ -137,6 +138,12 @@ class KioskPipeline:
             cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
+        # Without one, the guard judges each frame by the speaker's output lined up with it
+        # (the same reference timeline and measured lag, no filter).
+        self.echo_level: EchoLevelTap | None = None
+        if self.echo_canceller is None and not cfg.audio.echo_cancelled:
+            self.echo_level = EchoLevelTap(playback, clock, self._unheard_s, cfg.audio.frame_ms)
+        self.endpointer.reference_aligned = self.echo_level is not None
         self._realignments_seen = 0
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
         self.wake_detector: Any = None
@@ -207,8 +214,14 @@ class KioskPipeline:
             for i, frame in enumerate(frames):
                 self._hear(frame, None if captured_at_s is None else captured_at_s[i])
             return
-        for frame, level in zip(frames, frame_levels_dbfs(frames), strict=True):
-            self._hear(frame, None, level)
+        for i, (frame, level) in enumerate(zip(frames, frame_levels_dbfs(frames), strict=True)):
+            self._hear(frame, None if captured_at_s is None else captured_at_s[i], level)
+
+    @property
+    def echo_tap(self) -> EchoCanceller | None:
+        """What lines the speaker's output up with the microphone (the canceller, or the
+        guard's level tap), if anything: its ``reference.clock`` stamps the speaker's blocks."""
+        return self.echo_canceller if self.echo_canceller is not None else self.echo_level
 
     @property
     def quiet(self) -> bool:
@@ -229,10 +242,15 @@ class KioskPipeline:
     ) -> None:
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
+        if self.echo_tap is not None and captured_at_s is None:
+            captured_at_s = self.clock() - self.cfg.audio.frame_ms / 1000
+        if (level_tap := self.echo_level) is not None:
+            level_tap.process(frame, captured_at_s)  # type: ignore[arg-type]
+            if level_tap.realignments != self._realignments_seen:
+                self._realignments_seen = level_tap.realignments
+                self.endpointer.relearn_echo(level_tap.relined)
         if self.echo_canceller is not None:
-            if captured_at_s is None:
-                captured_at_s = self.clock() - self.cfg.audio.frame_ms / 1000
-            frame = self.echo_canceller.process(frame, captured_at_s)
+            frame = self.echo_canceller.process(frame, captured_at_s)  # type: ignore[arg-type]
             if self.echo_canceller.realignments != self._realignments_seen:
                 self._realignments_seen = self.echo_canceller.realignments
                 self.endpointer.echo_path_changed()
@@ -244,6 +262,11 @@ class KioskPipeline:
             # What can still echo in this very frame (the reference the filter holds), not
             # what the speaker took lately: that runs a device latency ahead of the echo.
             far_end = self.echo_canceller.reference_dbfs
+        elif self.echo_level is not None:
+            # The guard: lined up with the frame once the lag is known; until then the loudest
+            # of the span around it (the stamps may be tens of ms off).
+            tap = self.echo_level
+            far_end = tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs
         else:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         for event in self.endpointer.process(frame, far_end, level_dbfs):
@@ -426,7 +449,7 @@ class KioskPipeline:
         if self.turn_record is not None and not self._closed:
             self._end_record(self.turn_record.turn_id, "shutdown", self.clock())  # its journal line
         self._closed = True
-        if self.echo_canceller is not None:
-            self.echo_canceller.close()
+        if (tap := self.echo_tap) is not None:
+            tap.close()
         await self.link.aclose()
         self.tool_calls.cancel_all()

@@ -80,7 +80,7 @@ class DaemonDevices:
         pipeline = self.pipeline
         if pipeline is None:
             return
-        if arrived_s is None or pipeline.echo_canceller is None:
+        if arrived_s is None or pipeline.echo_tap is None:
             pipeline.on_mic_frames(frames)
         else:
             source = self._source

@@ -279,11 +279,11 @@ async def _simulate(
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
     silent_block = bytes(speaker_samples * 2)
     frames_fed = 0
-    if pipeline.echo_canceller is not None:
+    if pipeline.echo_tap is not None:
         # The simulated device reports its latency, as the daemon's sink does (unplayed_ms):
         # a block read at frame n is heard ECHO_LATENCY_MS later.
         latency_s = ECHO_LATENCY_MS / 1000 if echo_db is not None else 0.0
-        pipeline.echo_canceller.reference.clock = lambda: frames_fed * frame_s + latency_s
+        pipeline.echo_tap.reference.clock = lambda: frames_fed * frame_s + latency_s
     silence = bytes(samples_per_frame * 2)
     frame_s = frame_ms / 1000
     next_real = loop.time()

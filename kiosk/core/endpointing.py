@@ -155,6 +155,7 @@ class Endpointer:
         # so the echo return is followed all along (over the last 0.5 s of loud frames, from
         # 200 ms of them on, across answers), not learned at the start of each playback period.
         self.echo_relearn = False
+        self.reference_aligned = False  # far_end_dbfs is lined up with each frame (no AEC)
         self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
         self._echo_max_db = math.inf  # the loudest of them
         self._unguarded_frames = 0
@@ -261,9 +262,23 @@ class Endpointer:
         self.echo_return_db = other.echo_return_db
 
     def echo_path_changed(self) -> None:
-        """The echo canceller started over: the guard's rules hold until the echo is relearned."""
+        """The echo canceller started over, or the reference moved (lined up with the echo's
+        measured lag): the guard's rules hold, as at start-up, until the echo is relearned."""
         self._recent_echo_db.clear()
         self._echo_max_db, self.echo_return_db = math.inf, None
+        self._guard_frames, self._period_echo_db = 0, None  # without AEC: a new learning period
+
+    def relearn_echo(self, heard: list[tuple[float, float]]) -> None:
+        """The reference was just lined up with the echo (no AEC): learn the echo return
+        afresh from ``heard``, (mic dBFS, lined-up speaker dBFS) of the frames of this
+        playback stretch so far, oldest first, as if they had come lined up."""
+        self.echo_path_changed()
+        env = -math.inf
+        for mic_dbfs, ref in heard:
+            env = max(ref, env - self._tail_decay_db)
+            if ref > -math.inf:
+                self._hear_echo(mic_dbfs, env)
+        self._echo_ref_dbfs = max(self._echo_ref_dbfs, env)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
@@ -301,11 +316,11 @@ class Endpointer:
         voiced = self._is_speech(frame)
         first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
         level = frame_dbfs(frame) if level_dbfs is None else level_dbfs
-        # What the speaker played stays the reference for ECHO_REFERENCE_MS after its queue
-        # ran empty (that block's echo is still in the mic); later it may be stale (a speaker
-        # that stops reading when idle never updates it); with AEC it is lined up with the frame.
+        # What the speaker played stays the reference ECHO_REFERENCE_MS after its queue ran empty
+        # (its echo is in the mic), later it may be stale; lined up with the frame, never.
         self._since_guarded = 0 if self.guarded else self._since_guarded + 1
-        fresh = self.echo_relearn or self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
+        aligned = self.echo_relearn or self.reference_aligned
+        fresh = aligned or self._since_guarded * self.frame_ms <= ECHO_REFERENCE_MS
         ref = far_end_dbfs if fresh and far_end_dbfs is not None and math.isfinite(far_end_dbfs) else -math.inf
         # Judged as the guard stood when the frame arrived, or up if the speaker just played
         # something (its queue may be empty between deltas while the echo is in the mic).
@@ -319,9 +334,9 @@ class Endpointer:
         if not guard:
             self._echo_ref_dbfs = -math.inf
         if ref > -math.inf:
-            self._guard_frames += 1
             self._unguarded_frames = 0
-            self._learn_echo(level, ref)
+            # Lined up with the frame, the echo follows the speaker's decaying envelope.
+            self._hear_echo(level, self._echo_ref_dbfs if self.reference_aligned else ref)
         elif not self.guarded:
             # A playback period ends after a real pause, not when the speaker briefly runs dry
             # between answer deltas (that would restart the learning over and over).
@@ -360,16 +375,30 @@ class Endpointer:
             return max(known, self._period_echo_db)
         return known
 
+    def _quiet_reference(self, far_end_dbfs: float) -> bool:
+        """A quiet stretch of the answer (with AEC, or lined up with the frame): what the mic
+        hears then is the room, not the echo; it neither teaches the echo return nor counts
+        towards the frames that learn it."""
+        room = self.noise_floor_dbfs
+        aligned = self.echo_relearn or self.reference_aligned
+        return aligned and room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB
+
+    def _hear_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
+        """A frame in which the speaker sounds: one more of the period, and learnt from."""
+        if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
+            self._guard_frames += 1
+        self._learn_echo(mic_dbfs, far_end_dbfs)
+
     def _learn_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
         """The first ``ECHO_LEARN_FRAMES`` of each playback period in which the speaker sounds
         learn how loud its echo gets relative to what it plays (the upper envelope of mic dB -
         speaker dB), from every frame but those loud enough to count as a visitor already
         (double talk would teach a far louder "echo")."""
         threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
+        quiet = self._quiet_reference(far_end_dbfs)
         if self.echo_relearn:
-            room = self.noise_floor_dbfs
-            if room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB:
-                return  # a quiet stretch of the answer: the room's noise, not its echo
+            if quiet:
+                return
             if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
                 self._recent_echo_db.append(mic_dbfs - far_end_dbfs)
                 if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
@@ -382,7 +411,7 @@ class Endpointer:
             return
         if self._guard_frames > ECHO_LEARN_FRAMES:
             return
-        if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
+        if not quiet and math.isfinite(mic_dbfs) and mic_dbfs < threshold:
             diff = mic_dbfs - far_end_dbfs
             self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
         if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
