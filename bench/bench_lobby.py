@@ -55,10 +55,11 @@ PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
 # start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
-# "guard-recent" is the guard as it was before its reference was lined up with the echo (the
-# speaker's loudest block of the last 200 ms), run as a peer only when asked (--modes).
+# A peer only when asked (--modes): "guard-recent", the guard judging by the speaker's loudest
+# block of the last 200 ms (before its reference was lined up with each frame).
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
 PEER_MODES = (("guard-recent", False, 0.0),)
+Modes = tuple[tuple[str, bool, float], ...]
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 
 
@@ -94,12 +95,8 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
 
 
 async def run_split(
-    split: str,
-    quick: bool,
-    cfg: Any,
-    paced_subsets: bool = True,
-    kinds: set[str] | None = None,
-    modes: tuple[tuple[str, bool, float], ...] = ECHO_MODES,
+    split: str, quick: bool, cfg: Any, paced_subsets: bool = True, kinds: set[str] | None = None,
+    modes: Modes = ECHO_MODES,
 ) -> dict[str, Any]:
     from kiosk.testing.fake_realtime import FakeRealtimeServer
 
@@ -141,9 +138,8 @@ async def run_split(
                 )
             elif mix.kind == "echo":
                 for mode, aec, warm_s in modes:
-                    log = await run_mix(
-                        mix, cfg, server, aec=aec, warm_s=warm_s, recent_guard=mode == "guard-recent"
-                    )
+                    kw = {"aec": aec, "warm_s": warm_s, "recent_guard": mode == "guard-recent"}
+                    log = await run_mix(mix, cfg, server, **kw)
                     res["echo"].append(
                         {
                             "mix": mix.id,
@@ -157,15 +153,8 @@ async def run_split(
             elif mix.kind == "bargein":
                 for mode, aec, warm_s in modes:
                     paced = paced_subsets and mix.echo_db == -12.0
-                    log = await run_mix(
-                        mix,
-                        cfg,
-                        server,
-                        paced=paced,
-                        aec=aec,
-                        warm_s=warm_s,
-                        recent_guard=mode == "guard-recent",
-                    )
+                    kw = {"aec": aec, "warm_s": warm_s, "recent_guard": mode == "guard-recent"}
+                    log = await run_mix(mix, cfg, server, paced=paced, **kw)
                     outcome = log.turns[0].get("outcome") if log.turns else None
                     res["bargein"].append(
                         {
@@ -295,21 +284,13 @@ def _ms(s: float | None) -> float | None:
 
 # (key, metric, goal, note)
 ROWS = [
-    (
-        "false_turns_per_h",
-        "false turns per hour, speech-free noise (6 types, -55..-35 dBFS)",
-        "<= 1",
-        "fast clock",
-    ),
+    ("false_turns_per_h", "false turns per hour, speech-free noise (6 types, -55..-35 dBFS)",
+     "<= 1", "fast clock"),
     ("one_turn_pct", "questions at SNR >= 10 dB with exactly one turn, %", ">= 98", "fast clock"),
     ("merged", "questions 1.5-4 s apart merged into one turn", "<= 0", "fast clock"),
     ("split_pct", "questions split at a mid-sentence pause <= 600 ms, %", "<= 5", "fast clock"),
-    (
-        "upstream_ratio_max",
-        "upstream audio / (true speech + pre-roll), worst noisy mix",
-        "<= 1.15",
-        "fast clock",
-    ),
+    ("upstream_ratio_max", "upstream audio / (true speech + pre-roll), worst noisy mix",
+     "<= 1.15", "fast clock"),
     ("eot_p50_ms", "end-of-turn delay p50, true end -> commit, ms", "<= 350", "paced real time"),
     ("eot_p95_ms", "end-of-turn delay p95, ms", "<= 700", "paced real time"),
     (
@@ -408,7 +389,7 @@ def run(
     config: Path | None = None,
     paced: bool = True,
     kinds: set[str] | None = None,
-    modes: tuple[tuple[str, bool, float], ...] = ECHO_MODES,
+    modes: Modes = ECHO_MODES,
 ) -> dict[str, Any]:
     cfg = load_bench_config(config)
     raw = {}
@@ -471,10 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
     )
-    parser.add_argument(
-        "--modes",
-        help="echo modes, comma-separated (default guard,speex,speex-warm; peer: guard-recent)",
-    )
+    parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; guard-recent)")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")
@@ -491,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         kinds = set(args.kinds.split(",")) if args.kinds else None
         known = {m[0]: m for m in ECHO_MODES + PEER_MODES}
         modes = tuple(known[m] for m in args.modes.split(",")) if args.modes else ECHO_MODES
-        out = run(args.quick, splits, args.config, paced=not args.no_paced, kinds=kinds, modes=modes)
+        paced = not args.no_paced
+        out = run(args.quick, splits, args.config, paced=paced, kinds=kinds, modes=modes)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)

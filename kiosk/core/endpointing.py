@@ -17,11 +17,10 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-
-import numpy as np
 
 from kiosk.config import VadSettings
+from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech  # noqa: F401
+from kiosk.core.levels import frame_dbfs, frame_levels_dbfs  # noqa: F401 (re-exported)
 from kiosk.core.noisefloor import NoiseFloor
 from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 
@@ -41,6 +40,8 @@ ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
 # is trusted: barge-in needs the usual onset, with no absolute level minimum (until then the
 # loudest frame is the echo return, and the guard's rules hold).
 AEC_TRUSTED_RETURN_DB = -20.0
+# Lined up (no AEC), the frames heard before are relearned from; this many loud ones suffice.
+RELEARN_ENOUGH_FRAMES = ECHO_LEARN_FRAMES // 2
 # Unguarded frames that end a playback period (500 ms).
 ECHO_PERIOD_GAP_FRAMES = 25
 # Echo return assumed while the very first playback period is still learning (mic as loud as
@@ -56,50 +57,6 @@ CUT_SPEECH_MS = 3000
 ECHO_REFERENCE_MS = 200
 # A syllable nucleus peaks at least this far above the room's ambient level.
 NUCLEUS_ABOVE_ROOM_DB = 9.0
-
-
-@dataclass(frozen=True, slots=True)
-class Onset:
-    """Speech began. ``audio`` = pre-roll + the frames that proved it (send these first)."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Speech:
-    """More utterance audio to stream (voiced frames, plus pauses once speech resumed)."""
-
-    audio: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfSpeech:
-    """The hangover passed after the last voiced frame (``no_speech``: forced open, none came)."""
-
-    speech_s: float
-    no_speech: bool = False
-
-
-EndpointEvent = Onset | Speech | EndOfSpeech
-
-
-def frame_dbfs(frame: bytes) -> float:
-    """RMS level of a PCM16 frame in dBFS (-inf for digital silence)."""
-    if len(frame) < 2:
-        return -math.inf
-    return frame_levels_dbfs([frame])[0]
-
-
-def frame_levels_dbfs(frames: list[bytes]) -> list[float]:
-    """RMS levels of PCM16 frames of one size in dBFS, in one pass (a device block of them:
-    ~0.2 us a frame for 24 instead of ~1.2 us each). The same row sums as for one frame, so
-    a level never depends on the company its frame came in."""
-    size = len(frames[0]) // 2 * 2 if frames else 0
-    if not size or any(len(f) != size for f in frames):
-        return [frame_dbfs(f[: len(f) // 2 * 2]) for f in frames]
-    x = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float32).reshape(len(frames), -1)
-    mean_squares = np.einsum("ij,ij->i", x, x) / x.shape[1]
-    return [10 * math.log10(ms / 32768.0**2) if ms > 0 else -math.inf for ms in mean_squares.tolist()]
 
 
 class Endpointer:
@@ -262,23 +219,26 @@ class Endpointer:
         self.echo_return_db = other.echo_return_db
 
     def echo_path_changed(self) -> None:
-        """The echo canceller started over, or the reference moved (lined up with the echo's
-        measured lag): the guard's rules hold, as at start-up, until the echo is relearned."""
+        """The echo canceller started over: the guard's rules hold until the echo is relearned."""
         self._recent_echo_db.clear()
         self._echo_max_db, self.echo_return_db = math.inf, None
-        self._guard_frames, self._period_echo_db = 0, None  # without AEC: a new learning period
 
     def relearn_echo(self, heard: list[tuple[float, float]]) -> None:
         """The reference was just lined up with the echo (no AEC): learn the echo return
         afresh from ``heard``, (mic dBFS, lined-up speaker dBFS) of the frames of this
         playback stretch so far, oldest first, as if they had come lined up."""
         self.echo_path_changed()
+        self._guard_frames, self._period_echo_db = 0, None  # a new learning period
         env = -math.inf
         for mic_dbfs, ref in heard:
             env = max(ref, env - self._tail_decay_db)
             if ref > -math.inf:
                 self._hear_echo(mic_dbfs, env)
         self._echo_ref_dbfs = max(self._echo_ref_dbfs, env)
+        if self._guard_frames >= RELEARN_ENOUGH_FRAMES and self._period_echo_db is not None:
+            # Enough heard: the visitor may be talking by now, and would be learned as echo.
+            self.echo_return_db = self._period_echo_db
+            self._guard_frames = max(self._guard_frames, ECHO_LEARN_FRAMES + 1)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).

@@ -82,15 +82,16 @@ def test_relearning_leaves_out_a_visitor_already_talking() -> None:
 
 
 echo_path = st.floats(min_value=-24.0, max_value=-6.0)
-answer = st.lists(
-    st.one_of(st.just(QUIET_REF), st.floats(min_value=-40.0, max_value=-3.0)), min_size=30, max_size=150
-)
+said = st.one_of(st.just(QUIET_REF), st.floats(min_value=-40.0, max_value=-3.0))
+answer = st.lists(said, min_size=30, max_size=150)
 spread = st.lists(st.floats(min_value=-6.0, max_value=0.0), min_size=150, max_size=150)
 
 
 @settings(max_examples=150, deadline=None)
 @given(echo_path, answer, spread)
-def test_the_answers_own_echo_never_pauses_it(echo_db: float, levels: list[float], jitter: list[float]) -> None:
+def test_the_answers_own_echo_never_pauses_it(
+    echo_db: float, levels: list[float], jitter: list[float]
+) -> None:
     """Whatever the answer says, its echo (``echo_db`` under what is heard with it, a few dB
     less now and then, and the room where the answer is quiet) is never taken for a visitor:
     no pause, no onset, once the first learning frames heard the echo at its loudest."""
