@@ -110,3 +110,18 @@ def test_a_visitor_clearly_over_the_echo_pauses_the_answer_within_two_frames() -
     bar = -10.0 - 12.0 + SETTINGS.barge_in_margin_db  # what the echo could be, plus the margin
     over(mic, [(bar + 1.0, -10.0)] * 2)
     assert mic.endpointer.suspected_speech_ms == 2 * 20
+
+
+def test_relearned_from_half_a_period_the_guard_learns_no_more() -> None:
+    """Lined up ~0.5 s into the first answer, the history may hold fewer loud frames than a
+    learning period: half of one is enough, and the period is over, so a visitor already
+    talking (8 dB over the echo, under the start-up bar) is not learned as echo."""
+    mic = room_mic()
+    mic.endpointer.relearn_echo([(-22.0, -10.0)] * (ECHO_LEARN_FRAMES // 2))
+    assert mic.endpointer.echo_return_db == pytest.approx(-12.0, abs=0.1)
+    over(mic, [(-14.0, -10.0)] * 2)
+    assert mic.endpointer.suspected_speech_ms == 2 * 20
+    assert mic.endpointer.echo_return_db == pytest.approx(-12.0, abs=0.1)
+    fresh = room_mic()
+    fresh.endpointer.relearn_echo([(-22.0, -10.0)] * (ECHO_LEARN_FRAMES // 2 - 1))
+    assert fresh.endpointer.echo_return_db is None  # too few: the period goes on learning
