@@ -281,8 +281,9 @@ async def _simulate(
     frames_fed = 0
     if pipeline.echo_tap is not None:
         # The simulated device reports its latency, as the daemon's sink does (unplayed_ms):
-        # a block read at frame n is heard ECHO_LATENCY_MS later.
-        latency_s = ECHO_LATENCY_MS / 1000 if echo_db is not None else 0.0
+        # a block read at frame n is heard ECHO_LATENCY_MS later (with or without an echo
+        # path: at 0 the resampled reference lags the frame it is asked for, now and then).
+        latency_s = ECHO_LATENCY_MS / 1000
         pipeline.echo_tap.reference.clock = lambda: frames_fed * frame_s + latency_s
     silence = bytes(samples_per_frame * 2)
     frame_s = frame_ms / 1000
