@@ -207,27 +207,33 @@ class PulseStream:
 
     # -- the recording's reader thread ---------------------------------------------------
 
-    def _read_loop(self) -> None:
-        period_s = self._block_bytes / self._frame_bytes / self._rate_hz
+    def _read_loop(self, stop: threading.Event) -> None:
+        """Every block: take what the server sent, call back once per whole block. Sleeps
+        rather than ``stop.wait``: an Event's timed wait runs a Condition's Python each
+        block; closing waits for the current sleep instead (at most one block)."""
+        block = self._block_bytes
+        frames = block // self._frame_bytes
+        period_s = frames / self._rate_hz
+        pending = self._pending
         next_s = time.monotonic()
-        while not self._failed:
+        while True:
             next_s += period_s
-            if self._stop_reading.wait(max(0.0, next_s - time.monotonic())):
-                return
-            if time.monotonic() - next_s > 1.0:
+            delay_s = next_s - time.monotonic()
+            if delay_s > 0:
+                time.sleep(delay_s)
+            elif delay_s < -1.0:
                 next_s = time.monotonic()  # after a long stall: no burst of catch-up reads
+            if stop.is_set() or self._failed:
+                return
             try:
                 self._take_recorded()
             except OSError:
                 return  # closed under us
-            block = self._block_bytes
-            while len(self._pending) >= block and not self._failed:
-                if self._stop_reading.is_set():
-                    return
-                pcm = bytes(self._pending[:block])
-                del self._pending[:block]
+            while len(pending) >= block and not self._failed and not stop.is_set():
+                pcm = bytes(pending[:block])
+                del pending[:block]
                 status, self._status = self._status, 0
-                self._call(pcm, block // self._frame_bytes, status)
+                self._call(pcm, frames, status)
 
     def _take_recorded(self) -> None:
         """Everything the server has sent so far, into ``_pending``."""
@@ -294,9 +300,12 @@ class PulseStream:
     def start_stream(self) -> None:
         self._cork(False)
         if self._kind == "input" and self._reader is None:
-            self._stop_reading.clear()
+            self._stop_reading = threading.Event()  # this reader's own
             self._reader = threading.Thread(
-                target=self._read_loop, name="kiosk-input-pulse", daemon=True
+                target=self._read_loop,
+                args=(self._stop_reading,),
+                name="kiosk-input-pulse",
+                daemon=True,
             )
             self._reader.start()
 

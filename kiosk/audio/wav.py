@@ -152,7 +152,7 @@ class WavReader:
         fmt = self._fmt
         resampler = None
         if fmt.rate_hz != rate_hz:
-            import soxr  # its C++ extension only when converting (see kiosk.audio.resample)
+            import soxr  # its extension only when converting (see kiosk.audio.resample)
 
             resampler = soxr.ResampleStream(fmt.rate_hz, rate_hz, 1, dtype="float64", quality="HQ")
         self._file.seek(self._data_offset)

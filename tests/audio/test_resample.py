@@ -75,8 +75,8 @@ def test_non_positive_rate_raises_value_error(in_rate_hz: int, out_rate_hz: int)
 
 
 def test_soxr_loads_only_when_a_rate_is_converted() -> None:
-    """An idle kiosk whose streams run at its own rates never maps soxr's C++ extension
-    (~1.5 MB RSS with libstdc++): importing the daemon, the link and the audio modules, and
+    """An idle kiosk whose streams run at its own rates never maps soxr's extension
+    (~0.45 MB RSS): importing the daemon, the link and the audio modules, and
     a pass-through Resampler, leave it unimported; a conversion imports it."""
     import subprocess
     import sys
