@@ -244,6 +244,7 @@ class KioskPipeline:
             # What can still echo in this very frame (the reference the filter holds), not
             # what the speaker took lately: that runs a device latency ahead of the echo.
             far_end = self.echo_canceller.reference_dbfs
+            self.endpointer.earcon_echo = self.echo_canceller.earcon_audible
         else:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         for event in self.endpointer.process(frame, far_end, level_dbfs):

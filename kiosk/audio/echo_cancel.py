@@ -77,12 +77,14 @@ class EchoReference:
         self._latency_s = latency_s
         self._resampler = Resampler(source_rate_hz, RATE_HZ)
         self._lock = threading.Lock()
-        self._segments: deque[tuple[float, np.ndarray]] = deque()  # (start time, samples)
+        # (start time, samples, an earcon sounds in them)
+        self._segments: deque[tuple[float, np.ndarray, bool]] = deque()
         self._end_s = -math.inf  # audible time of the sample after the last one kept
         self._in_end_s = -math.inf  # the same, for the source (before the resampler)
 
-    def played(self, pcm: bytes) -> None:
-        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer."""
+    def played(self, pcm: bytes, earcon: bool = False) -> None:
+        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer;
+        ``earcon``: an earcon is mixed into it."""
         start = self.clock() + self._latency_s()
         n_in = len(pcm) // 2
         source_rate = self._resampler.in_rate_hz
@@ -108,7 +110,7 @@ class EchoReference:
             if out_start is None:
                 out_start = self._end_s
             if samples.size:
-                self._segments.append((out_start, samples))
+                self._segments.append((out_start, samples, earcon))
             self._end_s = out_start + samples.size / RATE_HZ
             while self._segments and self._segments[0][0] < start - KEEP_S:
                 self._segments.popleft()
@@ -116,12 +118,17 @@ class EchoReference:
     def take(self, start_s: float, n: int) -> bytes | None:
         """``n`` samples heard from ``start_s`` on (silence where nothing played), or None
         when nothing at all was played then."""
+        return self.take_marked(start_s, n)[0]
+
+    def take_marked(self, start_s: float, n: int) -> tuple[bytes | None, bool]:
+        """:meth:`take`, and whether an earcon sounds in those samples."""
         stop_s = start_s + n / RATE_HZ
         out: np.ndarray | None = None
+        earcon = False
         with self._lock:
             if start_s >= self._end_s or not self._segments:
-                return None  # after the last sound (the usual case while idle): no scan
-            for seg_start, samples in self._segments:
+                return None, False  # after the last sound (the usual case while idle): no scan
+            for seg_start, samples, marked in self._segments:
                 seg_stop = seg_start + samples.size / RATE_HZ
                 if seg_stop <= start_s or seg_start >= stop_s:
                     continue
@@ -131,7 +138,8 @@ class EchoReference:
                 lo, hi = max(0, a), min(n, a + samples.size)
                 if hi > lo:
                     out[lo:hi] = samples[lo - a : hi - a]
-        return None if out is None else out.tobytes()
+                    earcon = earcon or marked
+        return (None, False) if out is None else (out.tobytes(), earcon)
 
 
 class EchoCanceller:
@@ -180,6 +188,7 @@ class EchoCanceller:
         # Levels of the reference frames the filter still holds (its span): what the echo in
         # the frame just cleaned can have come from, aligned with the microphone.
         self._ref_levels: deque[float] = deque(maxlen=self._tail_frames)
+        self._ref_earcons: deque[bool] = deque(maxlen=self._tail_frames)  # the same, earcons
         # Where the reference is taken relative to the capture time; moved once the echo's
         # actual lag is measured (kiosk.audio.echo_delay).
         self._lead_s = REFERENCE_LEAD_MS / 1000
@@ -204,6 +213,14 @@ class EchoCanceller:
         speaker played that can still echo in it (-inf when nothing did)."""
         return max(self._ref_levels, default=-math.inf)
 
+    @property
+    def earcon_audible(self) -> bool:
+        """An earcon sounds in the reference within the filter's span of the last frame: its
+        echo may be left in the frame (the filter learns from answers, whose spectrum need not
+        cover the earcon's tones: the fake answer's harmonics stop at 800 Hz, its 880 Hz
+        note passed with ~2 dB ERLE)."""
+        return any(self._ref_earcons)
+
     def _mic_time(self, stamp_s: float) -> float:
         """The microphone is one continuous stream: frame k starts ``k * frame_ms`` after
         the first. Stamps jitter (scheduling); they only steer that timeline slowly (the
@@ -220,10 +237,11 @@ class EchoCanceller:
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
-        ref = self.reference.take(at + self._lead_s, self.frame_samples)
+        ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 self._ref_levels.clear()
+                self._ref_earcons.clear()
                 return frame  # nothing played lately: no echo, no cost
             self._silent_frames += 1
             ref = self._zeros
@@ -231,6 +249,7 @@ class EchoCanceller:
         else:
             self._silent_frames = 0
             self._ref_levels.append(frame_dbfs(ref))
+        self._ref_earcons.append(earcon)
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
@@ -268,10 +287,15 @@ class PlaybackEchoCanceller(EchoCanceller):
         reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
         super().__init__(reference, frame_ms, make_filter)
         self._playback = playback
-        playback.add_read_listener(reference.played)  # type: ignore[attr-defined]
+
+        def played(pcm: bytes) -> None:  # on the speaker's thread, right after its read
+            reference.played(pcm, playback.earcon_in_last_read)  # type: ignore[attr-defined]
+
+        self._listener = played
+        playback.add_read_listener(played)  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        self._playback.remove_read_listener(self.reference.played)  # type: ignore[attr-defined]
+        self._playback.remove_read_listener(self._listener)  # type: ignore[attr-defined]
         super().close()
 
 

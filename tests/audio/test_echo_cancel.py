@@ -147,6 +147,41 @@ def test_the_playback_tap_lets_go_when_closed():
     assert playback._read_listeners == []
 
 
+def test_an_earcon_in_the_reference_is_marked_and_its_echo_judged_as_unlearned():
+    """The filter learns the room from answers, whose spectrum need not cover an earcon's
+    tones: while an earcon sounds in the reference (within the filter's span) the canceller
+    says so, and the endpointer judges that frame as an unlearned echo (no trust, the raw
+    echo return), and learns nothing from it."""
+    from kiosk.config import VadSettings
+
+    playback = PlaybackBuffer(24000)
+    now = [0.0]
+    ref = EchoReference(lambda: now[0], source_rate_hz=24000)
+    canceller = EchoCanceller(ref, 20, CountingFilter)
+    playback.add_read_listener(lambda pcm: ref.played(pcm, playback.earcon_in_last_read))
+    playback.write(b"\x00\x10" * 24000, "item")  # 1 s of answer
+    silence = bytes(FRAME * 2)
+    marked = []
+    for k in range(40):
+        now[0] = k * 0.02
+        if k == 20:
+            playback.write(b"\x00\x08" * 4800, None)  # a 200 ms earcon over the answer
+        playback.read(480)  # heard at once (no device latency here)
+        canceller.process(silence, now[0] - 0.04)  # the frame before last: all played by now
+        marked.append(canceller.earcon_audible)
+    assert not any(marked[:20]) and all(marked[23:32]), marked
+    settings = VadSettings()
+    endpointer = Endpointer(lambda f: True, settings, 20)
+    endpointer.echo_relearn = True
+    endpointer.echo_return_db, endpointer._echo_max_db = -40.0, -38.0  # adapted: trusted
+    trusted = endpointer._guard_floor_dbfs(-15.0)
+    endpointer.earcon_echo = True
+    assert trusted == -15.0 - 40.0 + settings.barge_in_margin_db
+    assert endpointer._guard_floor_dbfs(-15.0) == -15.0 + settings.barge_in_margin_db
+    endpointer._learn_echo(-30.0, -15.0)  # the earcon's residual teaches nothing
+    assert endpointer.echo_return_db == -40.0 and endpointer.echo_cancelled_well
+
+
 def test_a_barge_in_over_a_loud_echo_is_heard_with_aec_and_the_echo_alone_is_not():
     """-6 dB echo (louder than the guard alone lets a normal voice through) for 6 s; the
     canceller adapts, the guard follows what is left of the echo; a visitor speaking at
