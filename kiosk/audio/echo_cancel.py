@@ -81,6 +81,7 @@ class EchoReference:
         self._segments: deque[tuple[float, np.ndarray, bool]] = deque()
         self._end_s = -math.inf  # audible time of the sample after the last one kept
         self._in_end_s = -math.inf  # the same, for the source (before the resampler)
+        self._last_earcon = False  # the last block played had an earcon in it
 
     def played(self, pcm: bytes, earcon: bool = False) -> None:
         """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer;
@@ -88,32 +89,45 @@ class EchoReference:
         start = self.clock() + self._latency_s()
         n_in = len(pcm) // 2
         source_rate = self._resampler.in_rate_hz
-        gap = start - self._in_end_s
         block_s = n_in / source_rate
-        if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
-            # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
-            # was heard meanwhile; it goes through the resampler too, so the stream stays
-            # exact. The stamps' own jitter (under half a block) is ignored.
-            missing = round(gap / block_s) * n_in
-            pcm = bytes(missing * 2) + pcm
-            n_in = len(pcm) // 2
-            gap = 0.0
-        if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
-            self._resampler.reset()  # a new stretch of playback: no tail of the old one
-            out_start = start
-        else:
-            start = self._in_end_s
-            out_start = None
-        self._in_end_s = start + n_in / source_rate
-        samples = np.frombuffer(self._resampler.process(pcm), dtype=np.int16)
-        with self._lock:
-            if out_start is None:
+        with self._lock:  # the resampler too: take() may flush it
+            gap = start - self._in_end_s
+            if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
+                # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
+                # was heard meanwhile; it goes through the resampler too, so the stream stays
+                # exact. The stamps' own jitter (under half a block) is ignored.
+                missing = round(gap / block_s) * n_in
+                pcm = bytes(missing * 2) + pcm
+                n_in = len(pcm) // 2
+                gap = 0.0
+            if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
+                self._resampler.reset()  # a new stretch of playback: no tail of the old one
+                out_start = start
+            else:
+                start = self._in_end_s
                 out_start = self._end_s
-            if samples.size:
-                self._segments.append((out_start, samples, earcon))
-            self._end_s = out_start + samples.size / RATE_HZ
+            self._in_end_s = start + n_in / source_rate
+            self._append(out_start, self._resampler.process(pcm), earcon)
             while self._segments and self._segments[0][0] < start - KEEP_S:
                 self._segments.popleft()
+
+    def _append(self, out_start: float, pcm: bytes, earcon: bool) -> None:
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        if samples.size:
+            self._segments.append((out_start, samples, earcon))
+        self._end_s = out_start + samples.size / RATE_HZ
+        self._last_earcon = earcon
+
+    def _flush_if_stopped(self, stop_s: float) -> None:
+        """The resampler holds back the last ~7-30 ms it was given (soxr's delay and its
+        bursts) until more comes. Asked for audio past what came out while that much is held
+        back, the speaker has stopped (the queue ran dry, an answer ended, a hold): what it
+        played last is pushed out, followed by the silence it plays now (else that echo,
+        a frame or two, met no reference: uncancelled, it paused the answer)."""
+        if stop_s > self._end_s and self._in_end_s - self._end_s >= 1 / RATE_HZ:
+            tail = self._resampler.flush()
+            self._resampler.reset()
+            self._append(self._end_s, tail, self._last_earcon)
 
     def take(self, start_s: float, n: int) -> bytes | None:
         """``n`` samples heard from ``start_s`` on (silence where nothing played), or None
@@ -126,6 +140,7 @@ class EchoReference:
         out: np.ndarray | None = None
         earcon = False
         with self._lock:
+            self._flush_if_stopped(stop_s)
             if start_s >= self._end_s or not self._segments:
                 return None, False  # after the last sound (the usual case while idle): no scan
             for seg_start, samples, marked in self._segments:

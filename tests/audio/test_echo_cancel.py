@@ -96,6 +96,30 @@ def test_the_reference_is_what_was_played_at_the_time_it_is_heard():
     assert after[-100:].tolist() == [0] * 100  # silence after the last block, not old audio
 
 
+def test_the_last_block_before_the_speaker_stops_reaches_the_reference():
+    """The resampler (24 -> 16 kHz) holds back up to ~30 ms of what it was given until more
+    comes; when the speaker stops (the queue ran dry, the answer ended, a hold) that last
+    audio was heard all the same, and its echo needs its reference (it went missing: the
+    echo of those frames passed uncancelled and paused the answer)."""
+    now = [0.0]
+    ref = EchoReference(lambda: now[0], source_rate_hz=24000)
+    tone24 = i16(np.sin(np.arange(24000) * 2 * np.pi * 440 / 24000) * 8000)
+    for k in range(10):  # 200 ms, then the queue runs dry
+        now[0] = k * 0.02
+        ref.played(tone24[k * 480 : (k + 1) * 480].tobytes())
+    last = np.frombuffer(ref.take(0.18, FRAME) or bytes(FRAME * 2), dtype=np.int16)
+    assert db(last) > db(tone24) - 1  # all of the last 20 ms, not zeros
+    after = np.frombuffer(ref.take(0.2, FRAME) or bytes(FRAME * 2), dtype=np.int16)
+    assert db(after) < db(tone24) - 40  # then the silence it plays
+    for k in range(10, 20):  # the next delta: the stream goes on, still on time
+        now[0] = k * 0.02
+        ref.played(tone24[k * 480 : (k + 1) * 480].tobytes())
+    ref.take(0.4, FRAME)
+    got = np.frombuffer(ref.take(0.3, FRAME) or b"", dtype=np.int16).astype(np.float64)
+    want = np.sin(np.arange(int(0.3 * RATE), int(0.3 * RATE) + FRAME) * 2 * np.pi * 440 / RATE) * 8000
+    assert db(got - want) < db(want) - 30, "the timeline slipped after the flush"
+
+
 class CountingFilter:
     def __init__(self, frame: int, length: int, rate: int) -> None:
         self.calls = 0
