@@ -96,15 +96,16 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
 
 async def run_split(
     split: str, quick: bool, cfg: Any, paced_subsets: bool = True, kinds: set[str] | None = None,
-    modes: Modes = ECHO_MODES,
+    seed: int | None = None, modes: Modes = ECHO_MODES,
 ) -> dict[str, Any]:
     from kiosk.testing.fake_realtime import FakeRealtimeServer
 
-    specs = [m for m in build_specs(split, quick=quick) if kinds is None or m.kind in kinds]
+    specs = build_specs(split, quick=quick, seed=seed)
+    specs = [m for m in specs if kinds is None or m.kind in kinds]
     preroll_s = cfg.vad.preroll_ms / 1000
     res: dict[str, Any] = {
         "split": split,
-        "seed": SPLITS[split][0],
+        "seed": SPLITS[split][0] if seed is None else seed,
         "questions": [],
         "noise": [],
         "echo": [],
@@ -389,12 +390,13 @@ def run(
     config: Path | None = None,
     paced: bool = True,
     kinds: set[str] | None = None,
+    seed: int | None = None,
     modes: Modes = ECHO_MODES,
 ) -> dict[str, Any]:
     cfg = load_bench_config(config)
     raw = {}
     for split in splits:
-        raw[split] = asyncio.run(run_split(split, quick, cfg, paced, kinds, modes))
+        raw[split] = asyncio.run(run_split(split, quick, cfg, paced, kinds, seed, modes))
         # Raw runs first: a scoring bug must not cost a half-hour run (--rescore reads this).
         RAW_DIR.mkdir(parents=True, exist_ok=True)
         (RAW_DIR / f"{split}{'-quick' if quick else ''}-{os.getpid()}.json").write_text(
@@ -452,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
     )
+    parser.add_argument("--seed", type=int, help="fresh mixes from this seed, the split's voices")
     parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; guard-recent)")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
@@ -469,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         kinds = set(args.kinds.split(",")) if args.kinds else None
         known = {m[0]: m for m in ECHO_MODES + PEER_MODES}
         modes = tuple(known[m] for m in args.modes.split(",")) if args.modes else ECHO_MODES
-        paced = not args.no_paced
-        out = run(args.quick, splits, args.config, paced=paced, kinds=kinds, modes=modes)
+        paced, seed = not args.no_paced, args.seed
+        out = run(args.quick, splits, args.config, paced=paced, kinds=kinds, seed=seed, modes=modes)
     print_table(out["details"]["summaries"], paced=not args.no_paced)
     results = HERE / "results"
     results.mkdir(exist_ok=True)

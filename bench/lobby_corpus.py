@@ -280,10 +280,10 @@ def _add_babble(mix: Mix, rng: random.Random, voices: VoiceSet, level_dbfs: floa
             t += len(clip) / 16000 + rng.uniform(0.1, 0.8)
 
 
-def build_specs(split: str, *, quick: bool = False) -> list[Mix]:
-    """Every mix of a split (deterministic in the split's seed)."""
-    seed, voices = SPLITS[split]
-    rng = random.Random(seed)
+def build_specs(split: str, *, quick: bool = False, seed: int | None = None) -> list[Mix]:
+    """Every mix of a split (deterministic in its seed; ``seed``: fresh mixes, same voices)."""
+    split_seed, voices = SPLITS[split]
+    rng = random.Random(split_seed if seed is None else seed)
     mixes: list[Mix] = []
 
     def new(kind: str, duration_s: float, noise: str, noise_dbfs: float, **kw: Any) -> Mix:

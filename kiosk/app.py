@@ -262,6 +262,7 @@ class KioskPipeline:
             # What can still echo in this very frame (the reference the filter holds), not
             # what the speaker took lately: that runs a device latency ahead of the echo.
             far_end = self.echo_canceller.reference_dbfs
+            self.endpointer.earcon_echo = self.echo_canceller.earcon_audible
         elif self.echo_level is not None:
             # The guard: lined up with the frame once the lag is known; until then the loudest
             # of the span around it (the stamps may be tens of ms off).

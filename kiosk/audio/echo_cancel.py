@@ -77,51 +77,73 @@ class EchoReference:
         self._latency_s = latency_s
         self._resampler = Resampler(source_rate_hz, RATE_HZ)
         self._lock = threading.Lock()
-        self._segments: deque[tuple[float, np.ndarray]] = deque()  # (start time, samples)
+        # (start time, samples, an earcon sounds in them)
+        self._segments: deque[tuple[float, np.ndarray, bool]] = deque()
         self._end_s = -math.inf  # audible time of the sample after the last one kept
         self._in_end_s = -math.inf  # the same, for the source (before the resampler)
+        self._last_earcon = False  # the last block played had an earcon in it
 
-    def played(self, pcm: bytes) -> None:
-        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer."""
+    def played(self, pcm: bytes, earcon: bool = False) -> None:
+        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer;
+        ``earcon``: an earcon is mixed into it."""
         start = self.clock() + self._latency_s()
         n_in = len(pcm) // 2
         source_rate = self._resampler.in_rate_hz
-        gap = start - self._in_end_s
         block_s = n_in / source_rate
-        if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
-            # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
-            # was heard meanwhile; it goes through the resampler too, so the stream stays
-            # exact. The stamps' own jitter (under half a block) is ignored.
-            missing = round(gap / block_s) * n_in
-            pcm = bytes(missing * 2) + pcm
-            n_in = len(pcm) // 2
-            gap = 0.0
-        if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
-            self._resampler.reset()  # a new stretch of playback: no tail of the old one
-            out_start = start
-        else:
-            start = self._in_end_s
-            out_start = None
-        self._in_end_s = start + n_in / source_rate
-        samples = np.frombuffer(self._resampler.process(pcm), dtype=np.int16)
-        with self._lock:
-            if out_start is None:
+        with self._lock:  # the resampler too: take() may flush it
+            gap = start - self._in_end_s
+            if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
+                # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
+                # was heard meanwhile; it goes through the resampler too, so the stream stays
+                # exact. The stamps' own jitter (under half a block) is ignored.
+                missing = round(gap / block_s) * n_in
+                pcm = bytes(missing * 2) + pcm
+                n_in = len(pcm) // 2
+                gap = 0.0
+            if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
+                self._resampler.reset()  # a new stretch of playback: no tail of the old one
+                out_start = start
+            else:
+                start = self._in_end_s
                 out_start = self._end_s
-            if samples.size:
-                self._segments.append((out_start, samples))
-            self._end_s = out_start + samples.size / RATE_HZ
+            self._in_end_s = start + n_in / source_rate
+            self._append(out_start, self._resampler.process(pcm), earcon)
             while self._segments and self._segments[0][0] < start - KEEP_S:
                 self._segments.popleft()
+
+    def _append(self, out_start: float, pcm: bytes, earcon: bool) -> None:
+        samples = np.frombuffer(pcm, dtype=np.int16)
+        if samples.size:
+            self._segments.append((out_start, samples, earcon))
+        self._end_s = out_start + samples.size / RATE_HZ
+        self._last_earcon = earcon
+
+    def _flush_if_stopped(self, stop_s: float) -> None:
+        """The resampler holds back the last ~7-30 ms it was given (soxr's delay and its
+        bursts) until more comes. Asked for audio past what came out while that much is held
+        back, the speaker has stopped (the queue ran dry, an answer ended, a hold): what it
+        played last is pushed out, followed by the silence it plays now (else that echo,
+        a frame or two, met no reference: uncancelled, it paused the answer)."""
+        if stop_s > self._end_s and self._in_end_s - self._end_s >= 1 / RATE_HZ:
+            tail = self._resampler.flush()
+            self._resampler.reset()
+            self._append(self._end_s, tail, self._last_earcon)
 
     def take(self, start_s: float, n: int) -> bytes | None:
         """``n`` samples heard from ``start_s`` on (silence where nothing played), or None
         when nothing at all was played then."""
+        return self.take_marked(start_s, n)[0]
+
+    def take_marked(self, start_s: float, n: int) -> tuple[bytes | None, bool]:
+        """:meth:`take`, and whether an earcon sounds in those samples."""
         stop_s = start_s + n / RATE_HZ
         out: np.ndarray | None = None
+        earcon = False
         with self._lock:
+            self._flush_if_stopped(stop_s)
             if start_s >= self._end_s or not self._segments:
-                return None  # after the last sound (the usual case while idle): no scan
-            for seg_start, samples in self._segments:
+                return None, False  # after the last sound (the usual case while idle): no scan
+            for seg_start, samples, marked in self._segments:
                 seg_stop = seg_start + samples.size / RATE_HZ
                 if seg_stop <= start_s or seg_start >= stop_s:
                     continue
@@ -131,7 +153,8 @@ class EchoReference:
                 lo, hi = max(0, a), min(n, a + samples.size)
                 if hi > lo:
                     out[lo:hi] = samples[lo - a : hi - a]
-        return None if out is None else out.tobytes()
+                    earcon = earcon or marked
+        return (None, False) if out is None else (out.tobytes(), earcon)
 
 
 class EchoCanceller:
@@ -180,6 +203,7 @@ class EchoCanceller:
         # Levels of the reference frames the filter still holds (its span): what the echo in
         # the frame just cleaned can have come from, aligned with the microphone.
         self._ref_levels: deque[float] = deque(maxlen=self._tail_frames)
+        self._ref_earcons: deque[bool] = deque(maxlen=self._tail_frames)  # the same, earcons
         # Where the reference is taken relative to the capture time; moved once the echo's
         # actual lag is measured (kiosk.audio.echo_delay).
         self._lead_s = REFERENCE_LEAD_MS / 1000
@@ -204,6 +228,14 @@ class EchoCanceller:
         speaker played that can still echo in it (-inf when nothing did)."""
         return max(self._ref_levels, default=-math.inf)
 
+    @property
+    def earcon_audible(self) -> bool:
+        """An earcon sounds in the reference within the filter's span of the last frame: its
+        echo may be left in the frame (the filter learns from answers, whose spectrum need not
+        cover the earcon's tones: the fake answer's harmonics stop at 800 Hz, its 880 Hz
+        note passed with ~2 dB ERLE)."""
+        return any(self._ref_earcons)
+
     def _mic_time(self, stamp_s: float) -> float:
         """The microphone is one continuous stream: frame k starts ``k * frame_ms`` after
         the first. Stamps jitter (scheduling); they only steer that timeline slowly (the
@@ -220,10 +252,11 @@ class EchoCanceller:
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
-        ref = self.reference.take(at + self._lead_s, self.frame_samples)
+        ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 self._ref_levels.clear()
+                self._ref_earcons.clear()
                 return frame  # nothing played lately: no echo, no cost
             self._silent_frames += 1
             ref = self._zeros
@@ -231,6 +264,7 @@ class EchoCanceller:
         else:
             self._silent_frames = 0
             self._ref_levels.append(frame_dbfs(ref))
+        self._ref_earcons.append(earcon)
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
@@ -268,10 +302,15 @@ class PlaybackEchoCanceller(EchoCanceller):
         reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
         super().__init__(reference, frame_ms, make_filter)
         self._playback = playback
-        playback.add_read_listener(reference.played)  # type: ignore[attr-defined]
+
+        def played(pcm: bytes) -> None:  # on the speaker's thread, right after its read
+            reference.played(pcm, playback.earcon_in_last_read)  # type: ignore[attr-defined]
+
+        self._listener = played
+        playback.add_read_listener(played)  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        self._playback.remove_read_listener(self.reference.played)  # type: ignore[attr-defined]
+        self._playback.remove_read_listener(self._listener)  # type: ignore[attr-defined]
         super().close()
 
 

@@ -1,9 +1,8 @@
 """libpulse (the PulseAudio client library) through ctypes: a connection to the sound server.
 
 Owns loading ``libpulse.so.0``, the C prototypes kiosk uses, and :class:`PulseConnection`
-(a threaded main loop with one context: connect with a deadline, list sources and sinks,
-run a call under the main loop's lock, disconnect). Streams are
-:mod:`kiosk.audio.pulse_stream`'s job.
+(one context on a main loop: connect with a deadline, list sources and sinks, run a call
+under the connection's lock, disconnect). Streams are :mod:`kiosk.audio.pulse_stream`'s job.
 
 Why not PortAudio here: PortAudio reaches PulseAudio through alsa-lib's pulse plugin, and
 its device scan opens every PCM the ALSA configuration defines, loading libjack, libasound
@@ -12,10 +11,15 @@ and a ~20 MB start-up peak (bench/results/footprint-2026-12-03.json). libpulse a
 ~3 MB (it still links libsndfile, libX11 and libdbus). Works with PulseAudio and with
 PipeWire's pulse server alike (the same protocol).
 
-Threading: libpulse calls back on its main-loop thread with the loop's lock held; every
-other call into libpulse must hold that lock (:meth:`PulseConnection.locked`). The lock is
-recursive, so a callback may call in again. ctypes releases the GIL around each C call, so
-a Python thread waiting for the lock never blocks the callback that holds it.
+Threading: a threaded connection runs libpulse's own main-loop thread, which calls back
+with the loop's lock held; every other call into libpulse must hold that lock
+(:meth:`PulseConnection.locked`). The lock is recursive, so a callback may call in again.
+ctypes releases the GIL around each C call, so a Python thread waiting for the lock never
+blocks the callback that holds it. A polled connection (``threaded=False``) has no thread:
+whoever holds its lock dispatches what the server sent (:meth:`PulseConnection.pump`), and
+callbacks run on that thread. A recording uses one, pumped by its reader every block: the
+threaded loop woke ~120 times a second, once per push of the server (a null sink's monitor
+posts ~10 ms at a time), to queue data the reader took every 60 ms anyway.
 """
 
 from __future__ import annotations
@@ -25,8 +29,7 @@ import ctypes
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +58,8 @@ SEEK_RELATIVE = 0
 NO_VALUE = 0xFFFFFFFF  # (uint32_t) -1: "the server's default" in pa_buffer_attr
 
 CONNECT_TIMEOUT_S = 3.0
+# Dispatches per pump at most (each handles one poll's worth: a packet or a batch of them).
+MAX_DISPATCHES = 64
 
 
 class SampleSpec(ctypes.Structure):
@@ -95,6 +100,10 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "pa_threaded_mainloop_lock": (None, [c_void_p]),
     "pa_threaded_mainloop_unlock": (None, [c_void_p]),
     "pa_threaded_mainloop_get_api": (c_void_p, [c_void_p]),
+    "pa_mainloop_new": (c_void_p, []),
+    "pa_mainloop_get_api": (c_void_p, [c_void_p]),
+    "pa_mainloop_iterate": (c_int, [c_void_p, c_int, c_void_p]),
+    "pa_mainloop_free": (None, [c_void_p]),
     "pa_context_new": (c_void_p, [c_void_p, c_char_p]),
     "pa_context_connect": (c_int, [c_void_p, c_char_p, c_int, c_void_p]),
     "pa_context_get_state": (c_int, [c_void_p]),
@@ -167,32 +176,45 @@ class PulseDevice:
 
 
 class PulseConnection:
-    """One threaded main loop and one context connected to the sound server.
+    """One main loop and one context connected to the sound server: libpulse's threaded
+    main loop, or with ``threaded=False`` a plain one that :meth:`pump` drives.
 
     Raises (from the constructor):
         DeviceError: libpulse missing, or no server answers within ``timeout_s``.
     """
 
-    def __init__(self, app_name: str = "kiosk", timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        app_name: str = "kiosk",
+        timeout_s: float = CONNECT_TIMEOUT_S,
+        *,
+        threaded: bool = True,
+    ) -> None:
         self.lib = lib = load_library()
-        self.mainloop = lib.pa_threaded_mainloop_new()
+        self.threaded = threaded
+        if threaded:
+            self.mainloop = lib.pa_threaded_mainloop_new()
+            api = lib.pa_threaded_mainloop_get_api(self.mainloop) if self.mainloop else None
+        else:
+            self.mainloop = lib.pa_mainloop_new()
+            api = lib.pa_mainloop_get_api(self.mainloop) if self.mainloop else None
         if not self.mainloop:
             raise DeviceError("libpulse: cannot create a main loop")
-        self.context = lib.pa_context_new(
-            lib.pa_threaded_mainloop_get_api(self.mainloop), app_name.encode()
-        )
+        self.context = lib.pa_context_new(api, app_name.encode())
         self._started = False
         self._kept_thread = 0
-        self._guard = threading.RLock()
+        self._guard = threading.RLock()  # close() cannot free the main loop under a caller
+        self._locked = _Locked(self)
         _open_connections.add(self)
         try:
             if not self.context:
                 raise DeviceError("libpulse: cannot create a context")
             if lib.pa_context_connect(self.context, None, CONTEXT_NOAUTOSPAWN, None) < 0:
                 raise DeviceError(f"no PulseAudio server: {self.error()}")
-            if lib.pa_threaded_mainloop_start(self.mainloop) < 0:
-                raise DeviceError("libpulse: cannot start the main loop thread")
-            self._started = True
+            if threaded:
+                if lib.pa_threaded_mainloop_start(self.mainloop) < 0:
+                    raise DeviceError("libpulse: cannot start the main loop thread")
+                self._started = True
             self.wait(self._context_settled, timeout_s, "the PulseAudio server to answer")
             if not self.is_ready():
                 raise DeviceError(f"no PulseAudio server: {self.error()}")
@@ -200,25 +222,28 @@ class PulseConnection:
             self.close()
             raise
 
-    @contextmanager
-    def locked(self) -> Iterator[Any]:
-        """The main loop's lock held (recursive), yielding the library.
+    def locked(self) -> _Locked:
+        """A context manager holding the connection's lock (recursive) and yielding the
+        library: the main loop's lock on a threaded connection, only our own on a polled
+        one (no other thread runs it).
 
-        Raises:
+        Raises (on entering):
             OSError: the connection is closed (at exit, or a stream outliving its host).
         """
-        with self._guard:  # close() cannot free the main loop under us
-            mainloop = self.mainloop
-            if not mainloop:
-                raise OSError("PulseAudio connection closed")
-            self.lib.pa_threaded_mainloop_lock(mainloop)
-            try:
-                yield self.lib
-            finally:
-                self.lib.pa_threaded_mainloop_unlock(mainloop)
+        return self._locked
+
+    def pump(self) -> None:
+        """On a polled connection, dispatch everything the server has sent so far (never
+        blocks; callbacks run here); call under :meth:`locked`. A threaded one needs none."""
+        if self.threaded:
+            return
+        iterate, mainloop = self.lib.pa_mainloop_iterate, self.mainloop
+        for _ in range(MAX_DISPATCHES):
+            if iterate(mainloop, 0, None) <= 0:
+                return
 
     def wait(self, done: Callable[[], bool], timeout_s: float, what: str) -> None:
-        """Poll ``done()`` (called under the lock) every 5 ms until true.
+        """Poll ``done()`` (called under the lock, after a :meth:`pump`) every 5 ms until true.
 
         Raises:
             DeviceError: ``timeout_s`` passed first.
@@ -226,6 +251,7 @@ class PulseConnection:
         deadline = time.monotonic() + timeout_s
         while True:
             with self.locked():
+                self.pump()
                 if done():
                     return
             if time.monotonic() > deadline:
@@ -298,7 +324,10 @@ class PulseConnection:
         (an mmap and munmap) and all: measured, a bare record callback at 20 calls/s cost
         0.47 % of a core this way, 0.30 % with the state kept. One Ensure never released
         keeps it for the thread's life (one small thread state per connection, left to the
-        interpreter when the thread ends)."""
+        interpreter when the thread ends). On a polled connection callbacks run on the Python
+        thread that pumps, which has its state already."""
+        if not self.threaded:
+            return
         ident = threading.get_ident()
         if self._kept_thread != ident:
             self._kept_thread = ident
@@ -329,7 +358,34 @@ class PulseConnection:
                 lib.pa_context_unref(context)
             mainloop, self.mainloop = self.mainloop, None
             if mainloop:
-                lib.pa_threaded_mainloop_free(mainloop)
+                free = lib.pa_threaded_mainloop_free if self.threaded else lib.pa_mainloop_free
+                free(mainloop)
+
+
+class _Locked:
+    """:meth:`PulseConnection.locked`: a plain class, not a generator (the reader takes the
+    lock every block: contextlib's frames were a fifth of its Python lines)."""
+
+    __slots__ = ("_c",)
+
+    def __init__(self, connection: PulseConnection) -> None:
+        self._c = connection
+
+    def __enter__(self) -> Any:
+        c = self._c
+        c._guard.acquire()
+        if not c.mainloop:
+            c._guard.release()
+            raise OSError("PulseAudio connection closed")
+        if c.threaded:
+            c.lib.pa_threaded_mainloop_lock(c.mainloop)
+        return c.lib
+
+    def __exit__(self, *exc_info: object) -> None:
+        c = self._c
+        if c.threaded and c.mainloop:  # (closed meanwhile by this thread: freed already)
+            c.lib.pa_threaded_mainloop_unlock(c.mainloop)
+        c._guard.release()
 
 
 # Connections still open at exit are closed before the interpreter finalizes: a libpulse

@@ -271,6 +271,12 @@ class PlaybackBuffer:
             return self._speech[0].item_id if self._speech else None
 
     @property
+    def earcon_in_last_read(self) -> bool:
+        """The block the speaker took last had an earcon in it (read listeners: that block)."""
+        with self._lock:
+            return self._earcon_in_last_read
+
+    @property
     def earcon_active(self) -> bool:
         """An earcon is pending or was in the block the speaker took last (mute the VAD)."""
         with self._lock:

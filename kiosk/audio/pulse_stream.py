@@ -94,9 +94,19 @@ class PulseHost:
 
     def open(self, **kwargs: Any) -> PulseStream:
         """A connected, corked stream (``start=False`` as kiosk opens them): ``start_stream``
-        uncorks it. Raises OSError when the server refuses, as pyaudio would."""
+        uncorks it. Raises OSError when the server refuses, as pyaudio would.
+
+        A recording runs on the host's polled connection (its reader pumps it); playback is
+        fed from libpulse's write requests as the server asks, so it gets a threaded one."""
         kind = "input" if kwargs.get("input") else "output"
         device = self._devices[int(kwargs[f"{kind}_device_index"])]
+        if kind == "output" and not self._connection.threaded:
+            try:
+                threaded = PulseConnection()
+            except DeviceError as exc:
+                raise OSError(str(exc)) from exc
+            self._connection.close()
+            self._connection = threaded
         return PulseStream(
             self._connection,
             kind,
@@ -118,8 +128,10 @@ class PulseStream:
 
     A recording is read by a thread of its own every block (``kiosk-input-pulse``), not from
     libpulse's read callback: the server pushes audio whenever its source renders (a null
-    sink's monitor fed 20 ms at a time: ~110 pushes a second), and a Python callback per
-    push cost more CPU than PortAudio's whole path; libpulse queues them in C meanwhile."""
+    sink's monitor: ~100 pushes a second), and a Python callback per push cost more CPU than
+    PortAudio's whole path. On a polled connection that thread is the only one: each block
+    it dispatches what the server sent meanwhile (queued in the socket), then takes it; on a
+    threaded one libpulse's thread queues the pushes as they come."""
 
     def __init__(
         self,
@@ -147,6 +159,8 @@ class PulseStream:
         # libpulse keeps these function pointers: they live as long as the stream.
         self._on_data = STREAM_REQUEST_CB(self._write)
         self._on_xrun = STREAM_NOTIFY_CB(self._xrun)
+        self._peeked, self._peeked_size = ctypes.c_void_p(), ctypes.c_size_t()
+        self._peek_args = (ctypes.byref(self._peeked), ctypes.byref(self._peeked_size))
         lib = connection.lib
         spec = SampleSpec(SAMPLE_S16LE, rate_hz, channels)
         # Timing updates for the latency. ADJUST_LATENCY: playback's tlength is the whole
@@ -193,43 +207,49 @@ class PulseStream:
 
     # -- the recording's reader thread ---------------------------------------------------
 
-    def _read_loop(self) -> None:
-        period_s = self._block_bytes / self._frame_bytes / self._rate_hz
+    def _read_loop(self, stop: threading.Event) -> None:
+        """Every block: take what the server sent, call back once per whole block. Sleeps
+        rather than ``stop.wait``: an Event's timed wait runs a Condition's Python each
+        block; closing waits for the current sleep instead (at most one block)."""
+        block = self._block_bytes
+        frames = block // self._frame_bytes
+        period_s = frames / self._rate_hz
+        pending = self._pending
         next_s = time.monotonic()
-        while not self._failed:
+        while True:
             next_s += period_s
-            if self._stop_reading.wait(max(0.0, next_s - time.monotonic())):
-                return
-            if time.monotonic() - next_s > 1.0:
+            delay_s = next_s - time.monotonic()
+            if delay_s > 0:
+                time.sleep(delay_s)
+            elif delay_s < -1.0:
                 next_s = time.monotonic()  # after a long stall: no burst of catch-up reads
+            if stop.is_set() or self._failed:
+                return
             try:
                 self._take_recorded()
             except OSError:
                 return  # closed under us
-            block = self._block_bytes
-            while len(self._pending) >= block and not self._failed:
-                if self._stop_reading.is_set():
-                    return
-                pcm = bytes(self._pending[:block])
-                del self._pending[:block]
+            while len(pending) >= block and not self._failed and not stop.is_set():
+                pcm = bytes(pending[:block])
+                del pending[:block]
                 status, self._status = self._status, 0
-                self._call(pcm, block // self._frame_bytes, status)
+                self._call(pcm, frames, status)
 
     def _take_recorded(self) -> None:
         """Everything the server has sent so far, into ``_pending``."""
-        data, size = ctypes.c_void_p(), ctypes.c_size_t()
+        data, size = self._peeked, self._peeked_size
         with self._connection.locked() as lib:
+            self._connection.pump()
             stream = self._stream
-            while (
-                stream and lib.pa_stream_peek(stream, ctypes.byref(data), ctypes.byref(size)) == 0
-            ):
+            peek, drop = lib.pa_stream_peek, lib.pa_stream_drop
+            while stream and peek(stream, *self._peek_args) == 0:
                 if not size.value:
                     break  # nothing left to read
                 if data.value:
                     self._pending += ctypes.string_at(data.value, size.value)
                 else:  # a hole (data lost): silence keeps the pace
                     self._pending += bytes(size.value)
-                lib.pa_stream_drop(stream)
+                drop(stream)
 
     def _stop_reader(self) -> None:
         self._stop_reading.set()
@@ -272,6 +292,7 @@ class PulseStream:
             return False
         try:
             with self._connection.locked() as lib:
+                self._connection.pump()  # a polled connection: news of a kill, if any
                 return bool(lib.pa_stream_get_state(self._stream) == STREAM_READY)
         except OSError:  # the connection closed
             return False
@@ -279,9 +300,12 @@ class PulseStream:
     def start_stream(self) -> None:
         self._cork(False)
         if self._kind == "input" and self._reader is None:
-            self._stop_reading.clear()
+            self._stop_reading = threading.Event()  # this reader's own
             self._reader = threading.Thread(
-                target=self._read_loop, name="kiosk-input-pulse", daemon=True
+                target=self._read_loop,
+                args=(self._stop_reading,),
+                name="kiosk-input-pulse",
+                daemon=True,
             )
             self._reader.start()
 
@@ -351,7 +375,7 @@ def open_pulse() -> PortAudioHost:
     Raises:
         DeviceError: libpulse missing, or no server answers.
     """
-    return PulseHost(PulseConnection())
+    return PulseHost(PulseConnection(threaded=False))
 
 
 _auto_choice = ""  # what open_auto took last time (logged when it changes)

@@ -8,9 +8,12 @@ Channel mixing is not done here: callers hand in mono.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import soxr
+
+if TYPE_CHECKING:
+    import soxr
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,10 @@ class Resampler:
         self._quality = quality
         self._stream: soxr.ResampleStream | None = None
         if in_rate_hz != out_rate_hz:
+            # Imported here: soxr's extension (~0.45 MB RSS) is not needed by an idle kiosk
+            # whose streams run at its own rates.
+            import soxr
+
             self._stream = soxr.ResampleStream(
                 in_rate_hz, out_rate_hz, 1, dtype="int16", quality=quality
             )

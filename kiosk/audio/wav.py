@@ -27,7 +27,6 @@ from typing import BinaryIO
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from kiosk.errors import KioskError
 
@@ -153,6 +152,8 @@ class WavReader:
         fmt = self._fmt
         resampler = None
         if fmt.rate_hz != rate_hz:
+            import soxr  # its extension only when converting (see kiosk.audio.resample)
+
             resampler = soxr.ResampleStream(fmt.rate_hz, rate_hz, 1, dtype="float64", quality="HQ")
         self._file.seek(self._data_offset)
         left = self._data_bytes

@@ -36,21 +36,19 @@ ECHO_RELEARN_RANK = 0.95
 # the room's noise over a quiet stretch of the answer would pass for a loud echo; at 25 dB such
 # a frame still reads as a return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB).
 ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
-# Once even the loudest of those frames is this far under what the speaker plays, the canceller
-# is trusted: barge-in needs the usual onset, with no absolute level minimum (until then the
-# loudest frame is the echo return, and the guard's rules hold).
+# Once even the loudest of those frames is this far under what the speaker plays, the canceller is
+# trusted: barge-in needs the usual onset, no absolute level minimum (else the guard's rules hold).
 AEC_TRUSTED_RETURN_DB = -20.0
 # Lined up (no AEC), the frames heard before are relearned from; this many loud ones suffice.
 RELEARN_ENOUGH_FRAMES = ECHO_LEARN_FRAMES // 2
 # Unguarded frames that end a playback period (500 ms).
 ECHO_PERIOD_GAP_FRAMES = 25
-# Echo return assumed while the very first playback period is still learning (mic as loud as
-# the speaker signal): only speech far louder than the echo can barge in that early.
+# Echo return assumed while the first playback period still learns (mic as loud as the speaker
+# signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
 # The echo tail falls by this much over ``echo_tail_ms`` (a room's RT60).
 ECHO_TAIL_DECAY_DB = 60.0
-# After a turn is cut short mid-speech, the visitor's further words are kept out of the
-# room's ambient level this long.
+# After a turn is cut short mid-speech, the visitor's words stay out of the room's level this long.
 CUT_SPEECH_MS = 3000
 # The speaker's last level stays the echo reference this long after its queue ran empty
 # (what PlaybackBuffer.recent_output_dbfs spans).
@@ -113,6 +111,7 @@ class Endpointer:
         # 200 ms of them on, across answers), not learned at the start of each playback period.
         self.echo_relearn = False
         self.reference_aligned = False  # far_end_dbfs is lined up with each frame (no AEC)
+        self.earcon_echo = False  # per frame: an earcon may echo in it (the filter may not know it)
         self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
         self._echo_max_db = math.inf  # the loudest of them
         self._unguarded_frames = 0
@@ -176,9 +175,8 @@ class Endpointer:
 
     @property
     def echo_cancelled_well(self) -> bool:
-        """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo:
-        barge-in then needs only the usual onset, the margin over what is left of the echo
-        (until it has adapted, e.g. the first answer after start-up, the guard's rules hold)."""
+        """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo: barge-in
+        then needs the usual onset over what is left of it (until then the guard's rules hold)."""
         return self.echo_relearn and self._echo_max_db <= AEC_TRUSTED_RETURN_DB
 
     @property
@@ -331,6 +329,7 @@ class Endpointer:
         """The echo return to judge by: the learned one, or while a period still learns, the
         last period's (or a conservative default) raised by what this period heard so far."""
         known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
+        known = DEFAULT_ECHO_RETURN_DB if self.earcon_echo else known
         if self._guard_learning and self._period_echo_db is not None:
             return max(known, self._period_echo_db)
         return known
@@ -357,8 +356,8 @@ class Endpointer:
         threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
         quiet = self._quiet_reference(far_end_dbfs)
         if self.echo_relearn:
-            if quiet:
-                return
+            if quiet or self.earcon_echo:
+                return  # a quiet stretch of the answer (the room's noise, not its echo), an earcon
             if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
                 self._recent_echo_db.append(mic_dbfs - far_end_dbfs)
                 if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
@@ -386,7 +385,8 @@ class Endpointer:
         s = self.settings
         # With an echo canceller the margin over what is left of the echo is the rule; the
         # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
-        least = -math.inf if self.echo_cancelled_well else s.barge_in_min_level_dbfs
+        trusted = self.echo_cancelled_well and not self.earcon_echo
+        least = -math.inf if trusted else s.barge_in_min_level_dbfs
         if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
             return max(least, s.min_level_dbfs)
         return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)

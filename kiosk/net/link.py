@@ -118,8 +118,9 @@ class UpstreamLink:
         self._closed = False
         self._background: set[asyncio.Task[None]] = set()
         self._reported: set[str] = set()  # log-once keys
-        # The current utterance (24 kHz PCM16 chunks), for the replay after a drop.
-        self._upsampler = Resampler(MIC_RATE_HZ, UPSTREAM_RATE_HZ)
+        # The current utterance (24 kHz PCM16 chunks), for the replay after a drop; the
+        # upsampler (soxr) is made by start_utterance, the first when someone speaks.
+        self._upsampler: Resampler | None = None
         self.utterance_bytes = 0  # of 24 kHz audio sent (or pending) this utterance
         self._turn_audio: list[bytes] = []
         self._replayed = False
@@ -259,7 +260,12 @@ class UpstreamLink:
     def send_audio(self, pcm16k: bytes) -> None:
         """Utterance audio from the microphone (16 kHz PCM16): on the session, or pending
         until it is up."""
-        self._send(self._upsampler.process(pcm16k))
+        self._send(self._utterance_upsampler().process(pcm16k))
+
+    def _utterance_upsampler(self) -> Resampler:
+        if self._upsampler is None:
+            self._upsampler = Resampler(MIC_RATE_HZ, UPSTREAM_RATE_HZ)
+        return self._upsampler
 
     def _send(self, pcm: bytes) -> None:
         if not pcm:
@@ -275,7 +281,7 @@ class UpstreamLink:
 
     def commit(self) -> None:
         """The utterance is complete: commit it now, or as soon as the link is up."""
-        self._send(self._upsampler.flush())
+        self._send(self._utterance_upsampler().flush())
         self._committed = True
         session = self.session
         if session is not None:

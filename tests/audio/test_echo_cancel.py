@@ -96,6 +96,30 @@ def test_the_reference_is_what_was_played_at_the_time_it_is_heard():
     assert after[-100:].tolist() == [0] * 100  # silence after the last block, not old audio
 
 
+def test_the_last_block_before_the_speaker_stops_reaches_the_reference():
+    """The resampler (24 -> 16 kHz) holds back up to ~30 ms of what it was given until more
+    comes; when the speaker stops (the queue ran dry, the answer ended, a hold) that last
+    audio was heard all the same, and its echo needs its reference (it went missing: the
+    echo of those frames passed uncancelled and paused the answer)."""
+    now = [0.0]
+    ref = EchoReference(lambda: now[0], source_rate_hz=24000)
+    tone24 = i16(np.sin(np.arange(24000) * 2 * np.pi * 440 / 24000) * 8000)
+    for k in range(10):  # 200 ms, then the queue runs dry
+        now[0] = k * 0.02
+        ref.played(tone24[k * 480 : (k + 1) * 480].tobytes())
+    last = np.frombuffer(ref.take(0.18, FRAME) or bytes(FRAME * 2), dtype=np.int16)
+    assert db(last) > db(tone24) - 1  # all of the last 20 ms, not zeros
+    after = np.frombuffer(ref.take(0.2, FRAME) or bytes(FRAME * 2), dtype=np.int16)
+    assert db(after) < db(tone24) - 40  # then the silence it plays
+    for k in range(10, 20):  # the next delta: the stream goes on, still on time
+        now[0] = k * 0.02
+        ref.played(tone24[k * 480 : (k + 1) * 480].tobytes())
+    ref.take(0.4, FRAME)
+    got = np.frombuffer(ref.take(0.3, FRAME) or b"", dtype=np.int16).astype(np.float64)
+    want = np.sin(np.arange(int(0.3 * RATE), int(0.3 * RATE) + FRAME) * 2 * np.pi * 440 / RATE) * 8000
+    assert db(got - want) < db(want) - 30, "the timeline slipped after the flush"
+
+
 class CountingFilter:
     def __init__(self, frame: int, length: int, rate: int) -> None:
         self.calls = 0
@@ -145,6 +169,41 @@ def test_the_playback_tap_lets_go_when_closed():
     assert canceller.reference.take(0.0, 1600) is not None
     canceller.close()
     assert playback._read_listeners == []
+
+
+def test_an_earcon_in_the_reference_is_marked_and_its_echo_judged_as_unlearned():
+    """The filter learns the room from answers, whose spectrum need not cover an earcon's
+    tones: while an earcon sounds in the reference (within the filter's span) the canceller
+    says so, and the endpointer judges that frame as an unlearned echo (no trust, the raw
+    echo return), and learns nothing from it."""
+    from kiosk.config import VadSettings
+
+    playback = PlaybackBuffer(24000)
+    now = [0.0]
+    ref = EchoReference(lambda: now[0], source_rate_hz=24000)
+    canceller = EchoCanceller(ref, 20, CountingFilter)
+    playback.add_read_listener(lambda pcm: ref.played(pcm, playback.earcon_in_last_read))
+    playback.write(b"\x00\x10" * 24000, "item")  # 1 s of answer
+    silence = bytes(FRAME * 2)
+    marked = []
+    for k in range(40):
+        now[0] = k * 0.02
+        if k == 20:
+            playback.write(b"\x00\x08" * 4800, None)  # a 200 ms earcon over the answer
+        playback.read(480)  # heard at once (no device latency here)
+        canceller.process(silence, now[0] - 0.04)  # the frame before last: all played by now
+        marked.append(canceller.earcon_audible)
+    assert not any(marked[:20]) and all(marked[23:32]), marked
+    settings = VadSettings()
+    endpointer = Endpointer(lambda f: True, settings, 20)
+    endpointer.echo_relearn = True
+    endpointer.echo_return_db, endpointer._echo_max_db = -40.0, -38.0  # adapted: trusted
+    trusted = endpointer._guard_floor_dbfs(-15.0)
+    endpointer.earcon_echo = True
+    assert trusted == -15.0 - 40.0 + settings.barge_in_margin_db
+    assert endpointer._guard_floor_dbfs(-15.0) == -15.0 + settings.barge_in_margin_db
+    endpointer._learn_echo(-30.0, -15.0)  # the earcon's residual teaches nothing
+    assert endpointer.echo_return_db == -40.0 and endpointer.echo_cancelled_well
 
 
 def test_a_barge_in_over_a_loud_echo_is_heard_with_aec_and_the_echo_alone_is_not():

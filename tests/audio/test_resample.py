@@ -72,3 +72,24 @@ def test_reset_forgets_previous_stream() -> None:
 def test_non_positive_rate_raises_value_error(in_rate_hz: int, out_rate_hz: int) -> None:
     with pytest.raises(ValueError, match="positive"):
         Resampler(in_rate_hz, out_rate_hz)
+
+
+def test_soxr_loads_only_when_a_rate_is_converted() -> None:
+    """An idle kiosk whose streams run at its own rates never maps soxr's extension
+    (~0.45 MB RSS): importing the daemon, the link and the audio modules, and
+    a pass-through Resampler, leave it unimported; a conversion imports it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import kiosk.daemon, kiosk.net.link, kiosk.audio.wav, kiosk.audio.pyaudio_io\n"
+        "import kiosk.audio.pulse_stream\n"
+        "from kiosk.audio.resample import Resampler\n"
+        "Resampler(16000, 16000).process(bytes(640))\n"
+        "print('soxr' in sys.modules)\n"
+        "Resampler(16000, 24000)\n"
+        "print('soxr' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]

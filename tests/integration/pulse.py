@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
 NULL_SINK = "vsink"
@@ -68,3 +70,26 @@ def pulse_problem() -> str | None:
     if f"Default Sink: {NULL_SINK}" not in info:
         return f"default sink is not {NULL_SINK}; run .ci/pulseaudio.sh"
     return None
+
+
+def kill_our_recording_and_reopen(source: Any, capture: Any) -> None:
+    """A device lost under a running recording, and the recovery: once ``source`` (a started
+    PyAudioSource) delivers, the server kills this process's recording streams (``pacmd
+    kill-source-output``); ``capture`` (test_pyaudio_pulse.Capture) must then get on_error,
+    the source must stop, and after ``source.reopen()`` frames must flow again."""
+    capture.wait_for(lambda: len(capture.frames) >= 5, 5.0, "the first captured frames")
+    ours = [
+        str(output["index"])
+        for output in json.loads(pactl("-f", "json", "list", "source-outputs"))
+        if output["properties"].get("application.process.id") == str(os.getpid())
+    ]
+    assert ours, "our recording stream is not listed by the server"
+    for index in ours:
+        subprocess.run(
+            ["pacmd", "kill-source-output", index], check=True, timeout=10 * TIMEOUT_FACTOR
+        )
+    capture.wait_for(lambda: bool(capture.errors), 5.0, "on_error after the kill")
+    assert not source.is_running
+    source.reopen()
+    resumed_at = capture.frame_count()
+    capture.wait_for(lambda: len(capture.frames) >= resumed_at + 25, 5.0, "frames again")

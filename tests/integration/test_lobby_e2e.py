@@ -150,23 +150,14 @@ async def test_echo_at_minus_12_db_never_interrupts_the_answer_but_a_visitor_doe
 
 
 async def test_with_in_process_aec_the_echo_never_interrupts_but_a_quiet_stop_does(tmp_path, monkeypatch):
-    """The same room and the same quiet "stop" with ``audio.echo_cancel = "speex"``: the
-    canceller removes the answer's echo, so the guard judges what is left of it and the
-    visitor gets through. (Was xfail at ~10 dB ERLE: the canceller took its reference 20 ms
-    *after* the echo it should cancel when the stamps were right, and simulate did not
-    report its 60 ms device latency; now 35-47 dB once adapted.)"""
-    await _echo_then_stop(
-        tmp_path, monkeypatch, kiosk_config('[audio]\necho_cancel = "speex"\n'), earlier=1, end_s=0.1
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: with in-process AEC the first answer still pauses itself in its last ~20 ms "
-    "(its echo tail, held at 6.16 s of 6.18 s of output): inaudible, but a self-interruption by "
-    "the bench's count; the test above allows it",
-)
-async def test_with_in_process_aec_not_even_the_end_of_an_answer_pauses_itself(tmp_path, monkeypatch):
+    """The same room and the same quiet "stop" with ``audio.echo_cancel = "speex"``, after a
+    first answer (the canceller has adapted): the canceller removes the answer's echo, so the
+    guard judges what is left of it and the visitor gets through; the answer never pauses
+    itself. (Was xfail at ~10 dB ERLE: the canceller took its reference 20 ms *after* the echo
+    it should cancel. Then the second answer paused itself ~140 ms in, on most runs: the
+    "listening_end" earcon (880 Hz) rang over its start, and the filter, adapted on answers
+    whose harmonics stop at 800 Hz, left that tone nearly uncancelled; under CPU load the
+    hold's output time moved past the window a test let pass as "the end of an answer".)"""
     await _echo_then_stop(
         tmp_path, monkeypatch, kiosk_config('[audio]\necho_cancel = "speex"\n'), earlier=1
     )
@@ -175,7 +166,8 @@ async def test_with_in_process_aec_not_even_the_end_of_an_answer_pauses_itself(t
 def _record_holds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Seconds of speaker output (blocks read while something plays) at which the pipeline
     held the speaker: a pause the kiosk chose, told apart from a block the fake server's
-    audio arrived too late for (an underrun: zeros in the output too, under CPU load)."""
+    audio arrived too late for (an underrun: zeros in the output too, under CPU load). A hold
+    while the queue is momentarily empty between answer deltas counts too."""
     from kiosk.audio.playback import PlaybackBuffer
 
     read_s = [0.0]
@@ -187,7 +179,7 @@ def _record_holds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
         return real_read(self, n_samples)
 
     def hold(self: PlaybackBuffer, held: bool) -> None:
-        if held and not self.is_idle:  # a speaker with nothing to play is not paused
+        if held and not self.held:
             holds.append(read_s[0])
         real_hold(self, held)
 
@@ -196,12 +188,9 @@ def _record_holds(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return holds
 
 
-async def _echo_then_stop(
-    tmp_path: Path, monkeypatch, cfg, earlier: int = 0, end_s: float = 0.0
-) -> None:
+async def _echo_then_stop(tmp_path: Path, monkeypatch, cfg, earlier: int = 0) -> None:
     """A question, its answer echoing back at -12 dB, a quiet "stop" ~3 s into it. With
-    ``earlier`` questions answered before (the kiosk has spoken in this room already); a
-    pause in the last ``end_s`` of an earlier answer is let pass."""
+    ``earlier`` questions answered before (the kiosk has spoken in this room already)."""
     from .conftest import FIXTURES
 
     question = speech_16k("whats_the_weather_pcm16_24khz_mono.wav")
@@ -231,12 +220,8 @@ async def _echo_then_stop(
     assert len(server.truncations) == 1
     # The kiosk held its speaker only for the visitor's "stop" ~3 s into the last answer,
     # never for its own echo before it; and the speaker's output fell silent then.
-    each_s = 6.18  # speaker output per earlier answer: the 180 ms earcon, the 6 s answer
-    answers_s = each_s * earlier
-    own = [
-        h for h in holds
-        if h < answers_s + 1.5 and not (end_s and each_s - end_s <= h % each_s < each_s)
-    ]
+    answers_s = 6.0 * earlier  # speaker output per earlier answer (its earcon overlaps it)
+    own = [h for h in holds if h < answers_s + 1.5]
     assert holds and not own, (
         f"the speaker was held at {[round(h, 2) for h in holds]} s of output "
         f"(the last answer began at ~{answers_s:.2f} s)"

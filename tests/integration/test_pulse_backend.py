@@ -8,7 +8,6 @@ without one unless ``KIOSK_REQUIRE_PULSEAUDIO=1``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -24,7 +23,11 @@ from kiosk.audio.pulse_stream import open_auto, open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 from kiosk.errors import DeviceError
 from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
-from tests.integration.pulse import NULL_SINK, pactl, pulse_problem
+from tests.integration.pulse import (
+    NULL_SINK,
+    kill_our_recording_and_reopen,
+    pulse_problem,
+)
 from tests.integration.test_pyaudio_pulse import Capture, _loud_part, _server_name
 
 pytestmark = pytest.mark.pulseaudio
@@ -165,20 +168,7 @@ def test_stream_killed_by_the_server_calls_on_error_once_and_reopen_recovers(
     if shutil.which("pacmd") is None or _server_name() != "pulseaudio":
         pytest.skip("needs PulseAudio itself (pacmd kill-source-output)")
     with _source(capture) as source:
-        capture.wait_for(lambda: len(capture.frames) >= 5, 5.0, "the first captured frames")
-        ours = [
-            str(output["index"])
-            for output in json.loads(pactl("-f", "json", "list", "source-outputs"))
-            if output["properties"].get("application.process.id") == str(os.getpid())
-        ]
-        assert ours, "our recording stream is not listed by the server"
-        for index in ours:
-            subprocess.run(["pacmd", "kill-source-output", index], check=True, timeout=10)
-        capture.wait_for(lambda: bool(capture.errors), 5.0, "on_error after the kill")
-        assert not source.is_running
-        source.reopen()
-        resumed_at = capture.frame_count()
-        capture.wait_for(lambda: len(capture.frames) >= resumed_at + 25, 5.0, "frames again")
+        kill_our_recording_and_reopen(source, capture)
         time.sleep(0.5)
 
     assert len(capture.errors) == 1
@@ -201,10 +191,11 @@ def test_no_server_is_a_device_error_and_auto_falls_back_to_portaudio(
 
 def test_a_pulse_kiosk_process_maps_no_portaudio_alsa_or_jack() -> None:
     """What the backend is for (issue 11): both streams open and running, and none of
-    PortAudio's libraries in the process; the recording runs on one libpulse thread."""
+    PortAudio's libraries in the process. One libpulse main-loop thread (the speaker's): the
+    recording's connection is pumped by its reader thread, not by a thread of libpulse's."""
     code = textwrap.dedent(
         """
-        import time
+        import os, time
         from kiosk.audio.playback import PlaybackBuffer
         from kiosk.audio.pulse_stream import host_factory
         from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
@@ -215,15 +206,19 @@ def test_a_pulse_kiosk_process_maps_no_portaudio_alsa_or_jack() -> None:
         with PyAudioSink("", PlaybackBuffer(24000), pyaudio_factory=factory), source:
             time.sleep(1.0)
             maps = open("/proc/self/maps").read()
-        print(len(got), *(lib for lib in ("libportaudio", "libasound", "libjack", "libpulse.so")
-                          if lib in maps))
+            threads = [open(f"/proc/self/task/{t}/comm").read().strip()
+                       for t in os.listdir("/proc/self/task")]
+        print(len(got), threads.count("threaded-ml"),
+              *(lib for lib in ("libportaudio", "libasound", "libjack", "libpulse.so")
+                if lib in maps))
         """
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
-    frames, *libs = done.stdout.split()
+    frames, libpulse_threads, *libs = done.stdout.split()
     assert int(frames) >= 35
+    assert int(libpulse_threads) == 1
     assert libs == ["libpulse.so"]
 
 

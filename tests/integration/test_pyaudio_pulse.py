@@ -8,7 +8,6 @@ briefly unload and reload the null sink: do not run them against a desktop sessi
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -24,7 +23,13 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 from kiosk.errors import DeviceError
 from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
-from tests.integration.pulse import NULL_SINK, PULSE_SCRIPT, pactl, pulse_problem
+from tests.integration.pulse import (
+    NULL_SINK,
+    PULSE_SCRIPT,
+    kill_our_recording_and_reopen,
+    pactl,
+    pulse_problem,
+)
 
 pytestmark = pytest.mark.pulseaudio
 
@@ -291,21 +296,7 @@ def test_stream_killed_by_the_server_calls_on_error_once_and_reopen_recovers(
         "", rate_hz=16000, frame_ms=20, on_frame=capture.on_frame, on_error=capture.on_error
     )
     with source:
-        capture.wait_for(lambda: len(capture.frames) >= 5, 5.0, "the first captured frames")
-        ours = [
-            str(output["index"])
-            for output in json.loads(_pactl("-f", "json", "list", "source-outputs"))
-            if output["properties"].get("application.process.id") == str(os.getpid())
-        ]
-        assert ours, "our recording stream is not listed by the server"
-        for index in ours:
-            subprocess.run(["pacmd", "kill-source-output", index], check=True, timeout=10)
-        capture.wait_for(lambda: bool(capture.errors), 5.0, "on_error after the kill")
-        assert not source.is_running
-
-        source.reopen()
-        resumed_at = capture.frame_count()
-        capture.wait_for(lambda: len(capture.frames) >= resumed_at + 25, 5.0, "frames again")
+        kill_our_recording_and_reopen(source, capture)
 
     assert len(capture.errors) == 1
     assert "input device stopped" in str(capture.errors[0])
