@@ -5,6 +5,7 @@ test_realtime_client / _server / _calls modules of kiosk.core.realtime."""
 from __future__ import annotations
 
 import base64
+import copy
 from typing import Any
 
 from kiosk.core.realtime import (
@@ -12,19 +13,11 @@ from kiosk.core.realtime import (
     RealtimeSession,
     SessionOptions,
 )
+from kiosk.testing.fake_session import VOICERAG_TOOLS
 
 DIALECTS: list[Dialect] = ["ga", "beta"]
-SEARCH_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "search",
-    "description": "Search the knowledge base.",
-    "parameters": {
-        "type": "object",
-        "properties": {"query": {"type": "string"}},
-        "required": ["query"],
-        "additionalProperties": False,
-    },
-}
+# The search tool as the kiosk declares it (its free-form JSON schema: not SDK model fields).
+SEARCH_TOOL: dict[str, Any] = copy.deepcopy(VOICERAG_TOOLS[0])
 AUDIO_DELTA = {"ga": "response.output_audio.delta", "beta": "response.audio.delta"}
 TRANSCRIPT_DELTA = {
     "ga": "response.output_audio_transcript.delta",

@@ -8,18 +8,7 @@ import pytest
 
 from kiosk.testing.validation import validate_client_event, validate_server_event
 
-SEARCH_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "search",
-    "description": "Search the knowledge base.",
-    # Free-form JSON schema: its keys are not SDK model fields and must not be flagged.
-    "parameters": {
-        "type": "object",
-        "properties": {"query": {"type": "string"}},
-        "required": ["query"],
-        "additionalProperties": False,
-    },
-}
+from .realtime_frames import SEARCH_TOOL  # free-form JSON schema: its keys must not be flagged
 
 GA_SESSION_UPDATE: dict[str, Any] = {
     "type": "session.update",
