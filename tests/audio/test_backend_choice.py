@@ -7,7 +7,7 @@ import pytest
 
 from kiosk.audio.devices import open_pyaudio
 from kiosk.audio.pulse_stream import PulseHost, host_factory, open_auto, open_pulse
-from tests.unit.test_config import config_error, load
+from tests.unit.config_loading import config_error, load
 
 
 def test_backend_defaults_to_auto_and_bad_value_names_the_key_and_choices() -> None:

@@ -104,3 +104,11 @@ def only(events: list[ServerEvent], kind: type[T]) -> T:
     event = events[0]
     assert isinstance(event, kind), f"expected {kind.__name__}, got {event!r}"
     return event
+
+
+def assert_window_never_exceeded(grants: list[float], limit: int) -> None:
+    """No 60 s window (half-open, any start) holds more than ``limit`` grants."""
+    grants = sorted(grants)
+    for i, start in enumerate(grants):
+        in_window = [t for t in grants[i:] if t < start + 60.0]
+        assert len(in_window) <= limit, f"{len(in_window)} connections in the minute from {start}"

@@ -38,20 +38,22 @@ LARGER_MODULES: dict[str, tuple[int, str]] = {}
 
 
 def module_lines() -> dict[str, int]:
-    """Lines per module of the product (kiosk/, keyed relative to it) and of the benches
-    (keyed "bench/...": they are code the figures depend on, held to the same rule)."""
+    """Lines per module of the product (kiosk/, keyed relative to it), of the benches and of
+    the tests (keyed "bench/..." and "tests/...": the figures and the guarantees depend on
+    them, so they are held to the same rule)."""
     lines = {
         path.relative_to(KIOSK).as_posix(): path.read_text(encoding="utf-8").count("\n")
         for path in sorted(KIOSK.rglob("*.py"))
     }
-    for path in sorted((ROOT / "bench").glob("*.py")):
+    for path in [*sorted((ROOT / "bench").glob("*.py")), *sorted((ROOT / "tests").rglob("*.py"))]:
         lines[path.relative_to(ROOT).as_posix()] = path.read_text(encoding="utf-8").count("\n")
     return lines
 
 
 def test_no_module_is_over_500_lines() -> None:
     lines = module_lines()
-    assert {"app.py", "core/realtime.py", "testing/fake_conversation.py", "bench/rig.py"} <= lines.keys()
+    expected = {"app.py", "core/realtime.py", "testing/fake_conversation.py", "bench/rig.py"}
+    assert expected | {"tests/unit/test_policy.py"} <= lines.keys()
     too_long = {
         relative: count
         for relative, count in lines.items()

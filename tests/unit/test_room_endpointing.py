@@ -255,7 +255,7 @@ def test_block_levels_split_a_frame_into_10_ms_blocks() -> None:
 
 def test_complete_long_ms_below_complete_after_ms_is_a_one_line_config_error() -> None:
     from kiosk.errors import ConfigError
-    from tests.unit.test_config import config_error
+    from tests.unit.config_loading import config_error
 
     err = config_error("[vad]\ncomplete_after_ms = 1500\ncomplete_long_ms = 1400\n")
     assert isinstance(err, ConfigError) and err.key == "vad.complete_long_ms"
