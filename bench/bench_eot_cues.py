@@ -25,7 +25,6 @@ Run: ``python bench/bench_eot_cues.py --split tuning`` (results to bench/results
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib.util
 import json
 import statistics
@@ -206,12 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "syllable_counter_cpu_ms_per_s": syllable_counter_cpu_ms_per_s(),
         "smart_turn_model_bytes": raw["smart_turn_model_bytes"],
         "points": raw["points"],
-        "machine": bench_run.machine(),
-        "commit": bench_run.git_commit(),
     }
-    path = args.out or HERE / "results" / f"eot_cues-{args.split}-{dt.date.today().isoformat()}.json"
-    path.write_text(json.dumps(out, indent=1, ensure_ascii=False))
-    print(f"results: {path}")
+    bench_run.save_diagnostic(f"eot_cues-{args.split}", out, args.out)
     return 0
 
 

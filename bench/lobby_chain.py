@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
 import math
 import pickle
 import sys
@@ -197,10 +195,8 @@ def main(argv: list[str] | None = None) -> int:
         print({k: v for k, v in row.items() if k != "warm_minus12_speaker_silent_ms"})
     import run as bench_run
 
-    out.update(split=args.split, seeds=args.seed, machine=bench_run.machine(), commit=bench_run.git_commit())
-    path = args.out or HERE / "results" / f"lobby-chain-{dt.date.today().isoformat()}.json"
-    path.write_text(json.dumps(out, indent=1, default=str))
-    print(f"results: {path}")
+    out.update(split=args.split, seeds=args.seed)
+    bench_run.save_diagnostic("lobby-chain", out, args.out)
     return 0
 
 

@@ -136,6 +136,23 @@ def save(
     return path
 
 
+def save_diagnostic(stem: str, record: dict[str, Any], path: Path | None = None) -> Path:
+    """Write a diagnostic script's record (not a bench of the table: no goal rows) with the
+    machine and commit like ``save``, as ``results/<stem>-<date>.json`` unless ``path``."""
+    commit = git_commit()
+    record = {
+        **record,
+        "machine": machine(),
+        "commit": commit,
+        "commit_subject": _git("log", "-1", "--format=%s", commit.split("+")[0])[:200],
+    }
+    path = path or RESULTS_DIR / f"{stem}-{dt.date.today().isoformat()}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n")
+    print(f"results: {path}")
+    return path
+
+
 def print_table(rows: list[tuple[str, ...]]) -> None:
     header = ("bench", "metric", "value", "goal", "result", "note")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -75,3 +75,13 @@ def test_a_crashing_bench_is_reported_and_fails_the_run(
     assert "CRASHED" in out and "RuntimeError: boom" in out
     assert "cpu_ratio" in out  # the other bench still reports
     assert not (tmp_path / "r").exists()
+
+
+def test_a_diagnostic_record_keeps_its_fields_and_gains_machine_and_commit(
+    tmp_path: Path, capsys
+) -> None:
+    path = _harness().save_diagnostic("chain", {"rules": [1, 2]}, tmp_path / "d" / "chain.json")
+    record = json.loads(path.read_text())
+    assert record["rules"] == [1, 2]
+    assert record["machine"]["load_avg_1m_at_start"] >= 0 and record["commit"]
+    assert f"results: {path}" in capsys.readouterr().out
