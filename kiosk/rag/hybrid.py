@@ -54,6 +54,23 @@ everyday 0.43 / 0.28):
   0.55 / 0.38, ja 0.49 / 0.30 (alone 0.40, this model alone 0.47); beside it as two more
   rankings everyday ja 0.51 / 0.34. A 12-layer transformer does not bridge the everyday
   words either, and it took 34 ms per query on one core here (this model: ~1.8 ms).
+
+Tried in stop 20 and not kept (with :data:`CONVERSATIONAL_BM25_WEIGHT` for questions as said;
+reference ja FAQ 0.98 / 0.86, everyday 0.47 / 0.33, keyword queries 0.91 / 0.74):
+
+- Hubness correction (CSLS: each row's cosine less ``c`` x its mean cosine to its 10 or 50
+  nearest rows of its script; passages that sit near everything, such as "splitting a
+  large file", rank first for many unrelated questions): c = 0.5, everyday ja 0.45 /
+  0.29-0.30, keyword queries ja 0.91 -> 0.88, FAQ en 0.97 -> 0.94; c = 1 worse everywhere.
+- Sentence vectors as a re-ranking of the fused 30 candidates, for questions as said
+  only (no rows in memory: a candidate's sentences would be read from the file): everyday
+  ja 0.49 / 0.35 at half weight, but FAQ ja 0.98 / 0.86 -> 0.96 / 0.78 (0.93 / 0.65 at
+  full weight). The right section is among the 30 candidates for 0.74 of everyday ja
+  questions (0.51 in the top 5), so a re-ranking has room, but not this one.
+- The English twin as a pivot (a Japanese question scored against the English passages
+  or headings, whose section numbers match): everyday ja top-5 passages 0.47 own script /
+  0.45 English, headings 0.28 / 0.32: the model bridges the everyday words no better in
+  English.
 """
 
 from __future__ import annotations
@@ -64,6 +81,11 @@ import numpy as np
 import numpy.typing as npt
 
 RRF_K = 10
+# BM25's weight in the fusion for a Japanese question as said aloud
+# (:func:`kiosk.rag.text.conversational`); see :func:`fuse_with_vectors`.
+CONVERSATIONAL_BM25_WEIGHT = 0.5
+# Added to ``rag.relevance_floor`` for a question in CJK script; see :func:`floor_for`.
+CJK_FLOOR_RAISE = 0.03
 # Rows converted to float32 per step of a scan: 1 MB stays in a core's L2 cache
 # (0.43 ms per 5.5k x 512 scan; 2 MB blocks 0.67 ms, 256 KB 0.48 ms).
 SCAN_BLOCK_BYTES = 1 << 20
@@ -182,6 +204,7 @@ def fuse_with_vectors(
     scores: npt.NDArray[np.float32],
     n: int,
     headings: tuple[VectorMatrix, npt.NDArray[np.float32]] | None = None,
+    bm25_weight: float = 1.0,
 ) -> tuple[list[tuple[int, float]], float]:
     """BM25 and embedding rankings merged by reciprocal-rank fusion, scored by cosine,
     and the best cosine of a passage in the question's script (for the relevance floor).
@@ -202,11 +225,21 @@ def fuse_with_vectors(
     unanswerable questions' p80 0.24, answerable p10 0.31-0.42). Scores are cosines so
     they mean the same in every language; a passage without a vector (or of the other
     script) gets -1, below any real match.
+
+    ``bm25_weight`` is :data:`CONVERSATIONAL_BM25_WEIGHT` for a Japanese question as said
+    aloud: its character bigrams are mostly everyday words and grammar that match unrelated
+    passages, while a keyword query's bigrams are the terms themselves (BM25 at half weight
+    for every query: everyday ja 0.43 / 0.28 -> 0.47, but ja keyword queries 0.91 / 0.74
+    -> 0.84 / 0.70; for conversational questions only: everyday ja 0.47 / 0.33, keyword
+    queries unchanged, FAQ ja 0.98 / 0.88 -> 0.98 / 0.86; at 0.3 or 0.7 within a question
+    of it).
     """
     rankings = [[i for i, _ in bm25], matrix.top(scores, n)]
+    weights = [bm25_weight, 1.0]
     if headings is not None:
         rankings.append(headings[0].top(headings[1], n))
-    fused = reciprocal_rank_fusion(rankings, [1.0] * len(rankings))
+        weights.append(1.0)
+    fused = reciprocal_rank_fusion(rankings, weights)
     ids = [i for i, _ in fused[:n]]
     cosines = matrix.score_of(scores, ids)
     ranked = [
@@ -214,3 +247,17 @@ def fuse_with_vectors(
         for i, c in zip(ids, cosines, strict=True)
     ]
     return ranked, float(scores.max()) if len(scores) else -1.0
+
+
+def floor_for(floor: float, cjk: bool) -> float:
+    """The relevance floor for a question of this script: ``rag.relevance_floor``, raised by
+    :data:`CJK_FLOOR_RAISE` for CJK ones (0 stays 0: never abstain).
+
+    Unrelated Japanese questions come closer to some passage than unrelated English ones
+    (tuning + everyday sets, best passage cosine of the 33 unanswerable questions: the
+    floor that answers 80 % of them with nothing is 0.24 in English, 0.28 in Japanese).
+    0.28 is the lowest floor giving >= 80 % on the Japanese tuning sets, questions as said
+    (26 -> 27 of 33) and keyword queries (27 -> 29 of 33); it costs 2 of 109 answerable
+    questions as said (78 -> 76 found in the top 5) and none of the keyword queries.
+    """
+    return floor + CJK_FLOOR_RAISE if floor > 0 and cjk else floor

@@ -44,10 +44,16 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.rag.embedding import Embedder, EmbedderUnavailable, one_blas_thread, trim_heap
-from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
+from kiosk.rag.hybrid import (
+    CONVERSATIONAL_BM25_WEIGHT,
+    VectorMatrix,
+    floor_for,
+    fuse_with_vectors,
+)
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT, has_table
 from kiosk.rag.text import (
+    conversational,
     is_cjk,
     mostly_cjk,
     normalize,
@@ -154,8 +160,10 @@ class IndexSearcher:
             headings = None
             if self._headings is not None and heading_scores is not None:
                 headings = (self._headings, heading_scores)
-            fused, best = fuse_with_vectors(ranked, vectors, scores, n, headings)
-            if best < self.relevance_floor and not covers_question(conn, ranked, terms):
+            weight = CONVERSATIONAL_BM25_WEIGHT if conversational(query) else 1.0
+            fused, best = fuse_with_vectors(ranked, vectors, scores, n, headings, weight)
+            floor = floor_for(self.relevance_floor, is_cjk(query))
+            if best < floor and not covers_question(conn, ranked, terms):
                 return []  # below the relevance floor: nothing to say
             ranked = fused
         hits = one_per_section(conn, ranked, k)

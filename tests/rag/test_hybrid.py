@@ -238,3 +238,41 @@ def test_relevance_floor_drops_weak_matches_unless_the_passage_has_every_term(
         assert ix.search("financially", 3) == []  # one term, only in the text
     with SqliteIndex(tmp_path / "i.sqlite", embedder=KeywordEmbedder(), relevance_floor=0.0) as ix:
         assert ix.search("car helicopter", 3)[0].title == "FAQ > Parking"
+
+
+class AngleEmbedder:
+    """Every passage on one axis; each known question at a set cosine from it."""
+
+    name = "angle-test"
+    dim = 2
+    multilingual = True
+    questions: ClassVar[dict[str, float]] = {
+        "駐車場はどこにありますか": 0.265,
+        "where is the parking garage": 0.265,
+    }
+
+    def embed(self, texts: list[str]) -> Vectors:
+        out = np.zeros((len(texts), 2), dtype=np.float32)
+        for row, text in enumerate(texts):
+            c = self.questions.get(text, 1.0)
+            out[row] = (c, np.sqrt(1.0 - c * c))
+        return out
+
+
+def test_japanese_questions_meet_a_higher_relevance_floor(tmp_path: Path) -> None:
+    from kiosk.rag.hybrid import CJK_FLOOR_RAISE, floor_for
+
+    assert floor_for(0.25, cjk=False) == 0.25
+    assert floor_for(0.25, cjk=True) == pytest.approx(0.25 + CJK_FLOOR_RAISE)
+    assert floor_for(0.0, cjk=True) == 0.0  # 0: never abstain, in every script
+    docs = [
+        Chunk(0, "案内 > 駐輪", "自転車は建物の裏に止めてください。", "駐輪"),
+        Chunk(0, "Guide > Bikes", "Bicycles go behind the building.", "Bikes"),
+    ]
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=AngleEmbedder(), relevance_floor=0.25) as ix:
+        ix.replace_document("/ja.md", "案内", "h1", 1, docs[:1])
+        ix.replace_document("/en.md", "Guide", "h2", 1, docs[1:])
+        assert ix.search("where is the parking garage", 3)  # 0.265 >= 0.25
+        assert ix.search("駐車場はどこにありますか", 3) == []  # 0.265 < 0.28
+    with SqliteIndex(tmp_path / "i.sqlite", embedder=AngleEmbedder(), relevance_floor=0.0) as ix:
+        assert ix.search("駐車場はどこにありますか", 3)

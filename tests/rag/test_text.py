@@ -1,4 +1,10 @@
-from kiosk.rag.text import mostly_cjk, query_terms, segment, without_kana_mixes
+from kiosk.rag.text import (
+    conversational,
+    mostly_cjk,
+    query_terms,
+    segment,
+    without_kana_mixes,
+)
 
 
 def test_segment_japanese_run_becomes_overlapping_bigrams() -> None:
@@ -48,3 +54,12 @@ def test_kana_mixes_are_dropped_but_never_everything() -> None:
 def test_mostly_cjk_tells_japanese_passages_from_english_ones() -> None:
     assert mostly_cjk("パッケージを保留するには apt-mark hold を使います。")
     assert not mostly_cjk("Japanese (日本語) is one of the supported languages of the installer.")
+
+
+def test_conversational_tells_a_spoken_japanese_question_from_keywords() -> None:
+    assert conversational("家族にも自分用のログインを作ってあげたいんだけど")
+    assert conversational("パソコンの電源をちゃんと切るにはどうしたらいいですか")
+    assert not conversational("ユーザーアカウント 追加")  # the model's keyword query
+    assert not conversational("システム シャットダウン 方法")
+    assert not conversational("sidって何？")  # too short to tell: treated as keywords
+    assert not conversational("how do I turn the computer off properly, is there a way")
