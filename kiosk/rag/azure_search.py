@@ -18,12 +18,20 @@ question-script preference. The relevance floor is mirrored for local query vect
 hits come back with their passage vectors, and when none is within ``rag.relevance_floor``
 cosine of the question the search returns nothing (locally the best of every passage in the
 question's script counts; here the best of the hits Azure ranked, and there is no
-keyword-coverage exception). An index whose vector field cannot be returned (not
+keyword-coverage exception; a Japanese question's floor is 0.03 higher, as locally:
+:func:`kiosk.rag.hybrid.floor_for`). An index whose vector field cannot be returned (not
 retrievable) keeps answering, without the floor, after one warning.
+
+Local query vectors come from the same embedder as the local index's
+(``rag.query_embedder``): by default a child process (:mod:`kiosk.rag.embed_worker`) started
+when a visitor starts speaking (:meth:`AzureSearchIndex.prepare`) and ended after 5 idle
+minutes, so the daemon gives the model's memory back. A worker that fails costs one search
+its vectors: that search is keywords only, without the floor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,8 +43,10 @@ from azure.search.documents import SearchClient
 from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 
 from kiosk.config import RagSettings
-from kiosk.rag.embedding import Embedder
+from kiosk.rag.embedding import Embedder, EmbedderUnavailable
+from kiosk.rag.hybrid import floor_for
 from kiosk.rag.knowledge import Hit, KnowledgeError
+from kiosk.rag.text import is_cjk
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +62,8 @@ class AzureSearchIndex:
         settings: ``cfg.rag`` (endpoint, index, field names, semantic config, vector field).
         api_key: the query (or admin, for push) key.
         embedder: embeds queries when ``settings.azure_query_vectors == "local"``
-            (default: :func:`kiosk.rag.embedding.load_embedder`).
+            (default: :func:`kiosk.rag.embedding.load_embedder`, in a worker process
+            unless ``settings.query_embedder`` is "in_process").
     """
 
     def __init__(
@@ -70,7 +81,7 @@ class AzureSearchIndex:
             if embedder is None:
                 from kiosk.rag.embedding import load_embedder
 
-                embedder = load_embedder()
+                embedder = load_embedder(worker=settings.query_embedder == "worker")
             if embedder is None:
                 raise KnowledgeError(
                     'rag.azure_query_vectors = "local" needs the bundled embedding model '
@@ -84,8 +95,20 @@ class AzureSearchIndex:
             settings.azure_endpoint, settings.azure_index, self._credential, **CLIENT_OPTIONS
         )
 
+    def prepare(self) -> None:
+        """A visitor started speaking: start the embedder's worker process now, while they
+        talk, not on the first search's clock. Never raises."""
+        start = getattr(self._embedder, "prepare", None)
+        if start is not None:
+            with contextlib.suppress(EmbedderUnavailable):  # logged; the search tries again
+                start()
+
     def close(self) -> None:
+        """Close the client, and end the embedder's worker process if it has one."""
         self._client.close()
+        close = getattr(self._embedder, "close", None)
+        if close is not None:
+            close()
 
     def _select(self) -> list[str]:
         s = self.settings
@@ -135,10 +158,13 @@ class AzureSearchIndex:
         vector_queries: list[Any] = []
         vector: list[float] = []
         if self._embedder is not None:
-            vector = [float(x) for x in self._embedder.embed([query])[0]]
+            try:
+                vector = [float(x) for x in self._embedder.embed([query])[0]]
+            except EmbedderUnavailable:  # logged where it happened: keywords only
+                vector = []
             # One ranking per field, as the local index fuses passages and headings.
             for name in (s.azure_vector_field, s.azure_heading_vector_field):
-                if name:
+                if name and vector:
                     vector_queries.append(
                         VectorizedQuery(vector=vector, k_nearest_neighbors=VECTOR_K, fields=name)
                     )
@@ -149,7 +175,8 @@ class AzureSearchIndex:
                 )
             )
         rows = self._query(query, k, vector_queries)
-        if self._floor > 0 and _below_floor(rows[:k], s.azure_vector_field, vector, self._floor):
+        floor = floor_for(self._floor, is_cjk(query)) if vector else 0.0
+        if floor > 0 and _below_floor(rows[:k], s.azure_vector_field, vector, floor):
             return []  # below the relevance floor: nothing to say
         hits = []
         for row in rows[:k]:

@@ -62,8 +62,11 @@ class LazyKnowledge:
         return self.backend.search(query, k)
 
     def prepare(self) -> None:
-        """Open the backend now (a visitor started speaking: the first search is coming)."""
-        _ = self.backend
+        """Open the backend now (a visitor started speaking: the first search is coming),
+        and let it prepare too (Azure starts its query embedder's worker)."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:
+            prepare()
 
     def close(self) -> None:
         with self._lock:

@@ -285,3 +285,13 @@ def test_service_query_vectors_send_no_vector_select(emu: AzureSearchEmulator) -
     assert len(ix.search("parking", 5)) == 1  # Azure embeds: no local cosine, no floor
     assert "vec" not in emu.requests_to("/docs/search.post.search")[0].body["select"]
     ix.close()
+
+
+def test_a_japanese_question_meets_the_raised_floor_as_locally(emu: AzureSearchEmulator) -> None:
+    ix = AzureSearchIndex(replace(parity(emu), relevance_floor=0.5), KEY, embedder=FixedEmbedder())
+    s = float(np.sqrt(1 - 0.52**2))
+    _stored(emu, {"p_0": [0.52 * 0.6, 0.52 * 0.8, s]})  # cosine 0.52 with every question
+    emu.state.documents["kiosk"]["p_0"]["chunk"] = "parking 駐車場"
+    assert len(ix.search("parking", 5)) == 1  # 0.52 >= 0.5
+    assert ix.search("駐車場", 5) == []  # 0.52 < 0.53
+    ix.close()
