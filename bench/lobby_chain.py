@@ -92,6 +92,7 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
                                 "flushes": log.flushes,
                                 "onset_s": log.interruption_onset_s,
                                 "answer_start": log.answer_start_frame or 0,
+                                "frame_s": log.frame_s,  # 10 ms with AEC (kiosk.config.default_frame_ms)
                                 "delay_s": bl.bargein_delay(log, True) if mix.kind == "bargein" else None,
                                 "self": bl.self_interruptions(log),
                             }
@@ -103,8 +104,8 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
     return runs
 
 
-def at_s(i: int) -> float:
-    return (i + 1) * FRAME_S  # frame i has been delivered (lobby_driver.RunLog.at_s)
+def at_s(i: int, frame_s: float = FRAME_S) -> float:
+    return (i + 1) * frame_s  # frame i has been delivered (lobby_driver.RunLog.at_s)
 
 
 def pauses(run: dict[str, Any], alone: int, agreed: int, off_db: float) -> list[int]:
@@ -132,17 +133,18 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for r in runs:
         if r["kind"] != "bargein" or r["echo_db"] != -12.0 or r["mode"] != "speex-warm":
             continue
+        fs = r.get("frame_s", FRAME_S)
         t0 = r["onset_s"]
-        i0 = next(i for i in range(len(r["frames"])) if at_s(i) > t0)
+        i0 = next(i for i in range(len(r["frames"])) if at_s(i, fs) > t0)
         fr = r["frames"]
         over = next((i for i in range(i0, len(fr)) if fr[i]["first"] and fr[i]["level"] >= fr[i]["bar"]), None)
-        held = min([n for n, h in r["holds"] if h and at_s(n) >= t0] + [n for n in r["flushes"] if at_s(n) >= t0], default=None)
+        held = min([n for n, h in r["holds"] if h and at_s(n, fs) >= t0] + [n for n in r["flushes"] if at_s(n, fs) >= t0], default=None)
         chain.append(
             {
                 "mix": r["mix"],
-                "first_frame_over_bar_ms": None if over is None else round((at_s(over) - t0) * 1000),
-                "paused_after_frame_ms": None if held is None else round((at_s(held) - t0) * 1000),
-                "speaker_silent_ms": None if held is None else round((at_s(held + 1) - t0) * 1000),
+                "first_frame_over_bar_ms": None if over is None else round((at_s(over, fs) - t0) * 1000),
+                "paused_after_frame_ms": None if held is None else round((at_s(held, fs) - t0) * 1000),
+                "speaker_silent_ms": None if held is None else round((at_s(held + 1, fs) - t0) * 1000),
                 "measured_wall_ms": None if r["delay_s"] is None else round(r["delay_s"] * 1000),
                 "db_under_bar_before": [round(fr[i]["level"] - fr[i]["bar"], 1) for i in range(i0, over or i0)],
             }
@@ -151,14 +153,15 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for alone, agreed, off in RULES:
         delays, selfs, missed = [], [], 0
         for r in runs:
+            fs = r.get("frame_s", FRAME_S)
             t0 = r["onset_s"] if r["onset_s"] is not None else math.inf
             hits = [i for i in pauses(r, alone, agreed, off) if i >= r["answer_start"]]
-            if any(at_s(i) < t0 for i in hits):
+            if any(at_s(i, fs) < t0 for i in hits):
                 selfs.append(f"{r['mix']} {r['mode']} {r['echo_db']:g} dB")
             if r["kind"] == "bargein" and r["echo_db"] == -12.0 and r["mode"] == "speex-warm":
-                post = [i for i in hits if at_s(i) >= t0]
+                post = [i for i in hits if at_s(i, fs) >= t0]
                 if post:
-                    delays.append(round((at_s(post[0] + 1) - t0) * 1000))
+                    delays.append(round((at_s(post[0] + 1, fs) - t0) * 1000))
                 else:
                     missed += 1
         rules.append(

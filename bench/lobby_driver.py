@@ -45,20 +45,21 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import read_wav_mono
-from kiosk.config import Config
+from kiosk.config import Config, default_frame_ms
 from kiosk.core.bus import EventStream
 from kiosk.core.events import State, StateChanged, TurnEnded, TurnStarted
 from kiosk.net.endpoints import realtime_endpoint
 from kiosk.simulate import SkippingClock, _point_at
 
 PLAYBACK_RATE_HZ = 24000
-# The speaker's device latency: a block taken at mic frame n is heard this many blocks after
-# the microphone block that delivered frame n (it must exceed the capture resampler's
-# bursts: soxr hands over ~35 ms at a time, and an echo cannot land in delivered audio).
-ECHO_LATENCY_BLOCKS = 4
-# What the kiosk is told of that latency (sink.unplayed_ms in the daemon): one block short,
-# so the canceller's filter has to find the rest itself, as on a real device.
-KNOWN_LATENCY_BLOCKS = 3
+# The speaker's device latency: a block taken at mic frame n is heard this long after the
+# microphone block that delivered frame n (it must exceed the capture resampler's bursts:
+# soxr hands over ~35 ms at a time, and an echo cannot land in delivered audio). In ms, so
+# that 10 ms frames meet the same room as 20 ms ones.
+ECHO_LATENCY_MS = 80
+# What the kiosk is told of that latency (sink.unplayed_ms in the daemon): 20 ms short, so the
+# canceller's filter has to find the rest itself, as on a real device.
+KNOWN_LATENCY_MS = 60
 MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is idle, at most this
 ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
 INSTANT_ANSWER_WAIT_S = 5.0
@@ -144,10 +145,18 @@ async def run_mix(
         server.script = FakeScript(
             call_search=False, answer_audio_s=ANSWER_S_FOR_QUESTIONS, realtime_pacing=False
         )
+    # The kiosk set to echo_cancel = "speex" with frame_ms left to its default (as the shipped
+    # config leaves it): 10 ms frames with the canceller (kiosk.config.default_frame_ms).
+    frame_ms = cfg.audio.frame_ms
+    if aec and frame_ms == default_frame_ms("none"):
+        frame_ms = default_frame_ms("speex")
     cfg = dataclasses.replace(
         cfg,
         audio=dataclasses.replace(
-            cfg.audio, echo_cancelled=False, echo_cancel="speex" if aec else "none"
+            cfg.audio,
+            echo_cancelled=False,
+            echo_cancel="speex" if aec else "none",
+            frame_ms=frame_ms,  # type: ignore[arg-type]
         ),
     )
     cfg = _point_at(cfg, server)
@@ -218,7 +227,8 @@ async def run_mix(
         _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
     if pipeline.echo_tap is not None:
         # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
-        pipeline.echo_tap.reference.clock = lambda: (log.frames + KNOWN_LATENCY_BLOCKS) * frame_s
+        known = KNOWN_LATENCY_MS // frame_ms
+        pipeline.echo_tap.reference.clock = lambda: (log.frames + known) * frame_s
     resampler = Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block = rate * frame_ms // 1000
@@ -280,7 +290,7 @@ async def run_mix(
                     # 0 or 2 frames now and then), the device latency after pos.
                     e = echo.process(out)
                     if echo_pos is None:
-                        echo_pos = pos + ECHO_LATENCY_BLOCKS * block
+                        echo_pos = pos + ECHO_LATENCY_MS // frame_ms * block
                     start, end = max(pos, echo_pos), min(len(audio), echo_pos + e.size)
                     if end > start:
                         audio[start:end] += e[start - echo_pos : end - echo_pos, None]
@@ -343,7 +353,8 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
     frame_s = canceller.frame_ms / 1000
     t0 = -1000.0
     n = 0
-    canceller.reference.clock = lambda: t0 + (n + 1 + KNOWN_LATENCY_BLOCKS) * frame_s
+    known = KNOWN_LATENCY_MS // canceller.frame_ms
+    canceller.reference.clock = lambda: t0 + (n + 1 + known) * frame_s
     echo = _Echo(rate, ir)
     block = rate * canceller.frame_ms // 1000
     speaker = PLAYBACK_RATE_HZ * canceller.frame_ms // 1000
@@ -361,7 +372,8 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
             out += bytes(speaker * 2 - len(out))
             canceller.reference.played(out)
             e = echo.process(out)
-            echo_pos = pos + ECHO_LATENCY_BLOCKS * block if echo_pos is None else echo_pos
+            if echo_pos is None:
+                echo_pos = pos + ECHO_LATENCY_MS // canceller.frame_ms * block
             start, end = max(pos, echo_pos), min(mic.size, echo_pos + e.size)
             if end > start:
                 mic[start:end] += e[start - echo_pos : end - echo_pos]

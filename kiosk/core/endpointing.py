@@ -20,13 +20,16 @@ from collections.abc import Callable
 
 from kiosk.config import VadSettings
 from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech  # noqa: F401
-from kiosk.core.levels import frame_dbfs, frame_levels_dbfs  # noqa: F401 (re-exported)
+from kiosk.core.levels import frame_dbfs, frame_levels_dbfs, mean_level_db  # noqa: F401
 from kiosk.core.noisefloor import NoiseFloor
 from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 
 
 # Frames at the start of each playback period spent learning the echo return (400 ms).
 ECHO_LEARN_FRAMES = 20
+# With AEC the echo return is learned per 20 ms (10 ms frames in pairs): over the same time, and
+# no faster (a visitor's quiet first syllables under the bar, learned, raise it per step).
+AEC_LEARN_STEP_MS = 20
 # With an echo canceller: the echo return is followed over this many frames (0.5 s)...
 ECHO_RELEARN_FRAMES = 25
 # ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
@@ -112,8 +115,9 @@ class Endpointer:
         self.echo_relearn = False
         self.reference_aligned = False  # far_end_dbfs is lined up with each frame (no AEC)
         self.earcon_echo = False  # per frame: an earcon may echo in it (the filter may not know it)
-        self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)
-        self._echo_max_db = math.inf  # the loudest of them
+        self._recent_echo_db: deque[float] = deque(maxlen=ECHO_RELEARN_FRAMES)  # one per step
+        self._step_frames, self._step_db = max(1, AEC_LEARN_STEP_MS // frame_ms), list[float]()
+        self._echo_max_db = math.inf  # the loudest of them (trusted: their high percentile)
         self._unguarded_frames = 0
         self.no_speech_timeout_s = no_speech_timeout_s
 
@@ -219,6 +223,7 @@ class Endpointer:
     def echo_path_changed(self) -> None:
         """The echo canceller started over: the guard's rules hold until the echo is relearned."""
         self._recent_echo_db.clear()
+        self._step_db.clear()
         self._echo_max_db, self.echo_return_db = math.inf, None
 
     def relearn_echo(self, heard: list[tuple[float, float]]) -> None:
@@ -359,12 +364,19 @@ class Endpointer:
             if quiet or self.earcon_echo:
                 return  # a quiet stretch of the answer (the room's noise, not its echo), an earcon
             if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
-                self._recent_echo_db.append(mic_dbfs - far_end_dbfs)
+                self._step_db.append(mic_dbfs - far_end_dbfs)
+                if len(self._step_db) < self._step_frames:
+                    return
+                self._recent_echo_db.append(mean_level_db(self._step_db))
+                self._step_db.clear()
                 if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
                     # Until the canceller is trusted (even its loudest frame is low) the
-                    # loudest frame counts; then a high percentile.
+                    # loudest frame counts; then a high percentile, which alone can undo the
+                    # trust (a visitor's first syllables, under the bar, must not: the bar
+                    # would chase them up).
                     ranked = sorted(self._recent_echo_db)
-                    self._echo_max_db = ranked[-1]
+                    high = ranked[int(ECHO_RELEARN_RANK * (len(ranked) - 1))]
+                    self._echo_max_db = high if self.echo_cancelled_well else ranked[-1]
                     rank = ECHO_RELEARN_RANK if self.echo_cancelled_well else 1.0
                     self.echo_return_db = ranked[int(rank * (len(ranked) - 1))]
             return

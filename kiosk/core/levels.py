@@ -25,3 +25,10 @@ def frame_levels_dbfs(frames: list[bytes]) -> list[float]:
     x = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float32).reshape(len(frames), -1)
     mean_squares = np.einsum("ij,ij->i", x, x) / x.shape[1]
     return [10 * math.log10(ms / 32768.0**2) if ms > 0 else -math.inf for ms in mean_squares.tolist()]
+
+
+def mean_level_db(levels_db: list[float]) -> float:
+    """The level of equal-length stretches of these levels (dB) taken together."""
+    if len(levels_db) == 1:
+        return levels_db[0]
+    return 10 * math.log10(sum(10 ** (x / 10) for x in levels_db) / len(levels_db))
