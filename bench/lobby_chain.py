@@ -92,7 +92,7 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
                                 "flushes": log.flushes,
                                 "onset_s": log.interruption_onset_s,
                                 "answer_start": log.answer_start_frame or 0,
-                                "frame_s": log.frame_s,  # 10 ms with AEC (kiosk.config.default_frame_ms)
+                                "frame_s": log.frame_s,  # the frame length ([audio] frame_ms)
                                 "delay_s": bl.bargein_delay(log, True) if mix.kind == "bargein" else None,
                                 "self": bl.self_interruptions(log),
                             }

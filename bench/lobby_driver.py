@@ -45,7 +45,7 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import read_wav_mono
-from kiosk.config import Config, default_frame_ms
+from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.events import State, StateChanged, TurnEnded, TurnStarted
 from kiosk.net.endpoints import realtime_endpoint
@@ -145,18 +145,10 @@ async def run_mix(
         server.script = FakeScript(
             call_search=False, answer_audio_s=ANSWER_S_FOR_QUESTIONS, realtime_pacing=False
         )
-    # The kiosk set to echo_cancel = "speex" with frame_ms left to its default (as the shipped
-    # config leaves it): 10 ms frames with the canceller (kiosk.config.default_frame_ms).
-    frame_ms = cfg.audio.frame_ms
-    if aec and frame_ms == default_frame_ms("none"):
-        frame_ms = default_frame_ms("speex")
     cfg = dataclasses.replace(
         cfg,
         audio=dataclasses.replace(
-            cfg.audio,
-            echo_cancelled=False,
-            echo_cancel="speex" if aec else "none",
-            frame_ms=frame_ms,  # type: ignore[arg-type]
+            cfg.audio, echo_cancelled=False, echo_cancel="speex" if aec else "none"
         ),
     )
     cfg = _point_at(cfg, server)

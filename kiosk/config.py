@@ -99,13 +99,6 @@ class RealtimeSettings:
     fallback: Literal["local", "clip", "none"] = "local"
 
 
-# audio.frame_ms when the settings leave it out and the in-process canceller runs: barge-in is
-# decided on 10 ms frames and the speaker pulled in 10 ms blocks (lobby bench, echo -12 dB,
-# adapted AEC: p95 185 -> 164 ms; aec4 in bench/results).
-AEC_FRAME_MS = 10
-DEFAULT_FRAME_MS = 20
-
-
 @dataclass(frozen=True, slots=True)
 class AudioSettings:
     input_device: str = (
@@ -120,8 +113,7 @@ class AudioSettings:
     echo_cancel: Literal["none", "speex"] = "none"
     capture_rate_hz: int = 0  # 0 = negotiate (16000, 48000, 32000, 8000, then device default)
     playback_rate_hz: int = 0  # 0 = negotiate (24000, 48000, 16000, then device default)
-    # Left out of the settings: default_frame_ms(echo_cancel), 10 with the in-process canceller.
-    frame_ms: Literal[10, 20, 30] = DEFAULT_FRAME_MS
+    frame_ms: Literal[10, 20, 30] = 20
     # Exact digital zeros from the mic this long = the device is gone (PulseAudio moved us to
     # its dummy sink). 0 = off; a real microphone never gives exact zeros (try 10 on a kiosk).
     silence_timeout_s: float = 0.0
@@ -131,11 +123,6 @@ class AudioSettings:
     # = PortAudio (ALSA, JACK, any sound server); "auto" = pulse when a server answers and both
     # devices are the default (""), else portaudio (device names and indexes are PortAudio's).
     backend: Literal["auto", "pulse", "portaudio"] = "auto"
-
-
-def default_frame_ms(echo_cancel: str) -> int:
-    """``audio.frame_ms`` when the settings leave it out."""
-    return AEC_FRAME_MS if echo_cancel != "none" else DEFAULT_FRAME_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,9 +374,6 @@ def load_config(
             raise ConfigError(name, "must be a table, e.g. [" + name + "]")
     for name, cls in SECTIONS.items():
         built[name] = _build_section(name, cls, raw.get(name, {}), env_sections.get(name, {}))
-    if "frame_ms" not in {**raw.get("audio", {}), **env_sections.get("audio", {})}:
-        audio = built["audio"]
-        built["audio"] = dataclasses.replace(audio, frame_ms=default_frame_ms(audio.echo_cancel))
 
     def secret(var: str) -> Secret:
         raw = env.get(var) or credentials.get(var) or credentials.get(var.lower()) or ""
