@@ -50,11 +50,17 @@ class BandMeter:
         self._scale = 2.0 / (frame_samples * float(np.sum(self._window**2)) * 32768.0**2)
 
     def levels(self, pcm: bytes) -> list[float]:
-        x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) * self._window
-        spec = np.fft.rfft(x)
-        power = np.add.reduceat(spec.real**2 + spec.imag**2, self._starts)[: self._starts.size]
-        power *= self._scale
-        return [10 * math.log10(p) if p > 0 else -math.inf for p in power.tolist()]
+        return self.pair(pcm, pcm)[0]
+
+    def pair(self, mic: bytes, ref: bytes) -> BandLevels:
+        """The band levels of two frames (the microphone's and its reference), in one pass."""
+        x = np.frombuffer(mic + ref, dtype="<i2").astype(np.float32).reshape(2, -1) * self._window
+        spec = np.fft.rfft(x, axis=1)
+        power = np.add.reduceat(spec.real**2 + spec.imag**2, self._starts, axis=1)
+        with np.errstate(divide="ignore"):
+            db = 10 * np.log10(power[:, : self._starts.size] * self._scale)
+        mic_db, ref_db = db.tolist()
+        return mic_db, ref_db
 
 
 class _PassThrough:
@@ -119,7 +125,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         if self.realignments != realignments:
             self._reline()
         elif self.meter is not None and self.lag_settled and self._pass.ref is not None:
-            self.frame_bands = (self.meter.levels(frame), self.meter.levels(self._pass.ref))
+            self.frame_bands = self.meter.pair(frame, self._pass.ref)
         at = self._mic_next_s - self.frame_ms / 1000  # where _mic_time put this frame
         keep = frame if self.meter is not None and not self.lag_settled else None
         self._heard.append((at, frame_dbfs(frame), keep))
@@ -134,5 +140,5 @@ class EchoLevelTap(PlaybackEchoCanceller):
             self.relined.append((mic, -math.inf if ref is None else frame_dbfs(ref)))
             if self.meter is not None:
                 ok = ref is not None and pcm is not None
-                bands = (self.meter.levels(pcm), self.meter.levels(ref)) if ok else None  # type: ignore[arg-type]
+                bands = self.meter.pair(pcm, ref) if ok else None  # type: ignore[arg-type]
                 self.relined_bands.append(bands)
