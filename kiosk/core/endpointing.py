@@ -196,6 +196,7 @@ class Endpointer(EchoGuard):
         self.noise.carry_from(other.noise)
         self._learn_room()
         self.echo_return_db = other.echo_return_db
+        self.bands.returns = list(other.bands.returns)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
