@@ -55,10 +55,10 @@ PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
 # start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
-# A peer only when asked (--modes): "guard-recent", the guard judging by the speaker's loudest
-# block of the last 200 ms (before its reference was lined up with each frame).
+# Peers only when asked (--modes): "guard-level", the lined-up guard judging the whole frame
+# only (no bands); "guard-recent", by the speaker's loudest block of the last 200 ms.
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
-PEER_MODES = (("guard-recent", False, 0.0),)
+PEER_MODES = (("guard-level", False, 0.0), ("guard-recent", False, 0.0))
 Modes = tuple[tuple[str, bool, float], ...]
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 
@@ -139,7 +139,7 @@ async def run_split(
                 )
             elif mix.kind == "echo":
                 for mode, aec, warm_s in modes:
-                    kw = {"aec": aec, "warm_s": warm_s, "recent_guard": mode == "guard-recent"}
+                    kw = {"aec": aec, "warm_s": warm_s, "guard": mode}
                     log = await run_mix(mix, cfg, server, **kw)
                     res["echo"].append(
                         {
@@ -154,7 +154,7 @@ async def run_split(
             elif mix.kind == "bargein":
                 for mode, aec, warm_s in modes:
                     paced = paced_subsets and mix.echo_db == -12.0
-                    kw = {"aec": aec, "warm_s": warm_s, "recent_guard": mode == "guard-recent"}
+                    kw = {"aec": aec, "warm_s": warm_s, "guard": mode}
                     log = await run_mix(mix, cfg, server, paced=paced, **kw)
                     outcome = log.turns[0].get("outcome") if log.turns else None
                     res["bargein"].append(
@@ -205,7 +205,6 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         return [b for b in res["bargein"] if b["echo_db"] == -12.0 and mode_of(b) == mode]
 
     guard = at12("guard")
-    recent = at12("guard-recent")
     aec = at12("speex")
     warm = at12("speex-warm")
 
@@ -255,10 +254,10 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "bargein_guard_p95_ms": _ms(pct(delays(guard), 95)),
         "bargein_guard_p50_ms": _ms(pct(delays(guard), 50)),
         "bargein_guard_n": len(guard),
-        "bargein_guard_recent_p95_ms": _ms(pct(delays(recent), 95)),
-        "bargein_guard_recent_p50_ms": _ms(pct(delays(recent), 50)),
-        "bargein_guard_recent_n": len(recent),
-        "self_interruptions_guard_recent": sum(by_mode.get("guard-recent", {}).values()),
+        "peer_modes": {  # -12 dB barge-in p95 / p50 / n and self-interruptions (all levels)
+            m: [*(_ms(pct(delays(at12(m)), q)) for q in (95, 50)), len(at12(m)), sum(by_mode[m].values())]
+            for m, *_ in PEER_MODES if m in by_mode
+        },
         "bargein_aec_p95_ms": _ms(pct(delays(aec), 95)),
         "bargein_aec_p50_ms": _ms(pct(delays(aec), 50)),
         "bargein_aec_n": len(aec),
@@ -455,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
     )
     parser.add_argument("--seed", type=int, help="fresh mixes from this seed, the split's voices")
-    parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; guard-recent)")
+    parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; guard-level, guard-recent)")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")

@@ -19,6 +19,7 @@ import asyncio
 import math
 import pickle
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -178,19 +179,28 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"chain_warm_minus12": chain, "rules": rules, "runs": len(runs)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def traced_runs(
+    doc: str, stem: str, trace: Callable[[str, list[int | None]], list[dict[str, Any]]],
+    argv: list[str] | None,
+) -> tuple[argparse.Namespace, list[dict[str, Any]]]:
+    """A trace script's command line: trace the tuning split (or fresh ``--seed`` mixes) and
+    keep the runs in ``CACHE/<stem>-<seeds>.pkl``, or ``--rescore`` kept ones."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--split", default="tuning", choices=("tuning",))
     parser.add_argument("--seed", type=int, action="append", help="fresh mixes (repeatable)")
     parser.add_argument("--rescore", nargs="+", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.rescore:
-        runs = [r for p in args.rescore for r in pickle.loads(p.read_bytes())]
-    else:
-        runs = trace(args.split, args.seed or [None])
-        CACHE.mkdir(parents=True, exist_ok=True)
-        (CACHE / f"chain-{'-'.join(map(str, args.seed or ['split']))}.pkl").write_bytes(pickle.dumps(runs))
+        return args, [r for p in args.rescore for r in pickle.loads(p.read_bytes())]
+    runs = trace(args.split, args.seed or [None])
+    CACHE.mkdir(parents=True, exist_ok=True)
+    (CACHE / f"{stem}-{'-'.join(map(str, args.seed or ['split']))}.pkl").write_bytes(pickle.dumps(runs))
+    return args, runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, runs = traced_runs(__doc__, "chain", trace, argv)
     out = score(runs)
     for row in out["chain_warm_minus12"]:
         print(row)

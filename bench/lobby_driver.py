@@ -132,7 +132,7 @@ async def run_mix(
     aec: bool = False,
     warm_s: float = 0.0,
     max_s: float | None = None,
-    recent_guard: bool = False,
+    guard: str = "guard",
 ) -> RunLog:
     """Drive ``mix`` through a fresh pipeline connected to ``server`` (a FakeRealtimeServer)."""
     from kiosk.testing.fake_script import FakeScript
@@ -209,7 +209,9 @@ async def run_mix(
         voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms),  # the daemon's detector ([vad] neural)
         clock,
     )
-    if recent_guard and pipeline.echo_level is not None:
+    if guard == "guard-level" and pipeline.echo_level is not None:
+        pipeline.echo_level.meter = None  # the lined-up guard judging the whole frame only
+    if guard == "guard-recent" and pipeline.echo_level is not None:
         # The guard as it was: the speaker's loudest block of the last 200 ms (a peer run).
         pipeline.echo_level.close()
         pipeline.echo_level = None

@@ -248,7 +248,7 @@ class KioskPipeline:
             level_tap.process(frame, captured_at_s)  # type: ignore[arg-type]
             if level_tap.realignments != self._realignments_seen:
                 self._realignments_seen = level_tap.realignments
-                self.endpointer.relearn_echo(level_tap.relined)
+                self.endpointer.relearn_echo(level_tap.relined, level_tap.relined_bands)
         if self.echo_canceller is not None:
             frame = self.echo_canceller.process(frame, captured_at_s)  # type: ignore[arg-type]
             if self.echo_canceller.realignments != self._realignments_seen:
@@ -270,7 +270,8 @@ class KioskPipeline:
             far_end = tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs
         else:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
-        for event in self.endpointer.process(frame, far_end, level_dbfs):
+        bands = None if self.echo_level is None else self.echo_level.frame_bands
+        for event in self.endpointer.process(frame, far_end, level_dbfs, bands):
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it
             elif isinstance(event, Onset):

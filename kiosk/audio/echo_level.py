@@ -11,10 +11,11 @@ visitor must outshout that, not the echo in the frame.
 speaker's blocks on the timeline of when they are heard
 (:class:`~kiosk.audio.echo_cancel.EchoReference`), the echo's true lag measured once from the
 signals (GCC-PHAT, :mod:`kiosk.audio.echo_delay`) and lined up, and per microphone frame the
-level of the reference frame heard with it (:attr:`frame_reference_dbfs`). The microphone
-frames pass through untouched. Cost while the speaker plays: one reference frame taken and
-its level per microphone frame, one rfft pair every 4 frames until the lag is settled; while
-idle, nothing.
+level of the reference frame heard with it (:attr:`frame_reference_dbfs`), and once lined
+up, the levels per band of both (:attr:`frame_bands`, for the guard per band:
+:mod:`kiosk.core.echo_bands`). The microphone frames pass through untouched. Cost while the
+speaker plays: one reference frame taken and its level per microphone frame, one rfft pair
+every 4 frames until the lag is settled, then two short rffts per frame; while idle, nothing.
 """
 
 from __future__ import annotations
@@ -23,17 +24,53 @@ import math
 from collections import deque
 from collections.abc import Callable
 
-from kiosk.audio.echo_cancel import PlaybackEchoCanceller
+import numpy as np
+
+from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
+from kiosk.core.echo_bands import BandLevels
 from kiosk.core.endpointing import frame_dbfs
 
 # Frames of this playback stretch remembered (1 s), to relearn the echo once it is lined up.
 HISTORY_FRAMES = 50
+# The guard's bands (Hz): a TTS answer's harmonics and formants lie mostly under 4 kHz.
+BAND_EDGES_HZ = (100, 300, 600, 1000, 1500, 2200, 3200, 4500, 8000)
+
+
+class BandMeter:
+    """Levels per band of 16 kHz PCM16 frames of one size (Hann window, one rfft each), in
+    dBFS: a band's power is its share of the frame's mean square, so the bands of a steady
+    sound add up to the frame's level."""
+
+    def __init__(self, frame_samples: int, edges_hz: tuple[int, ...] = BAND_EDGES_HZ) -> None:
+        self._window = np.hanning(frame_samples).astype(np.float32)
+        hz = np.fft.rfftfreq(frame_samples, 1 / RATE_HZ)
+        bins = np.searchsorted(hz, edges_hz)
+        self._starts = bins[:-1]
+        # |X|^2 -> mean square: two sides, the window's power, full scale.
+        self._scale = 2.0 / (frame_samples * float(np.sum(self._window**2)) * 32768.0**2)
+
+    def levels(self, pcm: bytes) -> list[float]:
+        return self.pair(pcm, pcm)[0]
+
+    def pair(self, mic: bytes, ref: bytes) -> BandLevels:
+        """The band levels of two frames (the microphone's and its reference), in one pass."""
+        x = np.frombuffer(mic + ref, dtype="<i2").astype(np.float32).reshape(2, -1) * self._window
+        spec = np.fft.rfft(x, axis=1)
+        power = np.add.reduceat(spec.real**2 + spec.imag**2, self._starts, axis=1)
+        with np.errstate(divide="ignore"):
+            db = 10 * np.log10(power[:, : self._starts.size] * self._scale)
+        mic_db, ref_db = db.tolist()
+        return mic_db, ref_db
 
 
 class _PassThrough:
-    """A "filter" that leaves the microphone alone: only the reference and the lag are wanted."""
+    """A "filter" that leaves the microphone alone: only the reference and the lag are wanted
+    (and the reference frame it was given, for the bands)."""
+
+    ref: bytes | None = None
 
     def cancel(self, mic: bytes, ref: bytes) -> bytes:
+        self.ref = ref
         return mic
 
 
@@ -45,7 +82,8 @@ class EchoLevelTap(PlaybackEchoCanceller):
     tail) and :attr:`reference_dbfs` the loudest over the span the canceller would model.
     When the lag was just lined up (``realignments`` went up), :attr:`relined` holds
     (microphone dBFS, lined-up reference dBFS) of the frames of this playback stretch heard
-    before, oldest first: the echo they held, judged as it will be from now on.
+    before, oldest first: the echo they held, judged as it will be from now on; with
+    ``bands``, :attr:`relined_bands` the same frames' levels per band.
     """
 
     def __init__(
@@ -54,10 +92,17 @@ class EchoLevelTap(PlaybackEchoCanceller):
         clock: Callable[[], float],
         latency_s: Callable[[], float],
         frame_ms: int,
+        *,
+        bands: bool = True,
     ) -> None:
-        super().__init__(playback, clock, latency_s, frame_ms, lambda *_: _PassThrough())
-        self._heard: deque[tuple[float, float]] = deque(maxlen=HISTORY_FRAMES)  # (mic time, dBFS)
+        self._pass = _PassThrough()
+        super().__init__(playback, clock, latency_s, frame_ms, lambda *_: self._pass)
+        # (mic time, dBFS, the frame): the frame only while the lag is not yet lined up
+        self._heard: deque[tuple[float, float, bytes | None]] = deque(maxlen=HISTORY_FRAMES)
         self.relined: list[tuple[float, float]] = []
+        self.meter = BandMeter(self.frame_samples) if bands else None  # None: no bands
+        self.frame_bands: BandLevels | None = None
+        self.relined_bands: list[BandLevels | None] = []
 
     @property
     def lag_settled(self) -> bool:
@@ -71,16 +116,29 @@ class EchoLevelTap(PlaybackEchoCanceller):
 
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         realignments = self.realignments
+        self._pass.ref = None
         super().process(frame, captured_at_s)
+        self.frame_bands = None
         if not self._ref_levels:  # nothing played lately: a new stretch starts afresh
             self._heard.clear()
             return frame
         if self.realignments != realignments:
-            self.relined = [(mic, self._level_at(at)) for at, mic in self._heard]
+            self._reline()
+        elif self.meter is not None and self.lag_settled and self._pass.ref is not None:
+            self.frame_bands = self.meter.pair(frame, self._pass.ref)
         at = self._mic_next_s - self.frame_ms / 1000  # where _mic_time put this frame
-        self._heard.append((at, frame_dbfs(frame)))
+        keep = frame if self.meter is not None and not self.lag_settled else None
+        self._heard.append((at, frame_dbfs(frame), keep))
         return frame
 
-    def _level_at(self, at_s: float) -> float:
-        ref = self.reference.take(at_s + self._lead_s, self.frame_samples)
-        return -math.inf if ref is None else frame_dbfs(ref)
+    def _reline(self) -> None:
+        """The lag was just lined up: the frames heard so far, judged against the reference
+        heard with each (levels, and per band)."""
+        self.relined, self.relined_bands = [], []
+        for at, mic, pcm in self._heard:
+            ref = self.reference.take(at + self._lead_s, self.frame_samples)
+            self.relined.append((mic, -math.inf if ref is None else frame_dbfs(ref)))
+            if self.meter is not None:
+                ok = ref is not None and pcm is not None
+                bands = self.meter.pair(pcm, ref) if ok else None  # type: ignore[arg-type]
+                self.relined_bands.append(bands)

@@ -19,36 +19,25 @@ from collections import deque
 from collections.abc import Callable
 
 from kiosk.config import VadSettings
-from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech  # noqa: F401
-from kiosk.core.levels import frame_dbfs, frame_levels_dbfs, mean_level_db  # noqa: F401
+from kiosk.core.echo_bands import BandLevels, EchoBands
+from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
+    AEC_LEARN_STEP_MS,
+    AEC_TRUSTED_RETURN_DB,
+    DEFAULT_ECHO_RETURN_DB,
+    ECHO_LEARN_FRAMES,
+    ECHO_RELEARN_ABOVE_ROOM_DB,
+    ECHO_RELEARN_FRAMES,
+    ECHO_RELEARN_RANK,
+    RELEARN_ENOUGH_FRAMES,
+    EchoGuard,
+)
+from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech
+from kiosk.core.levels import frame_dbfs, frame_levels_dbfs  # noqa: F401 (re-exported)
 from kiosk.core.noisefloor import NoiseFloor
 from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 
-
-# Frames at the start of each playback period spent learning the echo return (400 ms).
-ECHO_LEARN_FRAMES = 20
-# With AEC the echo return is learned per 20 ms (10 ms frames in pairs): over the same time, and
-# no faster (a visitor's quiet first syllables under the bar, learned, raise it per step).
-AEC_LEARN_STEP_MS = 20
-# With an echo canceller: the echo return is followed over this many frames (0.5 s)...
-ECHO_RELEARN_FRAMES = 25
-# ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
-# visitor's first quiet syllables, must not raise the bar for the rest of the answer...
-ECHO_RELEARN_RANK = 0.95
-# ...from frames in which the speaker plays at least this far above the room's level (else
-# the room's noise over a quiet stretch of the answer would pass for a loud echo; at 25 dB such
-# a frame still reads as a return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB).
-ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
-# Once even the loudest of those frames is this far under what the speaker plays, the canceller is
-# trusted: barge-in needs the usual onset, no absolute level minimum (else the guard's rules hold).
-AEC_TRUSTED_RETURN_DB = -20.0
-# Lined up (no AEC), the frames heard before are relearned from; this many loud ones suffice.
-RELEARN_ENOUGH_FRAMES = ECHO_LEARN_FRAMES // 2
 # Unguarded frames that end a playback period (500 ms).
 ECHO_PERIOD_GAP_FRAMES = 25
-# Echo return assumed while the first playback period still learns (mic as loud as the speaker
-# signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
-DEFAULT_ECHO_RETURN_DB = 0.0
 # The echo tail falls by this much over ``echo_tail_ms`` (a room's RT60).
 ECHO_TAIL_DECAY_DB = 60.0
 # After a turn is cut short mid-speech, the visitor's words stay out of the room's level this long.
@@ -60,7 +49,7 @@ ECHO_REFERENCE_MS = 200
 NUCLEUS_ABOVE_ROOM_DB = 9.0
 
 
-class Endpointer:
+class Endpointer(EchoGuard):
     """Feed fixed-size PCM16 frames; get onset / speech / end events.
 
     Args:
@@ -102,6 +91,9 @@ class Endpointer:
         self._tail_left = 0
         self._tail_decay_db = ECHO_TAIL_DECAY_DB * frame_ms / max(1, settings.echo_tail_ms)
         self._echo_ref_dbfs = -math.inf
+        # Lined up (no AEC), the guard judges each band too (kiosk.core.echo_bands).
+        self.bands = EchoBands(self._tail_decay_db)
+        self._frame_bands: BandLevels | None = None
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
         self._cut_left = 0  # frames after a turn was cut short mid-speech
@@ -124,13 +116,6 @@ class Endpointer:
     @property
     def in_speech(self) -> bool:
         return self._in_speech
-
-    @property
-    def noise_floor_dbfs(self) -> float | None:
-        """The room's learned level that onset and continuation are judged against: its
-        typical idle level, or the floor if higher (after a step up during a turn, only the
-        floor has heard it). None until enough audio was heard."""
-        return self._room_dbfs
 
     def _learn_room(self) -> None:
         # Read on every frame (two or three times), changed at most every 100 ms: kept here.
@@ -178,12 +163,6 @@ class Endpointer:
         return self.guarded or self._tail_left > 0
 
     @property
-    def echo_cancelled_well(self) -> bool:
-        """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo: barge-in
-        then needs the usual onset over what is left of it (until then the guard's rules hold)."""
-        return self.echo_relearn and self._echo_max_db <= AEC_TRUSTED_RETURN_DB
-
-    @property
     def suspected_speech_ms(self) -> int:
         """Loud voiced audio heard towards an onset not yet proved (0 when none).
 
@@ -219,29 +198,7 @@ class Endpointer:
         self.noise.carry_from(other.noise)
         self._learn_room()
         self.echo_return_db = other.echo_return_db
-
-    def echo_path_changed(self) -> None:
-        """The echo canceller started over: the guard's rules hold until the echo is relearned."""
-        self._recent_echo_db.clear()
-        self._step_db.clear()
-        self._echo_max_db, self.echo_return_db = math.inf, None
-
-    def relearn_echo(self, heard: list[tuple[float, float]]) -> None:
-        """The reference was just lined up with the echo (no AEC): learn the echo return
-        afresh from ``heard``, (mic dBFS, lined-up speaker dBFS) of the frames of this
-        playback stretch so far, oldest first, as if they had come lined up."""
-        self.echo_path_changed()
-        self._guard_frames, self._period_echo_db = 0, None  # a new learning period
-        env = -math.inf
-        for mic_dbfs, ref in heard:
-            env = max(ref, env - self._tail_decay_db)
-            if ref > -math.inf:
-                self._hear_echo(mic_dbfs, env)
-        self._echo_ref_dbfs = max(self._echo_ref_dbfs, env)
-        if self._guard_frames >= RELEARN_ENOUGH_FRAMES and self._period_echo_db is not None:
-            # Enough heard: the visitor may be talking by now, and would be learned as echo.
-            self.echo_return_db = self._period_echo_db
-            self._guard_frames = max(self._guard_frames, ECHO_LEARN_FRAMES + 1)
+        self.bands.returns = list(other.bands.returns)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
@@ -265,7 +222,11 @@ class Endpointer:
         self.syllables.reset()
 
     def process(
-        self, frame: bytes, far_end_dbfs: float | None = None, level_dbfs: float | None = None
+        self,
+        frame: bytes,
+        far_end_dbfs: float | None = None,
+        level_dbfs: float | None = None,
+        bands: BandLevels | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -275,6 +236,7 @@ class Endpointer:
                 reference, recent enough to still be in the microphone); None when unknown
                 or when an echo canceller takes care of it.
             level_dbfs: ``frame_dbfs(frame)`` if already known (:func:`frame_levels_dbfs`).
+            bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
         """
         voiced = self._is_speech(frame)
         first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
@@ -296,6 +258,8 @@ class Endpointer:
             self._echo_ref_dbfs -= self._tail_decay_db
         if not guard:
             self._echo_ref_dbfs = -math.inf
+        self._frame_bands = bands if self.reference_aligned and guard else None
+        self._hear_bands()
         if ref > -math.inf:
             self._unguarded_frames = 0
             # Lined up with the frame, the echo follows the speaker's decaying envelope.
@@ -307,6 +271,7 @@ class Endpointer:
             if self._unguarded_frames >= ECHO_PERIOD_GAP_FRAMES:
                 self._guard_frames = 0
                 self._period_echo_db = None
+                self.bands.new_period()
         onset_level = self.onset_level_dbfs
         if self._in_speech:
             events = self._continue(frame, voiced and level >= self.continue_level_dbfs)
@@ -315,8 +280,9 @@ class Endpointer:
             if guard:
                 far_end = self._echo_ref_dbfs if math.isfinite(self._echo_ref_dbfs) else None
                 floor = max(floor, self._guard_floor_dbfs(far_end))
-            self._suspect_frames = self._suspect_frames + 1 if first_opinion and level >= floor else 0
-            events = self._wait_for_onset(frame, voiced, level, floor, guard)
+            loud = level >= floor or (guard and self._loud_in_bands(level, onset_level))
+            self._suspect_frames = self._suspect_frames + 1 if first_opinion and loud else 0
+            events = self._wait_for_onset(frame, voiced, loud, floor, guard)
         if not guard:  # the room (and a turn's gaps), never our own echo
             # Nor a visitor who goes on talking after their turn was cut short (error, cap):
             # for a while, frames loud enough to open a turn are no ambient.
@@ -326,85 +292,8 @@ class Endpointer:
                 self._learn_room()
         return events
 
-    @property
-    def _guard_learning(self) -> bool:
-        return 0 < self._guard_frames <= ECHO_LEARN_FRAMES
-
-    def _echo_return_now(self) -> float:
-        """The echo return to judge by: the learned one, or while a period still learns, the
-        last period's (or a conservative default) raised by what this period heard so far."""
-        known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
-        known = DEFAULT_ECHO_RETURN_DB if self.earcon_echo else known
-        if self._guard_learning and self._period_echo_db is not None:
-            return max(known, self._period_echo_db)
-        return known
-
-    def _quiet_reference(self, far_end_dbfs: float) -> bool:
-        """A quiet stretch of the answer (with AEC, or lined up with the frame): what the mic
-        hears then is the room, not the echo; it neither teaches the echo return nor counts
-        towards the frames that learn it."""
-        room = self.noise_floor_dbfs
-        aligned = self.echo_relearn or self.reference_aligned
-        return aligned and room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB
-
-    def _hear_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
-        """A frame in which the speaker sounds: one more of the period, and learnt from."""
-        if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
-            self._guard_frames += 1
-        self._learn_echo(mic_dbfs, far_end_dbfs)
-
-    def _learn_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
-        """The first ``ECHO_LEARN_FRAMES`` of each playback period in which the speaker sounds
-        learn how loud its echo gets relative to what it plays (the upper envelope of mic dB -
-        speaker dB), from every frame but those loud enough to count as a visitor already
-        (double talk would teach a far louder "echo")."""
-        threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
-        quiet = self._quiet_reference(far_end_dbfs)
-        if self.echo_relearn:
-            if quiet or self.earcon_echo:
-                return  # a quiet stretch of the answer (the room's noise, not its echo), an earcon
-            if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
-                self._step_db.append(mic_dbfs - far_end_dbfs)
-                if len(self._step_db) < self._step_frames:
-                    return
-                self._recent_echo_db.append(mean_level_db(self._step_db))
-                self._step_db.clear()
-                if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
-                    # Until the canceller is trusted (even its loudest frame is low) the
-                    # loudest frame counts; then a high percentile, which alone can undo the
-                    # trust (a visitor's first syllables, under the bar, must not: the bar
-                    # would chase them up).
-                    ranked = sorted(self._recent_echo_db)
-                    high = ranked[int(ECHO_RELEARN_RANK * (len(ranked) - 1))]
-                    self._echo_max_db = high if self.echo_cancelled_well else ranked[-1]
-                    rank = ECHO_RELEARN_RANK if self.echo_cancelled_well else 1.0
-                    self.echo_return_db = ranked[int(rank * (len(ranked) - 1))]
-            return
-        if self._guard_frames > ECHO_LEARN_FRAMES:
-            return
-        if not quiet and math.isfinite(mic_dbfs) and mic_dbfs < threshold:
-            diff = mic_dbfs - far_end_dbfs
-            self._period_echo_db = diff if self._period_echo_db is None else max(self._period_echo_db, diff)
-        if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
-            self.echo_return_db = self._period_echo_db
-
-    def _guard_floor_dbfs(self, far_end_dbfs: float | None) -> float:
-        """Level a frame must reach to count while our own answer plays (no AEC).
-
-        A Geigel-style double-talk rule: ``barge_in_margin_db`` above the speaker's echo
-        (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs``.
-        """
-        s = self.settings
-        # With an echo canceller the margin over what is left of the echo is the rule; the
-        # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
-        trusted = self.echo_cancelled_well and not self.earcon_echo
-        least = -math.inf if trusted else s.barge_in_min_level_dbfs
-        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
-            return max(least, s.min_level_dbfs)
-        return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
-
     def _wait_for_onset(
-        self, frame: bytes, voiced: bool, level: float, floor: float, guard: bool
+        self, frame: bytes, voiced: bool, loud: bool, floor: float, guard: bool
     ) -> list[EndpointEvent]:
         """Onset = enough *loud* voiced frames within one voiced run.
 
@@ -427,7 +316,7 @@ class Endpointer:
             return []
         if not self._onset_frames:
             self._learning_run = self._guard_learning
-        if level >= floor:
+        if loud:
             if self._onset_loud == 0 and not self._learning_run:
                 # Quiet voiced lead-in before the first loud frame is pre-roll, not speech
                 # (capped like any pre-roll: it is billed). A run that began while the guard

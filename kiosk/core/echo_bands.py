@@ -1,0 +1,128 @@
+"""The half-duplex guard per frequency band (no AEC; the reference lined up with each frame).
+
+Judged on the whole frame, the answer's own echo reaches 6-8 dB over its typical return now
+and then, so the guard's bar sits that far over the echo and a visitor only a few dB louder
+than it gets through only at a gap in the answer. But the answer's energy moves between
+bands from phoneme to phoneme, and a visitor's voice fills bands where the answer is quiet at
+that instant. Each band of a frame is judged against what the speaker played in it, lined up
+with the frame (its decaying envelope: the room's tail), plus the echo return learned *in that
+band*; a frame is loud over the echo when enough bands are over their bar.
+
+The band levels come in as data (:class:`kiosk.audio.echo_level.EchoLevelTap` computes them
+from the microphone frame and its lined-up reference): ``(microphone dBFS per band, speaker
+dBFS per band)``. What the endpointer does with the answer (learning periods, when the guard
+is up, the absolute minimum) stays in :mod:`kiosk.core.endpointing`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+BandLevels = tuple[Sequence[float], Sequence[float]]  # (microphone, lined-up speaker) dBFS per band
+
+# A band teaches its echo return only where the answer sounds in it this far over the room
+# (else the room's noise in a band the answer leaves empty would pass for a loud echo).
+BAND_LEARN_ABOVE_ROOM_DB = 20.0
+# A period's bands learn from its first this many frames judged echo, and judge by them from
+# then on, also in the first answer (lined up ~0.5-1 s into it, the oldest frames of the history
+# are the least likely to hold a visitor already talking; tuning split + seeds 3-5, replayed:
+# 20 frames, -12 dB barge-in p95 439 ms; 10: 259 ms; 6: self-interruptions at -6 dB).
+BAND_LEARN_FRAMES = 10
+# A frame is loud over the echo when at least this many bands are over their bar (one band
+# alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
+BANDS_OVER = 2
+# ...each by the guard's margin plus this (a band's level varies more than the frame's)...
+BAND_EXTRA_MARGIN_DB = 3.0
+# ...each by the guard's margin, and louder than the whole room there (the room's level, all of
+# it, is an upper bound on what any one band of it holds).
+BAND_OVER_ROOM_DB = 6.0
+# A band the answer never sounded in while learning is judged as if its echo were as loud as
+# what the speaker plays there (it counts only where the answer is quiet now, as bands do).
+BAND_UNLEARNED_RETURN_DB = 0.0
+
+
+class EchoBands:
+    """The echo per band: its envelope, and its return learned per playback period.
+
+    Args:
+        decay_db: how far the envelope falls per frame once the speaker's band falls silent
+            (the room's tail, as for the whole frame).
+    """
+
+    def __init__(self, decay_db: float) -> None:
+        self._decay_db = decay_db
+        self._env: list[float] = []  # the speaker's envelope per band, lined up
+        self.returns: list[float | None] = []  # learned echo return per band (None: not heard)
+        self._period: list[float | None] = []  # what this learning period heard so far
+        self._period_frames = 0
+
+    def forget(self) -> None:
+        """The echo path changed (or a new lag): nothing learned holds."""
+        self.returns = []
+        self.new_period()
+
+    def new_period(self) -> None:
+        self._period, self._period_frames = [], 0
+
+    def silent(self) -> None:
+        """No lined-up reference for this frame: the envelope starts afresh."""
+        self._env = []
+
+    def hear(self, speaker: Sequence[float]) -> list[float]:
+        """One frame's lined-up speaker levels per band; returns its envelope."""
+        if len(self._env) != len(speaker):
+            self._env = list(speaker)
+        else:
+            self._env = [
+                max(s, e - self._decay_db) for s, e in zip(speaker, self._env, strict=True)
+            ]
+        return self._env
+
+    def learn(self, mic: Sequence[float], room_dbfs: float | None) -> None:
+        """A frame judged echo (not a visitor) in a learning period: the upper envelope of
+        microphone minus speaker, per band where the answer sounds well over the room."""
+        if len(self._period) != len(mic):
+            self._period = [None] * len(mic)
+        if self._period_frames >= BAND_LEARN_FRAMES:
+            return
+        least = (room_dbfs if room_dbfs is not None else -math.inf) + BAND_LEARN_ABOVE_ROOM_DB
+        self._period_frames += 1
+        for b, (m, e) in enumerate(zip(mic, self._env, strict=False)):
+            if e >= least and math.isfinite(m):
+                old = self._period[b]
+                self._period[b] = m - e if old is None else max(old, m - e)
+
+    def end_period(self) -> None:
+        """The learning period is over: what it heard is the echo return (per band)."""
+        if any(r is not None for r in self._period):
+            self.returns = list(self._period)
+
+    def _return_now(self, b: int, learning: bool) -> float | None:
+        """The band's learned return, raised by what a learning period heard so far."""
+        known = self.returns[b] if b < len(self.returns) else None
+        now = self._period[b] if learning and b < len(self._period) else None
+        return known if known is None or now is None else max(known, now)
+
+    def bands_over(
+        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+    ) -> int:
+        """How many bands of this frame are over their bar: the speaker's envelope there plus
+        the band's learned echo return plus ``margin_db`` and ``BAND_EXTRA_MARGIN_DB``, and the
+        room plus ``BAND_OVER_ROOM_DB``. A band whose return was never learned counts only
+        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``.
+        None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
+        early = not self.returns and learning and self._period_frames >= BAND_LEARN_FRAMES
+        if not (self.returns or early) or len(self._env) != len(mic):
+            return 0
+        room = room_dbfs if room_dbfs is not None else -math.inf
+        over = 0
+        for b, (m, e) in enumerate(zip(mic, self._env, strict=True)):
+            ret = self._return_now(b, learning) if self.returns else self._period[b]
+            if ret is None:
+                if e >= room + BAND_LEARN_ABOVE_ROOM_DB:
+                    continue
+                ret = BAND_UNLEARNED_RETURN_DB
+            if m >= max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB):
+                over += 1
+        return over

@@ -1,0 +1,208 @@
+"""The endpointer's echo guard (:class:`EchoGuard`, a part of
+:class:`kiosk.core.endpointing.Endpointer`): how loud the kiosk's own echo gets relative to what
+the speaker plays (its *return*, learned per playback period, or followed all along behind an
+echo canceller), and the bar a frame must clear to count while the answer plays: the whole
+frame's level, or enough of its bands (:mod:`kiosk.core.echo_bands`) once the reference is
+lined up with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from kiosk.config import VadSettings
+from kiosk.core.echo_bands import BANDS_OVER, BandLevels, EchoBands
+from kiosk.core.levels import mean_level_db
+from kiosk.core.noisefloor import NoiseFloor
+
+# Frames at the start of each playback period spent learning the echo return (400 ms).
+ECHO_LEARN_FRAMES = 20
+# With an echo canceller: the echo return is followed over this many 20 ms steps (0.5 s)...
+ECHO_RELEARN_FRAMES = 25
+# ...learned per step (10 ms frames in pairs): over the same time, and no faster (a visitor's
+# quiet first syllables under the bar, learned as echo, raise it per step)...
+AEC_LEARN_STEP_MS = 20
+# ...as their 95th percentile, not their loudest: a frame the canceller missed, or the
+# visitor's first quiet syllables, must not raise the bar for the rest of the answer...
+ECHO_RELEARN_RANK = 0.95
+# ...from frames in which the speaker plays at least this far above the room's level (else
+# the room's noise over a quiet stretch of the answer would pass for a loud echo; at 25 dB such
+# a frame still reads as a return of -25 dB or less, clear of AEC_TRUSTED_RETURN_DB).
+ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
+# Once even the loudest of those frames is this far under what the speaker plays, the canceller is
+# trusted: barge-in needs the usual onset, no absolute level minimum (else the guard's rules hold).
+AEC_TRUSTED_RETURN_DB = -20.0
+# Lined up (no AEC), the frames heard before are relearned from; this many loud ones suffice.
+RELEARN_ENOUGH_FRAMES = ECHO_LEARN_FRAMES // 2
+# Echo return assumed while the first playback period still learns (mic as loud as the speaker
+# signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
+DEFAULT_ECHO_RETURN_DB = 0.0
+
+
+class EchoGuard:
+    """The echo half of the endpointer (its state is set up by ``Endpointer.__init__``)."""
+
+    settings: VadSettings
+    noise: NoiseFloor
+    _room_dbfs: float | None
+    _tail_decay_db: float
+    _echo_ref_dbfs: float
+    bands: EchoBands
+    _frame_bands: BandLevels | None
+    echo_return_db: float | None
+    _period_echo_db: float | None
+    _guard_frames: int
+    echo_relearn: bool
+    reference_aligned: bool
+    earcon_echo: bool
+    _recent_echo_db: deque[float]
+    _step_frames: int
+    _step_db: list[float]
+    _echo_max_db: float
+
+    @property
+    def noise_floor_dbfs(self) -> float | None:
+        """The room's learned level that onset and continuation are judged against: its
+        typical idle level, or the floor if higher (after a step up during a turn, only the
+        floor has heard it). None until enough audio was heard."""
+        return self._room_dbfs
+
+    @property
+    def echo_cancelled_well(self) -> bool:
+        """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo: barge-in
+        then needs the usual onset over what is left of it (until then the guard's rules hold)."""
+        return self.echo_relearn and self._echo_max_db <= AEC_TRUSTED_RETURN_DB
+
+    def echo_path_changed(self) -> None:
+        """The echo canceller started over: the guard's rules hold until the echo is relearned."""
+        self._recent_echo_db.clear()
+        self._step_db.clear()
+        self._echo_max_db, self.echo_return_db = math.inf, None
+        self.bands.forget()
+
+    def relearn_echo(
+        self, heard: list[tuple[float, float]], bands: list[BandLevels | None] | None = None
+    ) -> None:
+        """The reference was just lined up with the echo (no AEC): learn the echo return
+        afresh from ``heard``, (mic dBFS, lined-up speaker dBFS) of the frames of this
+        playback stretch so far, oldest first, as if they had come lined up (and per band
+        from ``bands``, the same frames' band levels, if given)."""
+        self.echo_path_changed()
+        self._guard_frames, self._period_echo_db = 0, None  # a new learning period
+        self.bands.silent()
+        env = -math.inf
+        for k, (mic_dbfs, ref) in enumerate(heard):
+            env = max(ref, env - self._tail_decay_db)
+            self._frame_bands = bands[k] if bands is not None and k < len(bands) else None
+            self._hear_bands()
+            if ref > -math.inf:
+                self._hear_echo(mic_dbfs, env)
+        self._echo_ref_dbfs = max(self._echo_ref_dbfs, env)
+        if self._guard_frames >= RELEARN_ENOUGH_FRAMES and self._period_echo_db is not None:
+            # Enough heard: the visitor may be talking by now, and would be learned as echo.
+            self.echo_return_db = self._period_echo_db
+            self.bands.end_period()
+            self._guard_frames = max(self._guard_frames, ECHO_LEARN_FRAMES + 1)
+
+    @property
+    def _guard_learning(self) -> bool:
+        return 0 < self._guard_frames <= ECHO_LEARN_FRAMES
+
+    def _echo_return_now(self) -> float:
+        """The echo return to judge by: the learned one, or while a period still learns, the
+        last period's (or a conservative default) raised by what this period heard so far."""
+        known = self.echo_return_db if self.echo_return_db is not None else DEFAULT_ECHO_RETURN_DB
+        known = DEFAULT_ECHO_RETURN_DB if self.earcon_echo else known
+        if self._guard_learning and self._period_echo_db is not None:
+            return max(known, self._period_echo_db)
+        return known
+
+    def _quiet_reference(self, far_end_dbfs: float) -> bool:
+        """A quiet stretch of the answer (with AEC, or lined up with the frame): what the mic
+        hears then is the room, not the echo; it neither teaches the echo return nor counts
+        towards the frames that learn it."""
+        room = self.noise_floor_dbfs
+        aligned = self.echo_relearn or self.reference_aligned
+        return aligned and room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB
+
+    def _hear_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
+        """A frame in which the speaker sounds: one more of the period, and learnt from."""
+        if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
+            self._guard_frames += 1
+        self._learn_echo(mic_dbfs, far_end_dbfs)
+
+    def _learn_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
+        """The first ``ECHO_LEARN_FRAMES`` of each playback period in which the speaker sounds
+        learn how loud its echo gets relative to what it plays (the upper envelope of mic dB -
+        speaker dB), from every frame but those loud enough to count as a visitor already
+        (double talk would teach a far louder "echo")."""
+        threshold = far_end_dbfs + self._echo_return_now() + self.settings.barge_in_margin_db
+        quiet = self._quiet_reference(far_end_dbfs)
+        if self.echo_relearn:
+            if quiet or self.earcon_echo:
+                return  # a quiet stretch of the answer (the room's noise, not its echo), an earcon
+            if math.isfinite(mic_dbfs) and mic_dbfs < threshold:
+                self._step_db.append(mic_dbfs - far_end_dbfs)
+                if len(self._step_db) < self._step_frames:
+                    return
+                self._recent_echo_db.append(mean_level_db(self._step_db))
+                self._step_db.clear()
+                if len(self._recent_echo_db) >= ECHO_LEARN_FRAMES // 2:
+                    # Until the canceller is trusted (even its loudest frame is low) the
+                    # loudest frame counts; then a high percentile, which alone can undo the
+                    # trust (a visitor's first syllables, under the bar, must not: the bar
+                    # would chase them up).
+                    ranked = sorted(self._recent_echo_db)
+                    high = ranked[int(ECHO_RELEARN_RANK * (len(ranked) - 1))]
+                    self._echo_max_db = high if self.echo_cancelled_well else ranked[-1]
+                    rank = ECHO_RELEARN_RANK if self.echo_cancelled_well else 1.0
+                    self.echo_return_db = ranked[int(rank * (len(ranked) - 1))]
+            return
+        if self._guard_frames > ECHO_LEARN_FRAMES:
+            return
+        if not quiet and math.isfinite(mic_dbfs) and mic_dbfs < threshold:
+            diff = mic_dbfs - far_end_dbfs
+            self._period_echo_db = (
+                diff if self._period_echo_db is None else max(self._period_echo_db, diff)
+            )
+            if self._frame_bands is not None:
+                self.bands.learn(self._frame_bands[0], self.noise_floor_dbfs)
+        if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
+            self.echo_return_db = self._period_echo_db
+            self.bands.end_period()
+
+    def _guard_floor_dbfs(self, far_end_dbfs: float | None) -> float:
+        """Level a frame must reach to count while our own answer plays (no AEC).
+
+        A Geigel-style double-talk rule: ``barge_in_margin_db`` above the speaker's echo
+        (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs``.
+        """
+        s = self.settings
+        # With an echo canceller the margin over what is left of the echo is the rule; the
+        # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
+        trusted = self.echo_cancelled_well and not self.earcon_echo
+        least = -math.inf if trusted else s.barge_in_min_level_dbfs
+        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
+            return max(least, s.min_level_dbfs)
+        return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
+
+    def _hear_bands(self) -> None:
+        if self._frame_bands is None:
+            self.bands.silent()
+        else:
+            self.bands.hear(self._frame_bands[1])
+
+    def _loud_in_bands(self, level: float, onset_level: float) -> bool:
+        """Over the echo in enough bands (lined up, no AEC), and over the guard's minimum."""
+        s = self.settings
+        if (
+            self._frame_bands is None
+            or self.earcon_echo
+            or level < max(onset_level, s.barge_in_min_level_dbfs)
+        ):
+            return False
+        over = self.bands.bands_over(
+            self._frame_bands[0], s.barge_in_margin_db, self.noise_floor_dbfs, self._guard_learning
+        )
+        return over >= BANDS_OVER
