@@ -35,8 +35,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_lobby as bl  # noqa: E402
 import lobby_driver as ld  # noqa: E402
-from lobby_chain import traced_runs  # noqa: E402
-from lobby_corpus import build_specs  # noqa: E402
+from lobby_chain import echo_mixes, traced_runs  # noqa: E402
 
 from kiosk import app as kiosk_app  # noqa: E402
 from kiosk.core.endpointing import Endpointer, Onset, frame_dbfs  # noqa: E402
@@ -94,24 +93,21 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
         from kiosk.testing.fake_realtime import FakeRealtimeServer
 
         async with FakeRealtimeServer("ga") as server:
-            for seed in seeds:
-                for mix in build_specs(split, seed=seed):
-                    if mix.kind not in ("echo", "bargein"):
-                        continue
-                    frames.clear()
-                    votes.clear()
-                    log = await ld.run_mix(mix, cfg, server)
-                    runs.append(
-                        {
-                            "mix": f"{mix.id}/seed{seed}",
-                            "kind": mix.kind,
-                            "echo_db": mix.echo_db,
-                            "frames": list(frames),
-                            "onset_s": log.interruption_onset_s,
-                            "answer_start": log.answer_start_frame or 0,
-                        }
-                    )
-                    print(runs[-1]["mix"], mix.echo_db, len(frames), file=sys.stderr, flush=True)
+            for seed, mix in echo_mixes(split, seeds):
+                frames.clear()
+                votes.clear()
+                log = await ld.run_mix(mix, cfg, server)
+                runs.append(
+                    {
+                        "mix": f"{mix.id}/seed{seed}",
+                        "kind": mix.kind,
+                        "echo_db": mix.echo_db,
+                        "frames": list(frames),
+                        "onset_s": log.interruption_onset_s,
+                        "answer_start": log.answer_start_frame or 0,
+                    }
+                )
+                print(runs[-1]["mix"], mix.echo_db, len(frames), file=sys.stderr, flush=True)
 
     try:
         asyncio.run(main())

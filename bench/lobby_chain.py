@@ -40,6 +40,16 @@ AEC_MODES = ("speex", "speex-warm")
 RULES = [(3, 2, 0.0), (2, 2, 0.0), (2, 1, 0.0), (1, 1, 0.0), (3, 2, -3.0), (2, 2, -3.0), (2, 2, -6.0)]
 
 
+def echo_mixes(split: str, seeds: list[int | None]) -> list[tuple[int | None, Any]]:
+    """The split's echo and barge-in mixes (fresh ones from each seed), with their seed."""
+    return [
+        (seed, mix)
+        for seed in seeds
+        for mix in build_specs(split, seed=seed)
+        if mix.kind in ("echo", "bargein")
+    ]
+
+
 def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
     frames: list[dict[str, Any]] = []
     real = ep.Endpointer.process
@@ -71,34 +81,31 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
         from kiosk.testing.fake_realtime import FakeRealtimeServer
 
         async with FakeRealtimeServer("ga") as server:
-            for seed in seeds:
-                for mix in build_specs(split, seed=seed):
-                    if mix.kind not in ("echo", "bargein"):
+            for seed, mix in echo_mixes(split, seeds):
+                for mode, aec, warm in bl.ECHO_MODES:
+                    if mode not in AEC_MODES:
                         continue
-                    for mode, aec, warm in bl.ECHO_MODES:
-                        if mode not in AEC_MODES:
-                            continue
-                        frames.clear()
-                        log = await ld.run_mix(
-                            mix, cfg, server, paced=mix.kind == "bargein", aec=aec, warm_s=warm
-                        )
-                        runs.append(
-                            {
-                                "mix": f"{mix.id}/seed{seed}",
-                                "kind": mix.kind,
-                                "echo_db": mix.echo_db,
-                                "mode": mode,
-                                "frames": list(frames),
-                                "holds": log.holds,
-                                "flushes": log.flushes,
-                                "onset_s": log.interruption_onset_s,
-                                "answer_start": log.answer_start_frame or 0,
-                                "frame_s": log.frame_s,  # the frame length ([audio] frame_ms)
-                                "delay_s": bl.bargein_delay(log, True) if mix.kind == "bargein" else None,
-                                "self": bl.self_interruptions(log),
-                            }
-                        )
-                        print(runs[-1]["mix"], mode, mix.echo_db, runs[-1]["delay_s"], runs[-1]["self"], file=sys.stderr)
+                    frames.clear()
+                    log = await ld.run_mix(
+                        mix, cfg, server, paced=mix.kind == "bargein", aec=aec, warm_s=warm
+                    )
+                    runs.append(
+                        {
+                            "mix": f"{mix.id}/seed{seed}",
+                            "kind": mix.kind,
+                            "echo_db": mix.echo_db,
+                            "mode": mode,
+                            "frames": list(frames),
+                            "holds": log.holds,
+                            "flushes": log.flushes,
+                            "onset_s": log.interruption_onset_s,
+                            "answer_start": log.answer_start_frame or 0,
+                            "frame_s": log.frame_s,  # the frame length ([audio] frame_ms)
+                            "delay_s": bl.bargein_delay(log, True) if mix.kind == "bargein" else None,
+                            "self": bl.self_interruptions(log),
+                        }
+                    )
+                    print(runs[-1]["mix"], mode, mix.echo_db, runs[-1]["delay_s"], runs[-1]["self"], file=sys.stderr)
 
     asyncio.run(main())
     ep.Endpointer.process = real  # type: ignore[method-assign]

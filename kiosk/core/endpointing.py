@@ -338,6 +338,9 @@ class Endpointer(EchoGuard):
                     self._onset_loud = max(0, self._onset_loud - 1)
             return []
         audio = b"".join(self._preroll) + b"".join(self._onset_frames)
+        if not guard:  # what led up to the onset was heard as idle room: it was the visitor
+            self.noise.retract_idle(len(self._preroll) + len(self._onset_frames) - 1)
+            self._learn_room()
         self._utterance_ms = len(self._onset_frames) * self.frame_ms
         for f in self._onset_frames:
             self._count_syllables(f)

@@ -39,6 +39,14 @@ class _BlockLevels:
         self._power, self._count = 0.0, 0
         return True
 
+    def retract(self, frames: int) -> None:
+        """Forget about the last ``frames`` frames: the open block and the whole blocks they
+        reach into (a few frames before them go too; the window has plenty more)."""
+        frames -= self._count
+        self._power, self._count = 0.0, 0
+        for _ in range(min(len(self.levels), -(-max(0, frames) // self.block_frames))):
+            self.levels.pop()
+
     def ranked(self, fraction: float, *, full: bool = False) -> float | None:
         """The block level at ``fraction`` (0 = lowest) of the sorted window; None if too few
         (``full``: until the whole window was heard)."""
@@ -96,6 +104,13 @@ class NoiseFloor:
             self._ambient = self._idle.ranked(0.5)
             changed = True
         return changed
+
+    def retract_idle(self, frames: int) -> None:
+        """The last ``frames`` idle frames were a visitor after all (their onset is proved
+        only now): the ambient level forgets them, so a visitor heard before the room is
+        not taken for the room. The floor keeps them; it takes a whole window anyway."""
+        self._idle.retract(frames)
+        self._ambient = self._idle.ranked(0.5)
 
     def carry_from(self, other: NoiseFloor) -> None:
         """Adopt what ``other`` learned (a settings reload must not forget the room)."""
