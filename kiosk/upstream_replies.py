@@ -142,7 +142,12 @@ class UpstreamReplies:
                 if record is not None:
                     record.add_transcript(text, MAX_TRANSCRIPT_CHARS)
                 log.debug("< user transcript: %r", text[:200])
-            case FunctionCallRequested():
+            case FunctionCallRequested(name=name):
+                if p.machine.state not in ANSWERING:
+                    # Its turn is over (an error, a barge-in): nobody waits for the result, and
+                    # its response may never finish, which would leave the call pending for good.
+                    log.debug("< call %r after its turn ended: ignored", name[:40])
+                    return
                 p.tool_calls.start(session, event, p.machine.turn_id)
             case ResponseFinished():
                 self._on_response_finished(session, event)

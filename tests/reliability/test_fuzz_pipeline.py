@@ -127,6 +127,13 @@ async def scenario(first: list[str]) -> tuple[State, str | None, list[dict[str, 
         '{"type": "response.function_call_arguments.done", "name": "search"}',
     ]
 )
+@example(  # an error after the response began, then its call: the kiosk stayed busy for good
+    first=[
+        '{"type": "response.created", "response": {"id": "resp_1", "status": "in_progress"}}',
+        '{"type": "error", "error": {"code": "server_error"}}',
+        '{"type": "response.function_call_arguments.done", "name": "search"}',
+    ]
+)
 def test_arbitrary_answer_frames_leave_the_kiosk_idle_and_able_to_answer(first: list[str]) -> None:
     state_after, second_outcome, problems = asyncio.run(
         asyncio.wait_for(scenario(first), 30.0 * TIMEOUT_FACTOR)
