@@ -130,7 +130,7 @@ class ConfirmedVoiceDetector:
         release_after_ms: int = RELEASE_AFTER_MS,
     ) -> None:
         self._first = first
-        self._wake_level_dbfs = wake_level_dbfs
+        self.wake_level_dbfs = wake_level_dbfs  # the endpointer raises it to the room's onset level
         self._neural = neural
         self._reset = reset
         self.threshold = threshold
@@ -175,13 +175,14 @@ class ConfirmedVoiceDetector:
         return voiced and self.probability >= self.threshold
 
     def _too_quiet_to_wake(self, frame: bytes) -> bool:
-        # Quieter than any onset (vad.min_level_dbfs): webrtcvad voices a quiet room's hum,
-        # and waking the neural model for it would be most of an idle kiosk's CPU.
-        if self._wake_level_dbfs is None:
+        # Quieter than any onset (vad.min_level_dbfs, or the room's level + onset_margin_db as
+        # the endpointer sets it): webrtcvad voices a quiet room's hum and some frames of its
+        # noise, and waking the neural model for them would be most of an idle kiosk's CPU.
+        if self.wake_level_dbfs is None:
             return False
         from kiosk.core.endpointing import frame_dbfs
 
-        return frame_dbfs(frame) < self._wake_level_dbfs
+        return frame_dbfs(frame) < self.wake_level_dbfs
 
 
 def voice_detector(settings: VadSettings, rate_hz: int, frame_ms: int) -> Callable[[bytes], bool]:

@@ -69,6 +69,11 @@ class Endpointer(EchoGuard):
         no_speech_timeout_s: float = 5.0,
     ) -> None:
         self._is_speech = is_speech
+        # A detector with a second opinion to wake (webrtcvad + Silero) is told the level
+        # below which no frame could count towards an onset: the room's, not only the fixed
+        # min_level_dbfs (a quiet room's noise has frames above that, and webrtcvad calls some
+        # of them voice).
+        self._tells_wake_level = hasattr(is_speech, "wake_level_dbfs")
         self.settings = settings
         self.frame_ms = frame_ms
         self._preroll: deque[bytes] = deque(maxlen=max(0, settings.preroll_ms // frame_ms))
@@ -238,6 +243,11 @@ class Endpointer(EchoGuard):
             level_dbfs: ``frame_dbfs(frame)`` if already known (:func:`frame_levels_dbfs`).
             bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
         """
+        onset_level = self.onset_level_dbfs
+        if self._tells_wake_level:
+            # (Inside an utterance: as before, vad.min_level_dbfs.)
+            wake = self.settings.min_level_dbfs if self._in_speech else onset_level
+            self._is_speech.wake_level_dbfs = wake  # type: ignore[attr-defined]
         voiced = self._is_speech(frame)
         first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
         level = frame_dbfs(frame) if level_dbfs is None else level_dbfs
@@ -272,7 +282,6 @@ class Endpointer(EchoGuard):
                 self._guard_frames = 0
                 self._period_echo_db = None
                 self.bands.new_period()
-        onset_level = self.onset_level_dbfs
         if self._in_speech:
             events = self._continue(frame, voiced and level >= self.continue_level_dbfs)
         else:

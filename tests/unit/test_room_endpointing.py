@@ -290,6 +290,27 @@ def test_neural_vad_stays_asleep_for_voiced_frames_quieter_than_any_onset() -> N
     assert detect(hum) is True  # awake: a quiet frame inside speech is judged, not gated
 
 
+def test_the_room_s_own_noise_does_not_wake_the_neural_vad_below_the_onset_level() -> None:
+    """A quiet room (-54 dBFS) has noise frames a few dB up (-49) that webrtcvad now and then
+    calls voiced: louder than vad.min_level_dbfs (-50), quieter than any onset (room + 7 dB).
+    The endpointer tells the detector so, and the neural model is not even asked."""
+    from kiosk.core.endpointing import Endpointer
+    from tests.unit.test_endpointing import is_speech
+
+    neural = FakeNeural(0.9)
+    detect = ConfirmedVoiceDetector(is_speech, neural, FRAME_MS, 0.5, chunk_bytes=FRAME_BYTES,
+                                    reset=neural.reset, wake_level_dbfs=-50.0)
+    settings = dataclasses.replace(SETTINGS, min_level_dbfs=-50.0, onset_margin_db=7.0)
+    mic = Mic(Endpointer(detect, settings, FRAME_MS))
+    assert mic.play(300, -54.0) == []
+    assert mic.endpointer.onset_level_dbfs == pytest.approx(-47.0, abs=0.1)
+    for _ in range(20):
+        assert mic.play(2, -49.0) + mic.play(48, -54.0) == []
+    assert neural.resets == 0 and neural.chunks == []
+    events = mic.play(10, VISITOR_DBFS)  # a visitor: wakes it, and is confirmed
+    assert neural.resets == 1 and any(isinstance(e, Onset) for e in events)
+
+
 def test_babble_is_judged_by_its_typical_level_not_by_the_gaps_between_words() -> None:
     # Other people talking: loud words with quiet gaps (webrtcvad and Silero call it speech).
     mic = make_mic(VadSettings(min_speech_ms=100, hangover_ms=200, preroll_ms=60, min_level_dbfs=-40.0))
