@@ -144,3 +144,28 @@ def test_with_aec_the_first_opinion_alone_pauses_the_answer_a_frame_later(aec):
     vad.confirmed = True
     endpointer.process(loud, -15.0)
     assert endpointer.suspected_speech_ms == 80
+
+
+def test_finding_the_lag_does_not_import_numpy_ma():
+    """np.median imports numpy.ma (+1.3 MB that stays for the daemon's life after its first
+    answer); the estimator takes its median without it (a fresh interpreter: another test
+    may have imported numpy.ma into this one)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys, numpy as np\n"
+        "from kiosk.audio.echo_delay import EchoDelayEstimator\n"
+        "rng = np.random.default_rng(4); ref = (rng.standard_normal(16000) * 3000).astype('<i2')\n"
+        "mic = np.roll(ref, 80) // 3\n"
+        "e = EchoDelayEstimator(320, 16000)\n"
+        "for k in range(50): e.observe(mic[k*320:(k+1)*320].tobytes(), ref[k*320:(k+1)*320].tobytes())\n"
+        "assert e.estimates > 0 and e.settled, (e.estimates, e.settled)\n"
+        "print('numpy.ma' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)}, timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-1500:]
+    assert out.stdout.strip() == "False"
