@@ -37,20 +37,24 @@ class Resampler:
         self.in_rate_hz = in_rate_hz
         self.out_rate_hz = out_rate_hz
         self._quality = quality
-        self._stream: soxr.ResampleStream | None = None
-        if in_rate_hz != out_rate_hz:
-            # Imported here: soxr's extension (~0.45 MB RSS) is not needed by an idle kiosk
-            # whose streams run at its own rates.
-            import soxr
-
-            self._stream = soxr.ResampleStream(
-                in_rate_hz, out_rate_hz, 1, dtype="int16", quality=quality
-            )
+        self._stream: soxr.ResampleStream | None = None  # made by the first chunk to convert
         self._odd_byte = b""
 
     @property
     def is_passthrough(self) -> bool:
-        return self._stream is None
+        return self.in_rate_hz == self.out_rate_hz
+
+    def _soxr(self) -> soxr.ResampleStream:
+        if self._stream is None:
+            # Imported here: soxr's extension (~0.45 MB RSS) is not needed by an idle kiosk,
+            # even one with a converting stream built (the echo reference's 24 -> 16 kHz)
+            # that nothing has played through yet.
+            import soxr
+
+            self._stream = soxr.ResampleStream(
+                self.in_rate_hz, self.out_rate_hz, 1, dtype="int16", quality=self._quality
+            )
+        return self._stream
 
     def process(self, pcm: bytes) -> bytes:
         """Resample one chunk; returns the output available so far (possibly ``b""``)."""
@@ -59,12 +63,12 @@ class Resampler:
             self._odd_byte = b""
         if len(pcm) % 2:
             pcm, self._odd_byte = pcm[:-1], pcm[-1:]
-        if self._stream is None:
+        if self.is_passthrough:
             return bytes(pcm)
         if not pcm:
             return b""
         samples = np.frombuffer(pcm, dtype=np.int16)
-        out: np.ndarray = self._stream.resample_chunk(samples)
+        out: np.ndarray = self._soxr().resample_chunk(samples)
         return out.tobytes()
 
     def delay_samples(self) -> float:
@@ -74,7 +78,7 @@ class Resampler:
     def flush(self) -> bytes:
         """End the stream: return the samples still inside the filter."""
         self._odd_byte = b""
-        if self._stream is None:
+        if self._stream is None:  # nothing went in
             return b""
         out: np.ndarray = self._stream.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
         return out.tobytes()
