@@ -65,9 +65,10 @@ def _peer_python() -> tuple[str | None, str]:
 def memory_map(pid: int, top: int = 12) -> dict[str, Any]:
     """What a process's RSS is, from /proc/PID/smaps: anonymous vs file-backed, the largest
     mappings by file (anonymous ones as [anon]/[heap]), the ALSA plugins it has mapped, and
-    whether Silero (the neural VAD, +5-6 MB and 3 threads once loaded) has been: it loads at
-    the first frame webrtcvad calls voiced at vad.min_level_dbfs (-50) or louder, and this
-    noise (-54 dBFS RMS) has ~16 such 20 ms frames in 170 s: whether one wakes it is chance."""
+    whether Silero (the neural VAD, +5 MB once loaded) is mapped now: it loads at the first
+    frame webrtcvad calls voiced at the room's onset level (its level + vad.onset_margin_db;
+    vad.min_level_dbfs, -50, until the room is learned) and unloads after 30 s asleep. This
+    noise (-54 dBFS RMS) has ~16 frames of 20 ms at -50 dBFS or louder in 170 s, none at -47."""
     rss: dict[str, float] = {}
     anon: dict[str, float] = {}
     name = "?"
@@ -194,8 +195,8 @@ def start_subjects(
         # backends side by side: the default config's "auto" takes PulseAudio directly.
         portaudio = '[audio]\nbackend = "portaudio"\n'
         subjects.append(kiosk("kiosk portaudio", portaudio, env=sinks.env(), wav=False))
-        # Silero loads at the first loud voiced frame and stays (+5-6 MB): whether this
-        # noise wakes it in a run is chance. Without it, what the idle kiosk is before.
+        # Silero loads at the first voiced frame at the room's onset level (+5 MB until 30 s
+        # later). Without it, what the idle kiosk is before.
         no_silero = '[vad]\nneural = "off"\n'
         subjects.append(kiosk("kiosk pulse no silero", no_silero, env=sinks.env(), wav=False))
         bare_env = {**os.environ, **sinks.env()}
