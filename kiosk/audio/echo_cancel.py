@@ -75,7 +75,7 @@ class EchoReference:
     ) -> None:
         self.clock = clock  # replaceable: simulate stamps on the microphone's sample timeline
         self._latency_s = latency_s
-        self._resampler = Resampler(source_rate_hz, RATE_HZ)
+        self._resampler = Resampler(source_rate_hz, RATE_HZ, lazy=True)  # idle: nothing plays
         self._lock = threading.Lock()
         # (start time, samples, an earcon sounds in them)
         self._segments: deque[tuple[float, np.ndarray, bool]] = deque()

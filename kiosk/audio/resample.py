@@ -26,19 +26,24 @@ class Resampler:
     the filter, then :meth:`reset` (or a new instance) for the next stream. soxr releases
     output in blocks, so one call may return nothing and the next a double helping; the
     average ratio is exact. Equal rates pass bytes through untouched with zero delay.
+    ``lazy``: soxr is loaded and its stream made by the first chunk, not by the constructor.
 
     A chunk with an odd number of bytes keeps its last byte for the next call, so a sample
     split across chunks is not lost. Not thread-safe: one instance per stream.
     """
 
-    def __init__(self, in_rate_hz: int, out_rate_hz: int, *, quality: str = "HQ") -> None:
+    def __init__(
+        self, in_rate_hz: int, out_rate_hz: int, *, quality: str = "HQ", lazy: bool = False
+    ) -> None:
         if in_rate_hz <= 0 or out_rate_hz <= 0:
             raise ValueError(f"sample rates must be positive, got {in_rate_hz} -> {out_rate_hz}")
         self.in_rate_hz = in_rate_hz
         self.out_rate_hz = out_rate_hz
         self._quality = quality
-        self._stream: soxr.ResampleStream | None = None  # made by the first chunk to convert
+        self._stream: soxr.ResampleStream | None = None
         self._odd_byte = b""
+        if not lazy and not self.is_passthrough:
+            self._soxr()  # now, not in the first chunk's time (a microphone's first block)
 
     @property
     def is_passthrough(self) -> bool:
@@ -46,9 +51,9 @@ class Resampler:
 
     def _soxr(self) -> soxr.ResampleStream:
         if self._stream is None:
-            # Imported here: soxr's extension (~0.45 MB RSS) is not needed by an idle kiosk,
-            # even one with a converting stream built (the echo reference's 24 -> 16 kHz)
-            # that nothing has played through yet.
+            # Imported here: soxr's extension (~0.45 MB RSS) is not needed by an idle kiosk
+            # whose streams run at its own rates; with ``lazy`` (the echo reference's 24 -> 16
+            # kHz, built at start-up) not before something is played through it.
             import soxr
 
             self._stream = soxr.ResampleStream(

@@ -76,9 +76,9 @@ def test_non_positive_rate_raises_value_error(in_rate_hz: int, out_rate_hz: int)
 
 def test_soxr_loads_only_when_a_rate_is_converted() -> None:
     """An idle kiosk never maps soxr's extension (~0.45 MB RSS): importing the daemon, the
-    link and the audio modules, a pass-through Resampler, and a converting one nothing went
-    through yet (the echo reference's, built at start-up), leave it unimported; the first
-    chunk converted imports it."""
+    link and the audio modules, a pass-through Resampler, and a lazy converting one nothing
+    went through yet (the echo reference's, built at start-up), leave it unimported; its first
+    chunk imports it (an eager one, a microphone's, at once)."""
     import subprocess
     import sys
 
@@ -89,12 +89,13 @@ def test_soxr_loads_only_when_a_rate_is_converted() -> None:
         "from kiosk.audio.resample import Resampler\n"
         "Resampler(16000, 16000).process(bytes(640))\n"
         "print('soxr' in sys.modules)\n"
-        "r = Resampler(24000, 16000)\n"
+        "r = Resampler(24000, 16000, lazy=True)\n"
         "assert r.flush() == b'' and r.delay_samples() == 0.0 and not r.is_passthrough\n"
         "r.reset()\n"
         "print('soxr' in sys.modules)\n"
         "r.process(bytes(480))\n"
         "print('soxr' in sys.modules)\n"
+        "assert Resampler(16000, 24000)._stream is not None\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "True"]
