@@ -31,7 +31,6 @@ its vectors: that search is keywords only, without the floor.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,7 +42,7 @@ from azure.search.documents import SearchClient
 from azure.search.documents.models import VectorizableTextQuery, VectorizedQuery
 
 from kiosk.config import RagSettings
-from kiosk.rag.embedding import Embedder, EmbedderUnavailable
+from kiosk.rag.embedding import Embedder, EmbedderUnavailable, close_embedder, prepare_embedder
 from kiosk.rag.hybrid import floor_for
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.text import is_cjk
@@ -98,17 +97,12 @@ class AzureSearchIndex:
     def prepare(self) -> None:
         """A visitor started speaking: start the embedder's worker process now, while they
         talk, not on the first search's clock. Never raises."""
-        start = getattr(self._embedder, "prepare", None)
-        if start is not None:
-            with contextlib.suppress(EmbedderUnavailable):  # logged; the search tries again
-                start()
+        prepare_embedder(self._embedder)
 
     def close(self) -> None:
         """Close the client, and end the embedder's worker process if it has one."""
         self._client.close()
-        close = getattr(self._embedder, "close", None)
-        if close is not None:
-            close()
+        close_embedder(self._embedder)
 
     def _select(self) -> list[str]:
         s = self.settings

@@ -16,6 +16,7 @@ index is BM25 only.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import json
@@ -126,6 +127,22 @@ def _map_safetensor(path: Path, key: str, dim: int) -> npt.NDArray[np.float16]:
         raise ValueError(f"{path.name}: {key} is {rows}x{cols}, expected {dim} columns")
     return np.memmap(path, dtype=np.float16, mode="r", offset=8 + header_len + start,
                      shape=(rows, cols))  # fmt: skip
+
+
+def prepare_embedder(embedder: object) -> None:
+    """Start the embedder's worker process now, if it has one (a visitor started speaking).
+    Never raises: a failure is logged where it happened, and the search tries again."""
+    start = getattr(embedder, "prepare", None)
+    if start is not None:
+        with contextlib.suppress(EmbedderUnavailable):
+            start()
+
+
+def close_embedder(embedder: object) -> None:
+    """End the embedder's worker process, if it has one."""
+    close = getattr(embedder, "close", None)
+    if close is not None:
+        close()
 
 
 def trim_heap_after_unload(release: Callable[[], None]) -> None:

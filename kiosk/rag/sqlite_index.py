@@ -29,7 +29,6 @@ daemon started or reloaded during ``kiosk index add`` finds its knowledge afterw
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import sqlite3
@@ -45,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kiosk.rag.chunking import Chunk
-from kiosk.rag.embedding import Embedder, EmbedderUnavailable
+from kiosk.rag.embedding import Embedder, close_embedder, prepare_embedder
 from kiosk.rag.knowledge import Hit, KnowledgeError
 from kiosk.rag.sqlite_open import (
     READ_LOCK_WAIT_S,
@@ -184,9 +183,7 @@ class SqliteIndex:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-        close = getattr(self._embedder, "close", None)
-        if close is not None:
-            close()
+        close_embedder(self._embedder)
 
     def prepare(self) -> None:
         """A visitor started speaking: load the vectors and start the embedder's worker
@@ -197,10 +194,8 @@ class SqliteIndex:
         except (KnowledgeError, sqlite3.DatabaseError) as exc:
             log.debug("index not prepared: %s", exc)
             return
-        start = getattr(self._embedder, "prepare", None)
-        if embeds and start is not None:
-            with contextlib.suppress(EmbedderUnavailable):  # logged; the search tries again
-                start()
+        if embeds:
+            prepare_embedder(self._embedder)
 
     def __enter__(self) -> SqliteIndex:
         return self
