@@ -4,12 +4,17 @@ On a laptop or in CI there is no GPIO: the daemon must still run, log once that 
 and the button are disabled, and ``kiosk check`` must say why. So this never raises for
 a missing board; it returns ``(None, reason)`` and the caller uses ``NoLeds`` and no
 button. The factory is returned, never installed as ``Device.pin_factory``.
+
+gpiozero is imported through :func:`import_gpiozero`, and never with importlib.metadata: see
+there (~1.7 MB resident for the daemon's whole life, for an entry-point table it never reads).
 """
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 import warnings
-from importlib.metadata import entry_points
 from typing import Any
 
 from kiosk.config import GpioSettings
@@ -18,6 +23,44 @@ from kiosk.config import GpioSettings
 # that works on current Raspberry Pi OS: lgpio first (Pi 5 has no /dev/gpiomem RPi.GPIO).
 DEFAULT_ORDER = ("lgpio", "rpigpio", "native")
 KNOWN_FACTORIES = ("", "mock", "lgpio", "rpigpio", "pigpio", "native")
+# gpiozero's own ``gpiozero_pin_factories`` entry points (its entry_points.txt), by module
+# and class: naming them here spares the daemon importlib.metadata (tests/hardware checks
+# the table against the installed gpiozero's).
+FACTORY_CLASSES = {
+    "lgpio": ("gpiozero.pins.lgpio", "LGPIOFactory"),
+    "rpigpio": ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
+    "pigpio": ("gpiozero.pins.pigpio", "PiGPIOFactory"),
+    "native": ("gpiozero.pins.native", "NativeFactory"),
+}
+
+
+def import_gpiozero(module: str = "gpiozero") -> types.ModuleType:
+    """Import a gpiozero module without importing importlib.metadata.
+
+    gpiozero (``devices``, ``pins.mock``) binds ``entry_points`` from importlib_metadata or
+    importlib.metadata at import time, and calls it only to look up a pin factory or mock pin
+    class given by name. kiosk always passes the factory and the pin class themselves, but the
+    import alone keeps importlib.metadata and what it pulls in (email, zipfile, csv...) in
+    memory for the daemon's life: ~1.7 MB resident of an idle kiosk on its LEDs (ad hoc,
+    lean3). So while gpiozero imports, ``importlib_metadata`` is a stand-in whose
+    ``entry_points`` imports the real one on its first call (gpiozero keeps working the same
+    if anything ever does call it), and is gone again afterwards."""
+    if "importlib_metadata" in sys.modules or "importlib.metadata" in sys.modules:
+        return importlib.import_module(module)
+    stand_in = types.ModuleType("importlib_metadata", "kiosk: importlib.metadata on first use")
+    setattr(stand_in, "entry_points", _entry_points_on_first_use)  # noqa: B010 (a module)
+    sys.modules["importlib_metadata"] = stand_in
+    try:
+        return importlib.import_module(module)
+    finally:
+        if sys.modules.get("importlib_metadata") is stand_in:
+            del sys.modules["importlib_metadata"]
+
+
+def _entry_points_on_first_use(**selection: Any) -> Any:
+    from importlib.metadata import entry_points
+
+    return entry_points(**selection)
 
 
 def gpio_in_use(settings: GpioSettings) -> bool:
@@ -58,15 +101,14 @@ def open_pin_factory(settings: GpioSettings) -> tuple[Any | None, str]:
 
 
 def _try_factory(name: str) -> tuple[Any | None, str]:
+    if name not in FACTORY_CLASSES:
+        return None, "unknown pin factory (known: lgpio, rpigpio, pigpio, native, mock)"
+    module, class_name = FACTORY_CLASSES[name]
     with warnings.catch_warnings():
         # gpiozero warns on every fallback; we report the reasons once ourselves.
         warnings.simplefilter("ignore")
-        group = entry_points(group="gpiozero_pin_factories")
-        matches = [ep for ep in group if ep.name == name]
-        if not matches:
-            return None, "unknown pin factory (known: lgpio, rpigpio, pigpio, native, mock)"
         try:
-            return matches[0].load()(), ""
+            return getattr(import_gpiozero(module), class_name)(), ""
         except Exception as exc:  # ImportError, RuntimeError, OSError, gpiozero's own errors
             return None, _one_line(exc)
 

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections import deque
 
-from gpiozero.pins.mock import MockFactory, MockPWMPin, PinState
+from kiosk.hardware.factory import import_gpiozero
+
+import_gpiozero("gpiozero.pins.mock")  # first, so without importlib.metadata: see there
+from gpiozero.pins.mock import MockFactory, MockPWMPin, PinState  # noqa: E402
 
 HISTORY = 256  # state changes kept per pin (a few seconds of LED animation)
 

@@ -20,7 +20,6 @@ import random
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 from kiosk.config import ConnectionSettings
@@ -421,6 +420,9 @@ def parse_retry_after(value: str | None, now_wallclock: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
+        # Imported here: the email package (~0.5 MB resident) for a rare header form.
+        from email.utils import parsedate_to_datetime
+
         try:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):

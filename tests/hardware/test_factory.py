@@ -99,3 +99,54 @@ def test_mock_pins_forget_old_states_so_an_animated_led_does_not_grow() -> None:
         assert grown < 64 * 1024, f"{led}: {grown} bytes after 10 minutes of animation"
         leds.close()
         factory.close()
+
+
+def test_factory_table_is_gpiozeros_own_entry_points() -> None:
+    # kiosk names the factories itself instead of reading entry points at run time (no
+    # importlib.metadata in the daemon); an upgraded gpiozero that moves one must fail here.
+    from importlib.metadata import entry_points
+
+    from kiosk.hardware.factory import FACTORY_CLASSES, KNOWN_FACTORIES
+
+    declared = {ep.name: ep.value for ep in entry_points(group="gpiozero_pin_factories")}
+    for name, (module, class_name) in FACTORY_CLASSES.items():
+        assert declared[name] == f"{module}:{class_name}"
+    assert set(FACTORY_CLASSES) | {"", "mock"} == set(KNOWN_FACTORIES)
+
+
+def test_unknown_factory_name_says_which_are_known() -> None:
+    from kiosk.hardware.factory import _try_factory
+
+    factory, reason = _try_factory("sysfs")
+    assert factory is None
+    assert reason.startswith("unknown pin factory (known: lgpio")
+
+
+def test_leds_on_mock_pins_run_without_importlib_metadata() -> None:
+    """importlib.metadata and what it imports stay out of the daemon (~1.7 MB resident for
+    its whole life): gpiozero imports ``entry_points`` at import time but kiosk never makes
+    it look anything up. gpiozero's ``entry_points`` still works if something calls it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import kiosk.cli, kiosk.daemon, kiosk.hardware.gpio, kiosk.net.link\n"
+        "from kiosk.config import GpioSettings\n"
+        "from kiosk.core.events import State, StateChanged\n"
+        "from kiosk.hardware.factory import open_pin_factory\n"
+        "from kiosk.hardware.leds import GpioLeds\n"
+        "settings = GpioSettings(pin_factory='mock', led='rgb')\n"
+        "factory, _ = open_pin_factory(settings)\n"
+        "leds = GpioLeds(settings, factory)\n"
+        "leds.on_event(StateChanged(0.0, State.IDLE, State.SPEAKING, 'answer', 1))\n"
+        "leds.render(0.5)\n"
+        "print(sorted(m for m in ('importlib.metadata', 'importlib_metadata', 'email', 'zipfile')"
+        " if m in sys.modules))\n"
+        "from gpiozero.devices import entry_points\n"
+        "print(sorted(ep.name for ep in entry_points(group='gpiozero_pin_factories')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "['lgpio', 'mock', 'native', 'pigpio', 'rpigpio']"]
