@@ -7,7 +7,6 @@ the key (or the environment variable the value came from).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import sys
 import types
 import typing
@@ -128,6 +127,8 @@ def _unknown(name: str, known: typing.Iterable[str], what: str, env_prefix: str 
 def _suggest(name: str, known: typing.Iterable[str], env_prefix: str = "") -> str:
     names = sorted(known)
     shown = [(env_prefix + k).upper() if env_prefix else k for k in names]
+    import difflib  # here: only a mistyped name needs it, and a daemon lives long
+
     close = difflib.get_close_matches(name.lower(), names, n=1, cutoff=0.6)
     if close:
         return f"did you mean {shown[names.index(close[0])]}?"

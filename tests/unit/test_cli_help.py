@@ -48,3 +48,33 @@ def test_help_runs_for_run_and_fake_server() -> None:
             capture_output=True, text=True, timeout=60, check=True,
         ).stdout
         assert "Exit codes" in out
+
+
+def test_own_commands_are_the_ones_defined_without_the_command_modules() -> None:
+    from kiosk.cli import OWN_COMMANDS
+
+    own = {n.split()[1] for n, _ in walk(build_parser("run")) if n.count(" ") == 1}
+    assert own == OWN_COMMANDS
+
+
+def test_kiosk_run_leaves_the_other_commands_modules_unimported() -> None:
+    """The daemon keeps what it imports for its whole life: `kiosk run` parses its arguments
+    without importing `kiosk check`'s, `index`'s or `report`'s modules (~0.5 MB resident),
+    nor difflib (only a mistyped setting needs it); any other command still sees every
+    command."""
+    code = (
+        "import sys\n"
+        "from kiosk import cli\n"
+        "heavy = ('kiosk.service.check', 'kiosk.rag.cli', 'kiosk.report', 'csv', 'difflib')\n"
+        "args = cli.build_parser('run').parse_args(['run', '--config', 'x.toml'])\n"
+        "print(args.func is cli.cmd_run, [m for m in heavy if m in sys.modules])\n"
+        "cli.main(['version'])\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+        "print(cli.build_parser('report').parse_args(['report', '--json']).json)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    from kiosk import __version__
+
+    assert out == ["True []", f"kiosk {__version__}", "[]", "True"]
