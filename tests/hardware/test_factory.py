@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from kiosk.config import GpioSettings
@@ -112,6 +113,18 @@ def test_factory_table_is_gpiozeros_own_entry_points() -> None:
     for name, (module, class_name) in FACTORY_CLASSES.items():
         assert declared[name] == f"{module}:{class_name}"
     assert set(FACTORY_CLASSES) | {"", "mock"} == set(KNOWN_FACTORIES)
+
+
+def test_a_named_factory_is_made_from_its_module_and_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a Pi's lgpio takes (gpiozero.pins.lgpio needs the lgpio module and a GPIO chip),
+    # with gpiozero's mock factory in its place.
+    from kiosk.hardware import factory as module
+
+    monkeypatch.setitem(module.FACTORY_CLASSES, "lgpio", ("gpiozero.pins.mock", "MockFactory"))
+    made, description = open_pin_factory(GpioSettings(pin_factory="lgpio"))
+    assert isinstance(made, MockFactory)
+    assert description == "lgpio"
+    made.close()
 
 
 def test_unknown_factory_name_says_which_are_known() -> None:
