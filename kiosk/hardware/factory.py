@@ -6,7 +6,7 @@ a missing board; it returns ``(None, reason)`` and the caller uses ``NoLeds`` an
 button. The factory is returned, never installed as ``Device.pin_factory``.
 
 gpiozero is imported through :func:`import_gpiozero`, and never with importlib.metadata: see
-there (~1.7 MB resident for the daemon's whole life, for an entry-point table it never reads).
+there (~0.9 MB resident for the daemon's whole life, for an entry-point table it never reads).
 """
 
 from __future__ import annotations
@@ -40,11 +40,11 @@ def import_gpiozero(module: str = "gpiozero") -> types.ModuleType:
     gpiozero (``devices``, ``pins.mock``) binds ``entry_points`` from importlib_metadata or
     importlib.metadata at import time, and calls it only to look up a pin factory or mock pin
     class given by name. kiosk always passes the factory and the pin class themselves, but the
-    import alone keeps importlib.metadata and what it pulls in (email, zipfile, csv...) in
-    memory for the daemon's life: ~1.7 MB resident of an idle kiosk on its LEDs (ad hoc,
-    lean3). So while gpiozero imports, ``importlib_metadata`` is a stand-in whose
-    ``entry_points`` imports the real one on its first call (gpiozero keeps working the same
-    if anything ever does call it), and is gone again afterwards."""
+    import alone keeps importlib.metadata and what it pulls in (email, zipfile...) in memory
+    for the daemon's life: ~0.9 MB resident of an idle kiosk on its LEDs (ad hoc, lean3).
+    So while gpiozero imports, ``importlib_metadata`` is a stand-in whose ``entry_points``
+    imports the real one on its first call (gpiozero keeps working the same if anything ever
+    does call it), and is gone again afterwards."""
     if "importlib_metadata" in sys.modules or "importlib.metadata" in sys.modules:
         return importlib.import_module(module)
     stand_in = types.ModuleType("importlib_metadata", "kiosk: importlib.metadata on first use")

@@ -420,7 +420,7 @@ def parse_retry_after(value: str | None, now_wallclock: float) -> float | None:
     try:
         seconds = float(text)
     except ValueError:
-        # Imported here: the email package (~0.5 MB resident) for a rare header form.
+        # Imported here: the email package (~0.4 MB resident) for a rare header form.
         from email.utils import parsedate_to_datetime
 
         try:

@@ -136,7 +136,7 @@ def test_unknown_factory_name_says_which_are_known() -> None:
 
 
 def test_leds_on_mock_pins_run_without_importlib_metadata() -> None:
-    """importlib.metadata and what it imports stay out of the daemon (~1.7 MB resident for
+    """importlib.metadata and what it imports stay out of the daemon (~0.9 MB resident for
     its whole life): gpiozero imports ``entry_points`` at import time but kiosk never makes
     it look anything up. gpiozero's ``entry_points`` still works if something calls it."""
     import subprocess
