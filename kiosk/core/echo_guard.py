@@ -69,6 +69,17 @@ class EchoGuard:
         return self._room_dbfs
 
     @property
+    def _band_room_dbfs(self) -> float:
+        """The room's level for the guard's bands: the learned one, or until it is learned (a
+        kiosk whose first audio was a question answers before it heard the room alone) the
+        quietest any onset could be. Never nothing: a band the answer's echo leaves empty holds
+        only the microphone's own noise, 70-80 dB under the frame, and by the band's decaying
+        envelope alone that noise passed for a visitor (the answer paused itself every ~250 ms)."""
+        if self._room_dbfs is not None:
+            return self._room_dbfs
+        return self.settings.min_level_dbfs - self.settings.onset_margin_db
+
+    @property
     def echo_cancelled_well(self) -> bool:
         """An echo canceller runs and leaves at most ``AEC_TRUSTED_RETURN_DB`` of the echo: barge-in
         then needs the usual onset over what is left of it (until then the guard's rules hold)."""
@@ -167,7 +178,7 @@ class EchoGuard:
                 diff if self._period_echo_db is None else max(self._period_echo_db, diff)
             )
             if self._frame_bands is not None:
-                self.bands.learn(self._frame_bands[0], self.noise_floor_dbfs)
+                self.bands.learn(self._frame_bands[0], self._band_room_dbfs)
         if self._guard_frames == ECHO_LEARN_FRAMES and self._period_echo_db is not None:
             self.echo_return_db = self._period_echo_db
             self.bands.end_period()
@@ -203,6 +214,6 @@ class EchoGuard:
         ):
             return False
         over = self.bands.bands_over(
-            self._frame_bands[0], s.barge_in_margin_db, self.noise_floor_dbfs, self._guard_learning
+            self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
         )
         return over >= BANDS_OVER

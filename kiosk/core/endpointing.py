@@ -47,6 +47,12 @@ CUT_SPEECH_MS = 3000
 ECHO_REFERENCE_MS = 200
 # A syllable nucleus peaks at least this far above the room's ambient level.
 NUCLEUS_ABOVE_ROOM_DB = 9.0
+# Once loud voice has paused the answer (vad.barge_in_pause_ms), a gap this long after its last
+# loud frame (unvoiced or quiet: between the visitor's syllables) neither ends the onset run nor
+# resumes the answer. Without it the gap after the first syllable of a quiet "stop" ended the
+# run: the answer resumed, its echo came back over the next syllable, and the 15 loud frames
+# that prove a barge-in were never heard in one run (the e2e quiet-stop test: a 180 ms gap).
+SUSPECT_GAP_MS = 200
 
 
 class Endpointer(EchoGuard):
@@ -80,6 +86,9 @@ class Endpointer(EchoGuard):
         self._onset_frames: list[bytes] = []  # voiced run not yet long enough to count
         self._onset_loud = 0  # frames of that run at or above the level floor
         self._suspect_frames = 0  # loud frames in a row the detector's first opinion calls voice
+        self._paused_for = 0  # the suspicion (frames) that paused the answer, while it stands
+        self._gap_left = 0  # frames the onset run may still go without loud voice, paused
+        self._gap_frames = max(1, SUSPECT_GAP_MS // frame_ms)
         self._pause: list[bytes] = []  # silence inside an utterance, held back
         self._in_speech = False
         self._forced = False
@@ -175,11 +184,30 @@ class Endpointer(EchoGuard):
         confirms it): pausing the answer is cheap and undone after a blip, so it must not
         wait for the second opinion.
         """
+        suspect = self._suspicion_frames()
+        if self._gap_left > 0:  # a gap between syllables after the answer paused
+            suspect = max(suspect, self._paused_for)
+        return suspect * self.frame_ms
+
+    def _suspicion_frames(self) -> int:
         # With AEC the first opinion alone needs a frame more: a canceller's residual leaks
         # for a few frames now and then, and webrtcvad calls it voice (Silero does not).
         leak = self.echo_relearn and self.echo_guarded and not self._onset_loud
-        suspect = 0 if self._in_speech else max(self._onset_loud, self._suspect_frames - leak)
-        return suspect * self.frame_ms
+        return 0 if self._in_speech else max(self._onset_loud, self._suspect_frames - leak)
+
+    def _hold_suspicion(self, loud_voice: bool, guard: bool) -> None:
+        """After this frame: a loud voiced frame of a suspicion that pauses the answer keeps
+        it paused ``SUSPECT_GAP_MS`` more; any other frame counts that time down."""
+        suspect = self._suspicion_frames()
+        if guard and loud_voice and suspect * self.frame_ms >= self.settings.barge_in_pause_ms:
+            self._paused_for = max(self._paused_for, suspect)
+            self._gap_left = self._gap_frames
+        elif self._gap_left > 0:
+            self._gap_left -= 1
+            self._paused_for = self._paused_for if self._gap_left else 0
+
+    def _forget_suspicion(self) -> None:
+        self._suspect_frames = self._paused_for = self._gap_left = 0
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -195,7 +223,7 @@ class Endpointer(EchoGuard):
         self._pause = []
         self._onset_frames = []
         self._onset_loud = 0
-        self._suspect_frames = 0
+        self._forget_suspicion()
 
     def carry_room(self, other: Endpointer) -> None:
         """Adopt what ``other`` learned about the room: its ambient level and echo return
@@ -218,7 +246,7 @@ class Endpointer(EchoGuard):
         self._forced = False
         self._onset_frames = []
         self._onset_loud = 0
-        self._suspect_frames = 0
+        self._forget_suspicion()
         self._learning_run = False
         self._pause = []
         self._voiced_ms = 0
@@ -292,6 +320,7 @@ class Endpointer(EchoGuard):
             loud = level >= floor or (guard and self._loud_in_bands(level, onset_level))
             self._suspect_frames = self._suspect_frames + 1 if first_opinion and loud else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
+            self._hold_suspicion(first_opinion and loud, guard)
         if not guard:  # the room (and a turn's gaps), never our own echo
             # Nor a visitor who goes on talking after their turn was cut short (error, cap):
             # for a while, frames loud enough to open a turn are no ambient.
@@ -311,9 +340,14 @@ class Endpointer(EchoGuard):
         while our answer (or its echo tail) plays without AEC, at a louder one (the guard),
         since the speaker's echo is quieter than someone talking to us. Quieter voiced frames
         inside the run neither count nor break it (real speech dips between syllables); an
-        unvoiced frame ends the run (a cough or click stays a blip).
+        unvoiced frame ends the run (a cough or click stays a blip), unless the run has paused
+        the answer and its last loud frame is at most ``SUSPECT_GAP_MS`` old.
         """
         s = self.settings
+        if not voiced and guard and self._gap_left > 0 and self._onset_frames:
+            # Between syllables, the answer paused: the run goes on.
+            self._onset_frames.append(frame)
+            return []
         if not voiced:
             if self._onset_frames:
                 for f in self._onset_frames:
@@ -356,7 +390,7 @@ class Endpointer(EchoGuard):
         self._preroll.clear()
         self._onset_frames = []
         self._onset_loud = 0
-        self._suspect_frames = 0
+        self._forget_suspicion()
         self._learning_run = False
         self._in_speech = True
         self._forced = False

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.core.echo_bands import BANDS_OVER
-from kiosk.core.endpointing import ECHO_LEARN_FRAMES, Onset
-from tests.unit.test_endpointing import SETTINGS, Mic
+from kiosk.core.endpointing import ECHO_LEARN_FRAMES, Endpointer, Onset
+from tests.unit.test_endpointing import SETTINGS, Mic, is_speech
 from tests.unit.test_guard_lined_up import ROOM_DBFS, room_mic
 
 ECHO_DB = -12.0
@@ -146,3 +146,24 @@ def test_the_answers_own_echo_never_pauses_it_whatever_its_bands(
         heard = add(echo, [room_band] * 8)
         assert feed(mic, heard, ref) == []
         assert mic.endpointer.suspected_speech_ms == 0
+
+
+def test_before_the_room_is_known_the_microphones_own_noise_in_a_band_is_no_visitor() -> None:
+    """A kiosk whose first audio was a question answers before it heard the room alone (the
+    frames that led up to the onset are not the room), so the room's level is unknown. In the
+    bands the answer leaves empty the microphone hears only its own noise, ~75 dBFS down, while
+    the speaker's envelope there decays further at every frame: judged by that envelope alone,
+    the noise was over the bar in 3-5 bands and the answer paused itself every ~250 ms (the e2e
+    quiet-stop test, since the onset's frames are kept out of the room)."""
+    mic = Mic(Endpointer(is_speech, SETTINGS, 20))
+    mic.endpointer.reference_aligned = True
+    assert mic.endpointer.noise_floor_dbfs is None
+    self_noise = [-75.0] * 8
+    for k in range(60):
+        # A vowel under 1 kHz; above it the speaker's level, faint while the echo is learned,
+        # later falls away further as its tail decays.
+        answer = ANSWER[:4] + [-85.0 if k < 2 * ECHO_LEARN_FRAMES else -95.0 - 5 * (k % 4)] * 4
+        heard = add([a + ECHO_DB for a in answer], self_noise)
+        assert feed(mic, heard, answer) == []
+        assert mic.endpointer.suspected_speech_ms == 0, k
+    assert mic.endpointer.noise_floor_dbfs is None  # still: every frame was guarded
