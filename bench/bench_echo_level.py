@@ -1,6 +1,7 @@
 """CPU of the guard's lined-up echo reference (kiosk.audio.echo_level.EchoLevelTap, with its
-band levels) against the same tap without bands (the whole frame's level only), the in-process
-canceller (SpeexDSP) and the bare loop, in one run, per second of playback.
+band levels and pitch cue) against the same tap without the pitch cue, without either (the whole
+frame's level only), the in-process canceller (SpeexDSP) and the bare loop, in one run, per
+second of playback.
 
 The loop is what the pipeline does per 20 ms while an answer plays: the speaker takes a
 block from the playback buffer (the tap's listener stamps and resamples it) and one
@@ -32,8 +33,10 @@ def _loop(kind: str, answer: np.ndarray, mic: np.ndarray) -> float:
     playback.write(up.process(answer.astype("<i2").tobytes()) + up.flush(), "item")
     now = [0.0]
     tap: Any = None
-    if kind in ("tap", "tap-level"):
-        tap = EchoLevelTap(playback, lambda: now[0], lambda: 0.1, 20, bands=kind == "tap")
+    if kind in ("tap", "tap-bands", "tap-level"):
+        tap = EchoLevelTap(
+            playback, lambda: now[0], lambda: 0.1, 20, bands=kind != "tap-level", pitch=kind == "tap"
+        )
     elif kind == "speex":
         tap = echo_canceller_for("speex", playback, lambda: now[0], lambda: 0.1, 20)
     started = time.process_time()
@@ -61,7 +64,7 @@ def run(quick: bool) -> dict[str, Any]:
     echo = np.concatenate([np.zeros(lag), answer])[: answer.size] * 10 ** (-12 / 20)
     noise = np.random.default_rng(1).standard_normal(answer.size) * 3  # ~ -80 dBFS
     mic = np.clip(np.rint(echo + noise), -32768, 32767).astype("<i2")
-    kinds = ["bare", "tap", "tap-level"] + (["speex"] if speexdsp.available() else [])
+    kinds = ["bare", "tap", "tap-bands", "tap-level"] + (["speex"] if speexdsp.available() else [])
     cpu: dict[str, list[float]] = {k: [] for k in kinds}
     for _ in range(1 if quick else 5):  # interleaved, best of 5: the machine is shared
         for k in kinds:
@@ -70,14 +73,20 @@ def run(quick: bool) -> dict[str, Any]:
     per_s = {k: round((best[k] - best["bare"]) * 1000 / seconds, 3) for k in kinds if k != "bare"}
     rows = [
         {
-            "name": "guard's lined-up reference with band levels (EchoLevelTap), CPU ms per s of playback",
+            "name": "guard's lined-up reference with band levels and pitch cue (EchoLevelTap), "
+            "CPU ms per s of playback",
             "value": per_s["tap"],
             "note": f"over the bare loop ({best['bare'] * 1000 / seconds:.3f} ms/s); best of runs",
         },
         {
+            "name": "the same tap without the pitch cue (bands only), same run, CPU ms per s",
+            "value": per_s["tap-bands"],
+            "note": f"the pitch cue costs {per_s['tap'] - per_s['tap-bands']:.3f} ms/s",
+        },
+        {
             "name": "the same tap without bands (whole-frame level only), same run, CPU ms per s",
             "value": per_s["tap-level"],
-            "note": f"bands cost {per_s['tap'] - per_s['tap-level']:.3f} ms/s",
+            "note": f"bands cost {per_s['tap-bands'] - per_s['tap-level']:.3f} ms/s",
         },
     ]
     if "speex" in per_s:

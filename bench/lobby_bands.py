@@ -11,7 +11,9 @@ them up to the first pause it would make. Per frame it keeps what the pipeline h
 endpointer: the microphone frame, the reference level (lined up once the lag is settled, else
 the span's loudest), the band levels of both (``EchoLevelTap.frame_bands``), the relined
 history at the realignment, whether the guard was up and the answer playing, and the voice
-detector's votes (webrtcvad's first opinion, Silero's confirmation).
+detector's votes (webrtcvad's first opinion, Silero's confirmation), and the reference frame the
+tap took for it (lined up or not yet), from which the replay computes the pitch cue
+(:class:`~kiosk.audio.echo_pitch.PitchCue`) as the tap does.
 
 The replay feeds those frames to a fresh :class:`~kiosk.core.endpointing.Endpointer` (the
 shipped code; module constants may be patched to compare rules) and stops at the first frame
@@ -76,6 +78,7 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
                 "frame": frame,
                 "far": tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs,
                 "bands": tap.frame_bands,
+                "ref": tap._pass.ref,  # the reference frame the tap took (None: nothing played)
                 "relined": (list(tap.relined), list(tap.relined_bands)) if relined else None,
                 "guarded": self.endpointer.guarded,
                 "speaking": speaking,
@@ -121,9 +124,25 @@ def at_s(i: int) -> float:
     return (i + 1) * FRAME_S  # frame i has been delivered (lobby_driver.RunLog.at_s)
 
 
-def first_pause(run: dict[str, Any], bands: bool = True) -> int | None:
+def pitch_cues(run: dict[str, Any]) -> list[Any]:
+    """The tap's pitch cue per frame (None where nothing played or the frame is quiet; traces
+    from before the cue have no reference frames: None throughout)."""
+    from kiosk.audio.echo_pitch import PitchCue
+
+    cue, out, playing = PitchCue(int(FRAME_S * 16000)), [], False
+    for f in run["frames"]:
+        ref = f.get("ref")
+        if ref is None and playing:
+            cue.restart()  # the tap: a new playback stretch starts afresh
+        playing = ref is not None
+        out.append(None if ref is None else cue.pair(f["frame"], ref, frame_dbfs(f["frame"])))
+    return out
+
+
+def first_pause(run: dict[str, Any], bands: bool = True, pitch: bool = True) -> int | None:
     """The first frame the pipeline would pause (or cut) the answer on, replayed."""
     frames = run["frames"]
+    cues = pitch_cues(run) if pitch else [None] * len(frames)
 
     class Votes:
         provisional = False
@@ -142,7 +161,9 @@ def first_pause(run: dict[str, Any], bands: bool = True) -> int | None:
         if f["relined"] is not None:
             ep.relearn_echo(f["relined"][0], f["relined"][1] if bands else None)
         ep.guarded = f["guarded"]
-        events = ep.process(f["frame"], f["far"], frame_dbfs(f["frame"]), f["bands"] if bands else None)
+        events = ep.process(
+            f["frame"], f["far"], frame_dbfs(f["frame"]), f["bands"] if bands else None, cues[i]
+        )
         onset = any(isinstance(e, Onset) for e in events)
         suspect = ep.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
         if f["speaking"] and (suspect or onset) and i >= run["answer_start"]:
@@ -150,11 +171,11 @@ def first_pause(run: dict[str, Any], bands: bool = True) -> int | None:
     return None
 
 
-def score(runs: list[dict[str, Any]], bands: bool = True) -> dict[str, Any]:
+def score(runs: list[dict[str, Any]], bands: bool = True, pitch: bool = True) -> dict[str, Any]:
     delays: dict[str, list[float]] = {}
     selfs, missed, per_mix = [], [], []
     for r in runs:
-        i = first_pause(r, bands)
+        i = first_pause(r, bands, pitch)
         t0 = r["onset_s"] if r["onset_s"] is not None else math.inf
         if i is not None and at_s(i) < t0:
             selfs.append(f"{r['mix']} {r['echo_db']:g} dB at {at_s(i) - at_s(r['answer_start']):.2f} s")
@@ -167,6 +188,7 @@ def score(runs: list[dict[str, Any]], bands: bool = True) -> dict[str, Any]:
     m12 = sorted(delays.get("-12", []))
     return {
         "bands": bands,
+        "pitch": pitch,
         "minus12_p95_ms": bl.pct(m12, 95),
         "minus12_ms": m12,
         "all_levels_p95_ms": bl.pct([d for v in delays.values() for d in v], 95),
@@ -183,7 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seed,
         "traces": [str(p) for p in args.rescore or []],
         "runs": len(runs),
-        "by_rule": [score(runs, bands=True), score(runs, bands=False)],
+        "by_rule": [
+            score(runs, bands=True, pitch=True),
+            score(runs, bands=True, pitch=False),
+            score(runs, bands=False, pitch=False),
+        ],
     }
     for row in out["by_rule"]:
         print({k: v for k, v in row.items() if k != "per_mix"})

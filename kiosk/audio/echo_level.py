@@ -27,6 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
+from kiosk.audio.echo_pitch import PitchCue, PitchLevels
 from kiosk.core.echo_bands import BandLevels
 from kiosk.core.endpointing import frame_dbfs
 
@@ -94,6 +95,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         frame_ms: int,
         *,
         bands: bool = True,
+        pitch: bool = True,
     ) -> None:
         self._pass = _PassThrough()
         super().__init__(playback, clock, latency_s, frame_ms, lambda *_: self._pass)
@@ -103,6 +105,10 @@ class EchoLevelTap(PlaybackEchoCanceller):
         self.meter = BandMeter(self.frame_samples) if bands else None  # None: no bands
         self.frame_bands: BandLevels | None = None
         self.relined_bands: list[BandLevels | None] = []
+        # The microphone's periodicity against the reference's, from the answer's first frame
+        # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
+        self.pitch = PitchCue(self.frame_samples) if pitch else None
+        self.frame_pitch: PitchLevels | None = None
 
     @property
     def lag_settled(self) -> bool:
@@ -118,8 +124,10 @@ class EchoLevelTap(PlaybackEchoCanceller):
         realignments = self.realignments
         self._pass.ref = None
         super().process(frame, captured_at_s)
-        self.frame_bands = None
+        self.frame_bands = self.frame_pitch = None
         if not self._ref_levels:  # nothing played lately: a new stretch starts afresh
+            if self._heard and self.pitch is not None:
+                self.pitch.restart()
             self._heard.clear()
             return frame
         if self.realignments != realignments:
@@ -128,7 +136,10 @@ class EchoLevelTap(PlaybackEchoCanceller):
             self.frame_bands = self.meter.pair(frame, self._pass.ref)
         at = self._mic_next_s - self.frame_ms / 1000  # where _mic_time put this frame
         keep = frame if self.meter is not None and not self.lag_settled else None
-        self._heard.append((at, frame_dbfs(frame), keep))
+        level = frame_dbfs(frame)
+        if self.pitch is not None and self._pass.ref is not None:
+            self.frame_pitch = self.pitch.pair(frame, self._pass.ref, level)
+        self._heard.append((at, level, keep))
         return frame
 
     def _reline(self) -> None:

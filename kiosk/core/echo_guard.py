@@ -35,6 +35,13 @@ ECHO_RELEARN_ABOVE_ROOM_DB = 25.0
 AEC_TRUSTED_RETURN_DB = -20.0
 # Lined up (no AEC), the frames heard before are relearned from; this many loud ones suffice.
 RELEARN_ENOUGH_FRAMES = ECHO_LEARN_FRAMES // 2
+# A second voice (no AEC; kiosk.audio.echo_pitch): a frame the microphone repeats in at some pitch
+# period at least this strongly (normalized autocorrelation)...
+PITCH_MIN = 0.6
+# ...and this much more strongly than the speaker's reference did at that period over its last
+# few frames counts as over the echo, however loud the echo: the echo repeats where the answer
+# does. (Tuning split + seeds 3-5, replayed: see the README's lobby section.)
+PITCH_OVER_REFERENCE = 0.3
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -50,6 +57,7 @@ class EchoGuard:
     _echo_ref_dbfs: float
     bands: EchoBands
     _frame_bands: BandLevels | None
+    _frame_pitch: tuple[float, float] | None
     echo_return_db: float | None
     _period_echo_db: float | None
     _guard_frames: int
@@ -217,3 +225,14 @@ class EchoGuard:
             self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
         )
         return over >= BANDS_OVER
+
+    def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
+        """A voice the answer lacks (no AEC: the reference's pitch is known), over the guard's
+        minimum. Needs no learned echo return: it holds from an answer's first frame on, before
+        the echo's lag is measured, and however loud the echo."""
+        if self._frame_pitch is None or self.earcon_echo:
+            return False
+        if level < max(onset_level, self.settings.barge_in_min_level_dbfs):
+            return False
+        mic, reference = self._frame_pitch
+        return mic >= PITCH_MIN and mic - reference >= PITCH_OVER_REFERENCE

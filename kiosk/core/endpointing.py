@@ -108,6 +108,7 @@ class Endpointer(EchoGuard):
         # Lined up (no AEC), the guard judges each band too (kiosk.core.echo_bands).
         self.bands = EchoBands(self._tail_decay_db)
         self._frame_bands: BandLevels | None = None
+        self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
         self._cut_left = 0  # frames after a turn was cut short mid-speech
@@ -260,6 +261,7 @@ class Endpointer(EchoGuard):
         far_end_dbfs: float | None = None,
         level_dbfs: float | None = None,
         bands: BandLevels | None = None,
+        pitch: tuple[float, float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -270,6 +272,8 @@ class Endpointer(EchoGuard):
                 or when an echo canceller takes care of it.
             level_dbfs: ``frame_dbfs(frame)`` if already known (:func:`frame_levels_dbfs`).
             bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
+            pitch: (microphone, speaker) periodicity at the microphone's pitch period, while
+                the speaker plays (no AEC; :class:`kiosk.audio.echo_pitch.PitchCue`).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:
@@ -297,6 +301,7 @@ class Endpointer(EchoGuard):
         if not guard:
             self._echo_ref_dbfs = -math.inf
         self._frame_bands = bands if self.reference_aligned and guard else None
+        self._frame_pitch = pitch if self.reference_aligned and guard else None
         self._hear_bands()
         if ref > -math.inf:
             self._unguarded_frames = 0
@@ -317,7 +322,10 @@ class Endpointer(EchoGuard):
             if guard:
                 far_end = self._echo_ref_dbfs if math.isfinite(self._echo_ref_dbfs) else None
                 floor = max(floor, self._guard_floor_dbfs(far_end))
-            loud = level >= floor or (guard and self._loud_in_bands(level, onset_level))
+            loud = level >= floor or (
+                guard
+                and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
+            )
             self._suspect_frames = self._suspect_frames + 1 if first_opinion and loud else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
             self._hold_suspicion(first_opinion and loud, guard)
