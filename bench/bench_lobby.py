@@ -55,10 +55,10 @@ PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
 # start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
-# Peers only when asked (--modes): "guard-level", the lined-up guard judging the whole frame
-# only (no bands); "guard-recent", by the speaker's loudest block of the last 200 ms.
+# Peers (--modes): "guard-bands", the guard without its pitch cue; "guard-level", whole frame only
+# (no bands, no pitch cue); "guard-recent", by the speaker's loudest block of the last 200 ms.
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
-PEER_MODES = (("guard-level", False, 0.0), ("guard-recent", False, 0.0))
+PEER_MODES = tuple((m, False, 0.0) for m in ("guard-bands", "guard-level", "guard-recent"))
 Modes = tuple[tuple[str, bool, float], ...]
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 

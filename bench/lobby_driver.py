@@ -209,6 +209,8 @@ async def run_mix(
         voice_detector(cfg.vad, VAD_RATE_HZ, frame_ms),  # the daemon's detector ([vad] neural)
         clock,
     )
+    if guard in ("guard-bands", "guard-level") and pipeline.echo_level is not None:
+        pipeline.echo_level.pitch = None  # the guard without its pitch cue
     if guard == "guard-level" and pipeline.echo_level is not None:
         pipeline.echo_level.meter = None  # the lined-up guard judging the whole frame only
     if guard == "guard-recent" and pipeline.echo_level is not None:
