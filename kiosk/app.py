@@ -142,7 +142,10 @@ class KioskPipeline:
         # (the same reference timeline and measured lag, no filter).
         self.echo_level: EchoLevelTap | None = None
         if self.echo_canceller is None and not cfg.audio.echo_cancelled:
-            self.echo_level = EchoLevelTap(playback, clock, self._unheard_s, cfg.audio.frame_ms)
+            self.echo_level = EchoLevelTap(
+                playback, clock, self._unheard_s, cfg.audio.frame_ms,
+                pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs,  # quieter frames never count
+            )
         self.endpointer.reference_aligned = self.echo_level is not None
         self._realignments_seen = 0
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.

@@ -5,14 +5,15 @@ echo, as a whole frame or in enough bands (:mod:`kiosk.core.echo_bands`). A visi
 talking as loud as the echo, in the same bands, is heard by neither. But her voice has its own
 pitch: the microphone then repeats itself at her pitch period, and the kiosk knows exactly what
 it plays. :class:`PitchCue` measures, per microphone frame, how strongly the microphone repeats
-at its best period (normalized autocorrelation over the last 40 ms at 8 kHz, 80-500 Hz) and how strongly
-the reference did at that period over the last ``HISTORY_WINDOWS`` frames (the room's tail and an
-echo lag not yet measured blur which reference frame is in the microphone). The echo repeats
-where the reference does; a second voice, where it does not. The numbers go to the core as
-data (:meth:`kiosk.core.echo_guard.EchoGuard._loud_in_pitch` decides).
+at its best period (normalized autocorrelation over the last 40 ms at 8 kHz, 80-500 Hz) and how
+strongly the reference did at that period over the last ``HISTORY_WINDOWS`` frames (the room's
+tail and an echo lag not yet measured blur which reference frame is in the microphone). The echo
+repeats where the reference does; a second voice, where it does not. The numbers go to the core
+as data (:meth:`kiosk.core.echo_guard.EchoGuard._loud_in_pitch` decides).
 
-Cost while the speaker plays: one batched rfft pair of 512 points per frame (microphone and
-reference together); the microphone's only for frames loud enough to matter; nothing idle.
+Cost while the speaker plays: for a microphone frame loud enough to count, one batched rfft pair
+of 512 points (it and the reference windows not yet looked at); for a quieter one, a decimation;
+nothing idle.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ LAG_TOLERANCE = 1
 # frames: the room's tail repeats the answer's last syllable; before the echo's lag is measured
 # the reference frame may be tens of ms off).
 HISTORY_WINDOWS = 5
-# Microphone frames quieter than this (dBFS) are not looked at: the guard counts none of them
-# (vad.barge_in_min_level_dbfs, -30 by default, is the least it asks).
-MIN_MIC_DBFS = -36.0
+# Microphone frames quieter than this (dBFS) are not looked at, by default: the guard counts
+# none of them (vad.barge_in_min_level_dbfs, which the pipeline passes instead).
+MIN_MIC_DBFS = -30.0
 
 PitchLevels = tuple[float, float]  # (microphone periodicity, the reference's at that period)
 
@@ -40,38 +41,44 @@ PitchLevels = tuple[float, float]  # (microphone periodicity, the reference's at
 class PitchCue:
     """Feed (microphone frame, reference frame) pairs while the speaker plays; :meth:`pair`
     returns (the microphone's periodicity at its best period, the reference's best at that
-    period over its recent windows), or None when the microphone frame is too quiet."""
+    period over its recent windows), or None when the microphone frame is too quiet.
 
-    def __init__(self, frame_samples: int) -> None:
-        half = frame_samples // 2
-        self._n = 2 * half  # two frames: 40 ms at 20 ms frames (three periods at 80 Hz)
-        self._fft = 1 << (self._n + LAG_MAX - 1).bit_length()  # no circular wrap up to LAG_MAX
-        self._mic = np.zeros(half)
-        self._ref = np.zeros(half)
-        # The reference's normalized autocorrelation per recent frame (-1: nothing played).
-        self._ref_ac = np.full((HISTORY_WINDOWS, LAG_MAX - LAG_MIN + 1), -1.0)
-        self._next = 0
+    A reference window's periodicity is computed only once a loud microphone frame needs it
+    (with the microphone's, in one batch), and then kept: quiet frames cost a decimation."""
+
+    def __init__(self, frame_samples: int, min_mic_dbfs: float = MIN_MIC_DBFS) -> None:
+        self.min_mic_dbfs = min_mic_dbfs
+        self._half = frame_samples // 2
+        n = 2 * self._half  # two frames: 40 ms at 20 ms frames (three periods at 80 Hz)
+        self._fft = 1 << (n + LAG_MAX - 1).bit_length()  # no circular wrap up to LAG_MAX
+        self._mic_prev: bytes | None = None
+        self._ref_prev = np.zeros(self._half)
+        # The recent reference windows (None: nothing played) and their periodicity once known.
+        self._refs: deque[list[np.ndarray | None]] = deque(maxlen=HISTORY_WINDOWS)
 
     def restart(self) -> None:
         """A new playback stretch: nothing heard before counts."""
-        self._mic[:] = 0
-        self._ref[:] = 0
-        self._ref_ac[:] = -1.0
+        self._mic_prev = None
+        self._ref_prev = np.zeros(self._half)
+        self._refs.clear()
 
     def pair(self, mic: bytes, ref: bytes, mic_dbfs: float) -> PitchLevels | None:
         r = _decimated(ref)
-        loud = mic_dbfs >= MIN_MIC_DBFS
-        m = _decimated(mic) if loud else np.zeros_like(r)
-        windows = np.stack([np.concatenate([self._ref, r]), np.concatenate([self._mic, m])])
-        self._mic, self._ref = m, r
-        ac = _normalized_autocorrelation(windows[: 1 + loud], self._fft)
-        self._ref_ac[self._next] = ac[0] if r.any() else -1.0
-        self._next = (self._next + 1) % HISTORY_WINDOWS
-        if not loud:
+        self._refs.append([np.concatenate([self._ref_prev, r]) if r.any() else None, None])
+        self._ref_prev = r
+        before, self._mic_prev = self._mic_prev, mic
+        if mic_dbfs < self.min_mic_dbfs:
             return None
-        k = int(np.argmax(ac[1]))
+        m = _decimated(before + mic) if before is not None else _decimated(bytes(len(mic)) + mic)
+        todo = [w for w in self._refs if w[0] is not None and w[1] is None]
+        windows = np.stack([m] + [w[0] for w in todo])  # type: ignore[misc]
+        ac = _normalized_autocorrelation(windows, self._fft)
+        for w, a in zip(todo, ac[1:], strict=True):
+            w[1] = a
+        k = int(np.argmax(ac[0]))
         lo, hi = max(0, k - LAG_TOLERANCE), k + LAG_TOLERANCE + 1
-        return float(ac[1][k]), float(self._ref_ac[:, lo:hi].max())
+        known = [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
+        return float(ac[0][k]), max(known, default=-1.0)
 
 
 def _decimated(pcm: bytes) -> np.ndarray:

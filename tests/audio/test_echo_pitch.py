@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kiosk.audio.echo_level import EchoLevelTap
-from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue
+from kiosk.audio.echo_pitch import PitchCue
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.resample import Resampler
 from kiosk.audio.wav import read_wav_mono
@@ -50,7 +50,8 @@ def run_tap(visitor_gain_db: float | None) -> list[tuple[float, tuple[float, flo
     up = Resampler(RATE, 24000)
     playback.write(up.process(answer.astype("<i2").tobytes()) + up.flush(), "item")
     now = [0.0]
-    tap = EchoLevelTap(playback, lambda: now[0], lambda: LATENCY_S, 20)
+    # Every frame looked at (the pipeline skips those under vad.barge_in_min_level_dbfs).
+    tap = EchoLevelTap(playback, lambda: now[0], lambda: LATENCY_S, 20, pitch_min_dbfs=-40.0)
     out = []
     for k in range(answer.size // FRAME):
         now[0] = k * 0.02
@@ -86,7 +87,7 @@ def test_a_quiet_frame_is_not_looked_at_and_a_new_stretch_forgets_the_reference(
     other = (3000 * np.sin(2 * np.pi * 110 * t)).astype("<i2").tobytes()
     cue = PitchCue(FRAME)
     quiet = (np.frombuffer(visitor, dtype="<i2") // 300).astype("<i2").tobytes()
-    assert frame_dbfs(quiet[: 2 * FRAME]) < MIN_MIC_DBFS
+    assert frame_dbfs(quiet[: 2 * FRAME]) < cue.min_mic_dbfs
     assert cue.pair(quiet[: 2 * FRAME], other[: 2 * FRAME], frame_dbfs(quiet[: 2 * FRAME])) is None
     # The answer repeats at 150 Hz: the microphone's 150 Hz is its echo...
     cue.pair(visitor[: 2 * FRAME], answer[: 2 * FRAME], -20.0)
