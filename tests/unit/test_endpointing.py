@@ -16,7 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import VadSettings
-from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Endpointer, EndpointEvent, Onset, Speech, frame_dbfs
+from kiosk.core.endpointing import (
+    ECHO_LEARN_FRAMES,
+    SUSPECT_GAP_MS,
+    EndOfSpeech,
+    Endpointer,
+    EndpointEvent,
+    Onset,
+    Speech,
+    frame_dbfs,
+)
 
 FRAME_MS = 20
 SAMPLES = 16000 * FRAME_MS // 1000
@@ -211,11 +220,13 @@ def test_guarded_quiet_voiced_frames_neither_count_nor_break_a_loud_run() -> Non
     assert len(numbers(onset.audio)) >= 11  # the quiet frame is part of the utterance
 
 
-def test_guarded_unvoiced_frame_breaks_a_loud_run() -> None:
+def test_guarded_unvoiced_gap_breaks_a_loud_run() -> None:
+    """Once the loud run paused the answer, a gap up to SUSPECT_GAP_MS may be between two
+    syllables (tests/unit/test_guard_gap.py); a longer one ends the run: the blip is over."""
     mic = make_mic()
     mic.endpointer.guarded = True
     mic.play(8)
-    mic.play(1, None)  # silence: a cough-sized blip is over
+    mic.play(SUSPECT_GAP_MS // FRAME_MS + 1, None)  # silence: a cough-sized blip is over
     assert mic.play(9) == []
     assert isinstance(mic.play(1)[0], Onset)
 
