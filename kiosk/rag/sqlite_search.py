@@ -24,9 +24,25 @@ Hence:
 - The scan runs through BLAS in float32 blocks (0.8 -> 0.45 ms, same scores; see
   :class:`~kiosk.rag.hybrid.VectorMatrix`).
 - Only the final hits' text is read.
+- The nearest passages and headings are picked on the scoring thread too, from the
+  question's script only (:meth:`~kiosk.rag.hybrid.VectorMatrix.top`): after BM25 only the
+  fusion (0.1 ms, was 0.5 with the two picks) and the hits' rows (0.3 ms) remain.
+
+Profiled again in stop 21 (11,060 chunks, thread CPU per query, mean / p95, on this shared
+2-core VM with ~50 % CPU steal): term selection 0.07; BM25 3.2 / 7.6; embedding 2.8 / 3.5
+(in-process; most of it waiting on the 13 MB of dense weights: the same products take a
+third of that with one matrix in L2); passage + heading scans 1.2; fusion 0.5 -> 0.1;
+the hits' rows 0.3. BM25 is ``bm25()`` itself, ~1.4 us per matched row (median 2,100
+rows, up to 6,400 for an English question of common words); matching alone, without it,
+takes 0.3 ms. A larger SQLite page cache or ``mmap_size`` changed nothing (the pages are
+in the OS cache). Not kept: an exact two-pass BM25 (MaxScore: score only rows with one of
+the rarer terms, accepted when the 30th score beats the most the common terms alone
+could add, ``idf x (k1 + 1)`` each) gave the same rankings on every bench question but
+was certified for too few of them (the bound is loose) to gain: mean 2.9 -> 2.6-3.1 ms,
+p95 worse.
 
 What is left is the model and FTS5 themselves: BM25 1.75 ms (p95 3.9) and the embedding
-1.75 ms (its dense layers, 8 MB of float32 weights read per query). Fewer FTS5 terms
+1.75 ms (its dense layers, 8 MB of float32 weights read per query; quiet machine). Fewer FTS5 terms
 would be cheaper but rank differently: thinning overlapping CJK bigrams, or pruning
 English terms by their stemmed frequency (``_informative`` looks up the unstemmed word,
 so English common words are rarely pruned), each cost tuning-set recall@5 (ja hybrid
@@ -41,14 +57,15 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
-import numpy.typing as npt
 
 from kiosk.rag.embedding import Embedder, EmbedderUnavailable, one_blas_thread, trim_heap
 from kiosk.rag.hybrid import (
     CONVERSATIONAL_BM25_WEIGHT,
+    QuestionVectors,
     VectorMatrix,
     floor_for,
     fuse_with_vectors,
+    score_question,
 )
 from kiosk.rag.knowledge import Hit
 from kiosk.rag.sqlite_open import BODY_WEIGHT, TITLE_WEIGHT, has_table
@@ -144,24 +161,20 @@ class IndexSearcher:
         self._refresh_caches(conn)
         n = k * CANDIDATES_PER_RESULT
         vectors = self._vectors if self._uses_vectors(query) else None
-        scoring: Future[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]] | None
-        scoring = None
+        scoring: Future[QuestionVectors] | None = None
         if vectors is not None:
             terms = without_kana_mixes(terms)
-            scoring = self._score_vectors_beside(vectors, self._headings, query)
+            scoring = self._score_vectors_beside(vectors, self._headings, query, n)
         terms = self._informative(terms)
         ranked = bm25(conn, terms, n) if terms else []
         if vectors is not None and scoring is not None:
             try:
-                scores, heading_scores = scoring.result()
+                question = scoring.result()
             except EmbedderUnavailable:  # logged where it happened: keywords only
                 vectors = None
         if vectors is not None and scoring is not None:
-            headings = None
-            if self._headings is not None and heading_scores is not None:
-                headings = (self._headings, heading_scores)
             weight = CONVERSATIONAL_BM25_WEIGHT if conversational(query) else 1.0
-            fused, best = fuse_with_vectors(ranked, vectors, scores, n, headings, weight)
+            fused, best = fuse_with_vectors(ranked, vectors, question, n, weight)
             floor = floor_for(self.relevance_floor, is_cjk(query))
             if best < floor and not covers_question(conn, ranked, terms):
                 return []  # below the relevance floor: nothing to say
@@ -174,10 +187,10 @@ class IndexSearcher:
         return hits
 
     def _score_vectors_beside(
-        self, vectors: VectorMatrix, headings: VectorMatrix | None, query: str
-    ) -> Future[tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]]:
-        """Embed ``query`` and score every passage and heading row on the worker thread
-        (see the module)."""
+        self, vectors: VectorMatrix, headings: VectorMatrix | None, query: str, n: int
+    ) -> Future[QuestionVectors]:
+        """Embed ``query``, score every passage and heading row and pick the ``n`` nearest
+        of each on the worker thread (see the module)."""
         assert self._embedder is not None
         embed = self._embedder.embed
         if self._worker is None:
@@ -186,10 +199,8 @@ class IndexSearcher:
             self._worker = ThreadPoolExecutor(1, thread_name_prefix="kiosk-embed")
         cjk = is_cjk(query)
 
-        def score() -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
-            q = embed([query])[0]
-            on_headings = headings.similarities(q, cjk) if headings is not None else None
-            return vectors.similarities(q, cjk), on_headings
+        def score() -> QuestionVectors:
+            return score_question(embed([query])[0], vectors, headings, n, cjk)
 
         return self._worker.submit(score)
 

@@ -8,7 +8,7 @@ import pytest
 
 from kiosk.rag.chunking import Chunk
 from kiosk.rag.embedding import Vectors
-from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors
+from kiosk.rag.hybrid import VectorMatrix, fuse_with_vectors, score_question
 from kiosk.rag.sqlite_index import SqliteIndex
 from kiosk.rag.sqlite_open import SCHEMA
 
@@ -129,19 +129,18 @@ def test_fusion_adds_the_heading_ranking_and_keeps_passage_cosines() -> None:
     passages = VectorMatrix([1, 2, 3], np.array([TABLE[f"{c.heading}\n{c.text}"] for c in GUIDE]))
     headings = VectorMatrix([1, 2, 3], np.array([TABLE[c.heading] for c in GUIDE]))
     q = np.array(TABLE["zebra"], dtype=np.float32)
-    scores = passages.similarities(q)
-    without, best = fuse_with_vectors([], passages, scores, 3)
+    without, best = fuse_with_vectors([], passages, score_question(q, passages, None, 3, None), 3)
     assert [i for i, _ in without] == [1, 2, 3] and best == pytest.approx(0.6, abs=0.01)
-    fused, best = fuse_with_vectors([], passages, scores, 3, (headings, headings.similarities(q)))
+    fused, best = fuse_with_vectors([], passages, score_question(q, passages, headings, 3, None), 3)
     assert [i for i, _ in fused] == [2, 1, 3] and best == pytest.approx(0.6, abs=0.01)
     assert fused[0][1] == pytest.approx(0.5, abs=0.01)
 
 
 def test_bm25_weight_lets_the_vector_rankings_outvote_a_bm25_first_place() -> None:
     passages = VectorMatrix([1, 2], np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
-    scores = passages.similarities(np.array([0.6, 0.8], dtype=np.float32))  # 2 nearest
-    bm25 = [(1, 9.0), (2, 1.0)]  # words: 1 first
-    equal, _ = fuse_with_vectors(bm25, passages, scores, 2)
+    question = score_question(np.array([0.6, 0.8], dtype=np.float32), passages, None, 2, None)
+    bm25 = [(1, 9.0), (2, 1.0)]  # words: 1 first; vectors: 2 nearest
+    equal, _ = fuse_with_vectors(bm25, passages, question, 2)
     assert [i for i, _ in equal] == [1, 2]  # a tie, broken by id
-    halved, _ = fuse_with_vectors(bm25, passages, scores, 2, bm25_weight=0.5)
+    halved, _ = fuse_with_vectors(bm25, passages, question, 2, bm25_weight=0.5)
     assert [i for i, _ in halved] == [2, 1]

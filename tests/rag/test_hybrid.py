@@ -99,6 +99,34 @@ def test_blocked_float_scan_gives_the_exact_int32_product_scores() -> None:
     assert np.array_equal(latin[~m.cjk], exact[~m.cjk]) and np.isneginf(latin[m.cjk]).all()
 
 
+def test_top_breaks_ties_in_row_order() -> None:
+    # Copies of one passage (a corpus ingested twice, untranslated headings in both
+    # languages) have equal cosines: which copy ranks first no longer depends on how
+    # argpartition happened to split the array.
+    rows = np.tile(np.eye(4, dtype=np.float32)[0], (300, 1))
+    rows[::7] = np.eye(4, dtype=np.float32)[1]
+    m = VectorMatrix(list(range(1000, 1300)), rows)
+    query = np.array([1.0, 0.2, 0.0, 0.0], dtype=np.float32)
+    assert m.top(m.similarities(query), 5) == [1001, 1002, 1003, 1004, 1005]
+    assert m.top(m.similarities(query), 5, cjk=False) == [1001, 1002, 1003, 1004, 1005]
+
+
+@pytest.mark.parametrize("rows", [5, 64, 100, 1500, 6000])
+@pytest.mark.parametrize("n", [1, 3, 30, 200])
+def test_top_is_the_n_best_rows_of_the_question_script(rows: int, n: int) -> None:
+    rng = np.random.default_rng(rows * 1000 + n)
+    vectors = rng.standard_normal((rows, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    m = VectorMatrix(list(range(rows)), vectors, cjk=rng.random(rows) < 0.5)
+    query = rng.standard_normal(32).astype(np.float32)
+    for cjk in (True, False, None):
+        scores = m.similarities(query, cjk)
+        order = np.lexsort((np.arange(rows), -scores))  # best first, ties in row order
+        want = [int(m.ids[i]) for i in order if np.isfinite(scores[i])][:n]
+        assert m.top(scores, n, cjk) == want
+        assert m.top(scores, n) == want  # without the script: the same, more slowly
+
+
 def test_same_script_keeps_rows_of_the_query_script_unless_there_are_none() -> None:
     m = VectorMatrix([1, 2, 3], np.eye(3, dtype=np.float32), cjk=[True, False, True])
     query = np.array([0.9, 0.3, 0.1], dtype=np.float32)
