@@ -78,6 +78,27 @@ reference ja FAQ 0.98 / 0.86, everyday 0.47 / 0.33, keyword queries 0.91 / 0.74)
   0.97 / 0.87 -> 0.87 / 0.79, ja 0.98 / 0.86 -> 0.95 / 0.83; everyday en 0.52 -> 0.55, ja
   0.51 -> 0.49; beside this model as a fourth ranking: nothing gained (everyday ja 0.45 /
   0.31-0.34), FAQ ja 0.96 -> 0.91-0.96. The table would be 64 MB at 256 dims.
+
+Tried in stop 21 and not kept (reference: this module's ranking, ja FAQ 0.964 / 0.856,
+everyday 0.453 / 0.317, held-out 0.721 / 0.552; keyword queries ja FAQ 0.911 / 0.742):
+
+- A learned re-ranking of the 30 fused candidates: pairwise logistic regression (each
+  answerable tuning question weighing the same, L2 0.1-100, Newton's method, numpy),
+  fitted on the FAQ and everyday sets only, judged by 5-fold cross-validation on them
+  (questions as said and their rewrites in the same fold) with held-out applied after.
+  The right section is among the 30 for 34 of 53 everyday ja questions (10 are under
+  the floor) and 60 of 68 held-out ones, so a re-ranking had room. Features: the fused
+  score, BM25 rank and score relative to the first, passage cosine, rank and distance
+  to the best, the heading cosine of the candidate's section and its rank, first chunk,
+  log length, same script, times the question's type (said aloud, CJK): cross-validated
+  everyday ja 0.453 / 0.310, FAQ ja 0.946 / 0.872, keyword queries ja 0.875 / 0.744;
+  held-out ja 0.691 / 0.508, en 0.919 / 0.748 (from 0.952 / 0.773). Adding what the
+  candidates say about their section and chapter (how many of the 30 they hold, their
+  best passage and heading cosines), for questions said aloud only: everyday ja 0.509 /
+  0.320, FAQ ja 0.946 / 0.848 (one question lost); fitted to every tuning question and
+  scored on the same ones, 0.491 / 0.318 and 0.946 / 0.854; held-out ja 0.735 / 0.543. A linear model finds no
+  better mixture of these signals than reciprocal-rank fusion: where it fails, none of
+  them points at the answer.
 """
 
 from __future__ import annotations
