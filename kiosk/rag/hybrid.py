@@ -96,9 +96,9 @@ everyday 0.453 / 0.317, held-out 0.721 / 0.552; keyword queries ja FAQ 0.911 / 0
   candidates say about their section and chapter (how many of the 30 they hold, their
   best passage and heading cosines), for questions said aloud only: everyday ja 0.509 /
   0.320, FAQ ja 0.946 / 0.848 (one question lost); fitted to every tuning question and
-  scored on the same ones, 0.491 / 0.318 and 0.946 / 0.854; held-out ja 0.735 / 0.543. A linear model finds no
-  better mixture of these signals than reciprocal-rank fusion: where it fails, none of
-  them points at the answer.
+  scored on the same ones, 0.491 / 0.318 and 0.946 / 0.854; held-out ja 0.735 / 0.543.
+  A linear model finds no better mixture of these signals than reciprocal-rank fusion:
+  where it fails, none of them points at the answer.
 """
 
 from __future__ import annotations
@@ -291,10 +291,11 @@ def fuse_with_vectors(
 
     ``question`` holds the question's cosines to ``matrix``'s rows in its own script and
     its nearest passages. Its nearest section headings, when the index has heading
-    vectors (one row per section, on its first chunk), are a third ranking. A passage's vector averages everything it says, while a visitor asks about
-    what its heading names, and a FAQ's heading is the question itself (tuning set,
-    recall@5 / MRR on visitors' words: en 0.92 / 0.75 -> 0.97 / 0.87, ja 0.95 / 0.78 ->
-    0.98 / 0.88; everyday-words set ja 0.34 -> 0.43, with k=10). Headings count for
+    vectors (one row per section, on its first chunk), are a third ranking. A passage's
+    vector averages everything it says, while a visitor asks about what its heading names,
+    and a FAQ's heading is the question itself (tuning set, recall@5 / MRR on visitors'
+    words: en 0.92 / 0.75 -> 0.97 / 0.87, ja 0.95 / 0.78 -> 0.98 / 0.88; everyday-words
+    set ja 0.34 -> 0.43, with k=10). Headings count for
     ranking only, not for the floor: short headings match unrelated questions too well
     (tuning set: unanswerable questions answered with nothing fell from 83 % to 42-67 %
     when they did).

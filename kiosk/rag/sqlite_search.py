@@ -41,8 +41,8 @@ could add, ``idf x (k1 + 1)`` each) gave the same rankings on every bench questi
 was certified for too few of them (the bound is loose) to gain: mean 2.9 -> 2.6-3.1 ms,
 p95 worse.
 
-What is left is the model and FTS5 themselves: BM25 1.75 ms (p95 3.9) and the embedding
-1.75 ms (its dense layers, 8 MB of float32 weights read per query; quiet machine). Fewer FTS5 terms
+What is left is the model and FTS5 themselves (quiet machine): BM25 1.75 ms (p95 3.9) and
+the embedding 1.75 ms (its dense layers, 13 MB of float32 weights read per query). Fewer FTS5 terms
 would be cheaper but rank differently: thinning overlapping CJK bigrams, or pruning
 English terms by their stemmed frequency (``_informative`` looks up the unstemmed word,
 so English common words are rarely pruned), each cost tuning-set recall@5 (ja hybrid
