@@ -39,7 +39,11 @@ in the OS cache). Not kept: an exact two-pass BM25 (MaxScore: score only rows wi
 the rarer terms, accepted when the 30th score beats the most the common terms alone
 could add, ``idf x (k1 + 1)`` each) gave the same rankings on every bench question but
 was certified for too few of them (the bound is loose) to gain: mean 2.9 -> 2.6-3.1 ms,
-p95 worse.
+p95 worse. Nor: BM25 split by row id over two connections and threads, the halves' best 30
+merged (the same rows: idf and lengths are the whole table's), p95 9.6 -> 10.4 ms with the
+embedding beside it at load 1.3; the dense weights copied into huge-page memory (3 %).
+SQLite 3.51 (``pysqlite3-binary``) runs the same BM25 20-25 % faster with the same rows,
+but it is not Debian 12's library and ships no wheel for every kiosk board.
 
 What is left is the model and FTS5 themselves (quiet machine): BM25 1.75 ms (p95 3.9) and
 the embedding 1.75 ms (its dense layers, 13 MB of float32 weights read per query). Fewer FTS5 terms
