@@ -13,10 +13,9 @@ in the daemon, as before). Each process tree (the daemon and its embedding worke
 sampled from /proc every 5 s: RSS before the first question, its peak, and after the drop.
 
 This lobby noise (-45 dBFS) wakes the neural VAD (Silero, +5 MB while loaded) in the first
-seconds, before the room's level is learned (until then the onset level is vad.min_level_dbfs,
--50), and the questions do; it lets go of it 30 s after the last voiced frame, so it is loaded
-at the first sample and not at the last: a third kiosk with ``vad.neural = "off"`` shows the
-difference.
+frames, before the room's level is learned (until then the onset level is vad.min_level_dbfs,
+-50); it lets go of that wake once the level is known (~0.5 s), and of the questions' 30 s
+after the last voiced frame: a third kiosk with ``vad.neural = "off"`` shows the difference.
 """
 
 from __future__ import annotations

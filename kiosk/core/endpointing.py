@@ -280,6 +280,7 @@ class Endpointer(EchoGuard):
             # (Inside an utterance: as before, vad.min_level_dbfs.)
             wake = self.settings.min_level_dbfs if self._in_speech else onset_level
             self._is_speech.wake_level_dbfs = wake  # type: ignore[attr-defined]
+            self._is_speech.room_learned = self._room_dbfs is not None  # type: ignore[attr-defined]
         voiced = self._is_speech(frame)
         first_opinion = bool(getattr(self._is_speech, "provisional", voiced))
         level = frame_dbfs(frame) if level_dbfs is None else level_dbfs

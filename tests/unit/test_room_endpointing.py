@@ -9,6 +9,7 @@ is the frame's RMS); the neural VAD is a stand-in that counts its calls.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -18,6 +19,7 @@ from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Onset
 from kiosk.core.noisefloor import NoiseFloor
 from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
 from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, Mic, make_mic, numbers, play_over
+from tests.unit.test_endpointing import is_speech as is_voiced
 
 HVAC_DBFS = -40.0  # steady room noise webrtcvad calls voiced
 VISITOR_DBFS = -20.0
@@ -380,3 +382,62 @@ def test_noise_floor_forgets_the_last_idle_frames_it_is_told_were_a_visitor() ->
     assert floor.ambient_dbfs == pytest.approx(-60.0)
     floor.retract_idle(10_000)  # more than was heard: nothing left to judge by
     assert floor.ambient_dbfs is None
+
+
+class ReleasableNeural(FakeNeural):
+    def __init__(self, probability: float) -> None:
+        super().__init__(probability)
+        self.releases = 0
+
+    def release(self) -> None:
+        self.releases += 1
+
+
+def lobby_mic(neural: ReleasableNeural, first_says: Callable[[bytes], bool]) -> Mic:
+    """The daemon's pairing: the endpointer tells a confirmed detector the wake level and
+    whether the room's level is known yet (release after the default 30 s)."""
+    from kiosk.core.endpointing import Endpointer
+
+    detect = ConfirmedVoiceDetector(first_says, neural, FRAME_MS, 0.5, chunk_bytes=FRAME_BYTES,
+                                    reset=neural.reset, wake_level_dbfs=-50.0, release=neural.release)
+    settings = dataclasses.replace(SETTINGS, min_level_dbfs=-50.0, onset_margin_db=7.0)
+    return Mic(Endpointer(detect, settings, FRAME_MS))
+
+
+def test_a_wake_by_the_lobby_before_its_level_is_known_is_let_go_of_once_it_is() -> None:
+    """A -40 dBFS lobby that webrtcvad calls voiced now and then wakes the neural VAD in the
+    first frames (above vad.min_level_dbfs, the only wake level until the room is learned);
+    once the room's level is known it is released at once (not 30 s later: +5 MB for the
+    first half minute, bench rag_idle), and the same noise never wakes it again."""
+    neural = ReleasableNeural(0.1)  # Silero calls the noise noise
+    from kiosk.core.endpointing import frame_dbfs
+
+    frames = iter(range(10**6))  # webrtcvad: 3 frames in 20 of the lobby, a visitor throughout
+    mic = lobby_mic(neural, lambda frame: next(frames) % 20 < 3 or frame_dbfs(frame) > HVAC_DBFS + 10)
+    assert mic.play(5, HVAC_DBFS) == []
+    assert neural.resets == 1 and neural.releases == 0  # woken blind: the room is unknown
+    assert mic.play(45, HVAC_DBFS) == []  # 1 s in
+    assert mic.endpointer.noise_floor_dbfs == pytest.approx(HVAC_DBFS, abs=0.5)
+    assert neural.releases == 1
+    wakes = neural.resets
+    assert mic.play(2000, HVAC_DBFS) == []  # 40 s of the same lobby
+    assert neural.resets == wakes and neural.releases == 1
+    neural.probability = 0.9
+    assert any(isinstance(e, Onset) for e in mic.play(20, VISITOR_DBFS))  # a visitor wakes it
+    assert neural.resets == wakes + 1
+
+
+def test_a_visitor_talking_as_the_kiosk_starts_is_heard_with_the_early_release() -> None:
+    """Speech from the first frame wakes the neural VAD before the room is known: the visitor
+    is heard, the model lets go of it once asleep with the room known, and their next
+    question (after the answer) wakes it again and is heard too."""
+    neural = ReleasableNeural(0.9)
+    mic = lobby_mic(neural, is_voiced)
+    events = mic.play(8, VISITOR_DBFS) + mic.play(1, None) + mic.play(50, VISITOR_DBFS)
+    assert [e for e in events if isinstance(e, Onset)] and neural.resets == 1
+    assert any(isinstance(e, EndOfSpeech) for e in mic.silence(30))
+    assert neural.releases == 0  # the room's level is learned from idle audio only
+    mic.silence(20)  # the answer plays (unheard here); the room's level is learned meanwhile
+    assert neural.releases == 1  # asleep with the room known: let go of
+    assert any(isinstance(e, Onset) for e in mic.play(20, VISITOR_DBFS - 5))
+    assert neural.resets == 2
