@@ -399,7 +399,8 @@ def lobby_mic(neural: ReleasableNeural, first_says: Callable[[bytes], bool]) -> 
     from kiosk.core.endpointing import Endpointer
 
     detect = ConfirmedVoiceDetector(first_says, neural, FRAME_MS, 0.5, chunk_bytes=FRAME_BYTES,
-                                    reset=neural.reset, wake_level_dbfs=-50.0, release=neural.release)
+                                    reset=neural.reset, wake_level_dbfs=-50.0,
+                                    release=neural.release)
     settings = dataclasses.replace(SETTINGS, min_level_dbfs=-50.0, onset_margin_db=7.0)
     return Mic(Endpointer(detect, settings, FRAME_MS))
 
@@ -413,7 +414,8 @@ def test_a_wake_by_the_lobby_before_its_level_is_known_is_let_go_of_once_it_is()
     from kiosk.core.endpointing import frame_dbfs
 
     frames = iter(range(10**6))  # webrtcvad: 3 frames in 20 of the lobby, a visitor throughout
-    mic = lobby_mic(neural, lambda frame: next(frames) % 20 < 3 or frame_dbfs(frame) > HVAC_DBFS + 10)
+    loud = HVAC_DBFS + 10
+    mic = lobby_mic(neural, lambda frame: next(frames) % 20 < 3 or frame_dbfs(frame) > loud)
     assert mic.play(5, HVAC_DBFS) == []
     assert neural.resets == 1 and neural.releases == 0  # woken blind: the room is unknown
     assert mic.play(45, HVAC_DBFS) == []  # 1 s in
