@@ -137,11 +137,24 @@ class EchoGuard:
             return max(known, self._period_echo_db)
         return known
 
+    @property
+    def _guard_room_dbfs(self) -> float | None:
+        """The room's level for the guard: the learned one, or before it is known (a visitor
+        who spoke at once: the idle frames that led up to the onset were taken back) the
+        quietest block heard so far. Else the first answer's quiet stretches taught the
+        room's noise as a loud echo, and the room's own noise over ``min_level_dbfs`` passed
+        for a visitor (with AEC, a pause on nothing but the room)."""
+        room = self.noise_floor_dbfs
+        return self.noise.quietest_dbfs if room is None else room
+
     def _quiet_reference(self, far_end_dbfs: float) -> bool:
         """A quiet stretch of the answer (with AEC, or lined up with the frame): what the mic
         hears then is the room, not the echo; it neither teaches the echo return nor counts
         towards the frames that learn it."""
-        room = self.noise_floor_dbfs
+        # Before the room is known (a visitor who spoke at once: the idle frames that led up
+        # to the onset were taken back), the quietest block heard so far stands for it; else
+        # every quiet stretch of the first answer taught the room's noise as a loud echo.
+        room = self._guard_room_dbfs
         aligned = self.echo_relearn or self.reference_aligned
         return aligned and room is not None and far_end_dbfs < room + ECHO_RELEARN_ABOVE_ROOM_DB
 
@@ -202,6 +215,8 @@ class EchoGuard:
         # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
         trusted = self.echo_cancelled_well and not self.earcon_echo
         least = -math.inf if trusted else s.barge_in_min_level_dbfs
+        if self.noise_floor_dbfs is None and (early := self._guard_room_dbfs) is not None:
+            least = max(least, early + s.onset_margin_db)  # (the onset level's own, once known)
         if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
             return max(least, s.min_level_dbfs)
         return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)

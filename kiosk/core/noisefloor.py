@@ -89,6 +89,12 @@ class NoiseFloor:
         """The typical idle level in dBFS (median block); None until enough idle audio."""
         return self._ambient
 
+    @property
+    def quietest_dbfs(self) -> float | None:
+        """The quietest block heard in the window so far, before :attr:`dbfs` has a whole
+        window (None until ``MIN_BLOCKS``): a lower bound on the room's level."""
+        return self._floor if self._floor is not None else self._all.ranked(0.0)
+
     def observe(self, level_dbfs: float, *, idle: bool = True) -> bool:
         """One frame's RMS level (dBFS, -inf for digital silence); ``idle``: no turn is open.
 
