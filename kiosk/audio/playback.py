@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 # Speaker blocks remembered for the echo reference (10 x 20 ms: the device latency span).
 RECENT_LEVEL_BLOCKS = 10
 
+# Answer audio remembered after the speaker took it: a sink that drops what its device still
+# holds when the answer pauses (PulseAudio keeps ~100 ms) hands that much back (rewind), so
+# the answer resumes where the listener stopped hearing it.
+REWIND_KEEP_MS = 400
+
 # played_ms is kept for this many recent items; older ones report 0 (truncate only ever
 # concerns the item playing now, so a short memory is enough and the dict cannot grow forever).
 _ITEMS_REMEMBERED = 64
@@ -67,6 +72,10 @@ class PlaybackBuffer:
         self._flush_count = 0
         self._write_listeners: list[Callable[[], None]] = []
         self._read_listeners: list[Callable[[bytes], None]] = []
+        self._halt_listeners: list[Callable[[bool], None]] = []
+        # Answer audio taken lately, oldest first (item, pcm): what rewind() can hand back.
+        self._taken: deque[tuple[str | None, bytes]] = deque()
+        self._taken_bytes = 0
         self._overflowed_item: str | None = None  # the item whose overflow was logged
 
     def add_write_listener(self, listener: Callable[[], None]) -> None:
@@ -82,6 +91,17 @@ class PlaybackBuffer:
     def remove_read_listener(self, listener: Callable[[bytes], None]) -> None:
         if listener in self._read_listeners:
             self._read_listeners.remove(listener)
+
+    def add_halt_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(resumes)`` (on the caller's thread, must not block) when the answer
+        pauses (``resumes`` True: it may go on, see :meth:`rewind`) or is flushed (False):
+        a sink then drops what its device still holds, so the speaker falls silent now and
+        not a device buffer later."""
+        self._halt_listeners.append(listener)
+
+    def remove_halt_listener(self, listener: Callable[[bool], None]) -> None:
+        if listener in self._halt_listeners:
+            self._halt_listeners.remove(listener)
 
     def write(
         self, pcm: bytes, item_id: str | None = None, *, limit_ms: float | None = None
@@ -192,9 +212,42 @@ class PlaybackBuffer:
             out += part
             if count and chunk.item_id is not None and chunk.item_id in self._played_samples:
                 self._played_samples[chunk.item_id] += len(part) // 2
+            if count and part:
+                self._remember_taken(chunk.item_id, part)
             if chunk.remaining == 0:
                 lane.popleft()
         return bytes(out)
+
+    def _remember_taken(self, item_id: str | None, part: bytes) -> None:
+        """Under the lock: ``part`` of ``item_id`` was just taken (kept REWIND_KEEP_MS)."""
+        self._taken.append((item_id, part))
+        self._taken_bytes += len(part)
+        keep = REWIND_KEEP_MS * self.rate_hz // 1000 * 2
+        while self._taken and self._taken_bytes - len(self._taken[0][1]) >= keep:
+            self._taken_bytes -= len(self._taken.popleft()[1])
+
+    def rewind(self, n_samples: int) -> int:
+        """Put the last ``n_samples`` of answer audio taken back at the head of the queue: the
+        sink dropped them before they were heard (a pause). They play again on resume and
+        no longer count as played. Returns the samples put back (at most what is kept,
+        ``REWIND_KEEP_MS``; earcons are not kept)."""
+        back = 0
+        with self._lock:
+            want = max(0, n_samples) * 2
+            while want > 0 and self._taken:
+                item_id, pcm = self._taken.pop()
+                self._taken_bytes -= len(pcm)
+                if len(pcm) > want:  # only its tail goes back
+                    self._taken.append((item_id, pcm[: len(pcm) - want]))
+                    self._taken_bytes += len(pcm) - want
+                    pcm = pcm[len(pcm) - want :]
+                self._speech.appendleft(_Chunk(item_id, pcm))
+                self._speech_pending_bytes += len(pcm)
+                if item_id in self._played_samples:
+                    self._played_samples[item_id] -= len(pcm) // 2
+                want -= len(pcm)
+                back += len(pcm) // 2
+        return back
 
     def hold(self, held: bool) -> None:
         """Pause (True) or resume (False) the speaker without dropping anything.
@@ -204,7 +257,11 @@ class PlaybackBuffer:
         otherwise (a cough) the answer resumes where it paused.
         """
         with self._lock:
+            paused = held and not self._held
             self._held = held
+        if paused:
+            for listener in self._halt_listeners:
+                listener(True)
 
     @property
     def held(self) -> bool:
@@ -225,6 +282,10 @@ class PlaybackBuffer:
             self._earcon_in_last_read = False
             self._held = False
             self._flush_count += 1
+            self._taken.clear()
+            self._taken_bytes = 0
+        for listener in self._halt_listeners:
+            listener(False)
         log.debug("= playback flushed, %.0f ms of answer audio dropped", dropped_ms)
 
     def restart_item(self, item_id: str) -> None:

@@ -314,6 +314,21 @@ class PulseStream:
         self._stop_reader()
         self._cork(True)
 
+    def drop_queued(self, then: Callable[[float], None]) -> None:
+        """Playback: drop what the server holds and has not played yet (``pa_stream_flush``;
+        the server also takes back what its sink rendered ahead, where it can), then call
+        ``then(seconds)`` with how much that was, under the main loop's lock: the write
+        callback holds it too, so the caller's own state changes with the server's. Does
+        nothing on a stream that is not playing."""
+        if self._kind != "output" or not self._stream:
+            return
+        with self._connection.locked() as lib:
+            if self._corked or lib.pa_stream_get_state(self._stream) != STREAM_READY:
+                return
+            queued_s = self._latency_s()
+            unref_operation(lib, lib.pa_stream_flush(self._stream, None, None))
+            then(queued_s)
+
     def _cork(self, cork: bool) -> None:
         if not self._stream:
             raise OSError("stream closed")

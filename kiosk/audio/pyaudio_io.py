@@ -264,6 +264,7 @@ class PyAudioSink(PortAudioStream):
         self._idle_since_s: float | None = None  # callback time the buffer ran dry
         if idle_pause_s > 0:
             buffer.add_write_listener(self.wake)
+        buffer.add_halt_listener(self._drop_device_queue)
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(self.source_rate_hz, rate_hz)
@@ -315,6 +316,26 @@ class PyAudioSink(PortAudioStream):
                 samples = np.repeat(samples, self.channels)
             pcm = samples.tobytes()
         return pcm
+
+    def _drop_device_queue(self, resumes: bool) -> None:
+        """The answer paused or was flushed: what the sound server still holds for the
+        speaker (~100 ms on PulseAudio), this sink's resampled remainder included, is dropped
+        now, so the visitor hears the kiosk stop at once; on a pause it goes back to the
+        buffer (:meth:`PlaybackBuffer.rewind`) to be played on resume. A PortAudio stream
+        cannot drop its queue without stopping: it plays that out as before."""
+        drop = getattr(self._stream, "drop_queued", None)
+        if drop is None:
+            return
+
+        def dropped(queued_s: float) -> None:  # under the server's lock: no callback runs
+            device_samples = self._held_samples + queued_s * self.device_rate_hz
+            self._pending.clear()
+            self._resampler.reset()
+            self._held_samples = 0.0
+            if resumes and self.device_rate_hz:
+                self.buffer.rewind(round(device_samples * self.source_rate_hz / self.device_rate_hz))
+
+        drop(dropped)
 
     def _wants_pause(self) -> bool:
         since = self._idle_since_s

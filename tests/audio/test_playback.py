@@ -262,3 +262,60 @@ def test_flush_releases_a_hold() -> None:
     buf.hold(True)
     buf.flush()
     assert not buf.held
+
+
+def test_rewind_puts_the_last_samples_taken_back_in_order_and_uncounts_them() -> None:
+    # A sink that dropped what its device still held on a pause hands it back: the answer
+    # resumes exactly where the listener stopped hearing it, across items, and truncate's
+    # count is what was heard.
+    buf = PlaybackBuffer(1000)
+    buf.write(np.arange(1, 31, dtype=np.int16).tobytes(), "a")
+    buf.write(np.arange(100, 120, dtype=np.int16).tobytes(), "b")
+    assert _samples(buf.read(40)) == [*range(1, 31), *range(100, 110)]
+    buf.hold(True)
+    assert buf.rewind(15) == 15
+    assert buf.played_ms("a") == 25 and buf.played_ms("b") == 0
+    assert buf.playing_item == "a" and buf.pending_ms == 25
+    buf.hold(False)
+    assert _samples(buf.read(25)) == [*range(26, 31), *range(100, 120)]
+    assert buf.played_ms("a") == 30 and buf.played_ms("b") == 20 and buf.is_idle
+
+
+def test_rewind_gives_back_at_most_what_is_kept_and_no_earcons() -> None:
+    from kiosk.audio.playback import REWIND_KEEP_MS
+
+    buf = PlaybackBuffer(1000)
+    keep = REWIND_KEEP_MS  # samples at 1 kHz
+    buf.write(_pcm(3, keep * 3), "a")
+    buf.write(_pcm(9, 50))  # an earcon, mixed over the answer
+    for _ in range(keep * 2 // 10):
+        buf.read(10)
+    back = buf.rewind(keep * 3)
+    assert keep <= back < keep + 10
+    assert buf.played_ms("a") == keep * 2 - back
+    assert _samples(buf.read(back)) == [3] * back  # the answer alone, no earcon again
+
+
+def test_a_flush_forgets_what_could_be_rewound() -> None:
+    buf = PlaybackBuffer(1000)
+    buf.write(_pcm(1, 100), "a")
+    buf.read(50)
+    buf.flush()
+    assert buf.rewind(50) == 0 and buf.is_idle
+
+
+def test_halt_listeners_hear_each_pause_once_and_every_flush() -> None:
+    buf = PlaybackBuffer(1000)
+    heard: list[bool] = []
+    buf.add_halt_listener(heard.append)
+    buf.write(_pcm(1, 100), "a")
+    buf.hold(True)
+    buf.hold(True)  # still the same pause
+    buf.hold(False)
+    buf.hold(False)
+    buf.hold(True)
+    buf.flush()
+    assert heard == [True, True, False]
+    buf.remove_halt_listener(heard.append)
+    buf.flush()
+    assert heard == [True, True, False]

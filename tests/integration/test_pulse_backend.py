@@ -144,6 +144,41 @@ def test_flush_mid_answer_silences_at_once_and_idle_speaker_pauses_and_plays_aga
     assert dominant_freq_hz(loud[1600:-1600], 16000) == pytest.approx(800, abs=3)
 
 
+def _loud_ms(samples: np.ndarray) -> np.ndarray:
+    """Per millisecond of 16 kHz audio: a tone at -6 dBFS sounds in it."""
+    ms = samples[: samples.size - samples.size % 16].astype(np.float64).reshape(-1, 16)
+    return np.sqrt((ms**2).mean(axis=1)) > 0.05 * 32768
+
+
+def test_a_pause_silences_what_the_server_still_holds_and_resumes_where_it_stopped(
+    capture: Capture,
+) -> None:
+    """The answer pauses at a visitor's first syllable: PulseAudio held ~80 ms of it still
+    (tlength 100 ms), played on after the pause until the server dropped it. Now the sink
+    drops it at once and gives it back to the buffer, so the resumed answer loses nothing
+    (at most a few ms the null sink had rendered ahead are heard twice)."""
+    buffer = PlaybackBuffer(24000)
+    sink = PyAudioSink("", buffer, on_error=capture.on_error, pyaudio_factory=open_pulse)
+    with sink, _source(capture):
+        capture.wait_for(lambda: len(capture.frames) >= 10, 5.0, "the first captured frames")
+        start = capture.frame_count()
+        buffer.write(tone(1000, 24000, 2.0, amplitude=0.5).tobytes(), "item_tone")
+        capture.wait_for(lambda: buffer.played_ms("item_tone") >= 800, 5.0, "800 ms played")
+        played_at_pause_ms = buffer.played_ms("item_tone")
+        buffer.hold(True)
+        time.sleep(0.4)
+        buffer.hold(False)
+        capture.wait_for(lambda: buffer.is_idle, 5.0, "the rest of the tone")
+        time.sleep(0.4)  # the server's buffer plays out
+
+    assert capture.errors == []
+    loud = _loud_ms(capture.samples(start))
+    first = int(np.flatnonzero(loud)[0])
+    heard_before_pause_ms = int(np.flatnonzero(~loud[first:])[0])
+    assert heard_before_pause_ms <= played_at_pause_ms - 40  # old: played_at_pause_ms + 2
+    assert 2000 <= int(loud.sum()) <= 2030  # nothing lost, little heard twice
+
+
 def test_devices_by_pulse_name_and_unknown_name_lists_them() -> None:
     source = PyAudioSource(
         f"{NULL_SINK}.monitor",
