@@ -87,6 +87,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+CLOSE_TIMEOUT_S = 10.0
 
 Auth = tuple[Literal["bearer", "api-key"], str]
 
@@ -171,7 +172,13 @@ class FakeRealtimeServer:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            # Bounded: `kiosk fake-server` once hung on Ctrl-C under load waiting here for a
+            # connection handler; a test server must always exit.
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await self._server.wait_closed()
+            except TimeoutError:
+                log.warning("fake realtime server: connections still open after %.0f s; exiting anyway", CLOSE_TIMEOUT_S)
             self._server = None
 
     @property

@@ -106,9 +106,11 @@ def test_batched_hand_over_gathers_quiet_blocks_and_a_loud_block_goes_at_once() 
         written = time.monotonic()
         buffer.write(tone(1000, 24000, 0.5, amplitude=0.5).tobytes(), "item_loud")
         time.sleep(1.0)
-    after = [(t, n) for t, n in batches if t > written]
-    assert after[0][1] < 24  # the loud block ended the batch early
-    assert after[0][0] - written < 0.4
+    # A quiet batch may complete between the write and the tone's arrival through the
+    # sound server (~100-200 ms): the first *short* batch is the one the loud block ended.
+    early = [(t, n) for t, n in batches if t > written and n < 24]
+    assert early, f"no batch ended early after the loud block: {batches}"
+    assert early[0][0] - written < 0.4
 
 
 def test_flush_mid_answer_silences_at_once_and_idle_speaker_pauses_and_plays_again(
