@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kiosk.config import VadSettings
@@ -359,6 +359,8 @@ FRAME_STEPS = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(steps=FRAME_STEPS)
+# CI found it: a gap between syllables after the answer paused keeps the onset run.
+@example(steps=["guard", "voiced", "voiced", "silence", *["voiced"] * 8, *["silence"] * 10])
 def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_silence(
     steps: list[str],
 ) -> None:
@@ -390,6 +392,9 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
         guarded = ep.echo_guarded
         onset_level = max(ep.onset_level_dbfs, SETTINGS.barge_in_min_level_dbfs if guarded else -math.inf)
         continue_level = ep.continue_level_dbfs
+        # Once a loud run has paused the answer, a gap of up to SUSPECT_GAP_MS between
+        # syllables keeps the run (the endpointer's own countdown, read before the frame).
+        gap_alive = guarded and ep._gap_left > 0 and bool(run)
         events = mic.play(1, level)
         n = mic.count
         if level is not None and (not is_open or level >= continue_level):
@@ -399,7 +404,7 @@ def test_any_frame_sequence_streams_each_frame_once_in_order_without_trailing_si
         if not is_open:
             loud = level is not None and level >= onset_level
             if level is None:
-                run = []
+                run = [*run, (n, False)] if gap_alive else []
             elif loud and not any(flag for _, flag in run):
                 run = [(n, True)]  # the quiet lead-in becomes pre-roll
             else:
