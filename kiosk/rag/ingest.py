@@ -281,6 +281,8 @@ def ingest_paths(
             progress(Progress(n, len(files), str(path), outcome))
     for warning in report.warnings:
         log.debug("skipped: %s", warning)
+    if report.added or report.updated:
+        index.write_postings()
     report.seconds = time.perf_counter() - started
     return report
 

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from kiosk.rag.bm25_postings import write_postings
 from kiosk.rag.chunking import Chunk
 from kiosk.rag.embedding import Embedder, close_embedder, prepare_embedder
 from kiosk.rag.knowledge import Hit, KnowledgeError
@@ -465,12 +466,22 @@ class SqliteIndex:
                 (str(SEGMENTER_VERSION),),
             )
 
+    def write_postings(self) -> None:
+        """Rewrite the BM25 postings after changes (:mod:`kiosk.rag.bm25_postings`;
+        searches use FTS5's own ``bm25()`` until then)."""
+        with self._connection() as conn:
+            if conn is not None and not self._read_only:
+                write_postings(conn)
+                self._searcher.invalidate()
+
     def compact(self) -> None:
-        """Merge FTS segments and reclaim free pages (after big changes)."""
+        """Merge FTS segments, rewrite the BM25 postings and reclaim free pages."""
         with self._connection() as conn:
             if conn is None:
                 return
             conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+            write_postings(conn)
+            self._searcher.invalidate()
             conn.execute("VACUUM")
             if self.path != ":memory:":
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 TITLE_WEIGHT = 3.0
 BODY_WEIGHT = 1.0
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 # How long a writer (kiosk index add/remove/rebuild) waits for another writer's lock.
 WRITE_LOCK_WAIT_S = 30.0
 # How long a search waits; the daemon answers "unavailable" and retries the next time.
@@ -70,7 +71,7 @@ CREATE TABLE IF NOT EXISTS chunk_vectors (
 );
 {HEADING_VECTORS}
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    title, body, tokenize = 'porter unicode61 remove_diacritics 2'
+    title, body, tokenize = '{FTS_TOKENIZER}'
 );
 INSERT OR IGNORE INTO chunks_fts(chunks_fts, rank)
     VALUES ('rank', 'bm25({TITLE_WEIGHT}, {BODY_WEIGHT})');

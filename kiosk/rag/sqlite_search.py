@@ -62,6 +62,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from kiosk.rag.bm25_postings import (
+    Postings,
+    QueryTokens,
+    bm25_from_postings,
+    load_postings,
+)
 from kiosk.rag.embedding import Embedder, EmbedderUnavailable, one_blas_thread, trim_heap
 from kiosk.rag.hybrid import (
     CONVERSATIONAL_BM25_WEIGHT,
@@ -137,6 +143,8 @@ class IndexSearcher:
         self._warned_no_headings = False
         self._cache_version = -1
         self._worker: ThreadPoolExecutor | None = None
+        self._postings: Postings | None = None
+        self._query_tokens = QueryTokens()
 
     def invalidate(self) -> None:
         """Reload the caches at the next search (after this process wrote the file:
@@ -170,7 +178,7 @@ class IndexSearcher:
             terms = without_kana_mixes(terms)
             scoring = self._score_vectors_beside(vectors, self._headings, query, n)
         terms = self._informative(terms)
-        ranked = bm25(conn, terms, n) if terms else []
+        ranked = self._bm25(conn, terms, n) if terms else []
         if vectors is not None and scoring is not None:
             try:
                 question = scoring.result()
@@ -189,6 +197,15 @@ class IndexSearcher:
             if 0 < len(needle) <= SUBSTRING_FALLBACK_MAX_CHARS:
                 hits = substring(conn, needle, k)
         return hits
+
+    def _bm25(self, conn: sqlite3.Connection, terms: list[str], n: int) -> list[tuple[int, float]]:
+        """:func:`bm25`'s rows, from the precomputed postings when they are current."""
+        if self._postings is not None:
+            phrases = self._query_tokens.of(conn, terms)
+            ranked = bm25_from_postings(conn, self._postings, phrases, n)
+            if ranked is not None:
+                return ranked
+        return bm25(conn, terms, n)
 
     def _score_vectors_beside(
         self, vectors: VectorMatrix, headings: VectorMatrix | None, query: str, n: int
@@ -237,6 +254,7 @@ class IndexSearcher:
             "SELECT term, doc FROM temp.chunks_vocab WHERE doc > ?", (self._total // 100,)
         )
         self._frequent = dict(rows.fetchall())
+        self._postings = load_postings(conn)
         self._vectors = None
         self._headings = None
         stored = stored_embedder(conn)
