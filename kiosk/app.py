@@ -275,7 +275,8 @@ class KioskPipeline:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         bands = None if self.echo_level is None else self.echo_level.frame_bands
         pitch = None if self.echo_level is None else self.echo_level.frame_pitch
-        for event in self.endpointer.process(frame, far_end, level_dbfs, bands, pitch):
+        linear = None if self.echo_canceller is None else self.echo_canceller.linear_levels
+        for event in self.endpointer.process(frame, far_end, level_dbfs, bands, pitch, linear):
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it
             elif isinstance(event, Onset):

@@ -58,6 +58,18 @@ MIC_STEER = 0.01
 KEEP_S = 2.0
 
 
+def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float]:
+    """(the linear filter's output, its echo estimate = ``mic`` minus that output) in dBFS.
+    A second voice is in the output but not in the estimate: while the filter holds the echo
+    well, the output rises to the estimate's level or over it only in double talk."""
+    m = np.frombuffer(mic, dtype="<i2").astype(np.float32)
+    out = np.frombuffer(linear, dtype="<i2").astype(np.float32)
+    est = m - out
+    full = 32768.0**2 * max(1, m.size)
+    levels = (float(np.dot(out, out)), float(np.dot(est, est)))
+    return tuple(10 * math.log10(x / full) if x > 0 else -math.inf for x in levels)  # type: ignore[return-value]
+
+
 class EchoReference:
     """The speaker's output at 16 kHz on the audible-time axis.
 
@@ -209,6 +221,9 @@ class EchoCanceller:
         self._lead_s = REFERENCE_LEAD_MS / 1000
         self._delay = EchoDelayEstimator(self.frame_samples, RATE_HZ) if align else None
         self.realignments = 0  # times the filter restarted on a new alignment
+        # (linear output, echo estimate) dBFS of the last frame filtered, before residual
+        # suppression; None when it passed untouched or the filter does not tell.
+        self.linear_levels: tuple[float, float] | None = None
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -253,6 +268,7 @@ class EchoCanceller:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
+        self.linear_levels = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 self._ref_levels.clear()
@@ -267,6 +283,9 @@ class EchoCanceller:
         self._ref_earcons.append(earcon)
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
+        linear = getattr(self._filter, "linear_output", None)
+        if linear:
+            self.linear_levels = linear_levels_dbfs(frame, linear)
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
             lag_ms = self._delay.observe(frame, ref)
             if lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:

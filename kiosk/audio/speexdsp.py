@@ -131,6 +131,9 @@ class SpeexEcho:
         frame_type = ctypes.c_int16 * frame_samples
         self._out = frame_type()
         self._bytes = frame_samples * 2
+        # The last frame as the linear filter left it, before residual suppression (the
+        # suppressor squashes a visitor's first syllable under the echo with the echo).
+        self.linear_output = b""
 
     def cancel(self, mic: bytes, ref: bytes) -> bytes:
         """The microphone frame with the echo of ``ref`` (what the speaker played) removed."""
@@ -140,8 +143,10 @@ class SpeexEcho:
         rec = ctypes.cast(ctypes.c_char_p(mic), i16p)
         play = ctypes.cast(ctypes.c_char_p(ref), i16p)
         self._lib.speex_echo_cancellation(self._echo, rec, play, self._out)
-        if self._pp is not None:
-            self._lib.speex_preprocess_run(self._pp, self._out)
+        self.linear_output = bytes(self._out)
+        if self._pp is None:
+            return self.linear_output
+        self._lib.speex_preprocess_run(self._pp, self._out)
         return bytes(self._out)
 
     def reset(self) -> None:

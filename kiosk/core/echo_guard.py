@@ -42,6 +42,15 @@ PITCH_MIN = 0.6
 # few frames counts as over the echo, however loud the echo: the echo repeats where the answer
 # does. (Tuning split + seeds 3-5, replayed: see the README's lobby section.)
 PITCH_OVER_REFERENCE = 0.3
+# Double talk behind a trusted canceller: a frame whose linear output (before residual suppression,
+# which squashes a visitor's first syllable under the echo along with the echo) is this far over
+# the guard's bar...
+DOUBLE_TALK_OVER_BAR_DB = 6.0
+# ...and at most this far under the filter's own echo estimate in that frame pauses the answer at
+# once, voiced or not: the visitor's first loud frame, 20-40 ms before webrtcvad calls the cleaned
+# frame voice. Echo alone left the output >= 10 dB under the estimate wherever it was that far over
+# the bar (lobby tuning, seeds 1 and 3, -20/-12/-6 dB echo: -10.4 dB at worst, mix 082).
+DOUBLE_TALK_OVER_ESTIMATE_DB = -3.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -58,6 +67,7 @@ class EchoGuard:
     bands: EchoBands
     _frame_bands: BandLevels | None
     _frame_pitch: tuple[float, float] | None
+    _frame_linear: tuple[float, float] | None
     echo_return_db: float | None
     _period_echo_db: float | None
     _guard_frames: int
@@ -240,6 +250,17 @@ class EchoGuard:
             self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
         )
         return over >= BANDS_OVER
+
+    def _double_talk(self, floor_dbfs: float) -> bool:
+        """A second voice over the cancelled echo (AEC trusted): the linear output well over the
+        bar and about as loud as the filter's echo estimate (``DOUBLE_TALK_OVER_ESTIMATE_DB``)."""
+        if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
+            return False
+        linear, estimate = self._frame_linear
+        return (
+            linear >= floor_dbfs + DOUBLE_TALK_OVER_BAR_DB
+            and linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB
+        )
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (no AEC: the reference's pitch is known), over the guard's

@@ -111,6 +111,8 @@ class Endpointer(EchoGuard):
         self.bands = EchoBands(self._tail_decay_db)
         self._frame_bands: BandLevels | None = None
         self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
+        self._frame_linear: tuple[float, float] | None = None  # AEC: (linear output, echo estimate)
+        self._double_talk_now = False  # this frame is double talk (it alone pauses the answer)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
         self._cut_left = 0  # frames after a turn was cut short mid-speech
@@ -193,15 +195,20 @@ class Endpointer(EchoGuard):
         return suspect * self.frame_ms
 
     def _suspicion_frames(self) -> int:
-        # With AEC the first opinion alone needs a frame more: a canceller's residual leaks
-        # for a few frames now and then, and webrtcvad calls it voice (Silero does not).
-        leak = self.echo_relearn and self.echo_guarded and not self._onset_loud
+        # With AEC the first opinion alone needs a frame more until the canceller is trusted: an
+        # unconverged residual leaks for a few frames now and then, and webrtcvad calls it voice
+        # (Silero does not).
+        if self._in_speech:
+            return 0
+        if self._double_talk_now:
+            return max(self._suspect_frames, -(-self.settings.barge_in_pause_ms // self.frame_ms))
+        leak = self.echo_relearn and self.echo_guarded and not self._onset_loud and not self.echo_cancelled_well
         # Without one, only loud frames close together (as a visitor's syllables are) add up to
         # a pause: at -6 dB the raw echo is voiced for seconds on end, and its rare frames over
         # the bar (a syllable's end, where the room's tail outlasts the envelope) come a second
         # apart (tuning seed 5 mix 077 paused itself at 7.00 s on two frames 0.98 s apart).
         run = self._onset_loud if self.echo_relearn else self._close_loud
-        return 0 if self._in_speech else max(run, self._suspect_frames - leak)
+        return max(run, self._suspect_frames - leak)
 
     def _hold_suspicion(self, loud_voice: bool, guard: bool) -> None:
         """After this frame: a loud voiced frame of a suspicion that pauses the answer keeps
@@ -216,6 +223,7 @@ class Endpointer(EchoGuard):
 
     def _forget_suspicion(self) -> None:
         self._suspect_frames = self._paused_for = self._gap_left = 0
+        self._double_talk_now = False
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -272,6 +280,7 @@ class Endpointer(EchoGuard):
         level_dbfs: float | None = None,
         bands: BandLevels | None = None,
         pitch: tuple[float, float] | None = None,
+        linear: tuple[float, float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -284,6 +293,8 @@ class Endpointer(EchoGuard):
             bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
             pitch: (microphone, speaker) periodicity at the microphone's pitch period, while
                 the speaker plays (no AEC; :class:`kiosk.audio.echo_pitch.PitchCue`).
+            linear: with AEC, (linear output, echo estimate) dBFS of this frame before
+                residual suppression (``EchoCanceller.linear_levels``).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:
@@ -313,6 +324,7 @@ class Endpointer(EchoGuard):
             self._echo_ref_dbfs = -math.inf
         self._frame_bands = bands if self.reference_aligned and guard else None
         self._frame_pitch = pitch if self.reference_aligned and guard else None
+        self._frame_linear = linear if self.echo_relearn and guard else None
         self._hear_bands()
         if ref > -math.inf:
             self._unguarded_frames = 0
@@ -337,9 +349,11 @@ class Endpointer(EchoGuard):
                 guard
                 and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
             )
-            self._suspect_frames = self._suspect_frames + 1 if first_opinion and loud else 0
+            self._double_talk_now = guard and self._double_talk(floor)
+            loud_voice = (first_opinion and loud) or self._double_talk_now
+            self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
-            self._hold_suspicion(first_opinion and loud, guard)
+            self._hold_suspicion(loud_voice, guard)
         if not guard:  # the room (and a turn's gaps), never our own echo
             # Nor a visitor who goes on talking after their turn was cut short (error, cap):
             # for a while, frames loud enough to open a turn are no ambient.
