@@ -112,6 +112,7 @@ class Endpointer(EchoGuard):
         self._frame_bands: BandLevels | None = None
         self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
         self._frame_linear: tuple[float, float] | None = None  # AEC: (linear output, echo estimate)
+        self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
         self._cut_left = 0  # frames after a turn was cut short mid-speech
@@ -196,16 +197,14 @@ class Endpointer(EchoGuard):
     def _suspicion_frames(self) -> int:
         if self._in_speech:
             return 0
-        if self.echo_guarded and self.echo_cancelled_well and (self._suspect_frames or self._onset_loud):
-            # Behind a trusted canceller one frame of loud voice, or of double talk in its linear
-            # output, pauses the answer: echo alone never sounded like that there (lobby tuning
-            # voices, seeds 1 and 3-5: no such frame in 64 answers), and the visitor's voice
-            # often clears the echo only ~100 ms after its true onset.
-            pause_frames = -(-self.settings.barge_in_pause_ms // self.frame_ms)
-            return max(self._onset_loud, self._suspect_frames, pause_frames)
-        # With AEC the first opinion alone needs a frame more until the canceller is trusted: an
-        # unconverged residual leaks for a few frames now and then, and webrtcvad calls it voice
-        # (Silero does not).
+        if self._double_talk_now:
+            # Behind a trusted canceller a frame that is clearly not the echo (double talk in
+            # the linear output, EchoGuard._double_talk) pauses the answer at once.
+            return max(self._onset_loud, self._suspect_frames, -(-self.settings.barge_in_pause_ms // self.frame_ms))
+        # With AEC the first opinion alone needs a frame more: a canceller's residual leaks for
+        # a few frames now and then, and webrtcvad calls it voice (Silero does not). Trusted or
+        # not: a canceller that has just become trusted on a first answer still leaks a frame or
+        # two just over the bar (lobby tuning seed 4, -6 dB, mixes 074 and 077).
         leak = self.echo_relearn and self.echo_guarded and not self._onset_loud
         # Without one, only loud frames close together (as a visitor's syllables are) add up to
         # a pause: at -6 dB the raw echo is voiced for seconds on end, and its rare frames over
@@ -227,6 +226,7 @@ class Endpointer(EchoGuard):
 
     def _forget_suspicion(self) -> None:
         self._suspect_frames = self._paused_for = self._gap_left = 0
+        self._double_talk_now = False
 
     def force_open(self) -> None:
         """Treat the person as speaking now (button tap / push-to-talk / wake word)."""
@@ -352,7 +352,8 @@ class Endpointer(EchoGuard):
                 guard
                 and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
             )
-            loud_voice = (first_opinion and loud) or (guard and self._double_talk(floor))
+            self._double_talk_now = guard and self._double_talk(floor, first_opinion and loud)
+            loud_voice = (first_opinion and loud) or self._double_talk_now
             self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
             self._hold_suspicion(loud_voice, guard)

@@ -2,8 +2,8 @@
 visitor's first loud frame with the echo (lobby tuning mix 084: -28 dBFS out of the linear filter,
 -45 after suppression, and webrtcvad called it unvoiced), so the endpointer also judges the
 filter's linear output against the filter's own echo estimate. That frame alone pauses the
-answer; the echo alone, however loud its linear residual, does not; and once the canceller is
-trusted, one loud voiced frame pauses it too (three, for a leaking residual, while unconverged).
+answer, and so does a loud voiced frame whose linear output is well over the bar; the echo
+alone, however loud its linear residual, does not, nor a leaking residual just over the bar.
 """
 
 from __future__ import annotations
@@ -91,27 +91,28 @@ def test_double_talk_waits_for_a_trusted_canceller():
     assert endpointer.suspected_speech_ms == 0
 
 
-@pytest.mark.parametrize("residual_db, want", [(-32.0, [40, 40, 60]), (-12.0, [0, 20, 40])])
-def test_a_trusted_canceller_pauses_on_one_loud_voiced_frame_an_unconverged_one_on_three(residual_db, want):
-    """webrtcvad's first opinion alone (Silero not yet agreeing): behind an unconverged
-    canceller a leaking residual is called voice for a frame or three, so a frame more than
-    ``vad.barge_in_pause_ms`` is needed; behind a trusted one no echo-only frame was loud and
-    voiced (lobby tuning voices, seeds 1 and 3-5), so the first pauses the answer (seed 5 mix
-    086: 160 -> 140 ms; seed 4 mix 081: 151 -> 131)."""
+@pytest.mark.parametrize(
+    "linear, want",
+    [
+        ((-14.0, -4.0), [40, 40, 60]),  # the linear output 19 dB over the bar: at once (old: 0, 20, 40)
+        ((-39.0, -27.0), [0, 20, 40]),  # a residual just over the bar, linear too: 3 frames as before
+        (None, [0, 20, 40]),
+    ],
+)
+def test_a_loud_voiced_frame_with_the_linear_output_well_over_the_bar_pauses_at_once(linear, want):
+    """webrtcvad's first opinion alone (Silero not yet agreeing) on loud frames: behind a
+    trusted canceller, a frame that is loud voice after suppression and whose linear output is
+    well over the bar too pauses the answer (lobby seed 5 mix 086: 160 -> 140 ms); a leaking
+    residual just over the bar, its linear output too (seed 4's first answers at -6 dB: 0.6-4 dB
+    over), needs a frame more than ``vad.barge_in_pause_ms``, as without the linear levels."""
     vad = FirstOpinion()
-    endpointer = answering(vad, residual_db)
+    endpointer = answering(vad)
     vad.provisional = True
     seen = []
     for _ in range(3):
-        endpointer.process(frame(-8.0), FAR_DBFS)  # louder than any bar, no linear levels
+        endpointer.process(frame(-35.0), FAR_DBFS, linear=linear)  # the bar: -43 dBFS
         seen.append(endpointer.suspected_speech_ms)
     assert seen == want
-    endpointer.guarded = False
-    for _ in range(20):  # the answer and its tail are over: no pause, whatever the trust
-        endpointer.process(frame(-60.0), None)
-    vad.provisional = False
-    endpointer.process(frame(-60.0), None)
-    assert endpointer.suspected_speech_ms == 0
 
 
 def test_the_canceller_reports_its_linear_output_and_echo_estimate():
