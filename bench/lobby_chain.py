@@ -54,8 +54,8 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
     frames: list[dict[str, Any]] = []
     real = ep.Endpointer.process
 
-    def process(self: ep.Endpointer, frame: bytes, far: float | None = None, level: float | None = None, bands: Any = None):  # type: ignore[no-untyped-def]
-        events = real(self, frame, far, level, bands)
+    def process(self: ep.Endpointer, frame: bytes, far: float | None = None, level: float | None = None, *cues: Any):  # type: ignore[no-untyped-def]
+        events = real(self, frame, far, level, *cues)  # (bands, pitch, linear: as the pipeline passes them)
         fe = self._echo_ref_dbfs if math.isfinite(self._echo_ref_dbfs) else None
         bar = self.onset_level_dbfs
         if self.echo_guarded:

@@ -1,0 +1,201 @@
+"""Replays the in-process canceller's barge-in and self-pause decisions (issue 10, item 4) on
+recorded front-end inputs, so that pause rules are compared on the very same audio.
+
+``record`` drives the lobby corpus's echo and barge-in mixes through the bench's own driver
+(``lobby_driver.run_mix``: the real pipeline, fast clock) and keeps what reaches the canceller:
+every microphone frame with its capture time, every block the speaker played with its audible
+time, and per frame whether the guard was up and the kiosk speaking (plus endpointer resets).
+``replay`` runs those inputs through a fresh canceller, voice detector and endpointer of
+whichever ``kiosk`` is importable (``PYTHONPATH=<an archive of another commit>`` to compare)
+and pauses as the pipeline does (SPEAKING and ``suspected_speech_ms >= vad.barge_in_pause_ms``).
+
+    python bench/lobby_aec_replay.py record --seed 3 --mode speex-warm   # -> bench/.cache/lobby/
+    python bench/lobby_aec_replay.py replay bench/.cache/lobby/aec-replay-*.pkl --out x.json
+
+Exact up to the first pause: after it the recorded speaker is the recording run's (held or
+not). Tuning voices only (never decide on the held-out split). Frame time: "speaker silent" is
+the next speaker block after the pause, as in ``bench_lobby.bargein_delay(log, paced=False)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import bench_lobby as bl  # noqa: E402
+import lobby_driver as ld  # noqa: E402
+from lobby_corpus import build_specs  # noqa: E402
+
+CACHE = HERE / ".cache" / "lobby"
+WARM_S = {"speex": 0.0, "speex-warm": 3.0}
+
+
+def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
+    from kiosk.audio import echo_cancel as ec
+    from kiosk.core import endpointing as ep
+    from kiosk.core.events import State
+
+    log: list[tuple[Any, ...]] = []
+    pipelines: list[Any] = []
+    real_played, real_cancel, real_process = ec.EchoReference.played, ec.EchoCanceller.process, ep.Endpointer.process
+    real_reset, real_init = ep.Endpointer.reset, ld.KioskPipeline.__init__
+
+    def played(self: Any, pcm: bytes, earcon: bool = False) -> None:
+        log.append(("play", self.clock() + self._latency_s(), bytes(pcm), earcon))
+        real_played(self, pcm, earcon)
+
+    def cancel(self: Any, frame: bytes, captured_at_s: float) -> bytes:
+        log.append(("mic", bytes(frame), captured_at_s))
+        return real_cancel(self, frame, captured_at_s)
+
+    def process(self: Any, *args: Any, **kw: Any) -> Any:
+        speaking = bool(pipelines) and pipelines[-1].machine.state is State.SPEAKING
+        log.append(("frame", self.guarded, speaking))
+        return real_process(self, *args, **kw)
+
+    def reset(self: Any) -> None:
+        log.append(("reset",))
+        real_reset(self)
+
+    def init(self: Any, *args: Any, **kw: Any) -> None:
+        real_init(self, *args, **kw)
+        pipelines.append(self)
+
+    ec.EchoReference.played, ec.EchoCanceller.process = played, cancel  # type: ignore[method-assign]
+    ep.Endpointer.process, ep.Endpointer.reset = process, reset  # type: ignore[method-assign]
+    ld.KioskPipeline.__init__ = init  # type: ignore[method-assign]
+    cfg = bl.load_bench_config()
+    runs: list[dict[str, Any]] = []
+
+    async def main() -> None:
+        from kiosk.testing.fake_realtime import FakeRealtimeServer
+
+        async with FakeRealtimeServer("ga") as server:
+            for mix in build_specs(split, seed=seed):
+                if mix.kind not in ("echo", "bargein"):
+                    continue
+                log.clear()
+                run = await ld.run_mix(mix, cfg, server, aec=True, warm_s=WARM_S[mode])
+                runs.append(
+                    {"mix": f"{mix.id}/seed{seed}", "mode": mode, "kind": mix.kind, "echo_db": mix.echo_db,
+                     "onset_s": run.interruption_onset_s, "inputs": list(log),
+                     "recorded_delay_s": bl.bargein_delay(run, False), "recorded_self": bl.self_interruptions(run)}
+                )  # fmt: skip
+                print(runs[-1]["mix"], mode, mix.echo_db, runs[-1]["recorded_delay_s"], file=sys.stderr)
+
+    try:
+        asyncio.run(main())
+    finally:
+        ec.EchoReference.played, ec.EchoCanceller.process = real_played, real_cancel  # type: ignore[method-assign]
+        ep.Endpointer.process, ep.Endpointer.reset = real_process, real_reset  # type: ignore[method-assign]
+        ld.KioskPipeline.__init__ = real_init  # type: ignore[method-assign]
+    return runs
+
+
+def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """The importable kiosk's first pause on ``run``'s inputs: delay after the true onset
+    (``speaker_silent_ms``) and pauses before it."""
+    from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
+    from kiosk.audio.vad import voice_detector
+    from kiosk.core.endpointing import Endpointer
+
+    frame_ms = cfg.audio.frame_ms
+    audible = [0.0]
+    reference = EchoReference(lambda: audible[0], lambda: 0.0, ld.PLAYBACK_RATE_HZ)
+    canceller = EchoCanceller(reference, frame_ms)
+    endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)
+    endpointer.echo_relearn = True
+    linear = hasattr(canceller, "linear_levels")  # (older commits: no linear output)
+    realigned, held, n, cleaned = 0, False, -1, b""
+    pauses: list[int] = []
+    for entry in run["inputs"]:
+        if entry[0] == "play":
+            audible[0] = entry[1]
+            reference.played(entry[2], entry[3])
+        elif entry[0] == "mic":
+            cleaned = canceller.process(entry[1], entry[2])
+            if canceller.realignments != realigned:
+                realigned = canceller.realignments
+                endpointer.echo_path_changed()
+        elif entry[0] == "reset":
+            endpointer.reset()
+        else:
+            n += 1
+            endpointer.guarded, speaking = entry[1], entry[2]
+            endpointer.earcon_echo = canceller.earcon_audible
+            kw = {"linear": canceller.linear_levels} if linear else {}
+            endpointer.process(cleaned, canceller.reference_dbfs, **kw)
+            pause = speaking and endpointer.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
+            if pause and not held:
+                pauses.append(n)
+            held = pause
+    frame_s = frame_ms / 1000
+    onset = run["onset_s"] if run["onset_s"] is not None else math.inf
+    after = [k for k in pauses if (k + 1) * frame_s >= onset]
+    return {
+        "mix": run["mix"], "mode": run["mode"], "kind": run["kind"], "echo_db": run["echo_db"],
+        "speaker_silent_ms": round(((after[0] + 2) * frame_s - onset) * 1000) if after and run["onset_s"] else None,
+        "self_pauses_s": [round((k + 1) * frame_s, 2) for k in pauses if (k + 1) * frame_s < onset],
+    }  # fmt: skip
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    groups = sorted({(r["mode"], r["mix"].split("/")[-1]) for r in rows})
+    for mode, seed in [(m, None) for m in sorted({r["mode"] for r in rows})] + groups:
+        mine = [r for r in rows if r["mode"] == mode and seed in (None, r["mix"].split("/")[-1])]
+        timed = sorted(r["speaker_silent_ms"] for r in mine if r["kind"] == "bargein" and r["echo_db"] == -12.0 and r["speaker_silent_ms"] is not None)  # fmt: skip
+        out[mode if seed is None else f"{mode} {seed}"] = {
+            "minus12_speaker_silent_ms": timed,
+            "max_ms": max(timed, default=None),
+            "missed": [r["mix"] for r in mine if r["kind"] == "bargein" and r["speaker_silent_ms"] is None],
+            "self_pauses": [f"{r['mix']} {r['echo_db']} dB at {r['self_pauses_s']}" for r in mine if r["self_pauses_s"]],
+            "runs": len(mine),
+        }  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record")
+    rec.add_argument("--seed", type=int, help="fresh tuning mixes (default: the tuning split)")
+    rec.add_argument("--mode", choices=tuple(WARM_S), default="speex-warm")
+    rep = sub.add_parser("replay")
+    rep.add_argument("recordings", nargs="+", type=Path)
+    rep.add_argument("--out", type=Path)
+    rep.add_argument("--label", default="")
+    args = parser.parse_args(argv)
+    if args.command == "record":
+        runs = record("tuning", args.seed, args.mode)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        path = CACHE / f"aec-replay-{args.seed or 'split'}-{args.mode}.pkl"
+        path.write_bytes(pickle.dumps(runs))
+        print(f"recorded: {path}")
+        return 0
+    cfg = bl.load_bench_config()
+    rows = [replay(r, cfg) for p in args.recordings for r in pickle.loads(p.read_bytes())]
+    out = summary(rows)
+    for mode, s in out.items():
+        print(mode, s)
+    import run as bench_run
+
+    import kiosk
+
+    record_ = {"label": args.label, "kiosk_code": str(Path(kiosk.__file__).parent), "summary": out, "rows": rows,
+               "recordings": [str(p) for p in args.recordings]}  # fmt: skip
+    if args.out:
+        bench_run.save_diagnostic("lobby-aec-replay", record_, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
