@@ -11,13 +11,12 @@ there (~0.9 MB resident for the daemon's whole life, for an entry-point table it
 
 from __future__ import annotations
 
-import importlib
-import sys
 import types
 import warnings
 from typing import Any
 
 from kiosk.config import GpioSettings
+from kiosk.service.memory import import_without_metadata
 
 # What gpiozero itself tries, minus pigpio (it needs the pigpiod daemon) in the order
 # that works on current Raspberry Pi OS: lgpio first (Pi 5 has no /dev/gpiomem RPi.GPIO).
@@ -45,16 +44,9 @@ def import_gpiozero(module: str = "gpiozero") -> types.ModuleType:
     So while gpiozero imports, ``importlib_metadata`` is a stand-in whose ``entry_points``
     imports the real one on its first call (gpiozero keeps working the same if anything ever
     does call it), and is gone again afterwards."""
-    if "importlib_metadata" in sys.modules or "importlib.metadata" in sys.modules:
-        return importlib.import_module(module)
-    stand_in = types.ModuleType("importlib_metadata", "kiosk: importlib.metadata on first use")
-    setattr(stand_in, "entry_points", _entry_points_on_first_use)  # noqa: B010 (a module)
-    sys.modules["importlib_metadata"] = stand_in
-    try:
-        return importlib.import_module(module)
-    finally:
-        if sys.modules.get("importlib_metadata") is stand_in:
-            del sys.modules["importlib_metadata"]
+    return import_without_metadata(
+        module, "importlib_metadata", {"entry_points": _entry_points_on_first_use}
+    )
 
 
 def _entry_points_on_first_use(**selection: Any) -> Any:

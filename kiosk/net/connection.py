@@ -13,9 +13,7 @@ importlib.metadata (:func:`import_websockets`).
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import sys
 import time
 import types
 from typing import TYPE_CHECKING, Any
@@ -26,6 +24,7 @@ if TYPE_CHECKING:
 from kiosk.errors import UpstreamRejected, UpstreamUnavailable
 from kiosk.net.endpoints import RealtimeEndpoint
 from kiosk.net.policy import parse_retry_after
+from kiosk.service.memory import import_without_metadata
 from kiosk.textsafe import printable
 
 log = logging.getLogger(__name__)
@@ -70,21 +69,9 @@ def import_websockets() -> types.ModuleType:
     websockets imports, ``importlib.metadata`` is an empty stand-in, gone again afterwards; a
     build that does use it fails to import with the stand-in and is imported again as it is.
     """
-    name = "websockets.asyncio.client"
-    if "importlib.metadata" in sys.modules or name in sys.modules:
-        return importlib.import_module(name)
-    stand_in = types.ModuleType("importlib.metadata", "kiosk: not imported for websockets")
-    sys.modules["importlib.metadata"] = stand_in
-    try:
-        return importlib.import_module(name)
-    except Exception:
-        for module in [m for m in sys.modules if m == "websockets" or m.startswith("websockets.")]:
-            del sys.modules[module]
-        del sys.modules["importlib.metadata"]
-        return importlib.import_module(name)
-    finally:
-        if sys.modules.get("importlib.metadata") is stand_in:
-            del sys.modules["importlib.metadata"]
+    return import_without_metadata(
+        "websockets.asyncio.client", "importlib.metadata", retry_package="websockets"
+    )
 
 
 class WebsocketLink:

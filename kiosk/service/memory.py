@@ -17,6 +17,9 @@ the main [heap] growing by 512 KiB around such buffers (the WAV microphone's 512
 blocks, asyncio's 256 KiB socket reads: ``bench/soak_malloc.py``), and a thread arena's
 heap held 28.0 MB of anonymous memory against 14.7 MB with the thresholds pinned. Pinned at
 glibc's starting value, such buffers come and go as their own mappings.
+
+Libraries that import importlib.metadata only to never use it are imported through
+:func:`import_without_metadata` (gpiozero, websockets).
 """
 
 from __future__ import annotations
@@ -24,7 +27,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import importlib
 import logging
+import sys
+import types
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -59,3 +66,46 @@ def release_startup_memory() -> None:
         libc.malloc_trim(0)
     except (OSError, AttributeError) as exc:
         log.debug("mallopt/malloc_trim unavailable: %s", exc)
+
+
+def import_without_metadata(
+    module: str,
+    stand_in_name: str,
+    attrs: dict[str, Any] | None = None,
+    *,
+    retry_package: str | None = None,
+) -> types.ModuleType:
+    """Import ``module`` while ``sys.modules[stand_in_name]`` is a stand-in for importlib.metadata.
+
+    Libraries that bind importlib.metadata (or the ``importlib_metadata`` backport) at import
+    time but never use it in a release keep it, with email, zipfile and csv, resident for the
+    daemon's whole life (~0.9 MB each for gpiozero and websockets, ad hoc lean3/lean4). The
+    stand-in is a module holding ``attrs`` and is removed again afterwards, so a later real
+    import gets the real module. Nothing is stood in when importlib.metadata (or
+    ``stand_in_name``) is already imported or ``module`` already is.
+
+    With ``retry_package``, an import that fails with the stand-in (a build that does read its
+    metadata) drops that package's modules and is imported again as it is; without it the
+    failure is the caller's (a pin factory whose driver is missing must not pull the real
+    importlib.metadata in on its way out).
+    """
+    if stand_in_name in sys.modules or "importlib.metadata" in sys.modules or module in sys.modules:
+        return importlib.import_module(module)
+    stand_in = types.ModuleType(stand_in_name, "kiosk: importlib.metadata not imported")
+    for name, value in (attrs or {}).items():
+        setattr(stand_in, name, value)
+    sys.modules[stand_in_name] = stand_in
+    try:
+        return importlib.import_module(module)
+    except Exception:
+        if retry_package is None:
+            raise
+        prefix = retry_package + "."
+        for name in [m for m in sys.modules if m == retry_package or m.startswith(prefix)]:
+            del sys.modules[name]
+        if sys.modules.get(stand_in_name) is stand_in:
+            del sys.modules[stand_in_name]
+        return importlib.import_module(module)
+    finally:
+        if sys.modules.get(stand_in_name) is stand_in:
+            del sys.modules[stand_in_name]
