@@ -73,6 +73,7 @@ def import_without_metadata(
     stand_in_name: str,
     attrs: dict[str, Any] | None = None,
     *,
+    empty_stand_ins: tuple[str, ...] = (),
     retry_package: str | None = None,
 ) -> types.ModuleType:
     """Import ``module`` while ``sys.modules[stand_in_name]`` is a stand-in for importlib.metadata.
@@ -81,31 +82,43 @@ def import_without_metadata(
     time but never use it in a release keep it, with email, zipfile and csv, resident for the
     daemon's whole life (~0.9 MB each for gpiozero and websockets, ad hoc lean3/lean4). The
     stand-in is a module holding ``attrs`` and is removed again afterwards, so a later real
-    import gets the real module. Nothing is stood in when importlib.metadata (or
-    ``stand_in_name``) is already imported or ``module`` already is.
+    import gets the real module. It is not put in when importlib.metadata (or
+    ``stand_in_name``) is already imported; nothing is when ``module`` already is.
 
-    With ``retry_package``, an import that fails with the stand-in (a build that does read its
-    metadata) drops that package's modules and is imported again as it is; without it the
+    ``empty_stand_ins``: other modules ``module`` imports but kiosk's use of it never touches
+    (each stood in by an empty module, unless already imported).
+
+    With ``retry_package``, an import that fails with the stand-ins (a build that does use
+    them) drops that package's modules and is imported again as it is; without it the
     failure is the caller's (a pin factory whose driver is missing must not pull the real
     importlib.metadata in on its way out).
     """
-    if stand_in_name in sys.modules or "importlib.metadata" in sys.modules or module in sys.modules:
+    if module in sys.modules:
         return importlib.import_module(module)
-    stand_in = types.ModuleType(stand_in_name, "kiosk: importlib.metadata not imported")
-    for name, value in (attrs or {}).items():
-        setattr(stand_in, name, value)
-    sys.modules[stand_in_name] = stand_in
+    stand_ins: dict[str, types.ModuleType] = {}
+    if stand_in_name not in sys.modules and "importlib.metadata" not in sys.modules:
+        stand_ins[stand_in_name] = types.ModuleType(stand_in_name, "kiosk: not imported")
+        for name, value in (attrs or {}).items():
+            setattr(stand_ins[stand_in_name], name, value)
+    for name in empty_stand_ins:
+        if name not in sys.modules:
+            stand_ins[name] = types.ModuleType(name, "kiosk: not imported")
+    sys.modules.update(stand_ins)
     try:
         return importlib.import_module(module)
     except Exception:
-        if retry_package is None:
+        if retry_package is None or not stand_ins:
             raise
         prefix = retry_package + "."
         for name in [m for m in sys.modules if m == retry_package or m.startswith(prefix)]:
             del sys.modules[name]
-        if sys.modules.get(stand_in_name) is stand_in:
-            del sys.modules[stand_in_name]
+        _remove(stand_ins)
         return importlib.import_module(module)
     finally:
-        if sys.modules.get(stand_in_name) is stand_in:
-            del sys.modules[stand_in_name]
+        _remove(stand_ins)
+
+
+def _remove(stand_ins: dict[str, types.ModuleType]) -> None:
+    for name, stand_in in stand_ins.items():
+        if sys.modules.get(name) is stand_in:
+            del sys.modules[name]
