@@ -171,19 +171,61 @@ def trim_heap_after_unload(release: Callable[[], None]) -> None:
             pin_malloc_thresholds(libc)
 
 
+# OpenBLAS's thread-count setter as the libraries numpy loads name it (numpy's wheels:
+# libscipy_openblas64_ with scipy_openblas_set_num_threads64_; Debian: libopenblas), the
+# affixes threadpoolctl tries.
+OPENBLAS_FILE_PREFIXES = ("libopenblas", "libscipy_openblas", "openblas")
+OPENBLAS_SETTERS = tuple(
+    f"{prefix}openblas_set_num_threads{suffix}"
+    for prefix in ("", "scipy_")
+    for suffix in ("", "64_", "_64")
+)
+
+
 def one_blas_thread() -> None:
     """Keep OpenBLAS to one thread for the whole process.
 
     A query's products are tiny: waking a BLAS thread pool for them on a busy 2-core
     machine took query p95 from 7 ms to 230 ms (``bench/bench_rag.py``). The daemon
     does no other BLAS work; ``kiosk index add`` embeds a little slower.
+
+    OpenBLAS's own setter when numpy's OpenBLAS is found, else threadpoolctl (MKL, BLIS,
+    other systems). threadpoolctl inspects every loaded library (and starts Silero's OpenMP
+    runtime doing so): the daemon kept ~0.4 MB more after its first search with it (ad hoc,
+    idle5: 51.2 -> 50.8 MB after a conversation).
     """
+    setter = _openblas_setter()
+    if setter is not None:
+        setter(1)
+        return
     try:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(1, user_api="blas")
     except Exception as exc:  # optional speed-up, never a reason to fail
         log.debug("BLAS threads not limited: %s", exc)
+
+
+def _openblas_setter() -> Callable[[int], Any] | None:
+    """``openblas_set_num_threads`` of the OpenBLAS this process has loaded (from
+    /proc/self/maps: Linux), or None."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            paths = {fields[5] for line in maps if len(fields := line.split(None, 5)) == 6}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        if not Path(path.strip()).name.startswith(OPENBLAS_FILE_PREFIXES):
+            continue
+        try:
+            library = ctypes.CDLL(path.strip())  # already loaded: only a reference more
+        except OSError:
+            continue
+        for name in OPENBLAS_SETTERS:
+            setter: Callable[[int], Any] | None = getattr(library, name, None)
+            if setter is not None:
+                return setter
+    return None
 
 
 def _multilingual() -> Embedder:

@@ -33,7 +33,8 @@ try:
     asyncio.run(WebsocketLink.open(endpoint, timeout_s=2.0))
 except UpstreamUnavailable as exc:
     print("refused")
-unused = ("importlib.metadata", "zipfile", "csv", "urllib.request", "http.client", "email.message")
+unused = ["importlib.metadata", "zipfile", "csv"]
+unused += ["urllib.request", "http.client", "email.message"]
 print(sorted(m for m in unused if m in sys.modules))
 import importlib.metadata, urllib.request, websockets
 print(importlib.metadata.version("websockets") == websockets.__version__)
