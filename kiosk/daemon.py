@@ -33,6 +33,8 @@ from kiosk.daemon_devices import DaemonDevices
 from kiosk.errors import ConfigError, KioskError
 from kiosk.hardware.led_patterns import is_animated
 from kiosk.net.endpoints import realtime_endpoint
+from kiosk.net.engine import cloud_engine
+from kiosk.net.link_process import ProcessLink
 from kiosk.prices import resolve_prices
 from kiosk.reload import KnowledgeTools, load_for_reload
 from kiosk.service.memory import release_startup_memory
@@ -271,7 +273,9 @@ class Daemon(DaemonDevices):
         budget_left = (lambda: ledger.budget_left(time.time())) if ledger is not None else None
         return KioskPipeline(
             cfg,
-            engine or realtime_endpoint(cfg),
+            # The websocket and its TLS in a child process that ends with the connection
+            # (kiosk.net.link_process): none of it stays in the idle daemon.
+            engine or cloud_engine(realtime_endpoint(cfg), ProcessLink.open),
             bus,
             playback,
             voice_detector(cfg.vad, VAD_RATE_HZ, cfg.audio.frame_ms),
