@@ -6,11 +6,17 @@ Exit codes: 0 ok; 1 a runtime failure (e.g. a check failed, the daemon crashed);
 
 from __future__ import annotations
 
+import sys
+
+if sys.argv[1:2] == ["run"]:  # the daemon: no OpenSSL (its websocket is a child's), see there
+    from kiosk.service.memory import import_asyncio_without_openssl
+
+    import_asyncio_without_openssl()
+
 import argparse
 import asyncio
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 

@@ -122,3 +122,28 @@ def _remove(stand_ins: dict[str, types.ModuleType]) -> None:
     for name, stand_in in stand_ins.items():
         if sys.modules.get(name) is stand_in:
             del sys.modules[name]
+
+
+def import_asyncio_without_openssl() -> None:
+    """Import asyncio and hashlib without OpenSSL: for ``kiosk run`` only, before anything else.
+
+    asyncio imports ``ssl`` (libssl, libcrypto) and hashlib ``_hashlib`` (libcrypto) at import
+    time: ~4 MB resident in the daemon from its start (ad hoc, idle5: 46.5 -> 42.5 MB before the
+    first question). The daemon holds no TLS itself: its Realtime websocket lives in a child
+    process (:mod:`kiosk.net.link_process`), and hashlib's SHA-1/SHA-256 come from CPython's
+    own modules. Blocked only while the two import, so a later ``import ssl`` (urllib for
+    Azure AI Search, websockets for the local engine) gets the real module; asyncio's own TLS
+    (``create_connection(ssl=...)``) stays unavailable in this process.
+    """
+    if "asyncio" in sys.modules or "hashlib" in sys.modules:
+        return
+    blocked = [name for name in ("ssl", "_hashlib") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import x" raises ImportError
+    try:
+        importlib.import_module("asyncio")
+        importlib.import_module("hashlib")
+    finally:
+        for name in blocked:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]

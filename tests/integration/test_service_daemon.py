@@ -356,6 +356,9 @@ async def test_answered_turn_reaches_the_turn_log_report_and_metrics_textfile(
     text = prom.read_text()
     assert 'kiosk_response_latency_seconds_count 1' in text
     assert "kiosk_cost_usd_today 0.000000" not in text  # the fake server reports usage
+    # The websocket and TLS were a child's (kiosk.net.link_process): no OpenSSL in the daemon.
+    maps = Path(f"/proc/{daemon.proc.pid}/maps").read_text()
+    assert "libcrypto" not in maps and "libssl" not in maps
     daemon.proc.send_signal(signal.SIGTERM)
     assert await wait_exit(daemon.proc, STEP_TIMEOUT_S) == 0
     report = subprocess.run(

@@ -43,3 +43,24 @@ async def test_a_refused_handshake_is_rejected_and_a_dead_port_unavailable() -> 
         await ProcessLink.open(realtime_endpoint(rig_config(f"ws://127.0.0.1:{port}")), timeout_s=5.0)
     assert "cannot connect" in str(exc.value)
 
+
+
+DAEMON_IMPORTS = """
+import sys
+sys.argv = ["kiosk", "run"]
+import kiosk.cli, kiosk.daemon
+print(sorted(m for m in ("ssl", "_ssl", "_hashlib") if m in sys.modules))
+import hashlib, ssl
+print(hashlib.sha1(b"kiosk").hexdigest()[:8], ssl.OPENSSL_VERSION.split()[0])
+"""
+
+
+def test_kiosk_run_imports_no_openssl_and_leaves_ssl_importable() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", DAEMON_IMPORTS], capture_output=True, text=True, timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    assert out == ["[]", "75a12472 OpenSSL"]
