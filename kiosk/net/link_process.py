@@ -46,7 +46,9 @@ FD_ENV = "KIOSK_LINK_FD"
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, str] | None:
-    """The next ``(kind, text)``, or None at end of stream."""
+    """The next ``(kind, text)``, or None at end of stream. readexactly reads past the
+    stream's 64 KiB buffer limit as the frame needs, so at most one frame (and 128 KiB ahead
+    of it) waits here: the child's websocket feels our backpressure (MAX_QUEUED_FRAMES)."""
     try:
         kind, size = HEADER.unpack(await reader.readexactly(HEADER.size))
         if size > MAX_FRAME_BYTES + 1024:
@@ -99,7 +101,13 @@ class ProcessLink:
             raise UpstreamUnavailable(f"cannot start the link process: {exc}") from None
         finally:
             theirs.close()
-        reader, writer = await asyncio.open_connection(sock=ours, limit=MAX_FRAME_BYTES + 1024)
+        try:
+            reader, writer = await asyncio.open_connection(sock=ours)
+        except BaseException:
+            ours.close()
+            proc.kill()
+            await asyncio.to_thread(proc.wait)
+            raise
         link = cls(proc, reader, writer)
         request = {
             "endpoint": dataclasses.asdict(endpoint),
@@ -165,7 +173,7 @@ async def serve(sock: socket.socket) -> None:
     closes."""
     from kiosk.net.connection import WebsocketLink
 
-    reader, writer = await asyncio.open_connection(sock=sock, limit=MAX_FRAME_BYTES + 1024)
+    reader, writer = await asyncio.open_connection(sock=sock)
     first = await read_frame(reader)
     if first is None or first[0] != b"Q":
         return
