@@ -35,7 +35,7 @@ BAND_LEARN_FRAMES = 10
 # sat 10-15 dB under what the echo reached later. Such a band goes on learning past
 # BAND_LEARN_FRAMES (to the period's end), and counts as over its bar only beside a band learned
 # from enough frames (or one the answer is quiet in): two such guesses alone paused the answer
-# at -6 dB (tuning seed 3 mix 074 at 1.98 s, seed 10 mix 074 at 3.22 s).
+# at -6 dB (tuning seed 3 mix 074 at 1.98 s, seed 10 mix 074 at 3.22 s, seed 11 077, seed 4 077).
 # (Tuning split + seeds 3-11, 60 barge-ins at -12 dB, replayed: every band alike, 5 self-pauses, 15
 # with the guard's margin cut to 4 dB, mean delay 171 ms; these rules 0 / 7, 174 ms; such bands
 # not counted at all 0 / 4, 183 ms, p95 349 -> 435; 2 frames: 1 / 9; 4: 0 / 5, 181 ms.)
