@@ -29,16 +29,15 @@ BAND_LEARN_ABOVE_ROOM_DB = 20.0
 # are the least likely to hold a visitor already talking; tuning split + seeds 3-5, replayed:
 # 20 frames, -12 dB barge-in p95 439 ms; 10: 259 ms; 6: self-interruptions at -6 dB).
 BAND_LEARN_FRAMES = 10
-# A band's return learned from fewer than this many frames in which the answer sounds in it over
-# the room is a guess: microphone minus envelope in a band spreads over ~20 dB from frame to
-# frame (the answer's sounds start and stop within a frame), and the upper envelope of one or two
-# sat 10-15 dB under what the echo reached later. Such a band goes on learning past
-# BAND_LEARN_FRAMES (to the period's end), and counts as over its bar only beside a band learned
-# from enough frames (or one the answer is quiet in): two such guesses alone paused the answer
-# at -6 dB (tuning seed 3 mix 074 at 1.98 s, seed 10 mix 074 at 3.22 s, seed 11 077, seed 4 077).
-# (Tuning split + seeds 3-11, 60 barge-ins at -12 dB, replayed: every band alike, 5 self-pauses, 15
-# with the guard's margin cut to 4 dB, mean delay 171 ms; these rules 0 / 7, 174 ms; such bands
-# not counted at all 0 / 4, 183 ms, p95 349 -> 435; 2 frames: 1 / 9; 4: 0 / 5, 181 ms.)
+# A band's return is learned from at least this many frames in which the answer sounds in it
+# over the room; a band with fewer after BAND_LEARN_FRAMES goes on learning to the period's
+# end, and counts as not learned if it still has fewer. Microphone minus envelope in a band
+# spreads over ~20 dB from frame to frame (the answer's sounds start and stop within a frame):
+# the upper envelope of one or two sat 10-15 dB under what the echo reached later, and the
+# answer paused itself (tuning seed 3 mix 074 at -6 dB: 1.98 s; seed 10 mix 074, 3.22 s).
+# (Tuning split + seeds 3-11, 72 barge-ins at -12 dB, replayed: 1 frame, 5 self-pauses, 15 with
+# the guard's margin cut to 4 dB; 2 frames, 1 / 8; 3, 0 / 4, 4 no better. Mean -12 dB delay 171 ->
+# 183 ms; without the late learning 192.)
 BAND_MIN_SAMPLES = 3
 # A frame is loud over the echo when at least this many bands are over their bar (one band
 # alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
@@ -67,12 +66,11 @@ class EchoBands:
         self.returns: list[float | None] = []  # learned echo return per band (None: not heard)
         self._period: list[float | None] = []  # what this learning period heard so far
         self._samples: list[int] = []  # frames each band of it learned from
-        self.guessed: list[bool] = []  # per band: its return came from too few frames
         self._period_frames = 0
 
     def forget(self) -> None:
         """The echo path changed (or a new lag): nothing learned holds."""
-        self.returns, self.guessed = [], []
+        self.returns = []
         self.new_period()
 
     def new_period(self) -> None:
@@ -110,26 +108,22 @@ class EchoBands:
                 self._period[b] = m - e if old is None else max(old, m - e)
                 self._samples[b] += 1
 
+    def _period_return(self, b: int) -> float | None:
+        """What this learning period learned in band ``b`` (None: too few frames to tell)."""
+        if b >= len(self._period) or self._samples[b] < BAND_MIN_SAMPLES:
+            return None
+        return self._period[b]
+
     def end_period(self) -> None:
         """The learning period is over: what it heard is the echo return (per band)."""
-        if any(r is not None for r in self._period):
-            self.returns = list(self._period)
-            self.guessed = [n < BAND_MIN_SAMPLES for n in self._samples]
-
-    def _guessed_now(self, b: int, learning: bool) -> bool:
-        """The band's return (raised by a learning period's) rests on too few frames."""
-        now = learning and b < len(self._samples) and self._samples[b] >= BAND_MIN_SAMPLES
-        if not self.returns:
-            return not now
-        return not now and b < len(self.guessed) and self.guessed[b]
-
-    def _period_now(self, b: int) -> float | None:
-        return self._period[b] if b < len(self._period) else None
+        period = [self._period_return(b) for b in range(len(self._period))]
+        if any(r is not None for r in period):
+            self.returns = period
 
     def _return_now(self, b: int, learning: bool) -> float | None:
         """The band's learned return, raised by what a learning period heard so far."""
         known = self.returns[b] if b < len(self.returns) else None
-        now = self._period_now(b) if learning else None
+        now = self._period_return(b) if learning else None
         return known if known is None or now is None else max(known, now)
 
     def bands_over(
@@ -138,23 +132,19 @@ class EchoBands:
         """How many bands of this frame are over their bar: the speaker's envelope there plus
         the band's learned echo return plus ``margin_db`` and ``BAND_EXTRA_MARGIN_DB``, and the
         room plus ``BAND_OVER_ROOM_DB``. A band whose return was never learned counts only
-        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``. Bands
-        whose return rests on fewer than ``BAND_MIN_SAMPLES`` frames count only if another band
-        is over its bar too (else the answer is 0). None count in the first learning period
-        until ``BAND_LEARN_FRAMES`` were learned from."""
+        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``.
+        None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
         early = not self.returns and learning and self._period_frames >= BAND_LEARN_FRAMES
         if not (self.returns or early) or len(self._env) != len(mic):
             return 0
         room = room_dbfs if room_dbfs is not None else -math.inf
-        over = sure = 0
+        over = 0
         for b, (m, e) in enumerate(zip(mic, self._env, strict=True)):
-            ret = self._return_now(b, learning) if self.returns else self._period_now(b)
-            guessed = ret is not None and self._guessed_now(b, learning)
+            ret = self._return_now(b, learning) if self.returns else self._period_return(b)
             if ret is None:
                 if e >= room + BAND_LEARN_ABOVE_ROOM_DB:
                     continue
                 ret = BAND_UNLEARNED_RETURN_DB
             if m >= max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB):
                 over += 1
-                sure += not guessed
-        return over if sure else 0
+        return over

@@ -252,7 +252,6 @@ class Endpointer(EchoGuard):
         self._learn_room()
         self.echo_return_db = other.echo_return_db
         self.bands.returns = list(other.bands.returns)
-        self.bands.guessed = list(other.bands.guessed)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).
