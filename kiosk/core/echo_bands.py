@@ -29,15 +29,12 @@ BAND_LEARN_ABOVE_ROOM_DB = 20.0
 # are the least likely to hold a visitor already talking; tuning split + seeds 3-5, replayed:
 # 20 frames, -12 dB barge-in p95 439 ms; 10: 259 ms; 6: self-interruptions at -6 dB).
 BAND_LEARN_FRAMES = 10
-# A band's return is learned from at least this many frames in which the answer sounds in it
-# over the room; a band with fewer after BAND_LEARN_FRAMES goes on learning to the period's
-# end, and counts as not learned if it still has fewer. Microphone minus envelope in a band
-# spreads over ~20 dB from frame to frame (the answer's sounds start and stop within a frame):
-# the upper envelope of one or two sat 10-15 dB under what the echo reached later, and the
-# answer paused itself (tuning seed 3 mix 074 at -6 dB: 1.98 s; seed 10 mix 074, 3.22 s).
-# (Tuning split + seeds 3-11, 72 barge-ins at -12 dB, replayed: 1 frame, 5 self-pauses, 15 with
-# the guard's margin cut to 4 dB; 2 frames, 1 / 8; 3, 0 / 4, 4 no better. Mean -12 dB delay 171 ->
-# 183 ms; without the late learning 192.)
+# A band's return is learned from at least this many of those frames in which the answer sounds
+# in it over the room; from fewer the band counts as not learned. Microphone minus envelope in a
+# band spreads over ~20 dB from frame to frame (the answer's sounds start and stop within a
+# frame): the upper envelope of one or two sat 10-15 dB under what the echo reached later, and
+# the answer paused itself (tuning seed 3 mix 074 at -6 dB: 1.98 s). (Tuning split + seeds 3-5,
+# replayed: 2-5 equal at -12 dB; 6 slows barge-in.)
 BAND_MIN_SAMPLES = 3
 # A frame is loud over the echo when at least this many bands are over their bar (one band
 # alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
@@ -95,14 +92,11 @@ class EchoBands:
         microphone minus speaker, per band where the answer sounds well over the room."""
         if len(self._period) != len(mic):
             self._period, self._samples = [None] * len(mic), [0] * len(mic)
-        # Past BAND_LEARN_FRAMES, a band heard in too few frames so far goes on learning (to the
-        # period's end); the others are done.
-        done = self._period_frames >= BAND_LEARN_FRAMES
+        if self._period_frames >= BAND_LEARN_FRAMES:
+            return
         least = (room_dbfs if room_dbfs is not None else -math.inf) + BAND_LEARN_ABOVE_ROOM_DB
         self._period_frames += 1
         for b, (m, e) in enumerate(zip(mic, self._env, strict=False)):
-            if done and self._samples[b] >= BAND_MIN_SAMPLES:
-                continue
             if e >= least and math.isfinite(m):
                 old = self._period[b]
                 self._period[b] = m - e if old is None else max(old, m - e)

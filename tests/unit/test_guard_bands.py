@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.core.echo_bands import BAND_LEARN_FRAMES, BANDS_OVER
+from kiosk.core.echo_bands import BANDS_OVER
 from kiosk.core.endpointing import ECHO_LEARN_FRAMES, Endpointer, Onset
 from tests.unit.test_endpointing import SETTINGS, Mic, is_speech
 from tests.unit.test_guard_lined_up import ROOM_DBFS, room_mic
@@ -131,24 +131,6 @@ def test_a_band_the_answer_sounded_in_only_once_while_learning_has_learned_nothi
     assert mic.endpointer.bands.returns[5:7] == [None, None]
     for _ in range(5):  # later the answer hisses again; its echo there at the room's return
         assert feed(mic, [a + ECHO_DB for a in hiss], hiss) == []
-        assert mic.endpointer.suspected_speech_ms == 0
-
-
-def test_a_band_the_answer_sounds_in_only_later_goes_on_learning_to_the_periods_end() -> None:
-    """Heard once in the period's first BAND_LEARN_FRAMES frames (its echo 25 dB under it then),
-    the band goes on learning from the frames judged echo after them: the answer's later hiss
-    teaches its true return, and its echo there then never pauses the answer."""
-    mic = room_mic()
-    hiss = ANSWER[:5] + [-42.0, -42.0, -75.0]
-    quiet = ANSWER[:5] + [-75.0] * 3
-    echo = [a + ECHO_DB for a in hiss]
-    feed(mic, echo[:5] + [-67.0, -67.0, -75.0 + ECHO_DB], hiss)
-    for k in range(1, ECHO_LEARN_FRAMES):
-        answer = hiss if k >= BAND_LEARN_FRAMES + 2 else quiet
-        assert feed(mic, [a + ECHO_DB for a in answer], answer) == []
-    assert mic.endpointer.bands.returns[5:7] == pytest.approx([ECHO_DB] * 2, abs=0.01)
-    for _ in range(5):
-        assert feed(mic, echo, hiss) == []
         assert mic.endpointer.suspected_speech_ms == 0
 
 
