@@ -78,15 +78,6 @@ class PitchCue:
         k = int(np.argmax(ac[0]))
         lo, hi = max(0, k - LAG_TOLERANCE), k + LAG_TOLERANCE + 1
         known = [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
-        # An echo whose fundamental the room damps (a dip in its response) repeats at half the
-        # answer's period, where the reference does not: its periodicity at twice the
-        # microphone's period counts too (a visitor exactly an octave over the answer is then
-        # heard by level only).
-        # (Tuning seed 6 mix 074 at -6 dB: the echo repeated at 25 samples, the answer at 50.)
-        k2 = 2 * k + LAG_MIN  # the index of twice the period, within twice the tolerance
-        if k2 - 2 * LAG_TOLERANCE < ac.shape[1]:
-            lo, hi = k2 - 2 * LAG_TOLERANCE, k2 + 2 * LAG_TOLERANCE + 1
-            known += [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
         return float(ac[0][k]), max(known, default=-1.0)
 
 

@@ -266,27 +266,11 @@ class EchoGuard:
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (no AEC: the reference's pitch is known), over the guard's
-        minimum. Until the echo's lag is measured it needs no learned echo return: it holds
-        from an answer's first frame on, however loud the echo; lined up, it needs the frame
-        over the echo in a band or as a whole."""
+        minimum. Needs no learned echo return: it holds from an answer's first frame on, before
+        the echo's lag is measured, and however loud the echo."""
         if self._frame_pitch is None or self.earcon_echo:
             return False
         if level < max(onset_level, self.settings.barge_in_min_level_dbfs):
             return False
         mic, reference = self._frame_pitch
-        if mic < PITCH_MIN or mic - reference < PITCH_OVER_REFERENCE:
-            return False
-        # Once lined up, the voice must also show over the echo somewhere: in a band, or the
-        # whole frame over the echo's level (no margin). A room's resonance makes the echo
-        # repeat at a period the answer lacks, with nothing over it anywhere (tuning seed 6
-        # mix 074 at -6 dB, a 320 Hz ring, paused itself; a visitor's "stop" under a loud echo
-        # is over it in a band or a few dB as a whole frame).
-        if self._frame_bands is None:
-            return True
-        if level >= self._echo_ref_dbfs + self._echo_return_now():
-            return True
-        s = self.settings
-        over = self.bands.bands_over(
-            self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
-        )
-        return over >= 1
+        return mic >= PITCH_MIN and mic - reference >= PITCH_OVER_REFERENCE

@@ -98,22 +98,3 @@ def test_a_quiet_frame_is_not_looked_at_and_a_new_stretch_forgets_the_reference(
     cue.pair(visitor[: 2 * FRAME], other[: 2 * FRAME], -20.0)
     mic, ref = cue.pair(visitor[2 * FRAME :], other[2 * FRAME :], -20.0)  # type: ignore[misc]
     assert mic > 0.9 and mic - ref >= PITCH_OVER_REFERENCE
-
-
-def test_an_echo_without_its_fundamental_is_no_second_voice():
-    """The room damps the answer's fundamental (a dip in its response): the echo repeats at
-    half the answer's period, where the answer itself does not (its strong fundamental
-    cancels there), but it does at twice that (tuning seed 6 mix 074 at -6 dB: the echo at
-    25 samples of 8 kHz, the answer at 50; the answer paused itself)."""
-    t = np.arange(RATE) / RATE
-    phase = 2 * np.pi * 160.0 * t
-    answer = 8000 * (np.sin(phase) + 0.5 * np.sin(2 * phase))
-    echo = 2000 * np.sin(2 * phase) * (1 + 0.5 * np.sin(2 * np.pi * 8 * t))  # and a tremolo
-    cue = PitchCue(FRAME)
-    seen = []
-    for k in range(RATE // FRAME):
-        mic = echo[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        ref = answer[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        seen.append(cue.pair(mic, ref, frame_dbfs(mic)))
-    assert sum(p is not None and p[0] >= PITCH_MIN for p in seen) >= 20  # it does repeat
-    assert [k for k, p in enumerate(seen) if second_voice(p)] == []

@@ -1,9 +1,8 @@
 """The guard's pitch cue (no AEC): a frame in which the microphone repeats at a period the
 speaker's reference lacks is a second voice, over the echo however loud the echo is, from the
-answer's first frame on (nothing to learn, no lag to measure); once lined up, if the frame is
-over the echo somewhere (in a band, or as a whole). The answer's own echo, which repeats where
-the reference does, never is; nor a frame under the guard's minimum level, nor one an earcon
-may echo in.
+answer's first frame on (nothing to learn, no lag to measure). The answer's own echo, which
+repeats where the reference does, never is; nor a frame under the guard's minimum level, nor
+one an earcon may echo in.
 
 Frames come from the scripted ``Mic`` of test_endpointing (voiced when non-zero; the level is
 the frame's RMS); the cue comes in as data, as the tap gives it.
@@ -86,45 +85,3 @@ def test_the_echo_repeating_where_the_answer_did_never_pauses_it(
 def test_the_thresholds_leave_room_between_echo_and_voice() -> None:
     assert ECHO[0] - ECHO[1] < PITCH_OVER_REFERENCE <= VISITOR[0] - VISITOR[1]
     assert min(ECHO[0], VISITOR[0]) >= PITCH_MIN
-
-
-def lined_up(mic: Mic, heard: list[float], pitch: tuple[float, float], n: int) -> list[object]:
-    """Guarded frames lined up with the answer (tests.unit.test_guard_bands), with the cue."""
-    from tests.unit.test_guard_bands import ANSWER, total
-
-    mic.endpointer.guarded = True
-    out: list[object] = []
-    for _ in range(n):
-        bands = (heard, ANSWER)
-        out += mic.endpointer.process(mic.frame(total(heard)), total(ANSWER), None, bands, pitch)
-    return out
-
-
-def test_lined_up_a_ring_the_answer_lacks_with_nothing_over_the_echo_is_no_visitor() -> None:
-    """A room's resonance makes the echo repeat at a period the answer lacks (tuning seed 6
-    mix 074 at -6 dB: a 320 Hz ring, the answer paused itself). Once lined up, the frame is
-    under the echo's level as a whole and in every band: no visitor."""
-    from tests.unit.test_guard_bands import ANSWER, ECHO_DB, learned_mic
-
-    mic = learned_mic()
-    ring = [a + ECHO_DB - 1.0 for a in ANSWER]
-    assert lined_up(mic, ring, VISITOR, 10) == []
-    assert mic.endpointer.suspected_speech_ms == 0
-
-
-@pytest.mark.parametrize("where", ["whole frame", "one band"])
-def test_lined_up_a_second_voice_over_the_echo_somewhere_pauses_the_answer(where: str) -> None:
-    """Over the echo as a whole frame (by less than the guard's margin), or in one band (two
-    are the band rule's): with the cue, a visitor."""
-    from tests.unit.test_guard_bands import ANSWER, ECHO_DB, learned_mic, total
-
-    mic = learned_mic()
-    if where == "whole frame":
-        heard = [a + ECHO_DB + 1.0 for a in ANSWER]
-    else:  # under the echo's level as a whole, her fricative over it in band 4
-        heard = [a + ECHO_DB - 3.0 for a in ANSWER]
-        heard[4] = -36.0
-        assert total(heard) < total(ANSWER) + ECHO_DB
-    assert lined_up(mic, heard, ECHO, 5) == []  # (the echo's periodicity: nothing)
-    lined_up(mic, heard, VISITOR, 2)
-    assert mic.endpointer.suspected_speech_ms >= SETTINGS.barge_in_pause_ms
