@@ -29,13 +29,6 @@ BAND_LEARN_ABOVE_ROOM_DB = 20.0
 # are the least likely to hold a visitor already talking; tuning split + seeds 3-5, replayed:
 # 20 frames, -12 dB barge-in p95 439 ms; 10: 259 ms; 6: self-interruptions at -6 dB).
 BAND_LEARN_FRAMES = 10
-# A band's return is learned from at least this many of those frames in which the answer sounds
-# in it over the room; from fewer the band counts as not learned. Microphone minus envelope in a
-# band spreads over ~20 dB from frame to frame (the answer's sounds start and stop within a
-# frame): the upper envelope of one or two sat 10-15 dB under what the echo reached later, and
-# the answer paused itself (tuning seed 3 mix 074 at -6 dB: 1.98 s). (Tuning split + seeds 3-5,
-# replayed: 2-5 equal at -12 dB; 6 slows barge-in.)
-BAND_MIN_SAMPLES = 3
 # A frame is loud over the echo when at least this many bands are over their bar (one band
 # alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
 BANDS_OVER = 2
@@ -62,7 +55,6 @@ class EchoBands:
         self._env: list[float] = []  # the speaker's envelope per band, lined up
         self.returns: list[float | None] = []  # learned echo return per band (None: not heard)
         self._period: list[float | None] = []  # what this learning period heard so far
-        self._samples: list[int] = []  # frames each band of it learned from
         self._period_frames = 0
 
     def forget(self) -> None:
@@ -71,7 +63,7 @@ class EchoBands:
         self.new_period()
 
     def new_period(self) -> None:
-        self._period, self._samples, self._period_frames = [], [], 0
+        self._period, self._period_frames = [], 0
 
     def silent(self) -> None:
         """No lined-up reference for this frame: the envelope starts afresh."""
@@ -91,7 +83,7 @@ class EchoBands:
         """A frame judged echo (not a visitor) in a learning period: the upper envelope of
         microphone minus speaker, per band where the answer sounds well over the room."""
         if len(self._period) != len(mic):
-            self._period, self._samples = [None] * len(mic), [0] * len(mic)
+            self._period = [None] * len(mic)
         if self._period_frames >= BAND_LEARN_FRAMES:
             return
         least = (room_dbfs if room_dbfs is not None else -math.inf) + BAND_LEARN_ABOVE_ROOM_DB
@@ -100,24 +92,16 @@ class EchoBands:
             if e >= least and math.isfinite(m):
                 old = self._period[b]
                 self._period[b] = m - e if old is None else max(old, m - e)
-                self._samples[b] += 1
-
-    def _period_return(self, b: int) -> float | None:
-        """What this learning period learned in band ``b`` (None: too few frames to tell)."""
-        if b >= len(self._period) or self._samples[b] < BAND_MIN_SAMPLES:
-            return None
-        return self._period[b]
 
     def end_period(self) -> None:
         """The learning period is over: what it heard is the echo return (per band)."""
-        period = [self._period_return(b) for b in range(len(self._period))]
-        if any(r is not None for r in period):
-            self.returns = period
+        if any(r is not None for r in self._period):
+            self.returns = list(self._period)
 
     def _return_now(self, b: int, learning: bool) -> float | None:
         """The band's learned return, raised by what a learning period heard so far."""
         known = self.returns[b] if b < len(self.returns) else None
-        now = self._period_return(b) if learning else None
+        now = self._period[b] if learning and b < len(self._period) else None
         return known if known is None or now is None else max(known, now)
 
     def bands_over(
@@ -134,7 +118,7 @@ class EchoBands:
         room = room_dbfs if room_dbfs is not None else -math.inf
         over = 0
         for b, (m, e) in enumerate(zip(mic, self._env, strict=True)):
-            ret = self._return_now(b, learning) if self.returns else self._period_return(b)
+            ret = self._return_now(b, learning) if self.returns else self._period[b]
             if ret is None:
                 if e >= room + BAND_LEARN_ABOVE_ROOM_DB:
                     continue

@@ -114,26 +114,6 @@ def test_relearning_from_the_lined_up_history_learns_the_bands_too() -> None:
     assert mic.endpointer.bands.returns == []
 
 
-def test_a_band_the_answer_sounded_in_only_once_while_learning_has_learned_nothing() -> None:
-    """Microphone minus envelope in a band spreads over ~20 dB from frame to frame: learned
-    from one or two frames (here the answer's hiss starts late in one, its echo 25 dB under
-    it, and its envelope decays under the room + 20 dB a frame later), a band's return sat
-    far under what its echo reaches later, and the echo there, at the room's true return, was
-    over the bar in two bands: the answer paused itself (tuning seed 3 mix 074 at -6 dB).
-    Such a band counts as not learned: it counts only where the answer is quiet in it."""
-    mic = room_mic()
-    hiss = ANSWER[:5] + [-42.0, -42.0, -75.0]  # the answer's "s": bands 5-6
-    quiet = ANSWER[:5] + [-75.0] * 3
-    feed(mic, [a + ECHO_DB for a in ANSWER[:5]] + [-67.0, -67.0, -75.0 + ECHO_DB], hiss)
-    for _ in range(ECHO_LEARN_FRAMES - 1 + 5):
-        assert feed(mic, [a + ECHO_DB for a in quiet], quiet) == []
-    assert mic.endpointer.bands.returns[:4] == pytest.approx([ECHO_DB] * 4, abs=0.01)
-    assert mic.endpointer.bands.returns[5:7] == [None, None]
-    for _ in range(5):  # later the answer hisses again; its echo there at the room's return
-        assert feed(mic, [a + ECHO_DB for a in hiss], hiss) == []
-        assert mic.endpointer.suspected_speech_ms == 0
-
-
 # Silence, levels near where a band starts to teach its return (the room + 20 dB), and loud.
 band_level = st.one_of(
     st.sampled_from([-75.0, -55.0, -51.0, -10.0]), st.floats(min_value=-60.0, max_value=-10.0)
