@@ -14,6 +14,7 @@ from kiosk.audio.echo_cancel import REFERENCE_LEAD_MS, EchoCanceller, EchoRefere
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
+from tests.unit.helpers import FirstOpinion
 
 from .test_echo_cancel import FRAME, RATE, _need_speex, db, i16, room, speech
 
@@ -110,17 +111,6 @@ def test_after_the_filter_restarts_the_echo_return_is_relearned():
     assert endpointer.echo_cancelled_well and endpointer.echo_return_db is not None
     endpointer.echo_path_changed()
     assert not endpointer.echo_cancelled_well and endpointer.echo_return_db is None
-
-
-class FirstOpinion:
-    """webrtcvad's quick vote (``provisional``) and the confirmed one, set by the test."""
-
-    def __init__(self) -> None:
-        self.provisional = False
-        self.confirmed = False
-
-    def __call__(self, frame: bytes) -> bool:
-        return self.confirmed
 
 
 @pytest.mark.parametrize("aec", [True, False])

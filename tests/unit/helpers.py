@@ -112,3 +112,14 @@ def assert_window_never_exceeded(grants: list[float], limit: int) -> None:
     for i, start in enumerate(grants):
         in_window = [t for t in grants[i:] if t < start + 60.0]
         assert len(in_window) <= limit, f"{len(in_window)} connections in the minute from {start}"
+
+
+class FirstOpinion:
+    """webrtcvad's quick vote (``provisional``) and the confirmed one, set by the test."""
+
+    def __init__(self) -> None:
+        self.provisional = False
+        self.confirmed = False
+
+    def __call__(self, frame: bytes) -> bool:
+        return self.confirmed

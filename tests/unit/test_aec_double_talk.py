@@ -14,23 +14,13 @@ import pytest
 from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
+from tests.unit.helpers import FirstOpinion
 
 FAR_DBFS = -17.0  # what the speaker plays
 
 
 def frame(dbfs: float) -> bytes:
     return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
-
-
-class FirstOpinion:
-    """webrtcvad's quick vote (``provisional``) and the confirmed one, set by the test."""
-
-    def __init__(self) -> None:
-        self.provisional = False
-        self.confirmed = False
-
-    def __call__(self, frame: bytes) -> bool:
-        return self.confirmed
 
 
 def answering(vad: FirstOpinion, residual_db: float = -32.0) -> Endpointer:
