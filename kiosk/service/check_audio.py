@@ -16,6 +16,8 @@ from kiosk.errors import KioskError
 from kiosk.service.check_result import CheckResult, Printer, fail, ok, one_line
 
 AUDIO_TEST_S = 3.0
+# How long a late-starting input stream may take before the test reports what it got.
+STREAM_START_GRACE_S = 2.0
 SILENCE_DBFS = -60.0
 VAD_RATE_HZ = 16000
 
@@ -152,10 +154,17 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
         )
     frames: list[bytes] = []
     lock = threading.Lock()
+    wanted_bytes = int(duration_s * VAD_RATE_HZ) * 2
+    recorded_enough = threading.Event()
+    received_bytes = 0
 
     def on_frame(frame: bytes) -> None:
+        nonlocal received_bytes
         with lock:
             frames.append(frame)
+            received_bytes += len(frame)
+            if received_bytes >= wanted_bytes:
+                recorded_enough.set()
 
     a = cfg.audio
     factory = host_factory(a.backend, a.input_device, a.output_device)
@@ -169,10 +178,12 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
             pyaudio_factory=factory,
         )
         source.start()
-        time.sleep(duration_s)  # a CLI tool, not the daemon: blocking is fine here
+        # Wait for duration_s of *audio*, not of wall time: a stream that starts late would
+        # otherwise report a short recording. A CLI tool, not the daemon: blocking is fine here.
+        recorded_enough.wait(duration_s + STREAM_START_GRACE_S)
         source.close()
         with lock:
-            pcm = b"".join(frames)
+            pcm = b"".join(frames)[:wanted_bytes]
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
         if samples.size == 0:
             return fail("audio test", "recorded nothing", "check audio.input_device")
