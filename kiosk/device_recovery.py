@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MIN_DELAY_S = 0.5  # full jitter can draw ~0: never hammer a device in a tight loop
 ATTEMPT_TIMEOUT_S = 5.0
+CLOSE_WAIT_S = 1.0  # a hung reopen must not hold up shutdown for long
 
 
 class DeviceRecovery:
@@ -152,7 +153,14 @@ class DeviceRecovery:
         return False
 
     async def aclose(self) -> None:
+        """Stop recovering. A reopen already running in its thread is waited for (up to
+        ``CLOSE_WAIT_S``): cancelling the task does not stop the thread, and a device opened
+        after close returned would be left open behind the caller's back."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._attempt is not None and not self._attempt.done():
+            await asyncio.wait({self._attempt}, timeout=CLOSE_WAIT_S)
+        if self._attempt is not None and self._attempt.done() and not self._attempt.cancelled():
+            self._attempt.exception()  # retrieved: a failed last attempt is not an unhandled error

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 
 from kiosk.core.bus import EventStream
 from kiosk.core.events import ErrorReported, KioskEvent
@@ -150,3 +151,25 @@ async def test_aclose_while_recovering_stops_the_attempts() -> None:
     opens = device.opens
     await asyncio.sleep(0.1)
     assert device.opens == opens and not recovery.recovering
+
+
+async def test_aclose_returns_only_after_the_reopen_in_flight_has_finished() -> None:
+    entered = threading.Event()
+    finished = threading.Event()
+
+    def slow_reopen() -> None:
+        entered.set()
+        time.sleep(0.1)
+        finished.set()
+        raise DeviceError("no such device: vsink.monitor")
+
+    recovery = DeviceRecovery(
+        slow_reopen, EventStream(), lambda: 0.0, random.Random(1), min_delay_s=0.0, initial_s=0.001
+    )
+    recovery.on_error(DeviceError("gone"))
+    while not entered.is_set():
+        await asyncio.sleep(0.005)
+    await recovery.aclose()
+    # The worker thread's reopen is not cancelled with the task: close waits for it.
+    assert finished.is_set()
+    assert not recovery.recovering
