@@ -278,8 +278,6 @@ def cmd_index_remove(args: argparse.Namespace) -> int:
             for source in matched:
                 chunks = index.remove_document(source)
                 print(f"removed {printable(source)} ({chunks} chunks)")
-        if len(args.paths) > missing:
-            index.write_postings()
     return 1 if missing else 0
 
 

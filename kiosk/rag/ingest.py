@@ -281,8 +281,7 @@ def ingest_paths(
             progress(Progress(n, len(files), str(path), outcome))
     for warning in report.warnings:
         log.debug("skipped: %s", warning)
-    if report.added or report.updated:
-        index.write_postings()
+    index.write_postings()  # now, for searches by this same object (close would do it too)
     report.seconds = time.perf_counter() - started
     return report
 

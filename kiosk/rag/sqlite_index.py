@@ -146,6 +146,7 @@ class SqliteIndex:
             on_unload(_forget_vectors_of(weakref.ref(self)))
         self._open_error: KnowledgeError | None = None
         self._open_failed_at = 0.0
+        self._postings_stale = False  # a write since the BM25 postings were last written
         self._open_if_present()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -178,7 +179,12 @@ class SqliteIndex:
 
     def close(self) -> None:
         """Close the connection, and end the embedder's worker process if it has one;
-        idempotent."""
+        idempotent. Postings left stale by this object's writes are written first."""
+        if self._postings_stale:
+            try:
+                self.write_postings()
+            except (KnowledgeError, sqlite3.DatabaseError) as exc:  # never mask the caller's error
+                log.warning("%s: BM25 postings not rewritten (%s); FTS5 ranks", self.path, exc)
         with self._lock:
             self._searcher.close()
             if self._conn is not None:
@@ -375,6 +381,7 @@ class SqliteIndex:
                             (cur.lastrowid, headings[pos].tobytes()),
                         )
                 conn.execute("COMMIT")
+                self._postings_stale = True
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -439,6 +446,7 @@ class SqliteIndex:
             try:
                 removed = self._delete(conn, source)
                 conn.execute("COMMIT")
+                self._postings_stale = self._postings_stale or removed > 0
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -467,11 +475,12 @@ class SqliteIndex:
             )
 
     def write_postings(self) -> None:
-        """Rewrite the BM25 postings after changes (:mod:`kiosk.rag.bm25_postings`;
-        searches use FTS5's own ``bm25()`` until then)."""
+        """Rewrite the BM25 postings if this object wrote since (:mod:`kiosk.rag.bm25_postings`;
+        searches use FTS5's own ``bm25()`` until then). :meth:`close` does it too."""
         with self._connection() as conn:
-            if conn is not None and not self._read_only:
+            if conn is not None and not self._read_only and self._postings_stale:
                 write_postings(conn)
+                self._postings_stale = False
                 self._searcher.invalidate()
 
     def compact(self) -> None:
@@ -481,6 +490,7 @@ class SqliteIndex:
                 return
             conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
             write_postings(conn)
+            self._postings_stale = False
             self._searcher.invalidate()
             conn.execute("VACUUM")
             if self.path != ":memory:":

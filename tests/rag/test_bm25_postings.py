@@ -110,3 +110,18 @@ def test_a_term_fts5_reads_as_a_phrase_is_left_to_fts5(
         calls = _fts5_only(monkeypatch)
         assert [h.text for h in ix.search("e_mail", 5)] == ["e mail"]  # the phrase only
         assert calls == [["e_mail"]]
+
+
+def test_a_writer_that_only_removes_and_closes_leaves_current_postings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "i.sqlite"
+    with SqliteIndex(path) as ix:
+        ix.replace_document("/a.md", "A", "h", 1, [Chunk(0, "A > x", "garage rules", "x")])
+        ix.replace_document("/b.md", "B", "h", 1, [Chunk(0, "B > y", "garage garage", "y")])
+    with SqliteIndex(path, create=False) as ix:
+        assert ix.remove_document("/b.md") == 1  # no write_postings(): the index does it at close
+    calls = _fts5_only(monkeypatch)
+    with SqliteIndex(path, read_only=True) as reader:
+        assert [h.text for h in reader.search("garage", 3)] == ["garage rules"]
+    assert calls == []  # the postings match the index's state after the removal
