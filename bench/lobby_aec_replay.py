@@ -121,6 +121,7 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
             audible[0] = entry[1]
             reference.played(entry[2], entry[3])
         elif entry[0] == "mic":
+            canceller.pitch_wanted = not endpointer.echo_cancelled_well  # (as kiosk.app does)
             cleaned = canceller.process(entry[1], entry[2])
             if canceller.realignments != realigned:
                 realigned = canceller.realignments
@@ -132,6 +133,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
             endpointer.guarded, speaking = entry[1], entry[2]
             endpointer.earcon_echo = canceller.earcon_audible
             kw = {"linear": canceller.linear_levels} if linear else {}
+            if hasattr(canceller, "frame_pitch"):  # (older commits: no pitch before trust)
+                kw["pitch"] = canceller.frame_pitch
             endpointer.process(cleaned, canceller.reference_dbfs, **kw)
             pause = speaking and endpointer.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
             if pause and not held:

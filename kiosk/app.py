@@ -253,6 +253,8 @@ class KioskPipeline:
                 self._realignments_seen = level_tap.realignments
                 self.endpointer.relearn_echo(level_tap.relined, level_tap.relined_bands)
         if self.echo_canceller is not None:
+            # The cleaned frame's pitch counts only until the canceller is trusted.
+            self.echo_canceller.pitch_wanted = not self.endpointer.echo_cancelled_well
             frame = self.echo_canceller.process(frame, captured_at_s)  # type: ignore[arg-type]
             if self.echo_canceller.realignments != self._realignments_seen:
                 self._realignments_seen = self.echo_canceller.realignments
@@ -274,7 +276,7 @@ class KioskPipeline:
         else:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         bands = None if self.echo_level is None else self.echo_level.frame_bands
-        pitch = None if self.echo_level is None else self.echo_level.frame_pitch
+        pitch = None if self.echo_tap is None else self.echo_tap.frame_pitch
         linear = None if self.echo_canceller is None else self.echo_canceller.linear_levels
         for event in self.endpointer.process(frame, far_end, level_dbfs, bands, pitch, linear):
             if self.machine.state is State.ERROR and self.machine.wake == "vad":

@@ -32,6 +32,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
+from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue, PitchLevels
 from kiosk.audio.resample import Resampler
 from kiosk.core.endpointing import frame_dbfs
 
@@ -56,6 +57,11 @@ MIC_REANCHOR_S = 0.1
 MIC_STEER = 0.01
 # How much played audio is kept (the microphone side asks for the last few hundred ms).
 KEEP_S = 2.0
+# The cleaned frames' pitch is measured only from this much playback on (per stretch): over the
+# first few hundred ms the filter's output is no echo-less signal yet (a cold SpeexDSP filter
+# even amplified the echo at an answer's onset, and its output then had a pitch the reference's
+# first windows lacked: tests/audio/test_aec_pitch_first_answer.py).
+PITCH_AFTER_MS = 300
 
 
 def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float]:
@@ -180,7 +186,16 @@ class EchoCanceller:
 
     ``cpu_s`` counts the process CPU time spent cancelling and ``frames_cancelled`` the
     frames that went through the filter (the rest passed untouched).
+
+    Until the guard trusts the filter (set :attr:`pitch_wanted`), each cleaned frame at
+    ``pitch_min_dbfs`` or louder is also measured for a pitch of its own
+    (:attr:`frame_pitch`, :class:`kiosk.audio.echo_pitch.PitchCue` against the reference the
+    filter was given): a visitor's voice repeats at her pitch period, what is left of the
+    echo where the answer does, so she is heard before the echo return is learned.
     """
+
+    # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
+    judges_output_pitch = True
 
     def __init__(
         self,
@@ -189,6 +204,7 @@ class EchoCanceller:
         make_filter: Callable[[int, int, int], object] | None = None,
         *,
         align: bool = True,
+        pitch_min_dbfs: float = MIN_MIC_DBFS,
     ) -> None:
         self.reference = reference
         self.frame_ms = frame_ms
@@ -224,6 +240,12 @@ class EchoCanceller:
         # (linear output, echo estimate) dBFS of the last frame filtered, before residual
         # suppression; None when it passed untouched or the filter does not tell.
         self.linear_levels: tuple[float, float] | None = None
+        # (cleaned frame, reference) periodicity at the cleaned frame's pitch period; None when
+        # not measured (too quiet, nothing played, or not wanted).
+        self._pitch = PitchCue(self.frame_samples, pitch_min_dbfs) if self.judges_output_pitch else None
+        self.pitch_wanted = True
+        self._played_frames = 0  # frames of this playback stretch with a reference
+        self.frame_pitch: PitchLevels | None = None
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -269,8 +291,12 @@ class EchoCanceller:
         at = self._mic_time(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
         self.linear_levels = None
+        self.frame_pitch = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
+                if self._ref_levels and self._pitch is not None:
+                    self._pitch.restart()  # a new playback stretch: no reference from before
+                self._played_frames = 0
                 self._ref_levels.clear()
                 self._ref_earcons.clear()
                 return frame  # nothing played lately: no echo, no cost
@@ -280,12 +306,17 @@ class EchoCanceller:
         else:
             self._silent_frames = 0
             self._ref_levels.append(frame_dbfs(ref))
+            self._played_frames += 1
         self._ref_earcons.append(earcon)
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
         linear = getattr(self._filter, "linear_output", None)
         if linear:
             self.linear_levels = linear_levels_dbfs(frame, linear)
+        if self._pitch is not None:
+            # Unwanted (the filter is trusted) or too early: only the reference's history is kept.
+            judged = self.pitch_wanted and self._played_frames * self.frame_ms >= PITCH_AFTER_MS
+            self.frame_pitch = self._pitch.pair(out, ref, frame_dbfs(out) if judged else -math.inf)
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
             lag_ms = self._delay.observe(frame, ref)
             if lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:

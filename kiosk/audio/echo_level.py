@@ -87,6 +87,8 @@ class EchoLevelTap(PlaybackEchoCanceller):
     ``bands``, :attr:`relined_bands` the same frames' levels per band.
     """
 
+    judges_output_pitch = False  # (its own cue below judges the raw frames)
+
     def __init__(
         self,
         playback: object,

@@ -265,10 +265,13 @@ class EchoGuard:
         return loud_voice or linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
-        """A voice the answer lacks (no AEC: the reference's pitch is known), over the guard's
-        minimum. Needs no learned echo return: it holds from an answer's first frame on, before
-        the echo's lag is measured, and however loud the echo."""
-        if self._frame_pitch is None or self.earcon_echo:
+        """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.
+        Needs no learned echo return: it holds from an answer's first frame on, before the
+        echo's lag is measured, and however loud the echo. With AEC it judges the cleaned frame
+        until the canceller is trusted: before that the bar stands at the loudest echo return
+        heard (0 dB until 200 ms of answer are learned from), and a visitor under it, learned
+        as echo, raised it further (lobby tuning first answers: barge-ins missed or 1.4 s late)."""
+        if self._frame_pitch is None or self.earcon_echo or self.echo_cancelled_well:
             return False
         if level < max(onset_level, self.settings.barge_in_min_level_dbfs):
             return False

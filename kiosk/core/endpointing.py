@@ -285,7 +285,8 @@ class Endpointer(EchoGuard):
             level_dbfs: ``frame_dbfs(frame)`` if already known (:func:`frame_levels_dbfs`).
             bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
             pitch: (microphone, speaker) periodicity at the microphone's pitch period, while
-                the speaker plays (no AEC; :class:`kiosk.audio.echo_pitch.PitchCue`).
+                the speaker plays (:class:`kiosk.audio.echo_pitch.PitchCue`; with AEC, of the
+                cleaned frame, counted only until the canceller is trusted).
             linear: with AEC, (linear output, echo estimate) dBFS of this frame before
                 residual suppression (``EchoCanceller.linear_levels``).
         """
@@ -316,7 +317,7 @@ class Endpointer(EchoGuard):
         if not guard:
             self._echo_ref_dbfs = -math.inf
         self._frame_bands = bands if self.reference_aligned and guard else None
-        self._frame_pitch = pitch if self.reference_aligned and guard else None
+        self._frame_pitch = pitch if guard and (self.reference_aligned or self.echo_relearn) else None
         self._frame_linear = linear if self.echo_relearn and guard else None
         self._hear_bands()
         if ref > -math.inf:
