@@ -135,7 +135,8 @@ class KioskPipeline:
         # audio.echo_cancel: the speaker's echo removed before anything listens (the guard
         # then judges what is left of it).
         self.echo_canceller = echo_canceller_for(
-            cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms
+            cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms,
+            pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs,  # quieter frames never count
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
         # Without one, the guard judges each frame by the speaker's output lined up with it

@@ -348,9 +348,11 @@ class PlaybackEchoCanceller(EchoCanceller):
         latency_s: Callable[[], float],
         frame_ms: int,
         make_filter: Callable[[int, int, int], object] | None = None,
+        *,
+        pitch_min_dbfs: float = MIN_MIC_DBFS,
     ) -> None:
         reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
-        super().__init__(reference, frame_ms, make_filter)
+        super().__init__(reference, frame_ms, make_filter, pitch_min_dbfs=pitch_min_dbfs)
         self._playback = playback
 
         def played(pcm: bytes) -> None:  # on the speaker's thread, right after its read
@@ -365,9 +367,16 @@ class PlaybackEchoCanceller(EchoCanceller):
 
 
 def echo_canceller_for(
-    kind: str, playback: object, clock: Callable[[], float], latency_s: Callable[[], float], frame_ms: int
+    kind: str,
+    playback: object,
+    clock: Callable[[], float],
+    latency_s: Callable[[], float],
+    frame_ms: int,
+    pitch_min_dbfs: float = MIN_MIC_DBFS,
 ) -> PlaybackEchoCanceller | None:
-    """``audio.echo_cancel``: "none" -> None; "speex" -> a canceller tapping ``playback``."""
+    """``audio.echo_cancel``: "none" -> None; "speex" -> a canceller tapping ``playback``
+    (its cleaned frames' pitch measured from ``pitch_min_dbfs`` up: the guard counts none
+    quieter, ``vad.barge_in_min_level_dbfs``)."""
     if kind == "none":
         return None
-    return PlaybackEchoCanceller(playback, clock, latency_s, frame_ms)
+    return PlaybackEchoCanceller(playback, clock, latency_s, frame_ms, pitch_min_dbfs=pitch_min_dbfs)

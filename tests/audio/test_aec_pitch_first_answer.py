@@ -168,3 +168,19 @@ def test_the_endpointer_counts_pitch_behind_a_canceller_only_until_it_is_trusted
         endpointer.process(_frame(-25.0), -5.0, pitch=pitch)
         seen.append(endpointer.suspected_speech_ms)
     assert (seen[-1] >= VadSettings().barge_in_pause_ms) == pauses, seen
+
+
+def test_the_pipelines_canceller_measures_pitch_from_the_guards_minimum_level():
+    """The guard counts no frame under ``vad.barge_in_min_level_dbfs``; the canceller does not
+    measure quieter ones, and measures all from there (an installer's -36 dBFS too)."""
+    from kiosk.audio.echo_cancel import echo_canceller_for
+    from kiosk.audio.playback import PlaybackBuffer
+
+    _need_speex()
+    canceller = echo_canceller_for("speex", PlaybackBuffer(24000), lambda: 0.0, lambda: 0.0, 20, -36.0)
+    try:
+        assert canceller is not None and canceller._pitch is not None
+        assert canceller._pitch.min_mic_dbfs == -36.0  # old: no pitch measured at all
+    finally:
+        if canceller is not None:
+            canceller.close()
