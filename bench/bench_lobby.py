@@ -47,18 +47,18 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # last: an installed or PYTHONPATH kiosk (another commit) wins
 
 from lobby_corpus import NOISE_TYPES, SPLITS, build_specs  # noqa: E402
-from lobby_driver import run_mix  # noqa: E402
+from lobby_driver import LATER_MODE, run_mix  # noqa: E402
 
 RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
 SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
 PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
-# start-up); "speex-warm" has heard 3 s of an answer in this room before (any later answer).
-# Peers (--modes): "guard-bands", the guard without its pitch cue; "guard-level", whole frame only
-# (no bands, no pitch cue); "guard-recent", by the speaker's loudest block of the last 200 ms.
+# start-up); "speex-warm": its filter alone adapted on 3 s of an answer here. Peers: "speex-later",
+# that answer heard by the whole pipeline (lobby_driver.warm_up_pipeline: as on any later answer);
+# "guard-bands" (no pitch cue), "guard-level" (whole frame), "guard-recent" (loudest last 200 ms).
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
-PEER_MODES = tuple((m, False, 0.0) for m in ("guard-bands", "guard-level", "guard-recent"))
+PEER_MODES = (*((m, False, 0.0) for m in ("guard-bands", "guard-level", "guard-recent")), (LATER_MODE, True, 3.0))
 Modes = tuple[tuple[str, bool, float], ...]
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 

@@ -14,7 +14,12 @@ what the speaker took from the playback buffer; both are stamped on the micropho
 timeline (a block the speaker takes at frame n is heard from frame n+1 on), so the run does
 not depend on the machine's timer jitter. A fresh pipeline per mix: the canceller starts
 unconverged (the first answer after start-up), unless ``warm_s`` > 0 plays that much of the
-answer through the same room first (a kiosk that has spoken in this room before).
+answer through the same room first (a kiosk that has spoken in this room before): into the
+canceller alone (mode "speex-warm": an adapted filter, an endpointer that has heard nothing), or
+with ``warm_through_pipeline`` (mode "speex-later") through the pipeline itself, playback buffer,
+canceller and endpointer, in the mix's room noise: what the daemon's one long-lived
+``KioskPipeline`` holds when a later answer starts (the filter, the endpointer's trust in it,
+the echo return and the room's level; ``Endpointer.reset`` between turns keeps them).
 
 Time: every event is stamped with the 16 kHz frame index it happened at (frame ``n``
 covers mic time ``[n, n+1) * frame_s`` and is delivered at its end) and the pipeline clock.
@@ -37,7 +42,7 @@ from typing import Any
 
 import numpy as np
 from lobby_corpus import Mix, read_clip, render
-from lobby_sound import room_ir
+from lobby_sound import db_to_amp, noise_bed, room_ir, to_stereo
 
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.frames import FrameSlicer
@@ -63,6 +68,8 @@ KNOWN_LATENCY_MS = 60
 MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is idle, at most this
 ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
 INSTANT_ANSWER_WAIT_S = 5.0
+LATER_MODE = "speex-later"  # warmed up through the pipeline (warm_through_pipeline)
+WARM_TAIL_S = 1.0  # "speex-later": the room heard after the earlier answer, before the run
 
 
 @dataclass
@@ -84,6 +91,10 @@ class RunLog:
     playback_frames: int = 0  # frames in which the speaker had something to play
     aec_cpu_s: float = 0.0  # process CPU time inside the echo canceller
     aec_frames: int = 0  # frames that went through it (the rest passed untouched)
+    # Warmed up: was the canceller trusted when the run began, and the warm-up's own frames that
+    # counted as a visitor (a pause or an onset: the earlier answer interrupted itself)?
+    warm_trusted: bool | None = None
+    warm_self: int = 0
 
     def at_s(self, frame: int) -> float:
         """Mic time at which frame ``frame`` has been delivered (its end)."""
@@ -133,6 +144,7 @@ async def run_mix(
     warm_s: float = 0.0,
     max_s: float | None = None,
     guard: str = "guard",
+    warm_through_pipeline: bool = False,
 ) -> RunLog:
     """Drive ``mix`` through a fresh pipeline connected to ``server`` (a FakeRealtimeServer)."""
     from kiosk.testing.fake_script import FakeScript
@@ -220,7 +232,15 @@ async def run_mix(
         pipeline.endpointer.reference_aligned = False
     canceller = pipeline.echo_canceller
     if canceller is not None and warm_s > 0 and mix.answer_clip:
-        _warm_up(canceller, pcm, rate, room_ir(rate, mix.seed, mix.echo_db or -12.0), warm_s)
+        ir = room_ir(rate, mix.seed, mix.echo_db or -12.0)
+        if warm_through_pipeline or guard == LATER_MODE:
+            n = int((warm_s + WARM_TAIL_S) * rate)
+            bed = noise_bed(mix.noise, n, rate, mix.seed + 7) * db_to_amp(mix.noise_dbfs)
+            room = to_stereo(bed, mix.seed + 7)
+            log.warm_self = warm_up_pipeline(pipeline, playback, pcm, rate, ir, room, warm_s)
+        else:
+            _warm_up(canceller, pcm, rate, ir, warm_s)
+        log.warm_trusted = pipeline.endpointer.echo_cancelled_well
     if pipeline.echo_tap is not None:
         # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
         known = KNOWN_LATENCY_MS // frame_ms
@@ -376,3 +396,43 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
             echo_pos += e.size
             canceller.process(frame, t0 + n * frame_s)
             n += 1
+
+
+def warm_up_pipeline(
+    pipeline: KioskPipeline, playback: PlaybackBuffer, pcm24k: bytes, rate: int, ir: np.ndarray,
+    room: np.ndarray, seconds: float,
+) -> int:
+    """An earlier answer in this room, heard by the whole pipeline as in :func:`run_mix`: the
+    first ``seconds`` of ``pcm24k`` played from ``playback`` (its read tap feeds the canceller),
+    through the room ``ir`` into ``room`` (the room's noise, stereo at ``rate``, nobody
+    speaking), each frame through ``pipeline.on_mic_frame``, until ``room`` ends (the echo rings
+    out; the endpointer hears the room). On a timeline long before the run's. Returns the frames
+    that counted as a visitor (a pause over the answer, or an onset): none, if all went well."""
+    frame_ms = pipeline.cfg.audio.frame_ms
+    frame_s, t0, n = frame_ms / 1000, -1000.0, 0
+    known = KNOWN_LATENCY_MS // frame_ms
+    assert pipeline.echo_tap is not None
+    pipeline.echo_tap.reference.clock = lambda: t0 + (n + 1 + known) * frame_s
+    playback.write(pcm24k[: int(seconds * PLAYBACK_RATE_HZ) * 2], "earlier-answer")
+    echo, resampler = _Echo(rate, ir), Resampler(rate, VAD_RATE_HZ)
+    slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
+    block, speaker = rate * frame_ms // 1000, PLAYBACK_RATE_HZ * frame_ms // 1000
+    pause_ms = pipeline.cfg.vad.barge_in_pause_ms
+    echo_pos: int | None = None
+    heard_as_visitor = 0
+    for pos in range(block, len(room) + 1, block):
+        chunk = np.clip(np.rint(room[pos - block : pos]), -32768, 32767).astype(np.int16)
+        for frame in _stereo_block_to_frames(chunk, resampler, slicer):
+            out = bytes(speaker * 2) if playback.is_idle else playback.read(speaker)
+            e = echo.process(out)
+            if echo_pos is None:
+                echo_pos = pos + ECHO_LATENCY_MS // frame_ms * block
+            start, end = max(pos, echo_pos), min(len(room), echo_pos + e.size)
+            if end > start:
+                room[start:end] += e[start - echo_pos : end - echo_pos, None]
+            echo_pos += e.size
+            pipeline.on_mic_frame(frame, t0 + n * frame_s)
+            n += 1
+            suspect = pipeline.endpointer.suspected_speech_ms >= pause_ms
+            heard_as_visitor += suspect or pipeline.state is not State.IDLE
+    return heard_as_visitor

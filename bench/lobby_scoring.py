@@ -119,7 +119,10 @@ def aec_cost(log: RunLog) -> dict[str, Any]:
     """The canceller's CPU per second of playback, and how many frames it ran on."""
     if not log.aec_frames:
         return {"aec_frames": 0, "frames": log.frames}
+    warm = {"warm_trusted": log.warm_trusted, "warm_self": log.warm_self}
+    warm = {} if log.warm_trusted is None else warm
     return {
+        **warm,
         "aec_cpu_ms_per_s": round(log.aec_cpu_s * 1000 / max(1e-9, log.playback_frames * log.frame_s), 3),
         "aec_frames": log.aec_frames,
         "playback_frames": log.playback_frames,
