@@ -69,7 +69,9 @@ MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is id
 ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
 INSTANT_ANSWER_WAIT_S = 5.0
 LATER_MODE = "speex-later"  # warmed up through the pipeline (warm_through_pipeline)
-WARM_TAIL_S = 1.0  # "speex-later": the room heard after the earlier answer, before the run
+# "speex-later": the room heard before the earlier answer (the daemon knows the room's level by
+# then) and after it (its echo rings out), nobody speaking.
+WARM_LEAD_S, WARM_TAIL_S = 1.0, 1.0
 
 
 @dataclass
@@ -234,10 +236,10 @@ async def run_mix(
     if canceller is not None and warm_s > 0 and mix.answer_clip:
         ir = room_ir(rate, mix.seed, mix.echo_db or -12.0)
         if warm_through_pipeline or guard == LATER_MODE:
-            n = int((warm_s + WARM_TAIL_S) * rate)
+            n = int((WARM_LEAD_S + warm_s + WARM_TAIL_S) * rate)
             bed = noise_bed(mix.noise, n, rate, mix.seed + 7) * db_to_amp(mix.noise_dbfs)
             room = to_stereo(bed, mix.seed + 7)
-            log.warm_self = warm_up_pipeline(pipeline, playback, pcm, rate, ir, room, warm_s)
+            log.warm_self = warm_up_pipeline(pipeline, playback, pcm, rate, ir, room, warm_s, WARM_LEAD_S)
         else:
             _warm_up(canceller, pcm, rate, ir, warm_s)
         log.warm_trusted = pipeline.endpointer.echo_cancelled_well
@@ -400,10 +402,10 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
 
 def warm_up_pipeline(
     pipeline: KioskPipeline, playback: PlaybackBuffer, pcm24k: bytes, rate: int, ir: np.ndarray,
-    room: np.ndarray, seconds: float,
+    room: np.ndarray, seconds: float, lead_s: float = 0.0,
 ) -> int:
     """An earlier answer in this room, heard by the whole pipeline as in :func:`run_mix`: the
-    first ``seconds`` of ``pcm24k`` played from ``playback`` (its read tap feeds the canceller),
+    first ``seconds`` of ``pcm24k`` played from ``playback`` from ``lead_s`` on (its read tap feeds the canceller),
     through the room ``ir`` into ``room`` (the room's noise, stereo at ``rate``, nobody
     speaking), each frame through ``pipeline.on_mic_frame``, until ``room`` ends (the echo rings
     out; the endpointer hears the room). On a timeline long before the run's. Returns the frames
@@ -413,7 +415,7 @@ def warm_up_pipeline(
     known = KNOWN_LATENCY_MS // frame_ms
     assert pipeline.echo_tap is not None
     pipeline.echo_tap.reference.clock = lambda: t0 + (n + 1 + known) * frame_s
-    playback.write(pcm24k[: int(seconds * PLAYBACK_RATE_HZ) * 2], "earlier-answer")
+    lead = round(lead_s / frame_s)
     echo, resampler = _Echo(rate, ir), Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block, speaker = rate * frame_ms // 1000, PLAYBACK_RATE_HZ * frame_ms // 1000
@@ -423,6 +425,8 @@ def warm_up_pipeline(
     for pos in range(block, len(room) + 1, block):
         chunk = np.clip(np.rint(room[pos - block : pos]), -32768, 32767).astype(np.int16)
         for frame in _stereo_block_to_frames(chunk, resampler, slicer):
+            if n == lead:
+                playback.write(pcm24k[: int(seconds * PLAYBACK_RATE_HZ) * 2], "earlier-answer")
             out = bytes(speaker * 2) if playback.is_idle else playback.read(speaker)
             e = echo.process(out)
             if echo_pos is None:
