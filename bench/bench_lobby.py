@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--kinds", help="only these mix kinds, comma-separated (questions,noise,echo,bargein)"
     )
     parser.add_argument("--seed", type=int, help="fresh mixes from this seed, the split's voices")
-    parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; guard-level, guard-recent)")
+    parser.add_argument("--modes", help="echo modes (default guard,speex,speex-warm; speex-later, guard-level, ...)")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--no-paced", action="store_true", help="skip the paced real-time subsets")
     parser.add_argument("--out", type=Path, help="results JSON (default bench/results/lobby-...)")

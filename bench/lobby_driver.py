@@ -409,7 +409,10 @@ def warm_up_pipeline(
     through the room ``ir`` into ``room`` (the room's noise, stereo at ``rate``, nobody
     speaking), each frame through ``pipeline.on_mic_frame``, until ``room`` ends (the echo rings
     out; the endpointer hears the room). On a timeline long before the run's. Returns the frames
-    that counted as a visitor (a pause over the answer, or an onset): none, if all went well."""
+    in which the endpointer suspected a visitor (enough loud voice to pause an answer) or the
+    pipeline left IDLE (an onset): 0 if all went well. The pipeline stays IDLE while the earlier
+    answer plays, so a suspicion pauses nothing; it also counts in the lead, before anything
+    plays, while the room's level is not yet learned."""
     frame_ms = pipeline.cfg.audio.frame_ms
     frame_s, t0, n = frame_ms / 1000, -1000.0, 0
     known = KNOWN_LATENCY_MS // frame_ms
