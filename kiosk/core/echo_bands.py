@@ -29,9 +29,20 @@ BAND_LEARN_ABOVE_ROOM_DB = 20.0
 # are the least likely to hold a visitor already talking; tuning split + seeds 3-5, replayed:
 # 20 frames, -12 dB barge-in p95 439 ms; 10: 259 ms; 6: self-interruptions at -6 dB).
 BAND_LEARN_FRAMES = 10
+# A band the answer sounded in (over the room) in fewer than this many of those frames goes on
+# learning from the frames judged echo to the period's end: the upper envelope of one or two
+# frames sat 10-15 dB under what the echo reached later (microphone minus envelope in a band
+# spreads over ~20 dB from frame to frame), and two such bands alone paused the answer at -6 dB
+# (fresh tuning seeds 3, 7, 10, 18 mixes 074/077) and once at -12 dB (seed 14 mix 081).
+BAND_MIN_SAMPLES = 3
 # A frame is loud over the echo when at least this many bands are over their bar (one band
 # alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
 BANDS_OVER = 2
+# ...or one band this far over its bar, learned from at least BAND_MIN_SAMPLES frames (or never
+# sounded in): a visitor's voice often fills one band where the answer is quiet, well over its
+# echo there, frames before a second band follows. (Tuning split + seeds 3-23 replayed: 6 dB,
+# a self-pause at -6 dB; 9 dB none, -12 dB barge-ins 20-100 ms sooner in 21 of 132.)
+BAND_ALONE_OVER_DB = 9.0
 # ...each by the guard's margin plus this (a band's level varies more than the frame's)...
 BAND_EXTRA_MARGIN_DB = 3.0
 # ...each by the guard's margin, and louder than the whole room there (the room's level, all of
@@ -55,15 +66,17 @@ class EchoBands:
         self._env: list[float] = []  # the speaker's envelope per band, lined up
         self.returns: list[float | None] = []  # learned echo return per band (None: not heard)
         self._period: list[float | None] = []  # what this learning period heard so far
+        self._samples: list[int] = []  # frames each band of the period learned from
+        self.sparse: list[bool] = []  # per band: its return came from too few frames
         self._period_frames = 0
 
     def forget(self) -> None:
         """The echo path changed (or a new lag): nothing learned holds."""
-        self.returns = []
+        self.returns, self.sparse = [], []
         self.new_period()
 
     def new_period(self) -> None:
-        self._period, self._period_frames = [], 0
+        self._period, self._samples, self._period_frames = [], [], 0
 
     def silent(self) -> None:
         """No lined-up reference for this frame: the envelope starts afresh."""
@@ -83,26 +96,48 @@ class EchoBands:
         """A frame judged echo (not a visitor) in a learning period: the upper envelope of
         microphone minus speaker, per band where the answer sounds well over the room."""
         if len(self._period) != len(mic):
-            self._period = [None] * len(mic)
-        if self._period_frames >= BAND_LEARN_FRAMES:
-            return
+            self._period, self._samples = [None] * len(mic), [0] * len(mic)
+        # Past BAND_LEARN_FRAMES only a band heard in too few frames so far learns on.
+        done = self._period_frames >= BAND_LEARN_FRAMES
         least = (room_dbfs if room_dbfs is not None else -math.inf) + BAND_LEARN_ABOVE_ROOM_DB
         self._period_frames += 1
         for b, (m, e) in enumerate(zip(mic, self._env, strict=False)):
+            if done and self._samples[b] >= BAND_MIN_SAMPLES:
+                continue
             if e >= least and math.isfinite(m):
                 old = self._period[b]
                 self._period[b] = m - e if old is None else max(old, m - e)
+                self._samples[b] += 1
 
     def end_period(self) -> None:
         """The learning period is over: what it heard is the echo return (per band)."""
         if any(r is not None for r in self._period):
             self.returns = list(self._period)
+            self.sparse = [n < BAND_MIN_SAMPLES for n in self._samples]
+
+    def _sparse_now(self, b: int, learning: bool) -> bool:
+        """The band's return (raised by a learning period's) rests on too few frames."""
+        now = learning and b < len(self._samples) and self._samples[b] >= BAND_MIN_SAMPLES
+        if not self.returns:
+            return not now
+        return not now and b < len(self.sparse) and self.sparse[b]
+
+    def _period_now(self, b: int) -> float | None:
+        return self._period[b] if b < len(self._period) else None
 
     def _return_now(self, b: int, learning: bool) -> float | None:
         """The band's learned return, raised by what a learning period heard so far."""
         known = self.returns[b] if b < len(self.returns) else None
-        now = self._period[b] if learning and b < len(self._period) else None
+        now = self._period_now(b) if learning else None
         return known if known is None or now is None else max(known, now)
+
+    def loud(
+        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+    ) -> bool:
+        """The frame is over the echo: in ``BANDS_OVER`` bands, or in one band learned from
+        enough frames by ``BAND_ALONE_OVER_DB`` more (see :meth:`bands_over`)."""
+        over, most = self._judge(mic, margin_db, room_dbfs, learning)
+        return over >= BANDS_OVER or most >= BAND_ALONE_OVER_DB
 
     def bands_over(
         self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
@@ -112,17 +147,26 @@ class EchoBands:
         room plus ``BAND_OVER_ROOM_DB``. A band whose return was never learned counts only
         where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``.
         None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
+        return self._judge(mic, margin_db, room_dbfs, learning)[0]
+
+    def _judge(
+        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+    ) -> tuple[int, float]:
+        """(bands over their bar, the most any band not sparse is over it in dB)."""
         early = not self.returns and learning and self._period_frames >= BAND_LEARN_FRAMES
         if not (self.returns or early) or len(self._env) != len(mic):
-            return 0
+            return 0, -math.inf
         room = room_dbfs if room_dbfs is not None else -math.inf
-        over = 0
+        over, most = 0, -math.inf
         for b, (m, e) in enumerate(zip(mic, self._env, strict=True)):
-            ret = self._return_now(b, learning) if self.returns else self._period[b]
+            ret = self._return_now(b, learning) if self.returns else self._period_now(b)
+            sparse = ret is not None and self._sparse_now(b, learning)
             if ret is None:
                 if e >= room + BAND_LEARN_ABOVE_ROOM_DB:
                     continue
                 ret = BAND_UNLEARNED_RETURN_DB
-            if m >= max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB):
-                over += 1
-        return over
+            bar = max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB)
+            over += m >= bar
+            if not sparse:
+                most = max(most, m - bar)
+        return over, most

@@ -12,7 +12,7 @@ import math
 from collections import deque
 
 from kiosk.config import VadSettings
-from kiosk.core.echo_bands import BANDS_OVER, BandLevels, EchoBands
+from kiosk.core.echo_bands import BandLevels, EchoBands
 from kiosk.core.levels import mean_level_db
 from kiosk.core.noisefloor import NoiseFloor
 
@@ -248,10 +248,9 @@ class EchoGuard:
             or level < max(onset_level, s.barge_in_min_level_dbfs)
         ):
             return False
-        over = self.bands.bands_over(
+        return self.bands.loud(
             self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
         )
-        return over >= BANDS_OVER
 
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
         """A second voice over the cancelled echo (AEC trusted): the linear output well over the

@@ -244,6 +244,7 @@ class Endpointer(EchoGuard):
         self._learn_room()
         self.echo_return_db = other.echo_return_db
         self.bands.returns = list(other.bands.returns)
+        self.bands.sparse = list(other.bands.sparse)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).

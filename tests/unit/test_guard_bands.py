@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kiosk.core.echo_bands import BANDS_OVER
+from kiosk.core.echo_bands import BAND_ALONE_OVER_DB, BAND_LEARN_FRAMES, BANDS_OVER
 from kiosk.core.endpointing import ECHO_LEARN_FRAMES, Endpointer, Onset
 from tests.unit.test_endpointing import SETTINGS, Mic, is_speech
 from tests.unit.test_guard_lined_up import ROOM_DBFS, room_mic
@@ -74,14 +74,29 @@ def test_a_visitor_in_bands_the_answer_leaves_quiet_pauses_it(bands: bool) -> No
     assert any(isinstance(e, Onset) for e in events) is bands  # a proved barge-in
 
 
-def test_one_band_over_its_bar_is_not_enough() -> None:
+def test_one_band_just_over_its_bar_is_not_enough() -> None:
+    """Band 4 (nothing learned: the answer's -60 dBFS there is its bar's base) 6 dB over its
+    bar, under BAND_ALONE_OVER_DB: the echo's own frames do that now and then."""
     mic = learned_mic()
-    one = [-70.0, -70.0, -60.0, -50.0, -36.0, -70.0, -70.0, -70.0]
+    one = [-70.0, -70.0, -60.0, -50.0, -45.0, -70.0, -70.0, -70.0]
     heard = add([a + ECHO_DB for a in ANSWER], one)
     assert mic.endpointer.bands.bands_over(heard, 6.0, ROOM_DBFS, False) == 1 < BANDS_OVER
     for _ in range(5):
         assert feed(mic, heard, ANSWER) == []
     assert mic.endpointer.suspected_speech_ms == 0
+
+
+def test_one_band_far_over_its_bar_pauses_the_answer() -> None:
+    """A visitor's voice in one band the answer leaves quiet, BAND_ALONE_OVER_DB over its bar
+    there (-36 dBFS against a bar of -51): two such frames pause the answer, before a second
+    band follows (the old rule waited for one)."""
+    mic = learned_mic()
+    one = [-70.0, -70.0, -60.0, -50.0, -36.0, -70.0, -70.0, -70.0]
+    heard = add([a + ECHO_DB for a in ANSWER], one)
+    assert mic.endpointer.bands.bands_over(heard, 6.0, ROOM_DBFS, False) == 1 < BANDS_OVER
+    for _ in range(2):
+        assert feed(mic, heard, ANSWER) == []
+    assert mic.endpointer.suspected_speech_ms == 2 * 20
 
 
 def test_a_band_learned_as_echo_still_hears_the_visitor_where_the_answer_falls_quiet() -> None:
@@ -112,6 +127,44 @@ def test_relearning_from_the_lined_up_history_learns_the_bands_too() -> None:
     assert mic.endpointer.suspected_speech_ms == 2 * 20
     mic.endpointer.echo_path_changed()
     assert mic.endpointer.bands.returns == []
+
+
+def test_a_band_the_answer_sounds_in_only_later_goes_on_learning_to_the_periods_end() -> None:
+    """Heard once in the period's first BAND_LEARN_FRAMES frames (its echo 25 dB under it then),
+    the band goes on learning from the frames judged echo after them: the answer's later hiss
+    teaches its true return, and its echo there then never pauses the answer (two such bands
+    learned from one or two frames paused it at -6 dB: fresh tuning seeds 3, 7, 10)."""
+    mic = room_mic()
+    hiss = ANSWER[:5] + [-42.0, -42.0, -75.0]
+    quiet = ANSWER[:5] + [-75.0] * 3
+    echo = [a + ECHO_DB for a in hiss]
+    feed(mic, echo[:5] + [-67.0, -67.0, -75.0 + ECHO_DB], hiss)
+    for k in range(1, ECHO_LEARN_FRAMES):
+        answer = hiss if k >= BAND_LEARN_FRAMES + 2 else quiet
+        assert feed(mic, [a + ECHO_DB for a in answer], answer) == []
+    assert mic.endpointer.bands.returns[5:7] == pytest.approx([ECHO_DB] * 2, abs=0.01)
+    for _ in range(5):
+        assert feed(mic, echo, hiss) == []
+        assert mic.endpointer.suspected_speech_ms == 0
+
+
+def test_one_band_far_over_a_return_learned_from_too_few_frames_is_not_enough() -> None:
+    """Band 5 learned its return from one frame only (the answer sounded there once, its echo
+    25 dB under it then): however far over that bar, it counts only beside another band."""
+    mic = room_mic()
+    hiss = ANSWER[:5] + [-42.0, -75.0, -75.0]
+    quiet = ANSWER[:5] + [-75.0] * 3
+    feed(mic, [a + ECHO_DB for a in ANSWER[:5]] + [-67.0, -75.0, -75.0], hiss)
+    for _ in range(1, ECHO_LEARN_FRAMES):
+        assert feed(mic, [a + ECHO_DB for a in quiet], quiet) == []
+    assert mic.endpointer.bands.returns[5] == pytest.approx(-25.0, abs=0.01)
+    assert mic.endpointer.bands.sparse[5]
+    bar = -42.0 - 25.0 + 6.0 + 3.0  # the hiss's envelope + its return + the margins
+    far = [a + ECHO_DB for a in ANSWER[:5]] + [bar + BAND_ALONE_OVER_DB + 3.0, -75.0, -75.0]
+    assert mic.endpointer.bands.bands_over(far, 6.0, ROOM_DBFS, False) == 1
+    for _ in range(5):
+        assert feed(mic, far, hiss) == []
+        assert mic.endpointer.suspected_speech_ms == 0
 
 
 # Silence, levels near where a band starts to teach its return (the room + 20 dB), and loud.
