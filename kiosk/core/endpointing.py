@@ -53,6 +53,13 @@ NUCLEUS_ABOVE_ROOM_DB = 9.0
 # run: the answer resumed, its echo came back over the next syllable, and the 15 loud frames
 # that prove a barge-in were never heard in one run (the e2e quiet-stop test: a 180 ms gap).
 SUSPECT_GAP_MS = 200
+# Without a canceller, loud frames of one voiced run add up to the suspicion that pauses the
+# answer only while each comes under this long after the one before: at -6 dB the raw echo is
+# voiced for seconds on end, and its rare frames over the bar (a syllable's end, where the
+# room's tail outlasts the envelope) come a second apart (fresh tuning seed 5 mix 077 paused
+# itself at 7.00 s on two frames 0.98 s apart). A visitor's syllables come closer. (Tuning split
+# + seeds 3-23 replayed: 200 ms slowed 3 barge-ins at -12 dB by 20-40 ms, 800 ms none.)
+SUSPECT_RUN_GAP_MS = 800
 
 
 class Endpointer(EchoGuard):
@@ -85,10 +92,13 @@ class Endpointer(EchoGuard):
         self._preroll: deque[bytes] = deque(maxlen=max(0, settings.preroll_ms // frame_ms))
         self._onset_frames: list[bytes] = []  # voiced run not yet long enough to count
         self._onset_loud = 0  # frames of that run at or above the level floor
+        self._close_loud = 0  # of them, the last each under SUSPECT_RUN_GAP_MS after the one before
+        self._since_loud = 0  # frames of the run since its last loud one
         self._suspect_frames = 0  # loud frames in a row the detector's first opinion calls voice
         self._paused_for = 0  # the suspicion (frames) that paused the answer, while it stands
         self._gap_left = 0  # frames the onset run may still go without loud voice, paused
         self._gap_frames = max(1, SUSPECT_GAP_MS // frame_ms)
+        self._run_gap_frames = max(1, SUSPECT_RUN_GAP_MS // frame_ms)
         self._pause: list[bytes] = []  # silence inside an utterance, held back
         self._in_speech = False
         self._forced = False
@@ -204,7 +214,9 @@ class Endpointer(EchoGuard):
         # not: a canceller that has just become trusted on a first answer still leaks a frame or
         # two just over the bar (lobby tuning seed 4, -6 dB, mixes 074 and 077).
         leak = self.echo_relearn and self.echo_guarded and not self._onset_loud
-        return max(self._onset_loud, self._suspect_frames - leak)
+        # Without one, only loud frames close together add up (SUSPECT_RUN_GAP_MS).
+        run = self._onset_loud if self.echo_relearn else self._close_loud
+        return max(run, self._suspect_frames - leak)
 
     def _hold_suspicion(self, loud_voice: bool, guard: bool) -> None:
         """After this frame: a loud voiced frame of a suspicion that pauses the answer keeps
@@ -235,6 +247,7 @@ class Endpointer(EchoGuard):
         self._pause = []
         self._onset_frames = []
         self._onset_loud = 0
+        self._close_loud = 0
         self._forget_suspicion()
 
     def carry_room(self, other: Endpointer) -> None:
@@ -259,6 +272,7 @@ class Endpointer(EchoGuard):
         self._forced = False
         self._onset_frames = []
         self._onset_loud = 0
+        self._close_loud = 0
         self._forget_suspicion()
         self._learning_run = False
         self._pause = []
@@ -375,6 +389,7 @@ class Endpointer(EchoGuard):
         if not voiced and guard and self._gap_left > 0 and self._onset_frames:
             # Between syllables, the answer paused: the run goes on.
             self._onset_frames.append(frame)
+            self._since_loud += 1
             return []
         if not voiced:
             if self._onset_frames:
@@ -382,6 +397,7 @@ class Endpointer(EchoGuard):
                     self._preroll.append(f)
                 self._onset_frames = []
                 self._onset_loud = 0
+                self._close_loud = 0
             self._learning_run = False
             self._preroll.append(frame)
             return []
@@ -396,6 +412,11 @@ class Endpointer(EchoGuard):
                     self._preroll.append(f)
                 self._onset_frames = []
             self._onset_loud += 1
+            fresh = self._onset_loud == 1 or self._since_loud >= self._run_gap_frames
+            self._close_loud = 1 if fresh else self._close_loud + 1
+            self._since_loud = 0
+        else:
+            self._since_loud += 1
         self._onset_frames.append(frame)
         # With an echo canceller the level rule judges what is left of the echo: the usual
         # onset proves a barge-in (the longer proof is for the raw echo's bursts).
@@ -418,6 +439,7 @@ class Endpointer(EchoGuard):
         self._preroll.clear()
         self._onset_frames = []
         self._onset_loud = 0
+        self._close_loud = 0
         self._forget_suspicion()
         self._learning_run = False
         self._in_speech = True
