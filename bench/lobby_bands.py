@@ -127,9 +127,9 @@ def at_s(i: int) -> float:
 def pitch_cues(run: dict[str, Any]) -> list[Any]:
     """The tap's pitch cue per frame (None where nothing played or the frame is quiet; traces
     from before the cue have no reference frames: None throughout)."""
-    from kiosk.audio.echo_pitch import PitchCue
+    from kiosk.audio.echo_pitch import SUBHARMONICS, PitchCue
 
-    cue, out, playing = PitchCue(int(FRAME_S * 16000)), [], False
+    cue, out, playing = PitchCue(int(FRAME_S * 16000), subharmonics=SUBHARMONICS), [], False
     for f in run["frames"]:
         ref = f.get("ref")
         if ref is None and playing:

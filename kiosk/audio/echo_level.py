@@ -27,7 +27,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
-from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue, PitchLevels
+from kiosk.audio.echo_pitch import MIN_MIC_DBFS, SUBHARMONICS, PitchCue, PitchLevels
 from kiosk.core.echo_bands import BandLevels
 from kiosk.core.endpointing import frame_dbfs
 
@@ -110,7 +110,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         self.relined_bands: list[BandLevels | None] = []
         # The microphone's periodicity against the reference's, from the answer's first frame
         # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
-        self.pitch = PitchCue(self.frame_samples, pitch_min_dbfs) if pitch else None
+        self.pitch = PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS) if pitch else None
         self.frame_pitch: PitchLevels | None = None
 
     @property

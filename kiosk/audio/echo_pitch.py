@@ -34,8 +34,10 @@ HISTORY_WINDOWS = 5
 # Microphone frames quieter than this (dBFS) are not looked at, by default: the guard counts
 # none of them (vad.barge_in_min_level_dbfs, which the pipeline passes instead).
 MIN_MIC_DBFS = -30.0
-# The reference's periodicity at these multiples of the microphone's period counts too (a room's
-# ring at a half or a third of the answer's period is the echo; see PitchCue.pair).
+# For the guard's tap (the raw microphone), the reference's periodicity at these multiples of the
+# microphone's period counts too (a room's ring at a half or a third of the answer's period is
+# the echo; see PitchCue.pair). The canceller's cue on its cleaned output looks at the period
+# only (the ring is cancelled with the rest of the echo; aec7 tuned it so).
 SUBHARMONICS = (2, 3)
 
 PitchLevels = tuple[float, float]  # (microphone periodicity, the reference's at that period)
@@ -49,8 +51,14 @@ class PitchCue:
     A reference window's periodicity is computed only once a loud microphone frame needs it
     (with the microphone's, in one batch), and then kept: quiet frames cost a decimation."""
 
-    def __init__(self, frame_samples: int, min_mic_dbfs: float = MIN_MIC_DBFS) -> None:
+    def __init__(
+        self,
+        frame_samples: int,
+        min_mic_dbfs: float = MIN_MIC_DBFS,
+        subharmonics: tuple[int, ...] = (),
+    ) -> None:
         self.min_mic_dbfs = min_mic_dbfs
+        self.subharmonics = subharmonics  # multiples of the period the reference counts at too
         self._half = frame_samples // 2
         n = 2 * self._half  # two frames: 40 ms at 20 ms frames (three periods at 80 Hz)
         self._fft = 1 << (n + LAG_MAX - 1).bit_length()  # no circular wrap up to LAG_MAX
@@ -83,10 +91,11 @@ class PitchCue:
         known = [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half or
         # a third of the answer's period, where the reference does not: its periodicity at two
-        # and three times the microphone's period counts too. (Fresh tuning seed 6 mix 074 at
-        # -6 dB: a 320 Hz ring, 25 samples, under an answer at 50 and 75; a visitor whose pitch
-        # is then exactly two or three times the answer's is heard by level only.)
-        for times in SUBHARMONICS:
+        # and three times the microphone's period counts too (``subharmonics``). (Fresh tuning
+        # seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples, under an answer at 50 and 75; a
+        # visitor whose pitch is then exactly two or three times the answer's is heard by level
+        # only.)
+        for times in self.subharmonics:
             at, tolerance = times * (k + LAG_MIN) - LAG_MIN, times * LAG_TOLERANCE
             if at - tolerance < ac.shape[1]:
                 lo, hi = at - tolerance, at + tolerance + 1
