@@ -399,7 +399,10 @@ class Daemon(DaemonDevices):
         if self.pipeline is not None:
             # [wake] changes need a restart; the room's noise floor and echo carry over.
             new_pipeline.wake_detector = self.pipeline.wake_detector
-            new_pipeline.endpointer.carry_room(self.pipeline.endpointer)
+            keep_canceller = (
+                self.pipeline.echo_canceller is not None and new_pipeline.echo_canceller is not None
+            )
+            new_pipeline.endpointer.carry_room(self.pipeline.endpointer, keep_canceller)
             if self.pipeline.echo_canceller is not None and new_pipeline.echo_canceller is not None:
                 # The echo canceller has adapted to this room: keep it (and its tap).
                 new_pipeline.echo_canceller.close()

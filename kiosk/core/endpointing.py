@@ -250,14 +250,19 @@ class Endpointer(EchoGuard):
         self._close_loud = 0
         self._forget_suspicion()
 
-    def carry_room(self, other: Endpointer) -> None:
+    def carry_room(self, other: Endpointer, canceller_kept: bool = False) -> None:
         """Adopt what ``other`` learned about the room: its ambient level and echo return
-        (a settings reload builds a new endpointer; the room did not change)."""
+        (a settings reload builds a new endpointer; the room did not change). With
+        ``canceller_kept`` (the reload keeps the adapted echo canceller), also how well that
+        canceller was cancelling, so its trust is not relearned on the next answer."""
         self.noise.carry_from(other.noise)
         self._learn_room()
         self.echo_return_db = other.echo_return_db
         self.bands.returns = list(other.bands.returns)
         self.bands.sparse = list(other.bands.sparse)
+        if canceller_kept:
+            self._echo_max_db = other._echo_max_db
+            self._recent_echo_db.extend(other._recent_echo_db)
 
     def reset(self) -> None:
         """Forget the current utterance (the turn ended elsewhere: mute, barge-in, error).

@@ -129,3 +129,18 @@ def test_the_canceller_reports_its_linear_output_and_echo_estimate():
     linear, estimate = canceller.linear_levels
     assert linear == pytest.approx(-26.0, abs=0.1) and estimate == pytest.approx(-26.0, abs=0.1)
     assert linear_levels_dbfs(mic, bytes(len(mic))) == (-np.inf, pytest.approx(-20.0, abs=0.01))
+
+
+@pytest.mark.parametrize("canceller_kept", [True, False])
+def test_a_reload_that_keeps_the_canceller_keeps_its_trust(canceller_kept: bool) -> None:
+    """SIGHUP keeps the adapted canceller (kiosk.daemon), so the new endpointer must not start
+    over as if it were cold: the visitor's first frame in the linear output still pauses."""
+    old = answering(FirstOpinion())
+    assert old.echo_cancelled_well
+    new = Endpointer(FirstOpinion(), VadSettings(), 20)
+    new.echo_relearn = True
+    new.carry_room(old, canceller_kept=canceller_kept)
+    assert new.echo_cancelled_well is canceller_kept
+    new.guarded = True
+    new.process(frame(-45.0), FAR_DBFS, linear=(-28.0, -36.0))
+    assert (new.suspected_speech_ms > 0) is canceller_kept
