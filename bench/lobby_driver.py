@@ -118,6 +118,22 @@ class _Echo:
         self.resampler = Resampler(PLAYBACK_RATE_HZ, rate)
         self.ir = ir
         self.tail = np.zeros(len(ir) - 1)
+        self.landing: int | None = None  # where the next echo sample lands in the mic audio
+
+    def play_into(self, mic: np.ndarray, speaker_pcm24k: bytes, pos: int, latency: int) -> None:
+        """Add the echo of one speaker block to ``mic`` (device rate; mono, or frames x
+        channels). The speaker plays one continuous stream, so each block's echo follows the
+        last one's (not this mic block's: the capture resampler hands over 0 or 2 frames now
+        and then); the first lands ``latency`` samples after ``pos``, and nothing lands before
+        ``pos`` (already captured)."""
+        e = self.process(speaker_pcm24k)
+        if self.landing is None:
+            self.landing = pos + latency
+        start, end = max(pos, self.landing), min(len(mic), self.landing + e.size)
+        if end > start:
+            part = e[start - self.landing : end - self.landing]
+            mic[start:end] += part if mic.ndim == 1 else part[:, None]
+        self.landing += e.size
 
     def process(self, speaker_pcm24k: bytes) -> np.ndarray:
         x = np.frombuffer(self.resampler.process(speaker_pcm24k), dtype="<i2").astype(np.float64)
@@ -260,7 +276,6 @@ async def run_mix(
     started_wall = loop.time()
     flushes_seen = playback.flush_count
     held = False
-    echo_pos: int | None = None  # where the next echo sample lands in the mic audio
     try:
         while pos + block <= len(audio):
             if (
@@ -303,16 +318,7 @@ async def run_mix(
                 else:
                     out = bytes(speaker_samples * 2)  # silence: the room's tail rings out
                 if echo is not None:
-                    # The speaker plays one continuous stream: each block's echo follows the
-                    # last one's (not at this mic block: the capture resampler hands over
-                    # 0 or 2 frames now and then), the device latency after pos.
-                    e = echo.process(out)
-                    if echo_pos is None:
-                        echo_pos = pos + ECHO_LATENCY_MS // frame_ms * block
-                    start, end = max(pos, echo_pos), min(len(audio), echo_pos + e.size)
-                    if end > start:
-                        audio[start:end] += e[start - echo_pos : end - echo_pos, None]
-                    echo_pos += e.size
+                    echo.play_into(audio, out, pos, ECHO_LATENCY_MS // frame_ms * block)
                 pipeline.on_mic_frame(frame, n * frame_s)
                 if playback.held != held:
                     held = playback.held
@@ -380,7 +386,6 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
     mic = np.random.default_rng(0).standard_normal((n_blocks + 8) * block) * 3  # ~ -80 dBFS
     resampler = Resampler(rate, VAD_RATE_HZ)
     slicer = FrameSlicer(VAD_RATE_HZ, canceller.frame_ms)
-    echo_pos: int | None = None
     for k in range(n_blocks):
         pos = (k + 1) * block
         chunk = np.clip(np.rint(mic[k * block : pos]), -32768, 32767)
@@ -389,13 +394,7 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
             out = pcm24k[n * speaker * 2 : (n + 1) * speaker * 2]
             out += bytes(speaker * 2 - len(out))
             canceller.reference.played(out)
-            e = echo.process(out)
-            if echo_pos is None:
-                echo_pos = pos + ECHO_LATENCY_MS // canceller.frame_ms * block
-            start, end = max(pos, echo_pos), min(mic.size, echo_pos + e.size)
-            if end > start:
-                mic[start:end] += e[start - echo_pos : end - echo_pos]
-            echo_pos += e.size
+            echo.play_into(mic, out, pos, ECHO_LATENCY_MS // canceller.frame_ms * block)
             canceller.process(frame, t0 + n * frame_s)
             n += 1
 
@@ -423,7 +422,6 @@ def warm_up_pipeline(
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block, speaker = rate * frame_ms // 1000, PLAYBACK_RATE_HZ * frame_ms // 1000
     pause_ms = pipeline.cfg.vad.barge_in_pause_ms
-    echo_pos: int | None = None
     heard_as_visitor = 0
     for pos in range(block, len(room) + 1, block):
         chunk = np.clip(np.rint(room[pos - block : pos]), -32768, 32767).astype(np.int16)
@@ -431,13 +429,7 @@ def warm_up_pipeline(
             if n == lead:
                 playback.write(pcm24k[: int(seconds * PLAYBACK_RATE_HZ) * 2], "earlier-answer")
             out = bytes(speaker * 2) if playback.is_idle else playback.read(speaker)
-            e = echo.process(out)
-            if echo_pos is None:
-                echo_pos = pos + ECHO_LATENCY_MS // frame_ms * block
-            start, end = max(pos, echo_pos), min(len(room), echo_pos + e.size)
-            if end > start:
-                room[start:end] += e[start - echo_pos : end - echo_pos, None]
-            echo_pos += e.size
+            echo.play_into(room, out, pos, ECHO_LATENCY_MS // frame_ms * block)
             pipeline.on_mic_frame(frame, t0 + n * frame_s)
             n += 1
             suspect = pipeline.endpointer.suspected_speech_ms >= pause_ms
