@@ -13,8 +13,13 @@ and pauses as the pipeline does (SPEAKING and ``suspected_speech_ms >= vad.barge
     python bench/lobby_aec_replay.py replay bench/.cache/lobby/aec-replay-*.pkl --out x.json
 
 Exact up to the first pause: after it the recorded speaker is the recording run's (held or
-not). Tuning voices only (never decide on the held-out split). Frame time: "speaker silent" is
-the next speaker block after the pause, as in ``bench_lobby.bargein_delay(log, paced=False)``.
+not). Tuning voices only (never decide on the held-out split; ``--split heldout --mix ID`` records
+single held-out mixes already examined, which then count as tuning material). Frame time:
+"speaker silent" is the next speaker block after the pause, as in
+``bench_lobby.bargein_delay(log, paced=False)``. Mode "speex-later" records the earlier answer
+the pipeline hears first (``lobby_driver.warm_up_pipeline``); the replay hears it too and
+counts its frames that would have paused an answer (``warm_suspect``, as ``RunLog.warm_self``
+without the lead before it plays).
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ import lobby_driver as ld  # noqa: E402
 from lobby_corpus import build_specs  # noqa: E402
 
 CACHE = HERE / ".cache" / "lobby"
-WARM_S = {"speex": 0.0, "speex-warm": 3.0}
+WARM_S = {"speex": 0.0, "speex-warm": 3.0, ld.LATER_MODE: 3.0}
 
 
-def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
+def record(split: str, seed: int | None, mode: str, mixes: set[str] | None = None) -> list[dict[str, Any]]:
     from kiosk.audio import echo_cancel as ec
     from kiosk.core import endpointing as ep
     from kiosk.core.events import State
@@ -47,6 +52,7 @@ def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
     pipelines: list[Any] = []
     real_played, real_cancel, real_process = ec.EchoReference.played, ec.EchoCanceller.process, ep.Endpointer.process
     real_reset, real_init = ep.Endpointer.reset, ld.KioskPipeline.__init__
+    real_warm = ld.warm_up_pipeline
 
     def played(self: Any, pcm: bytes, earcon: bool = False) -> None:
         log.append(("play", self.clock() + self._latency_s(), bytes(pcm), earcon))
@@ -69,9 +75,16 @@ def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
         real_init(self, *args, **kw)
         pipelines.append(self)
 
+    def warm(*args: Any, **kw: Any) -> int:
+        log.append(("playing",))  # the earlier answer plays (after the lead: its first "play")
+        heard = real_warm(*args, **kw)
+        log.append(("start",))  # the run's own frames from here on
+        return heard
+
     ec.EchoReference.played, ec.EchoCanceller.process = played, cancel  # type: ignore[method-assign]
     ep.Endpointer.process, ep.Endpointer.reset = process, reset  # type: ignore[method-assign]
     ld.KioskPipeline.__init__ = init  # type: ignore[method-assign]
+    ld.warm_up_pipeline = warm
     cfg = bl.load_bench_config()
     runs: list[dict[str, Any]] = []
 
@@ -80,10 +93,10 @@ def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
 
         async with FakeRealtimeServer("ga") as server:
             for mix in build_specs(split, seed=seed):
-                if mix.kind not in ("echo", "bargein"):
+                if mix.kind not in ("echo", "bargein") or (mixes and mix.id not in mixes):
                     continue
                 log.clear()
-                run = await ld.run_mix(mix, cfg, server, aec=True, warm_s=WARM_S[mode])
+                run = await ld.run_mix(mix, cfg, server, aec=True, warm_s=WARM_S[mode], guard=mode)
                 runs.append(
                     {"mix": f"{mix.id}/seed{seed}", "mode": mode, "kind": mix.kind, "echo_db": mix.echo_db,
                      "onset_s": run.interruption_onset_s, "inputs": list(log),
@@ -97,6 +110,7 @@ def record(split: str, seed: int | None, mode: str) -> list[dict[str, Any]]:
         ec.EchoReference.played, ec.EchoCanceller.process = real_played, real_cancel  # type: ignore[method-assign]
         ep.Endpointer.process, ep.Endpointer.reset = real_process, real_reset  # type: ignore[method-assign]
         ld.KioskPipeline.__init__ = real_init  # type: ignore[method-assign]
+        ld.warm_up_pipeline = real_warm
     return runs
 
 
@@ -116,8 +130,13 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     linear = hasattr(canceller, "linear_levels")  # (older commits: no linear output)
     realigned, held, n, cleaned = 0, False, -1, b""
     pauses: list[int] = []
+    warm_suspect, warming, lead = 0, False, False  # speex-later: the earlier answer heard as a visitor
     for entry in run["inputs"]:
-        if entry[0] == "play":
+        if entry[0] in ("playing", "start"):
+            warming, n, held = False, -1, False
+            lead = entry[0] == "playing"  # (the room alone until the earlier answer plays)
+        elif entry[0] == "play":
+            warming, lead = warming or lead, False
             audible[0] = entry[1]
             reference.played(entry[2], entry[3])
         elif entry[0] == "mic":
@@ -135,8 +154,12 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
             kw = {"linear": canceller.linear_levels} if linear else {}
             if hasattr(canceller, "frame_pitch"):  # (older commits: no pitch before trust)
                 kw["pitch"] = canceller.frame_pitch
+            if hasattr(canceller, "linear_pitch"):  # (older commits: no pitch once trusted)
+                kw["linear_pitch"] = canceller.linear_pitch
             endpointer.process(cleaned, canceller.reference_dbfs, **kw)
-            pause = speaking and endpointer.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
+            suspect = endpointer.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
+            warm_suspect += warming and suspect
+            pause = speaking and suspect
             if pause and not held:
                 pauses.append(n)
             held = pause
@@ -147,6 +170,7 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
         "mix": run["mix"], "mode": run["mode"], "kind": run["kind"], "echo_db": run["echo_db"],
         "speaker_silent_ms": round(((after[0] + 2) * frame_s - onset) * 1000) if after and run["onset_s"] else None,
         "self_pauses_s": [round((k + 1) * frame_s, 2) for k in pauses if (k + 1) * frame_s < onset],
+        "warm_suspect": warm_suspect,
     }  # fmt: skip
 
 
@@ -161,6 +185,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "max_ms": max(timed, default=None),
             "missed": [r["mix"] for r in mine if r["kind"] == "bargein" and r["speaker_silent_ms"] is None],
             "self_pauses": [f"{r['mix']} {r['echo_db']} dB at {r['self_pauses_s']}" for r in mine if r["self_pauses_s"]],
+            "warm_suspect": [f"{r['mix']} {r['echo_db']} dB: {r['warm_suspect']}" for r in mine if r.get("warm_suspect")],
             "runs": len(mine),
         }  # fmt: skip
     return out
@@ -172,15 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("record")
     rec.add_argument("--seed", type=int, help="fresh tuning mixes (default: the tuning split)")
     rec.add_argument("--mode", choices=tuple(WARM_S), default="speex-warm")
+    rec.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
+    rec.add_argument("--mix", action="append", help="only these mixes (ids; held-out: examined ones)")
     rep = sub.add_parser("replay")
     rep.add_argument("recordings", nargs="+", type=Path)
     rep.add_argument("--out", type=Path)
     rep.add_argument("--label", default="")
     args = parser.parse_args(argv)
     if args.command == "record":
-        runs = record("tuning", args.seed, args.mode)
+        if args.split == "heldout" and not args.mix:
+            parser.error("--split heldout records named mixes only (--mix): held-out stays untuned")
+        runs = record(args.split, args.seed, args.mode, set(args.mix or ()))
         CACHE.mkdir(parents=True, exist_ok=True)
-        path = CACHE / f"aec-replay-{args.seed or 'split'}-{args.mode}.pkl"
+        name = args.split if args.split == "heldout" else ""
+        path = CACHE / f"aec-replay-{name}{args.seed or 'split'}-{args.mode}.pkl"
         path.write_bytes(pickle.dumps(runs))
         print(f"recorded: {path}")
         return 0

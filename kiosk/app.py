@@ -137,6 +137,7 @@ class KioskPipeline:
         self.echo_canceller = echo_canceller_for(
             cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms,
             pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs,  # quieter frames never count
+            linear_pitch_min_dbfs=cfg.vad.min_level_dbfs,  # (trusted: no quieter frame counts)
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
         # Without one, the guard judges each frame by the speaker's output lined up with it
@@ -279,7 +280,11 @@ class KioskPipeline:
         bands = None if self.echo_level is None else self.echo_level.frame_bands
         pitch = None if self.echo_tap is None else self.echo_tap.frame_pitch
         linear = None if self.echo_canceller is None else self.echo_canceller.linear_levels
-        for event in self.endpointer.process(frame, far_end, level_dbfs, bands, pitch, linear):
+        linear_pitch = None if self.echo_canceller is None else self.echo_canceller.linear_pitch
+        events = self.endpointer.process(
+            frame, far_end, level_dbfs, bands, pitch, linear, linear_pitch
+        )
+        for event in events:
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it
             elif isinstance(event, Onset):

@@ -62,6 +62,13 @@ KEEP_S = 2.0
 # even amplified the echo at an answer's onset, and its output then had a pitch the reference's
 # first windows lacked: tests/audio/test_aec_pitch_first_answer.py).
 PITCH_AFTER_MS = 300
+# Once trusted, the linear output's pitch is measured in frames at least this loud (dBFS, by
+# default: a frame must be louder than vad.min_level_dbfs to count at all; the pipeline passes it).
+LINEAR_PITCH_MIN_DBFS = -50.0
+# ...and the reference's periodicity counts within this many samples (8 kHz) of its period: the
+# answer's pitch glides, and the echo the filter lags behind is tens of ms older than the
+# reference's last windows (held-out mix 073 at 7.18 s: 0.73 within 1 sample, 0.97 within 2).
+LINEAR_PITCH_LAG_TOLERANCE = 2
 
 
 def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float]:
@@ -191,7 +198,11 @@ class EchoCanceller:
     ``pitch_min_dbfs`` or louder is also measured for a pitch of its own
     (:attr:`frame_pitch`, :class:`kiosk.audio.echo_pitch.PitchCue` against the reference the
     filter was given): a visitor's voice repeats at her pitch period, what is left of the
-    echo where the answer does, so she is heard before the echo return is learned.
+    echo where the answer does, so she is heard before the echo return is learned. Once it is
+    trusted, the linear output's pitch is measured instead (:attr:`linear_pitch`, frames at
+    ``linear_pitch_min_dbfs`` or louder): SpeexDSP's filter now and then falls 10-20 dB behind
+    the echo for a few frames (a sustained vowel, a transition), and what it leaves then is the
+    answer's own voice, repeating where the answer does.
     """
 
     # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
@@ -205,6 +216,7 @@ class EchoCanceller:
         *,
         align: bool = True,
         pitch_min_dbfs: float = MIN_MIC_DBFS,
+        linear_pitch_min_dbfs: float = LINEAR_PITCH_MIN_DBFS,
     ) -> None:
         self.reference = reference
         self.frame_ms = frame_ms
@@ -242,10 +254,17 @@ class EchoCanceller:
         self.linear_levels: tuple[float, float] | None = None
         # (cleaned frame, reference) periodicity at the cleaned frame's pitch period; None when
         # not measured (too quiet, nothing played, or not wanted).
-        self._pitch = PitchCue(self.frame_samples, pitch_min_dbfs) if self.judges_output_pitch else None
+        # One cue serves both (the cleaned output's until trusted, the linear output's after):
+        # it keeps the reference's recent windows, which both compare with.
+        self._pitch_min_dbfs, self._linear_pitch_min_dbfs = pitch_min_dbfs, linear_pitch_min_dbfs
+        least = min(pitch_min_dbfs, linear_pitch_min_dbfs)
+        self._pitch = PitchCue(self.frame_samples, least) if self.judges_output_pitch else None
         self.pitch_wanted = True
         self._played_frames = 0  # frames of this playback stretch with a reference
         self.frame_pitch: PitchLevels | None = None
+        # Trusted (pitch not wanted): (linear output, reference) periodicity at the linear
+        # output's pitch period; None when not measured.
+        self.linear_pitch: PitchLevels | None = None
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -291,7 +310,7 @@ class EchoCanceller:
         at = self._mic_time(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
         self.linear_levels = None
-        self.frame_pitch = None
+        self.frame_pitch = self.linear_pitch = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 if self._ref_levels and self._pitch is not None:
@@ -314,9 +333,7 @@ class EchoCanceller:
         if linear:
             self.linear_levels = linear_levels_dbfs(frame, linear)
         if self._pitch is not None:
-            # Unwanted (the filter is trusted) or too early: only the reference's history is kept.
-            judged = self.pitch_wanted and self._played_frames * self.frame_ms >= PITCH_AFTER_MS
-            self.frame_pitch = self._pitch.pair(out, ref, frame_dbfs(out) if judged else -math.inf)
+            self._measure_pitch(out, linear, ref)
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
             lag_ms = self._delay.observe(frame, ref)
             if lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:
@@ -330,6 +347,23 @@ class EchoCanceller:
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out
+
+    def _measure_pitch(self, out: bytes, linear: bytes | None, ref: bytes) -> None:
+        """:attr:`frame_pitch` of the cleaned frame while :attr:`pitch_wanted` (from
+        ``PITCH_AFTER_MS`` into the stretch), else :attr:`linear_pitch` of the linear output;
+        a frame too quiet (or too early) only adds the reference to the cue's history."""
+        assert self._pitch is not None
+        if self.pitch_wanted:
+            level = frame_dbfs(out)
+            judged = self._played_frames * self.frame_ms >= PITCH_AFTER_MS and level >= self._pitch_min_dbfs
+            self.frame_pitch = self._pitch.pair(out, ref, level if judged else -math.inf)
+            return
+        signal = linear or out  # (a filter that does not tell its linear output: the cleaned one)
+        level = frame_dbfs(signal)
+        judged = level >= self._linear_pitch_min_dbfs
+        self.linear_pitch = self._pitch.pair(
+            signal, ref, level if judged else -math.inf, LINEAR_PITCH_LAG_TOLERANCE
+        )
 
     def close(self) -> None:
         close = getattr(self._filter, "close", None)
@@ -350,9 +384,13 @@ class PlaybackEchoCanceller(EchoCanceller):
         make_filter: Callable[[int, int, int], object] | None = None,
         *,
         pitch_min_dbfs: float = MIN_MIC_DBFS,
+        linear_pitch_min_dbfs: float = LINEAR_PITCH_MIN_DBFS,
     ) -> None:
         reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
-        super().__init__(reference, frame_ms, make_filter, pitch_min_dbfs=pitch_min_dbfs)
+        super().__init__(
+            reference, frame_ms, make_filter,
+            pitch_min_dbfs=pitch_min_dbfs, linear_pitch_min_dbfs=linear_pitch_min_dbfs,
+        )
         self._playback = playback
 
         def played(pcm: bytes) -> None:  # on the speaker's thread, right after its read
@@ -373,10 +411,15 @@ def echo_canceller_for(
     latency_s: Callable[[], float],
     frame_ms: int,
     pitch_min_dbfs: float = MIN_MIC_DBFS,
+    linear_pitch_min_dbfs: float = LINEAR_PITCH_MIN_DBFS,
 ) -> PlaybackEchoCanceller | None:
     """``audio.echo_cancel``: "none" -> None; "speex" -> a canceller tapping ``playback``
     (its cleaned frames' pitch measured from ``pitch_min_dbfs`` up: the guard counts none
-    quieter, ``vad.barge_in_min_level_dbfs``)."""
+    quieter, ``vad.barge_in_min_level_dbfs``; once trusted, its linear output's from
+    ``linear_pitch_min_dbfs`` up: no frame quieter than ``vad.min_level_dbfs`` counts)."""
     if kind == "none":
         return None
-    return PlaybackEchoCanceller(playback, clock, latency_s, frame_ms, pitch_min_dbfs=pitch_min_dbfs)
+    return PlaybackEchoCanceller(
+        playback, clock, latency_s, frame_ms,
+        pitch_min_dbfs=pitch_min_dbfs, linear_pitch_min_dbfs=linear_pitch_min_dbfs,
+    )

