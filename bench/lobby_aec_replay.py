@@ -54,21 +54,32 @@ def record(split: str, seed: int | None, mode: str, mixes: set[str] | None = Non
     real_reset, real_init = ep.Endpointer.reset, ld.KioskPipeline.__init__
     real_warm = ld.warm_up_pipeline
 
+    def canceller_s(part: Any) -> bool:  # (not the raw guard's tap: an EchoCanceller too)
+        canceller = pipelines[-1].echo_canceller if pipelines else None
+        return canceller is None or part is canceller or part is canceller.reference
+
     def played(self: Any, pcm: bytes, earcon: bool = False) -> None:
-        log.append(("play", self.clock() + self._latency_s(), bytes(pcm), earcon))
+        if canceller_s(self):
+            log.append(("play", self.clock() + self._latency_s(), bytes(pcm), earcon))
         real_played(self, pcm, earcon)
 
     def cancel(self: Any, frame: bytes, captured_at_s: float) -> bytes:
-        log.append(("mic", bytes(frame), captured_at_s))
+        if canceller_s(self):
+            log.append(("mic", bytes(frame), captured_at_s))
         return real_cancel(self, frame, captured_at_s)
+
+    def main_s(endpointer: Any) -> bool:  # (not the raw guard's endpointer)
+        return not pipelines or endpointer is pipelines[-1].endpointer
 
     def process(self: Any, *args: Any, **kw: Any) -> Any:
         speaking = bool(pipelines) and pipelines[-1].machine.state is State.SPEAKING
-        log.append(("frame", self.guarded, speaking))
+        if main_s(self):
+            log.append(("frame", self.guarded, speaking))
         return real_process(self, *args, **kw)
 
     def reset(self: Any) -> None:
-        log.append(("reset",))
+        if main_s(self):
+            log.append(("reset",))
         real_reset(self)
 
     def init(self: Any, *args: Any, **kw: Any) -> None:
@@ -128,7 +139,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)
     endpointer.echo_relearn = True
     linear = hasattr(canceller, "linear_levels")  # (older commits: no linear output)
-    realigned, held, n, cleaned = 0, False, -1, b""
+    raw_guard = _raw_guard(audible, frame_ms, cfg)
+    realigned, held, n, cleaned, raw, captured = 0, False, -1, b"", b"", 0.0
     pauses: list[int] = []
     warm_suspect, warming, lead = 0, False, False  # speex-later: the earlier answer heard as a visitor
     for entry in run["inputs"]:
@@ -139,9 +151,12 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
             warming, lead = warming or lead, False
             audible[0] = entry[1]
             reference.played(entry[2], entry[3])
+            if raw_guard is not None:
+                raw_guard.tap.reference.played(entry[2], entry[3])
         elif entry[0] == "mic":
             canceller.pitch_wanted = not endpointer.echo_cancelled_well  # (as kiosk.app does)
-            cleaned = canceller.process(entry[1], entry[2])
+            raw, captured = entry[1], entry[2]
+            cleaned = canceller.process(raw, captured)
             if canceller.realignments != realigned:
                 realigned = canceller.realignments
                 endpointer.echo_path_changed()
@@ -156,8 +171,13 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
                 kw["pitch"] = canceller.frame_pitch
             if hasattr(canceller, "linear_pitch"):  # (older commits: no pitch once trusted)
                 kw["linear_pitch"] = canceller.linear_pitch
+            raw_onset = None if raw_guard is None else raw_guard.hear(raw, captured, entry[1], endpointer)
             endpointer.process(cleaned, canceller.reference_dbfs, **kw)
-            suspect = endpointer.suspected_speech_ms >= cfg.vad.barge_in_pause_ms
+            if raw_onset is not None and speaking and not endpointer.in_speech:
+                endpointer.force_open()  # (a barge-in the guard alone proved, as kiosk.app takes it)
+            suspected = endpointer.suspected_speech_ms
+            suspected = suspected if raw_guard is None else max(suspected, raw_guard.suspected_speech_ms)
+            suspect = suspected >= cfg.vad.barge_in_pause_ms
             warm_suspect += warming and suspect
             pause = speaking and suspect
             if pause and not held:
@@ -172,6 +192,24 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
         "self_pauses_s": [round((k + 1) * frame_s, 2) for k in pauses if (k + 1) * frame_s < onset],
         "warm_suspect": warm_suspect,
     }  # fmt: skip
+
+
+def _raw_guard(audible: list[float], frame_ms: int, cfg: Any) -> Any:
+    """The guard beside an untrusted canceller (kiosk.audio.raw_guard), fed the same speaker
+    blocks; None for commits without one."""
+    try:
+        from kiosk.audio.raw_guard import RawMicGuard
+    except ImportError:
+        return None
+
+    class Speaker:  # the recorded blocks are played into its reference below
+        rate_hz, earcon_in_last_read = ld.PLAYBACK_RATE_HZ, False
+
+        def add_read_listener(self, listener: Any) -> None:
+            self.listener = listener
+
+    guard = RawMicGuard(Speaker(), lambda: audible[0], lambda: 0.0, frame_ms, cfg.vad)
+    return guard
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

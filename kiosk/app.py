@@ -27,6 +27,7 @@ from kiosk.audio.earcons import earcon_subscriber
 from kiosk.audio.echo_cancel import EchoCanceller, echo_canceller_for
 from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.raw_guard import RawMicGuard
 from kiosk.config import Config
 from kiosk.core.bus import EventStream
 from kiosk.core.endpointing import EndOfSpeech, Endpointer, Onset, Speech, frame_levels_dbfs
@@ -140,6 +141,12 @@ class KioskPipeline:
             linear_pitch_min_dbfs=cfg.vad.min_level_dbfs,  # (trusted: no quieter frame counts)
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
+        # Until the canceller is trusted, the guard alone judges the raw microphone beside it.
+        self.raw_guard: RawMicGuard | None = None
+        if self.echo_canceller is not None:
+            self.raw_guard = RawMicGuard(
+                playback, clock, self._unheard_s, cfg.audio.frame_ms, cfg.vad
+            )
         # Without one, the guard judges each frame by the speaker's output lined up with it
         # (the same reference timeline and measured lag, no filter).
         self.echo_level: EchoLevelTap | None = None
@@ -254,6 +261,7 @@ class KioskPipeline:
             if level_tap.realignments != self._realignments_seen:
                 self._realignments_seen = level_tap.realignments
                 self.endpointer.relearn_echo(level_tap.relined, level_tap.relined_bands)
+        raw = frame
         if self.echo_canceller is not None:
             # The cleaned frame's pitch counts only until the canceller is trusted.
             self.echo_canceller.pitch_wanted = not self.endpointer.echo_cancelled_well
@@ -262,6 +270,10 @@ class KioskPipeline:
                 self._realignments_seen = self.echo_canceller.realignments
                 self.endpointer.echo_path_changed()
         self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
+        raw_onset = None
+        if self.raw_guard is not None:
+            guarded = self.endpointer.guarded
+            raw_onset = self.raw_guard.hear(raw, captured_at_s, guarded, self.endpointer)  # type: ignore[arg-type]
         if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
@@ -299,13 +311,24 @@ class KioskPipeline:
                     self.turn_record.user_speech_s = event.speech_s
                 if self.local_endpointing or event.no_speech:
                     self.feed(SpeechEnded(no_speech=event.no_speech))
+        speaking = self.machine.state is State.SPEAKING
+        if raw_onset is not None and speaking and not self.endpointer.in_speech:
+            # The guard alone proved a barge-in on the raw microphone (the canceller is not
+            # trusted yet): the turn is the visitor's, followed on the cleaned frames from here.
+            self.endpointer.force_open()
+            self._onset_audio = raw_onset
+            self.feed(SpeechStarted())
+            self._onset_audio = b""
         if self._streaming and not self.local_endpointing:
             self._upstream(frame)  # server VAD needs the silences too, to find the end
         # Fall silent at the first loud syllable over an answer; a proved barge-in flushes,
         # a blip (cough) resumes the answer where it paused.
+        suspected_ms = self.endpointer.suspected_speech_ms
+        if self.raw_guard is not None:
+            suspected_ms = max(suspected_ms, self.raw_guard.suspected_speech_ms)
         suspect = (
             self.machine.state is State.SPEAKING
-            and self.endpointer.suspected_speech_ms >= self.cfg.vad.barge_in_pause_ms
+            and suspected_ms >= self.cfg.vad.barge_in_pause_ms
         )
         if suspect != self.playback.held:
             self.playback.hold(suspect)
@@ -466,5 +489,7 @@ class KioskPipeline:
         self._closed = True
         if (tap := self.echo_tap) is not None:
             tap.close()
+        if self.raw_guard is not None:
+            self.raw_guard.close()
         await self.link.aclose()
         self.tool_calls.cancel_all()

@@ -1,0 +1,105 @@
+"""The guard-only mode's judgement of the raw microphone, beside an echo canceller not yet trusted.
+
+With ``audio.echo_cancel`` the endpointer judges the canceller's cleaned frames. Until it trusts
+the canceller (``EchoGuard.echo_cancelled_well``: a first answer after start-up, while the filter
+still converges) its bar stands at the loudest echo return the filter leaves, and a visitor was
+heard later than the guard alone would have heard her on the raw microphone (lobby tuning,
+replayed first answers at -12 dB: 469 ms at worst against the guard's 409; at -6 dB 719 against
+219). :class:`RawMicGuard` runs the guard mode's own front end beside the canceller while the
+speaker plays and the canceller is not trusted: an :class:`~kiosk.audio.echo_level.EchoLevelTap`
+(the speaker's output lined up with the raw frames: levels, bands, pitch) and an endpointer with
+the guard's rules (``reference_aligned``), which learns the raw echo return afresh each time it
+starts. The pipeline pauses the answer on either one's suspicion and takes a barge-in proved by
+either, so a first answer with the canceller is never heard later than without it.
+
+Cost: the tap's reference on the speaker's thread (a second resampler; cheap), and while the
+speaker plays and the canceller is not trusted the guard mode's per-frame work (the lag search
+until settled, band and pitch levels, webrtcvad, the endpointer). While idle or once trusted: a
+reference lookup per frame. Its voice detector is webrtcvad alone: the second opinion (Silero)
+is one model per process, the main endpointer's; pausing goes by webrtcvad's first opinion anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kiosk.audio.echo_level import EchoLevelTap
+from kiosk.audio.vad import webrtc_voice_detector
+from kiosk.config import VadSettings
+from kiosk.core.endpointing import Endpointer, Onset
+
+VAD_RATE_HZ = 16000
+
+
+class RawMicGuard:
+    """Feed every raw microphone frame (:meth:`hear`); while it :attr:`listens`, its
+    :attr:`suspected_speech_ms` counts as the pipeline's suspicion too, and :meth:`hear` returns
+    the audio of a barge-in the guard alone would have proved (an onset while guarded)."""
+
+    def __init__(
+        self,
+        playback: object,
+        clock: Callable[[], float],
+        latency_s: Callable[[], float],
+        frame_ms: int,
+        settings: VadSettings,
+    ) -> None:
+        self.settings = settings
+        self.frame_ms = frame_ms
+        self.tap = EchoLevelTap(
+            playback, clock, latency_s, frame_ms, pitch_min_dbfs=settings.barge_in_min_level_dbfs
+        )
+        self._voice = webrtc_voice_detector(settings.aggressiveness, VAD_RATE_HZ, frame_ms)
+        self.endpointer: Endpointer | None = None  # while it listens
+        self._realignments_seen = 0
+
+    @property
+    def listens(self) -> bool:
+        """Its judgement counts: the speaker plays (or its echo rings), the canceller untrusted."""
+        return self.endpointer is not None
+
+    @property
+    def suspected_speech_ms(self) -> int:
+        return 0 if self.endpointer is None else self.endpointer.suspected_speech_ms
+
+    def hear(
+        self, raw: bytes, captured_at_s: float, guarded: bool, main: Endpointer
+    ) -> bytes | None:
+        """One raw frame (before the canceller), the app's guard flag for it and the main
+        endpointer (whose room it adopts when it starts listening, and whose trust ends its
+        say). The onset audio of a barge-in proved on this frame, else None."""
+        self.tap.process(raw, captured_at_s)
+        tap = self.tap
+        # It listens from the speaker's first block on, and on while the answer is up (held on
+        # a suspicion, the speaker plays nothing: the visitor goes on, and must prove her onset
+        # over no echo), until the canceller is trusted: then the main endpointer decides.
+        listening = tap.active or (self.endpointer is not None and guarded)
+        if not listening or main.echo_cancelled_well:
+            self.endpointer = None
+            return None
+        if self.endpointer is None:
+            # A new stretch heard untrusted: the guard's rules from scratch (the raw echo
+            # return learned over its first frames), in the room the main endpointer learned.
+            self.endpointer = Endpointer(self._voice, self.settings, self.frame_ms)
+            self.endpointer.carry_room(main)
+            self.endpointer.echo_return_db = None  # (main's is what the filter leaves)
+            self.endpointer.reference_aligned = True
+            self._realignments_seen = tap.realignments  # (lined up before: no history to relearn)
+        guard = self.endpointer
+        if tap.realignments != self._realignments_seen:
+            self._realignments_seen = tap.realignments
+            guard.relearn_echo(tap.relined, tap.relined_bands)
+        guard.guarded = guarded
+        far_end = tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs
+        # The pitch cue only once the echo's lag is lined up: before, it compares the raw frame
+        # with reference windows that may not hold its echo (the guard mode's own risk: a
+        # synthetic first answer whose echo came 30 ms after the reference taken paused 160 ms in).
+        pitch = tap.frame_pitch if tap.lag_settled else None
+        for event in guard.process(raw, far_end, None, tap.frame_bands, pitch):
+            if isinstance(event, Onset) and guarded:
+                self.endpointer = None  # the main endpointer takes the turn from here
+                return event.audio
+        return None
+
+    def close(self) -> None:
+        self.tap.close()
