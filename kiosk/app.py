@@ -142,10 +142,13 @@ class KioskPipeline:
         )
         self.endpointer.echo_relearn = self.echo_canceller is not None
         # Until the canceller is trusted, the guard alone judges the raw microphone beside it.
+        # Its tap stamps the speaker's blocks by the canceller's clock, whatever that is now
+        # (simulate and the lobby bench put it on the microphone's timeline).
         self.raw_guard: RawMicGuard | None = None
-        if self.echo_canceller is not None:
+        if (canceller := self.echo_canceller) is not None:
+            speaker_clock = lambda: canceller.reference.clock()  # noqa: E731
             self.raw_guard = RawMicGuard(
-                playback, clock, self._unheard_s, cfg.audio.frame_ms, cfg.vad
+                playback, speaker_clock, self._unheard_s, cfg.audio.frame_ms, cfg.vad
             )
         # Without one, the guard judges each frame by the speaker's output lined up with it
         # (the same reference timeline and measured lag, no filter).

@@ -68,13 +68,15 @@ class RawMicGuard:
         """One raw frame (before the canceller), the app's guard flag for it and the main
         endpointer (whose room it adopts when it starts listening, and whose trust ends its
         say). The onset audio of a barge-in proved on this frame, else None."""
+        if main.echo_cancelled_well:  # the main endpointer decides; nothing to do here
+            self.endpointer = None
+            return None
         self.tap.process(raw, captured_at_s)
         tap = self.tap
         # It listens from the speaker's first block on, and on while the answer is up (held on
         # a suspicion, the speaker plays nothing: the visitor goes on, and must prove her onset
-        # over no echo), until the canceller is trusted: then the main endpointer decides.
-        listening = tap.active or (self.endpointer is not None and guarded)
-        if not listening or main.echo_cancelled_well:
+        # over no echo).
+        if not (tap.active or (self.endpointer is not None and guarded)):
             self.endpointer = None
             return None
         if self.endpointer is None:

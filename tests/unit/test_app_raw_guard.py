@@ -73,3 +73,18 @@ async def test_a_barge_in_the_raw_guard_proved_takes_the_turn():
     assert pipeline.endpointer.in_speech  # the turn is followed on the cleaned frames
     assert playback.is_idle  # flushed
     await pipeline.aclose()
+
+
+async def test_the_raw_guards_tap_stamps_the_speaker_by_the_cancellers_clock():
+    """simulate and the lobby bench put the canceller's reference on the microphone's timeline
+    after the pipeline is built; the raw guard's tap must follow it, else the speaker's blocks
+    never line up with its frames and it never listens (the bench's first run: no change)."""
+    cfg = load_config('[audio]\necho_cancel = "speex"\n', {}, require_key=False)
+    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, echo_cancelled=False))
+    pipeline = KioskPipeline(
+        cfg, realtime_endpoint(cfg), EventStream(), PlaybackBuffer(24000), lambda f: False, lambda: 5.0
+    )
+    assert pipeline.echo_tap is not None and pipeline.raw_guard is not None
+    pipeline.echo_tap.reference.clock = lambda: 123.0
+    assert pipeline.raw_guard.tap.reference.clock() == 123.0
+    await pipeline.aclose()
