@@ -2,21 +2,27 @@
 
 With ``audio.echo_cancel`` the endpointer judges the canceller's cleaned frames. Until it trusts
 the canceller (``EchoGuard.echo_cancelled_well``: a first answer after start-up, while the filter
-still converges) its bar stands at the loudest echo return the filter leaves, and a visitor was
-heard later than the guard alone would have heard her on the raw microphone (lobby tuning,
-replayed first answers at -12 dB: 469 ms at worst against the guard's 409; at -6 dB 719 against
-219). :class:`RawMicGuard` runs the guard mode's own front end beside the canceller while the
-speaker plays and the canceller is not trusted: an :class:`~kiosk.audio.echo_level.EchoLevelTap`
-(the speaker's output lined up with the raw frames: levels, bands, pitch) and an endpointer with
-the guard's rules (``reference_aligned``), which learns the raw echo return afresh each time it
+still converges; ~1.4 s of a loud answer at -12 dB echo) its bar stands at the loudest echo
+return the filter leaves, a visitor's quiet first syllables under it are learned as echo and
+raise it, and she was heard later than the guard alone hears her on the raw microphone.
+:class:`RawMicGuard` runs the guard mode's own front end beside the canceller while the speaker
+plays and the canceller is not trusted: an :class:`~kiosk.audio.echo_level.EchoLevelTap` (the
+speaker's output lined up with the raw frames: levels, bands, pitch) and an endpointer with the
+guard's rules (``reference_aligned``), which learns the raw echo return afresh each time it
 starts. The pipeline pauses the answer on either one's suspicion and takes a barge-in proved by
-either, so a first answer with the canceller is never heard later than without it.
+either. (Lobby tuning split + fresh tuning-voice seeds 60-65, first answers replayed by
+``bench/lobby_aec_replay.py``: -12 dB worst 469 -> 409 ms, -6 dB 719 -> 219, no self-pause
+added.)
 
-Cost: the tap's reference on the speaker's thread (a second resampler; cheap), and while the
-speaker plays and the canceller is not trusted the guard mode's per-frame work (the lag search
-until settled, band and pitch levels, webrtcvad, the endpointer). While idle or once trusted: a
-reference lookup per frame. Its voice detector is webrtcvad alone: the second opinion (Silero)
-is one model per process, the main endpointer's; pausing goes by webrtcvad's first opinion anyway.
+Differences from the guard mode: its voice detector is webrtcvad alone (the second opinion,
+Silero, is one model per process, the main endpointer's; pausing goes by webrtcvad's first
+opinion in either), so a barge-in it proves was not confirmed by Silero; and its pitch cue
+counts only once the echo's lag is lined up.
+
+Cost: the tap's reference on the speaker's thread (a second resampler), and while the speaker
+plays and the canceller is not trusted the guard mode's per-frame work (the lag search until
+settled, band and pitch levels, webrtcvad, the endpointer: ~150 us a frame, ad hoc, x86). While
+idle: a reference lookup per frame; once trusted, nothing.
 """
 
 from __future__ import annotations
