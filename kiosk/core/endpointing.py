@@ -246,10 +246,14 @@ class Endpointer(EchoGuard):
         self._utterance_ms = 0
         self.syllables.reset()
         self._pause = []
+        self._drop_onset_run()
+        self._forget_suspicion()
+
+    def _drop_onset_run(self) -> None:
+        """Forget a voiced run not yet proved an onset (its frames and both loud counts)."""
         self._onset_frames = []
         self._onset_loud = 0
         self._close_loud = 0
-        self._forget_suspicion()
 
     def carry_room(self, other: Endpointer, canceller_kept: bool = False) -> None:
         """Adopt what ``other`` learned about the room: its ambient level and echo return
@@ -276,9 +280,7 @@ class Endpointer(EchoGuard):
         self._preroll.clear()
         self._in_speech = False
         self._forced = False
-        self._onset_frames = []
-        self._onset_loud = 0
-        self._close_loud = 0
+        self._drop_onset_run()
         self._forget_suspicion()
         self._learning_run = False
         self._pause = []
@@ -407,9 +409,7 @@ class Endpointer(EchoGuard):
             if self._onset_frames:
                 for f in self._onset_frames:
                     self._preroll.append(f)
-                self._onset_frames = []
-                self._onset_loud = 0
-                self._close_loud = 0
+                self._drop_onset_run()
             self._learning_run = False
             self._preroll.append(frame)
             return []
@@ -449,9 +449,7 @@ class Endpointer(EchoGuard):
         for f in self._onset_frames:
             self._count_syllables(f)
         self._preroll.clear()
-        self._onset_frames = []
-        self._onset_loud = 0
-        self._close_loud = 0
+        self._drop_onset_run()
         self._forget_suspicion()
         self._learning_run = False
         self._in_speech = True
