@@ -21,7 +21,9 @@ so they do not depend on pacing — except that every answer is awaited and play
 time. The end-of-turn delay and barge-in rows come from runs paced in real time end to end
 (wall clock, against the labels' true ends/onsets); the fast-clock figure over the whole
 corpus is in the note. "Speaker silent" is the first speaker block after the pipeline held or
-flushed the answer (simulate's speaker model, no device latency). Echo and barge-in mixes run
+flushed the answer (simulate's speaker model, no device latency). Its clock hands each frame
+over at its end; a device's microphone hands frames over in 60 ms blocks, after the capture
+resampler's hold: ``bargein_device_ms`` adds that (``lobby_scoring.capture_hold_s``). Echo and barge-in mixes run
 three ways (``ECHO_MODES``): the half-duplex guard, the kiosk's in-process SpeexDSP canceller
 from cold (the first answer after start-up), and the same canceller after 3 s of an earlier
 answer in the same room; ``--kinds echo,bargein`` runs only those.
@@ -50,7 +52,6 @@ from lobby_corpus import NOISE_TYPES, SPLITS, build_specs  # noqa: E402
 from lobby_driver import LATER_MODE, run_mix  # noqa: E402
 
 RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
-SPLIT_NAMES = {"tuning": "tuning", "heldout": "held-out"}
 PAUSE_SPLIT_MAX_S = 0.6
 # Echo and barge-in mixes run with each: (name, real in-process AEC, seconds of an earlier
 # answer the canceller adapted on first). "speex" starts unconverged (the first answer after
@@ -82,6 +83,7 @@ def load_bench_config(path: Path | None = None) -> Any:
 from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers use bench_lobby.X)
     aec_cost,
     bargein_delay,
+    device_bargein_delay,
     eot_delays_paced,
     pct,
     score_questions,
@@ -89,6 +91,7 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
     turn_span,
     wall_delay,
 )
+from lobby_table import ROWS, SPLIT_NAMES, print_table, rows_for  # noqa: E402,F401  (re-exported)
 
 
 # --- running -----------------------------------------------------------------------------
@@ -165,6 +168,7 @@ async def run_split(
                             "mode": mode,
                             "paced": paced,
                             "delay_s": bargein_delay(log, paced),
+                            "device_delay_s": device_bargein_delay(log, paced),  # + capture hold
                             "self": self_interruptions(log),
                             **aec_cost(log),
                             "first_turn_outcome": outcome,
@@ -208,8 +212,8 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
     aec = at12("speex")
     warm = at12("speex-warm")
 
-    def delays(rows: list[dict[str, Any]]) -> list[float]:
-        return [b["delay_s"] if b["delay_s"] is not None else math.inf for b in rows]
+    def delays(rows: list[dict[str, Any]], key: str = "delay_s") -> list[float]:
+        return [b[key] if b.get(key) is not None else math.inf for b in rows]
 
     rows = res["echo"] + res["bargein"]
     selfs = [s for r in rows for s in r["self"]]
@@ -254,6 +258,11 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "bargein_guard_p95_ms": _ms(pct(delays(guard), 95)),
         "bargein_guard_p50_ms": _ms(pct(delays(guard), 50)),
         "bargein_guard_n": len(guard),
+        # -12 dB barge-in p95 / p50 with the daemon's capture path (device blocks, resampler hold)
+        "bargein_device_ms": {
+            m: [_ms(pct(delays(at12(m), "device_delay_s"), q)) for q in (95, 50)]
+            for m in modes if at12(m) and "device_delay_s" in at12(m)[0]
+        },
         "peer_modes": {  # -12 dB barge-in p95 / p50 / n and self-interruptions (all levels)
             m: [*(_ms(pct(delays(at12(m)), q)) for q in (95, 50)), len(at12(m)), sum(by_mode[m].values())]
             for m, *_ in PEER_MODES if m in by_mode
@@ -280,107 +289,6 @@ def _ms(s: float | None) -> float | None:
     if s is None:
         return None
     return math.inf if math.isinf(s) else round(s * 1000)
-
-
-# (key, metric, goal, note)
-ROWS = [
-    ("false_turns_per_h", "false turns per hour, speech-free noise (6 types, -55..-35 dBFS)",
-     "<= 1", "fast clock"),
-    ("one_turn_pct", "questions at SNR >= 10 dB with exactly one turn, %", ">= 98", "fast clock"),
-    ("merged", "questions 1.5-4 s apart merged into one turn", "<= 0", "fast clock"),
-    ("split_pct", "questions split at a mid-sentence pause <= 600 ms, %", "<= 5", "fast clock"),
-    ("upstream_ratio_max", "upstream audio / (true speech + pre-roll), worst noisy mix",
-     "<= 1.15", "fast clock"),
-    ("eot_p50_ms", "end-of-turn delay p50, true end -> commit, ms", "<= 350", "paced real time"),
-    ("eot_p95_ms", "end-of-turn delay p95, ms", "<= 700", "paced real time"),
-    (
-        "bargein_guard_p95_ms",
-        "barge-in p95, true onset -> speaker silent, echo -12 dB, guard, ms",
-        "<= 300",
-        "paced real time",
-    ),
-    (
-        "bargein_aec_p95_ms",
-        "barge-in p95, echo -12 dB, in-process AEC (SpeexDSP), first answer, ms",
-        "<= 150",
-        "paced real time",
-    ),
-    (
-        "bargein_aec_warm_p95_ms",
-        "barge-in p95, echo -12 dB, in-process AEC, adapted to the room, ms",
-        "<= 150",
-        "paced real time",
-    ),
-    (
-        "self_interruptions_guard",
-        "self-interruptions from own echo (-20/-12/-6 dB), guard",
-        "<= 0",
-        "answers real time",
-    ),
-    (
-        "self_interruptions_aec",
-        "self-interruptions, in-process AEC, first answer",
-        "<= 0",
-        "answers real time",
-    ),
-    (
-        "self_interruptions_aec_warm",
-        "self-interruptions, in-process AEC, adapted to the room",
-        "<= 0",
-        "answers real time",
-    ),
-]
-
-
-def rows_for(summaries: dict[str, dict[str, Any]], paced: bool = True) -> list[dict[str, Any]]:
-    rows = []
-    for key, metric, goal, note in ROWS:
-        for split, s in summaries.items():
-            value = s[key]
-            if isinstance(value, float) and math.isfinite(value):
-                value = round(value, 2)
-            extra = _note_extra(key, s)
-            row = {
-                "name": f"{metric} [{SPLIT_NAMES[split]}]",
-                "value": value if value is not None else "n/a",
-                "goal": goal,
-                "note": _timing(note, paced) + (f"; {extra}" if extra else ""),
-            }
-            if value is None:
-                row["ok"] = False
-            elif isinstance(value, float) and math.isinf(value):
-                row["value"], row["ok"] = "inf (missed)", False
-            rows.append(row)
-    return rows
-
-
-def _note_extra(key: str, s: dict[str, Any]) -> str:
-    if key == "false_turns_per_h":
-        worst = max(s["false_turns_by_type_per_h"].items(), key=lambda kv: kv[1])
-        return f"{s['noise_hours']} h; worst {worst[0]} {worst[1]}/h"
-    if key == "one_turn_pct":
-        return f"n={s['questions_snr_ge_10']}"
-    if key == "split_pct":
-        return f"n={s['paused_questions']}"
-    if key == "upstream_ratio_max":
-        return f"p50 {s['upstream_ratio_p50']:.2f}" if s["upstream_ratio_p50"] is not None else ""
-    if key.startswith("eot_"):
-        fast = f"p50 {s['eot_fast_p50_ms']} / p95 {s['eot_fast_p95_ms']} ms"
-        return f"n={s['eot_paced_n']}; fast clock, all questions: {fast}"
-    if key == "bargein_guard_p95_ms":
-        p50 = s["bargein_guard_p50_ms"]
-        return f"n={s['bargein_guard_n']}, p50 {p50} ms, missed (all levels) {s['bargein_missed']}"
-    if key == "bargein_aec_p95_ms":
-        miss = s["bargein_missed_by_mode"].get("speex", 0)
-        cpu = s["aec_cpu_ms_per_s_playback"]
-        return f"n={s['bargein_aec_n']}, p50 {s['bargein_aec_p50_ms']} ms, missed (all levels) {miss}; AEC CPU {cpu} ms per s of playback"
-    if key == "bargein_aec_warm_p95_ms":
-        miss = s["bargein_missed_by_mode"].get("speex-warm", 0)
-        return f"n={s['bargein_aec_warm_n']}, p50 {s['bargein_aec_warm_p50_ms']} ms, missed (all levels) {miss}"
-    if key.startswith("self_interruptions_"):
-        mode = {"guard": "guard", "aec": "speex", "aec_warm": "speex-warm"}[key[len("self_interruptions_"):]]
-        return "by echo dB " + json.dumps(s["self_interruptions_by_mode_and_echo_db"].get(mode, {}))
-    return ""
 
 
 def run(
@@ -414,36 +322,6 @@ def scored(raw: dict[str, Any], paced: bool, config: Path | None = None) -> dict
             "config": str(config or "config/kiosk.toml"),
         },
     }
-
-
-def _timing(note: str, paced: bool) -> str:
-    return note if paced else note.replace("paced real time", "NOT paced (--no-paced)")
-
-
-def print_table(summaries: dict[str, dict[str, Any]], paced: bool = True) -> None:
-    """metric | goal | one column per split with PASS/FAIL (what the README table quotes)."""
-    import re
-
-    header = ["metric", "goal", *(SPLIT_NAMES[s] for s in summaries), "timing"]
-    lines = [header]
-    for key, metric, goal, note in ROWS:
-        cells = [metric, goal]
-        for s in summaries.values():
-            v = s[key]
-            m = re.match(r"(<=|>=)\s*([0-9.]+)", goal)
-            ok = (
-                v is not None
-                and m is not None
-                and (v <= float(m.group(2)) if m.group(1) == "<=" else v >= float(m.group(2)))
-            )
-            shown = "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
-            cells.append(f"{shown} {'PASS' if ok else 'FAIL'}")
-        lines.append([*cells, _timing(note, paced)])
-    widths = [max(len(r[i]) for r in lines) for i in range(len(header))]
-    for k, r in enumerate(lines):
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
 
 
 def main(argv: list[str] | None = None) -> int:

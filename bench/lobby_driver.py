@@ -47,6 +47,7 @@ from lobby_sound import db_to_amp, noise_bed, room_ir, to_stereo
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
 from kiosk.audio.frames import FrameSlicer
 from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio import resample as _resample
 from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import read_wav_mono
@@ -57,6 +58,9 @@ from kiosk.net.endpoints import realtime_endpoint
 from kiosk.simulate import SkippingClock, _point_at
 
 PLAYBACK_RATE_HZ = 24000
+# The daemon's microphone resampler setting (kiosk.audio.resample.CAPTURE_QUALITY; older kiosk
+# code: soxr's default "HQ"), so the bench hears what the daemon's capture path hands over.
+CAPTURE_QUALITY = getattr(_resample, "CAPTURE_QUALITY", "HQ")
 # The speaker's device latency: a block taken at mic frame n is heard this long after the
 # microphone block that delivered frame n (it must exceed the capture resampler's bursts:
 # soxr hands over ~35 ms at a time, and an echo cannot land in delivered audio). In ms, so
@@ -97,6 +101,9 @@ class RunLog:
     # counted as a visitor (a pause or an onset: the earlier answer interrupted itself)?
     warm_trusted: bool | None = None
     warm_self: int = 0
+    # Mic time (s) of the device audio taken in when each frame left the capture resampler:
+    # how long the resampler held it back (its frames are stamped on their own timeline).
+    frame_in_s: list[float] = field(default_factory=list)
 
     def at_s(self, frame: int) -> float:
         """Mic time at which frame ``frame`` has been delivered (its end)."""
@@ -263,7 +270,7 @@ async def run_mix(
         # The speaker's blocks are stamped on the microphone's timeline (see the docstring).
         known = KNOWN_LATENCY_MS // frame_ms
         pipeline.echo_tap.reference.clock = lambda: (log.frames + known) * frame_s
-    resampler = Resampler(rate, VAD_RATE_HZ)
+    resampler = Resampler(rate, VAD_RATE_HZ, quality=CAPTURE_QUALITY)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block = rate * frame_ms // 1000
     speaker_samples = PLAYBACK_RATE_HZ * frame_ms // 1000
@@ -305,6 +312,7 @@ async def run_mix(
                 n = log.frames
                 log.frames += 1
                 log.frame_clock.append(clock())
+                log.frame_in_s.append(pos / rate)
                 if not playback.is_idle:
                     if (
                         playback.playing_item is not None
@@ -384,7 +392,7 @@ def _warm_up(canceller: Any, pcm24k: bytes, rate: int, ir: np.ndarray, seconds: 
     speaker = PLAYBACK_RATE_HZ * canceller.frame_ms // 1000
     n_blocks = int(seconds / frame_s)
     mic = np.random.default_rng(0).standard_normal((n_blocks + 8) * block) * 3  # ~ -80 dBFS
-    resampler = Resampler(rate, VAD_RATE_HZ)
+    resampler = Resampler(rate, VAD_RATE_HZ, quality=CAPTURE_QUALITY)
     slicer = FrameSlicer(VAD_RATE_HZ, canceller.frame_ms)
     for k in range(n_blocks):
         pos = (k + 1) * block
@@ -418,7 +426,7 @@ def warm_up_pipeline(
     assert pipeline.echo_tap is not None
     pipeline.echo_tap.reference.clock = lambda: t0 + (n + 1 + known) * frame_s
     lead = round(lead_s / frame_s)
-    echo, resampler = _Echo(rate, ir), Resampler(rate, VAD_RATE_HZ)
+    echo, resampler = _Echo(rate, ir), Resampler(rate, VAD_RATE_HZ, quality=CAPTURE_QUALITY)
     slicer = FrameSlicer(VAD_RATE_HZ, frame_ms)
     block, speaker = rate * frame_ms // 1000, PLAYBACK_RATE_HZ * frame_ms // 1000
     pause_ms = pipeline.cfg.vad.barge_in_pause_ms

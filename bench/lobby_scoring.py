@@ -99,20 +99,45 @@ def self_interruptions(log: RunLog) -> list[str]:
     return found
 
 
-def bargein_delay(log: RunLog, paced: bool) -> float | None:
-    """Visitor's true onset -> the first speaker block that is silent (held or flushed)."""
+def bargein_frame(log: RunLog) -> int | None:
+    """The frame after whose delivery the answer was first held or flushed, from the visitor's
+    true onset on (None: no onset, or never)."""
     onset = log.interruption_onset_s
     if onset is None:
         return None
     events = [n for n, held in log.holds if held] + log.flushes
-    after = sorted(n for n in events if log.at_s(n) >= onset)
-    if not after:
+    return min((n for n in events if log.at_s(n) >= onset), default=None)
+
+
+def bargein_delay(log: RunLog, paced: bool) -> float | None:
+    """Visitor's true onset -> the first speaker block that is silent (held or flushed)."""
+    n, onset = bargein_frame(log), log.interruption_onset_s
+    if n is None or onset is None:
         return None
-    n = after[0]
     # Decided after frame n's delivery; the next speaker read (frame n+1's step) is silent.
     if paced:
         return wall_delay(log, onset, n, extra_frames=1)
     return log.at_s(n + 1) - onset
+
+
+# The daemon's microphone hands over this much device audio at a time (daemon_devices.MIC_BLOCK_MS).
+DEVICE_BLOCK_S = 0.06
+
+
+def capture_hold_s(log: RunLog, n: int, block_s: float = DEVICE_BLOCK_S) -> float:
+    """How long after its end frame ``n`` reaches the daemon's pipeline, which the bench's clock
+    (one frame per ``frame_s``) leaves out: the capture resampler's hold (``log.frame_in_s``),
+    up to the end of the ``block_s`` device block that brings it (blocks from mic time 0)."""
+    if not log.frame_in_s:
+        return 0.0
+    taken_in = log.frame_in_s[min(n, len(log.frame_in_s) - 1)]
+    return math.ceil(round(taken_in / block_s, 6)) * block_s - log.at_s(n)
+
+
+def device_bargein_delay(log: RunLog, paced: bool) -> float | None:
+    """:func:`bargein_delay` on a device: the deciding frame comes ``capture_hold_s`` later."""
+    n, delay = bargein_frame(log), bargein_delay(log, paced)
+    return None if n is None or delay is None else delay + capture_hold_s(log, n)
 
 
 def aec_cost(log: RunLog) -> dict[str, Any]:

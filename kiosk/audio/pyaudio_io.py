@@ -33,7 +33,7 @@ from kiosk.audio.devices import (
 from kiosk.audio.frames import FrameSlicer, first_frame_at_or_above
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.portaudio_stream import ErrorCallback, PortAudioStream
-from kiosk.audio.resample import Resampler
+from kiosk.audio.resample import CAPTURE_QUALITY, Resampler
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class PyAudioSource(PortAudioStream):
         self.handovers = 0
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
-        self._resampler = Resampler(rate_hz, self.rate_hz)
+        self._resampler = Resampler(rate_hz, self.rate_hz, quality=CAPTURE_QUALITY)
         self._slicer.clear()
         self._silent_since_s = None
         self.take_pending()

@@ -87,6 +87,22 @@ def test_barge_in_delay_is_onset_to_the_next_speaker_block_after_the_hold():
     assert bench.bargein_delay(log, paced=False) is None
 
 
+def test_device_barge_in_delay_adds_the_capture_resamplers_hold_and_the_device_block():
+    log = log_with(turn(1.2, 3.0))
+    log.interruption_onset_s = 5.0
+    log.holds = [(frame(5.1), True)]
+    # The resampler let frame(5.1) (ending at 5.10 s) out when the mic had taken in 5.13 s:
+    # the daemon's 60 ms device block with that audio ends at 5.16 s.
+    log.frame_in_s = [0.0] * log.frames
+    log.frame_in_s[frame(5.1)] = 5.13
+    assert bench.bargein_delay(log, paced=False) == pytest.approx(0.12)
+    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.18)
+    log.frame_in_s[frame(5.1)] = 5.16  # a block's end, exactly: no wait for the next
+    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.18)
+    log.holds = []
+    assert bench.device_bargein_delay(log, paced=False) is None
+
+
 def test_summary_counts_a_missed_barge_in_as_infinitely_late():
     bargein = {"echo_db": -12.0, "aec": False, "self": [], "delay_s": None}
     res = {
