@@ -127,7 +127,9 @@ DEVICE_BLOCK_S = 0.06
 def capture_hold_s(log: RunLog, n: int, block_s: float = DEVICE_BLOCK_S) -> float:
     """How long after its end frame ``n`` reaches the daemon's pipeline, which the bench's clock
     (one frame per ``frame_s``) leaves out: the capture resampler's hold (``log.frame_in_s``),
-    up to the end of the ``block_s`` device block that brings it (blocks from mic time 0)."""
+    up to the end of the ``block_s`` device block that brings it (blocks from mic time 0). The
+    block's phase against the visitor's onset is luck (the onset follows the answer's start,
+    which the server's real-time pacing moves), 0-40 ms per run: compare means over many runs."""
     if not log.frame_in_s:
         return 0.0
     taken_in = log.frame_in_s[min(n, len(log.frame_in_s) - 1)]
