@@ -76,6 +76,7 @@ class DeviceRecovery:
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self._attempt: asyncio.Future[None] | None = None
+        self._closed = False
         self.losses = 0
         self.recoveries = 0
         self.attempts = 0
@@ -86,8 +87,8 @@ class DeviceRecovery:
 
     def on_error(self, exc: BaseException) -> None:
         """A stream failed. Starts recovery unless it is already running (one report per loss)."""
-        if self.recovering:
-            log.debug("device error while recovering: %s", exc)
+        if self.recovering or self._closed:
+            log.debug("device error while recovering or closed: %s", exc)
             return
         self.losses += 1
         message = f"audio device failed: {exc}"[:200]
@@ -100,6 +101,8 @@ class DeviceRecovery:
         while True:
             await self._sleep(max(self._min_delay_s, self._backoff.next_delay()))
             problem = await self._attempt_reopen()
+            if self._closed:  # closed meanwhile: never retry, or reopen, behind aclose()
+                return
             if problem is None:
                 break
             log.warning("audio device still unavailable: %s", problem)
@@ -114,16 +117,21 @@ class DeviceRecovery:
             log.warning("previous reopen attempt still hung; waiting")
             return "the previous attempt is still hung"
         self.attempts += 1
-        self._attempt = asyncio.ensure_future(asyncio.to_thread(self._reopen))
-        try:
-            await asyncio.wait_for(asyncio.shield(self._attempt), self._attempt_timeout_s)
-        except TimeoutError:
+        attempt = self._attempt = asyncio.ensure_future(asyncio.to_thread(self._reopen))
+        # asyncio.wait, not wait_for(shield(...)): on Python 3.11 wait_for swallows a cancel
+        # that arrives as the attempt finishes, and aclose() then waited for ever on a task
+        # that went on retrying (a test hung 5 min in the full suite).
+        await asyncio.wait({attempt}, timeout=self._attempt_timeout_s)
+        if not attempt.done():
             log.error(
                 "reopening the audio device hung for %.0f s; will retry", self._attempt_timeout_s
             )
             return f"opening the device hung for {self._attempt_timeout_s:.0f} s"
-        except (OSError, ValueError) as exc:  # DeviceError is an OSError
+        exc = attempt.exception()
+        if isinstance(exc, (OSError, ValueError)):  # DeviceError is an OSError
             return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if exc is not None:
+            raise exc
         return None
 
     async def wait_for_devices(
@@ -156,6 +164,7 @@ class DeviceRecovery:
         """Stop recovering. A reopen already running in its thread is waited for (up to
         ``CLOSE_WAIT_S``): cancelling the task does not stop the thread, and a device opened
         after close returned would be left open behind the caller's back."""
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -173,3 +173,34 @@ async def test_aclose_returns_only_after_the_reopen_in_flight_has_finished() -> 
     # The worker thread's reopen is not cancelled with the task: close waits for it.
     assert finished.is_set()
     assert not recovery.recovering
+
+
+async def test_aclose_that_lands_as_an_attempt_finishes_still_stops_the_attempts() -> None:
+    # The close is scheduled from the attempt's own done callback: the recovery task has not
+    # yet woken for the attempt's result when it is cancelled. Python 3.11's wait_for swallowed
+    # exactly that cancel and the task went on retrying, so aclose() never returned.
+    device = FlakyDevice(missing_for=10**9)
+    device.hang.set()
+    recovery = DeviceRecovery(
+        device.reopen, EventStream(), lambda: 0.0, random.Random(1), min_delay_s=0.0, initial_s=0.001
+    )
+    recovery.on_error(DeviceError("gone"))
+    while recovery._attempt is None:
+        await asyncio.sleep(0.005)
+    closing: list[asyncio.Task[None]] = []
+    recovery._attempt.add_done_callback(
+        lambda _: closing.append(asyncio.ensure_future(recovery.aclose()))
+    )
+    device.hang.clear()
+    device.release.set()
+    while not closing:
+        await asyncio.sleep(0.005)
+    done, _ = await asyncio.wait(closing, timeout=2.0)
+    opens = device.opens
+    stuck = not done
+    while recovery.recovering:  # (the old code: stop it so that the test can end)
+        recovery._task.cancel()  # type: ignore[union-attr]
+        await asyncio.sleep(0.01)
+    assert not stuck, "aclose() did not return: the recovery task swallowed its cancel"
+    await asyncio.sleep(0.05)
+    assert device.opens == opens
