@@ -28,6 +28,11 @@ log = logging.getLogger("kiosk.daemon")  # the daemon's log lines keep the daemo
 # Microphone audio per wake-up: three 20 ms frames per PortAudio callback (or WAV read)
 # instead of one, a third of the wake-ups while idle; the VAD still sees 20 ms frames.
 MIC_BLOCK_MS = 60
+# ... and while a turn or its answer is in progress (KioskPipeline.busy), one frame per block
+# where the stream can change on the fly (PulseAudio; PortAudio keeps 60): a frame no longer
+# waits for the rest of its block (20 ms mean, 40 at most), which a barge-in's deciding frame
+# did while the answer played. The idle room keeps the 60 ms blocks' fewer wake-ups.
+BUSY_MIC_BLOCK_MS = 20
 # While the kiosk has nothing to react to (KioskPipeline.quiet: IDLE, nothing playing, no
 # loud voiced frame), one hand-over gathers up to this many blocks (480 ms): a quiet room's
 # event loop then wakes ~2 times a second instead of ~17. A block with a frame loud enough
@@ -43,6 +48,10 @@ SPEAKER_IDLE_PAUSE_S = 1.0
 # Each wait for audio devices at start-up extends systemd's start timeout by the time to
 # the next try plus this (a try itself may hang up to device_recovery.ATTEMPT_TIMEOUT_S).
 STARTUP_EXTEND_MARGIN_S = 30.0
+
+
+def _mic_block_ms(pipeline: KioskPipeline) -> int:
+    return BUSY_MIC_BLOCK_MS if pipeline.busy else MIC_BLOCK_MS
 
 
 class DaemonDevices:
@@ -99,6 +108,7 @@ class DaemonDevices:
         if source is not None:
             source.handover_level_dbfs = self._mic_level_dbfs
             source.handover_blocks = self._mic_blocks
+            source.follow_block_ms(_mic_block_ms(pipeline))
 
     def _mic_now(self) -> None:
         """Something happened (a state change, a button): one block per hand-over again,
@@ -106,6 +116,8 @@ class DaemonDevices:
         self._mic_blocks = 1
         if self._source is not None:
             self._source.handover_blocks = 1
+            if self.pipeline is not None:  # a turn starts or ends: its blocks at once
+                self._source.follow_block_ms(_mic_block_ms(self.pipeline))
 
     def _on_device_error(self, exc: BaseException) -> None:
         """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""

@@ -138,6 +138,10 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
         [c_void_p, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(c_int)],
     ),
     "pa_stream_get_buffer_attr": (ctypes.POINTER(BufferAttr), [c_void_p]),
+    "pa_stream_set_buffer_attr": (
+        c_void_p,
+        [c_void_p, ctypes.POINTER(BufferAttr), c_void_p, c_void_p],
+    ),
     "pa_stream_disconnect": (c_int, [c_void_p]),
     "pa_stream_unref": (None, [c_void_p]),
 }

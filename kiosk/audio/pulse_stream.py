@@ -211,13 +211,12 @@ class PulseStream:
         """Every block: take what the server sent, call back once per whole block. Sleeps
         rather than ``stop.wait``: an Event's timed wait runs a Condition's Python each
         block; closing waits for the current sleep instead (at most one block)."""
-        block = self._block_bytes
-        frames = block // self._frame_bytes
-        period_s = frames / self._rate_hz
         pending = self._pending
         next_s = time.monotonic()
         while True:
-            next_s += period_s
+            block = self._block_bytes  # set_block_frames may change it between wake-ups
+            frames = block // self._frame_bytes
+            next_s += frames / self._rate_hz
             delay_s = next_s - time.monotonic()
             if delay_s > 0:
                 time.sleep(delay_s)
@@ -234,6 +233,24 @@ class PulseStream:
                 del pending[:block]
                 status, self._status = self._status, 0
                 self._call(pcm, frames, status)
+
+    def set_block_frames(self, frames: int) -> None:
+        """A recording: call back with blocks of ``frames`` from the reader's next wake-up
+        on, and ask the server for its audio at least that often (the stream's fragment size,
+        which under ADJUST_LATENCY sets a device source's latency: a 60 ms fragment lets an
+        ALSA source post 60 ms at a time, whatever the reader's pace). Playback: nothing."""
+        block = max(1, frames) * self._frame_bytes
+        if self._kind != "input" or block == self._block_bytes or not self._stream:
+            return
+        self._block_bytes = block
+        attr = BufferAttr(NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, block)
+        try:
+            with self._connection.locked() as lib:
+                if self._stream:
+                    op = lib.pa_stream_set_buffer_attr(self._stream, ctypes.byref(attr), None, None)
+                    unref_operation(lib, op)
+        except OSError:  # the connection closed: the stream is going away anyway
+            pass
 
     def _take_recorded(self) -> None:
         """Everything the server has sent so far, into ``_pending``."""
