@@ -120,8 +120,16 @@ def bargein_delay(log: RunLog, paced: bool) -> float | None:
     return log.at_s(n + 1) - onset
 
 
-# The daemon's microphone hands over this much device audio at a time (daemon_devices.MIC_BLOCK_MS).
+# The daemon's microphone hands over this much device audio at a time while an answer plays
+# (a barge-in's deciding frame): daemon_devices.BUSY_MIC_BLOCK_MS on PulseAudio since blk10,
+# MIC_BLOCK_MS (60 ms) before and on PortAudio.
 DEVICE_BLOCK_S = 0.06
+try:
+    from kiosk import daemon_devices as _devices
+
+    DEVICE_BLOCK_S = getattr(_devices, "BUSY_MIC_BLOCK_MS", _devices.MIC_BLOCK_MS) / 1000
+except ImportError:  # a kiosk from before daemon_devices
+    pass
 
 
 def capture_hold_s(log: RunLog, n: int, block_s: float = DEVICE_BLOCK_S) -> float:

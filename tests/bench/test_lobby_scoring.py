@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 import bench_lobby as bench
+import lobby_scoring as scoring
 from lobby_corpus import Mix
 from lobby_driver import RunLog
 
@@ -92,13 +93,16 @@ def test_device_barge_in_delay_adds_the_capture_resamplers_hold_and_the_device_b
     log.interruption_onset_s = 5.0
     log.holds = [(frame(5.1), True)]
     # The resampler let frame(5.1) (ending at 5.10 s) out when the mic had taken in 5.13 s:
-    # the daemon's 60 ms device block with that audio ends at 5.16 s.
+    # while an answer plays the daemon's 20 ms device block with that audio ends at 5.14 s
+    # (a 60 ms one, as before blk10 and on PortAudio, at 5.16 s).
+    assert scoring.DEVICE_BLOCK_S == pytest.approx(0.02)
     log.frame_in_s = [0.0] * log.frames
     log.frame_in_s[frame(5.1)] = 5.13
     assert bench.bargein_delay(log, paced=False) == pytest.approx(0.12)
-    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.18)
-    log.frame_in_s[frame(5.1)] = 5.16  # a block's end, exactly: no wait for the next
-    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.18)
+    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.16)
+    assert scoring.capture_hold_s(log, frame(5.1), block_s=0.06) == pytest.approx(0.06)
+    log.frame_in_s[frame(5.1)] = 5.14  # a block's end, exactly: no wait for the next
+    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.16)
     log.holds = []
     assert bench.device_bargein_delay(log, paced=False) is None
 
