@@ -123,8 +123,9 @@ class PulseHost:
 
 class PulseStream:
     """One record or playback stream: calls ``callback`` as PortAudio would, with blocks of
-    exactly ``frames_per_buffer`` frames in (record), or as many frames as the server asks
-    for out (playback, on libpulse's thread).
+    exactly ``frames_per_buffer`` frames in (record; :meth:`set_block_frames` changes the
+    size while it runs, which PortAudio cannot), or as many frames as the server asks for out
+    (playback, on libpulse's thread).
 
     A recording is read by a thread of its own every block (``kiosk-input-pulse``), not from
     libpulse's read callback: the server pushes audio whenever its source renders (a null
