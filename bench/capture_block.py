@@ -55,7 +55,8 @@ def got(frames):
         rows.append((time.monotonic(), len(frames)))
         audio.extend(frames)
 def pipeline(busy):
-    return SimpleNamespace(busy=busy, quiet=not busy, endpointer=SimpleNamespace(onset_level_dbfs=-40.0))
+    level = SimpleNamespace(onset_level_dbfs=-40.0)
+    return SimpleNamespace(busy=busy, quiet=not busy, endpointer=level)
 source = PyAudioSource("", rate_hz=16000, frame_ms=20, block_ms=dd.MIC_BLOCK_MS, on_frames=got,
                        pyaudio_factory=open_pulse)
 devices = dd.DaemonDevices()
@@ -108,12 +109,13 @@ class Reference:
         self.conn = lp.PulseConnection(threaded=False)
         lib = self.conn.lib
         spec = lp.SampleSpec(lp.SAMPLE_S16LE, 16000, 1)
-        flags = lp.STREAM_ADJUST_LATENCY | lp.STREAM_INTERPOLATE_TIMING | lp.STREAM_AUTO_TIMING_UPDATE
+        flags = lp.STREAM_ADJUST_LATENCY | lp.STREAM_AUTO_TIMING_UPDATE
         with self.conn.locked():
-            self.stream = lib.pa_stream_new(self.conn.context, b"bench reference", ctypes.byref(spec), None)
+            self.stream = lib.pa_stream_new(self.conn.context, b"ref", ctypes.byref(spec), None)
             attr = lp.BufferAttr(lp.NO_VALUE, lp.NO_VALUE, lp.NO_VALUE, lp.NO_VALUE, 160)
             lib.pa_stream_connect_record(self.stream, source.encode(), attr, flags)
-        self.conn.wait(lambda: lib.pa_stream_get_state(self.stream) != lp.STREAM_CREATING, 5.0, "ref")
+        ready = lambda: lib.pa_stream_get_state(self.stream) != lp.STREAM_CREATING  # noqa: E731
+        self.conn.wait(ready, 5.0, "the reference stream")
         self.times: list[float] = []
         self.counts: list[int] = []  # samples received up to and with that chunk
         self.pcm = bytearray()
@@ -132,8 +134,8 @@ class Reference:
                 while lib.pa_stream_peek(self.stream, ctypes.byref(data), ctypes.byref(size)) == 0:
                     if not size.value:
                         break
-                    chunk = ctypes.string_at(data.value, size.value) if data.value else bytes(size.value)
-                    self.pcm += chunk
+                    n = size.value
+                    self.pcm += ctypes.string_at(data.value, n) if data.value else bytes(n)
                     got += size.value
                     lib.pa_stream_drop(self.stream)
             if got:
@@ -157,14 +159,17 @@ def line_up(ref_pcm: bytes, pcm: bytes, at: int = 16000, n: int = 32000) -> tupl
     ref = np.frombuffer(ref_pcm, dtype="<i2").astype(np.float64)
     x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)[at : at + n]
     size = 1 << int(np.ceil(np.log2(ref.size + x.size)))
-    corr = np.fft.irfft(np.fft.rfft(ref, size) * np.conj(np.fft.rfft(x, size)), size)[: ref.size - x.size + 1]
+    spectrum = np.fft.rfft(ref, size) * np.conj(np.fft.rfft(x, size))
+    corr = np.fft.irfft(spectrum, size)[: ref.size - x.size + 1]
     lag = int(np.argmax(corr))
     seg = ref[lag : lag + x.size]
     score = float(corr[lag] / (np.linalg.norm(seg) * np.linalg.norm(x) + 1e-9))
     return lag - at, score
 
 
-def waits_ms(rows: list[list[float]], start: int, end: int, ref: Reference, offset: int) -> dict[str, Any]:
+def waits_ms(
+    rows: list[list[float]], start: int, end: int, ref: Reference, offset: int
+) -> dict[str, Any]:
     """Per frame of hand-overs ``start:end``: hand-over - when its last sample reached the
     reference client (ms)."""
     import bisect
@@ -260,7 +265,8 @@ def idle(trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float) -
             for name, tree, head in runs:
                 notify = rig.NotifySocket(tmp)
                 config = rig.kiosk_config(tmp, url, index)
-                cmd = [sys.executable, *(head or ["-m", "kiosk.cli"]), "run", "--config", str(config)]
+                run_args = ["run", "--config", str(config)]
+                cmd = [sys.executable, *(head or ["-m", "kiosk.cli"]), *run_args]
                 env = tree_env(tree, NOTIFY_SOCKET=notify.path, **sinks.env())
                 subjects.append(bf.Subject(name, cmd, env, notify))
             t_start = time.monotonic()
@@ -312,13 +318,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--peer", action="append", default=[], help="NAME=TREE (a checkout's root)")
     p.add_argument("--capture-s", type=float, default=20.0)
+    p.add_argument("--capture-runs", type=int, default=1, help="capture runs, trees in turn")
     p.add_argument("--warmup-s", type=float, default=10.0)
     p.add_argument("--window-s", type=float, default=120.0)
     p.add_argument("--skip-idle", action="store_true")
+    p.add_argument("--branch-first", action="store_true", help="start this tree first")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     trees = {n: Path(t).resolve() for n, t in (s.split("=", 1) for s in args.peer)}
     trees["branch"] = ROOT
+    if args.branch_first:  # the start order, which an idle window might favour
+        trees = {"branch": ROOT, **{n: t for n, t in trees.items() if n != "branch"}}
     out = args.out.resolve()
     # `python -m` and `-c` put the working directory first on sys.path: out of every tree.
     os.chdir(tempfile.gettempdir())
@@ -331,7 +341,7 @@ def main() -> int:
         "bench": "capture_block",
         "commit": bench_run.git_commit(),
         "commit_subject": bench_run._git("log", "-1", "--format=%s")[:200],
-        "trees": {n: str(t) for n, t in trees.items()},
+        "trees": {n: str(t) for n, t in trees.items()},  # in start order
         "tree_commits": {n: bench_run.git_commit(t) or str(t) for n, t in trees.items()},
         "machine": bench_run.machine(),
         "audio": "16 kHz pink noise, -54 dBFS RMS, paced 20 ms, into a private null sink",
@@ -341,7 +351,31 @@ def main() -> int:
     feeder = rig.PacedWriter(pacat.stdin, rig.pink_noise(600)).start()
     try:
         with rig.temp_dir() as tmp:
-            record["capture"] = capture(trees, sinks, args.capture_s, Path(tmp))
+            runs = [
+                capture(trees, sinks, args.capture_s, Path(tmp)) for _ in range(args.capture_runs)
+            ]
+        record["capture"] = runs[0]
+        if len(runs) > 1:
+            # The reader's phase against the frames is luck per stream: compare over runs.
+            record["capture_runs"] = runs
+            record["capture_summary"] = {
+                name: {
+                    phase: {
+                        "runs": len(runs),
+                        "wait_mean_ms_per_run": [r[name][phase]["wait_mean_ms"] for r in runs],
+                        "wait_mean_ms": round(
+                            sum(r[name][phase]["wait_mean_ms"] for r in runs) / len(runs), 1
+                        ),
+                        "wait_p95_ms_max": max(r[name][phase]["wait_p95_ms"] for r in runs),
+                        "probe_cpu_ms_per_s_mean": round(
+                            sum(r[name][phase]["probe_cpu_ms_per_s"] for r in runs) / len(runs), 2
+                        ),
+                    }
+                    for phase in ("busy", "quiet")
+                }
+                for name in trees
+                if all("busy" in r[name] for r in runs)
+            }
         if not args.skip_idle:
             record["idle"] = idle(trees, sinks, args.warmup_s, args.window_s)
     finally:
