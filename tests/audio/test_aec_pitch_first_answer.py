@@ -28,29 +28,48 @@ class _FirstOpinion:
         return self.provisional
 
 
+def first_answer_mix(
+    visitor_at_s: float | None,
+    echo_db: float,
+    answer_dbfs: float,
+    visitor_db: float,
+    visitor_against_echo: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 4 s answer at ``answer_dbfs`` echoing at ``echo_db`` in a -60 dBFS room, and a visitor
+    (another voice, ``visitor_db`` against the answer, or against its echo) from
+    ``visitor_at_s``: the answer, the microphone and the speaker's blocks (int16), the room."""
+    far = speech(4.0)
+    far *= 10 ** ((answer_dbfs + 20 * np.log10(32768) - db(far)) / 20)
+    echo = np.convolve(np.concatenate([np.zeros(int(0.02 * RATE)), far]), room(5, echo_db))[: far.size]
+    noise = np.random.default_rng(1).standard_normal(far.size) * 10 ** (-60 / 20) * 32768
+    mic = echo + noise
+    if visitor_at_s is not None:
+        visitor = read_wav_mono(FIXTURES / "en_restroom_espeak_16k.wav", RATE).astype(np.float64)
+        against = echo if visitor_against_echo else far
+        visitor *= 10 ** ((db(against) - db(visitor) + visitor_db) / 20)
+        at = int(visitor_at_s * RATE)
+        mic[at : at + visitor.size] += visitor[: far.size - at]
+    return far, i16(mic), i16(far), noise
+
+
+def cold_front_end() -> tuple[list[float], EchoReference, EchoCanceller, VadSettings, Endpointer]:
+    """A cold canceller and the endpointer behind it, on a settable clock (``now[0]``)."""
+    now = [0.0]
+    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
+    canceller = EchoCanceller(reference, 20)
+    endpointer = Endpointer(_FirstOpinion(), settings := VadSettings(), 20)
+    endpointer.echo_relearn = True
+    return now, reference, canceller, settings, endpointer
+
+
 def _first_answer(
     visitor_at_s: float | None, answer_dbfs: float = -20.0, visitor_db: float = -6.0
 ) -> tuple[list[float], list[bool]]:
     """A cold canceller; an answer at ``answer_dbfs`` echoing at -12 dB in a -60 dBFS room; a
     visitor (another voice, ``visitor_db`` against the answer) from ``visitor_at_s``. The
     answer's pauses (s) and, per frame, whether the canceller was trusted."""
-    far = speech(4.0)
-    far *= 10 ** ((answer_dbfs + 20 * np.log10(32768) - db(far)) / 20)
-    echo = np.convolve(np.concatenate([np.zeros(int(0.02 * RATE)), far]), room(5, -12.0))[: far.size]
-    noise = np.random.default_rng(1).standard_normal(far.size) * 10 ** (-60 / 20) * 32768
-    mic = echo + noise
-    if visitor_at_s is not None:
-        visitor = read_wav_mono(FIXTURES / "en_restroom_espeak_16k.wav", RATE).astype(np.float64)
-        visitor *= 10 ** ((db(far) - db(visitor) + visitor_db) / 20)
-        at = int(visitor_at_s * RATE)
-        mic[at : at + visitor.size] += visitor[: far.size - at]
-    mic16, ref16 = i16(mic), i16(far)
-    now = [0.0]
-    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20)
-    settings = VadSettings()
-    endpointer = Endpointer(_FirstOpinion(), settings, 20)
-    endpointer.echo_relearn = True
+    far, mic16, ref16, noise = first_answer_mix(visitor_at_s, -12.0, answer_dbfs, visitor_db)
+    now, reference, canceller, settings, endpointer = cold_front_end()
     for _ in range(100):  # the room alone, 2 s
         endpointer.process(i16(noise[:FRAME]).tobytes(), None)
     pauses, trusted, held = [], [], False

@@ -7,17 +7,12 @@ guard mode's own rules, until the canceller is trusted; the pipeline pauses on e
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
 from kiosk.audio.raw_guard import RawMicGuard
-from kiosk.audio.wav import read_wav_mono
-from kiosk.config import VadSettings
-from kiosk.core.endpointing import Endpointer
 
-from .test_echo_cancel import FIXTURES, FRAME, RATE, _need_speex, db, i16, room, speech
-from .test_aec_pitch_first_answer import _FirstOpinion
+from .test_echo_cancel import FRAME, RATE, _need_speex, i16
+from .test_aec_pitch_first_answer import cold_front_end, first_answer_mix
 
 
 class _Speaker:
@@ -37,23 +32,10 @@ def _first_answer(visitor_at_s, echo_db, visitor_db=0.0, answer_dbfs=-14.0, raw=
     a visitor (another voice, ``visitor_db`` against the answer's raw echo) from
     ``visitor_at_s``. The answer's pauses (s), as the pipeline pauses (with the raw guard, or
     on the cleaned frames alone), and per frame whether the canceller was trusted."""
-    far = speech(4.0)
-    far *= 10 ** ((answer_dbfs + 20 * np.log10(32768) - db(far)) / 20)
-    echo = np.convolve(np.concatenate([np.zeros(int(0.02 * RATE)), far]), room(5, echo_db))[: far.size]
-    noise = np.random.default_rng(1).standard_normal(far.size) * 10 ** (-60 / 20) * 32768
-    mic = echo + noise
-    if visitor_at_s is not None:
-        visitor = read_wav_mono(FIXTURES / "en_restroom_espeak_16k.wav", RATE).astype(np.float64)
-        visitor *= 10 ** ((db(echo) - db(visitor) + visitor_db) / 20)
-        at = int(visitor_at_s * RATE)
-        mic[at : at + visitor.size] += visitor[: far.size - at]
-    mic16, ref16 = i16(mic), i16(far)
-    now = [0.0]
-    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20)
-    settings = VadSettings()
-    endpointer = Endpointer(_FirstOpinion(), settings, 20)
-    endpointer.echo_relearn = True
+    far, mic16, ref16, noise = first_answer_mix(
+        visitor_at_s, echo_db, answer_dbfs, visitor_db, visitor_against_echo=True
+    )
+    now, reference, canceller, settings, endpointer = cold_front_end()
     guard = RawMicGuard(_Speaker(), lambda: now[0], lambda: 0.0, 20, settings)
     for k in range(100):  # the room alone, 2 s
         now[0] = -2.0 + k * 0.02
