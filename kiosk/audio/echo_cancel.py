@@ -71,15 +71,16 @@ LINEAR_PITCH_MIN_DBFS = -50.0
 LINEAR_PITCH_LAG_TOLERANCE = 2
 
 
-def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float]:
-    """(the linear filter's output, its echo estimate = ``mic`` minus that output) in dBFS.
-    A second voice is in the output but not in the estimate: while the filter holds the echo
-    well, the output rises to the estimate's level or over it only in double talk."""
+def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float, float]:
+    """(the linear filter's output, its echo estimate = ``mic`` minus that output, ``mic``) in
+    dBFS. A second voice is in the output but not in the estimate: while the filter holds the
+    echo well, the output rises to the estimate's level or over it only in double talk (or
+    where the filter all but stopped cancelling: then the microphone is no louder than usual)."""
     m = np.frombuffer(mic, dtype="<i2").astype(np.float32)
     out = np.frombuffer(linear, dtype="<i2").astype(np.float32)
     est = m - out
     full = 32768.0**2 * max(1, m.size)
-    levels = (float(np.dot(out, out)), float(np.dot(est, est)))
+    levels = (float(np.dot(out, out)), float(np.dot(est, est)), float(np.dot(m, m)))
     return tuple(10 * math.log10(x / full) if x > 0 else -math.inf for x in levels)  # type: ignore[return-value]
 
 
@@ -249,9 +250,9 @@ class EchoCanceller:
         self._lead_s = REFERENCE_LEAD_MS / 1000
         self._delay = EchoDelayEstimator(self.frame_samples, RATE_HZ) if align else None
         self.realignments = 0  # times the filter restarted on a new alignment
-        # (linear output, echo estimate) dBFS of the last frame filtered, before residual
-        # suppression; None when it passed untouched or the filter does not tell.
-        self.linear_levels: tuple[float, float] | None = None
+        # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
+        # residual suppression; None when it passed untouched or the filter does not tell.
+        self.linear_levels: tuple[float, float, float] | None = None
         # (cleaned frame, reference) periodicity at the cleaned frame's pitch period; None when
         # not measured (too quiet, nothing played, or not wanted).
         # One cue serves both (the cleaned output's until trusted, the linear output's after):

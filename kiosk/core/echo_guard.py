@@ -71,6 +71,16 @@ ANSWER_PITCH_WITHIN = 0.15
 # 2-14 dB over it; without this her first loud frames were taken for the answer, 20-40 ms later).
 # Such a frame is not loud.
 ANSWER_OVER_ESTIMATE_DB = 0.0
+# ...or, when the filter has all but stopped cancelling (its linear output over its own estimate:
+# a frame or two right after a first answer's canceller became trusted, tuning seed 25 mix 077 at
+# 5.38 s, 4.7 dB over it, and the same answer heard before a later one), a microphone frame no
+# louder over what the speaker plays than the echo alone usually is (its median over the last
+# RAW_RETURN_FRAMES loud ones) plus this (dB): there the filter missed the echo, nothing was added
+# to it. A visitor adds to it: first double-talk frames at the answer's pitch were 14 dB over the
+# median (seed 25 mix 080), at any pitch 2.6 dB or more (tuning split, seeds 24-26, s241).
+ANSWER_RAW_OVER_RETURN_DB = 2.0
+RAW_RETURN_FRAMES = 50
+RAW_RETURN_MIN_FRAMES = 10
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -87,7 +97,8 @@ class EchoGuard:
     bands: EchoBands
     _frame_bands: BandLevels | None
     _frame_pitch: tuple[float, float] | None
-    _frame_linear: tuple[float, float] | None
+    _frame_linear: tuple[float, ...] | None
+    _raw_returns: deque[float]
     _frame_linear_pitch: tuple[float, float] | None
     echo_return_db: float | None
     _period_echo_db: float | None
@@ -128,6 +139,7 @@ class EchoGuard:
         """The echo canceller started over: the guard's rules hold until the echo is relearned."""
         self._recent_echo_db.clear()
         self._step_db.clear()
+        self._raw_returns.clear()
         self._echo_max_db, self.echo_return_db = math.inf, None
         self.bands.forget()
 
@@ -193,6 +205,9 @@ class EchoGuard:
         """A frame in which the speaker sounds: one more of the period, and learnt from."""
         if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
             self._guard_frames += 1
+        raw = self._frame_linear[2] if self._frame_linear is not None and len(self._frame_linear) > 2 else None
+        if raw is not None and math.isfinite(raw) and not self._quiet_reference(far_end_dbfs):
+            self._raw_returns.append(raw - self._echo_ref_dbfs)  # (AEC: the microphone before it)
         self._learn_echo(mic_dbfs, far_end_dbfs)
 
     def _learn_echo(self, mic_dbfs: float, far_end_dbfs: float) -> None:
@@ -279,7 +294,7 @@ class EchoGuard:
             return False
         if self._answers_own_voice():
             return False
-        linear, estimate = self._frame_linear
+        linear, estimate = self._frame_linear[:2]
         if linear < floor_dbfs + DOUBLE_TALK_OVER_BAR_DB:
             return False
         return loud_voice or linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB
@@ -287,15 +302,27 @@ class EchoGuard:
     def _answers_own_voice(self) -> bool:
         """Behind a trusted canceller, the linear output repeats at a period the answer repeats
         at as strongly (``ANSWER_PITCH_MIN``, ``ANSWER_PITCH_WITHIN``) and is no louder than the
-        filter's echo estimate (``ANSWER_OVER_ESTIMATE_DB``): the filter fell behind the echo,
-        and what it left is the answer itself, not a second voice."""
+        filter's echo estimate (``ANSWER_OVER_ESTIMATE_DB``), or the microphone no louder than
+        the echo alone (``ANSWER_RAW_OVER_RETURN_DB``): the filter fell behind the echo, and
+        what it left is the answer itself, not a second voice."""
         if self._frame_linear_pitch is None or self._frame_linear is None or self.earcon_echo:
             return False
-        linear, estimate = self._frame_linear
-        if not self.echo_cancelled_well or linear - estimate > ANSWER_OVER_ESTIMATE_DB:
+        if not self.echo_cancelled_well:
+            return False
+        linear, estimate = self._frame_linear[:2]
+        if linear - estimate > ANSWER_OVER_ESTIMATE_DB and not self._echo_alone_in_microphone():
             return False
         mic, reference = self._frame_linear_pitch
         return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
+
+    def _echo_alone_in_microphone(self) -> bool:
+        """The raw microphone frame is no louder over what the speaker plays than the echo's
+        usual return (the median of the last loud frames) + ``ANSWER_RAW_OVER_RETURN_DB``."""
+        frame = self._frame_linear
+        if frame is None or len(frame) < 3 or len(self._raw_returns) < RAW_RETURN_MIN_FRAMES:
+            return False
+        usual = sorted(self._raw_returns)[len(self._raw_returns) // 2]
+        return frame[2] - self._echo_ref_dbfs <= usual + ANSWER_RAW_OVER_RETURN_DB
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.

@@ -28,6 +28,7 @@ from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     ECHO_RELEARN_ABOVE_ROOM_DB,
     ECHO_RELEARN_FRAMES,
     ECHO_RELEARN_RANK,
+    RAW_RETURN_FRAMES,
     RELEARN_ENOUGH_FRAMES,
     EchoGuard,
 )
@@ -119,7 +120,8 @@ class Endpointer(EchoGuard):
         self.bands = EchoBands(self._tail_decay_db)
         self._frame_bands: BandLevels | None = None
         self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
-        self._frame_linear: tuple[float, float] | None = None  # AEC: (linear output, echo estimate)
+        self._frame_linear: tuple[float, ...] | None = None  # AEC: (linear output, estimate, mic)
+        self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
         self._frame_linear_pitch: tuple[float, float] | None = None  # AEC trusted: its periodicity
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
@@ -296,7 +298,7 @@ class Endpointer(EchoGuard):
         level_dbfs: float | None = None,
         bands: BandLevels | None = None,
         pitch: tuple[float, float] | None = None,
-        linear: tuple[float, float] | None = None,
+        linear: tuple[float, ...] | None = None,
         linear_pitch: tuple[float, float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
@@ -311,8 +313,8 @@ class Endpointer(EchoGuard):
             pitch: (microphone, speaker) periodicity at the microphone's pitch period, while
                 the speaker plays (:class:`kiosk.audio.echo_pitch.PitchCue`; with AEC, of the
                 cleaned frame, counted only until the canceller is trusted).
-            linear: with AEC, (linear output, echo estimate) dBFS of this frame before
-                residual suppression (``EchoCanceller.linear_levels``).
+            linear: with AEC, (linear output, echo estimate[, microphone]) dBFS of this frame
+                before residual suppression (``EchoCanceller.linear_levels``).
             linear_pitch: with a trusted AEC, (linear output, speaker) periodicity at the
                 linear output's pitch period (``EchoCanceller.linear_pitch``).
         """

@@ -126,9 +126,12 @@ def test_the_canceller_reports_its_linear_output_and_echo_estimate():
     now[0] = 0.02
     reference.played(frame(-20.0) * 2)
     canceller.process(mic, 0.02)
-    linear, estimate = canceller.linear_levels
+    linear, estimate, microphone = canceller.linear_levels
     assert linear == pytest.approx(-26.0, abs=0.1) and estimate == pytest.approx(-26.0, abs=0.1)
-    assert linear_levels_dbfs(mic, bytes(len(mic))) == (-np.inf, pytest.approx(-20.0, abs=0.01))
+    assert microphone == pytest.approx(-20.0, abs=0.01)
+    assert linear_levels_dbfs(mic, bytes(len(mic))) == (
+        -np.inf, pytest.approx(-20.0, abs=0.01), pytest.approx(-20.0, abs=0.01)
+    )
 
 
 @pytest.mark.parametrize("canceller_kept", [True, False])

@@ -1,0 +1,90 @@
+"""The answer's own voice where the canceller all but stopped cancelling: right after a first
+answer's canceller became trusted, SpeexDSP's filter now and then removes only 1-2 dB of the echo
+for a frame or two (tuning seed 25 mix 077 at 5.38 s, -6 dB echo, and the same answer heard
+before a later one: the microphone -28.9 dBFS, the linear output -30.6, the filter's echo
+estimate -35.3, the bar -37.4; the linear output repeating where the answer does, 0.78 / 0.66).
+Its linear output is then louder than its estimate, so it passed for double talk and paused the
+answer. The microphone tells them apart: the echo alone is no louder over what the speaker plays
+than usual, a visitor talking over it adds to it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.config import VadSettings
+from kiosk.core.endpointing import Endpointer
+from tests.unit.helpers import FirstOpinion
+from tests.unit.test_aec_double_talk import FAR_DBFS, frame
+
+PAUSE_MS = VadSettings().barge_in_pause_ms
+RAW_RETURN_DB = -12.0  # the microphone (before the canceller) under what the speaker plays
+
+
+def trusted(vad: FirstOpinion) -> Endpointer:
+    """An AEC kiosk in a room at -55 dBFS whose canceller has held a -6 dB echo for 0.6 s: the
+    suppressed output 32 dB under what plays, the linear output 12 dB over that, its estimate
+    as loud as the microphone."""
+    endpointer = Endpointer(vad, VadSettings(), 20)
+    endpointer.echo_relearn = True
+    for _ in range(250):  # the room alone
+        endpointer.process(frame(-55.0), None)
+    endpointer.guarded = True
+    mic, echo = FAR_DBFS + RAW_RETURN_DB, FAR_DBFS - 32.0
+    for _ in range(30):
+        endpointer.process(frame(echo), FAR_DBFS, linear=(echo + 12.0, mic - 0.5, mic))
+        assert endpointer.suspected_speech_ms == 0
+    assert endpointer.echo_cancelled_well
+    return endpointer
+
+
+@pytest.mark.parametrize(
+    "mic_over_usual_db, pauses",
+    [
+        (-0.3, False),  # the echo alone, the filter stalled: the answer's own voice (old: paused)
+        (1.5, False),  # a louder stretch of the echo, within ANSWER_RAW_OVER_RETURN_DB
+        (4.0, True),  # something added to the echo: a visitor at the answer's pitch
+    ],
+)
+def test_a_stalled_filter_at_the_answers_pitch_is_not_double_talk(mic_over_usual_db, pauses):
+    vad = FirstOpinion()
+    endpointer = trusted(vad)
+    vad.provisional = vad.confirmed = True
+    mic = FAR_DBFS + RAW_RETURN_DB + mic_over_usual_db
+    seen = []
+    for _ in range(2):  # linear output 4.7 dB over the estimate, 1.7 dB under the microphone
+        endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=(0.78, 0.66))
+        seen.append(endpointer.suspected_speech_ms)
+    assert (max(seen) >= PAUSE_MS) == pauses, seen
+
+
+def test_a_stalled_filter_at_a_pitch_the_answer_lacks_still_pauses():
+    """The microphone alone does not make a frame the answer's: a period the answer lacks is a
+    second voice, as before."""
+    vad = FirstOpinion()
+    endpointer = trusted(vad)
+    vad.provisional = vad.confirmed = True
+    mic = FAR_DBFS + RAW_RETURN_DB
+    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=(0.78, 0.2))
+    assert endpointer.suspected_speech_ms >= PAUSE_MS
+
+
+def test_without_the_microphones_level_the_rule_is_as_before():
+    """A canceller that tells only (linear output, estimate): over the estimate is double talk."""
+    vad = FirstOpinion()
+    endpointer = trusted(vad)
+    vad.provisional = vad.confirmed = True
+    mic = FAR_DBFS + RAW_RETURN_DB
+    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4), linear_pitch=(0.78, 0.66))
+    assert endpointer.suspected_speech_ms >= PAUSE_MS
+
+
+def test_the_canceller_reports_the_microphones_level():
+    from kiosk.audio.echo_cancel import linear_levels_dbfs
+    import numpy as np
+
+    mic = np.full(320, 3277, dtype="<i2")  # -20 dBFS
+    linear = (mic // 2).astype("<i2")
+    out, estimate, raw = linear_levels_dbfs(mic.tobytes(), linear.tobytes())
+    assert raw == pytest.approx(-20.0, abs=0.01)
+    assert out == pytest.approx(-26.0, abs=0.05) and estimate == pytest.approx(-26.0, abs=0.05)
