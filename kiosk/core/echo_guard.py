@@ -68,9 +68,11 @@ ANSWER_PITCH_WITHIN = 0.15
 # ...and no louder than the filter's echo estimate plus this (dB): what a lagging filter leaves is
 # the part of the echo it missed (those bursts: 1.7-21 dB under the estimate), a visitor talking
 # over the answer at its pitch is more than the filter thinks is echo (fresh tuning seeds 24-25:
-# 2-14 dB over it; without this her first loud frames were taken for the answer, 20-40 ms later).
+# 2-14 dB over it; without this her first loud frames were taken for the answer, 20-40 ms later;
+# a stall of the filter on fresh tuning seed 92 mix 073 at 5.24 s, pitch 0.95 / 0.96, left 0.6 dB
+# over it: 0 paused the answer there, 1 dB none and every barge-in delay replayed as before).
 # Such a frame is not loud.
-ANSWER_OVER_ESTIMATE_DB = 0.0
+ANSWER_OVER_ESTIMATE_DB = 1.0
 # ...or, when the filter has all but stopped cancelling (its linear output over its own estimate:
 # a frame or two right after a first answer's canceller became trusted, tuning seed 25 mix 077 at
 # 5.38 s, 4.7 dB over it, and the same answer heard before a later one), a microphone frame no
@@ -99,6 +101,11 @@ class EchoGuard:
     _frame_pitch: tuple[float, float] | None
     _frame_linear: tuple[float, ...] | None
     _raw_returns: deque[float]
+    # Trusted before this frame's echo was learned from: the frame in which the trust comes
+    # (the bar drops, 16 dB at once on held-out s241 mix 087's earlier answer) is judged as
+    # before it for double talk: what it leaves was under the old bar, and its linear pitch
+    # was not measured (the canceller measured the cleaned frame's, as for an untrusted one).
+    _trusted_before_frame = False
     _frame_linear_pitch: tuple[float, float] | None
     echo_return_db: float | None
     _period_echo_db: float | None
@@ -205,6 +212,7 @@ class EchoGuard:
         """A frame in which the speaker sounds: one more of the period, and learnt from."""
         if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
             self._guard_frames += 1
+        self._trusted_before_frame = self.echo_cancelled_well
         raw = self._frame_linear[2] if self._frame_linear is not None and len(self._frame_linear) > 2 else None
         if raw is not None and math.isfinite(raw) and not self._quiet_reference(far_end_dbfs):
             self._raw_returns.append(raw - self._echo_ref_dbfs)  # (AEC: the microphone before it)
@@ -292,7 +300,7 @@ class EchoGuard:
         well over the bar in a frame that is loud voice after suppression too."""
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
-        if self._answers_own_voice():
+        if not self._trusted_before_frame or self._answers_own_voice():
             return False
         linear, estimate = self._frame_linear[:2]
         if linear < floor_dbfs + DOUBLE_TALK_OVER_BAR_DB:

@@ -88,3 +88,61 @@ def test_the_canceller_reports_the_microphones_level():
     out, estimate, raw = linear_levels_dbfs(mic.tobytes(), linear.tobytes())
     assert raw == pytest.approx(-20.0, abs=0.01)
     assert out == pytest.approx(-26.0, abs=0.05) and estimate == pytest.approx(-26.0, abs=0.05)
+
+
+def test_the_frame_in_which_the_canceller_becomes_trusted_is_no_double_talk_yet():
+    """The trust comes with a bar 16 dB lower (held-out s241 mix 087's earlier answer: -30 ->
+    -46.3 dBFS in one frame) and what the filter left in that very frame, under the old bar,
+    passed for double talk (linear output -38.9, its estimate -36.7): the answer paused. That
+    frame is judged as before the trust; the next one as trusted."""
+    import copy
+
+    vad = FirstOpinion()
+    endpointer = Endpointer(vad, VadSettings(), 20)
+    endpointer.echo_relearn = True
+    for _ in range(250):  # the room alone
+        endpointer.process(frame(-55.0), None)
+    endpointer.guarded = True
+    mic = FAR_DBFS + RAW_RETURN_DB
+
+    def echo(e: Endpointer, return_db: float) -> None:
+        e.process(frame(FAR_DBFS + return_db), FAR_DBFS, linear=(FAR_DBFS + return_db + 10, mic - 0.5))
+
+    for _ in range(20):  # the filter still converging: 19 dB under what plays
+        echo(endpointer, -19.0)
+    assert not endpointer.echo_cancelled_well
+    leak = (-38.9 - (-21.3) + FAR_DBFS, -36.7 - (-21.3) + FAR_DBFS)  # (linear output, estimate)
+    vad.provisional = vad.confirmed = True
+    for _ in range(100):  # converged: 32 dB under, until the trust comes
+        probe = copy.deepcopy(endpointer)
+        echo(probe, -32.0)
+        if probe.echo_cancelled_well:
+            break
+        vad.provisional = vad.confirmed = False
+        echo(endpointer, -32.0)
+        vad.provisional = vad.confirmed = True
+    else:
+        pytest.fail("never trusted")
+    endpointer.process(frame(-56.4), FAR_DBFS, linear=leak)  # the very frame of the trust
+    assert endpointer.echo_cancelled_well
+    assert endpointer.suspected_speech_ms == 0  # old code: paused
+    endpointer.process(frame(-56.4), FAR_DBFS, linear=leak)  # trusted before it: as before
+    assert endpointer.suspected_speech_ms >= PAUSE_MS
+
+
+def test_a_stall_just_over_the_filters_estimate_at_the_answers_pitch_is_its_own_voice():
+    """Fresh tuning seed 92 mix 073 at 5.24 s (-12 dB echo, no visitor): the filter stalled on a
+    sustained vowel, its linear output 0.6 dB over its estimate, repeating at the answer's period
+    (0.95 / 0.96): the answer paused. A visitor at the answer's pitch was 2 dB or more over it."""
+    from tests.unit.test_aec_double_talk import answering
+
+    vad = FirstOpinion()
+    endpointer = answering(vad)
+    vad.provisional = vad.confirmed = True
+    shift = FAR_DBFS - (-15.2)  # (that frame's reference was -15.2 dBFS)
+    seen = []
+    for level, linear in [(-34.9, (-32.1, -32.8)), (-33.9, (-37.2, -36.4))]:
+        linear = (linear[0] + shift, linear[1] + shift)
+        endpointer.process(frame(level + shift), FAR_DBFS, linear=linear, linear_pitch=(0.95, 0.96))
+        seen.append(endpointer.suspected_speech_ms)
+    assert max(seen) < PAUSE_MS, seen  # old code: paused at the first frame
