@@ -200,10 +200,10 @@ class EchoCanceller:
     (:attr:`frame_pitch`, :class:`kiosk.audio.echo_pitch.PitchCue` against the reference the
     filter was given): a visitor's voice repeats at her pitch period, what is left of the
     echo where the answer does, so she is heard before the echo return is learned. Once it is
-    trusted, the linear output's pitch is measured instead (:attr:`linear_pitch`, frames at
-    ``linear_pitch_min_dbfs`` or louder): SpeexDSP's filter now and then falls 10-20 dB behind
-    the echo for a few frames (a sustained vowel, a transition), and what it leaves then is the
-    answer's own voice, repeating where the answer does.
+    trusted, the linear output's pitch can be measured instead (:attr:`linear_pitch`, frames at
+    ``linear_pitch_min_dbfs`` or louder, on demand): SpeexDSP's filter now and then falls
+    10-20 dB behind the echo for a few frames (a sustained vowel, a transition), and what it
+    leaves then is the answer's own voice, repeating where the answer does.
     """
 
     # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
@@ -263,9 +263,11 @@ class EchoCanceller:
         self.pitch_wanted = True
         self._played_frames = 0  # frames of this playback stretch with a reference
         self.frame_pitch: PitchLevels | None = None
-        # Trusted (pitch not wanted): (linear output, reference) periodicity at the linear
-        # output's pitch period; None when not measured.
-        self.linear_pitch: PitchLevels | None = None
+        # Trusted (pitch not wanted): a function returning (linear output, reference)
+        # periodicity at the linear output's pitch period, measured when first called (only
+        # the frames whose decision it can change need it: most frames behind a trusted filter
+        # are too quiet to be judged at all); None for a frame too quiet or not filtered.
+        self.linear_pitch: Callable[[], PitchLevels] | None = None
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -351,8 +353,9 @@ class EchoCanceller:
 
     def _measure_pitch(self, out: bytes, linear: bytes | None, ref: bytes) -> None:
         """:attr:`frame_pitch` of the cleaned frame while :attr:`pitch_wanted` (from
-        ``PITCH_AFTER_MS`` into the stretch), else :attr:`linear_pitch` of the linear output;
-        a frame too quiet (or too early) only adds the reference to the cue's history."""
+        ``PITCH_AFTER_MS`` into the stretch), else :attr:`linear_pitch` of the linear output
+        (measured if asked for); a frame too quiet (or too early) only adds the reference to
+        the cue's history."""
         assert self._pitch is not None
         if self.pitch_wanted:
             level = frame_dbfs(out)
@@ -362,9 +365,23 @@ class EchoCanceller:
         signal = linear or out  # (a filter that does not tell its linear output: the cleaned one)
         level = frame_dbfs(signal)
         judged = level >= self._linear_pitch_min_dbfs
-        self.linear_pitch = self._pitch.pair(
+        measure = self._pitch.pair_on_demand(
             signal, ref, level if judged else -math.inf, LINEAR_PITCH_LAG_TOLERANCE
         )
+        self.linear_pitch = None if measure is None else self._counted(measure)
+
+    def _counted(self, measure: Callable[[], PitchLevels]) -> Callable[[], PitchLevels]:
+        """``measure``, its CPU time added to :attr:`cpu_s` (it runs when the endpointer asks,
+        after :meth:`process` returned)."""
+
+        def linear_pitch() -> PitchLevels:
+            started = time.process_time()
+            try:
+                return measure()
+            finally:
+                self.cpu_s += time.process_time() - started
+
+        return linear_pitch
 
     def close(self) -> None:
         close = getattr(self._filter, "close", None)

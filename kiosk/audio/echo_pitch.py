@@ -19,6 +19,7 @@ nothing idle.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -66,6 +67,7 @@ class PitchCue:
         self._ref_prev = np.zeros(self._half)
         # The recent reference windows (None: nothing played) and their periodicity once known.
         self._refs: deque[list[np.ndarray | None]] = deque(maxlen=HISTORY_WINDOWS)
+        self.frames_measured = 0  # microphone frames whose periodicity was computed
 
     def restart(self) -> None:
         """A new playback stretch: nothing heard before counts."""
@@ -78,21 +80,45 @@ class PitchCue:
     ) -> PitchLevels | None:
         """``tolerance``: the reference's periodicity counts within this many samples (8 kHz)
         of the microphone's period (``LAG_TOLERANCE``, unless the caller knows better)."""
+        measure = self.pair_on_demand(mic, ref, mic_dbfs, tolerance)
+        return None if measure is None else measure()
+
+    def pair_on_demand(
+        self, mic: bytes, ref: bytes, mic_dbfs: float, tolerance: int = LAG_TOLERANCE
+    ) -> Callable[[], PitchLevels] | None:
+        """:meth:`pair`, measured only if and when the returned function is called (then once:
+        later calls return the same levels). The pair goes into the history now, so the levels
+        are those :meth:`pair` would have returned for it, whenever they are asked for: a
+        caller that needs them in few frames saves the autocorrelations of the rest."""
         r = _decimated(ref)
         self._refs.append([np.concatenate([self._ref_prev, r]) if r.any() else None, None])
         self._ref_prev = r
         before, self._mic_prev = self._mic_prev, mic
         if mic_dbfs < self.min_mic_dbfs:
             return None
+        refs = tuple(self._refs)  # (the windows this frame compares with, whatever comes next)
+        measured: list[PitchLevels] = []
+
+        def measure() -> PitchLevels:
+            if not measured:
+                measured.append(self._measure(before, mic, refs, tolerance))
+            return measured[0]
+
+        return measure
+
+    def _measure(
+        self, before: bytes | None, mic: bytes, refs: tuple[list[np.ndarray | None], ...], tolerance: int
+    ) -> PitchLevels:
+        self.frames_measured += 1
         m = _decimated(before + mic) if before is not None else _decimated(bytes(len(mic)) + mic)
-        todo = [w for w in self._refs if w[0] is not None and w[1] is None]
+        todo = [w for w in refs if w[0] is not None and w[1] is None]
         windows = np.stack([m] + [w[0] for w in todo])  # type: ignore[misc]
         ac = _normalized_autocorrelation(windows, self._fft)
         for w, a in zip(todo, ac[1:], strict=True):
             w[1] = a
         k = int(np.argmax(ac[0]))
         lo, hi = max(0, k - tolerance), k + tolerance + 1
-        known = [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
+        known = [float(np.max(w[1][lo:hi])) for w in refs if w[1] is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half or
         # a third of the answer's period, where the reference does not: its periodicity at two
         # and three times the microphone's period counts too (``subharmonics``). (Fresh tuning
@@ -103,7 +129,7 @@ class PitchCue:
             at, within = times * (k + LAG_MIN) - LAG_MIN, times * tolerance
             if at - within < ac.shape[1]:
                 lo, hi = at - within, at + within + 1
-                known += [float(np.max(w[1][lo:hi])) for w in self._refs if w[1] is not None]
+                known += [float(np.max(w[1][lo:hi])) for w in refs if w[1] is not None]
         return float(ac[0][k]), max(known, default=-1.0)
 
 

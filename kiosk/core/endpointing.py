@@ -122,7 +122,7 @@ class Endpointer(EchoGuard):
         self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
         self._frame_linear: tuple[float, ...] | None = None  # AEC: (linear output, estimate, mic)
         self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
-        self._frame_linear_pitch: tuple[float, float] | None = None  # AEC trusted: its periodicity
+        self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
@@ -299,7 +299,7 @@ class Endpointer(EchoGuard):
         bands: BandLevels | None = None,
         pitch: tuple[float, float] | None = None,
         linear: tuple[float, ...] | None = None,
-        linear_pitch: tuple[float, float] | None = None,
+        linear_pitch: Callable[[], tuple[float, float]] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -315,8 +315,9 @@ class Endpointer(EchoGuard):
                 cleaned frame, counted only until the canceller is trusted).
             linear: with AEC, (linear output, echo estimate[, microphone]) dBFS of this frame
                 before residual suppression (``EchoCanceller.linear_levels``).
-            linear_pitch: with a trusted AEC, (linear output, speaker) periodicity at the
-                linear output's pitch period (``EchoCanceller.linear_pitch``).
+            linear_pitch: with a trusted AEC, a function returning (linear output, speaker)
+                periodicity at the linear output's pitch period, called only for a frame
+                whose decision it can change (``EchoCanceller.linear_pitch`` measures on demand).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:

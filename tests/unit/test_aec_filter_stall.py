@@ -53,7 +53,7 @@ def test_a_stalled_filter_at_the_answers_pitch_is_not_double_talk(mic_over_usual
     mic = FAR_DBFS + RAW_RETURN_DB + mic_over_usual_db
     seen = []
     for _ in range(2):  # linear output 4.7 dB over the estimate, 1.7 dB under the microphone
-        endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=(0.78, 0.66))
+        endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=lambda: (0.78, 0.66))
         seen.append(endpointer.suspected_speech_ms)
     assert (max(seen) >= PAUSE_MS) == pauses, seen
 
@@ -65,7 +65,7 @@ def test_a_stalled_filter_at_a_pitch_the_answer_lacks_still_pauses():
     endpointer = trusted(vad)
     vad.provisional = vad.confirmed = True
     mic = FAR_DBFS + RAW_RETURN_DB
-    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=(0.78, 0.2))
+    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4, mic), linear_pitch=lambda: (0.78, 0.2))
     assert endpointer.suspected_speech_ms >= PAUSE_MS
 
 
@@ -75,7 +75,7 @@ def test_without_the_microphones_level_the_rule_is_as_before():
     endpointer = trusted(vad)
     vad.provisional = vad.confirmed = True
     mic = FAR_DBFS + RAW_RETURN_DB
-    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4), linear_pitch=(0.78, 0.66))
+    endpointer.process(frame(-50.6), FAR_DBFS, linear=(mic - 1.7, mic - 6.4), linear_pitch=lambda: (0.78, 0.66))
     assert endpointer.suspected_speech_ms >= PAUSE_MS
 
 
@@ -143,6 +143,6 @@ def test_a_stall_just_over_the_filters_estimate_at_the_answers_pitch_is_its_own_
     seen = []
     for level, linear in [(-34.9, (-32.1, -32.8)), (-33.9, (-37.2, -36.4))]:
         linear = (linear[0] + shift, linear[1] + shift)
-        endpointer.process(frame(level + shift), FAR_DBFS, linear=linear, linear_pitch=(0.95, 0.96))
+        endpointer.process(frame(level + shift), FAR_DBFS, linear=linear, linear_pitch=lambda: (0.95, 0.96))
         seen.append(endpointer.suspected_speech_ms)
     assert max(seen) < PAUSE_MS, seen  # old code: paused at the first frame
