@@ -13,7 +13,8 @@ as data (:meth:`kiosk.core.echo_guard.EchoGuard._loud_in_pitch` decides).
 
 Cost while the speaker plays: for a microphone frame loud enough to count, one batched rfft pair
 of 512 points (it and the reference windows not yet looked at); for a quieter one, a decimation;
-nothing idle.
+nothing idle. A caller that needs the levels of few frames asks for them on demand
+(:meth:`PitchCue.pair_on_demand`: the canceller's linear output once it is trusted).
 """
 
 from __future__ import annotations
