@@ -171,6 +171,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
                 kw["pitch"] = canceller.frame_pitch
             if hasattr(canceller, "linear_pitch"):  # (older commits: no pitch once trusted)
                 kw["linear_pitch"] = canceller.linear_pitch
+            if hasattr(canceller, "linear_high_levels"):  # (older commits: no high band)
+                kw["linear_high"] = canceller.linear_high_levels
             raw_onset = None if raw_guard is None else raw_guard.hear(raw, captured, entry[1], endpointer)
             endpointer.process(cleaned, canceller.reference_dbfs, **kw)
             if raw_onset is not None and speaking and not endpointer.in_speech:

@@ -294,10 +294,12 @@ class KioskPipeline:
             far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
         bands = None if self.echo_level is None else self.echo_level.frame_bands
         pitch = None if self.echo_tap is None else self.echo_tap.frame_pitch
-        linear = None if self.echo_canceller is None else self.echo_canceller.linear_levels
-        linear_pitch = None if self.echo_canceller is None else self.echo_canceller.linear_pitch
+        aec = self.echo_canceller
+        linear = None if aec is None else aec.linear_levels
+        linear_pitch = None if aec is None else aec.linear_pitch
+        linear_high = None if aec is None else aec.linear_high_levels
         events = self.endpointer.process(
-            frame, far_end, level_dbfs, bands, pitch, linear, linear_pitch
+            frame, far_end, level_dbfs, bands, pitch, linear, linear_pitch, linear_high
         )
         for event in events:
             if self.machine.state is State.ERROR and self.machine.wake == "vad":

@@ -23,6 +23,7 @@ Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio ca
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -69,6 +70,9 @@ LINEAR_PITCH_MIN_DBFS = -50.0
 # answer's pitch glides, and the echo the filter lags behind is tens of ms older than the
 # reference's last windows (held-out mix 073 at 7.18 s: 0.73 within 1 sample, 0.97 within 2).
 LINEAR_PITCH_LAG_TOLERANCE = 2
+# Once trusted, the linear output's and the echo estimate's levels over this band are measured
+# too (Hz; kiosk.core.echo_guard.HighBandCue: a visitor's first unvoiced consonant).
+HIGH_BAND_HZ = (3000, 8000)
 
 
 def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float, float]:
@@ -82,6 +86,28 @@ def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float, float]:
     full = 32768.0**2 * max(1, m.size)
     levels = (float(np.dot(out, out)), float(np.dot(est, est)), float(np.dot(m, m)))
     return tuple(10 * math.log10(x / full) if x > 0 else -math.inf for x in levels)  # type: ignore[return-value]
+
+
+def high_band_levels_db(mic: bytes, linear: bytes) -> tuple[float, float]:
+    """(the linear filter's output, its echo estimate) over ``HIGH_BAND_HZ`` in dB re full scale
+    (Hann-windowed power spectrum of the frame)."""
+    m = np.frombuffer(mic, dtype="<i2").astype(np.float32)
+    out = np.frombuffer(linear, dtype="<i2").astype(np.float32)
+    window, band, full = _high_band(m.size)
+    spectra = np.fft.rfft(np.stack((out, m)) * window)[:, band]
+    spectra[1] -= spectra[0]  # the estimate's: the microphone's less the output's
+    power = np.sum(spectra.real**2 + spectra.imag**2, axis=1) / full
+    levels = [10 * math.log10(x) if x > 0 else -math.inf for x in power]
+    return levels[0], levels[1]
+
+
+@functools.lru_cache(maxsize=4)
+def _high_band(n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(window, the band's bins, full scale's power over them) for ``n``-sample frames."""
+    window = np.hanning(n).astype(np.float32)
+    bins = np.fft.rfftfreq(n, 1 / RATE_HZ)
+    band = (bins >= HIGH_BAND_HZ[0]) & (bins <= HIGH_BAND_HZ[1])
+    return window, band, 32768.0**2 * float(np.dot(window, window)) * n / 2
 
 
 class EchoReference:
@@ -203,7 +229,8 @@ class EchoCanceller:
     trusted, the linear output's pitch can be measured instead (:attr:`linear_pitch`, frames at
     ``linear_pitch_min_dbfs`` or louder, on demand): SpeexDSP's filter now and then falls
     10-20 dB behind the echo for a few frames (a sustained vowel, a transition), and what it
-    leaves then is the answer's own voice, repeating where the answer does.
+    leaves then is the answer's own voice, repeating where the answer does. Trusted, the linear
+    output's and the echo estimate's levels over 3 kHz are measured too (:attr:`linear_high_levels`).
     """
 
     # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
@@ -253,6 +280,8 @@ class EchoCanceller:
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.
         self.linear_levels: tuple[float, float, float] | None = None
+        # Trusted (pitch not wanted): (linear output, echo estimate) over HIGH_BAND_HZ.
+        self.linear_high_levels: tuple[float, float] | None = None
         # (cleaned frame, reference) periodicity at the cleaned frame's pitch period; None when
         # not measured (too quiet, nothing played, or not wanted).
         # One cue serves both (the cleaned output's until trusted, the linear output's after):
@@ -312,7 +341,7 @@ class EchoCanceller:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
-        self.linear_levels = None
+        self.linear_levels = self.linear_high_levels = None
         self.frame_pitch = self.linear_pitch = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
@@ -335,6 +364,8 @@ class EchoCanceller:
         linear = getattr(self._filter, "linear_output", None)
         if linear:
             self.linear_levels = linear_levels_dbfs(frame, linear)
+            if not self.pitch_wanted:
+                self.linear_high_levels = high_band_levels_db(frame, linear)
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:

@@ -84,9 +84,52 @@ ANSWER_OVER_ESTIMATE_DB = 1.0
 ANSWER_RAW_OVER_RETURN_DB = 2.0
 RAW_RETURN_FRAMES = 50
 RAW_RETURN_MIN_FRAMES = 10
+# A visitor's first unvoiced consonant behind a trusted canceller (the "s" of "Sorry", "st" of
+# "Stop", "su" of "sumimasen", "ch" of "chotto"): 60-120 ms of friction, 10-20 dB under her
+# vowels and under the echo's broadband level, before the first vowel the rules above hear.
+# Over 3 kHz the answer's echo is weak and what the filter leaves there is the room: a frame
+# whose linear output there is this far over its median over the guarded frames before...
+CONSONANT_OVER_RECENT_DB = 16.0
+# ...and this far over the filter's echo estimate there (the answer's own consonants, where the
+# filter missed them, come with their estimate) is double talk. Replayed (lobby_aec_replay, the
+# tuning split + fresh seeds 24-26, 44-46 adapted, split + 24-26, 60-62 from cold): over 14-16 /
+# 15-18 dB no pause and no earlier answer heard as a visitor; 13-14 / 12-14 dB paused answers
+# at -20 dB echo. (kiosk.audio.echo_cancel.high_band_levels_db)
+CONSONANT_OVER_ESTIMATE_DB = 15.0
+# The median is over this many guarded frames (0.5 s), from this many on.
+CONSONANT_RECENT_FRAMES = 25
+CONSONANT_MIN_FRAMES = 5
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
+
+
+class HighBandCue:
+    """A visitor's first unvoiced consonant in the linear output's band over 3 kHz, behind a
+    trusted canceller (``CONSONANT_OVER_RECENT_DB``): set :attr:`frame` per guarded frame and
+    :meth:`hear` it once."""
+
+    def __init__(self) -> None:
+        # (linear output, echo estimate) dB over 3 kHz of this frame; None: not measured.
+        self.frame: tuple[float, float] | None = None
+        self._recent: deque[float] = deque(maxlen=CONSONANT_RECENT_FRAMES)
+
+    def hear(self) -> bool:
+        """This frame's level joins the recent ones; True if it is a consonant over the echo."""
+        if self.frame is None:
+            return False
+        linear, estimate = self.frame
+        recent = sorted(self._recent)
+        self._recent.append(linear)
+        if len(recent) < CONSONANT_MIN_FRAMES or not math.isfinite(linear):
+            return False
+        half = len(recent) // 2
+        median = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
+        over_recent = linear - median >= CONSONANT_OVER_RECENT_DB
+        return over_recent and linear - estimate >= CONSONANT_OVER_ESTIMATE_DB
+
+    def forget(self) -> None:
+        self._recent.clear()
 
 
 class EchoGuard:
@@ -108,6 +151,7 @@ class EchoGuard:
     # was not measured (the canceller measured the cleaned frame's, as for an untrusted one).
     _trusted_before_frame = False
     _frame_linear_pitch: Callable[[], tuple[float, float]] | None
+    high_band: HighBandCue
     echo_return_db: float | None
     _period_echo_db: float | None
     _guard_frames: int
@@ -150,6 +194,7 @@ class EchoGuard:
         self._raw_returns.clear()
         self._echo_max_db, self.echo_return_db = math.inf, None
         self.bands.forget()
+        self.high_band.forget()
 
     def relearn_echo(
         self, heard: list[tuple[float, float]], bands: list[BandLevels | None] | None = None
@@ -298,11 +343,15 @@ class EchoGuard:
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
         """A second voice over the cancelled echo (AEC trusted): the linear output well over the
         bar and about as loud as the filter's echo estimate (``DOUBLE_TALK_OVER_ESTIMATE_DB``), or
-        well over the bar in a frame that is loud voice after suppression too."""
+        well over the bar in a frame that is loud voice after suppression too; or a consonant
+        over the echo in the band over 3 kHz (:class:`HighBandCue`)."""
+        consonant = self.high_band.hear()
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
         if not self._trusted_before_frame:
             return False
+        if consonant:  # (unless the filter's stall at the answer's pitch, as below)
+            return not self._answers_own_voice()
         linear, estimate = self._frame_linear[:2]
         if linear < floor_dbfs + DOUBLE_TALK_OVER_BAR_DB:
             return False

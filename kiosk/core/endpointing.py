@@ -31,6 +31,7 @@ from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     RAW_RETURN_FRAMES,
     RELEARN_ENOUGH_FRAMES,
     EchoGuard,
+    HighBandCue,
 )
 from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech
 from kiosk.core.levels import frame_dbfs, frame_levels_dbfs  # noqa: F401 (re-exported)
@@ -101,10 +102,8 @@ class Endpointer(EchoGuard):
         self._gap_frames = max(1, SUSPECT_GAP_MS // frame_ms)
         self._run_gap_frames = max(1, SUSPECT_RUN_GAP_MS // frame_ms)
         self._pause: list[bytes] = []  # silence inside an utterance, held back
-        self._in_speech = False
-        self._forced = False
-        self._voiced_ms = 0
-        self._silence_ms = 0
+        self._in_speech = self._forced = False
+        self._voiced_ms = self._silence_ms = 0
         self._utterance_ms = 0  # onset .. last voiced frame
         self.syllables = SyllableCounter()  # nuclei since the onset
         self.guarded = False  # half-duplex guard: set while the kiosk's own answer plays
@@ -112,8 +111,7 @@ class Endpointer(EchoGuard):
         self._room_dbfs: float | None = None  # noise_floor_dbfs, kept up to date by _learn_room
         # The echo reference outlives the playback queue by the room's tail: the last block's
         # echo is still in the microphone when the queue runs empty.
-        self._tail_frames = max(0, settings.echo_tail_ms // frame_ms)
-        self._tail_left = 0
+        self._tail_frames, self._tail_left = max(0, settings.echo_tail_ms // frame_ms), 0
         self._tail_decay_db = ECHO_TAIL_DECAY_DB * frame_ms / max(1, settings.echo_tail_ms)
         self._echo_ref_dbfs = -math.inf
         # Lined up (no AEC), the guard judges each band too (kiosk.core.echo_bands).
@@ -123,6 +121,7 @@ class Endpointer(EchoGuard):
         self._frame_linear: tuple[float, ...] | None = None  # AEC: (linear output, estimate, mic)
         self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
         self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
+        self.high_band = HighBandCue()  # AEC trusted: the linear output over 3 kHz
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
@@ -300,6 +299,7 @@ class Endpointer(EchoGuard):
         pitch: tuple[float, float] | None = None,
         linear: tuple[float, ...] | None = None,
         linear_pitch: Callable[[], tuple[float, float]] | None = None,
+        linear_high: tuple[float, float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -318,6 +318,7 @@ class Endpointer(EchoGuard):
             linear_pitch: with a trusted AEC, a function returning (linear output, speaker)
                 periodicity at the linear output's pitch period, called only for a frame
                 whose decision it can change (``EchoCanceller.linear_pitch`` measures on demand).
+            linear_high: ``linear`` over 3 kHz, trusted (``EchoCanceller.linear_high_levels``).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:
@@ -349,6 +350,7 @@ class Endpointer(EchoGuard):
         self._frame_pitch = pitch if guard and (self.reference_aligned or self.echo_relearn) else None
         self._frame_linear = linear if self.echo_relearn and guard else None
         self._frame_linear_pitch = linear_pitch if self.echo_relearn and guard else None
+        self.high_band.frame = linear_high if self.echo_relearn and guard else None
         self._hear_bands()
         if ref > -math.inf:
             self._unguarded_frames = 0
