@@ -69,7 +69,7 @@ def trace(split: str, seeds: list[int | None]) -> list[dict[str, Any]]:
         self.endpointer._is_speech = Voted()
 
     def hear(self: Any, frame: bytes, at: float | None = None, level: float | None = None) -> None:
-        tap, seen, n = self.echo_level, self._realignments_seen, len(votes)
+        tap, seen, n = self.echo_level, self.hearing.realignments_seen, len(votes)
         speaking = self.machine.state is State.SPEAKING
         real_hear(self, frame, at, level)
         relined = tap.realignments != seen

@@ -253,7 +253,7 @@ async def run_mix(
     if guard == "guard-recent" and pipeline.echo_level is not None:
         # The guard as it was: the speaker's loudest block of the last 200 ms (a peer run).
         pipeline.echo_level.close()
-        pipeline.echo_level = None
+        pipeline.hearing.echo_level = None
         pipeline.endpointer.reference_aligned = False
     canceller = pipeline.echo_canceller
     if canceller is not None and warm_s > 0 and mix.answer_clip:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kiosk.audio.earcons import earcon_subscriber
-from kiosk.audio.echo_cancel import EchoCanceller, echo_canceller_for
+from kiosk.audio.echo_cancel import EchoCanceller
 from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.raw_guard import RawMicGuard
@@ -63,6 +63,7 @@ from kiosk.core.turns import (
     WakeWordDetected,
 )
 from kiosk.errors import InvalidTransition
+from kiosk.hearing import EchoFrontEnd
 from kiosk.net.endpoints import RealtimeEndpoint
 from kiosk.net.engine import Connect, Engine, cloud_engine, session_options
 from kiosk.net.link import UpstreamLink
@@ -133,33 +134,7 @@ class KioskPipeline:
             now=now,
         )
         self.endpointer = Endpointer(is_speech, cfg.vad, cfg.audio.frame_ms)
-        # audio.echo_cancel: the speaker's echo removed before anything listens (the guard
-        # then judges what is left of it).
-        self.echo_canceller = echo_canceller_for(
-            cfg.audio.echo_cancel, playback, clock, self._unheard_s, cfg.audio.frame_ms,
-            pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs,  # quieter frames never count
-            linear_pitch_min_dbfs=cfg.vad.min_level_dbfs,  # (trusted: no quieter frame counts)
-        )
-        self.endpointer.echo_relearn = self.echo_canceller is not None
-        # Until the canceller is trusted, the guard alone judges the raw microphone beside it.
-        # Its tap stamps the speaker's blocks by the canceller's clock, whatever that is now
-        # (simulate and the lobby bench put it on the microphone's timeline).
-        self.raw_guard: RawMicGuard | None = None
-        if (canceller := self.echo_canceller) is not None:
-            speaker_clock = lambda: canceller.reference.clock()  # noqa: E731
-            self.raw_guard = RawMicGuard(
-                playback, speaker_clock, self._unheard_s, cfg.audio.frame_ms, cfg.vad
-            )
-        # Without one, the guard judges each frame by the speaker's output lined up with it
-        # (the same reference timeline and measured lag, no filter).
-        self.echo_level: EchoLevelTap | None = None
-        if self.echo_canceller is None and not cfg.audio.echo_cancelled:
-            self.echo_level = EchoLevelTap(
-                playback, clock, self._unheard_s, cfg.audio.frame_ms,
-                pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs,  # quieter frames never count
-            )
-        self.endpointer.reference_aligned = self.echo_level is not None
-        self._realignments_seen = 0
+        self.hearing = EchoFrontEnd(cfg, playback, clock, self._unheard_s, self.endpointer)
         # wake.mode = "wakeword": a detector with process(frame16k, now) -> detection | None.
         self.wake_detector: Any = None
         self.options = session_options(cfg, tools)
@@ -232,11 +207,24 @@ class KioskPipeline:
         for i, (frame, level) in enumerate(zip(frames, frame_levels_dbfs(frames), strict=True)):
             self._hear(frame, None if captured_at_s is None else captured_at_s[i], level)
 
+    # The echo parts live in the front end (kiosk.hearing); read here by the daemon, tests
+    # and benches.
     @property
-    def echo_tap(self) -> EchoCanceller | None:
-        """What lines the speaker's output up with the microphone (the canceller, or the
-        guard's level tap), if anything: its ``reference.clock`` stamps the speaker's blocks."""
-        return self.echo_canceller if self.echo_canceller is not None else self.echo_level
+    def echo_canceller(self) -> EchoCanceller | None:
+        return self.hearing.echo_canceller
+
+    @property
+    def echo_level(self) -> EchoLevelTap | None:
+        return self.hearing.echo_level
+
+    @property
+    def raw_guard(self) -> RawMicGuard | None:
+        return self.hearing.raw_guard
+
+    @property
+    def echo_tap(self) -> EchoCanceller | EchoLevelTap | None:
+        """What lines the speaker's output up with the microphone, if anything."""
+        return self.hearing.tap
 
     @property
     def quiet(self) -> bool:
@@ -257,50 +245,11 @@ class KioskPipeline:
     ) -> None:
         if self.machine.state is State.MUTED:
             return  # mute stops all upstream audio and the VAD itself
-        if self.echo_tap is not None and captured_at_s is None:
-            captured_at_s = self.clock() - self.cfg.audio.frame_ms / 1000
-        if (level_tap := self.echo_level) is not None:
-            level_tap.process(frame, captured_at_s)  # type: ignore[arg-type]
-            if level_tap.realignments != self._realignments_seen:
-                self._realignments_seen = level_tap.realignments
-                self.endpointer.relearn_echo(level_tap.relined, level_tap.relined_bands)
-        raw = frame
-        if self.echo_canceller is not None:
-            # The cleaned frame's pitch counts only until the canceller is trusted.
-            self.echo_canceller.pitch_wanted = not self.endpointer.echo_cancelled_well
-            frame = self.echo_canceller.process(frame, captured_at_s)  # type: ignore[arg-type]
-            if self.echo_canceller.realignments != self._realignments_seen:
-                self._realignments_seen = self.echo_canceller.realignments
-                self.endpointer.echo_path_changed()
-        self.endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
-        raw_onset = None
-        if self.raw_guard is not None:
-            guarded = self.endpointer.guarded
-            raw_onset = self.raw_guard.hear(raw, captured_at_s, guarded, self.endpointer)  # type: ignore[arg-type]
+        frame, raw_onset = self.hearing.clean(frame, captured_at_s)
         if self.wake_detector is not None and self.machine.state in (State.IDLE, State.THINKING, State.SPEAKING):
             if self.wake_detector.process(frame, self.clock()) is not None:
                 self.feed(WakeWordDetected())
-        if self.echo_canceller is not None:
-            # What can still echo in this very frame (the reference the filter holds), not
-            # what the speaker took lately: that runs a device latency ahead of the echo.
-            far_end = self.echo_canceller.reference_dbfs
-            self.endpointer.earcon_echo = self.echo_canceller.earcon_audible
-        elif self.echo_level is not None:
-            # The guard: lined up with the frame once the lag is known; until then the loudest
-            # of the span around it (the stamps may be tens of ms off).
-            tap = self.echo_level
-            far_end = tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs
-        else:
-            far_end = None if self.cfg.audio.echo_cancelled else self.playback.recent_output_dbfs
-        bands = None if self.echo_level is None else self.echo_level.frame_bands
-        pitch = None if self.echo_tap is None else self.echo_tap.frame_pitch
-        aec = self.echo_canceller
-        linear = None if aec is None else aec.linear_levels
-        linear_pitch = None if aec is None else aec.linear_pitch
-        linear_high = None if aec is None else aec.linear_high_levels
-        events = self.endpointer.process(
-            frame, far_end, level_dbfs, bands, pitch, linear, linear_pitch, linear_high
-        )
+        events = self.hearing.judge(frame, level_dbfs)
         for event in events:
             if self.machine.state is State.ERROR and self.machine.wake == "vad":
                 self._held.add(event)  # asked during the error hold: answered after it
@@ -328,12 +277,9 @@ class KioskPipeline:
             self._upstream(frame)  # server VAD needs the silences too, to find the end
         # Fall silent at the first loud syllable over an answer; a proved barge-in flushes,
         # a blip (cough) resumes the answer where it paused.
-        suspected_ms = self.endpointer.suspected_speech_ms
-        if self.raw_guard is not None:
-            suspected_ms = max(suspected_ms, self.raw_guard.suspected_speech_ms)
         suspect = (
             self.machine.state is State.SPEAKING
-            and suspected_ms >= self.cfg.vad.barge_in_pause_ms
+            and self.hearing.suspected_speech_ms >= self.cfg.vad.barge_in_pause_ms
         )
         if suspect != self.playback.held:
             self.playback.hold(suspect)
@@ -492,9 +438,6 @@ class KioskPipeline:
         if self.turn_record is not None and not self._closed:
             self._end_record(self.turn_record.turn_id, "shutdown", self.clock())  # its journal line
         self._closed = True
-        if (tap := self.echo_tap) is not None:
-            tap.close()
-        if self.raw_guard is not None:
-            self.raw_guard.close()
+        self.hearing.close()
         await self.link.aclose()
         self.tool_calls.cancel_all()

@@ -403,12 +403,8 @@ class Daemon(DaemonDevices):
                 self.pipeline.echo_canceller is not None and new_pipeline.echo_canceller is not None
             )
             new_pipeline.endpointer.carry_room(self.pipeline.endpointer, keep_canceller)
-            if self.pipeline.echo_canceller is not None and new_pipeline.echo_canceller is not None:
-                # The echo canceller has adapted to this room: keep it (and its tap).
-                new_pipeline.echo_canceller.close()
-                new_pipeline.echo_canceller = self.pipeline.echo_canceller
-                new_pipeline._realignments_seen = new_pipeline.echo_canceller.realignments
-                self.pipeline.echo_canceller = None
+            # The echo canceller has adapted to this room: keep it (and its tap).
+            new_pipeline.hearing.keep_canceller_of(self.pipeline.hearing)
         old, self.pipeline, self.cfg = self.pipeline, new_pipeline, new
         if old is not None:
             await old.aclose()

@@ -11,6 +11,7 @@ import pytest
 
 from kiosk.audio.wav import read_wav_mono, write_wav
 from kiosk.config import Config, load_config
+from tests.integration.pulse import require_pulseaudio
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
@@ -49,3 +50,10 @@ def wav_file(tmp_path: Path) -> Iterator[object]:
         return path
 
     yield make
+
+
+@pytest.fixture(scope="module")
+def pulseaudio_module() -> None:
+    """The module's tests need the PulseAudio null sink (``require_pulseaudio``); a module
+    asks with ``pytestmark = [..., pytest.mark.usefixtures("pulseaudio_module")]``."""
+    require_pulseaudio()

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 TIMEOUT_FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
 NULL_SINK = "vsink"
 PULSE_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "pulseaudio.sh"
@@ -70,6 +72,17 @@ def pulse_problem() -> str | None:
     if f"Default Sink: {NULL_SINK}" not in info:
         return f"default sink is not {NULL_SINK}; run .ci/pulseaudio.sh"
     return None
+
+
+def require_pulseaudio() -> None:
+    """Skip the calling test when the real-device tests cannot run here; under
+    ``KIOSK_REQUIRE_PULSEAUDIO=1`` (CI, which starts a server) fail it instead."""
+    problem = pulse_problem()
+    if problem is None:
+        return
+    if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
+        pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
+    pytest.skip(problem)
 
 
 def kill_our_recording_and_reopen(source: Any, capture: Any) -> None:

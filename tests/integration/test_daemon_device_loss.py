@@ -29,7 +29,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.testing.fake_realtime import FakeRealtimeServer
-from tests.integration.pulse import NULL_SINK, PULSE_SCRIPT, pactl, pulse_problem
+from tests.integration.pulse import (
+    NULL_SINK,
+    PULSE_SCRIPT,
+    pactl,
+    require_pulseaudio,
+)
 from tests.integration.test_service_daemon import NotifyListener
 
 pytestmark = pytest.mark.pulseaudio
@@ -50,7 +55,6 @@ STILL_MISSING = "audio device still unavailable"
 
 
 _pactl = pactl
-_pulse_problem = pulse_problem
 
 
 def _server_name() -> str:
@@ -95,11 +99,7 @@ def _load_null_sink() -> None:
 
 @pytest.fixture
 def pulseaudio() -> Iterator[None]:
-    problem = _pulse_problem()
-    if problem is not None:
-        if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
-            pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
-        pytest.skip(problem)
+    require_pulseaudio()
     if _server_name() != "pulseaudio":
         pytest.skip("PulseAudio behaviour: PipeWire keeps a stream running when its sink goes")
     had_always_sink = bool(_module_ids("module-always-sink"))

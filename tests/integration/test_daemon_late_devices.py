@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.testing.fake_realtime import FakeRealtimeServer
-from tests.integration.pulse import pactl, pulse_problem
+from tests.integration.pulse import pactl, require_pulseaudio
 from tests.integration.test_service_daemon import NotifyListener, listen_for_notify
 
 FACTOR = float(os.environ.get("KIOSK_TEST_TIMEOUT_FACTOR", "1"))
@@ -136,11 +136,7 @@ def _real_socket() -> Path | None:
 async def test_a_sound_server_that_appears_late_is_picked_up_then_ready(
     tmp_path: Path, fake_server: FakeRealtimeServer
 ) -> None:
-    problem = pulse_problem()
-    if problem is not None:
-        if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
-            pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
-        pytest.skip(problem)
+    require_pulseaudio()
     real = _real_socket()
     if real is None:
         pytest.skip("the sound server is not on a local unix socket")

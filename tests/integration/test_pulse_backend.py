@@ -8,7 +8,6 @@ without one unless ``KIOSK_REQUIRE_PULSEAUDIO=1``.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -26,21 +25,12 @@ from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
 from tests.integration.pulse import (
     NULL_SINK,
     kill_our_recording_and_reopen,
-    pulse_problem,
 )
 from tests.integration.test_pyaudio_pulse import Capture, _loud_part, _server_name
 
-pytestmark = pytest.mark.pulseaudio
+pytestmark = [pytest.mark.pulseaudio, pytest.mark.usefixtures("pulseaudio_module")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _pulseaudio() -> None:
-    problem = pulse_problem()
-    if problem is None:
-        return
-    if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
-        pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
-    pytest.skip(problem)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ frame waited is the block's hold (the server's own latency, the same for every f
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from types import SimpleNamespace
@@ -20,21 +19,13 @@ import pytest
 from kiosk.audio.pulse_stream import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSource
 from kiosk.daemon_devices import MIC_BLOCK_MS, DaemonDevices
-from tests.integration.pulse import pulse_lock, pulse_problem
+from tests.integration.pulse import pulse_lock
 
-pytestmark = pytest.mark.pulseaudio
+pytestmark = [pytest.mark.pulseaudio, pytest.mark.usefixtures("pulseaudio_module")]
 
 FRAME_S = 0.02
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _pulseaudio() -> None:
-    problem = pulse_problem()
-    if problem is None:
-        return
-    if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
-        pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
-    pytest.skip(problem)
 
 
 class HandOvers:

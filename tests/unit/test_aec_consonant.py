@@ -14,30 +14,16 @@ import pytest
 from kiosk.audio.echo_cancel import EchoCanceller, EchoReference, high_band_levels_db
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
-from tests.unit.helpers import FirstOpinion
+from tests.unit import test_aec_double_talk as double_talk
+from tests.unit.test_aec_double_talk import FAR_DBFS, frame
 
-FAR_DBFS = -17.0  # what the speaker plays
 ROOM_HIGH = (-75.0, -85.0)  # (linear output, echo estimate) over 3 kHz while the echo alone plays
 
 
-def frame(dbfs: float) -> bytes:
-    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
-
-
 def answering(residual_db: float = -32.0) -> Endpointer:
-    """An AEC kiosk in a room at -55 dBFS, 0.6 s into an answer whose echo it follows; the
-    linear output 10 dB under its echo estimate broadband, the room's level over 3 kHz."""
-    endpointer = Endpointer(FirstOpinion(), VadSettings(), 20)
-    endpointer.echo_relearn = True
-    for _ in range(250):  # the room alone
-        endpointer.process(frame(-55.0), None)
-    endpointer.guarded = True
-    echo = FAR_DBFS + residual_db
-    for _ in range(30):
-        linear = (echo + 12.0, echo + 22.0)
-        endpointer.process(frame(echo), FAR_DBFS, linear=linear, linear_high=ROOM_HIGH)
-        assert endpointer.suspected_speech_ms == 0
-    return endpointer
+    """An AEC kiosk 0.6 s into an answer whose echo it follows (test_aec_double_talk's), the
+    room's level over 3 kHz."""
+    return double_talk.answering(residual_db=residual_db, linear_high=ROOM_HIGH)
 
 
 def test_a_consonant_over_the_echo_in_the_high_band_pauses_the_answer_at_once():

@@ -23,18 +23,26 @@ def frame(dbfs: float) -> bytes:
     return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
 
 
-def answering(vad: FirstOpinion, residual_db: float = -32.0) -> Endpointer:
+def answering(
+    vad: FirstOpinion | None = None,
+    residual_db: float = -32.0,
+    *,
+    linear: tuple[float, ...] | None = None,
+    linear_high: tuple[float, float] | None = None,
+) -> Endpointer:
     """An AEC kiosk in a room at -55 dBFS, playing an answer whose echo it has followed for
-    0.6 s: the suppressed output sits ``residual_db`` under what plays, the linear filter's
-    output 12 dB over that and 10 dB under its echo estimate."""
-    endpointer = Endpointer(vad, VadSettings(), 20)
+    0.6 s: the suppressed output sits ``residual_db`` under what plays; the linear filter's
+    levels are ``linear`` (default: its output 12 dB over the suppressed one and 10 dB under
+    its echo estimate), over 3 kHz ``linear_high``."""
+    endpointer = Endpointer(vad or FirstOpinion(), VadSettings(), 20)
     endpointer.echo_relearn = True
     for _ in range(250):  # the room alone
         endpointer.process(frame(-55.0), None)
     endpointer.guarded = True
     echo = FAR_DBFS + residual_db
+    levels = linear or (echo + 12.0, echo + 22.0)
     for _ in range(30):
-        endpointer.process(frame(echo), FAR_DBFS, linear=(echo + 12.0, echo + 22.0))
+        endpointer.process(frame(echo), FAR_DBFS, linear=levels, linear_high=linear_high)
         assert endpointer.suspected_speech_ms == 0
     return endpointer
 

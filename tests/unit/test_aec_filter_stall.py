@@ -15,7 +15,7 @@ import pytest
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
 from tests.unit.helpers import FirstOpinion
-from tests.unit.test_aec_double_talk import FAR_DBFS, frame
+from tests.unit.test_aec_double_talk import FAR_DBFS, answering, frame
 
 PAUSE_MS = VadSettings().barge_in_pause_ms
 RAW_RETURN_DB = -12.0  # the microphone (before the canceller) under what the speaker plays
@@ -25,15 +25,8 @@ def trusted(vad: FirstOpinion) -> Endpointer:
     """An AEC kiosk in a room at -55 dBFS whose canceller has held a -6 dB echo for 0.6 s: the
     suppressed output 32 dB under what plays, the linear output 12 dB over that, its estimate
     as loud as the microphone."""
-    endpointer = Endpointer(vad, VadSettings(), 20)
-    endpointer.echo_relearn = True
-    for _ in range(250):  # the room alone
-        endpointer.process(frame(-55.0), None)
-    endpointer.guarded = True
-    mic, echo = FAR_DBFS + RAW_RETURN_DB, FAR_DBFS - 32.0
-    for _ in range(30):
-        endpointer.process(frame(echo), FAR_DBFS, linear=(echo + 12.0, mic - 0.5, mic))
-        assert endpointer.suspected_speech_ms == 0
+    mic = FAR_DBFS + RAW_RETURN_DB
+    endpointer = answering(vad, linear=(FAR_DBFS - 32.0 + 12.0, mic - 0.5, mic))
     assert endpointer.echo_cancelled_well
     return endpointer
 
@@ -80,8 +73,9 @@ def test_without_the_microphones_level_the_rule_is_as_before():
 
 
 def test_the_canceller_reports_the_microphones_level():
-    from kiosk.audio.echo_cancel import linear_levels_dbfs
     import numpy as np
+
+    from kiosk.audio.echo_cancel import linear_levels_dbfs
 
     mic = np.full(320, 3277, dtype="<i2")  # -20 dBFS
     linear = (mic // 2).astype("<i2")
@@ -134,8 +128,6 @@ def test_a_stall_just_over_the_filters_estimate_at_the_answers_pitch_is_its_own_
     """Fresh tuning seed 92 mix 073 at 5.24 s (-12 dB echo, no visitor): the filter stalled on a
     sustained vowel, its linear output 0.6 dB over its estimate, repeating at the answer's period
     (0.95 / 0.96): the answer paused. A visitor at the answer's pitch was 2 dB or more over it."""
-    from tests.unit.test_aec_double_talk import answering
-
     vad = FirstOpinion()
     endpointer = answering(vad)
     vad.provisional = vad.confirmed = True

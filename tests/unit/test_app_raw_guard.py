@@ -46,7 +46,7 @@ def _speaking_pipeline() -> tuple[KioskPipeline, PlaybackBuffer, _RawGuard]:
     assert pipeline.raw_guard is not None  # old: no guard beside the canceller
     pipeline.raw_guard.close()
     fake = _RawGuard()
-    pipeline.raw_guard = fake  # type: ignore[assignment]
+    pipeline.hearing.raw_guard = fake  # type: ignore[assignment]
     pipeline.machine.state = State.SPEAKING
     playback.write(bytes(48000))  # an answer playing
     return pipeline, playback, fake
