@@ -70,6 +70,14 @@ LINEAR_PITCH_MIN_DBFS = -50.0
 # answer's pitch glides, and the echo the filter lags behind is tens of ms older than the
 # reference's last windows (held-out mix 073 at 7.18 s: 0.73 within 1 sample, 0.97 within 2).
 LINEAR_PITCH_LAG_TOLERANCE = 2
+# ...and where the linear output repeats at a whole fraction of the reference's period (at most
+# half of it) and at that period too, the reference's periodicity there counts: a filter that
+# stalls on the answer's fundamental may still cancel some harmonics and leave one, which repeats
+# at a half or a third of the answer's period, where the reference does not (tuning seed 94 mix
+# 074 at 5.34 s, -6 dB: 250 Hz left of an answer at ~130 Hz; held-out s241 mix 075 at 9.00 s,
+# -20 dB: 320 Hz of one at ~127; s261 mix 074's later answer at 7.88 s, -6 dB: 471 Hz of one at
+# ~151; all three paused the answer. kiosk.audio.echo_pitch._harmonic_levels)
+LINEAR_PITCH_HARMONICS = True
 # Once trusted, the linear output's and the echo estimate's levels over this band are measured
 # too (Hz; kiosk.core.echo_guard.HighBandCue: a visitor's first unvoiced consonant).
 HIGH_BAND_HZ = (3000, 8000)
@@ -397,8 +405,9 @@ class EchoCanceller:
         level = frame_dbfs(signal)
         judged = level >= self._linear_pitch_min_dbfs
         measure = self._pitch.pair_on_demand(
-            signal, ref, level if judged else -math.inf, LINEAR_PITCH_LAG_TOLERANCE
-        )
+            signal, ref, level if judged else -math.inf,
+            LINEAR_PITCH_LAG_TOLERANCE, LINEAR_PITCH_HARMONICS,
+        )  # fmt: skip
         self.linear_pitch = None if measure is None else self._counted(measure)
 
     def _counted(self, measure: Callable[[], PitchLevels]) -> Callable[[], PitchLevels]:
