@@ -138,3 +138,33 @@ def test_a_stall_just_over_the_filters_estimate_at_the_answers_pitch_is_its_own_
         endpointer.process(frame(level + shift), FAR_DBFS, linear=linear, linear_pitch=lambda: (0.95, 0.96))
         seen.append(endpointer.suspected_speech_ms)
     assert max(seen) < PAUSE_MS, seen  # old code: paused at the first frame
+
+
+@pytest.mark.parametrize(
+    "over_db, high_band, pauses",
+    [
+        (1.3, (-65.9, -51.5), False),  # s261 mix 072 at 4.42 s: the filter holds it over 3 kHz
+        (1.3, None, True),  # (a canceller that does not tell the band: as before)
+        (1.6, (-62.3, -64.4), True),  # a visitor at the answer's pitch: over it over 3 kHz too
+        (3.5, (-65.9, -51.5), True),  # well over the estimate: a second voice, as before
+    ],
+)
+def test_a_stall_that_missed_only_the_low_band_is_the_answers_own_voice(over_db, high_band, pauses):
+    """Held-out s261 mix 072's first answer at 4.42 s (-20 dB echo, no visitor; tuning material
+    now): on a loud low vowel the filter's linear output was 1.3 dB over its estimate, repeating
+    at the answer's period (0.97 / 0.93), and the microphone 5.4 dB over the echo's usual return,
+    but over 3 kHz the output stayed 14.4 dB under the estimate: the answer paused. Tuning seed
+    44 mix 087's visitor, at the answer's pitch, was 1.6 dB over it, and over it over 3 kHz too."""
+    vad = FirstOpinion()
+    endpointer = answering(vad)
+    vad.provisional = vad.confirmed = True
+    shift = FAR_DBFS - (-15.3)  # (that frame's reference was -15.3 dBFS)
+    linear = (-39.1 + over_db + shift, -39.1 + shift)
+    seen = []
+    for _ in range(2):  # (4.40 s was as loud, 4.42 s paused)
+        endpointer.process(
+            frame(-39.1 + shift), FAR_DBFS, linear=linear, linear_pitch=lambda: (0.97, 0.93),
+            linear_high=high_band,
+        )  # fmt: skip
+        seen.append(endpointer.suspected_speech_ms)
+    assert (max(seen) >= PAUSE_MS) == pauses, seen
