@@ -35,6 +35,16 @@ from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer, Onset
 
 VAD_RATE_HZ = 16000
+# Its level rule (a frame over the echo's learned return by vad.barge_in_margin_db) counts from
+# this far under vad.barge_in_min_level_dbfs, the guard mode's floor for the raw echo's bursts.
+# The slow first-answer barge-ins waited for the visitor's raw level to reach that floor (-30
+# dBFS): her first syllables came 3-7 frames before it, at -36 to -30 dBFS, over the echo. Replayed
+# (lobby_aec_replay: tuning split + fresh tuning seeds 24-26, 90-95, 100-104): 6 dB made 20 of 90
+# first-answer barge-ins faster (-12 dB p95 208 -> 201 ms), none slower, no self-pause added; 9
+# dB as safe, 15 dB paused -20/-12 dB answers. Its voice cues (a pitch the answer lacks, bands
+# over the echo) keep the floor: 1-2 dB under it they paused -6 dB answers on their echo's
+# ringing tail (tests/audio/test_raw_guard_first_answer.py; fresh seed 100 at 4 dB).
+LEVEL_UNDER_MIN_DB = 6.0
 
 
 class RawMicGuard:
@@ -51,6 +61,7 @@ class RawMicGuard:
         settings: VadSettings,
     ) -> None:
         self.settings = settings
+        self.level_min_dbfs = settings.barge_in_min_level_dbfs - LEVEL_UNDER_MIN_DB
         self.frame_ms = frame_ms
         self.tap = EchoLevelTap(
             playback, clock, latency_s, frame_ms, pitch_min_dbfs=settings.barge_in_min_level_dbfs
@@ -92,6 +103,7 @@ class RawMicGuard:
             self.endpointer.carry_room(main)
             self.endpointer.echo_return_db = None  # (main's is what the filter leaves)
             self.endpointer.reference_aligned = True
+            self.endpointer.guard_min_level_dbfs = self.level_min_dbfs
             self._realignments_seen = tap.realignments  # (lined up before: no history to relearn)
         guard = self.endpointer
         if tap.realignments != self._realignments_seen:

@@ -160,6 +160,9 @@ class EchoGuard:
     _trusted_before_frame = False
     _frame_linear_pitch: Callable[[], tuple[float, float]] | None
     high_band: HighBandCue
+    # The guard's level rule needs at least this (dBFS) instead of vad.barge_in_min_level_dbfs
+    # (kiosk.audio.raw_guard: the raw microphone beside a canceller not yet trusted).
+    guard_min_level_dbfs: float | None = None
     echo_return_db: float | None
     _period_echo_db: float | None
     _guard_frames: int
@@ -316,13 +319,15 @@ class EchoGuard:
         """Level a frame must reach to count while our own answer plays (no AEC).
 
         A Geigel-style double-talk rule: ``barge_in_margin_db`` above the speaker's echo
-        (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs``.
+        (what it plays now + the echo return), and at least ``barge_in_min_level_dbfs`` (or
+        :attr:`guard_min_level_dbfs`).
         """
         s = self.settings
         # With an echo canceller the margin over what is left of the echo is the rule; the
         # absolute minimum is for the raw echo's bursts (the room's onset level still holds).
         trusted = self.echo_cancelled_well and not self.earcon_echo
-        least = -math.inf if trusted else s.barge_in_min_level_dbfs
+        least = self.guard_min_level_dbfs
+        least = -math.inf if trusted else s.barge_in_min_level_dbfs if least is None else least
         if self.noise_floor_dbfs is None and (early := self._guard_room_dbfs) is not None:
             least = max(least, early + s.onset_margin_db)  # (the onset level's own, once known)
         if far_end_dbfs is None or not math.isfinite(far_end_dbfs):

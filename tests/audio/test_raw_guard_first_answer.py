@@ -98,3 +98,15 @@ def test_the_raw_guard_adds_no_pause_to_a_first_answers_echo_and_stops_once_trus
     first_trusted = trusted.index(True)  # the canceller does become trusted
     assert any(listened[:first_trusted])
     assert not any(listened[first_trusted + 1 :])
+
+
+@pytest.mark.parametrize(("answer_dbfs", "visitor_db"), [(-26.0, 0.0), (-24.0, -1.0)])
+def test_the_raw_guard_hears_a_quiet_visitor_over_a_quiet_echo(answer_dbfs, visitor_db):
+    """A quiet first answer (-26 / -24 dBFS, its echo at -12 dB) and a visitor about as loud as
+    that echo, mostly under the guard mode's -30 dBFS floor (vad.barge_in_min_level_dbfs): the
+    raw guard's level rule counts her from 6 dB under it (raw_guard.LEVEL_UNDER_MIN_DB) and the
+    answer pauses within 100 ms of her onset; at the floor itself it paused 260 / 180 ms after."""
+    _need_speex()
+    pauses, trusted, _ = _first_answer(1.0, -12.0, visitor_db=visitor_db, answer_dbfs=answer_dbfs)
+    assert not any(trusted)
+    assert pauses and 1.0 <= pauses[0] <= 1.1, pauses
