@@ -84,6 +84,7 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
     aec_cost,
     bargein_delay,
     device_bargein_delay,
+    device_parts,
     eot_delays_paced,
     pct,
     score_questions,
@@ -168,7 +169,8 @@ async def run_split(
                             "mode": mode,
                             "paced": paced,
                             "delay_s": bargein_delay(log, paced),
-                            "device_delay_s": device_bargein_delay(log, paced),  # + capture hold
+                            "device_delay_s": device_bargein_delay(log, paced),  # on a device
+                            "device_parts": device_parts(log, paced),
                             "self": self_interruptions(log),
                             **aec_cost(log),
                             "first_turn_outcome": outcome,
@@ -262,6 +264,11 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "bargein_device_ms": {
             m: [_ms(pct(delays(at12(m), "device_delay_s"), q)) for q in (95, 50)]
             for m in modes if at12(m) and "device_delay_s" in at12(m)[0]
+        },
+        # ... by the model before (blk10's: the block and a 20 ms speaker step, no reader wait)
+        "bargein_device_blk10_model_ms": {
+            m: [_ms(pct([r["device_parts"]["blk10_model_s"] for r in at12(m) if r.get("device_parts")], q)) for q in (95, 50)]
+            for m in modes if at12(m) and at12(m)[0].get("device_parts")
         },
         "peer_modes": {  # -12 dB barge-in p95 / p50 / n and self-interruptions (all levels)
             m: [*(_ms(pct(delays(at12(m)), q)) for q in (95, 50)), len(at12(m)), sum(by_mode[m].values())]

@@ -124,30 +124,69 @@ def bargein_delay(log: RunLog, paced: bool) -> float | None:
 # (a barge-in's deciding frame): daemon_devices.BUSY_MIC_BLOCK_MS on PulseAudio since blk10,
 # MIC_BLOCK_MS (60 ms) before and on PortAudio.
 DEVICE_BLOCK_S = 0.06
+# Measured on a real PulseAudio stream (private null sinks), the default backend where a sound
+# server answers. The capture side: a busy frame's wait from its last sample reaching a client
+# to the daemon's hand-over, means (bench/capture_block.py,
+# capture-block-dev11-2026-12-04-1.json): the reader at its own 20 ms pace (blk10's code) left
+# ~16 ms; prompt reading (dev11, PulseStream.set_block_frames(prompt=True)) ~0.
+CAPTURE_WAIT_PACED_S = 0.0161
+CAPTURE_WAIT_PROMPT_S = 0.0002
+CAPTURE_WAIT_S = CAPTURE_WAIT_PACED_S
+# The speaker side: the pause call (PlaybackBuffer.hold: the sink drops what the server holds)
+# -> the last sample already queued leaving a sink that cannot rewind, mean
+# (bench/speaker_stop.py, speaker-stop-dev11-2026-12-04.json). This replaces the bench's own
+# speaker step (the next 20 ms read is silent): on the device the drop comes at once.
+SPEAKER_STOP_S = 0.0077
 try:
     from kiosk import daemon_devices as _devices
 
     DEVICE_BLOCK_S = getattr(_devices, "BUSY_MIC_BLOCK_MS", _devices.MIC_BLOCK_MS) / 1000
+    from kiosk.audio import pulse_stream as _pulse
+
+    if hasattr(_pulse, "PROMPT_POLL_S"):  # the kiosk under test reads busy blocks promptly
+        CAPTURE_WAIT_S = CAPTURE_WAIT_PROMPT_S
 except ImportError:  # a kiosk from before daemon_devices
     pass
 
 
 def capture_hold_s(log: RunLog, n: int, block_s: float = DEVICE_BLOCK_S) -> float:
-    """How long after its end frame ``n`` reaches the daemon's pipeline, which the bench's clock
-    (one frame per ``frame_s``) leaves out: the capture resampler's hold (``log.frame_in_s``),
-    up to the end of the ``block_s`` device block that brings it (blocks from mic time 0). The
-    block's phase against the visitor's onset is luck (the onset follows the answer's start,
-    which the server's real-time pacing moves), 0-40 ms per run: compare means over many runs."""
+    """How long after its end frame ``n`` is in a device block the reader can hand over, which
+    the bench's clock (one frame per ``frame_s``) leaves out: the capture resampler's hold
+    (``log.frame_in_s``), up to the end of the ``block_s`` device block that brings it (blocks
+    from mic time 0). The block's phase against the visitor's onset is luck (the onset follows
+    the answer's start, which the server's real-time pacing moves), 0-20 ms per run: compare
+    means over many runs."""
     if not log.frame_in_s:
         return 0.0
     taken_in = log.frame_in_s[min(n, len(log.frame_in_s) - 1)]
     return math.ceil(round(taken_in / block_s, 6)) * block_s - log.at_s(n)
 
 
-def device_bargein_delay(log: RunLog, paced: bool) -> float | None:
-    """:func:`bargein_delay` on a device: the deciding frame comes ``capture_hold_s`` later."""
+def device_parts(log: RunLog, paced: bool) -> dict[str, float] | None:
+    """:func:`bargein_delay` on a PulseAudio device, by part: ``frames`` the visitor's onset
+    to the deciding frame's end (the bench's clock); ``capture`` that frame's wait for its
+    device block (:func:`capture_hold_s`) and the reader (``CAPTURE_WAIT_S``, measured);
+    ``speaker`` the pause -> the last queued sample out (``SPEAKER_STOP_S``, measured).
+    ``delay_s`` is their sum; ``blk10_model_s`` the model before (the block and a 20 ms speaker
+    step, no reader wait), for comparison with earlier results."""
     n, delay = bargein_frame(log), bargein_delay(log, paced)
-    return None if n is None or delay is None else delay + capture_hold_s(log, n)
+    if n is None or delay is None:
+        return None
+    frames = delay - log.frame_s  # the bench's next speaker read (one frame) left out
+    block = capture_hold_s(log, n)
+    return {
+        "frames_s": frames,
+        "capture_s": block + CAPTURE_WAIT_S,
+        "speaker_s": SPEAKER_STOP_S,
+        "delay_s": frames + block + CAPTURE_WAIT_S + SPEAKER_STOP_S,
+        "blk10_model_s": delay + block,
+    }
+
+
+def device_bargein_delay(log: RunLog, paced: bool) -> float | None:
+    """:func:`bargein_delay` on a device (:func:`device_parts`)."""
+    parts = device_parts(log, paced)
+    return None if parts is None else parts["delay_s"]
 
 
 def aec_cost(log: RunLog) -> dict[str, Any]:

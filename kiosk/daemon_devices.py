@@ -33,6 +33,8 @@ MIC_BLOCK_MS = 60
 # waits for the rest of its block (20 ms mean, 40 at most), which a barge-in's deciding frame
 # did while the answer played. The idle room keeps the 60 ms blocks' fewer wake-ups.
 BUSY_MIC_BLOCK_MS = 20
+# ... handed over as soon as each is whole (PulseStream's prompt reading): at its own pace the
+# reader's phase against the server's pushes left a frame ~16 ms waiting (bench/capture_block).
 # While the kiosk has nothing to react to (KioskPipeline.quiet: IDLE, nothing playing, no
 # loud voiced frame), one hand-over gathers up to this many blocks (480 ms): a quiet room's
 # event loop then wakes ~2 times a second instead of ~17. A block with a frame loud enough
@@ -108,7 +110,7 @@ class DaemonDevices:
         if source is not None:
             source.handover_level_dbfs = self._mic_level_dbfs
             source.handover_blocks = self._mic_blocks
-            source.follow_block_ms(_mic_block_ms(pipeline))
+            source.follow_block_ms(_mic_block_ms(pipeline), prompt=pipeline.busy)
 
     def _mic_now(self) -> None:
         """Something happened (a state change, a button): one block per hand-over again,
@@ -117,7 +119,9 @@ class DaemonDevices:
         if self._source is not None:
             self._source.handover_blocks = 1
             if self.pipeline is not None:  # a turn starts or ends: its blocks at once
-                self._source.follow_block_ms(_mic_block_ms(self.pipeline))
+                self._source.follow_block_ms(
+                    _mic_block_ms(self.pipeline), prompt=self.pipeline.busy
+                )
 
     def _on_device_error(self, exc: BaseException) -> None:
         """A stream died (USB unplugged...): ERROR now, reopen with backoff in the background."""

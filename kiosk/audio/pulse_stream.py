@@ -53,6 +53,13 @@ PLAYBACK_BLOCKS = 5
 _INPUT_OVERFLOW = 0x2  # paInputOverflow, as the PortAudio callback's status
 _OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
 _DEFAULT = PulseDevice("default", "the server's default", "both", 2, 48000)
+# A prompt recording (set_block_frames(prompt=True): a turn or answer in progress) wakes this
+# long before its next block is due, then looks every PROMPT_POLL_S until the block is whole:
+# a frame then waits ~1 ms for the reader instead of the reader's phase against the server's
+# pushes (a fixed pace: ~16 ms of 20 on a null sink, bench/capture_block).
+PROMPT_EARLY_S = 0.002
+PROMPT_POLL_S = 0.001
+PROMPT_WINDOW_S = 0.006  # ... for at most this long (then: when the rest should be here)
 
 StreamCallback = Callable[[bytes | None, int, Any, int], tuple[bytes | None, int]]
 
@@ -150,6 +157,7 @@ class PulseStream:
         self._callback = callback
         self._frame_bytes = 2 * channels
         self._block_bytes = frames_per_buffer * self._frame_bytes
+        self._prompt = False  # see set_block_frames
         self._rate_hz = rate_hz
         self._pending = bytearray()  # recorded, less than one block
         self._status = 0  # over/underflow since the last callback
@@ -211,13 +219,27 @@ class PulseStream:
     def _read_loop(self, stop: threading.Event) -> None:
         """Every block: take what the server sent, call back once per whole block. Sleeps
         rather than ``stop.wait``: an Event's timed wait runs a Condition's Python each
-        block; closing waits for the current sleep instead (at most one block)."""
+        block; closing waits for the current sleep instead (at most one block).
+
+        Prompt (:meth:`set_block_frames`): the reader wakes just before the next block is due
+        and looks again every ``PROMPT_POLL_S`` until it is whole, so a block is handed over
+        within ~1 ms of its last sample reaching us. When it is, the next one is due a block
+        later (less what is already pending); when it was whole on waking, the reader woke
+        late and comes back earlier next time, until it sees a block come."""
         pending = self._pending
         next_s = time.monotonic()
+        due_s: float | None = None  # prompt: when the next whole block should be here
         while True:
             block = self._block_bytes  # set_block_frames may change it between wake-ups
             frames = block // self._frame_bytes
-            next_s += frames / self._rate_hz
+            block_s = frames / self._rate_hz
+            prompt = self._prompt
+            if prompt and due_s is not None:
+                next_s = due_s - PROMPT_EARLY_S
+            elif due_s is not None:  # no longer prompt: the plain pace from now
+                next_s, due_s = time.monotonic() + block_s, None
+            else:
+                next_s += block_s
             delay_s = next_s - time.monotonic()
             if delay_s > 0:
                 time.sleep(delay_s)
@@ -227,6 +249,8 @@ class PulseStream:
                 return
             try:
                 self._take_recorded()
+                if prompt:
+                    due_s = self._wait_for_block(block, stop)
             except OSError:
                 return  # closed under us
             while len(pending) >= block and not self._failed and not stop.is_set():
@@ -235,13 +259,36 @@ class PulseStream:
                 status, self._status = self._status, 0
                 self._call(pcm, frames, status)
 
-    def set_block_frames(self, frames: int) -> None:
+    def _wait_for_block(self, block: int, stop: threading.Event) -> float:
+        """Prompt reading: take what comes every ``PROMPT_POLL_S`` until a whole block is
+        pending (for at most ``PROMPT_WINDOW_S``); when the next block is due."""
+        pending, polls = self._pending, 0
+        give_up_s = time.monotonic() + PROMPT_WINDOW_S
+        while len(pending) < block and time.monotonic() < give_up_s and not stop.is_set():
+            time.sleep(PROMPT_POLL_S)
+            self._take_recorded()
+            polls += 1
+        now = time.monotonic()
+        byte_s = 1.0 / (self._frame_bytes * self._rate_hz)
+        if len(pending) < block:  # late (or nothing comes): when the rest should be here
+            return now + (block - len(pending)) * byte_s + PROMPT_EARLY_S
+        after_s = (block - len(pending) % block) * byte_s  # the next, less what is pending
+        if polls:
+            return now + after_s  # seen within a poll of coming
+        return now + after_s - 2 * PROMPT_EARLY_S  # whole on waking: woke late, come earlier
+
+    def set_block_frames(self, frames: int, *, prompt: bool = False) -> None:
         """A recording: call back with blocks of ``frames`` from the reader's next wake-up
         on, and ask the server for its audio at least that often (the stream's fragment size,
         which under ADJUST_LATENCY sets a device source's latency: a 60 ms fragment lets an
-        ALSA source post 60 ms at a time, whatever the reader's pace). Playback: nothing."""
+        ALSA source post 60 ms at a time, whatever the reader's pace). ``prompt``: hand each
+        block over as soon as it is whole (a few more wake-ups per block, see
+        :meth:`_read_loop`) rather than at the reader's own pace. Playback: nothing."""
         block = max(1, frames) * self._frame_bytes
-        if self._kind != "input" or block == self._block_bytes or not self._stream:
+        if self._kind != "input" or not self._stream:
+            return
+        self._prompt = prompt
+        if block == self._block_bytes:
             return
         self._block_bytes = block
         attr = BufferAttr(NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, block)

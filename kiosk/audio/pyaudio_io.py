@@ -115,27 +115,30 @@ class PyAudioSource(PortAudioStream):
         self._gathered_blocks = 0
         self._gather_lock = threading.Lock()
         self.handovers = 0
-        self._block_asked: tuple[Any, int] = (None, 0)  # (stream, block_ms) last asked of it
+        # (stream, block_ms, prompt) last asked of it
+        self._block_asked: tuple[Any, int, bool] = (None, 0, False)
 
     def _prepare(self, rate_hz: int, channels: int) -> None:
         self._resampler = Resampler(rate_hz, self.rate_hz, quality=CAPTURE_QUALITY)
         self._slicer.clear()
         self._silent_since_s = None
-        self._block_asked = (None, 0)
+        self._block_asked = (None, 0, False)
         self.take_pending()
 
-    def follow_block_ms(self, block_ms: int) -> None:
+    def follow_block_ms(self, block_ms: int, *, prompt: bool = False) -> None:
         """Deliver ``block_ms`` device blocks from now on, where the stream can change on
         the fly (PulseAudio: ``set_block_frames``); a PortAudio stream keeps the block it was
         opened with (``block_ms`` of the constructor), and so does a reopened stream until
-        the next call. Cheap when nothing changes (the consumer calls it every hand-over)."""
+        the next call. ``prompt``: each block as soon as it is whole, not at the reader's
+        own pace (PulseAudio; a few more wake-ups per block). Cheap when nothing changes
+        (the consumer calls it every hand-over)."""
         stream = self._stream
-        if stream is None or self._block_asked == (stream, block_ms):
+        if stream is None or self._block_asked == (stream, block_ms, prompt):
             return
-        self._block_asked = (stream, block_ms)
+        self._block_asked = (stream, block_ms, prompt)
         set_block_frames = getattr(stream, "set_block_frames", None)
         if set_block_frames is not None and self.device_rate_hz:
-            set_block_frames(max(1, self.device_rate_hz * block_ms // 1000))
+            set_block_frames(max(1, self.device_rate_hz * block_ms // 1000), prompt=prompt)
 
     def take_pending(self) -> list[bytes]:
         """The frames gathered towards the next hand-over (now not handed over by it)."""

@@ -88,21 +88,36 @@ def test_barge_in_delay_is_onset_to_the_next_speaker_block_after_the_hold():
     assert bench.bargein_delay(log, paced=False) is None
 
 
-def test_device_barge_in_delay_adds_the_capture_resamplers_hold_and_the_device_block():
+def test_device_barge_in_delay_adds_the_capture_path_and_the_measured_speaker_stop():
     log = log_with(turn(1.2, 3.0))
     log.interruption_onset_s = 5.0
     log.holds = [(frame(5.1), True)]
     # The resampler let frame(5.1) (ending at 5.10 s) out when the mic had taken in 5.13 s:
     # while an answer plays the daemon's 20 ms device block with that audio ends at 5.14 s
-    # (a 60 ms one, as before blk10 and on PortAudio, at 5.16 s).
+    # (a 60 ms one, as before blk10 and on PortAudio, at 5.16 s). The reader then hands it
+    # over (measured: promptly in this tree), and the speaker falls silent SPEAKER_STOP_S
+    # after the pause: on the device the drop comes at once, not at the bench's next 20 ms
+    # speaker read (bench/results/speaker-stop-dev11-*, capture-block-dev11-*).
     assert scoring.DEVICE_BLOCK_S == pytest.approx(0.02)
+    assert scoring.CAPTURE_WAIT_S == scoring.CAPTURE_WAIT_PROMPT_S < 0.001
+    assert 0.001 < scoring.SPEAKER_STOP_S < scoring.CAPTURE_WAIT_PACED_S < 0.02
     log.frame_in_s = [0.0] * log.frames
     log.frame_in_s[frame(5.1)] = 5.13
     assert bench.bargein_delay(log, paced=False) == pytest.approx(0.12)
-    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.16)
+    parts = bench.device_parts(log, paced=False)
+    assert parts == {
+        "frames_s": pytest.approx(0.10),
+        "capture_s": pytest.approx(0.04 + scoring.CAPTURE_WAIT_S),
+        "speaker_s": scoring.SPEAKER_STOP_S,
+        "delay_s": pytest.approx(0.14 + scoring.CAPTURE_WAIT_S + scoring.SPEAKER_STOP_S),
+        "blk10_model_s": pytest.approx(0.16),
+    }
+    assert bench.device_bargein_delay(log, paced=False) == parts["delay_s"]
     assert scoring.capture_hold_s(log, frame(5.1), block_s=0.06) == pytest.approx(0.06)
     log.frame_in_s[frame(5.1)] = 5.14  # a block's end, exactly: no wait for the next
-    assert bench.device_bargein_delay(log, paced=False) == pytest.approx(0.16)
+    assert bench.device_parts(log, paced=False)["capture_s"] == pytest.approx(  # type: ignore[index]
+        0.04 + scoring.CAPTURE_WAIT_S
+    )
     log.holds = []
     assert bench.device_bargein_delay(log, paced=False) is None
 

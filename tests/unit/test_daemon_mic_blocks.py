@@ -18,9 +18,11 @@ class FakeSource:
         self.handover_blocks = 1
         self.handover_level_dbfs = -99.0
         self.blocks_ms: list[int] = []
+        self.prompt: list[bool] = []
 
-    def follow_block_ms(self, block_ms: int) -> None:
+    def follow_block_ms(self, block_ms: int, *, prompt: bool = False) -> None:
         self.blocks_ms.append(block_ms)
+        self.prompt.append(prompt)
 
 
 def _pipeline(busy: bool) -> Any:
@@ -38,6 +40,8 @@ def test_busy_pipeline_asks_for_20_ms_blocks_and_idle_for_60() -> None:
     devices.pipeline = _pipeline(busy=False)  # the turn ended (StateChanged): at once
     devices._mic_now()
     assert source.blocks_ms[-1] == MIC_BLOCK_MS == 60 and BUSY_MIC_BLOCK_MS == 20
+    # Busy: each block handed over as soon as it is whole; idle: at the reader's own pace.
+    assert source.prompt == [False, True, False]
 
 
 class ResizableStream:
@@ -46,7 +50,7 @@ class ResizableStream:
     def __init__(self, **kwargs: Any) -> None:
         self.kwargs, self.frames_asked = kwargs, []  # type: ignore[var-annotated]
 
-    def set_block_frames(self, frames: int) -> None:
+    def set_block_frames(self, frames: int, *, prompt: bool = False) -> None:
         self.frames_asked.append(frames)
 
     def start_stream(self) -> None: ...
