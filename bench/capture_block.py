@@ -249,7 +249,9 @@ def capture(trees: dict[str, Path], sinks: Any, seconds: float, tmp: Path) -> di
     return out
 
 
-def idle(trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float) -> dict[str, Any]:
+def idle(
+    trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float, fixed: bool = True
+) -> dict[str, Any]:
     import bench_footprint as bf
     import rig
 
@@ -260,7 +262,8 @@ def idle(trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float) -
         tmp = Path(tmp_name)
         index = rig.demo_index(tmp)
         runs = [(name, tree, []) for name, tree in trees.items()]
-        runs.append(("branch fixed 20 ms", trees["branch"], ["-c", FIXED_20]))
+        if fixed:
+            runs.append(("branch fixed 20 ms", trees["branch"], ["-c", FIXED_20]))
         try:
             for name, tree, head in runs:
                 notify = rig.NotifySocket(tmp)
@@ -323,6 +326,7 @@ def main() -> int:
     p.add_argument("--window-s", type=float, default=120.0)
     p.add_argument("--skip-idle", action="store_true")
     p.add_argument("--branch-first", action="store_true", help="start this tree first")
+    p.add_argument("--skip-fixed", action="store_true", help="no 'branch fixed 20 ms' idle run")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args()
     trees = {n: Path(t).resolve() for n, t in (s.split("=", 1) for s in args.peer)}
@@ -377,7 +381,9 @@ def main() -> int:
                 if all("busy" in r[name] for r in runs)
             }
         if not args.skip_idle:
-            record["idle"] = idle(trees, sinks, args.warmup_s, args.window_s)
+            record["idle"] = idle(
+                trees, sinks, args.warmup_s, args.window_s, fixed=not args.skip_fixed
+            )
     finally:
         feeder.stop()
         rig.stop(pacat)
