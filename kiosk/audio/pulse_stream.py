@@ -53,13 +53,15 @@ PLAYBACK_BLOCKS = 5
 _INPUT_OVERFLOW = 0x2  # paInputOverflow, as the PortAudio callback's status
 _OUTPUT_UNDERFLOW = 0x4  # paOutputUnderflow
 _DEFAULT = PulseDevice("default", "the server's default", "both", 2, 48000)
-# A prompt recording (set_block_frames(prompt=True): a turn or answer in progress) wakes this
-# long before its next block is due, then looks every PROMPT_POLL_S until the block is whole:
-# a frame then waits ~1 ms for the reader instead of the reader's phase against the server's
-# pushes (a fixed pace: ~16 ms of 20 on a null sink, bench/capture_block).
-PROMPT_EARLY_S = 0.002
+# A prompt recording (set_block_frames(prompt=True): a turn or answer in progress) wakes when
+# its next block is due, and when it is not whole yet looks every PROMPT_POLL_S (for at most
+# PROMPT_WINDOW_S) until it is; each time it was whole on waking, the next wake comes
+# PROMPT_CREEP_S earlier, so the reader keeps finding the moment the block comes. A frame then
+# waits ~1.6 ms for the reader instead of its phase against the server's pushes (a fixed pace:
+# ~13-17 ms of 20 on a null sink, bench/capture_block), for ~1.2 takes per block (ad hoc).
 PROMPT_POLL_S = 0.001
-PROMPT_WINDOW_S = 0.006  # ... for at most this long (then: when the rest should be here)
+PROMPT_CREEP_S = 0.0005
+PROMPT_WINDOW_S = 0.006
 
 StreamCallback = Callable[[bytes | None, int, Any, int], tuple[bytes | None, int]]
 
@@ -221,11 +223,9 @@ class PulseStream:
         rather than ``stop.wait``: an Event's timed wait runs a Condition's Python each
         block; closing waits for the current sleep instead (at most one block).
 
-        Prompt (:meth:`set_block_frames`): the reader wakes just before the next block is due
-        and looks again every ``PROMPT_POLL_S`` until it is whole, so a block is handed over
-        within ~1 ms of its last sample reaching us. When it is, the next one is due a block
-        later (less what is already pending); when it was whole on waking, the reader woke
-        late and comes back earlier next time, until it sees a block come."""
+        Prompt (:meth:`set_block_frames`): the reader wakes when the next block is due and,
+        if it is not whole yet, looks again every ``PROMPT_POLL_S`` until it is, so a block is
+        handed over within ~1 ms of its last sample reaching us (:meth:`_wait_for_block`)."""
         pending = self._pending
         next_s = time.monotonic()
         due_s: float | None = None  # prompt: when the next whole block should be here
@@ -235,7 +235,7 @@ class PulseStream:
             block_s = frames / self._rate_hz
             prompt = self._prompt
             if prompt and due_s is not None:
-                next_s = due_s - PROMPT_EARLY_S
+                next_s = due_s
             elif due_s is not None:  # no longer prompt: the plain pace from now
                 next_s, due_s = time.monotonic() + block_s, None
             else:
@@ -250,7 +250,7 @@ class PulseStream:
             try:
                 self._take_recorded()
                 if prompt:
-                    due_s = self._wait_for_block(block, stop)
+                    due_s = self._wait_for_block(block, next_s, stop)
             except OSError:
                 return  # closed under us
             while len(pending) >= block and not self._failed and not stop.is_set():
@@ -259,9 +259,14 @@ class PulseStream:
                 status, self._status = self._status, 0
                 self._call(pcm, frames, status)
 
-    def _wait_for_block(self, block: int, stop: threading.Event) -> float:
-        """Prompt reading: take what comes every ``PROMPT_POLL_S`` until a whole block is
-        pending (for at most ``PROMPT_WINDOW_S``); when the next block is due."""
+    def _wait_for_block(self, block: int, woke_s: float, stop: threading.Event) -> float:
+        """Prompt reading, having taken what came by ``woke_s`` (when the reader meant to
+        wake): take what comes every ``PROMPT_POLL_S`` until a whole block is pending (for at
+        most ``PROMPT_WINDOW_S``); when the next block is due. The server pushes at its own
+        pace, so blocks come a block apart whatever part of the next one is pending already
+        (a null sink's 10 ms pushes complete a 20 ms block mid-push). Seen coming within a
+        poll: a block later. Whole on waking: the reader may be late by up to a poll, so
+        ``PROMPT_CREEP_S`` before that, until it sees a block come again."""
         pending, polls = self._pending, 0
         give_up_s = time.monotonic() + PROMPT_WINDOW_S
         while len(pending) < block and time.monotonic() < give_up_s and not stop.is_set():
@@ -269,13 +274,12 @@ class PulseStream:
             self._take_recorded()
             polls += 1
         now = time.monotonic()
-        byte_s = 1.0 / (self._frame_bytes * self._rate_hz)
+        block_s = block / (self._frame_bytes * self._rate_hz)
         if len(pending) < block:  # late (or nothing comes): when the rest should be here
-            return now + (block - len(pending)) * byte_s + PROMPT_EARLY_S
-        after_s = (block - len(pending) % block) * byte_s  # the next, less what is pending
+            return now + (block - len(pending)) / block * block_s
         if polls:
-            return now + after_s  # seen within a poll of coming
-        return now + after_s - 2 * PROMPT_EARLY_S  # whole on waking: woke late, come earlier
+            return now + block_s
+        return max(woke_s, now - PROMPT_WINDOW_S) + block_s - PROMPT_CREEP_S
 
     def set_block_frames(self, frames: int, *, prompt: bool = False) -> None:
         """A recording: call back with blocks of ``frames`` from the reader's next wake-up
