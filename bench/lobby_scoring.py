@@ -126,17 +126,19 @@ def bargein_delay(log: RunLog, paced: bool) -> float | None:
 DEVICE_BLOCK_S = 0.06
 # Measured on a real PulseAudio stream (private null sinks), the default backend where a sound
 # server answers. The capture side: a busy frame's wait from its last sample reaching a client
-# to the daemon's hand-over, means (bench/capture_block.py,
-# capture-block-dev11-2026-12-04-1.json): the reader at its own 20 ms pace (blk10's code) left
-# ~16 ms; prompt reading (dev11, PulseStream.set_block_frames(prompt=True)) ~0.
-CAPTURE_WAIT_PACED_S = 0.0161
-CAPTURE_WAIT_PROMPT_S = 0.0002
+# to the daemon's hand-over, mean over runs (bench/capture_block.py,
+# capture-block-dev11-2026-12-04-{1,2}.json): the reader at its own 20 ms pace (main 659a98d,
+# blk10's code; 8 streams, 3.9-17.6 ms each by its phase) 14.6 ms; prompt reading (dev11,
+# PulseStream.set_block_frames(prompt=True); file 2, 2 streams) 0.7 ms.
+CAPTURE_WAIT_PACED_S = 0.0146
+CAPTURE_WAIT_PROMPT_S = 0.0007
 CAPTURE_WAIT_S = CAPTURE_WAIT_PACED_S
 # The speaker side: the pause call (PlaybackBuffer.hold: the sink drops what the server holds)
-# -> the last sample already queued leaving a sink that cannot rewind, mean
-# (bench/speaker_stop.py, speaker-stop-dev11-2026-12-04.json). This replaces the bench's own
-# speaker step (the next 20 ms read is silent): on the device the drop comes at once.
-SPEAKER_STOP_S = 0.0077
+# -> the last sample already queued leaving a sink that cannot rewind, mean over 80 pauses
+# (bench/speaker_stop.py, speaker-stop-dev11-2026-12-04.json: main 6.65, dev11 6.82 ms; p95
+# 10.0 / 9.4). This replaces the bench's own speaker step (the next 20 ms read is silent): on
+# the device the drop comes at once.
+SPEAKER_STOP_S = 0.0067
 try:
     from kiosk import daemon_devices as _devices
 

@@ -112,8 +112,9 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Against a reference client polling the same monitor every 1 ms (bench/capture_block's):
-    each busy frame's hand-over less the moment its last sample reached a client. Old code, a
-    reader at its own 20 ms pace: ~16 ms on average (its phase against the server's pushes)."""
+    each busy frame's hand-over less the moment its last sample reached a client, over three
+    streams (a reader's phase against the server's pushes is luck per stream). Old code, a
+    reader at its own 20 ms pace: 13-17 ms on average in most streams, 0.3-4 in a lucky one."""
     import subprocess
     import sys
     from pathlib import Path
@@ -126,34 +127,39 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
     pacat = subprocess.Popen(sinks.play_command(), stdin=subprocess.PIPE)
     feeder = rig.PacedWriter(pacat.stdin, rig.pink_noise(30)).start()
     monkeypatch.setenv("PULSE_SOURCE", f"{sinks.mic}.monitor")
-    got, audio = HandOvers(), []
-
-    def on_frames(frames: list[bytes]) -> None:
-        audio.extend(frames)
-        got(frames)
-
-    source = PyAudioSource(
-        "", rate_hz=16000, frame_ms=20, block_ms=MIC_BLOCK_MS, on_frames=on_frames,
-        pyaudio_factory=open_pulse,
-    )  # fmt: skip
-    devices = DaemonDevices()
-    devices._source = source
-    ref = Reference(f"{sinks.mic}.monitor")
+    means = []
     try:
-        with source:
-            time.sleep(1.5)
-            devices._mic_follow(_pipeline(busy=True))  # type: ignore[arg-type]
-            time.sleep(0.6)  # the new block, and the reader finding the pushes' phase
-            start = got.mark()
-            time.sleep(4.0)
-            end = got.mark()
+        for _ in range(3):
+            got, audio = HandOvers(), []
+
+            def on_frames(frames: list[bytes], got: HandOvers = got, audio: list = audio) -> None:
+                audio.extend(frames)
+                got(frames)
+
+            source = PyAudioSource(
+                "", rate_hz=16000, frame_ms=20, block_ms=MIC_BLOCK_MS, on_frames=on_frames,
+                pyaudio_factory=open_pulse,
+            )  # fmt: skip
+            devices = DaemonDevices()
+            devices._source = source
+            ref = Reference(f"{sinks.mic}.monitor")
+            try:
+                with source:
+                    time.sleep(1.0)
+                    devices._mic_follow(_pipeline(busy=True))  # type: ignore[arg-type]
+                    time.sleep(0.6)  # the new block, and the reader finding the pushes' phase
+                    start = got.mark()
+                    time.sleep(2.0)
+                    end = got.mark()
+            finally:
+                ref.close()
+            offset, score = line_up(bytes(ref.pcm), b"".join(audio))
+            assert score > 0.9, f"the reference and the microphone do not line up ({score:.2f})"
+            waits = waits_ms([list(r) for r in got.rows], start, end, ref, offset)
+            assert waits["frames_per_handover"] == [1]
+            means.append(waits["wait_mean_ms"])
     finally:
-        ref.close()
         feeder.stop()
         rig.stop(pacat)
         sinks.close()
-    offset, score = line_up(bytes(ref.pcm), b"".join(audio))
-    assert score > 0.9, f"the reference and the microphone do not line up ({score:.2f})"
-    waits = waits_ms([list(r) for r in got.rows], start, end, ref, offset)
-    assert waits["frames_per_handover"] == [1]
-    assert waits["wait_mean_ms"] <= 5.0, f"busy frames wait {waits}"
+    assert sum(means) / len(means) <= 5.0, f"busy frames wait {means} ms on average per stream"
