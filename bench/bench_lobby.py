@@ -265,11 +265,10 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
             m: [_ms(pct(delays(at12(m), "device_delay_s"), q)) for q in (95, 50)]
             for m in modes if at12(m) and "device_delay_s" in at12(m)[0]
         },
+        # ... on the default PulseAudio path (the server converts the rate: no block hold)
+        "bargein_device_pulse_ms": _parts_pct(at12, modes, "pulse_s"),
         # ... by the model before (blk10's: the block and a 20 ms speaker step, no reader wait)
-        "bargein_device_blk10_model_ms": {
-            m: [_ms(pct([r["device_parts"]["blk10_model_s"] for r in at12(m) if r.get("device_parts")], q)) for q in (95, 50)]
-            for m in modes if at12(m) and at12(m)[0].get("device_parts")
-        },
+        "bargein_device_blk10_model_ms": _parts_pct(at12, modes, "blk10_model_s"),
         "peer_modes": {  # -12 dB barge-in p95 / p50 / n and self-interruptions (all levels)
             m: [*(_ms(pct(delays(at12(m)), q)) for q in (95, 50)), len(at12(m)), sum(by_mode[m].values())]
             for m, *_ in PEER_MODES if m in by_mode
@@ -317,6 +316,16 @@ def run(
             json.dumps(raw[split], default=str)
         )
     return scored(raw, paced, config)
+
+
+def _parts_pct(at12: Any, modes: Any, key: str) -> dict[str, list[int | None]]:
+    """-12 dB barge-in p95 / p50 per mode of one of ``lobby_scoring.device_parts``."""
+    out = {}
+    for m in modes:
+        rows = [r["device_parts"] for r in at12(m) if r.get("device_parts")]
+        if rows and key in rows[0]:
+            out[m] = [_ms(pct([p[key] for p in rows], q)) for q in (95, 50)]
+    return out
 
 
 def scored(raw: dict[str, Any], paced: bool, config: Path | None = None) -> dict[str, Any]:

@@ -165,12 +165,17 @@ def capture_hold_s(log: RunLog, n: int, block_s: float = DEVICE_BLOCK_S) -> floa
 
 
 def device_parts(log: RunLog, paced: bool) -> dict[str, float] | None:
-    """:func:`bargein_delay` on a PulseAudio device, by part: ``frames`` the visitor's onset
-    to the deciding frame's end (the bench's clock); ``capture`` that frame's wait for its
-    device block (:func:`capture_hold_s`) and the reader (``CAPTURE_WAIT_S``, measured);
-    ``speaker`` the pause -> the last queued sample out (``SPEAKER_STOP_S``, measured).
-    ``delay_s`` is their sum; ``blk10_model_s`` the model before (the block and a 20 ms speaker
-    step, no reader wait), for comparison with earlier results."""
+    """:func:`bargein_delay` on a device, by part: ``frames`` the visitor's onset to the
+    deciding frame's end (the bench's clock); ``capture`` that frame's wait for its device
+    block (:func:`capture_hold_s`: the kiosk's capture resampler's hold, to a block's end) and
+    the reader (``CAPTURE_WAIT_S``, measured); ``speaker`` the pause -> the last queued sample
+    out (``SPEAKER_STOP_S``, measured). ``delay_s`` is their sum: a device format the kiosk
+    resamples itself (``audio.capture_rate_hz`` set) with 20 ms busy blocks. ``pulse_s``: the
+    default PulseAudio path, where the server converts the rate and the kiosk reads 16 kHz, so
+    its 20 ms blocks end with the frames and the measured wait is the whole capture side.
+    Neither counts the sound server's own capture latency (its source's period) nor the
+    pipeline's CPU per frame. ``blk10_model_s``: the model before (the block and a 20 ms
+    speaker step, no reader wait), for comparison with earlier results."""
     n, delay = bargein_frame(log), bargein_delay(log, paced)
     if n is None or delay is None:
         return None
@@ -181,6 +186,7 @@ def device_parts(log: RunLog, paced: bool) -> dict[str, float] | None:
         "capture_s": block + CAPTURE_WAIT_S,
         "speaker_s": SPEAKER_STOP_S,
         "delay_s": frames + block + CAPTURE_WAIT_S + SPEAKER_STOP_S,
+        "pulse_s": frames + CAPTURE_WAIT_S + SPEAKER_STOP_S,
         "blk10_model_s": delay + block,
     }
 

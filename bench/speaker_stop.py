@@ -94,7 +94,9 @@ with sink:
                 time.sleep(0.0005)
         with conn.locked():
             info = lib.pa_stream_get_timing_info(stream._stream)
-            return (info.contents.sink_usec / 1e6, info.contents.configured_sink_usec / 1e6) if info else (None, None)
+            if not info:
+                return None, None
+            return info.contents.sink_usec / 1e6, info.contents.configured_sink_usec / 1e6
     feed_until = time.monotonic() + seconds
     cpu0, t0, calls0 = time.process_time(), time.monotonic(), sink.callbacks
     while len(rows) < pauses:
@@ -127,7 +129,8 @@ def stops_ms(ref: Any, rows: list[dict[str, Any]], quiet: int = 300) -> list[flo
     for row in rows:
         # Samples that reached the reference from 100 ms before the pause to 250 ms after it.
         i0 = ref.counts[max(0, bisect.bisect_left(ref.times, row["t_hold"] - 0.1) - 1)]
-        i1 = ref.counts[min(len(ref.counts) - 1, bisect.bisect_left(ref.times, row["t_hold"] + 0.25))]
+        j = bisect.bisect_left(ref.times, row["t_hold"] + 0.25)
+        i1 = ref.counts[min(len(ref.counts) - 1, j)]
         inside = loud[(loud >= i0) & (loud < i1)]
         if inside.size == 0 or inside[-1] >= i1 - 1600:
             out.append(None)  # no silence after it within the window

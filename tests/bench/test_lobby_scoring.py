@@ -110,14 +110,15 @@ def test_device_barge_in_delay_adds_the_capture_path_and_the_measured_speaker_st
         "capture_s": pytest.approx(0.04 + scoring.CAPTURE_WAIT_S),
         "speaker_s": scoring.SPEAKER_STOP_S,
         "delay_s": pytest.approx(0.14 + scoring.CAPTURE_WAIT_S + scoring.SPEAKER_STOP_S),
+        # The default PulseAudio path: 16 kHz from the server, blocks end with the frames.
+        "pulse_s": pytest.approx(0.10 + scoring.CAPTURE_WAIT_S + scoring.SPEAKER_STOP_S),
         "blk10_model_s": pytest.approx(0.16),
     }
     assert bench.device_bargein_delay(log, paced=False) == parts["delay_s"]
     assert scoring.capture_hold_s(log, frame(5.1), block_s=0.06) == pytest.approx(0.06)
     log.frame_in_s[frame(5.1)] = 5.14  # a block's end, exactly: no wait for the next
-    assert bench.device_parts(log, paced=False)["capture_s"] == pytest.approx(  # type: ignore[index]
-        0.04 + scoring.CAPTURE_WAIT_S
-    )
+    parts = bench.device_parts(log, paced=False)
+    assert parts is not None and parts["capture_s"] == pytest.approx(0.04 + scoring.CAPTURE_WAIT_S)
     log.holds = []
     assert bench.device_bargein_delay(log, paced=False) is None
 

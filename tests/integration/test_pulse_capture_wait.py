@@ -114,7 +114,7 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
     """Against a reference client polling the same monitor every 1 ms (bench/capture_block's):
     each busy frame's hand-over less the moment its last sample reached a client, over three
     streams (a reader's phase against the server's pushes is luck per stream). Old code, a
-    reader at its own 20 ms pace: 13-17 ms on average in most streams, 0.3-4 in a lucky one."""
+    reader at its own 20 ms pace: 14-18 ms (median) in most streams, ~0-4 in a lucky one."""
     import subprocess
     import sys
     from pathlib import Path
@@ -127,7 +127,7 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
     pacat = subprocess.Popen(sinks.play_command(), stdin=subprocess.PIPE)
     feeder = rig.PacedWriter(pacat.stdin, rig.pink_noise(30)).start()
     monkeypatch.setenv("PULSE_SOURCE", f"{sinks.mic}.monitor")
-    means = []
+    medians = []
     try:
         for _ in range(3):
             got, audio = HandOvers(), []
@@ -157,9 +157,9 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
             assert score > 0.9, f"the reference and the microphone do not line up ({score:.2f})"
             waits = waits_ms([list(r) for r in got.rows], start, end, ref, offset)
             assert waits["frames_per_handover"] == [1]
-            means.append(waits["wait_mean_ms"])
+            medians.append(waits["wait_p50_ms"])  # one frame late under load moves no median
     finally:
         feeder.stop()
         rig.stop(pacat)
         sinks.close()
-    assert sum(means) / len(means) <= 5.0, f"busy frames wait {means} ms on average per stream"
+    assert sum(medians) / len(medians) <= 5.0, f"busy frames wait {medians} ms (median per stream)"
