@@ -9,6 +9,7 @@ frame waited is the block's hold (the server's own latency, the same for every f
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from types import SimpleNamespace
