@@ -34,7 +34,8 @@ MIC_BLOCK_MS = 60
 # did while the answer played. The idle room keeps the 60 ms blocks' fewer wake-ups.
 BUSY_MIC_BLOCK_MS = 20
 # ... handed over as soon as each is whole (PulseStream's prompt reading): at its own pace the
-# reader's phase against the server's pushes left a frame ~16 ms waiting (bench/capture_block).
+# reader's phase against the server's pushes left a frame 14.6 ms waiting on average, now ~1
+# (bench/capture_block.py, capture-block-dev11-2026-12-04-{1,2}).
 # While the kiosk has nothing to react to (KioskPipeline.quiet: IDLE, nothing playing, no
 # loud voiced frame), one hand-over gathers up to this many blocks (480 ms): a quiet room's
 # event loop then wakes ~2 times a second instead of ~17. A block with a frame loud enough

@@ -57,8 +57,9 @@ _DEFAULT = PulseDevice("default", "the server's default", "both", 2, 48000)
 # its next block is due, and when it is not whole yet looks every PROMPT_POLL_S (for at most
 # PROMPT_WINDOW_S) until it is; each time it was whole on waking, the next wake comes
 # PROMPT_CREEP_S earlier, so the reader keeps finding the moment the block comes. A frame then
-# waits ~1.6 ms for the reader instead of its phase against the server's pushes (a fixed pace:
-# ~13-17 ms of 20 on a null sink, bench/capture_block), for ~1.2 takes per block (ad hoc).
+# waits ~1 ms for the reader (0.6-0.8 ms mean, capture-block-dev11-2026-12-04-2) instead of
+# its phase against the server's pushes (a fixed pace: 14.6 ms mean of 20 on a null sink), for
+# ~1.2 takes per block (ad hoc).
 PROMPT_POLL_S = 0.001
 PROMPT_CREEP_S = 0.0005
 PROMPT_WINDOW_S = 0.006
