@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -110,7 +111,7 @@ def test_while_busy_a_frame_waits_for_no_block_and_idle_keeps_60_ms_blocks() -> 
 
 
 def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Against a reference client polling the same monitor every 1 ms (bench/capture_block's):
     each busy frame's hand-over less the moment its last sample reached a client, over three
@@ -118,13 +119,16 @@ def test_while_busy_a_frame_is_handed_over_as_soon_as_its_last_sample_reaches_us
     reader at its own 20 ms pace: 14-18 ms (median) in most streams, ~0-4 in a lucky one."""
     import subprocess
     import sys
-    from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
     import rig
     from capture_block import Reference, line_up, waits_ms
 
-    sinks = rig.NullSinks(f"wait{os.getpid()}").open()  # holds the PulseAudio tests' lock
+    sinks = rig.NullSinks(f"wait{os.getpid()}")
+    # This test holds the PulseAudio tests' lock already (tests/conftest.py): a second flock of
+    # that file, on another descriptor, would wait for ourselves.
+    sinks.LOCK = tmp_path / "null-sinks.lock"  # type: ignore[misc]
+    sinks.open()
     pacat = subprocess.Popen(sinks.play_command(), stdin=subprocess.PIPE)
     feeder = rig.PacedWriter(pacat.stdin, rig.pink_noise(30)).start()
     monkeypatch.setenv("PULSE_SOURCE", f"{sinks.mic}.monitor")
