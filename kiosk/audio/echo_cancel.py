@@ -23,7 +23,6 @@ Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio ca
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import time
@@ -34,6 +33,14 @@ import numpy as np
 
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue, PitchLevels
+from kiosk.audio.linear_levels import (  # noqa: F401 (the level functions re-exported)
+    HIGH_BAND_HZ,
+    HighBandLevels,
+    frame_samples,
+    high_band_levels_db,
+    linear_levels_dbfs,
+    linear_levels_from,
+)
 from kiosk.audio.resample import Resampler
 from kiosk.core.endpointing import frame_dbfs
 
@@ -78,44 +85,6 @@ LINEAR_PITCH_LAG_TOLERANCE = 2
 # -20 dB: 320 Hz of one at ~127; s261 mix 074's later answer at 7.88 s, -6 dB: 471 Hz of one at
 # ~151; all three paused the answer. kiosk.audio.echo_pitch._harmonic_levels)
 LINEAR_PITCH_HARMONICS = True
-# Once trusted, the linear output's and the echo estimate's levels over this band are measured
-# too (Hz; kiosk.core.echo_guard.HighBandCue: a visitor's first unvoiced consonant).
-HIGH_BAND_HZ = (3000, 8000)
-
-
-def linear_levels_dbfs(mic: bytes, linear: bytes) -> tuple[float, float, float]:
-    """(the linear filter's output, its echo estimate = ``mic`` minus that output, ``mic``) in
-    dBFS. A second voice is in the output but not in the estimate: while the filter holds the
-    echo well, the output rises to the estimate's level or over it only in double talk (or
-    where the filter all but stopped cancelling: then the microphone is no louder than usual)."""
-    m = np.frombuffer(mic, dtype="<i2").astype(np.float32)
-    out = np.frombuffer(linear, dtype="<i2").astype(np.float32)
-    est = m - out
-    full = 32768.0**2 * max(1, m.size)
-    levels = (float(np.dot(out, out)), float(np.dot(est, est)), float(np.dot(m, m)))
-    return tuple(10 * math.log10(x / full) if x > 0 else -math.inf for x in levels)  # type: ignore[return-value]
-
-
-def high_band_levels_db(mic: bytes, linear: bytes) -> tuple[float, float]:
-    """(the linear filter's output, its echo estimate) over ``HIGH_BAND_HZ`` in dB re full scale
-    (Hann-windowed power spectrum of the frame)."""
-    m = np.frombuffer(mic, dtype="<i2").astype(np.float32)
-    out = np.frombuffer(linear, dtype="<i2").astype(np.float32)
-    window, band, full = _high_band(m.size)
-    spectra = np.fft.rfft(np.stack((out, m)) * window)[:, band]
-    spectra[1] -= spectra[0]  # the estimate's: the microphone's less the output's
-    power = np.sum(spectra.real**2 + spectra.imag**2, axis=1) / full
-    levels = [10 * math.log10(x) if x > 0 else -math.inf for x in power]
-    return levels[0], levels[1]
-
-
-@functools.lru_cache(maxsize=4)
-def _high_band(n: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(window, the band's bins, full scale's power over them) for ``n``-sample frames."""
-    window = np.hanning(n).astype(np.float32)
-    bins = np.fft.rfftfreq(n, 1 / RATE_HZ)
-    band = (bins >= HIGH_BAND_HZ[0]) & (bins <= HIGH_BAND_HZ[1])
-    return window, band, 32768.0**2 * float(np.dot(window, window)) * n / 2
 
 
 class EchoReference:
@@ -230,15 +199,16 @@ class EchoCanceller:
     frames that went through the filter (the rest passed untouched).
 
     Until the guard trusts the filter (set :attr:`pitch_wanted`), each cleaned frame at
-    ``pitch_min_dbfs`` or louder is also measured for a pitch of its own
-    (:attr:`frame_pitch`, :class:`kiosk.audio.echo_pitch.PitchCue` against the reference the
+    ``pitch_min_dbfs`` or louder can also be measured for a pitch of its own (on demand:
+    :attr:`frame_pitch`, :class:`kiosk.audio.echo_pitch.PitchCue` against the reference the
     filter was given): a visitor's voice repeats at her pitch period, what is left of the
     echo where the answer does, so she is heard before the echo return is learned. Once it is
     trusted, the linear output's pitch can be measured instead (:attr:`linear_pitch`, frames at
     ``linear_pitch_min_dbfs`` or louder, on demand): SpeexDSP's filter now and then falls
     10-20 dB behind the echo for a few frames (a sustained vowel, a transition), and what it
     leaves then is the answer's own voice, repeating where the answer does. Trusted, the linear
-    output's and the echo estimate's levels over 3 kHz are measured too (:attr:`linear_high_levels`).
+    output's and the echo estimate's levels over 3 kHz are measured too, each when first read
+    (:attr:`linear_high_levels`). Measures the endpointer asks for count in ``cpu_s`` too.
     """
 
     # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
@@ -288,10 +258,13 @@ class EchoCanceller:
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.
         self.linear_levels: tuple[float, float, float] | None = None
-        # Trusted (pitch not wanted): (linear output, echo estimate) over HIGH_BAND_HZ.
-        self.linear_high_levels: tuple[float, float] | None = None
-        # (cleaned frame, reference) periodicity at the cleaned frame's pitch period; None when
-        # not measured (too quiet, nothing played, or not wanted).
+        # Trusted (pitch not wanted): (linear output, echo estimate) over HIGH_BAND_HZ, each
+        # measured when first read (kiosk.audio.linear_levels.HighBandLevels).
+        self.linear_high_levels: HighBandLevels | None = None
+        # Until trusted (pitch wanted): a function returning (cleaned frame, reference)
+        # periodicity at the cleaned frame's pitch period, measured when first called (the
+        # guard asks only for a frame under its bar and over the onset level); None when not
+        # to be measured (too quiet, too early, nothing played, or not wanted).
         # One cue serves both (the cleaned output's until trusted, the linear output's after):
         # it keeps the reference's recent windows, which both compare with.
         self._pitch_min_dbfs, self._linear_pitch_min_dbfs = pitch_min_dbfs, linear_pitch_min_dbfs
@@ -299,7 +272,7 @@ class EchoCanceller:
         self._pitch = PitchCue(self.frame_samples, least) if self.judges_output_pitch else None
         self.pitch_wanted = True
         self._played_frames = 0  # frames of this playback stretch with a reference
-        self.frame_pitch: PitchLevels | None = None
+        self.frame_pitch: Callable[[], PitchLevels] | None = None
         # Trusted (pitch not wanted): a function returning (linear output, reference)
         # periodicity at the linear output's pitch period, measured when first called (only
         # the frames whose decision it can change need it: most frames behind a trusted filter
@@ -371,9 +344,10 @@ class EchoCanceller:
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
         linear = getattr(self._filter, "linear_output", None)
         if linear:
-            self.linear_levels = linear_levels_dbfs(frame, linear)
-            if not self.pitch_wanted:
-                self.linear_high_levels = high_band_levels_db(frame, linear)
+            mic, out_samples = frame_samples(frame), frame_samples(linear)  # (converted once)
+            self.linear_levels = linear_levels_from(mic, out_samples)
+            if not self.pitch_wanted:  # (measured when read: the endpointer's cue reads them)
+                self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
@@ -392,14 +366,15 @@ class EchoCanceller:
 
     def _measure_pitch(self, out: bytes, linear: bytes | None, ref: bytes) -> None:
         """:attr:`frame_pitch` of the cleaned frame while :attr:`pitch_wanted` (from
-        ``PITCH_AFTER_MS`` into the stretch), else :attr:`linear_pitch` of the linear output
-        (measured if asked for); a frame too quiet (or too early) only adds the reference to
+        ``PITCH_AFTER_MS`` into the stretch), else :attr:`linear_pitch` of the linear output,
+        each measured if asked for; a frame too quiet (or too early) only adds the reference to
         the cue's history."""
         assert self._pitch is not None
         if self.pitch_wanted:
             level = frame_dbfs(out)
             judged = self._played_frames * self.frame_ms >= PITCH_AFTER_MS and level >= self._pitch_min_dbfs
-            self.frame_pitch = self._pitch.pair(out, ref, level if judged else -math.inf)
+            measure = self._pitch.pair_on_demand(out, ref, level if judged else -math.inf)
+            self.frame_pitch = None if measure is None else self._counted(measure)
             return
         signal = linear or out  # (a filter that does not tell its linear output: the cleaned one)
         level = frame_dbfs(signal)
@@ -414,14 +389,18 @@ class EchoCanceller:
         """``measure``, its CPU time added to :attr:`cpu_s` (it runs when the endpointer asks,
         after :meth:`process` returned)."""
 
-        def linear_pitch() -> PitchLevels:
+        def pitch() -> PitchLevels:
             started = time.process_time()
             try:
                 return measure()
             finally:
-                self.cpu_s += time.process_time() - started
+                self._spent(time.process_time() - started)
 
-        return linear_pitch
+        return pitch
+
+    def _spent(self, cpu_s: float) -> None:
+        """A measure the endpointer asked for after :meth:`process` returned took ``cpu_s``."""
+        self.cpu_s += cpu_s
 
     def close(self) -> None:
         close = getattr(self._filter, "close", None)

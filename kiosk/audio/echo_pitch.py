@@ -12,9 +12,10 @@ repeats where the reference does; a second voice, where it does not. The numbers
 as data (:meth:`kiosk.core.echo_guard.EchoGuard._loud_in_pitch` decides).
 
 Cost while the speaker plays: for a microphone frame loud enough to count, one batched rfft pair
-of 512 points (it and the reference windows not yet looked at); for a quieter one, a decimation;
-nothing idle. A caller that needs the levels of few frames asks for them on demand
-(:meth:`PitchCue.pair_on_demand`: the canceller's linear output once it is trusted).
+of 512 points (it and the reference windows not yet looked at); for a quieter one, keeping its
+reference frame (decimated only if a later frame compares with it); nothing idle. A caller that
+needs the levels of few frames asks for them on demand (:meth:`PitchCue.pair_on_demand`: the
+canceller's cleaned frame before it is trusted, its linear output after).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ class PitchCue:
     returns (the microphone's periodicity at its best period, the reference's best at that
     period over its recent windows), or None when the microphone frame is too quiet.
 
-    A reference window's periodicity is computed only once a loud microphone frame needs it
-    (with the microphone's, in one batch), and then kept: quiet frames cost a decimation."""
+    A reference window is decimated and its periodicity computed only once a loud microphone
+    frame needs it (with the microphone's, in one batch), and then kept: quiet frames cost
+    nothing but keeping the reference."""
 
     def __init__(
         self,
@@ -65,15 +67,15 @@ class PitchCue:
         n = 2 * self._half  # two frames: 40 ms at 20 ms frames (three periods at 80 Hz)
         self._fft = 1 << (n + LAG_MAX - 1).bit_length()  # no circular wrap up to LAG_MAX
         self._mic_prev: bytes | None = None
-        self._ref_prev = np.zeros(self._half)
-        # The recent reference windows (None: nothing played) and their periodicity once known.
-        self._refs: deque[list[np.ndarray | None]] = deque(maxlen=HISTORY_WINDOWS)
+        self._ref_prev: bytes | None = None  # (None: nothing before, zeros)
+        # The recent reference windows and their periodicity once known (_RefWindow).
+        self._refs: deque[_RefWindow] = deque(maxlen=HISTORY_WINDOWS)
         self.frames_measured = 0  # microphone frames whose periodicity was computed
 
     def restart(self) -> None:
         """A new playback stretch: nothing heard before counts."""
         self._mic_prev = None
-        self._ref_prev = np.zeros(self._half)
+        self._ref_prev = None
         self._refs.clear()
 
     def pair(
@@ -98,9 +100,8 @@ class PitchCue:
         caller that needs them in few frames saves the autocorrelations of the rest.
         ``harmonics``: the frame may be a harmonic of the reference without its fundamental
         (:func:`_harmonic_levels`: an echo canceller's output where its filter stalled)."""
-        r = _decimated(ref)
-        self._refs.append([np.concatenate([self._ref_prev, r]) if r.any() else None, None])
-        self._ref_prev = r
+        self._refs.append(_RefWindow(self._ref_prev, ref, self._half))  # (decimated if needed)
+        self._ref_prev = ref
         before, self._mic_prev = self._mic_prev, mic
         if mic_dbfs < self.min_mic_dbfs:
             return None
@@ -118,20 +119,20 @@ class PitchCue:
         self,
         before: bytes | None,
         mic: bytes,
-        refs: tuple[list[np.ndarray | None], ...],
+        refs: tuple[_RefWindow, ...],
         tolerance: int,
         harmonics: bool = False,
     ) -> PitchLevels:
         self.frames_measured += 1
         m = _decimated(before + mic) if before is not None else _decimated(bytes(len(mic)) + mic)
-        todo = [w for w in refs if w[0] is not None and w[1] is None]
-        windows = np.stack([m] + [w[0] for w in todo])  # type: ignore[misc]
+        todo = [w for w in refs if w.samples() is not None and w.periodicity is None]
+        windows = np.stack([m] + [w.samples() for w in todo])  # type: ignore[misc]
         ac = _normalized_autocorrelation(windows, self._fft)
         for w, a in zip(todo, ac[1:], strict=True):
-            w[1] = a
+            w.periodicity = a
         k = int(np.argmax(ac[0]))
         lo, hi = max(0, k - tolerance), k + tolerance + 1
-        known = [float(np.max(w[1][lo:hi])) for w in refs if w[1] is not None]
+        known = [float(np.max(w.periodicity[lo:hi])) for w in refs if w.periodicity is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half or
         # a third of the answer's period, where the reference does not: its periodicity at two
         # and three times the microphone's period counts too (``subharmonics``). (Fresh tuning
@@ -142,14 +143,14 @@ class PitchCue:
             at, within = times * (k + LAG_MIN) - LAG_MIN, times * tolerance
             if at - within < ac.shape[1]:
                 lo, hi = at - within, at + within + 1
-                known += [float(np.max(w[1][lo:hi])) for w in refs if w[1] is not None]
+                known += [float(np.max(w.periodicity[lo:hi])) for w in refs if w.periodicity is not None]
         if harmonics:
             known += _harmonic_levels(ac[0], k, refs, tolerance)
         return float(ac[0][k]), max(known, default=-1.0)
 
 
 def _harmonic_levels(
-    mic_ac: np.ndarray, k: int, refs: tuple[list[np.ndarray | None], ...], tolerance: int
+    mic_ac: np.ndarray, k: int, refs: tuple[_RefWindow, ...], tolerance: int
 ) -> list[float]:
     """Per reference window whose best period is at least twice the microphone's (``k``, an
     index into ``mic_ac``: a harmonic of it, or a pitch at least an octave higher), the lesser of
@@ -164,8 +165,9 @@ def _harmonic_levels(
     her own period's peak is that broad: tuning seeds 44 and 62 mix 086 and held-out s261 mix
     080, barge-ins 20-60 ms later.)"""
     levels = []
-    for window, periodicity in refs:
-        if window is None or periodicity is None:
+    for window in refs:
+        periodicity = window.periodicity  # (None: nothing played, or not computed)
+        if periodicity is None:
             continue
         r = int(np.argmax(periodicity))
         if 2 * (k + LAG_MIN) > r + LAG_MIN + 2 * tolerance:
@@ -173,6 +175,27 @@ def _harmonic_levels(
         lo, hi = max(0, r - tolerance), r + tolerance + 1
         levels.append(min(float(periodicity[r]), float(np.max(mic_ac[lo:hi]))))
     return levels
+
+
+class _RefWindow:
+    """One reference window: the frame before (None: zeros) and this frame's samples, decimated
+    and joined only when a measured frame compares with it (most frames are never measured);
+    :meth:`samples` is None when nothing played in this frame. ``periodicity``: its normalized
+    autocorrelation, once computed."""
+
+    __slots__ = ("_before", "_ref", "_half", "_samples", "periodicity")
+
+    def __init__(self, before: bytes | None, ref: bytes, half: int) -> None:
+        self._before, self._ref, self._half = before, ref, half
+        self._samples: np.ndarray | None | bool = False  # (False: not decimated yet)
+        self.periodicity: np.ndarray | None = None
+
+    def samples(self) -> np.ndarray | None:
+        if self._samples is False:
+            r = _decimated(self._ref)
+            before = np.zeros(self._half) if self._before is None else _decimated(self._before)
+            self._samples = np.concatenate([before, r]) if r.any() else None
+        return self._samples  # type: ignore[return-value]
 
 
 def _decimated(pcm: bytes) -> np.ndarray:

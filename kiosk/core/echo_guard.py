@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
@@ -118,15 +118,16 @@ class HighBandCue:
     :meth:`hear` it once."""
 
     def __init__(self) -> None:
-        # (linear output, echo estimate) dB over 3 kHz of this frame; None: not measured.
-        self.frame: tuple[float, float] | None = None
+        # (linear output, echo estimate) dB over 3 kHz of this frame; None: not measured. The
+        # canceller measures each when first read (an FFT): the estimate's is read last.
+        self.frame: Sequence[float] | None = None
         self._recent: deque[float] = deque(maxlen=CONSONANT_RECENT_FRAMES)
 
     def hear(self) -> bool:
         """This frame's level joins the recent ones; True if it is a consonant over the echo."""
         if self.frame is None:
             return False
-        linear, estimate = self.frame
+        linear = self.frame[0]
         recent = sorted(self._recent)
         self._recent.append(linear)
         if len(recent) < CONSONANT_MIN_FRAMES or not math.isfinite(linear):
@@ -134,7 +135,7 @@ class HighBandCue:
         half = len(recent) // 2
         median = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
         over_recent = linear - median >= CONSONANT_OVER_RECENT_DB
-        return over_recent and linear - estimate >= CONSONANT_OVER_ESTIMATE_DB
+        return over_recent and linear - self.frame[1] >= CONSONANT_OVER_ESTIMATE_DB
 
     def forget(self) -> None:
         self._recent.clear()
@@ -150,7 +151,7 @@ class EchoGuard:
     _echo_ref_dbfs: float
     bands: EchoBands
     _frame_bands: BandLevels | None
-    _frame_pitch: tuple[float, float] | None
+    _frame_pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None  # (mic, reference)
     _frame_linear: tuple[float, ...] | None
     _raw_returns: deque[float]
     # Trusted before this frame's echo was learned from: the frame in which the trust comes
@@ -422,5 +423,6 @@ class EchoGuard:
             return False
         if level < max(onset_level, self.settings.barge_in_min_level_dbfs):
             return False
-        mic, reference = self._frame_pitch
+        pitch = self._frame_pitch  # (the canceller's is measured when asked for: a function)
+        mic, reference = pitch() if callable(pitch) else pitch
         return mic >= PITCH_MIN and mic - reference >= PITCH_OVER_REFERENCE

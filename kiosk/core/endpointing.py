@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
@@ -105,7 +105,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         # Lined up (no AEC), the guard judges each band too (kiosk.core.echo_bands).
         self.bands = EchoBands(self._tail_decay_db)
         self._frame_bands: BandLevels | None = None
-        self._frame_pitch: tuple[float, float] | None = None  # (microphone, reference) periodicity
+        self._frame_pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None = None
         self._frame_linear: tuple[float, ...] | None = None  # AEC: (linear output, estimate, mic)
         self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
         self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
@@ -240,10 +240,10 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         far_end_dbfs: float | None = None,
         level_dbfs: float | None = None,
         bands: BandLevels | None = None,
-        pitch: tuple[float, float] | None = None,
+        pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None = None,
         linear: tuple[float, ...] | None = None,
         linear_pitch: Callable[[], tuple[float, float]] | None = None,
-        linear_high: tuple[float, float] | None = None,
+        linear_high: Sequence[float] | None = None,
     ) -> list[EndpointEvent]:
         """Feed one frame.
 
@@ -256,13 +256,13 @@ class Endpointer(BargeInSuspicion, EchoGuard):
             bands: (microphone, lined-up speaker) dBFS per band, when lined up (no AEC).
             pitch: (microphone, speaker) periodicity at the microphone's pitch period, while
                 the speaker plays (:class:`kiosk.audio.echo_pitch.PitchCue`; with AEC, of the
-                cleaned frame, counted only until the canceller is trusted).
+                cleaned frame, counted only until trusted: a function, measured when called).
             linear: with AEC, (linear output, echo estimate[, microphone]) dBFS of this frame
                 before residual suppression (``EchoCanceller.linear_levels``).
             linear_pitch: with a trusted AEC, a function returning (linear output, speaker)
                 periodicity at the linear output's pitch period, called only for a frame
                 whose decision it can change (``EchoCanceller.linear_pitch`` measures on demand).
-            linear_high: ``linear`` over 3 kHz, trusted (``EchoCanceller.linear_high_levels``).
+            linear_high: ``linear`` over 3 kHz, trusted (``EchoCanceller.linear_high_levels``: read lazily).
         """
         onset_level = self.onset_level_dbfs
         if self._tells_wake_level:

@@ -134,7 +134,7 @@ def test_the_canceller_measures_pitch_from_300_ms_of_playback_on_while_wanted():
         reference.played(answer[k * FRAME : (k + 1) * FRAME].tobytes())
         canceller.pitch_wanted = k < 20
         canceller.process(voice[k * FRAME : (k + 1) * FRAME].tobytes(), now[0])
-        seen.append(canceller.frame_pitch)
+        seen.append(None if canceller.frame_pitch is None else canceller.frame_pitch())
     first = PITCH_AFTER_MS // 20 - 1  # the frame that completes 300 ms of playback
     assert seen[:first] == [None] * first  # a cold filter's first output: not judged
     for mic, ref in seen[first:20]:
