@@ -342,12 +342,8 @@ def main() -> int:
         return 1
     started = time.monotonic()
     record: dict[str, Any] = {
-        "bench": "capture_block",
-        "commit": bench_run.git_commit(),
-        "commit_subject": bench_run._git("log", "-1", "--format=%s")[:200],
+        **bench_run.trees_record("capture_block", trees),
         "trees": {n: str(t) for n, t in trees.items()},  # in start order
-        "tree_commits": {n: bench_run.git_commit(t) or str(t) for n, t in trees.items()},
-        "machine": bench_run.machine(),
         "audio": "16 kHz pink noise, -54 dBFS RMS, paced 20 ms, into a private null sink",
     }
     sinks = NullSinks(f"blk{os.getpid()}").open()

@@ -109,6 +109,18 @@ def git_commit(root: Path = ROOT) -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+
+def trees_record(bench: str, trees: dict[str, Path]) -> dict[str, Any]:
+    """The head of a results record comparing kiosk trees run side by side: this checkout's
+    commit and subject, each tree's commit (or its path), and the machine."""
+    return {
+        "bench": bench,
+        "commit": git_commit(),
+        "commit_subject": _git("log", "-1", "--format=%s")[:200],
+        "tree_commits": {n: git_commit(t) or str(t) for n, t in trees.items()},
+        "machine": machine(),
+    }
+
 def save(
     name: str,
     rows: list[dict[str, Any]],

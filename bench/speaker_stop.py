@@ -236,12 +236,8 @@ def main() -> int:
         return 1
     started = time.monotonic()
     record: dict[str, Any] = {
-        "bench": "speaker_stop",
-        "commit": bench_run.git_commit(),
-        "commit_subject": bench_run._git("log", "-1", "--format=%s")[:200],
+        **bench_run.trees_record("speaker_stop", {n: t for n, (t, _) in runs.items()}),
         "runs": {n: {"tree": str(t), "variant": v} for n, (t, v) in runs.items()},
-        "tree_commits": {n: bench_run.git_commit(t) or str(t) for n, (t, _) in runs.items()},
-        "machine": bench_run.machine(),
         "sink": "private module-null-sink norewinds=1 (rig.NullSinks)",
         "tone": "1 kHz, -20 dBFS, 24 kHz mono answer audio",
     }
