@@ -13,7 +13,8 @@ PipeWire's pulse server alike (the same protocol).
 
 Threading: a threaded connection runs libpulse's own main-loop thread, which calls back
 with the loop's lock held; every other call into libpulse must hold that lock
-(:meth:`PulseConnection.locked`). The lock is recursive, so a callback may call in again.
+(:meth:`PulseConnection.locked`). A callback may call in again: on the loop's thread
+:meth:`PulseConnection.locked` does not take the loop's lock again (libpulse aborts if it does).
 ctypes releases the GIL around each C call, so a Python thread waiting for the lock never
 blocks the callback that holds it. A polled connection (``threaded=False``) has no thread:
 whoever holds its lock dispatches what the server sent (:meth:`PulseConnection.pump`), and
@@ -99,6 +100,7 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "pa_threaded_mainloop_free": (None, [c_void_p]),
     "pa_threaded_mainloop_lock": (None, [c_void_p]),
     "pa_threaded_mainloop_unlock": (None, [c_void_p]),
+    "pa_threaded_mainloop_in_thread": (c_int, [c_void_p]),
     "pa_threaded_mainloop_get_api": (c_void_p, [c_void_p]),
     "pa_mainloop_new": (c_void_p, []),
     "pa_mainloop_get_api": (c_void_p, [c_void_p]),
@@ -381,13 +383,17 @@ class _Locked:
         if not c.mainloop:
             c._guard.release()
             raise OSError("PulseAudio connection closed")
-        if c.threaded:
+        # On the loop's own thread (a stream callback: the speaker's read taps ask for its
+        # latency) the loop's lock is held already, and libpulse aborts the process if that
+        # thread takes it again (an assertion in pa_threaded_mainloop_lock).
+        if c.threaded and not c.lib.pa_threaded_mainloop_in_thread(c.mainloop):
             c.lib.pa_threaded_mainloop_lock(c.mainloop)
         return c.lib
 
     def __exit__(self, *exc_info: object) -> None:
         c = self._c
-        if c.threaded and c.mainloop:  # (closed meanwhile by this thread: freed already)
+        # (closed meanwhile by this thread: freed already)
+        if c.threaded and c.mainloop and not c.lib.pa_threaded_mainloop_in_thread(c.mainloop):
             c.lib.pa_threaded_mainloop_unlock(c.mainloop)
         c._guard.release()
 

@@ -1,0 +1,51 @@
+"""The speaker's latency asked for from inside its own PulseAudio callback (helper pulse27).
+
+The daemon's echo reference (the guard's level tap, the in-process canceller) stamps each block
+the speaker takes from the playback buffer with when it is heard: ``pipeline.unheard_ms`` ->
+``PyAudioSink.unplayed_ms`` -> ``pa_stream_get_latency``, called from the playback buffer's
+read listener, i.e. on libpulse's main-loop thread, inside the write callback. Taking the
+loop's lock there again made libpulse abort the whole process (``pa_threaded_mainloop_lock``:
+"Assertion '... !in_worker(m) ...' failed"): ``kiosk run`` on the PulseAudio backend died at
+its first earcon. Run in a child process: the old code's abort must not take pytest with it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.pulse import pulse_lock
+
+pytestmark = [pytest.mark.pulseaudio, pytest.mark.usefixtures("pulseaudio_module")]
+
+CHILD = """
+import json, time
+from kiosk.audio.playback import PlaybackBuffer
+from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pyaudio_io import PyAudioSink
+buf = PlaybackBuffer(24000)
+sink = PyAudioSink("", buf, source_rate_hz=24000, pyaudio_factory=open_pulse)
+seen = []
+buf.add_read_listener(lambda pcm: seen.append(sink.unplayed_ms))  # as the echo reference does
+with sink:
+    buf.write(b"\\x10\\x00" * 12000, "answer")
+    deadline = time.monotonic() + 3.0
+    while len(seen) < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+print(json.dumps(seen[:5]))
+"""
+
+
+def test_speaker_latency_from_its_own_callback_does_not_abort() -> None:
+    with pulse_lock():
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=30
+        )
+    assert done.returncode == 0, done.stderr[-400:]
+    latencies = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(latencies) == 5
+    assert all(0 <= ms < 1000 for ms in latencies)  # a real figure, not an error's 0 only
+    assert any(ms > 0 for ms in latencies)
