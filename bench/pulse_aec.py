@@ -1,0 +1,417 @@
+"""The sound server's echo canceller against the kiosk's guard, in real time through a real
+PulseAudio server (issue 10 item 4, helper pulse27). Needs ``bash .ci/pulseaudio.sh``.
+
+    python bench/pulse_aec.py --split tuning --out bench/results/X.json
+    python bench/pulse_aec.py --split tuning --limit 4 --modes guard,pulse-aec   # a quick look
+
+Per echo / barge-in mix of the lobby corpus (``lobby_corpus``) and per mode, a fresh private
+set of PulseAudio modules: null sinks "speaker" and "mic" at the mix's device rate, and for
+the ``pulse-aec*`` modes ``module-echo-cancel`` (webrtc) with ``source_master=mic.monitor``
+and ``sink_master=speaker``, with the arguments ``install.sh --aec`` writes (``pulse-aec``)
+or a variant. The kiosk is the daemon itself in this process (``pulse_kiosk.RecordedDaemon``:
+``KioskPipeline`` and its PulseAudio microphone and speaker as ``kiosk run`` opens them,
+default config except the echo settings), pointed with ``PULSE_SOURCE``/``PULSE_SINK`` at the
+echo-cancel source/sink (``audio.echo_cancelled = true``) or at the null sinks (the guard;
+``speex``: the in-process SpeexDSP canceller). The fake Realtime server (this process's
+loop, a real websocket) answers with the mix's TTS answer. The room is a separate process
+(``pulse_room.py``): speaker monitor -> room impulse response at the mix's echo level ->
+plus noise, question and the visitor's interruption -> the "mic" sink.
+
+Times are the visitor's: the room's sample clock from the sample at which it wrote the
+visitor's labelled true onset into "mic" to the first sample of the speaker's monitor after
+which it stays silent (everything inside PulseAudio and the kiosk is included, plus the rig's
+own pipe, ``rig_delay_s``, which the echo also travels). ``*-later`` modes: the same kiosk
+first answers the same question with 3 s of the answer in this room, nobody speaking (the
+daemon's and the canceller's state of a later answer), then the mix is played again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
+
+from lobby_corpus import build_specs, read_clip, render  # noqa: E402
+from lobby_sound import room_ir  # noqa: E402
+from pulse_room import silent_from  # noqa: E402
+from rig_pulse import NullSinks  # noqa: E402
+
+# What install.sh --aec loads for PulseAudio (aec_pulseaudio): no aec_args, the defaults.
+INSTALL_AEC_ARGS = ""
+# mode: (audio.echo_cancel, audio.echo_cancelled, module-echo-cancel aec_args or None, later)
+MODES: dict[str, tuple[str, bool, str | None, bool]] = {
+    "guard": ("none", False, None, False),
+    "guard-later": ("none", False, None, True),
+    "pulse-aec": ("none", True, INSTALL_AEC_ARGS, False),
+    "pulse-aec-later": ("none", True, INSTALL_AEC_ARGS, True),
+    "pulse-aec-noagc": ("none", True, "analog_gain_control=0", False),
+    "pulse-aec-noagc-later": ("none", True, "analog_gain_control=0", True),
+    "speex": ("speex", False, None, False),
+    "speex-later": ("speex", False, None, True),
+}
+DEFAULT_MODES = "guard,pulse-aec,pulse-aec-noagc,pulse-aec-noagc-later,speex,speex-later"
+WARM_ANSWER_S = 3.0  # the earlier answer of a *-later run (bench_lobby's warm_s)
+WARM_GAP_S = 1.5  # after the earlier answer ended, before the mix starts again
+EXTRA_S = 40.0  # noise after the mix (the kiosk keeps listening)
+TAIL_S = 1.5  # after the measured turn ended and the speaker is idle
+PLAYBACK_RATE_HZ = 24000
+SPEAKER_REWINDS = os.environ.get("PULSE27_SPEAKER_REWINDS") == "1"  # exploration only
+
+
+def pulseaudio_pid() -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "pulseaudio":
+                    return int(entry)
+            except OSError:
+                pass
+    return None
+
+
+def cpu_s(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pactl(*args: str) -> str:
+    return subprocess.run(["pactl", *args], capture_output=True, text=True, check=True).stdout.strip()
+
+
+class Modules:
+    """The run's private PulseAudio modules, unloaded on exit."""
+
+    def __init__(self, tag: str, rate: int, aec_args: str | None) -> None:
+        self.speaker, self.mic = f"p27_spk_{tag}", f"p27_mic_{tag}"
+        self.ec_source, self.ec_sink = f"p27_ecsrc_{tag}", f"p27_ecsink_{tag}"
+        self.rate, self.aec_args = rate, aec_args
+        self.ids: list[str] = []
+
+    def __enter__(self) -> Modules:
+        for name in (self.speaker, self.mic):
+            rewinds = [] if name == self.speaker and SPEAKER_REWINDS else ["norewinds=1"]
+            self.ids.append(_pactl("load-module", "module-null-sink", f"sink_name={name}",
+                                   *rewinds, f"rate={self.rate}"))
+        if self.aec_args is not None:
+            args = ["module-echo-cancel", "aec_method=webrtc", f"source_master={self.mic}.monitor",
+                    f"sink_master={self.speaker}", f"source_name={self.ec_source}",
+                    f"sink_name={self.ec_sink}"]
+            if self.aec_args:
+                args.append(f"aec_args={self.aec_args}")
+            self.ids.append(_pactl("load-module", *args))
+        return self
+
+    def kiosk_env(self) -> dict[str, str]:
+        if self.aec_args is not None:
+            return {"PULSE_SOURCE": self.ec_source, "PULSE_SINK": self.ec_sink}
+        return {"PULSE_SOURCE": f"{self.mic}.monitor", "PULSE_SINK": self.speaker}
+
+    def source_volume(self, name: str) -> str | None:
+        out = _pactl("list", "sources")
+        part = out.split(f"Name: {name}\n", 1)
+        if len(part) < 2:
+            return None
+        for line in part[1].splitlines():
+            if line.strip().startswith("Volume:"):
+                return line.split("/")[1].strip() if "/" in line else line.strip()
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        for mid in reversed(self.ids):
+            subprocess.run(["pactl", "unload-module", mid], capture_output=True)
+
+
+def kiosk_config(base: Any, mode: str, server: Any, state_dir: Path) -> Any:
+    from kiosk.simulate import _point_at
+
+    echo_cancel, cancelled, _, _ = MODES[mode]
+    cfg = dataclasses.replace(
+        base,
+        audio=dataclasses.replace(base.audio, echo_cancel=echo_cancel, echo_cancelled=cancelled),
+        service=dataclasses.replace(base.service, state_dir=str(state_dir)),
+        realtime=dataclasses.replace(base.realtime, fallback="none"),
+    )
+    return _point_at(cfg, server)
+
+
+class RoomProcess:
+    def __init__(self, spec_path: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "pulse_room.py"), str(spec_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        self.ready = json.loads(self.proc.stdout.readline())["ready"]
+
+    def send(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self) -> dict[str, Any]:
+        self.send("stop")
+        out, _ = self.proc.communicate(timeout=10)
+        return json.loads(out.strip().splitlines()[-1])
+
+
+async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n: int) -> dict[str, Any]:
+    from pulse_kiosk import RecordedDaemon
+
+    from kiosk.testing.fake_script import FakeScript
+
+    _, _, aec_args, later = MODES[mode]
+    rate = mix.device_rate_hz
+    pcm = read_clip(Path(mix.answer_clip), PLAYBACK_RATE_HZ).astype("<i2").tobytes()
+    full = FakeScript(call_search=False, answer_pcm=pcm, realtime_pacing=True)
+    warm = FakeScript(call_search=False, answer_pcm=pcm[: int(WARM_ANSWER_S * PLAYBACK_RATE_HZ) * 2],
+                      realtime_pacing=True)
+    server.script = warm if later else full
+    measured = 2 if later else 1  # the turn whose answer is measured
+    audio = render(mix, extra_s=EXTRA_S)
+    np.save(tmp / "audio.npy", audio)
+    np.save(tmp / "ir.npy", room_ir(rate, mix.seed, mix.echo_db))
+    spec: dict[str, Any] = {"rate": rate, "audio": str(tmp / "audio.npy"), "ir": str(tmp / "ir.npy"),
+                            "speaker_out": str(tmp / "speaker.npy")}
+    if mix.interruption:
+        clip = read_clip(Path(mix.interruption["clip"]), rate) * 10 ** (mix.interruption["gain_db"] / 20)
+        np.save(tmp / "clip.npy", clip)
+        spec.update(clip=str(tmp / "clip.npy"), interruption=mix.interruption)
+    loop = asyncio.get_running_loop()
+    pa_pid = pulseaudio_pid()
+    with Modules(f"{os.getpid()}_{n}", rate, aec_args) as mods:
+        spec.update(speaker_monitor=f"{mods.speaker}.monitor", mic_sink=mods.mic)
+        (tmp / "spec.json").write_text(json.dumps(spec))
+        os.environ.update(mods.kiosk_env())
+        cfg = kiosk_config(base_cfg, mode, server, tmp / "state")
+        (tmp / "state").mkdir(exist_ok=True)
+        room = RoomProcess(tmp / "spec.json")
+        events: dict[str, float] = {}
+
+        def on_answer(turn: int) -> None:
+            if turn == measured:
+                room.send("answer")
+
+        def on_turn_end(turn: int) -> None:
+            events.setdefault(f"end{turn}", time.monotonic())
+            if later and turn == 1:
+                server.script = full
+
+        daemon = RecordedDaemon(cfg, on_answer, on_turn_end)
+        cpu0, pa0, t0 = time.process_time(), cpu_s(pa_pid), time.monotonic()
+        task = loop.create_task(daemon.run())
+        phase2_at: float | None = None
+        deadline = t0 + (mix.duration_s + 8.0) * (2 if later else 1) + 25.0
+        turn_deadline = t0 + mix.duration_s + 6.0
+        ec_volume = None
+        while time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            rec = daemon.record
+            if ec_volume is None and aec_args is not None and now - t0 > 2.0:
+                ec_volume = mods.source_volume(f"{mods.mic}.monitor")
+            if not rec.turns and now > turn_deadline:
+                break  # the question opened no turn
+            playback = getattr(daemon, "playback", None)
+            idle = playback is not None and playback.is_idle
+            if later and phase2_at is None and "end1" in events and idle:
+                if now - events["end1"] >= WARM_GAP_S:
+                    phase2_at = now
+                    turn_deadline = now + mix.duration_s + 6.0
+                    room.send("phase2")
+            if later and phase2_at is not None and len(rec.turns) < 2 and now > turn_deadline:
+                break
+            end = events.get(f"end{measured}")
+            if end is not None and idle and now - end >= TAIL_S:
+                break
+        ec_volume_end = mods.source_volume(f"{mods.mic}.monitor") if aec_args is not None else None
+        daemon.stop()
+        try:
+            await asyncio.wait_for(task, 10)
+        except (asyncio.TimeoutError, TimeoutError):
+            task.cancel()
+        cpu1, pa1, t1 = time.process_time(), cpu_s(pa_pid), time.monotonic()
+        room_out = room.finish()
+        speaker = np.load(tmp / "speaker.npy")
+        block_mono = np.load(tmp / "speaker.npy.mono.npy")
+    server.connections.clear()
+    room_out["silent_from"] = lambda t, k: silent_from(speaker, block_mono, room_out["block"], t, k, rate=rate)
+    return score(mix, mode, daemon.record, room_out, phase2_at, {
+        "wall_s": round(t1 - t0, 2), "kiosk_cpu_s": round(cpu1 - cpu0, 3),
+        "pulse_cpu_s": round(pa1 - pa0, 3), "mic_volume_2s": ec_volume, "mic_volume_end": ec_volume_end,
+    })
+
+
+def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float | None,
+          extra: dict[str, Any]) -> dict[str, Any]:
+    later = MODES[mode][3]
+    measured = 2 if later else 1
+    room = dict(room)
+    silent_fn = room.pop("silent_from")
+    row: dict[str, Any] = {"mix": mix.id, "kind": mix.kind, "echo_db": mix.echo_db, "mode": mode,
+                           "rate": mix.device_rate_hz, **extra, "room": room}
+    row["turns"] = [{k: (round(v - room["started_mono"], 3) if isinstance(v, float) else v)
+                     for k, v in t.items()} for t in rec.turns]
+    rel = room["started_mono"]
+    row["holds"] = [(round(t - rel, 3), held) for t, held in rec.holds]
+    row["flushes"] = [round(t - rel, 3) for t in rec.flushes]
+    if len(rec.turns) < measured or len(rec.answer_writes) < measured:
+        row["error"] = f"the question opened {len(rec.turns)} turn(s), {len(rec.answer_writes)} answer(s)"
+        row["self"], row["delay_s"] = [], None
+        return row
+    start = rec.answer_writes[measured - 1]
+    onset = room.get("onset_mono")
+    limit = onset if onset is not None else math.inf
+    self_ev = [f"pause at {t - rel:.2f}s" for t, held in rec.holds if held and start <= t < limit]
+    self_ev += [f"flush at {t - rel:.2f}s" for t in rec.flushes if start <= t < limit]
+    self_ev += [f"turn at {t['start'] - rel:.2f}s" for t in rec.turns[measured:] if t["start"] < limit]
+    row["self"] = self_ev
+    if later:
+        p2 = phase2_at or math.inf
+        row["warm_self"] = sum(1 for t, held in rec.holds if held and t < p2) + sum(1 for t in rec.flushes if t < p2)
+    if mix.kind == "bargein":
+        stops = [t for t, held in rec.holds if held and t >= limit] + [t for t in rec.flushes if t >= limit]
+        row["kiosk_stop_s"] = round(min(stops) - onset, 4) if stops and onset is not None else None
+        silent = silent_fn(min(stops), room["onset_k"]) if stops and onset is not None else None
+        row["delay_s"] = round((silent - room["onset_k"]) / room["rate"], 4) if silent is not None else None
+        row["missed"] = not stops
+    else:
+        row["delay_s"] = None
+    return row
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        mine = [r for r in rows if r["mode"] == mode]
+        by_db: dict[str, Any] = {}
+        for db in sorted({r["echo_db"] for r in mine}):
+            at = [r for r in mine if r["echo_db"] == db]
+            barge = [r for r in at if r["kind"] == "bargein" and "error" not in r]
+            d = [r["delay_s"] if r["delay_s"] is not None else math.inf for r in barge]
+            kd = [r["kiosk_stop_s"] for r in barge if r.get("kiosk_stop_s") is not None]
+            by_db[f"{db:g}"] = {
+                "bargein_n": len(barge),
+                "p95_ms": _ms(pct(d, 95)), "p50_ms": _ms(pct(d, 50)),
+                "kiosk_stop_p50_ms": _ms(pct(kd, 50)),
+                "missed": sum(r.get("missed", False) for r in barge),
+                "self_interruptions": sum(len(r["self"]) for r in at),
+                "runs_with_self": sum(bool(r["self"]) for r in at),
+                "errors": sum("error" in r for r in at),
+            }
+        play_s = sum(r["room"].get("speaker_loud_s") or 0 for r in mine)
+        out[mode] = {
+            "by_echo_db": by_db,
+            "pulse_cpu_ms_per_s_playback": round(1000 * sum(r["pulse_cpu_s"] for r in mine) / play_s, 2) if play_s else None,
+            "pulse_cpu_ms_per_s_wall": round(1000 * sum(r["pulse_cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine), 2),
+            "kiosk_cpu_ms_per_s_wall": round(1000 * sum(r["kiosk_cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine), 2),
+            "warm_self": sum(r.get("warm_self", 0) for r in mine),
+            "rig_late_blocks": sum(r["room"].get("late_blocks", 0) for r in mine),
+        }
+    return out
+
+
+def _ms(s: float | None) -> float | None:
+    if s is None:
+        return None
+    return math.inf if math.isinf(s) else round(s * 1000)
+
+
+async def run_all(mixes: list[Any], modes: list[str], log: Any) -> list[dict[str, Any]]:
+    from bench_lobby import load_bench_config
+
+    from kiosk.testing.fake_realtime import FakeRealtimeServer
+
+    base = load_bench_config()
+    rows = []
+    os.environ.pop("NOTIFY_SOCKET", None)
+    async with FakeRealtimeServer("ga") as server:
+        n = 0
+        for mix in mixes:
+            for mode in modes:
+                n += 1
+                with tempfile.TemporaryDirectory(prefix="pulse27-") as tmp:
+                    row = await run_one(mix, mode, base, server, Path(tmp), n)
+                rows.append(row)
+                print(f"# {mix.id} {mix.echo_db:g} dB {mode}: delay {row.get('delay_s')} "
+                      f"self {row['self']} {row.get('error', '')}", file=log, flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--modes", default=DEFAULT_MODES)
+    p.add_argument("--kinds", default="echo,bargein")
+    p.add_argument("--limit", type=int, help="only the first N mixes (a quick look)")
+    p.add_argument("--only", help="mix ids, comma-separated")
+    p.add_argument("--out", type=Path)
+    p.add_argument("--label", default="")
+    args = p.parse_args(argv)
+    why = NullSinks.available()
+    if why:
+        print(f"pulse_aec: {why}", file=sys.stderr)
+        return 2
+    kinds = set(args.kinds.split(","))
+    mixes = [m for m in build_specs(args.split, seed=args.seed) if m.kind in kinds]
+    if args.only:
+        mixes = [m for m in mixes if m.id in args.only.split(",")]
+    if args.limit:
+        mixes = mixes[: args.limit]
+    modes = args.modes.split(",")
+    import run as bench_run
+
+    import kiosk
+
+    load0 = os.getloadavg()
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(NullSinks.LOCK, "a") as lock:  # the PulseAudio tests' lock, as rig_pulse does
+        import fcntl
+
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = asyncio.run(run_all(mixes, modes, sys.stderr))
+    out = {
+        "label": args.label, "split": args.split, "seed": args.seed, "modes": modes,
+        "install_aec_args": INSTALL_AEC_ARGS, "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_start": load0, "load_end": os.getloadavg(),
+        "pulseaudio": _pactl("info").split("Server Version: ")[1].split("\n")[0],
+        "summary": summarize(rows), "rows": rows,
+        "machine": bench_run.machine(), "commit": bench_run.git_commit(),
+        "kiosk_code": str(Path(kiosk.__file__).parent),
+    }
+    print(json.dumps(out["summary"], indent=1))
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=1, default=str))
+        print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
