@@ -135,9 +135,38 @@ class Modules:
                 return line.split("/")[1].strip() if "/" in line else line.strip()
         return None
 
+    def latencies_ms(self) -> dict[str, Any]:
+        """What the server reports for the streams on this run's devices (ms): each client
+        stream's buffer plus its device's latency, and the echo canceller's own streams."""
+        out: dict[str, Any] = {}
+        for kind, dev_key in (("sink-inputs", "Sink Latency"), ("source-outputs", "Source Latency")):
+            for block in _pactl("list", kind).split("\n\n"):
+                name = _prop(block, "media.name") or "?"
+                app = _prop(block, "application.name") or ""
+                buf = _usec(block, "Buffer Latency")
+                dev = _usec(block, dev_key)
+                if buf is None:
+                    continue
+                out[f"{kind[:-1]}:{app}:{name}"] = [round(buf / 1000, 1), round((dev or 0) / 1000, 1)]
+        return out
+
     def __exit__(self, *exc: Any) -> None:
         for mid in reversed(self.ids):
             subprocess.run(["pactl", "unload-module", mid], capture_output=True)
+
+
+def _prop(block: str, key: str) -> str | None:
+    for line in block.splitlines():
+        if line.strip().startswith(f"{key} = "):
+            return line.split("=", 1)[1].strip().strip('"')
+    return None
+
+
+def _usec(block: str, key: str) -> float | None:
+    for line in block.splitlines():
+        if line.strip().startswith(f"{key}:"):
+            return float(line.split(":", 1)[1].split()[0])
+    return None
 
 
 def kiosk_config(base: Any, mode: str, server: Any, state_dir: Path) -> Any:
@@ -221,13 +250,14 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
         phase2_at: float | None = None
         deadline = t0 + (mix.duration_s + 8.0) * (2 if later else 1) + 25.0
         turn_deadline = t0 + mix.duration_s + 6.0
-        ec_volume = None
+        ec_volume, latencies = None, {}
         while time.monotonic() < deadline and not task.done():
             await asyncio.sleep(0.05)
             now = time.monotonic()
             rec = daemon.record
-            if ec_volume is None and aec_args is not None and now - t0 > 2.0:
-                ec_volume = mods.source_volume(f"{mods.mic}.monitor")
+            if ec_volume is None and now - t0 > 2.0:
+                ec_volume = mods.source_volume(f"{mods.mic}.monitor") if aec_args is not None else "-"
+                latencies = mods.latencies_ms()
             if not rec.turns and now > turn_deadline:
                 break  # the question opened no turn
             playback = getattr(daemon, "playback", None)
@@ -257,6 +287,7 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
     return score(mix, mode, daemon.record, room_out, phase2_at, {
         "wall_s": round(t1 - t0, 2), "kiosk_cpu_s": round(cpu1 - cpu0, 3),
         "pulse_cpu_s": round(pa1 - pa0, 3), "mic_volume_2s": ec_volume, "mic_volume_end": ec_volume_end,
+        "latencies_ms": latencies,
     })
 
 
