@@ -63,10 +63,14 @@ MODES: dict[str, tuple[str, bool, str | None, bool]] = {
     "pulse-aec-later": ("none", True, INSTALL_AEC_ARGS, True),
     "pulse-aec-noagc": ("none", True, "analog_gain_control=0", False),
     "pulse-aec-noagc-later": ("none", True, "analog_gain_control=0", True),
+    # as install.sh --aec configures the kiosk: input/output_device = "pulse" (PortAudio's
+    # ALSA "pulse" device, which PULSE_SOURCE/PULSE_SINK route), echo_cancelled = true
+    "pulse-aec-installed": ("none", True, INSTALL_AEC_ARGS, False),
+    "pulse-aec-installed-later": ("none", True, INSTALL_AEC_ARGS, True),
     "speex": ("speex", False, None, False),
     "speex-later": ("speex", False, None, True),
 }
-DEFAULT_MODES = "guard,pulse-aec,pulse-aec-noagc,pulse-aec-noagc-later,speex,speex-later"
+DEFAULT_MODES = "guard,guard-later,pulse-aec-installed,pulse-aec-installed-later,pulse-aec-noagc,pulse-aec-noagc-later"
 WARM_ANSWER_S = 3.0  # the earlier answer of a *-later run (bench_lobby's warm_s)
 WARM_GAP_S = 1.5  # after the earlier answer ended, before the mix starts again
 EXTRA_S = 40.0  # noise after the mix (the kiosk keeps listening)
@@ -173,9 +177,11 @@ def kiosk_config(base: Any, mode: str, server: Any, state_dir: Path) -> Any:
     from kiosk.simulate import _point_at
 
     echo_cancel, cancelled, _, _ = MODES[mode]
+    device = "pulse" if "-installed" in mode else base.audio.input_device
     cfg = dataclasses.replace(
         base,
-        audio=dataclasses.replace(base.audio, echo_cancel=echo_cancel, echo_cancelled=cancelled),
+        audio=dataclasses.replace(base.audio, echo_cancel=echo_cancel, echo_cancelled=cancelled,
+                                  input_device=device, output_device=device),
         service=dataclasses.replace(base.service, state_dir=str(state_dir)),
         realtime=dataclasses.replace(base.realtime, fallback="none"),
     )
@@ -324,6 +330,10 @@ def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float 
         silent = silent_fn(min(stops), room["onset_k"]) if stops and onset is not None else None
         row["delay_s"] = round((silent - room["onset_k"]) / room["rate"], 4) if silent is not None else None
         row["missed"] = not stops
+        # proven: the answer stopped for good (flushed) after the onset, or its turn ended
+        # interrupted; else it only paused and resumed (the kiosk took her for a cough)
+        outcome = rec.turns[measured - 1].get("outcome", "")
+        row["confirmed"] = any(t >= limit for t in rec.flushes) or "interrupted" in outcome
     else:
         row["delay_s"] = None
     return row
@@ -351,6 +361,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 "p95_ms": _ms(pct(d, 95)), "p50_ms": _ms(pct(d, 50)),
                 "kiosk_stop_p50_ms": _ms(pct(kd, 50)),
                 "missed": sum(r.get("missed", False) for r in barge),
+                "not_confirmed": sum(not r.get("confirmed", True) for r in barge),
                 "self_interruptions": sum(len(r["self"]) for r in at),
                 "runs_with_self": sum(bool(r["self"]) for r in at),
                 "errors": sum("error" in r for r in at),
