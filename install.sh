@@ -338,9 +338,11 @@ aec_pulseaudio() {
     local conf="$1/.config/pulse"
     install -d -m 0750 -o "$USER_NAME" -g "$USER_NAME" "$1/.config" "$conf"
     cat > "$conf/default.pa" <<'EOF'
-# Written by kiosk install.sh --aec: PulseAudio's WebRTC echo canceller.
+# Written by kiosk install.sh --aec: PulseAudio's WebRTC echo canceller. Without its analog
+# gain control, which would drive the microphone's volume (33 % at start, then moving while
+# answers play): the kiosk's speech levels are absolute, and each step is an echo path change.
 .include /etc/pulse/default.pa
-load-module module-echo-cancel aec_method=webrtc source_name=echo-cancel-source sink_name=echo-cancel-sink
+load-module module-echo-cancel aec_method=webrtc aec_args="analog_gain_control=0" source_name=echo-cancel-source sink_name=echo-cancel-sink
 set-default-source echo-cancel-source
 set-default-sink echo-cancel-sink
 EOF

@@ -53,24 +53,40 @@ from lobby_sound import room_ir  # noqa: E402
 from pulse_room import silent_from  # noqa: E402
 from rig_pulse import NullSinks  # noqa: E402
 
-# What install.sh --aec loads for PulseAudio (aec_pulseaudio): no aec_args, the defaults.
-INSTALL_AEC_ARGS = ""
-# mode: (audio.echo_cancel, audio.echo_cancelled, module-echo-cancel aec_args or None, later)
+
+def install_aec_args() -> str:
+    """The ``aec_args`` of the module-echo-cancel line install.sh --aec writes for PulseAudio."""
+    import shlex
+
+    text = (ROOT / "install.sh").read_text()
+    body = text[text.index("aec_pulseaudio() {") :]
+    line = next(x for x in body.splitlines() if x.startswith("load-module module-echo-cancel"))
+    words = dict(w.split("=", 1) for w in shlex.split(line)[2:])
+    return words.get("aec_args", "")
+
+
+INSTALL_AEC_ARGS = install_aec_args()
+OLD_INSTALL_AEC_ARGS = ""  # before pulse27: none, i.e. PulseAudio's analog gain control on
+# mode: (audio.echo_cancel, audio.echo_cancelled, module-echo-cancel aec_args or None, later);
+# "pulse-aec*" without "-installed": the PulseAudio backend (devices "", PULSE_SOURCE/SINK)
 MODES: dict[str, tuple[str, bool, str | None, bool]] = {
     "guard": ("none", False, None, False),
     "guard-later": ("none", False, None, True),
-    "pulse-aec": ("none", True, INSTALL_AEC_ARGS, False),
-    "pulse-aec-later": ("none", True, INSTALL_AEC_ARGS, True),
+    "pulse-aec": ("none", True, OLD_INSTALL_AEC_ARGS, False),
+    "pulse-aec-later": ("none", True, OLD_INSTALL_AEC_ARGS, True),
     "pulse-aec-noagc": ("none", True, "analog_gain_control=0", False),
     "pulse-aec-noagc-later": ("none", True, "analog_gain_control=0", True),
     # as install.sh --aec configures the kiosk: input/output_device = "pulse" (PortAudio's
     # ALSA "pulse" device, which PULSE_SOURCE/PULSE_SINK route), echo_cancelled = true
     "pulse-aec-installed": ("none", True, INSTALL_AEC_ARGS, False),
     "pulse-aec-installed-later": ("none", True, INSTALL_AEC_ARGS, True),
+    "pulse-aec-agc-installed": ("none", True, OLD_INSTALL_AEC_ARGS, False),
+    "pulse-aec-agc-installed-later": ("none", True, OLD_INSTALL_AEC_ARGS, True),
     "speex": ("speex", False, None, False),
     "speex-later": ("speex", False, None, True),
 }
-DEFAULT_MODES = "guard,guard-later,pulse-aec-installed,pulse-aec-installed-later,pulse-aec-noagc,pulse-aec-noagc-later"
+DEFAULT_MODES = ("guard,guard-later,pulse-aec-agc-installed,pulse-aec-agc-installed-later,"
+                 "pulse-aec-installed,pulse-aec-installed-later")
 WARM_ANSWER_S = 3.0  # the earlier answer of a *-later run (bench_lobby's warm_s)
 WARM_GAP_S = 1.5  # after the earlier answer ended, before the mix starts again
 EXTRA_S = 40.0  # noise after the mix (the kiosk keeps listening)
@@ -440,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = asyncio.run(run_all(mixes, modes, sys.stderr))
     out = {
         "label": args.label, "split": args.split, "seed": args.seed, "modes": modes,
-        "install_aec_args": INSTALL_AEC_ARGS, "started": started,
+        "install_aec_args": INSTALL_AEC_ARGS, "old_install_aec_args": OLD_INSTALL_AEC_ARGS, "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_start": load0, "load_end": os.getloadavg(),
         "pulseaudio": _pactl("info").split("Server Version: ")[1].split("\n")[0],

@@ -100,7 +100,6 @@ _PROTOTYPES: dict[str, tuple[Any, list[Any]]] = {
     "pa_threaded_mainloop_free": (None, [c_void_p]),
     "pa_threaded_mainloop_lock": (None, [c_void_p]),
     "pa_threaded_mainloop_unlock": (None, [c_void_p]),
-    "pa_threaded_mainloop_in_thread": (c_int, [c_void_p]),
     "pa_threaded_mainloop_get_api": (c_void_p, [c_void_p]),
     "pa_mainloop_new": (c_void_p, []),
     "pa_mainloop_get_api": (c_void_p, [c_void_p]),
@@ -379,21 +378,26 @@ class _Locked:
 
     def __enter__(self) -> Any:
         c = self._c
+        # On the loop's own thread (inside a stream callback: the speaker's read listeners ask
+        # for its latency) the loop's lock is held already, and libpulse aborts the process if
+        # that thread takes it again (an assertion in pa_threaded_mainloop_lock); nor does it
+        # take our guard: another thread may hold that while it waits for the loop's lock,
+        # i.e. for this callback to return. (close() cannot free the loop under its own thread.)
+        if c.threaded and c._kept_thread == threading.get_ident():
+            return c.lib
         c._guard.acquire()
         if not c.mainloop:
             c._guard.release()
             raise OSError("PulseAudio connection closed")
-        # On the loop's own thread (a stream callback: the speaker's read taps ask for its
-        # latency) the loop's lock is held already, and libpulse aborts the process if that
-        # thread takes it again (an assertion in pa_threaded_mainloop_lock).
-        if c.threaded and not c.lib.pa_threaded_mainloop_in_thread(c.mainloop):
+        if c.threaded:
             c.lib.pa_threaded_mainloop_lock(c.mainloop)
         return c.lib
 
     def __exit__(self, *exc_info: object) -> None:
         c = self._c
-        # (closed meanwhile by this thread: freed already)
-        if c.threaded and c.mainloop and not c.lib.pa_threaded_mainloop_in_thread(c.mainloop):
+        if c.threaded and c._kept_thread == threading.get_ident():
+            return
+        if c.threaded and c.mainloop:  # (closed meanwhile by this thread: freed already)
             c.lib.pa_threaded_mainloop_unlock(c.mainloop)
         c._guard.release()
 
