@@ -416,6 +416,9 @@ async def run_all(mixes: list[Any], modes: list[str], log: Any) -> list[dict[str
                 with tempfile.TemporaryDirectory(prefix="pulse27-") as tmp:
                     row = await run_one(mix, mode, base, server, Path(tmp), n)
                 rows.append(row)
+                if os.environ.get("PULSE_AEC_ROWS"):  # each row as it comes (a killed run keeps them)
+                    with open(os.environ["PULSE_AEC_ROWS"], "a") as f:
+                        f.write(json.dumps(row, default=str) + "\n")
                 print(f"# {mix.id} {mix.echo_db:g} dB {mode}: delay {row.get('delay_s')} "
                       f"self {row['self']} {row.get('error', '')}", file=log, flush=True)
     return rows
