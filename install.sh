@@ -504,12 +504,13 @@ do_uninstall() {
 do_dev() {
     step "development venv $DEV_VENV"
     check_python
-    local extras="test"
+    # aec: livekit for audio.echo_cancel = "webrtc" (wheels only), so its tests run.
+    local extras="test,aec"
     if pkg-config --exists portaudio-2.0 2>/dev/null || [ -e /usr/include/portaudio.h ]; then
-        extras="test,audio"
+        extras="$extras,audio"
     elif [ "$(id -u)" -eq 0 ]; then
         apt_install portaudio19-dev python3-dev gcc python3-venv
-        extras="test,audio"
+        extras="$extras,audio"
     else
         warn "portaudio19-dev is not installed: skipping pyaudio (sudo apt install portaudio19-dev, then re-run)"
     fi

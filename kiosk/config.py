@@ -109,8 +109,9 @@ class AudioSettings:
     # then needs no half-duplex guard.
     echo_cancelled: bool = False
     # In-process echo cancellation against what the speaker played: "speex" = SpeexDSP's
-    # canceller + residual echo suppression (libspeexdsp1); "none" = the half-duplex guard only.
-    echo_cancel: Literal["none", "speex"] = "none"
+    # canceller + residual echo suppression (libspeexdsp1); "webrtc" = WebRTC's AEC3 (the
+    # Python package livekit: pip install 'kiosk[aec]'); "none" = the half-duplex guard only.
+    echo_cancel: Literal["none", "speex", "webrtc"] = "none"
     capture_rate_hz: int = 0  # 0 = negotiate (16000, 48000, 32000, 8000, then device default)
     playback_rate_hz: int = 0  # 0 = negotiate (24000, 48000, 16000, then device default)
     frame_ms: Literal[10, 20, 30] = 20

@@ -77,7 +77,10 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(
                 "audio.echo_cancel", "the input is already echo-cancelled (audio.echo_cancelled = true)"
             )
-        from kiosk.audio.speexdsp import load_library
+        if cfg.audio.echo_cancel == "webrtc":
+            from kiosk.audio.webrtc_apm import load_module as load_library
+        else:
+            from kiosk.audio.speexdsp import load_library
 
         load_library()  # one line naming audio.echo_cancel and the package when missing
     rates = (0, 8000, 16000, 22050, 24000, 32000, 44100, 48000)

@@ -278,6 +278,8 @@ class EchoCanceller:
         # the frames whose decision it can change need it: most frames behind a trusted filter
         # are too quiet to be judged at all); None for a frame too quiet or not filtered.
         self.linear_pitch: Callable[[], PitchLevels] | None = None
+        # The microphone's dBFS of the last frame filtered, when the filter tells no linear output.
+        self.raw_dbfs: float | None = None
         self.cpu_s = 0.0
         self.frames_cancelled = 0
 
@@ -322,7 +324,7 @@ class EchoCanceller:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
         at = self._mic_time(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
-        self.linear_levels = self.linear_high_levels = None
+        self.linear_levels = self.linear_high_levels = self.raw_dbfs = None
         self.frame_pitch = self.linear_pitch = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
@@ -343,6 +345,8 @@ class EchoCanceller:
         started = time.process_time()
         out = self._filter.cancel(frame, ref)  # type: ignore[attr-defined]
         linear = getattr(self._filter, "linear_output", None)
+        if linear is None:  # (a filter that tells only its output: the guard reads the input's level)
+            self.raw_dbfs = frame_dbfs(frame)
         if linear:
             mic, out_samples = frame_samples(frame), frame_samples(linear)  # (converted once)
             self.linear_levels = linear_levels_from(mic, out_samples)
@@ -420,12 +424,13 @@ class PlaybackEchoCanceller(EchoCanceller):
         frame_ms: int,
         make_filter: Callable[[int, int, int], object] | None = None,
         *,
+        align: bool = True,
         pitch_min_dbfs: float = MIN_MIC_DBFS,
         linear_pitch_min_dbfs: float = LINEAR_PITCH_MIN_DBFS,
     ) -> None:
         reference = EchoReference(clock, latency_s, getattr(playback, "rate_hz", 24000))
         super().__init__(
-            reference, frame_ms, make_filter,
+            reference, frame_ms, make_filter, align=align,
             pitch_min_dbfs=pitch_min_dbfs, linear_pitch_min_dbfs=linear_pitch_min_dbfs,
         )
         self._playback = playback
@@ -453,10 +458,15 @@ def echo_canceller_for(
     """``audio.echo_cancel``: "none" -> None; "speex" -> a canceller tapping ``playback``
     (its cleaned frames' pitch measured from ``pitch_min_dbfs`` up: the guard counts none
     quieter, ``vad.barge_in_min_level_dbfs``; once trusted, its linear output's from
-    ``linear_pitch_min_dbfs`` up: no frame quieter than ``vad.min_level_dbfs`` counts)."""
+    ``linear_pitch_min_dbfs`` up: no frame quieter than ``vad.min_level_dbfs`` counts);
+    "webrtc" -> the same tap with WebRTC's AEC3 (:mod:`kiosk.audio.webrtc_apm`), which finds
+    the echo's delay itself: the reference is not realigned (that would restart it)."""
     if kind == "none":
         return None
+    make_filter = None
+    if kind == "webrtc":
+        from kiosk.audio.webrtc_apm import WebRtcEcho as make_filter  # (imported only when chosen)
     return PlaybackEchoCanceller(
-        playback, clock, latency_s, frame_ms,
+        playback, clock, latency_s, frame_ms, make_filter, align=kind != "webrtc",
         pitch_min_dbfs=pitch_min_dbfs, linear_pitch_min_dbfs=linear_pitch_min_dbfs,
     )
