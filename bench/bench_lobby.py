@@ -49,7 +49,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # last: an installed or PYTHONPATH kiosk (another commit) wins
 
 from lobby_corpus import NOISE_TYPES, SPLITS, build_specs  # noqa: E402
-from lobby_driver import LATER_MODE, run_mix  # noqa: E402
+from lobby_driver import LATER_MODE, WEBRTC_LATER_MODE, WEBRTC_MODE, run_mix  # noqa: E402
 
 RAW_DIR = HERE / ".cache" / "lobby" / "last-run"
 PAUSE_SPLIT_MAX_S = 0.6
@@ -60,6 +60,8 @@ PAUSE_SPLIT_MAX_S = 0.6
 # "guard-bands" (no pitch cue), "guard-level" (whole frame), "guard-recent" (loudest last 200 ms).
 ECHO_MODES = (("guard", False, 0.0), ("speex", True, 0.0), ("speex-warm", True, 3.0))
 PEER_MODES = (*((m, False, 0.0) for m in ("guard-bands", "guard-level", "guard-recent")), (LATER_MODE, True, 3.0))
+# WebRTC's AEC3 (audio.echo_cancel = "webrtc"): a first answer, and a later one as "speex-later".
+PEER_MODES += ((WEBRTC_MODE, True, 0.0), (WEBRTC_LATER_MODE, True, 3.0))
 Modes = tuple[tuple[str, bool, float], ...]
 EOT_PACED_MIXES = (3, 8)  # (quick, full): question mixes re-run paced for the end-of-turn delay
 
@@ -231,6 +233,10 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         m: sum(b["delay_s"] is None for b in res["bargein"] if mode_of(b) == m) for m in modes
     }
     cpu = [b["aec_cpu_ms_per_s"] for b in res["bargein"] + res["echo"] if b.get("aec_cpu_ms_per_s")]
+    cpu_by_mode = {
+        m: [r["aec_cpu_ms_per_s"] for r in rows if mode_of(r) == m and r.get("aec_cpu_ms_per_s")] for m in modes
+    }
+    levels = sorted({b["echo_db"] for b in res["bargein"]})
     return {
         "false_turns_per_h": noise_turns / noise_h if noise_h else None,
         "false_turns_by_type_per_h": {k: round(v, 1) for k, v in by_type.items()},
@@ -287,6 +293,16 @@ def summarize(res: dict[str, Any]) -> dict[str, Any]:
         "self_interruptions_aec": sum(by_mode.get("speex", {}).values()),
         "self_interruptions_aec_warm": sum(by_mode.get("speex-warm", {}).values()),
         "aec_cpu_ms_per_s_playback": round(sum(cpu) / len(cpu), 3) if cpu else None,
+        "aec_cpu_ms_per_s_playback_by_mode": {m: round(sum(c) / len(c), 3) for m, c in cpu_by_mode.items() if c},
+        # barge-in p95 / p50 / n per mode and echo level
+        "bargein_by_mode_and_echo_db": {
+            m: {
+                f"{db:g}": [*(_ms(pct(delays(at), q)) for q in (95, 50)), len(at)]
+                for db in levels
+                if (at := [b for b in res["bargein"] if b["echo_db"] == db and mode_of(b) == m])
+            }
+            for m in modes
+        },
         "self_interruption_examples": selfs[:6],
     }
 

@@ -73,6 +73,9 @@ MAX_WAIT_S = 25.0  # after the mix, keep feeding its noise until the kiosk is id
 ANSWER_S_FOR_QUESTIONS = 0.2  # question mixes: a short answer so the kiosk is idle again soon
 INSTANT_ANSWER_WAIT_S = 5.0
 LATER_MODE = "speex-later"  # warmed up through the pipeline (warm_through_pipeline)
+# WebRTC's AEC3 (audio.echo_cancel = "webrtc") in the same two ways: a first answer and a later one.
+WEBRTC_MODE, WEBRTC_LATER_MODE = "webrtc", "webrtc-later"
+LATER_MODES = (LATER_MODE, WEBRTC_LATER_MODE)
 # "speex-later": the room heard before the earlier answer (the daemon knows the room's level by
 # then) and after it (its echo rings out), nobody speaking.
 WARM_LEAD_S, WARM_TAIL_S = 1.0, 1.0
@@ -159,6 +162,11 @@ class _Echo:
         return out
 
 
+def echo_cancel_of(mode: str) -> str:
+    """The ``audio.echo_cancel`` an AEC mode runs with: "webrtc" for the webrtc modes, else "speex"."""
+    return "webrtc" if mode.startswith(WEBRTC_MODE) else "speex"
+
+
 async def run_mix(
     mix: Mix,
     cfg: Config,
@@ -185,7 +193,7 @@ async def run_mix(
     cfg = dataclasses.replace(
         cfg,
         audio=dataclasses.replace(
-            cfg.audio, echo_cancelled=False, echo_cancel="speex" if aec else "none"
+            cfg.audio, echo_cancelled=False, echo_cancel=echo_cancel_of(guard) if aec else "none"
         ),
     )
     cfg = _point_at(cfg, server)
@@ -258,7 +266,7 @@ async def run_mix(
     canceller = pipeline.echo_canceller
     if canceller is not None and warm_s > 0 and mix.answer_clip:
         ir = room_ir(rate, mix.seed, mix.echo_db or -12.0)
-        if warm_through_pipeline or guard == LATER_MODE:
+        if warm_through_pipeline or guard in LATER_MODES:
             n = int((WARM_LEAD_S + warm_s + WARM_TAIL_S) * rate)
             bed = noise_bed(mix.noise, n, rate, mix.seed + 7) * db_to_amp(mix.noise_dbfs)
             room = to_stereo(bed, mix.seed + 7)
