@@ -56,6 +56,8 @@ class EchoFrontEnd:
             linear_pitch_min_dbfs=cfg.vad.min_level_dbfs,  # (trusted: no quieter frame counts)
         )
         endpointer.echo_relearn = self.echo_canceller is not None
+        # AEC3 tells only its output, and leaks now and then (kiosk.core.echo_guard: _leaked_echo).
+        endpointer.leaky_canceller = cfg.audio.echo_cancel == "webrtc"
         # Until the canceller is trusted, the guard alone judges the raw microphone beside it.
         # Its tap stamps the speaker's blocks by the canceller's clock, whatever that is now
         # (simulate and the lobby bench put it on the microphone's timeline), and whichever
@@ -65,6 +67,9 @@ class EchoFrontEnd:
             self.raw_guard = RawMicGuard(
                 playback, self._speaker_clock, unheard_s, cfg.audio.frame_ms, cfg.vad
             )
+            # AEC3's output holds back a visitor's first 100-200 ms of double talk (its
+            # suppressor takes her for echo), trusted or not: the raw guard listens all along.
+            self.raw_guard.listens_when_trusted = cfg.audio.echo_cancel == "webrtc"
         # Without one, the guard judges each frame by the speaker's output lined up with it
         # (the same reference timeline and measured lag, no filter).
         self.echo_level: EchoLevelTap | None = None
@@ -131,6 +136,7 @@ class EchoFrontEnd:
             # what the speaker took lately: that runs a device latency ahead of the echo.
             far_end = aec.reference_dbfs
             self.endpointer.earcon_echo = aec.earcon_audible
+            self.endpointer.raw_mic_dbfs = aec.raw_dbfs
         elif (tap := self.echo_level) is not None:
             # The guard: lined up with the frame once the lag is known; until then the loudest
             # of the span around it (the stamps may be tens of ms off).

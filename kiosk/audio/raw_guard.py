@@ -69,6 +69,9 @@ class RawMicGuard:
         self._voice = webrtc_voice_detector(settings.aggressiveness, VAD_RATE_HZ, frame_ms)
         self.endpointer: Endpointer | None = None  # while it listens
         self._realignments_seen = 0
+        # It listens behind a trusted canceller too (AEC3: its output holds back a visitor's
+        # first 100-200 ms of double talk).
+        self.listens_when_trusted = False
 
     @property
     def listens(self) -> bool:
@@ -85,7 +88,7 @@ class RawMicGuard:
         """One raw frame (before the canceller), the app's guard flag for it and the main
         endpointer (whose room it adopts when it starts listening, and whose trust ends its
         say). The onset audio of a barge-in proved on this frame, else None."""
-        if main.echo_cancelled_well:  # the main endpointer decides; nothing to do here
+        if main.echo_cancelled_well and not self.listens_when_trusted:  # the main endpointer decides
             self.endpointer = None
             return None
         self.tap.process(raw, captured_at_s)

@@ -107,6 +107,14 @@ CONSONANT_OVER_ESTIMATE_DB = 15.0
 # The median is over this many guarded frames (0.5 s), from this many on.
 CONSONANT_RECENT_FRAMES = 25
 CONSONANT_MIN_FRAMES = 5
+# WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
+# at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
+# echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
+# reference at -12 dB echo, -31.6 under -15.9 at -6 dB, -45.2 under -13.7 at -20 dB; each paused
+# the answer). Behind it, a frame whose raw microphone is no louder over the reference than the
+# echo's usual return + ANSWER_RAW_OVER_RETURN_DB is the echo alone, whatever it left (replayed on
+# the tuning split and fresh tuning seed 130: self-pauses 3 and 1 -> 0; 1.0 dB instead of 2.0 let
+# two back; a floor under the echo return judged by, -32 dB, cost a visitor 80 ms, kept none out).
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -161,6 +169,10 @@ class EchoGuard:
     _trusted_before_frame = False
     _frame_linear_pitch: Callable[[], tuple[float, float]] | None
     high_band: HighBandCue
+    # The canceller leaks now and then, and tells only its output (AEC3): the raw microphone's
+    # level of each frame it filtered is set in raw_mic_dbfs (EchoGuard._leaked_echo).
+    leaky_canceller: bool = False
+    raw_mic_dbfs: float | None = None
     # The guard's level rule needs at least this (dBFS) instead of vad.barge_in_min_level_dbfs
     # (kiosk.audio.raw_guard: the raw microphone beside a canceller not yet trusted).
     guard_min_level_dbfs: float | None = None
@@ -271,7 +283,7 @@ class EchoGuard:
         if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
             self._guard_frames += 1
         self._trusted_before_frame = self.echo_cancelled_well
-        raw = self._frame_linear[2] if self._frame_linear is not None and len(self._frame_linear) > 2 else None
+        raw = self._frame_raw_dbfs()
         if raw is not None and math.isfinite(raw) and not self._quiet_reference(far_end_dbfs):
             self._raw_returns.append(raw - self._echo_ref_dbfs)  # (AEC: the microphone before it)
         self._learn_echo(mic_dbfs, far_end_dbfs)
@@ -403,14 +415,25 @@ class EchoGuard:
             return False
         return high[0] - high[1] <= ANSWER_HIGH_UNDER_ESTIMATE_DB
 
+    def _frame_raw_dbfs(self) -> float | None:
+        """The raw microphone's level of this frame, if the canceller told it."""
+        frame = self._frame_linear
+        if frame is not None and len(frame) > 2:
+            return frame[2]
+        return self.raw_mic_dbfs if self.leaky_canceller and self.echo_relearn else None
+
     def _echo_alone_in_microphone(self) -> bool:
         """The raw microphone frame is no louder over what the speaker plays than the echo's
         usual return (the median of the last loud frames) + ``ANSWER_RAW_OVER_RETURN_DB``."""
-        frame = self._frame_linear
-        if frame is None or len(frame) < 3 or len(self._raw_returns) < RAW_RETURN_MIN_FRAMES:
+        raw = self._frame_raw_dbfs()
+        if raw is None or len(self._raw_returns) < RAW_RETURN_MIN_FRAMES:
             return False
         usual = sorted(self._raw_returns)[len(self._raw_returns) // 2]
-        return frame[2] - self._echo_ref_dbfs <= usual + ANSWER_RAW_OVER_RETURN_DB
+        return raw - self._echo_ref_dbfs <= usual + ANSWER_RAW_OVER_RETURN_DB
+
+    def _leaked_echo(self) -> bool:
+        """Behind a leaky canceller (AEC3), the frame is the echo alone in the raw microphone."""
+        return self.leaky_canceller and self._echo_alone_in_microphone()
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.

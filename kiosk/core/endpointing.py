@@ -320,7 +320,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
                 and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
             )
             # What a trusted canceller left is the answer's own voice: not loud, however loud.
-            loud = loud and not (guard and self._answers_own_voice())
+            loud = loud and not (guard and (self._answers_own_voice() or self._leaked_echo()))
             self._double_talk_now = guard and self._double_talk(floor, first_opinion and loud)
             loud_voice = (first_opinion and loud) or self._double_talk_now
             self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
