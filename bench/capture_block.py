@@ -250,8 +250,11 @@ def capture(trees: dict[str, Path], sinks: Any, seconds: float, tmp: Path) -> di
 
 
 def idle(
-    trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float, fixed: bool = True
+    trees: dict[str, Path], sinks: Any, warmup_s: float, window_s: float, fixed: bool = True,
+    runs: list[tuple[str, Path, list[str], str]] | None = None,
 ) -> dict[str, Any]:
+    """The idle ``kiosk run`` of every tree (or of ``runs``: name, tree, interpreter arguments
+    before ``run`` (``[]``: ``-m kiosk.cli``), extra config TOML), all at once."""
     import bench_footprint as bf
     import rig
 
@@ -261,13 +264,14 @@ def idle(
     with rig.temp_dir() as tmp_name, rig.fake_server() as url:
         tmp = Path(tmp_name)
         index = rig.demo_index(tmp)
-        runs = [(name, tree, []) for name, tree in trees.items()]
-        if fixed:
-            runs.append(("branch fixed 20 ms", trees["branch"], ["-c", FIXED_20]))
+        if runs is None:
+            runs = [(name, tree, [], "") for name, tree in trees.items()]
+            if fixed:
+                runs.append(("branch fixed 20 ms", trees["branch"], ["-c", FIXED_20], ""))
         try:
-            for name, tree, head in runs:
+            for name, tree, head, extra in runs:
                 notify = rig.NotifySocket(tmp)
-                config = rig.kiosk_config(tmp, url, index)
+                config = rig.kiosk_config(tmp, url, index, extra)
                 run_args = ["run", "--config", str(config)]
                 cmd = [sys.executable, *(head or ["-m", "kiosk.cli"]), *run_args]
                 env = tree_env(tree, NOTIFY_SOCKET=notify.path, **sinks.env())

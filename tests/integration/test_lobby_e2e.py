@@ -7,7 +7,6 @@ and a visitor's interruption over it still barges in. The noise is generated her
 from __future__ import annotations
 
 import asyncio
-import os
 import wave
 from pathlib import Path
 
@@ -169,13 +168,9 @@ async def test_with_webrtc_aec_the_first_answer_never_interrupts_itself_but_a_qu
     """The same room and quiet "stop" with ``audio.echo_cancel = "webrtc"`` (WebRTC's AEC3), on
     the kiosk's very first answer: AEC3 needs no seconds of adaptation (SpeexDSP's test above
     needs an earlier answer), so the echo never pauses the answer and the visitor gets through."""
-    from kiosk.audio import webrtc_apm
+    from tests.audio.test_webrtc_apm import _need_webrtc
 
-    if not webrtc_apm.available():  # CI installs the aec extra (install.sh --dev)
-        message = f"{webrtc_apm.PACKAGE} missing (pip install 'kiosk[{webrtc_apm.EXTRA}]')"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    _need_webrtc()
     await _echo_then_stop(tmp_path, monkeypatch, kiosk_config('[audio]\necho_cancel = "webrtc"\n'))
 
 
