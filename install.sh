@@ -64,7 +64,9 @@ Options:
   --api-key-file FILE  read the API key from FILE ("-" = standard input)
   --aec                set up the sound server's echo-cancel source/sink (PipeWire or
                        PulseAudio, whichever is installed: none is installed for you)
-                       and point the config at them
+                       and point the config at them (measured slower than the default
+                       half-duplex guard through PulseAudio, with self-interruptions at
+                       the start of a first answer: see README, footnote 21)
   --no-start           install and enable, but do not (re)start the service
   --uninstall          stop and remove the service and /opt/kiosk
   --purge              with --uninstall: also remove /etc/kiosk, /var/lib/kiosk and the kiosk user
