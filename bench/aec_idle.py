@@ -13,7 +13,6 @@ Needs a PulseAudio server (``bash .ci/pulseaudio.sh``). Start order alternates (
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -67,11 +66,7 @@ def main() -> int:
         feeder.stop()
         rig.stop(pacat)
         sinks.close()
-    record["load_avg_1m_at_end"] = os.getloadavg()[0]
-    record["wall_s"] = round(time.monotonic() - started, 1)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
-    return 0
+    return bench_run.finish_record(record, out, started)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,16 @@ def trees_record(bench: str, trees: dict[str, Path]) -> dict[str, Any]:
         "machine": machine(),
     }
 
+def finish_record(record: dict[str, Any], out: Path, started_monotonic: float) -> int:
+    """End a side-by-side tree bench's record (load at the end, wall time), write it to ``out``
+    and say where; the script's exit status."""
+    record["load_avg_1m_at_end"] = os.getloadavg()[0]
+    record["wall_s"] = round(time.monotonic() - started_monotonic, 1)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def save(
     name: str,
     rows: list[dict[str, Any]],
