@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import threading
 from typing import Any
 
 from kiosk.errors import ConfigError
@@ -108,6 +109,10 @@ class SpeexEcho:
         lib = load_library()
         self._lib = lib
         self.frame_samples = frame_samples
+        # close() may come from another thread than the frames (a pipeline closed at shutdown
+        # while the microphone's last frame is in flight): SpeexDSP on a freed or NULL state
+        # crashes the process (seen: segfault in speex_echo_cancellation), so both hold this.
+        self._lock = threading.Lock()
         self._echo = lib.speex_echo_state_init(frame_samples, filter_samples)
         if not self._echo:
             raise MemoryError("speex_echo_state_init failed")
@@ -142,24 +147,31 @@ class SpeexEcho:
         i16p = ctypes.POINTER(ctypes.c_int16)
         rec = ctypes.cast(ctypes.c_char_p(mic), i16p)
         play = ctypes.cast(ctypes.c_char_p(ref), i16p)
-        self._lib.speex_echo_cancellation(self._echo, rec, play, self._out)
-        self.linear_output = bytes(self._out)
-        if self._pp is None:
-            return self.linear_output
-        self._lib.speex_preprocess_run(self._pp, self._out)
-        return bytes(self._out)
+        with self._lock:
+            if not self._echo:  # closed: a last frame after the pipeline closed passes as it is
+                self.linear_output = mic
+                return mic
+            self._lib.speex_echo_cancellation(self._echo, rec, play, self._out)
+            self.linear_output = bytes(self._out)
+            if self._pp is None:
+                return self.linear_output
+            self._lib.speex_preprocess_run(self._pp, self._out)
+            return bytes(self._out)
 
     def reset(self) -> None:
-        self._lib.speex_echo_state_reset(self._echo)
+        with self._lock:
+            if self._echo:
+                self._lib.speex_echo_state_reset(self._echo)
 
     def close(self) -> None:
-        """Free the native state (idempotent)."""
-        if self._pp is not None:
-            self._lib.speex_preprocess_state_destroy(self._pp)
-            self._pp = None
-        if self._echo:
-            self._lib.speex_echo_state_destroy(self._echo)
-            self._echo = None
+        """Free the native state (idempotent; frames after it pass through unchanged)."""
+        with self._lock:
+            if self._pp is not None:
+                self._lib.speex_preprocess_state_destroy(self._pp)
+                self._pp = None
+            if self._echo:
+                self._lib.speex_echo_state_destroy(self._echo)
+                self._echo = None
 
     def __del__(self) -> None:
         try:
