@@ -18,6 +18,7 @@ from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.wav import read_wav_mono
 from kiosk.config import load_config
 from kiosk.errors import ConfigError
+from tests.audio.test_echo_cancel import cancel_frames, i16
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -44,10 +45,6 @@ def db(x: np.ndarray) -> float:
     return 10 * np.log10(np.mean(np.asarray(x, dtype=np.float64) ** 2) + 1e-9) - 20 * np.log10(32768)
 
 
-def i16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
-
-
 def first_answer(echo_db: float, visitor_at_s: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A first answer (the canceller has heard nothing before) echoing back through the bench's
     room 30 ms later than the reference says, room noise at -70 dBFS, and maybe a visitor
@@ -68,13 +65,7 @@ def first_answer(echo_db: float, visitor_at_s: float | None) -> tuple[np.ndarray
 
 
 def run(mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    canceller = webrtc_apm.WebRtcEcho(FRAME, RATE * 120 // 1000, RATE)
-    out = np.zeros_like(mic)
-    for i in range(0, mic.size - FRAME + 1, FRAME):
-        cleaned = canceller.cancel(mic[i : i + FRAME].tobytes(), ref[i : i + FRAME].tobytes())
-        out[i : i + FRAME] = np.frombuffer(cleaned, dtype=np.int16)
-    canceller.close()
-    return out
+    return cancel_frames(webrtc_apm.WebRtcEcho(FRAME, RATE * 120 // 1000, RATE), mic, ref)
 
 
 @pytest.mark.parametrize("echo_db", [-12.0, -6.0])
