@@ -43,6 +43,7 @@ from kiosk.audio.libpulse import (
     SampleSpec,
     unref_operation,
 )
+from kiosk.audio.pulse_latency import SteadyPlaybackLatency
 from kiosk.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,7 @@ class PulseStream:
         self._status = 0  # over/underflow since the last callback
         self._failed = False  # the callback asked to stop, or raised
         self._corked = True
+        self.steady_latency = SteadyPlaybackLatency()  # playback: libpulse's estimate creeps
         self._reader: threading.Thread | None = None
         self._stop_reading = threading.Event()
         # libpulse keeps these function pointers: they live as long as the stream.
@@ -335,6 +337,7 @@ class PulseStream:
         if frames <= 0 or self._failed:
             return
         status, self._status = self._status, 0
+        self.steady_latency.request(nbytes, self._block_bytes * PLAYBACK_BLOCKS)
         out = self._call(None, frames, status)
         if out:
             self._connection.lib.pa_stream_write(stream, out, len(out), None, 0, SEEK_RELATIVE)
@@ -406,6 +409,7 @@ class PulseStream:
             if lib.pa_stream_get_state(self._stream) != STREAM_READY:
                 raise OSError(f"{self._kind} stream is not running")
             unref_operation(lib, lib.pa_stream_cork(self._stream, int(cork), None, None))
+            self.steady_latency.restart()
             if cork:
                 unref_operation(lib, lib.pa_stream_flush(self._stream, None, None))
                 self._pending.clear()
@@ -424,7 +428,8 @@ class PulseStream:
                 )
                 if got == 0:
                     # Negative: a monitor source hands over audio before its sink plays it.
-                    return 0.0 if negative.value else usec.value / 1e6
+                    got_s = 0.0 if negative.value else usec.value / 1e6
+                    return self.steady_latency.latency_s(got_s) if self._kind == "output" else got_s
                 attr = lib.pa_stream_get_buffer_attr(self._stream)
                 if not attr:
                     return 0.0

@@ -1,0 +1,203 @@
+"""A per-frame trace of the kiosk's echo guard through real PulseAudio (issue 10 item 4,
+helper guardpa28): ``bench/pulse_aec.py``'s runs, with recorders on the daemon's echo parts.
+A tuning tool (it looks inside; the figures are ``pulse_aec.py``'s own).
+
+    python bench/pulse_trace.py --trace-dir /tmp/tr -- --split tuning --only tuning-echo-077 --modes guard
+
+Per run, ``<trace-dir>/<mix>-<mode>.pkl``: the ``pulse_aec`` row, and
+
+* ``played``: each block the speaker took (the echo reference's stamp): monotonic time, the
+  stamp's clock and the sink's reported latency, samples, and whether the reference's
+  timeline started afresh there (``reanchor``: a stamp off the running timeline);
+* ``handovers``: each microphone hand-over (monotonic arrival, frames, reported input latency);
+* ``frames``: each microphone frame the guard judged: its capture stamp and place on the
+  microphone's timeline, the reference lined up with it (level, lag settled, lead), the
+  microphone's level, the guard's bar, echo return, its loud / voiced / band / pitch verdicts,
+  the suspicion, and the raw frame and its reference (PCM16, for offline lag checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import pulse_aec  # noqa: E402
+
+from kiosk.audio import echo_cancel as ec  # noqa: E402
+from kiosk.audio.echo_level import EchoLevelTap  # noqa: E402
+from kiosk.core import endpointing as ep  # noqa: E402
+from kiosk.core.endpointing import frame_dbfs  # noqa: E402
+
+TRACE: dict[str, list[Any]] = {"played": [], "handovers": [], "frames": [], "writes": []}
+
+
+def _patch() -> None:
+    played, ref_init = ec.EchoReference.played, ec.EchoReference.__init__
+
+    def init(self: Any, clock: Any, latency_s: Any = lambda: 0.0, source_rate_hz: int = 24000) -> None:
+        def latency() -> float:
+            value = latency_s()
+            self._traced_latency = value
+            return value
+
+        ref_init(self, clock, latency, source_rate_hz)
+
+    def traced_played(self: Any, pcm: bytes, earcon: bool = False) -> None:
+        before = self._in_end_s
+        mono = time.monotonic()
+        played(self, pcm, earcon)
+        n = len(pcm) // 2
+        start = self._in_end_s - n / self._resampler.in_rate_hz
+        lat = getattr(self, "_traced_latency", None)
+        stamp = None if lat is None else self.clock() + lat  # (approximately the stamp used)
+        TRACE["played"].append({
+            "mono": mono, "latency_s": lat, "n": n, "stamp": stamp, "start": start,
+            "reanchor": not (math.isfinite(before) and abs(start - before) < 1e-6),
+            "level": frame_dbfs(pcm) if pcm else -math.inf, "pcm": pcm,
+        })
+
+    ec.EchoReference.__init__, ec.EchoReference.played = init, traced_played  # type: ignore[method-assign]
+
+    tap_process = EchoLevelTap.process
+
+    def traced_tap(self: Any, frame: bytes, captured_at_s: float) -> bytes:
+        out = tap_process(self, frame, captured_at_s)
+        TRACE["frames"].append({
+            "mono": time.monotonic(), "captured": captured_at_s,
+            "at": self._mic_next_s - self.frame_ms / 1000, "lead_s": self._lead_s,
+            "ref_dbfs": self.frame_reference_dbfs, "ref_span_dbfs": self.reference_dbfs,
+            "settled": self.lag_settled, "realign": self.realignments,
+            "delay_ms": None if self._delay is None else self._delay.settled_ms,
+            "mic_dbfs": frame_dbfs(frame), "pcm": frame, "ref": self._pass.ref,
+            "bands": self.frame_bands, "pitch": self.frame_pitch,
+        })
+        return out
+
+    EchoLevelTap.process = traced_tap  # type: ignore[method-assign]
+
+    process, wait = ep.Endpointer.process, ep.Endpointer._wait_for_onset
+    in_bands, in_pitch = ep.Endpointer._loud_in_bands, ep.Endpointer._loud_in_pitch
+
+    def traced_process(self: Any, frame: bytes, far: Any = None, level: Any = None, *cues: Any, **kw: Any) -> Any:
+        self._traced = {}
+        events = process(self, frame, far, level, *cues, **kw)
+        row = TRACE["frames"][-1] if TRACE["frames"] and "far" not in TRACE["frames"][-1] else None
+        if row is None:
+            row = {"mono": time.monotonic(), "mic_dbfs": frame_dbfs(frame)}
+            TRACE["frames"].append(row)
+        row.update(
+            far=far, echo_ref=self._echo_ref_dbfs, echo_return=self.echo_return_db,
+            echo_return_now=self._echo_return_now(), guard_frames=self._guard_frames,
+            period_echo=self._period_echo_db, guarded=self.guarded, tail_left=self._tail_left,
+            room=self._room_dbfs, suspect_ms=self.suspected_speech_ms, close_loud=self._close_loud,
+            onset_loud=self._onset_loud, in_speech=self._in_speech,
+            events=[type(e).__name__ for e in events], **self._traced,
+        )
+        return events
+
+    def traced_wait(self: Any, frame: bytes, voiced: bool, loud: bool, floor: float, guard: bool) -> Any:
+        self._traced.update(voiced=voiced, loud=loud, floor=floor, guard=guard)
+        return wait(self, frame, voiced, loud, floor, guard)
+
+    def traced_bands(self: Any, level: float, onset_level: float) -> bool:
+        got = in_bands(self, level, onset_level)
+        self._traced["loud_bands"] = got
+        return got
+
+    def traced_pitch(self: Any, level: float, onset_level: float) -> bool:
+        got = in_pitch(self, level, onset_level)
+        self._traced["loud_pitch"] = got
+        return got
+
+    ep.Endpointer.process = traced_process  # type: ignore[method-assign]
+    ep.Endpointer._wait_for_onset = traced_wait  # type: ignore[method-assign]
+    ep.Endpointer._loud_in_bands = traced_bands  # type: ignore[method-assign]
+    ep.Endpointer._loud_in_pitch = traced_pitch  # type: ignore[method-assign]
+
+    from kiosk import daemon_devices as dd
+
+    on_frames = dd.DaemonDevices._on_frames
+
+    def traced_frames(self: Any, frames: list[bytes], arrived_s: float | None = None) -> None:
+        src = self._source
+        TRACE["handovers"].append({
+            "mono": time.monotonic(), "arrived": arrived_s, "n": len(frames),
+            "in_latency_s": None if src is None else src.input_latency_ms / 1000,
+        })
+        on_frames(self, frames, arrived_s)
+
+    dd.DaemonDevices._on_frames = traced_frames  # type: ignore[method-assign]
+
+    from kiosk.audio import pulse_stream as ps
+
+    write = ps.PulseStream._write
+
+    def traced_write(self: Any, stream: Any, nbytes: int, userdata: Any) -> None:
+        self._connection.keep_thread_state()  # (before asking for the latency on libpulse's thread)
+        TRACE["writes"].append({"mono": time.monotonic(), "nbytes": nbytes, "latency_s": self._latency_s()})
+        write(self, stream, nbytes, userdata)
+
+    ps.PulseStream._write = traced_write  # type: ignore[method-assign]
+
+
+class _KeptDir:
+    """tempfile.TemporaryDirectory for pulse_aec: kept (the room's recording of the speaker)."""
+
+    base: Path = Path("/tmp")
+    count = 0
+
+    def __init__(self, prefix: str = "") -> None:
+        _KeptDir.count += 1
+        self.path = _KeptDir.base / f"run-{_KeptDir.count}"
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def __enter__(self) -> str:
+        return str(self.path)
+
+    def __exit__(self, *exc: Any) -> None:
+        for name in ("audio.npy", "clip.npy", "ir.npy"):
+            (self.path / name).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trace-dir", type=Path, required=True)
+    p.add_argument("--repeat", type=int, default=1, help="run each mix this many times")
+    p.add_argument("--keep", action="store_true", help="keep each run's speaker recording")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="pulse_aec.py's arguments, after --")
+    args = p.parse_args(argv)
+    args.trace_dir.mkdir(parents=True, exist_ok=True)
+    _patch()
+    run_one, build_specs = pulse_aec.run_one, pulse_aec.build_specs
+    pulse_aec.build_specs = lambda *a, **kw: build_specs(*a, **kw) * args.repeat  # type: ignore[assignment]
+    seen: dict[str, int] = {}
+
+    async def traced_run_one(mix: Any, mode: str, *a: Any, **kw: Any) -> dict[str, Any]:
+        for v in TRACE.values():
+            v.clear()
+        row = await run_one(mix, mode, *a, **kw)
+        k = seen[f"{mix.id}-{mode}"] = seen.get(f"{mix.id}-{mode}", 0) + 1
+        with open(args.trace_dir / f"{mix.id}-{mode}-{k}.pkl", "wb") as f:
+            pickle.dump({"row": row, "run": _KeptDir.count, **TRACE}, f)
+        return row
+
+    pulse_aec.run_one = traced_run_one  # type: ignore[assignment]
+    if args.keep:
+        import types
+
+        _KeptDir.base = args.trace_dir
+        pulse_aec.tempfile = types.SimpleNamespace(TemporaryDirectory=_KeptDir)  # type: ignore[assignment]
+    rest = [a for a in args.rest if a != "--"]
+    return pulse_aec.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
