@@ -121,6 +121,7 @@ def trees_record(bench: str, trees: dict[str, Path]) -> dict[str, Any]:
         "machine": machine(),
     }
 
+
 def finish_record(record: dict[str, Any], out: Path, started_monotonic: float) -> int:
     """End a side-by-side tree bench's record (load at the end, wall time), write it to ``out``
     and say where; the script's exit status."""
