@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,64 @@ def require_pulseaudio() -> None:
     if os.environ.get("KIOSK_REQUIRE_PULSEAUDIO") == "1":
         pytest.fail(f"KIOSK_REQUIRE_PULSEAUDIO=1 but {problem}")
     pytest.skip(problem)
+
+
+@contextlib.contextmanager
+def private_pulseaudio() -> Iterator[str]:
+    """A PulseAudio server of the caller's own, with nothing loaded but its socket: yields
+    its ``PULSE_SERVER`` address (pactl, libpulse and ALSA's pulse plugin all honour it).
+
+    For a test that unplugs its only sink: on the shared server, any other null sink loaded
+    at the time (a bench rig's, another run's leftovers) is where PulseAudio moves the
+    streams instead of killing them, so "the device is gone" never happens there."""
+    if shutil.which("pulseaudio") is None:
+        pytest.skip("pulseaudio not installed (a private server needs the PulseAudio daemon)")
+    # Its own short directory: a socket path must fit in 108 bytes, pytest's tmp_path may not.
+    runtime = Path(tempfile.mkdtemp(prefix="kiosk-pa-"))
+    socket_path = runtime / "native"
+    env = {
+        **os.environ,
+        "HOME": str(runtime),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PULSE_RUNTIME_PATH": str(runtime),
+    }
+    env.pop("PULSE_SERVER", None)
+    log = (runtime / "server.log").open("wb")
+    server = subprocess.Popen(
+        [
+            "pulseaudio", "-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1",
+            "--disallow-exit", "--log-target=stderr",
+            "-L", f"module-native-protocol-unix socket={socket_path} auth-anonymous=1",
+        ],
+        env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    address = f"unix:{socket_path}"
+    try:
+        answered = False
+        for _ in range(100):
+            if server.poll() is not None:
+                break
+            probe = subprocess.run(
+                ["pactl", "info"], env={**os.environ, "PULSE_SERVER": address},
+                capture_output=True, timeout=10 * TIMEOUT_FACTOR,
+            )  # fmt: skip
+            if probe.returncode == 0:
+                answered = True
+                break
+            time.sleep(0.05)
+        if not answered:
+            tail = (runtime / "server.log").read_text(errors="replace")[-500:]
+            pytest.fail(f"private PulseAudio server did not answer: {tail}")
+        yield address
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5 * TIMEOUT_FACTOR)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def kill_our_recording_and_reopen(source: Any, capture: Any) -> None:

@@ -33,6 +33,7 @@ from tests.integration.pulse import (
     NULL_SINK,
     PULSE_SCRIPT,
     pactl,
+    private_pulseaudio,
     require_pulseaudio,
 )
 from tests.integration.test_service_daemon import NotifyListener
@@ -98,19 +99,17 @@ def _load_null_sink() -> None:
 
 
 @pytest.fixture
-def pulseaudio() -> Iterator[None]:
+def pulseaudio(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A PulseAudio server of this test's own with only vsink on it (the daemon, pactl and
+    .ci/pulseaudio.sh reach it through ``PULSE_SERVER``): on the shared server another
+    session's null sink is where the streams would move when vsink goes."""
     require_pulseaudio()
-    if _server_name() != "pulseaudio":
-        pytest.skip("PulseAudio behaviour: PipeWire keeps a stream running when its sink goes")
-    had_always_sink = bool(_module_ids("module-always-sink"))
-    try:
-        yield
-    finally:
-        # Whatever happened, later tests need vsink back as the default sink and source,
-        # and the server as it was. vsink first: with a sink present, always-sink adds none.
+    with private_pulseaudio() as address:
+        monkeypatch.setenv("PULSE_SERVER", address)
+        if _server_name() != "pulseaudio":
+            pytest.skip("PulseAudio behaviour: PipeWire keeps a stream running when its sink goes")
         _load_null_sink()
-        if had_always_sink and not _module_ids("module-always-sink"):
-            _pactl("load-module", "module-always-sink")
+        yield
 
 
 def _unplug_null_sink() -> None:
