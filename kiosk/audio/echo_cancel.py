@@ -14,8 +14,11 @@ after its echo (a latency over-estimated by up to the lead is still cancelled; o
 under-estimated is covered by the filter's length). The filter converges fastest when the
 echo lags its reference little (SpeexDSP: ~5 dB more ERLE in the first seconds at 0 than at
 40 ms), so the lead is short, and the actual lag is measured and lined up once
-(:mod:`kiosk.audio.echo_delay`). Nothing played recently: the frame passes through untouched
-and SpeexDSP is not called (no cost while idle).
+(:mod:`kiosk.audio.echo_delay`); both sides must then keep that relation: the microphone's
+frames follow their sample count (:mod:`kiosk.audio.mic_timeline`), the speaker's blocks
+continue one another, and what the speaker dropped unheard (the sound server's queue on a
+pause) is cut from the reference, the next block placed where its stamp says. Nothing played
+recently: the frame passes through untouched and SpeexDSP is not called (no cost while idle).
 
 Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio callback),
 :meth:`EchoReference.take` on the microphone's; one short lock, no I/O.
@@ -41,6 +44,7 @@ from kiosk.audio.linear_levels import (  # noqa: F401 (the level functions re-ex
     linear_levels_dbfs,
     linear_levels_from,
 )
+from kiosk.audio.mic_timeline import MicTimeline
 from kiosk.audio.resample import Resampler
 from kiosk.core.endpointing import frame_dbfs
 
@@ -59,10 +63,6 @@ RESIDUAL_SUPPRESS_DB: int | None = -40
 CONTIGUOUS_S = 0.008
 # A gap up to this long is filled with silence; a longer one starts afresh.
 FILL_GAP_S = 0.5
-# Microphone stamps further than this from the running timeline start it afresh...
-MIC_REANCHOR_S = 0.1
-# ...nearer ones steer it by this fraction of their difference.
-MIC_STEER = 0.01
 # How much played audio is kept (the microphone side asks for the last few hundred ms).
 KEEP_S = 2.0
 # The cleaned frames' pitch is measured only from this much playback on (per stretch): over the
@@ -111,6 +111,7 @@ class EchoReference:
         self._end_s = -math.inf  # audible time of the sample after the last one kept
         self._in_end_s = -math.inf  # the same, for the source (before the resampler)
         self._last_earcon = False  # the last block played had an earcon in it
+        self._restamp = False  # the speaker dropped audio: the next block goes at its stamp
 
     def played(self, pcm: bytes, earcon: bool = False) -> None:
         """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer;
@@ -121,7 +122,16 @@ class EchoReference:
         block_s = n_in / source_rate
         with self._lock:  # the resampler too: take() may flush it
             gap = start - self._in_end_s
-            if 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
+            restamp, self._restamp = self._restamp, False
+            if restamp and 0 < gap <= FILL_GAP_S:
+                # After a drop the silence heard lasted what the stamps say, not whole blocks:
+                # rounded, the rest of the reference stood up to half a block off its echo (a
+                # block more whenever the stamps' jitter crossed the half: -22 ms through
+                # PulseAudio, tuning mix 074's first answer, which then paused itself).
+                pcm = bytes(round(gap * source_rate) * 2) + pcm
+                n_in = len(pcm) // 2
+                gap = 0.0
+            elif 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
                 # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
                 # was heard meanwhile; it goes through the resampler too, so the stream stays
                 # exact. The stamps' own jitter (under half a block) is ignored.
@@ -129,7 +139,7 @@ class EchoReference:
                 pcm = bytes(missing * 2) + pcm
                 n_in = len(pcm) // 2
                 gap = 0.0
-            if abs(gap) > max(CONTIGUOUS_S, block_s / 2):
+            if abs(gap) > max(CONTIGUOUS_S, block_s / 2) or (restamp and gap != 0):
                 self._resampler.reset()  # a new stretch of playback: no tail of the old one
                 out_start = start
             else:
@@ -139,6 +149,29 @@ class EchoReference:
             self._append(out_start, self._resampler.process(pcm), earcon)
             while self._segments and self._segments[0][0] < start - KEEP_S:
                 self._segments.popleft()
+
+    def dropped(self, seconds: float) -> None:
+        """The speaker dropped the last ``seconds`` it had taken before they were heard (the
+        sound server flushed its queue: a pause, a barge-in): the reference is cut there (not
+        before now: the queue's tail may have been silence the reference never had), and the
+        next block played starts where its stamp puts it."""
+        now = self.clock()
+        with self._lock:
+            self._restamp = True
+            if not math.isfinite(self._in_end_s):
+                return
+            cut = max(now, self._in_end_s - max(0.0, seconds))
+            if cut >= self._in_end_s:
+                return
+            self._resampler.reset()  # (it held back the last few ms given: dropped too)
+            while self._segments and self._segments[-1][0] >= cut:
+                self._segments.pop()
+            if self._segments:
+                seg_start, samples, earcon = self._segments[-1]
+                keep = max(0, round((cut - seg_start) * RATE_HZ))
+                if keep < samples.size:
+                    self._segments[-1] = (seg_start, samples[:keep], earcon)
+            self._in_end_s = self._end_s = cut
 
     def _append(self, out_start: float, pcm: bytes, earcon: bool) -> None:
         samples = np.frombuffer(pcm, dtype=np.int16)
@@ -245,7 +278,7 @@ class EchoCanceller:
         self._tail_frames = math.ceil((FILTER_MS + REFERENCE_LEAD_MS) / frame_ms) + 1
         self._silent_frames = self._tail_frames
         self._zeros = bytes(self.frame_samples * 2)
-        self._mic_next_s = -math.inf  # where the next frame starts on the smoothed timeline
+        self._mic = MicTimeline(frame_ms / 1000)  # when each frame was captured
         # Levels of the reference frames the filter still holds (its span): what the echo in
         # the frame just cleaned can have come from, aligned with the microphone.
         self._ref_levels: deque[float] = deque(maxlen=self._tail_frames)
@@ -307,22 +340,9 @@ class EchoCanceller:
         note passed with ~2 dB ERLE)."""
         return any(self._ref_earcons)
 
-    def _mic_time(self, stamp_s: float) -> float:
-        """The microphone is one continuous stream: frame k starts ``k * frame_ms`` after
-        the first. Stamps jitter (scheduling); they only steer that timeline slowly (the
-        audio clock's drift), unless one is far off (the stream restarted)."""
-        frame_s = self.frame_ms / 1000
-        predicted = self._mic_next_s
-        self._mic_next_s = stamp_s + frame_s
-        if math.isfinite(predicted) and abs(stamp_s - predicted) <= MIC_REANCHOR_S:
-            at = predicted + MIC_STEER * (stamp_s - predicted)
-            self._mic_next_s = at + frame_s
-            return at
-        return stamp_s
-
     def process(self, frame: bytes, captured_at_s: float) -> bytes:
         """``frame`` (PCM16 mono, ``frame_ms``) captured from ``captured_at_s`` on, cleaned."""
-        at = self._mic_time(captured_at_s)
+        at = self._mic.place(captured_at_s)
         ref, earcon = self.reference.take_marked(at + self._lead_s, self.frame_samples)
         self.linear_levels = self.linear_high_levels = self.raw_dbfs = None
         self.frame_pitch = self.linear_pitch = None
@@ -440,9 +460,13 @@ class PlaybackEchoCanceller(EchoCanceller):
 
         self._listener = played
         playback.add_read_listener(played)  # type: ignore[attr-defined]
+        if hasattr(playback, "add_drop_listener"):
+            playback.add_drop_listener(reference.dropped)
 
     def close(self) -> None:
         self._playback.remove_read_listener(self._listener)  # type: ignore[attr-defined]
+        if hasattr(self._playback, "remove_drop_listener"):
+            self._playback.remove_drop_listener(self.reference.dropped)
         super().close()
 
 

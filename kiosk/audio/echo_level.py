@@ -162,7 +162,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
             self._follow.restart()
         elif self.meter is not None and self.lag_settled and self._pass.ref is not None:
             self.frame_bands = self.meter.pair(frame, self._pass.ref)
-        at = self._mic_next_s - self.frame_ms / 1000  # where _mic_time put this frame
+        at = self._mic.last_s  # where the microphone timeline put this frame
         keep = frame if self.meter is not None and not self.lag_settled else None
         level = frame_dbfs(frame)
         if self.pitch is not None and self._pass.ref is not None:

@@ -73,6 +73,7 @@ class PlaybackBuffer:
         self._write_listeners: list[Callable[[], None]] = []
         self._read_listeners: list[Callable[[bytes], None]] = []
         self._halt_listeners: list[Callable[[bool], None]] = []
+        self._drop_listeners: list[Callable[[float], None]] = []
         # Answer audio taken lately, oldest first (item, pcm): what rewind() can hand back.
         self._taken: deque[tuple[str | None, bytes]] = deque()
         self._taken_bytes = 0
@@ -102,6 +103,23 @@ class PlaybackBuffer:
     def remove_halt_listener(self, listener: Callable[[bool], None]) -> None:
         if listener in self._halt_listeners:
             self._halt_listeners.remove(listener)
+
+    def add_drop_listener(self, listener: Callable[[float], None]) -> None:
+        """Call ``listener(seconds)`` (on the sink's caller's thread, must not block) when the
+        speaker dropped the last ``seconds`` it had taken before they were heard
+        (:meth:`dropped`): the echo canceller's reference cuts them."""
+        self._drop_listeners.append(listener)
+
+    def remove_drop_listener(self, listener: Callable[[float], None]) -> None:
+        if listener in self._drop_listeners:
+            self._drop_listeners.remove(listener)
+
+    def dropped(self, seconds: float) -> None:
+        """The sink dropped the last ``seconds`` of what it took from here before they were
+        heard (its sound server flushed the queue on a pause or a flush): tell the drop
+        listeners. On a pause the sink also puts the answer audio back (:meth:`rewind`)."""
+        for listener in list(self._drop_listeners):
+            listener(seconds)
 
     def write(
         self, pcm: bytes, item_id: str | None = None, *, limit_ms: float | None = None

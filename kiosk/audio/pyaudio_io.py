@@ -352,6 +352,8 @@ class PyAudioSink(PortAudioStream):
             self._held_samples = 0.0
             if resumes and self.device_rate_hz:
                 self.buffer.rewind(round(device_samples * self.source_rate_hz / self.device_rate_hz))
+            if self.device_rate_hz:
+                self.buffer.dropped(device_samples / self.device_rate_hz)
 
         drop(dropped)
 
