@@ -27,15 +27,13 @@ Threads: :meth:`EchoReference.played` runs on the speaker's thread (PortAudio ca
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 
-import numpy as np
-
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue, PitchLevels
+from kiosk.audio.echo_reference import RATE_HZ, EchoReference
 from kiosk.audio.linear_levels import (  # noqa: F401 (the level functions re-exported)
     HIGH_BAND_HZ,
     HighBandLevels,
@@ -45,10 +43,8 @@ from kiosk.audio.linear_levels import (  # noqa: F401 (the level functions re-ex
     linear_levels_from,
 )
 from kiosk.audio.mic_timeline import MicTimeline
-from kiosk.audio.resample import Resampler
 from kiosk.core.endpointing import frame_dbfs
 
-RATE_HZ = 16000
 # The reference is taken this much later than the capture time: an echo up to this much earlier
 # than the stamps say (the speaker's latency over-estimated) stays causal for the filter.
 REFERENCE_LEAD_MS = 10
@@ -56,15 +52,15 @@ REFERENCE_LEAD_MS = 10
 FILTER_MS = 120
 # The measured lag is lined up (the filter restarted) only when it is off by at least this.
 REALIGN_MIN_MS = 4.0
+# Once lined up, the lag is measured again at each new playback stretch and after each drop
+# (rechecking canceller): a stamp puts a stretch within ~0.1-0.5 ms of the last (through
+# PulseAudio), enough to undo what the filter learned (tuning mix 073's later answer: ERLE
+# 14 dB at the end of the first answer, -2 to 4 dB over the next's first second, and it paused
+# itself). Off by at least this (2 samples) and less than REALIGN_MIN_MS, the reference is moved
+# back onto the lag the filter learned, and the filter keeps what it learned.
+RELINE_MIN_MS = 0.125
 # Residual echo suppression after the linear filter (SpeexDSP preprocessor), dB.
 RESIDUAL_SUPPRESS_DB: int | None = -40
-# Played blocks whose stamps fall within this of the previous block's end continue it (the
-# speaker callback's jitter).
-CONTIGUOUS_S = 0.008
-# A gap up to this long is filled with silence; a longer one starts afresh.
-FILL_GAP_S = 0.5
-# How much played audio is kept (the microphone side asks for the last few hundred ms).
-KEEP_S = 2.0
 # The cleaned frames' pitch is measured only from this much playback on (per stretch): over the
 # first few hundred ms the filter's output is no echo-less signal yet (a cold SpeexDSP filter
 # even amplified the echo at an answer's onset, and its output then had a pitch the reference's
@@ -85,138 +81,6 @@ LINEAR_PITCH_LAG_TOLERANCE = 2
 # -20 dB: 320 Hz of one at ~127; s261 mix 074's later answer at 7.88 s, -6 dB: 471 Hz of one at
 # ~151; all three paused the answer. kiosk.audio.echo_pitch._harmonic_levels)
 LINEAR_PITCH_HARMONICS = True
-
-
-class EchoReference:
-    """The speaker's output at 16 kHz on the audible-time axis.
-
-    Args:
-        clock: monotonic seconds, the same clock the microphone side stamps with.
-        latency_s: how long from now until a block taken now is heard (sink + device).
-        source_rate_hz: the playback buffer's rate.
-    """
-
-    def __init__(
-        self,
-        clock: Callable[[], float],
-        latency_s: Callable[[], float] = lambda: 0.0,
-        source_rate_hz: int = 24000,
-    ) -> None:
-        self.clock = clock  # replaceable: simulate stamps on the microphone's sample timeline
-        self._latency_s = latency_s
-        self._resampler = Resampler(source_rate_hz, RATE_HZ, lazy=True)  # idle: nothing plays
-        self._lock = threading.Lock()
-        # (start time, samples, an earcon sounds in them)
-        self._segments: deque[tuple[float, np.ndarray, bool]] = deque()
-        self._end_s = -math.inf  # audible time of the sample after the last one kept
-        self._in_end_s = -math.inf  # the same, for the source (before the resampler)
-        self._last_earcon = False  # the last block played had an earcon in it
-        self._restamp = False  # the speaker dropped audio: the next block goes at its stamp
-
-    def played(self, pcm: bytes, earcon: bool = False) -> None:
-        """The speaker just took ``pcm`` (mono int16 at the source rate) from the buffer;
-        ``earcon``: an earcon is mixed into it."""
-        start = self.clock() + self._latency_s()
-        n_in = len(pcm) // 2
-        source_rate = self._resampler.in_rate_hz
-        block_s = n_in / source_rate
-        with self._lock:  # the resampler too: take() may flush it
-            gap = start - self._in_end_s
-            restamp, self._restamp = self._restamp, False
-            if restamp and 0 < gap <= FILL_GAP_S:
-                # After a drop the silence heard lasted what the stamps say, not whole blocks:
-                # rounded, the rest of the reference stood up to half a block off its echo (a
-                # block more whenever the stamps' jitter crossed the half: -22 ms through
-                # PulseAudio, tuning mix 074's first answer, which then paused itself).
-                pcm = bytes(round(gap * source_rate) * 2) + pcm
-                n_in = len(pcm) // 2
-                gap = 0.0
-            elif 0 < gap <= FILL_GAP_S and block_s > 0 and round(gap / block_s) >= 1:
-                # Whole blocks went unplayed (the queue ran dry, the speaker was held): silence
-                # was heard meanwhile; it goes through the resampler too, so the stream stays
-                # exact. The stamps' own jitter (under half a block) is ignored.
-                missing = round(gap / block_s) * n_in
-                pcm = bytes(missing * 2) + pcm
-                n_in = len(pcm) // 2
-                gap = 0.0
-            if abs(gap) > max(CONTIGUOUS_S, block_s / 2) or (restamp and gap != 0):
-                self._resampler.reset()  # a new stretch of playback: no tail of the old one
-                out_start = start
-            else:
-                start = self._in_end_s
-                out_start = self._end_s
-            self._in_end_s = start + n_in / source_rate
-            self._append(out_start, self._resampler.process(pcm), earcon)
-            while self._segments and self._segments[0][0] < start - KEEP_S:
-                self._segments.popleft()
-
-    def dropped(self, seconds: float) -> None:
-        """The speaker dropped the last ``seconds`` it had taken before they were heard (the
-        sound server flushed its queue: a pause, a barge-in): the reference is cut there (not
-        before now: the queue's tail may have been silence the reference never had), and the
-        next block played starts where its stamp puts it."""
-        now = self.clock()
-        with self._lock:
-            self._restamp = True
-            if not math.isfinite(self._in_end_s):
-                return
-            cut = max(now, self._in_end_s - max(0.0, seconds))
-            if cut >= self._in_end_s:
-                return
-            self._resampler.reset()  # (it held back the last few ms given: dropped too)
-            while self._segments and self._segments[-1][0] >= cut:
-                self._segments.pop()
-            if self._segments:
-                seg_start, samples, earcon = self._segments[-1]
-                keep = max(0, round((cut - seg_start) * RATE_HZ))
-                if keep < samples.size:
-                    self._segments[-1] = (seg_start, samples[:keep], earcon)
-            self._in_end_s = self._end_s = cut
-
-    def _append(self, out_start: float, pcm: bytes, earcon: bool) -> None:
-        samples = np.frombuffer(pcm, dtype=np.int16)
-        if samples.size:
-            self._segments.append((out_start, samples, earcon))
-        self._end_s = out_start + samples.size / RATE_HZ
-        self._last_earcon = earcon
-
-    def _flush_if_stopped(self, stop_s: float) -> None:
-        """The resampler holds back the last ~7-30 ms it was given (soxr's delay and its
-        bursts) until more comes. Asked for audio past what came out while that much is held
-        back, the speaker has stopped (the queue ran dry, an answer ended, a hold): what it
-        played last is pushed out, followed by the silence it plays now (else that echo,
-        a frame or two, met no reference: uncancelled, it paused the answer)."""
-        if stop_s > self._end_s and self._in_end_s - self._end_s >= 1 / RATE_HZ:
-            tail = self._resampler.flush()
-            self._resampler.reset()
-            self._append(self._end_s, tail, self._last_earcon)
-
-    def take(self, start_s: float, n: int) -> bytes | None:
-        """``n`` samples heard from ``start_s`` on (silence where nothing played), or None
-        when nothing at all was played then."""
-        return self.take_marked(start_s, n)[0]
-
-    def take_marked(self, start_s: float, n: int) -> tuple[bytes | None, bool]:
-        """:meth:`take`, and whether an earcon sounds in those samples."""
-        stop_s = start_s + n / RATE_HZ
-        out: np.ndarray | None = None
-        earcon = False
-        with self._lock:
-            self._flush_if_stopped(stop_s)
-            if start_s >= self._end_s or not self._segments:
-                return None, False  # after the last sound (the usual case while idle): no scan
-            for seg_start, samples, marked in self._segments:
-                seg_stop = seg_start + samples.size / RATE_HZ
-                if seg_stop <= start_s or seg_start >= stop_s:
-                    continue
-                if out is None:
-                    out = np.zeros(n, dtype=np.int16)
-                a = round((seg_start - start_s) * RATE_HZ)
-                lo, hi = max(0, a), min(n, a + samples.size)
-                if hi > lo:
-                    out[lo:hi] = samples[lo - a : hi - a]
-                    earcon = earcon or marked
-        return (None, False) if out is None else (out.tobytes(), earcon)
 
 
 class EchoCanceller:
@@ -287,7 +151,11 @@ class EchoCanceller:
         # actual lag is measured (kiosk.audio.echo_delay).
         self._lead_s = REFERENCE_LEAD_MS / 1000
         self._delay = EchoDelayEstimator(self.frame_samples, RATE_HZ) if align else None
-        self.realignments = 0  # times the filter restarted on a new alignment
+        self.realignments = 0  # times the echo path changed for the guard (the filter restarted)
+        self._lined_up = False  # the lag was measured once
+        self.recheck = False  # (see RELINE_MIN_MS; set by echo_canceller_for)
+        self._restamps_seen = 0
+        self.relines = 0  # times the reference was moved back onto the learned lag
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.
         self.linear_levels: tuple[float, float, float] | None = None
@@ -348,6 +216,8 @@ class EchoCanceller:
         self.frame_pitch = self.linear_pitch = None
         if ref is None:
             if self._silent_frames >= self._tail_frames:
+                if self._ref_levels:
+                    self._recheck_lag()  # a new playback stretch: its stamp may be off
                 if self._ref_levels and self._pitch is not None:
                     self._pitch.restart()  # a new playback stretch: no reference from before
                 self._played_frames = 0
@@ -374,9 +244,17 @@ class EchoCanceller:
                 self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
+        if self.recheck and self.reference.restamps != self._restamps_seen:
+            # Placed by a stamp after a drop: the guard relearns what the filter leaves.
+            self._restamps_seen = self.reference.restamps
+            self.realignments += self._recheck_lag()
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
             lag_ms = self._delay.observe(frame, ref)
-            if lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:
+            off_ms = math.nan if lag_ms is None else abs(lag_ms - TARGET_MS)
+            if self.recheck and self._lined_up and RELINE_MIN_MS <= off_ms < REALIGN_MIN_MS:
+                self._lead_s -= (lag_ms - TARGET_MS) / 1000  # back onto the lag it learned
+                self.relines += 1
+            elif lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:
                 # Line the echo up a few ms after its reference; what the filter learned
                 # at the old alignment is wrong now.
                 self._lead_s -= (lag_ms - TARGET_MS) / 1000
@@ -384,9 +262,17 @@ class EchoCanceller:
                 if reset is not None:
                     reset()
                 self.realignments += 1
+            self._lined_up = self._lined_up or lag_ms is not None
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out
+
+    def _recheck_lag(self) -> bool:
+        """Measure the lag again (a rechecking canceller whose lag was settled)."""
+        if not (self.recheck and self._delay is not None and self._delay.settled):
+            return False
+        self._delay.restart()
+        return True
 
     def _measure_pitch(self, out: bytes, linear: bytes | None, ref: bytes) -> None:
         """:attr:`frame_pitch` of the cleaned frame while :attr:`pitch_wanted` (from
@@ -490,7 +376,9 @@ def echo_canceller_for(
     make_filter = None
     if kind == "webrtc":
         from kiosk.audio.webrtc_apm import WebRtcEcho as make_filter  # (imported only when chosen)
-    return PlaybackEchoCanceller(
+    canceller = PlaybackEchoCanceller(
         playback, clock, latency_s, frame_ms, make_filter, align=kind != "webrtc",
         pitch_min_dbfs=pitch_min_dbfs, linear_pitch_min_dbfs=linear_pitch_min_dbfs,
-    )
+    )  # fmt: skip
+    canceller.recheck = kind == "speex"
+    return canceller

@@ -119,3 +119,53 @@ def test_a_pause_whose_queue_the_sink_dropped_keeps_the_reference_on_its_echo() 
     assert _position(np.frombuffer(after, np.int16)) == heard + round(0.005 * RATE)
     tap.close()
     assert buffer._drop_listeners == []
+
+
+class _Filter(_Taken):
+    resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_a_later_stretch_stamped_off_is_moved_back_onto_the_lag_the_filter_learned() -> None:
+    """Each stretch is placed by its first stamp; 0.3 ms off (5 samples) undid what the filter
+    learned. A rechecking canceller measures the lag again and moves the reference back,
+    keeping the filter (no restart, no new echo path for the guard)."""
+    from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
+
+    now = [0.0]
+    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
+    canceller = EchoCanceller(reference, 20, _Filter)
+    canceller.recheck = True
+    rng = np.random.default_rng(3)
+    answer = (rng.standard_normal(RATE * 30) * 3000).astype(np.int16)
+    echo_s = 0.02  # the room: the echo 20 ms after the speaker plays
+    stretches = [(1.0, 3.0, 0.0), (6.0, 8.0, 0.0003)]  # (from, to, stamp error)
+    mic_frames, ref_frames = [], []
+    for k in range(500):  # 10 s
+        now[0] = k * 0.02
+        for begin, end, error in stretches:
+            if begin <= now[0] < end:  # the block heard from now on, stamped `error` late
+                j = round((now[0]) * RATE)
+                pcm = answer[j : j + FRAME].tobytes()
+                reference.clock = lambda: now[0] + error
+                reference.played(pcm)
+                reference.clock = lambda: now[0]
+        t = now[0] - 0.04  # the frame before last
+        i = round((t - echo_s) * RATE)  # what the speaker played then (silence outside stretches)
+        heard = np.zeros(FRAME, np.int16)
+        for begin, end, _ in stretches:
+            lo, hi = round(begin * RATE), round(end * RATE)
+            idx = np.arange(i, i + FRAME)
+            mask = (idx >= lo) & (idx < hi)
+            heard[mask] = answer[idx[mask]] // 4
+        before = len(canceller._filter.refs)
+        canceller.process(heard.tobytes(), t)
+        if len(canceller._filter.refs) > before:
+            mic_frames.append(heard)
+            ref_frames.append(np.frombuffer(canceller._filter.refs[-1], np.int16))
+    assert canceller.realignments == 1 and canceller._filter.resets == 1  # the first line-up only
+    assert canceller.relines == 1
+    lag = EchoDelayEstimator(FRAME).estimate(np.concatenate(mic_frames[-16:]), np.concatenate(ref_frames[-16:]))
+    assert lag is not None and abs(lag - TARGET_MS) < 0.1, lag
