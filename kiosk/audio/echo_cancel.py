@@ -59,6 +59,12 @@ REALIGN_MIN_MS = 4.0
 # itself). Off by at least this (2 samples) and less than REALIGN_MIN_MS, the reference is moved
 # back onto the lag the filter learned, and the filter keeps what it learned.
 RELINE_MIN_MS = 0.125
+# Each new stretch, drop and reline counts in :attr:`EchoCanceller.realignments` (a rechecking
+# canceller): the guard forgets what the filter left before (``EchoGuard.echo_path_changed``) and
+# its own rules hold until the echo return is relearned and low again. Trust carried over from
+# the stretch before let a filter 0.1-0.5 ms off take its leak for a visitor: each resume leaked
+# and paused again (speexpa28 through PulseAudio: loops of 4-20 self-pauses on tuning mixes 073,
+# 074, 077; tests/audio/test_aec_distrust.py).
 # Residual echo suppression after the linear filter (SpeexDSP preprocessor), dB.
 RESIDUAL_SUPPRESS_DB: int | None = -40
 # The cleaned frames' pitch is measured only from this much playback on (per stretch): over the
@@ -217,7 +223,10 @@ class EchoCanceller:
         if ref is None:
             if self._silent_frames >= self._tail_frames:
                 if self._ref_levels:
-                    self._recheck_lag()  # a new playback stretch: its stamp may be off
+                    # A new playback stretch comes next, placed by its own stamp (0.1-0.5 ms
+                    # off the last through PulseAudio): the filter is distrusted until the lag
+                    # is measured again and what it leaves is relearned (RELINE_MIN_MS).
+                    self.realignments += self._recheck_lag()
                 if self._ref_levels and self._pitch is not None:
                     self._pitch.restart()  # a new playback stretch: no reference from before
                 self._played_frames = 0
@@ -254,6 +263,7 @@ class EchoCanceller:
             if self.recheck and self._lined_up and RELINE_MIN_MS <= off_ms < REALIGN_MIN_MS:
                 self._lead_s -= (lag_ms - TARGET_MS) / 1000  # back onto the lag it learned
                 self.relines += 1
+                self.realignments += 1  # (the guard relearns what the filter leaves now)
             elif lag_ms is not None and abs(lag_ms - TARGET_MS) >= REALIGN_MIN_MS:
                 # Line the echo up a few ms after its reference; what the filter learned
                 # at the old alignment is wrong now.
