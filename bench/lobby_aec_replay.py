@@ -136,6 +136,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     audible = [0.0]
     reference = EchoReference(lambda: audible[0], lambda: 0.0, ld.PLAYBACK_RATE_HZ)
     canceller = EchoCanceller(reference, frame_ms)
+    if hasattr(canceller, "recheck"):  # (as echo_canceller_for builds it for "speex")
+        canceller.recheck = True
     endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)
     endpointer.echo_relearn = True
     linear = hasattr(canceller, "linear_levels")  # (older commits: no linear output)
