@@ -254,9 +254,11 @@ class EchoCanceller:
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
         if self.recheck and self.reference.restamps != self._restamps_seen:
-            # Placed by a stamp after a drop: the guard relearns what the filter leaves.
+            # Placed by a stamp after a drop: the guard relearns what the filter leaves (also
+            # when the lag is being measured again already: a stretch that ended on the pause).
             self._restamps_seen = self.reference.restamps
-            self.realignments += self._recheck_lag()
+            self._recheck_lag()
+            self.realignments += self._lined_up
         if self._delay is not None and not self._delay.settled and self._silent_frames == 0:
             lag_ms = self._delay.observe(frame, ref)
             off_ms = math.nan if lag_ms is None else abs(lag_ms - TARGET_MS)
@@ -273,6 +275,7 @@ class EchoCanceller:
                     reset()
                 self.realignments += 1
             self._lined_up = self._lined_up or lag_ms is not None
+            self._mic.held = self.recheck and self._lined_up  # (kiosk.audio.mic_timeline)
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out

@@ -35,6 +35,14 @@ MIN_FRAMES = 10
 STEP_S = 0.005
 # A stamp further than this from the timeline starts it afresh (the stream restarted).
 REANCHOR_S = 0.1
+# Once the echo canceller has lined the echo up with its reference (:attr:`MicTimeline.held`),
+# the median's steps stop: the lag lined up holds on the sample count, and what the stamps still
+# say then is their own error (speexpa29, traces through PulseAudio, 7fdf16e: quiet hand-overs
+# in batches moved the median 25-60 ms and back while idle and left it 5 ms off, so the timeline
+# stepped 5.0 ms at a later answer's first frame (tuning mix 074: the lag re-measured 5.1 ms
+# off, the filter restarted) or mid-answer (073 at 16.45 s: the trusted filter leaked, the answer
+# paused itself). What truly moves the echo after that (a lost block, the clocks' drift) the
+# canceller measures again at each new stretch and drop (kiosk.audio.echo_cancel.RELINE_MIN_MS).
 
 
 class MicTimeline:
@@ -46,6 +54,7 @@ class MicTimeline:
         self._offsets: deque[float] = deque(maxlen=WINDOW_FRAMES)  # stamp - timeline
         self.last_s = -math.inf  # where the last frame placed started
         self.moves = 0  # times the timeline moved (not counting fresh starts)
+        self.held = False  # no more median steps (only fresh starts)
 
     def place(self, stamp_s: float) -> float:
         """The start of the frame stamped ``stamp_s`` (the frame after the last one placed)."""
@@ -57,7 +66,7 @@ class MicTimeline:
         else:
             offsets = self._offsets
             offsets.append(offset)
-            if len(offsets) >= MIN_FRAMES:
+            if len(offsets) >= MIN_FRAMES and not self.held:
                 ranked = sorted(offsets)
                 half = len(ranked) // 2
                 median = ranked[half] if len(ranked) % 2 else (ranked[half - 1] + ranked[half]) / 2

@@ -76,3 +76,63 @@ def test_a_new_stretch_stamped_off_is_distrusted_until_the_echo_is_relearned() -
     assert canceller.relines == 1
     assert any(trust[round(10.0 + i * 0.02, 2)] for i in range(50))
     front.close()
+
+
+def _lined_up_canceller():
+    """A rechecking canceller (as ``echo_canceller_for`` builds it for "speex") whose lag was
+    measured and lined up on 2 s of a stretch (the echo 20 ms after its stamps), with a fake
+    filter; returns (canceller, now, play_and_hear(t, stamp_error_s))."""
+    from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
+    from tests.audio.test_echo_timing import _Filter
+
+    now = [0.0]
+    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
+    canceller = EchoCanceller(reference, 20, _Filter)
+    canceller.recheck = True
+    rng = np.random.default_rng(11)
+    answer = (rng.standard_normal(RATE * 40) * 3000).astype(np.int16)
+    sounded = np.zeros(RATE * 41, np.int16)
+
+    def step(t: float, stamp_error_s: float = 0.0, playing: bool = True) -> None:
+        now[0] = t
+        j = round(t * RATE)
+        if playing:
+            reference.played(answer[j : j + FRAME].tobytes())  # heard from now on
+            sounded[j : j + FRAME] = answer[j : j + FRAME]
+        captured = t - 0.04  # the frame before last, its echo 20 ms after the speaker
+        i = round((captured - 0.02) * RATE)
+        canceller.process((sounded[i : i + FRAME] // 4).tobytes(), captured + stamp_error_s)
+
+    for k in range(100):
+        step(1.0 + k * 0.02)
+    assert canceller.realignments == 1  # lined up
+    return canceller, now, step
+
+
+def test_once_lined_up_the_microphone_frames_keep_their_sample_count() -> None:
+    """Stamps 6 ms off for a second (quiet hand-overs in batches through PulseAudio) moved the
+    timeline a whole step: the echo came 5 ms off the lag the filter learned (7fdf16e: tuning
+    mix 073's later answer paused itself at 16.45 s; 074's next answer restarted its filter)."""
+    canceller, _, step = _lined_up_canceller()
+    at = [canceller._mic.last_s]
+    for k in range(100):  # 2 s more of the stretch, the stamps 6 ms late throughout
+        step(3.0 + k * 0.02, 0.006)
+        at.append(canceller._mic.last_s)
+    assert np.allclose(np.diff(at), 0.02, atol=1e-9), "the frames follow their count"
+    assert canceller.realignments == 1
+
+
+def test_a_drop_while_the_lag_is_measured_again_still_tells_the_guard() -> None:
+    """A pause ends the stretch (the lag measured again from there), then the sink's drop places
+    the answer's next block by its stamp: that too is a new echo path for the guard (2df1d2d:
+    tuning mix 077's later answer resumed trusted and paused again at 12.65 and 13.03 s)."""
+    canceller, now, step = _lined_up_canceller()
+    t = 3.0
+    for k in range(12):  # the speaker holds: 240 ms of silence, the stretch ends
+        step(t + k * 0.02, playing=False)
+    seen = canceller.realignments
+    assert seen == 2  # (the stretch ended: measured again)
+    canceller.reference.dropped(0.05)
+    for k in range(5):
+        step(t + 0.24 + k * 0.02)
+    assert canceller.realignments == seen + 1
