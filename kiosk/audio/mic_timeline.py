@@ -63,6 +63,7 @@ class MicTimeline:
         if not math.isfinite(at) or abs(offset) > REANCHOR_S:
             self._offsets.clear()
             at = stamp_s
+            self.held = False  # (a new stream: its first stamps may be off again)
         else:
             offsets = self._offsets
             offsets.append(offset)

@@ -136,3 +136,19 @@ def test_a_drop_while_the_lag_is_measured_again_still_tells_the_guard() -> None:
     for k in range(5):
         step(t + 0.24 + k * 0.02)
     assert canceller.realignments == seen + 1
+
+
+def test_a_held_timeline_starts_afresh_and_steps_again_after_a_restart() -> None:
+    from kiosk.audio.mic_timeline import MicTimeline
+
+    timeline = MicTimeline(0.02)
+    for k in range(20):
+        timeline.place(k * 0.02)
+    timeline.held = True
+    for k in range(20, 80):  # stamps 8 ms late: held, the count stays
+        assert abs(timeline.place(k * 0.02 + 0.008) - k * 0.02) < 1e-9
+    timeline.place(10.0)  # the stream restarted: a fresh start, no longer held
+    assert not timeline.held
+    for k in range(1, 60):  # its first stamp was 8 ms early: the median's step corrects it
+        at = timeline.place(10.0 + k * 0.02 + 0.008)
+    assert abs(at - (10.0 + 59 * 0.02 + 0.008)) < 0.003
