@@ -72,7 +72,7 @@ def _patch() -> None:
         out = tap_process(self, frame, captured_at_s)
         TRACE["frames"].append({
             "mono": time.monotonic(), "captured": captured_at_s,
-            "at": self._mic_next_s - self.frame_ms / 1000, "lead_s": self._lead_s,
+            "at": self._mic.last_s, "lead_s": self._lead_s,
             "ref_dbfs": self.frame_reference_dbfs, "ref_span_dbfs": self.reference_dbfs,
             "settled": self.lag_settled, "realign": self.realignments,
             "delay_ms": None if self._delay is None else self._delay.settled_ms,
