@@ -3,6 +3,7 @@ PulseAudio server (issue 10 item 4, helper pulse27). Needs ``bash .ci/pulseaudio
 
     python bench/pulse_aec.py --split tuning --out bench/results/X.json
     python bench/pulse_aec.py --split tuning --limit 4 --modes guard,pulse-aec   # a quick look
+    python bench/pulse_aec.py --split heldout --seeds 381,391 --kinds bargein --echo-dbs -12  # n=12
 
 Per echo / barge-in mix of the lobby corpus (``lobby_corpus``) and per mode, a fresh private
 set of PulseAudio modules: null sinks "speaker" and "mic" at the mix's device rate, and for
@@ -428,10 +429,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
     p.add_argument("--seed", type=int)
+    p.add_argument("--seeds", help="several seeds, comma-separated, pooled in one table (more "
+                   "barge-ins for a p95: a split has 6 at -12 dB); mix ids get an s<seed>- prefix")
     p.add_argument("--modes", default=DEFAULT_MODES)
     p.add_argument("--kinds", default="echo,bargein")
     p.add_argument("--limit", type=int, help="only the first N mixes (a quick look)")
     p.add_argument("--only", help="mix ids, comma-separated")
+    p.add_argument("--echo-dbs", help="only mixes at these echo levels, comma-separated (e.g. -12)")
     p.add_argument("--out", type=Path)
     p.add_argument("--label", default="")
     args = p.parse_args(argv)
@@ -440,7 +444,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pulse_aec: {why}", file=sys.stderr)
         return 2
     kinds = set(args.kinds.split(","))
-    mixes = [m for m in build_specs(args.split, seed=args.seed) if m.kind in kinds]
+    if args.seeds and args.seed is not None:
+        p.error("--seed or --seeds, not both")
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [args.seed]
+    mixes = [
+        dataclasses.replace(m, id=f"s{seed}-{m.id}") if len(seeds) > 1 else m
+        for seed in seeds
+        for m in build_specs(args.split, seed=seed)
+        if m.kind in kinds
+    ]
+    if args.echo_dbs:
+        mixes = [m for m in mixes if m.echo_db in {float(d) for d in args.echo_dbs.split(",")}]
     if args.only:
         mixes = [m for m in mixes if m.id in args.only.split(",")]
     if args.limit:
@@ -458,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = asyncio.run(run_all(mixes, modes, sys.stderr))
     out = {
-        "label": args.label, "split": args.split, "seed": args.seed, "modes": modes,
+        "label": args.label, "split": args.split, "seed": args.seed, "seeds": seeds, "modes": modes,
         "install_aec_args": INSTALL_AEC_ARGS, "old_install_aec_args": OLD_INSTALL_AEC_ARGS, "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_start": load0, "load_end": os.getloadavg(),
