@@ -82,15 +82,10 @@ def _lined_up_canceller():
     """A rechecking canceller (as ``echo_canceller_for`` builds it for "speex") whose lag was
     measured and lined up on 2 s of a stretch (the echo 20 ms after its stamps), with a fake
     filter; returns (canceller, now, play_and_hear(t, stamp_error_s))."""
-    from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
-    from tests.audio.test_echo_timing import _Filter
+    from tests.audio.rechecking import rechecking_canceller
 
-    now = [0.0]
-    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20, _Filter)
-    canceller.recheck = True
-    rng = np.random.default_rng(11)
-    answer = (rng.standard_normal(RATE * 40) * 3000).astype(np.int16)
+    rig = rechecking_canceller(11, 40, RATE)
+    canceller, reference, now, answer = rig.canceller, rig.reference, rig.now, rig.answer
     sounded = np.zeros(RATE * 41, np.int16)
 
     def step(t: float, stamp_error_s: float = 0.0, playing: bool = True) -> None:

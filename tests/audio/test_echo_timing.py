@@ -24,6 +24,7 @@ from kiosk.audio.echo_cancel import (
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.pyaudio_io import PyAudioSink
 from tests.audio.fake_portaudio import FakeDevice, FakePortAudio
+from tests.audio.rechecking import Taken, rechecking_canceller
 
 RATE = 16000
 FRAME = 320
@@ -38,21 +39,10 @@ def _position(samples: np.ndarray) -> int:
     return int(samples[0]) + 15000
 
 
-class _Taken:
-    """A "filter" that keeps the reference frames it was given."""
-
-    def __init__(self, *_: int) -> None:
-        self.refs: list[bytes] = []
-
-    def cancel(self, mic: bytes, ref: bytes) -> bytes:
-        self.refs.append(ref)
-        return mic
-
-
 def test_noisy_microphone_stamps_do_not_move_the_frames_off_their_sample_count() -> None:
     now = [0.0]
     reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20, _Taken, align=False)
+    canceller = EchoCanceller(reference, 20, Taken, align=False)
     answer = _ramp(RATE * 12)
     answer_at = 2.0  # the speaker's first sample is heard then (its stamps are exact)
     rng = np.random.default_rng(7)
@@ -82,7 +72,7 @@ def test_a_pause_whose_queue_the_sink_dropped_keeps_the_reference_on_its_echo() 
     buffer = PlaybackBuffer(RATE)
     sink = PyAudioSink("", buffer, source_rate_hz=RATE, pyaudio_factory=lambda: host)
     now = [100.0]
-    tap = PlaybackEchoCanceller(buffer, lambda: now[0], lambda: sink.unplayed_ms / 1000, 20, _Taken)
+    tap = PlaybackEchoCanceller(buffer, lambda: now[0], lambda: sink.unplayed_ms / 1000, 20, Taken)
     reference = tap.reference
     sink.start()
     stream = host.streams[0]
@@ -121,25 +111,14 @@ def test_a_pause_whose_queue_the_sink_dropped_keeps_the_reference_on_its_echo() 
     assert buffer._drop_listeners == []
 
 
-class _Filter(_Taken):
-    resets = 0
-
-    def reset(self) -> None:
-        self.resets += 1
-
-
 def test_a_later_stretch_stamped_off_is_moved_back_onto_the_lag_the_filter_learned() -> None:
     """Each stretch is placed by its first stamp; 0.3 ms off (5 samples) undid what the filter
     learned. A rechecking canceller measures the lag again and moves the reference back,
     keeping the filter (no restart, no new echo path for the guard)."""
     from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 
-    now = [0.0]
-    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20, _Filter)
-    canceller.recheck = True
-    rng = np.random.default_rng(3)
-    answer = (rng.standard_normal(RATE * 30) * 3000).astype(np.int16)
+    rig = rechecking_canceller(3, 30, RATE)
+    canceller, reference, now, answer = rig.canceller, rig.reference, rig.now, rig.answer
     echo_s = 0.02  # the room: the echo 20 ms after the speaker plays
     stretches = [(1.0, 3.0, 0.0), (6.0, 8.0, 0.0003)]  # (from, to, stamp error)
     mic_frames, ref_frames = [], []
