@@ -23,6 +23,7 @@ at once and by that much; a stamp ``REANCHOR_S`` off starts it afresh (the strea
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 
 # The stamps' offset from the timeline is judged over this many frames (1 s of 20 ms frames)...
@@ -68,9 +69,7 @@ class MicTimeline:
             offsets = self._offsets
             offsets.append(offset)
             if len(offsets) >= MIN_FRAMES and not self.held:
-                ranked = sorted(offsets)
-                half = len(ranked) // 2
-                median = ranked[half] if len(ranked) % 2 else (ranked[half - 1] + ranked[half]) / 2
+                median = statistics.median(offsets)
                 if abs(median) >= STEP_S:
                     at += median
                     self._offsets = deque((x - median for x in offsets), maxlen=WINDOW_FRAMES)
