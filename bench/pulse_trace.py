@@ -36,7 +36,7 @@ from kiosk.audio.echo_level import EchoLevelTap  # noqa: E402
 from kiosk.core import endpointing as ep  # noqa: E402
 from kiosk.core.endpointing import frame_dbfs  # noqa: E402
 
-TRACE: dict[str, list[Any]] = {"played": [], "handovers": [], "frames": [], "writes": []}
+TRACE: dict[str, list[Any]] = {"played": [], "handovers": [], "frames": [], "writes": [], "aec": []}
 
 
 def _patch() -> None:
@@ -122,6 +122,8 @@ def _patch() -> None:
     ep.Endpointer._loud_in_bands = traced_bands  # type: ignore[method-assign]
     ep.Endpointer._loud_in_pitch = traced_pitch  # type: ignore[method-assign]
 
+    _patch_canceller()
+
     from kiosk import daemon_devices as dd
 
     on_frames = dd.DaemonDevices._on_frames
@@ -146,6 +148,69 @@ def _patch() -> None:
         write(self, stream, nbytes, userdata)
 
     ps.PulseStream._write = traced_write  # type: ignore[method-assign]
+
+
+def _patch_canceller() -> None:
+    """With ``audio.echo_cancel`` (modes speex, speex-later): per frame the canceller filtered,
+    ``aec`` rows: its timeline and lag (place, lead, settled lag, realignments, relines, the
+    timeline's moves / hold), SpeexDSP's linear levels, the main endpointer's trust and echo
+    return and the pause's suspicion (main and raw guard), and the raw, reference and cleaned
+    frames (PCM16)."""
+    from kiosk import hearing
+
+    clean, judge = hearing.EchoFrontEnd.clean, hearing.EchoFrontEnd.judge
+    real_cancel = ec.EchoCanceller.process
+    taken: dict[str, Any] = {}
+
+    def cancel(self: Any, frame: bytes, captured_at_s: float) -> bytes:
+        if isinstance(self, EchoLevelTap):
+            return real_cancel(self, frame, captured_at_s)
+        take = self.reference.take_marked
+
+        def take_marked(start_s: float, n: int) -> Any:
+            got = take(start_s, n)
+            taken["ref"] = got[0]
+            return got
+
+        self.reference.take_marked = take_marked
+        try:
+            return real_cancel(self, frame, captured_at_s)
+        finally:
+            del self.reference.take_marked
+
+    def traced_clean(self: Any, frame: bytes, captured_at_s: float | None) -> Any:
+        taken.clear()
+        got = clean(self, frame, captured_at_s)
+        taken.update(raw=frame, out=got[0], captured=captured_at_s)
+        return got
+
+    def traced_judge(self: Any, frame: bytes, level_dbfs: float | None) -> Any:
+        events = judge(self, frame, level_dbfs)
+        aec, e = self.echo_canceller, self.endpointer
+        if aec is None or not aec.active:
+            return events
+        delay = aec._delay
+        raw = self.raw_guard
+        TRACE["aec"].append({
+            "mono": time.monotonic(), "captured": taken.get("captured"), "at": aec._mic.last_s,
+            "lead_s": aec._lead_s, "moves": aec._mic.moves, "held": aec._mic.held,
+            "settled_ms": None if delay is None else delay.settled_ms,
+            "settled": None if delay is None else delay.settled,
+            "realign": aec.realignments, "relines": aec.relines,
+            "restamps": aec.reference.restamps, "linear": aec.linear_levels,
+            "ref_span_dbfs": aec.reference_dbfs, "trusted": e.echo_cancelled_well,
+            "echo_max": e._echo_max_db, "echo_return": e.echo_return_db,
+            "suspect_ms": e.suspected_speech_ms,
+            "raw_suspect_ms": None if raw is None else raw.suspected_speech_ms,
+            "suspect_total_ms": self.suspected_speech_ms,
+            "events": [type(x).__name__ for x in events],
+            "raw": taken.get("raw"), "ref": taken.get("ref"), "out": taken.get("out"),
+        })
+        return events
+
+    ec.EchoCanceller.process = cancel  # type: ignore[method-assign]
+    hearing.EchoFrontEnd.clean = traced_clean  # type: ignore[method-assign]
+    hearing.EchoFrontEnd.judge = traced_judge  # type: ignore[method-assign]
 
 
 class _KeptDir:
