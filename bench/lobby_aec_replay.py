@@ -125,6 +125,32 @@ def record(split: str, seed: int | None, mode: str, mixes: set[str] | None = Non
     return runs
 
 
+def pulse_inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """A run traced through PulseAudio (``bench/pulse_trace.py``, modes speex / speex-later:
+    every microphone frame with its capture stamp and the raw PCM, every block the speaker
+    played with its stamp, each drop) as :func:`replay` takes it. Times are the monotonic
+    clock's; the onset is the room's labelled one (``onset_mono``). "speaking" is taken as
+    "the speaker plays" (the guard up): the pipeline's own state was not traced."""
+    events: list[tuple[float, int, tuple[Any, ...]]] = []
+    for k, p in enumerate(trace["played"]):
+        events.append((p["mono"], k, ("play", p["stamp"], p["pcm"], False)))
+    for k, d in enumerate(trace.get("drops", [])):
+        events.append((d["mono"], k, ("drop", d["seconds"], d["clock"])))
+    frames = trace["aec"]
+    for k, f in enumerate(frames):
+        events.append((f["mono"], k, ("mic", f["raw"], f["captured"])))
+        events.append((f["mono"], k, ("frame", f["guarded"], f["guarded"])))
+    events.sort(key=lambda e: (e[0], e[1]))
+    row = trace["row"]
+    first = frames[0]["captured"] if frames else 0.0
+    onset = row["room"].get("onset_mono")
+    return {
+        "mix": f"{row['mix']}{name}", "mode": row["mode"], "kind": row["kind"], "echo_db": row["echo_db"],
+        "onset_s": None if onset is None else onset - first, "inputs": [e[2] for e in events],
+        "recorded_self": row["self"], "recorded_delay_s": row.get("delay_s"),
+    }  # fmt: skip
+
+
 def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     """The importable kiosk's first pause on ``run``'s inputs: delay after the true onset
     (``speaker_silent_ms``) and pauses before it."""
@@ -155,6 +181,9 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
             reference.played(entry[2], entry[3])
             if raw_guard is not None:
                 raw_guard.tap.reference.played(entry[2], entry[3])
+        elif entry[0] == "drop":  # (pulse traces: the speaker's queue dropped at entry[2])
+            audible[0] = entry[2]
+            reference.dropped(entry[1])
         elif entry[0] == "mic":
             canceller.pitch_wanted = not endpointer.echo_cancelled_well  # (as kiosk.app does)
             raw, captured = entry[1], entry[2]
@@ -233,6 +262,15 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _runs(path: Path) -> list[dict[str, Any]]:
+    """The runs recorded in ``path``: this script's recordings, or a trace of
+    ``bench/pulse_trace.py`` (one run)."""
+    got = pickle.loads(path.read_bytes())
+    if isinstance(got, dict) and "aec" in got:
+        return [pulse_inputs(got, "/" + path.stem)]
+    return got
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recorded: {path}")
         return 0
     cfg = bl.load_bench_config()
-    rows = [replay(r, cfg) for p in args.recordings for r in pickle.loads(p.read_bytes())]
+    rows = [replay(r, cfg) for p in args.recordings for r in _runs(p)]
     out = summary(rows)
     for mode, s in out.items():
         print(mode, s)

@@ -36,7 +36,7 @@ from kiosk.audio.echo_level import EchoLevelTap  # noqa: E402
 from kiosk.core import endpointing as ep  # noqa: E402
 from kiosk.core.endpointing import frame_dbfs  # noqa: E402
 
-TRACE: dict[str, list[Any]] = {"played": [], "handovers": [], "frames": [], "writes": [], "aec": []}
+TRACE: dict[str, list[Any]] = {"played": [], "handovers": [], "frames": [], "writes": [], "aec": [], "drops": []}
 
 
 def _patch() -> None:
@@ -46,6 +46,7 @@ def _patch() -> None:
         def latency() -> float:
             value = latency_s()
             self._traced_latency = value
+            self._traced_stamp = self.clock() + value  # (played: clock() + latency, a moment later)
             return value
 
         ref_init(self, clock, latency, source_rate_hz)
@@ -57,7 +58,7 @@ def _patch() -> None:
         n = len(pcm) // 2
         start = self._in_end_s - n / self._resampler.in_rate_hz
         lat = getattr(self, "_traced_latency", None)
-        stamp = None if lat is None else self.clock() + lat  # (approximately the stamp used)
+        stamp = getattr(self, "_traced_stamp", None)  # (the stamp used, within microseconds)
         TRACE["played"].append({
             "mono": mono, "latency_s": lat, "n": n, "stamp": stamp, "start": start,
             "reanchor": not (math.isfinite(before) and abs(start - before) < 1e-6),
@@ -187,11 +188,12 @@ def _patch_canceller() -> None:
     def traced_judge(self: Any, frame: bytes, level_dbfs: float | None) -> Any:
         events = judge(self, frame, level_dbfs)
         aec, e = self.echo_canceller, self.endpointer
-        if aec is None or not aec.active:
+        if aec is None:
             return events
         delay = aec._delay
         raw = self.raw_guard
         TRACE["aec"].append({
+            "active": aec.active, "guarded": e.guarded,
             "mono": time.monotonic(), "captured": taken.get("captured"), "at": aec._mic.last_s,
             "lead_s": aec._lead_s, "moves": aec._mic.moves, "held": aec._mic.held,
             "settled_ms": None if delay is None else delay.settled_ms,
@@ -208,6 +210,13 @@ def _patch_canceller() -> None:
         })
         return events
 
+    dropped = ec.EchoReference.dropped
+
+    def traced_dropped(self: Any, seconds: float) -> None:
+        TRACE["drops"].append({"mono": time.monotonic(), "clock": self.clock(), "seconds": seconds})
+        dropped(self, seconds)
+
+    ec.EchoReference.dropped = traced_dropped  # type: ignore[method-assign]
     ec.EchoCanceller.process = cancel  # type: ignore[method-assign]
     hearing.EchoFrontEnd.clean = traced_clean  # type: ignore[method-assign]
     hearing.EchoFrontEnd.judge = traced_judge  # type: ignore[method-assign]
