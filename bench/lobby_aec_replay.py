@@ -132,14 +132,26 @@ def pulse_inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
     clock's; the onset is the room's labelled one (``onset_mono``). "speaking" is taken as
     "the speaker plays" (the guard up): the pipeline's own state was not traced."""
     events: list[tuple[float, int, tuple[Any, ...]]] = []
-    for k, p in enumerate(trace["played"]):
-        events.append((p["mono"], k, ("play", p["stamp"], p["pcm"], False)))
-    for k, d in enumerate(trace.get("drops", [])):
-        events.append((d["mono"], k, ("drop", d["seconds"], d["clock"])))
     frames = trace["aec"]
+    # Only the canceller's reference (the raw guard's tap has one too, fed the same blocks).
+    ours = frames[0].get("reference") if frames else None
+    played = [p for p in trace["played"] if p.get("reference", ours) == ours]
+    if ours is None:  # (older traces: each block twice, the canceller's first)
+        played = [p for k, p in enumerate(played) if not (k and p["pcm"] == played[k - 1]["pcm"] and p["mono"] - played[k - 1]["mono"] < 0.002)]
+    for k, p in enumerate(played):
+        # Where the block went (its stamp, or where the stretch continued): played at it, it
+        # goes there again (the stamp itself is traced only to within microseconds).
+        events.append((p["mono"], k, ("play", p["start"], p["pcm"], False)))
+    for k, d in enumerate(trace.get("drops", [])):
+        if d.get("reference", ours) == ours:
+            events.append((d["mono"], k, ("drop", d["seconds"], d["clock"])))
+    # Each frame when its hand-over came (the canceller takes its reference right then: the
+    # speaker's blocks played before it, not those played while the frame was judged).
+    came = [h["mono"] for h in trace["handovers"] for _ in range(h["n"])]
+    came = came if len(came) == len(frames) else [f["mono"] for f in frames]
     for k, f in enumerate(frames):
-        events.append((f["mono"], k, ("mic", f["raw"], f["captured"])))
-        events.append((f["mono"], k, ("frame", f["guarded"], f["guarded"])))
+        events.append((came[k], k, ("mic", f["raw"], f["captured"])))
+        events.append((came[k], k, ("frame", f["guarded"], f["guarded"])))
     events.sort(key=lambda e: (e[0], e[1]))
     row = trace["row"]
     first = frames[0]["captured"] if frames else 0.0
@@ -147,8 +159,43 @@ def pulse_inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
     return {
         "mix": f"{row['mix']}{name}", "mode": row["mode"], "kind": row["kind"], "echo_db": row["echo_db"],
         "onset_s": None if onset is None else onset - first, "inputs": [e[2] for e in events],
-        "recorded_self": row["self"], "recorded_delay_s": row.get("delay_s"),
+        "recorded_self": row["self"], "recorded_delay_s": row.get("delay_s"), "traced_frames": frames,
     }  # fmt: skip
+
+
+class TracedReference:
+    """The canceller's reference as the traced run took it: each frame's reference (PCM at
+    capture time + lead) laid on one sample timeline, so a canceller replayed with another
+    lead (a variant that moves it elsewhere) takes what the speaker played there. Exact where
+    the lead is the traced one (whatever the speaker's side did: it is not simulated again);
+    the k-th :meth:`take_marked` is the k-th traced frame's (None where it was None), and
+    ``restamps`` (placed after a drop) is what it was by then."""
+
+    def __init__(self, frames: list[dict[str, Any]], rate_hz: int = 16000) -> None:
+        import numpy as np
+
+        self._rate, self._frames, self._k, self.restamps = rate_hz, frames, 0, 0
+        spans = [(round((f["at"] + f["lead_s"]) * rate_hz), f["ref"]) for f in frames if f["ref"] is not None]
+        self._lo = min((i for i, _ in spans), default=0)
+        hi = max((i + len(r) // 2 for i, r in spans), default=0)
+        self._pcm = np.zeros(max(0, hi - self._lo), np.int16)
+        for i, ref in spans:
+            self._pcm[i - self._lo : i - self._lo + len(ref) // 2] = np.frombuffer(ref, np.int16)
+
+    def take_marked(self, start_s: float, n: int) -> tuple[bytes | None, bool]:
+        import numpy as np
+
+        frame = self._frames[min(self._k, len(self._frames) - 1)]
+        self._k += 1
+        self.restamps = frame.get("restamps", 0)
+        if frame["ref"] is None:
+            return None, False
+        i = round(start_s * self._rate) - self._lo
+        out = np.zeros(n, np.int16)
+        lo, hi = max(0, i), min(self._pcm.size, i + n)
+        if hi > lo:
+            out[lo - i : hi - i] = self._pcm[lo:hi]
+        return out.tobytes(), False
 
 
 def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
@@ -161,7 +208,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     frame_ms = cfg.audio.frame_ms
     audible = [0.0]
     reference = EchoReference(lambda: audible[0], lambda: 0.0, ld.PLAYBACK_RATE_HZ)
-    canceller = EchoCanceller(reference, frame_ms)
+    traced = run.get("traced_frames")  # (a pulse trace: its reference as the canceller took it)
+    canceller = EchoCanceller(TracedReference(traced) if traced else reference, frame_ms)  # type: ignore[arg-type]
     if hasattr(canceller, "recheck"):  # (as echo_canceller_for builds it for "speex")
         canceller.recheck = True
     endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)
@@ -178,12 +226,14 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
         elif entry[0] == "play":
             warming, lead = warming or lead, False
             audible[0] = entry[1]
-            reference.played(entry[2], entry[3])
+            if not traced:
+                reference.played(entry[2], entry[3])
             if raw_guard is not None:
                 raw_guard.tap.reference.played(entry[2], entry[3])
         elif entry[0] == "drop":  # (pulse traces: the speaker's queue dropped at entry[2])
             audible[0] = entry[2]
-            reference.dropped(entry[1])
+            if not traced:
+                reference.dropped(entry[1])
         elif entry[0] == "mic":
             canceller.pitch_wanted = not endpointer.echo_cancelled_well  # (as kiosk.app does)
             raw, captured = entry[1], entry[2]

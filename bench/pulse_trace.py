@@ -62,7 +62,7 @@ def _patch() -> None:
         TRACE["played"].append({
             "mono": mono, "latency_s": lat, "n": n, "stamp": stamp, "start": start,
             "reanchor": not (math.isfinite(before) and abs(start - before) < 1e-6),
-            "level": frame_dbfs(pcm) if pcm else -math.inf, "pcm": pcm,
+            "level": frame_dbfs(pcm) if pcm else -math.inf, "pcm": pcm, "reference": id(self),
         })
 
     ec.EchoReference.__init__, ec.EchoReference.played = init, traced_played  # type: ignore[method-assign]
@@ -193,7 +193,7 @@ def _patch_canceller() -> None:
         delay = aec._delay
         raw = self.raw_guard
         TRACE["aec"].append({
-            "active": aec.active, "guarded": e.guarded,
+            "active": aec.active, "guarded": e.guarded, "reference": id(aec.reference),
             "mono": time.monotonic(), "captured": taken.get("captured"), "at": aec._mic.last_s,
             "lead_s": aec._lead_s, "moves": aec._mic.moves, "held": aec._mic.held,
             "settled_ms": None if delay is None else delay.settled_ms,
@@ -213,7 +213,7 @@ def _patch_canceller() -> None:
     dropped = ec.EchoReference.dropped
 
     def traced_dropped(self: Any, seconds: float) -> None:
-        TRACE["drops"].append({"mono": time.monotonic(), "clock": self.clock(), "seconds": seconds})
+        TRACE["drops"].append({"mono": time.monotonic(), "clock": self.clock(), "seconds": seconds, "reference": id(self)})
         dropped(self, seconds)
 
     ec.EchoReference.dropped = traced_dropped  # type: ignore[method-assign]
