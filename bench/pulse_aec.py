@@ -481,11 +481,16 @@ def main(argv: list[str] | None = None) -> int:
         "machine": bench_run.machine(), "commit": bench_run.git_commit(),
         "kiosk_code": str(Path(kiosk.__file__).parent),
     }
-    print(json.dumps(out["summary"], indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(out, indent=1, default=str))
-        print(f"results: {args.out}")
+    report(out, args.out)
     return 0
+
+
+def report(out: dict[str, Any], path: Path | None) -> None:
+    """Print the summary; write the whole results file to ``path`` if given."""
+    print(json.dumps(out["summary"], indent=1))
+    if path:
+        path.write_text(json.dumps(out, indent=1, default=str))
+        print(f"results: {path}")
 
 
 if __name__ == "__main__":

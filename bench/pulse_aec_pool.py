@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pulse_aec import summarize  # noqa: E402
+from pulse_aec import report, summarize  # noqa: E402
 
 
 def pooled(paths: list[Path]) -> dict:
@@ -38,11 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
-    out = pooled(args.files)
-    print(json.dumps(out["summary"], indent=1))
-    if args.out:
-        args.out.write_text(json.dumps(out, indent=1, default=str))
-        print(f"results: {args.out}")
+    report(pooled(args.files), args.out)
     return 0
 
 
