@@ -45,7 +45,7 @@ PROBE = """
 import json, sys, threading, time
 from types import SimpleNamespace
 import kiosk
-from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pulse_host import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSource
 from kiosk import daemon_devices as dd
 seconds = float(sys.argv[1])

@@ -48,7 +48,7 @@ def one_pause(drop: bool, pause_at_s: float) -> dict[str, Any]:
     import threading
 
     from kiosk.audio.playback import PlaybackBuffer
-    from kiosk.audio.pulse_stream import open_pulse
+    from kiosk.audio.pulse_host import open_pulse
     from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 
     frames: list[bytes] = []

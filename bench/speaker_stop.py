@@ -46,7 +46,7 @@ import numpy as np
 import kiosk
 import kiosk.audio.pulse_stream as ps
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pulse_host import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSink
 pauses, seconds = int(sys.argv[1]), float(sys.argv[2])
 exec(sys.argv[3])  # the variant's settings

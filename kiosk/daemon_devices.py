@@ -147,7 +147,7 @@ class DaemonDevices:
         streams: list[Any] = []
         audio_host: Any = None  # PulseAudio directly or PortAudio (audio.backend)
         if not (self.args.output_wav and self.args.input_wav):
-            from kiosk.audio.pulse_stream import host_factory
+            from kiosk.audio.pulse_host import host_factory
 
             a = cfg.audio
             audio_host = host_factory(a.backend, a.input_device, a.output_device)

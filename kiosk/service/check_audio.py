@@ -27,7 +27,7 @@ def check_audio(cfg: Config, printer: Printer) -> CheckResult:
     they accept the needed rates, and open both streams briefly (the input must deliver)."""
     try:
         from kiosk.audio import devices
-        from kiosk.audio.pulse_stream import host_factory
+        from kiosk.audio.pulse_host import host_factory
     except ImportError as exc:
         return fail(
             "audio", f"cannot load audio support: {one_line(exc)}", "pip install 'kiosk[audio]'"
@@ -143,7 +143,7 @@ def run_audio_test(cfg: Config, duration_s: float = AUDIO_TEST_S) -> CheckResult
         import numpy as np
 
         from kiosk.audio.playback import PlaybackBuffer
-        from kiosk.audio.pulse_stream import host_factory
+        from kiosk.audio.pulse_host import host_factory
         from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
         from kiosk.audio.resample import Resampler
     except ImportError as exc:

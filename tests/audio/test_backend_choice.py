@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kiosk.audio.devices import open_pyaudio
-from kiosk.audio.pulse_stream import PulseHost, host_factory, open_auto, open_pulse
+from kiosk.audio.pulse_host import PulseHost, host_factory, open_auto, open_pulse
 from tests.unit.config_loading import config_error, load
 
 

@@ -85,7 +85,7 @@ def test_soxr_loads_only_when_a_rate_is_converted() -> None:
     code = (
         "import sys\n"
         "import kiosk.daemon, kiosk.net.link, kiosk.audio.wav, kiosk.audio.pyaudio_io\n"
-        "import kiosk.audio.pulse_stream\n"
+        "import kiosk.audio.pulse_host\n"
         "from kiosk.audio.resample import Resampler\n"
         "Resampler(16000, 16000).process(bytes(640))\n"
         "print('soxr' in sys.modules)\n"

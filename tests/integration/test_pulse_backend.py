@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.pulse_stream import open_auto, open_pulse
+from kiosk.audio.pulse_host import open_auto, open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
 from kiosk.errors import DeviceError
 from tests.audio.helpers import dominant_freq_hz, rms_dbfs, tone
@@ -224,7 +224,7 @@ def test_a_pulse_kiosk_process_maps_no_portaudio_alsa_or_jack() -> None:
         """
         import os, time
         from kiosk.audio.playback import PlaybackBuffer
-        from kiosk.audio.pulse_stream import host_factory
+        from kiosk.audio.pulse_host import host_factory
         from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
         factory = host_factory("auto", "", "")
         got = []
@@ -256,7 +256,7 @@ def test_streams_left_open_at_exit_do_not_crash_the_process() -> None:
         """
         import time
         from kiosk.audio.playback import PlaybackBuffer
-        from kiosk.audio.pulse_stream import open_pulse
+        from kiosk.audio.pulse_host import open_pulse
         from kiosk.audio.pyaudio_io import PyAudioSink, PyAudioSource
         PyAudioSource("", rate_hz=16000, frame_ms=20, on_frame=lambda f: None,
                       pyaudio_factory=open_pulse).start()

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.pulseaudio, pytest.mark.usefixtures("pulseaudio_module
 CHILD = """
 import json, time
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pulse_host import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSink
 buf = PlaybackBuffer(24000)
 sink = PyAudioSink("", buf, source_rate_hz=24000, pyaudio_factory=open_pulse)

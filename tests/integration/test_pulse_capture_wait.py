@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pulse_host import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSource
 from kiosk.daemon_devices import MIC_BLOCK_MS, DaemonDevices
 from tests.integration.pulse import pulse_lock

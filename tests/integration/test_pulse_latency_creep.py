@@ -19,7 +19,7 @@ CHILD = """
 import json, time
 from kiosk.audio import libpulse
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.pulse_stream import open_pulse
+from kiosk.audio.pulse_host import open_pulse
 from kiosk.audio.pyaudio_io import PyAudioSink
 lib = libpulse.load_library()
 real = lib.pa_stream_get_latency

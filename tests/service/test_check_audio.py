@@ -39,12 +39,12 @@ def _drive(host: FakePortAudio, late_by_s: float, stop: threading.Event) -> None
 def test_audio_test_records_the_whole_duration_when_the_input_starts_late(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import kiosk.audio.pulse_stream as pulse_stream
+    import kiosk.audio.pulse_host as pulse_host
 
     host = FakePortAudio(
         devices=[FakeDevice("USB Audio", inputs=1, outputs=1, rates_hz=(16000,), channels=(1,))]
     )
-    monkeypatch.setattr(pulse_stream, "host_factory", lambda *args: lambda: host)
+    monkeypatch.setattr(pulse_host, "host_factory", lambda *args: lambda: host)
     cfg = load_config("", require_key=False)
     stop = threading.Event()
     driver = threading.Thread(target=_drive, args=(host, 0.4, stop), daemon=True)
