@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
+from kiosk.core.echo_consonant import HighBandCue  # noqa: F401 (re-exported)
 from kiosk.core.levels import mean_level_db
 from kiosk.core.noisefloor import NoiseFloor
 
@@ -92,21 +93,6 @@ RAW_RETURN_MIN_FRAMES = 10
 # mix 087 at 4.94 s, at the answer's pitch: 1.6 dB over, 2.1 dB over over 3 kHz).
 ANSWER_LOW_OVER_ESTIMATE_DB = 3.0
 ANSWER_HIGH_UNDER_ESTIMATE_DB = -10.0
-# A visitor's first unvoiced consonant behind a trusted canceller (the "s" of "Sorry", "st" of
-# "Stop", "su" of "sumimasen", "ch" of "chotto"): 60-120 ms of friction, 10-20 dB under her
-# vowels and under the echo's broadband level, before the first vowel the rules above hear.
-# Over 3 kHz the answer's echo is weak and what the filter leaves there is the room: a frame
-# whose linear output there is this far over its median over the guarded frames before...
-CONSONANT_OVER_RECENT_DB = 16.0
-# ...and this far over the filter's echo estimate there (the answer's own consonants, where the
-# filter missed them, come with their estimate) is double talk. Replayed (lobby_aec_replay, the
-# tuning split + fresh seeds 24-26, 44-46 adapted, split + 24-26, 60-62 from cold): over 14-16 /
-# 15-18 dB no pause and no earlier answer heard as a visitor; 13-14 / 12-14 dB paused answers
-# at -20 dB echo. (kiosk.audio.echo_cancel.high_band_levels_db)
-CONSONANT_OVER_ESTIMATE_DB = 15.0
-# The median is over this many guarded frames (0.5 s), from this many on.
-CONSONANT_RECENT_FRAMES = 25
-CONSONANT_MIN_FRAMES = 5
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -127,35 +113,6 @@ FLOOR_RELAX_DB = 6.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
-
-
-class HighBandCue:
-    """A visitor's first unvoiced consonant in the linear output's band over 3 kHz, behind a
-    trusted canceller (``CONSONANT_OVER_RECENT_DB``): set :attr:`frame` per guarded frame and
-    :meth:`hear` it once."""
-
-    def __init__(self) -> None:
-        # (linear output, echo estimate) dB over 3 kHz of this frame; None: not measured. The
-        # canceller measures each when first read (an FFT): the estimate's is read last.
-        self.frame: Sequence[float] | None = None
-        self._recent: deque[float] = deque(maxlen=CONSONANT_RECENT_FRAMES)
-
-    def hear(self) -> bool:
-        """This frame's level joins the recent ones; True if it is a consonant over the echo."""
-        if self.frame is None:
-            return False
-        linear = self.frame[0]
-        recent = sorted(self._recent)
-        self._recent.append(linear)
-        if len(recent) < CONSONANT_MIN_FRAMES or not math.isfinite(linear):
-            return False
-        half = len(recent) // 2
-        median = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
-        over_recent = linear - median >= CONSONANT_OVER_RECENT_DB
-        return over_recent and linear - self.frame[1] >= CONSONANT_OVER_ESTIMATE_DB
-
-    def forget(self) -> None:
-        self._recent.clear()
 
 
 class EchoGuard:
