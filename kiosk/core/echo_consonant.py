@@ -61,7 +61,10 @@ class HighBandCue:
             return False
         half = len(recent) // 2
         median = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
-        over_recent, over_estimate = linear - median, linear - self.frame[1]
+        over_recent = linear - median
+        if over_recent < min(CONSONANT_OVER_RECENT_DB, CONSONANT_SOFT_OVER_RECENT_DB):
+            return False  # (the estimate's level is measured only for a frame that stands out)
+        over_estimate = linear - self.frame[1]
         if over_recent >= CONSONANT_OVER_RECENT_DB and over_estimate >= CONSONANT_OVER_ESTIMATE_DB:
             return True
         return (
