@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
 
 from lobby_corpus import build_specs, read_clip, render  # noqa: E402
 from lobby_sound import room_ir  # noqa: E402
-from pulse_room import silent_from  # noqa: E402
+from pulse_room import pipe_glitch_counts, silent_from  # noqa: E402
 from rig_pulse import NullSinks  # noqa: E402
 
 
@@ -391,6 +391,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "kiosk_cpu_ms_per_s_wall": round(1000 * sum(r["kiosk_cpu_s"] for r in mine) / sum(r["wall_s"] for r in mine), 2),
             "warm_self": sum(r.get("warm_self", 0) for r in mine),
             "rig_late_blocks": sum(r["room"].get("late_blocks", 0) for r in mine),
+            "rig_pipe": pipe_glitch_counts(r["room"] for r in mine),
         }
     return out
 

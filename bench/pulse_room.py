@@ -28,6 +28,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -46,14 +47,14 @@ PACAT_LATENCY_MS = 20
 def parec_command(source: str, rate: int, channels: int = 1) -> list[str]:
     return [
         "parec", f"--device={source}", "--format=s16le", f"--rate={rate}",
-        f"--channels={channels}", f"--latency-msec={PAREC_LATENCY_MS}", "--raw",
+        f"--channels={channels}", f"--latency-msec={PAREC_LATENCY_MS}", "--raw", "-v",
     ]
 
 
 def pacat_command(sink: str, rate: int, channels: int = 2) -> list[str]:
     return [
         "pacat", "--playback", f"--device={sink}", "--format=s16le", f"--rate={rate}",
-        f"--channels={channels}", f"--latency-msec={PACAT_LATENCY_MS}", "--raw",
+        f"--channels={channels}", f"--latency-msec={PACAT_LATENCY_MS}", "--raw", "-v",
     ]
 
 
@@ -205,6 +206,61 @@ class Room:
         }
 
 
+class PipeGlitches:
+    """The rig's own pipe, as ``parec``/``pacat -v`` tell it on stderr: an underrun of the
+    microphone stream (pacat) plays silence into the microphone and makes everything after it,
+    the echo too, come later (pacat's latency after one: ~+5 ms); an overrun of the monitor
+    (parec) drops speaker audio; and each step of pacat's own latency report (printed every
+    ~50 ms) by ``LATENCY_STEP_US`` or more. Each as (monotonic time, room-time seconds[, before
+    us, after us]) when read."""
+
+    WORDS = {"stream underrun": "pacat_underruns", "stream overrun": "parec_overruns"}
+    LATENCY_STEP_US = 3000
+
+    def __init__(self, room: Room) -> None:
+        self.room = room
+        self.seen: dict[str, list[tuple[float, ...]]] = {v: [] for v in self.WORDS.values()}
+        self.seen["pacat_latency_steps"] = []
+        self._latency_us: int | None = None
+
+    def hear(self, line: str, tool: str) -> None:
+        """One status line of ``tool``'s stderr (pacat and parec rewrite theirs with ``\\r``)."""
+        when = (round(time.monotonic(), 4), round(self.room.k / self.room.rate, 3))
+        line = line.lower()
+        for word, key in self.WORDS.items():
+            if word in line:
+                self.seen[key].append(when)
+        if tool != "pacat" or "latency:" not in line:
+            return
+        digits = line.split("latency:")[1].strip().split(" ")[0]
+        if digits.isdigit():
+            last, self._latency_us = self._latency_us, int(digits)
+            if last is not None and abs(self._latency_us - last) >= self.LATENCY_STEP_US:
+                self.seen["pacat_latency_steps"].append((*when, last, self._latency_us))
+
+    def follow(self, stream: Any, tool: str) -> threading.Thread:
+        def read() -> None:
+            pending = ""
+            for raw in iter(lambda: stream.read1(4096), b""):
+                pending += raw.decode("utf-8", "replace").replace("\r", "\n")
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    self.hear(line, tool)
+
+        thread = threading.Thread(target=read, daemon=True)
+        thread.start()
+        return thread
+
+
+def pipe_glitch_counts(rooms: Any) -> dict[str, int]:
+    """How many of each :class:`PipeGlitches` kind the rooms (their reports) saw."""
+    counts = {key: 0 for key in (*PipeGlitches.WORDS.values(), "pacat_latency_steps")}
+    for room in rooms:
+        for key in counts:
+            counts[key] += len(room.get(key, ()))
+    return counts
+
+
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     """The room process: ``spec`` names the sinks, the rate and the .npy files."""
     rate = int(spec["rate"])
@@ -212,8 +268,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     ir = np.load(spec["ir"])
     clip = np.load(spec["clip"]) if spec.get("clip") else None
     room = Room(spec, audio, ir, clip)
-    rec = subprocess.Popen(parec_command(spec["speaker_monitor"], rate), stdout=subprocess.PIPE)
-    play = subprocess.Popen(pacat_command(spec["mic_sink"], rate), stdin=subprocess.PIPE)
+    rec = subprocess.Popen(
+        parec_command(spec["speaker_monitor"], rate), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    play = subprocess.Popen(
+        pacat_command(spec["mic_sink"], rate), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    glitches = PipeGlitches(room)
+    readers = [glitches.follow(rec.stderr, "parec"), glitches.follow(play.stderr, "pacat")]
     assert rec.stdout is not None and play.stdin is not None
     fd, out = rec.stdout.fileno(), play.stdin
     started = time.monotonic()
@@ -241,7 +303,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 p.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 p.kill()
-    return room.report(started)
+        for reader in readers:
+            reader.join(timeout=1)
+    return {**room.report(started), **glitches.seen}
 
 
 def silent_from(

@@ -80,3 +80,22 @@ def test_silence_after_a_pause_is_found_on_the_rooms_clock() -> None:
     assert silent_from(speaker, block_mono, block, t_stop, from_k=31_000, rate=rate) == 31_000
     # a paused speaker that never fell silent in the recording
     assert silent_from(np.full(rate, 1000, dtype="<i2"), block_mono, block, t_stop, 0, rate=rate) is None
+
+
+def test_the_rigs_pipe_glitches_are_counted_from_pacat_and_parec_status_lines() -> None:
+    """pacat/parec -v rewrite a "Time: ...; Latency: N usec." status line with \\r and print
+    "Stream underrun." / "Stream overrun." when the rig's own pipe glitches."""
+    from pulse_room import PipeGlitches, pipe_glitch_counts
+
+    room = _room(np.array([1.0]), 48000, seconds=1.0)
+    glitches = PipeGlitches(room)  # type: ignore[arg-type]
+    for line in ["Time: 0.049 sec; Latency: 15556 usec.", "Time: 0.1 sec; Latency: 14876 usec."]:
+        glitches.hear(line, "pacat")
+    assert glitches.seen == {"pacat_underruns": [], "parec_overruns": [], "pacat_latency_steps": []}
+    glitches.hear("Time: 0.5 sec; Latency: 9846 usec.        Stream underrun.\x1b[K", "pacat")
+    glitches.hear("Time: 0.51 sec; Latency: 19793 usec.", "pacat")
+    glitches.hear("Time: 0.2 sec; Latency: 90000 usec.", "parec")  # parec's own: not the mic's
+    glitches.hear("Stream overrun.", "parec")
+    counts = pipe_glitch_counts([glitches.seen])
+    assert counts == {"pacat_underruns": 1, "parec_overruns": 1, "pacat_latency_steps": 2}
+    assert glitches.seen["pacat_latency_steps"][-1][2:] == (9846, 19793)
