@@ -209,19 +209,19 @@ class Room:
 class PipeGlitches:
     """The rig's own pipe, as ``parec``/``pacat -v`` tell it on stderr: an underrun of the
     microphone stream (pacat) plays silence into the microphone and makes everything after it,
-    the echo too, come later (pacat's latency after one: ~+5 ms); an overrun of the monitor
-    (parec) drops speaker audio; and each step of pacat's own latency report (printed every
-    ~50 ms) by ``LATENCY_STEP_US`` or more. Each as (monotonic time, room-time seconds[, before
-    us, after us]) when read."""
+    the echo too, come later (pacat's latency after one: ~+5 ms, ad hoc on vsink); an overrun of
+    the monitor (parec) drops speaker audio. Each as (monotonic time, room-time seconds) when
+    read. And pacat's reported latency (a ~10 ms sawtooth: the room writes 10 ms blocks) as its
+    median per room-time second, in ms: a lasting step there moves the echo by as much."""
 
     WORDS = {"stream underrun": "pacat_underruns", "stream overrun": "parec_overruns"}
-    LATENCY_STEP_US = 3000
 
     def __init__(self, room: Room) -> None:
         self.room = room
-        self.seen: dict[str, list[tuple[float, ...]]] = {v: [] for v in self.WORDS.values()}
-        self.seen["pacat_latency_steps"] = []
-        self._latency_us: int | None = None
+        self.seen: dict[str, list[Any]] = {v: [] for v in self.WORDS.values()}
+        self._second: int | None = None
+        self._latencies: list[int] = []
+        self.seen["pacat_latency_ms_per_s"] = []
 
     def hear(self, line: str, tool: str) -> None:
         """One status line of ``tool``'s stderr (pacat and parec rewrite theirs with ``\\r``)."""
@@ -234,9 +234,17 @@ class PipeGlitches:
             return
         digits = line.split("latency:")[1].strip().split(" ")[0]
         if digits.isdigit():
-            last, self._latency_us = self._latency_us, int(digits)
-            if last is not None and abs(self._latency_us - last) >= self.LATENCY_STEP_US:
-                self.seen["pacat_latency_steps"].append((*when, last, self._latency_us))
+            second = int(when[1])
+            if second != self._second:
+                self.close_second()
+                self._second = second
+            self._latencies.append(int(digits))
+
+    def close_second(self) -> None:
+        if self._latencies:
+            median = sorted(self._latencies)[len(self._latencies) // 2]
+            self.seen["pacat_latency_ms_per_s"].append((self._second, round(median / 1000, 1)))
+        self._latencies = []
 
     def follow(self, stream: Any, tool: str) -> threading.Thread:
         def read() -> None:
@@ -254,7 +262,7 @@ class PipeGlitches:
 
 def pipe_glitch_counts(rooms: Any) -> dict[str, int]:
     """How many of each :class:`PipeGlitches` kind the rooms (their reports) saw."""
-    counts = {key: 0 for key in (*PipeGlitches.WORDS.values(), "pacat_latency_steps")}
+    counts = {key: 0 for key in PipeGlitches.WORDS.values()}
     for room in rooms:
         for key in counts:
             counts[key] += len(room.get(key, ()))
@@ -305,6 +313,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 p.kill()
         for reader in readers:
             reader.join(timeout=1)
+        glitches.close_second()
     return {**room.report(started), **glitches.seen}
 
 

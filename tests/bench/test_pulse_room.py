@@ -87,15 +87,18 @@ def test_the_rigs_pipe_glitches_are_counted_from_pacat_and_parec_status_lines() 
     "Stream underrun." / "Stream overrun." when the rig's own pipe glitches."""
     from pulse_room import PipeGlitches, pipe_glitch_counts
 
-    room = _room(np.array([1.0]), 48000, seconds=1.0)
+    room = _room(np.array([1.0]), 48000, seconds=3.0)
     glitches = PipeGlitches(room)  # type: ignore[arg-type]
-    for line in ["Time: 0.049 sec; Latency: 15556 usec.", "Time: 0.1 sec; Latency: 14876 usec."]:
-        glitches.hear(line, "pacat")
-    assert glitches.seen == {"pacat_underruns": [], "parec_overruns": [], "pacat_latency_steps": []}
-    glitches.hear("Time: 0.5 sec; Latency: 9846 usec.        Stream underrun.\x1b[K", "pacat")
-    glitches.hear("Time: 0.51 sec; Latency: 19793 usec.", "pacat")
-    glitches.hear("Time: 0.2 sec; Latency: 90000 usec.", "parec")  # parec's own: not the mic's
+    for us in (15556, 9876, 14876):
+        glitches.hear(f"Time: 0.1 sec; Latency: {us} usec.", "pacat")
+    assert pipe_glitch_counts([glitches.seen]) == {"pacat_underruns": 0, "parec_overruns": 0}
+    room.k = 48000  # type: ignore[attr-defined]  # room time 1 s
+    glitches.hear("Time: 1.0 sec; Latency: 9846 usec.        Stream underrun.\x1b[K", "pacat")
+    glitches.hear("Time: 1.1 sec; Latency: 19793 usec.", "pacat")
+    glitches.hear("Time: 1.2 sec; Latency: 19693 usec.", "pacat")
+    glitches.hear("Time: 1.2 sec; Latency: 90000 usec.", "parec")  # parec's own: not the mic's
     glitches.hear("Stream overrun.", "parec")
-    counts = pipe_glitch_counts([glitches.seen])
-    assert counts == {"pacat_underruns": 1, "parec_overruns": 1, "pacat_latency_steps": 2}
-    assert glitches.seen["pacat_latency_steps"][-1][2:] == (9846, 19793)
+    glitches.close_second()
+    assert pipe_glitch_counts([glitches.seen]) == {"pacat_underruns": 1, "parec_overruns": 1}
+    assert glitches.seen["pacat_underruns"][0][1] == 1.0
+    assert glitches.seen["pacat_latency_ms_per_s"] == [(0, 14.9), (1, 19.7)]
