@@ -211,8 +211,9 @@ class PipeGlitches:
     microphone stream (pacat) plays silence into the microphone and makes everything after it,
     the echo too, come later (pacat's latency after one: ~+5 ms, ad hoc on vsink); an overrun of
     the monitor (parec) drops speaker audio. Each as (monotonic time, room-time seconds) when
-    read. And pacat's reported latency (a ~10 ms sawtooth: the room writes 10 ms blocks) as its
-    median per room-time second, in ms: a lasting step there moves the echo by as much."""
+    read. And pacat's reported latency as its median per room-time second, in ms: coarse, as the
+    status line samples a ~10 ms sawtooth (the room's 10 ms writes) at its own pace, so on a
+    steady pipe these medians wander within ~12-19 ms; only a step past that range means much."""
 
     WORDS = {"stream underrun": "pacat_underruns", "stream overrun": "parec_overruns"}
 
