@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import statistics
 import subprocess
 import sys
 import threading
@@ -243,7 +244,7 @@ class PipeGlitches:
 
     def close_second(self) -> None:
         if self._latencies:
-            median = sorted(self._latencies)[len(self._latencies) // 2]
+            median = statistics.median_high(self._latencies)
             self.seen["pacat_latency_ms_per_s"].append((self._second, round(median / 1000, 1)))
         self._latencies = []
 

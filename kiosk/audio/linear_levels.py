@@ -17,7 +17,7 @@ import numpy as np
 
 RATE_HZ = 16000
 # Once trusted, the linear output's and the echo estimate's levels over this band are measured
-# too (Hz; kiosk.core.echo_guard.HighBandCue: a visitor's first unvoiced consonant).
+# too (Hz; kiosk.core.echo_consonant.HighBandCue: a visitor's first unvoiced consonant).
 HIGH_BAND_HZ = (3000, 8000)
 
 

@@ -7,6 +7,7 @@ filter's echo estimate there.
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Sequence
 
@@ -55,13 +56,11 @@ class HighBandCue:
         if self.frame is None:
             return False
         linear = self.frame[0]
-        recent = sorted(self._recent)
+        recent = list(self._recent)  # (before this frame joins them)
         self._recent.append(linear)
         if len(recent) < CONSONANT_MIN_FRAMES or not math.isfinite(linear):
             return False
-        half = len(recent) // 2
-        median = recent[half] if len(recent) % 2 else (recent[half - 1] + recent[half]) / 2
-        over_recent = linear - median
+        over_recent = linear - statistics.median(recent)
         if over_recent < min(CONSONANT_OVER_RECENT_DB, CONSONANT_SOFT_OVER_RECENT_DB):
             return False  # (the estimate's level is measured only for a frame that stands out)
         over_estimate = linear - self.frame[1]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
-from kiosk.core.echo_consonant import HighBandCue  # noqa: F401 (re-exported)
+from kiosk.core.echo_consonant import HighBandCue
 from kiosk.core.levels import mean_level_db
 from kiosk.core.noisefloor import NoiseFloor
 
