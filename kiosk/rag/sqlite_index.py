@@ -1,9 +1,10 @@
 """The embedded knowledge index: one SQLite file with an FTS5 table, BM25 ranking.
 
 Owns the file's lifecycle, writes (replace/remove a document's chunks in one
-transaction) and listings; searching is :mod:`kiosk.rag.sqlite_search`'s, and the
-schema and the rules for opening the file are in :mod:`kiosk.rag.sqlite_open`. It does
-not read files (``kiosk.rag.ingest``) or know about tools.
+transaction; the rows' SQL is :mod:`kiosk.rag.sqlite_write`'s) and listings; searching is
+:mod:`kiosk.rag.sqlite_search`'s, and the schema and the rules for opening the file are in
+:mod:`kiosk.rag.sqlite_open`. It does not read files (``kiosk.rag.ingest``) or know about
+tools.
 
 Layout::
 
@@ -29,7 +30,6 @@ daemon started or reloaded during ``kiosk index add`` finds its knowledge afterw
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sqlite3
 import threading
@@ -57,7 +57,14 @@ from kiosk.rag.sqlite_open import (
     open_read_write,
 )
 from kiosk.rag.sqlite_search import IndexSearcher, stored_embedder
-from kiosk.rag.text import SEGMENTER_VERSION, segment
+from kiosk.rag.sqlite_write import (
+    chunk_id_for,
+    delete_document,
+    heading_vectors_for,
+    insert_document,
+    vectors_for,
+)
+from kiosk.rag.text import SEGMENTER_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +87,6 @@ class IndexStats:
     documents: int
     chunks: int
     file_bytes: int  # database + WAL on disk (0 for ":memory:")
-
-
-def chunk_id_for(source: str, seq: int) -> str:
-    """Stable, short, VoiceRAG-compatible (``[A-Za-z0-9_=-]+``) id of a document's chunk."""
-    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:10]
-    return f"{digest}_{seq}"
 
 
 def _forget_vectors_of(ref: weakref.ref[SqliteIndex]) -> Callable[[], None]:
@@ -349,37 +350,18 @@ class SqliteIndex:
         ids = [chunk_id_for(source, c.seq) for c in chunks]
         with self._connection() as conn:
             assert conn is not None, "replace_document needs an index opened with create=True"
-            vectors = self._vectors_for(conn, chunks)
-            headings = self._heading_vectors_for(chunks) if vectors is not None else {}
+            vectors = vectors_for(conn, self._embedder, chunks)
+            headings = (
+                heading_vectors_for(self._embedder, chunks)
+                if vectors is not None and self._embedder is not None
+                else {}
+            )
             conn.execute("BEGIN IMMEDIATE")
             try:
-                self._delete(conn, source)
-                cur = conn.execute(
-                    "INSERT INTO documents(source, title, content_hash, size_bytes, added_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (source, title, content_hash, size_bytes, time.time()),
+                delete_document(conn, source)
+                insert_document(
+                    conn, source, title, content_hash, size_bytes, chunks, ids, vectors, headings
                 )
-                doc_id = cur.lastrowid
-                for pos, (cid, c) in enumerate(zip(ids, chunks, strict=True)):
-                    cur = conn.execute(
-                        "INSERT INTO chunks(chunk_id, doc_id, seq, title, heading, text) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (cid, doc_id, c.seq, c.title, c.heading, c.text),
-                    )
-                    conn.execute(
-                        "INSERT INTO chunks_fts(rowid, title, body) VALUES (?, ?, ?)",
-                        (cur.lastrowid, segment(c.heading or c.title), segment(c.text)),
-                    )
-                    if vectors is not None:
-                        conn.execute(
-                            "INSERT INTO chunk_vectors(id, vec) VALUES (?, ?)",
-                            (cur.lastrowid, vectors[pos].tobytes()),
-                        )
-                    if pos in headings:
-                        conn.execute(
-                            "INSERT INTO heading_vectors(id, vec) VALUES (?, ?)",
-                            (cur.lastrowid, headings[pos].tobytes()),
-                        )
                 conn.execute("COMMIT")
                 self._postings_stale = True
             except BaseException:
@@ -388,39 +370,6 @@ class SqliteIndex:
             finally:
                 self._searcher.invalidate()
         return ids
-
-    def _vectors_for(
-        self, conn: sqlite3.Connection, chunks: Sequence[Chunk]
-    ) -> npt.NDArray[np.float16] | None:
-        """float16 vectors of ``chunks`` when this index stores our embedder's vectors."""
-        if self._embedder is None or not chunks:
-            return None
-        stored = stored_embedder(conn)
-        if not stored:
-            if conn.execute("SELECT count(*) FROM chunks").fetchone()[0]:
-                return None  # chunks without vectors already: only a rebuild adopts one
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('embedder', ?)",
-                (self._embedder.name,),
-            )
-        elif stored != self._embedder.name:
-            return None
-        texts = [f"{c.heading}\n{c.text}" if c.heading else c.text for c in chunks]
-        return self._embedder.embed(texts).astype(np.float16)
-
-    def _heading_vectors_for(self, chunks: Sequence[Chunk]) -> dict[int, npt.NDArray[np.float16]]:
-        """Position in ``chunks`` -> float16 vector of its heading, for each section's
-        first chunk (see :func:`kiosk.rag.hybrid.fuse_with_vectors` for why)."""
-        assert self._embedder is not None
-        firsts = [
-            pos
-            for pos, c in enumerate(chunks)
-            if c.heading and (pos == 0 or chunks[pos - 1].heading != c.heading)
-        ]
-        if not firsts:
-            return {}
-        rows = self._embedder.embed([chunks[pos].heading for pos in firsts]).astype(np.float16)
-        return dict(zip(firsts, rows, strict=True))
 
     def adopt_embedder(self) -> None:
         """Drop stored vectors and record this index's embedder (start of a rebuild)."""
@@ -444,7 +393,7 @@ class SqliteIndex:
                 return 0
             conn.execute("BEGIN IMMEDIATE")
             try:
-                removed = self._delete(conn, source)
+                removed = delete_document(conn, source)
                 conn.execute("COMMIT")
                 self._postings_stale = self._postings_stale or removed > 0
             except BaseException:
@@ -453,17 +402,6 @@ class SqliteIndex:
             finally:
                 self._searcher.invalidate()
         return removed
-
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, source: str) -> int:
-        row = conn.execute("SELECT id FROM documents WHERE source = ?", (source,)).fetchone()
-        if row is None:
-            return 0
-        rowids = [r[0] for r in conn.execute("SELECT id FROM chunks WHERE doc_id = ?", (row[0],))]
-        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", [(r,) for r in rowids])
-        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (row[0],))
-        conn.execute("DELETE FROM documents WHERE id = ?", (row[0],))
-        return len(rowids)
 
     def set_segmenter_current(self) -> None:
         """Record that every chunk was (re)segmented by this version (after a rebuild)."""
