@@ -32,7 +32,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from pulse_aec import _pactl  # noqa: E402
+from pulse_modules import pactl as _pactl  # noqa: E402
 from rig_pulse import NullSinks  # noqa: E402
 
 RATE = 48000
