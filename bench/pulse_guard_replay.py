@@ -15,6 +15,9 @@ vad.barge_in_pause_ms``): before the visitor's labelled onset a self-pause (in t
 answer of a ``*-later`` run: a warm-up one), after it the barge-in (its time: from the onset to
 the end of the frame that paused, on the daemon's clock; the recorded run adds the speaker's
 own stop). Exact up to the first pause: after it the recorded speaker is the traced run's.
+``loud_echo_frames``: guarded frames before the visitor's onset (all of an echo mix) that counted
+as loud voice, the guard's margin against the echo alone (one is not a pause: it takes
+``vad.barge_in_pause_ms``).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
     events.sort(key=lambda e: (e[0], e[1]))
     pauses: list[tuple[float, str]] = []
     held = False
+    loud_echo = 0  # guarded frames before the onset that counted as loud voice (the echo alone)
     for _, kind, ev in events:
         if kind == 0:
             latency[0] = ev["latency_s"] or 0.0
@@ -82,6 +86,8 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
         endpointer._traced = {}  # (bench/pulse_trace.py's recorders, if patched in)
         endpointer.process(ev["pcm"], far, None, tap.frame_bands, tap.frame_pitch)
         suspect = endpointer.suspected_speech_ms
+        if ev["guarded"] and endpointer._suspect_frames and (onset is None or ev["at"] < onset):
+            loud_echo += 1
         pause = ev["guarded"] and suspect >= cfg.vad.barge_in_pause_ms
         end_s = ev["at"] + frame_ms / 1000
         if frames_out is not None and pause or frames_out is not None and suspect:
@@ -98,6 +104,7 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
         "self": [round(t, 2) for t, w in pauses if w == "self"],
         "warm": [round(t, 2) for t, w in pauses if w == "warm"],
         "barge_ms": round(barge[0] * 1000) if barge else None,
+        "loud_echo_frames": loud_echo,
         "recorded": {"self": row.get("self"), "warm": row.get("warm_self"),
                      "delay_ms": None if row.get("delay_s") is None else round(row["delay_s"] * 1000),
                      "stop_ms": None if row.get("kiosk_stop_s") is None else round(row["kiosk_stop_s"] * 1000)},
