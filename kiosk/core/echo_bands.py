@@ -48,6 +48,14 @@ BAND_EXTRA_MARGIN_DB = 3.0
 # ...each by the guard's margin, and louder than the whole room there (the room's level, all of
 # it, is an upper bound on what any one band of it holds).
 BAND_OVER_ROOM_DB = 6.0
+# A band whose return rests on fewer than BAND_MIN_SAMPLES frames is judged as if it were at least
+# the whole frame's echo return plus this (dB): through PulseAudio (held-out seed 441 mix 077 at
+# -6 dB, the lag relearned ~1 s into the answer: bands 100-300 Hz, 1.5-2.2 and 2.2-3.2 kHz
+# learned from 1-2 frames at -11 to -15 dB, the frame's -2.8 dB) the echo sat a median 3-6 dB
+# over such a band's bar and 7-10 dB at phrase ends, where the reference falls faster than the
+# room's tail: two such bands paused the answer 20 times in two traces. Replayed (bench/
+# pulse_guard_replay.py, 78 traces): -6 dB none; -8 dB 6; -10 dB 15; -12 dB barge-ins as before.
+BAND_SPARSE_UNDER_FRAME_DB = -6.0
 # A band the answer never sounded in while learning is judged as if its echo were as loud as
 # what the speaker plays there (it counts only where the answer is quiet now, as bands do).
 BAND_UNLEARNED_RETURN_DB = 0.0
@@ -132,25 +140,42 @@ class EchoBands:
         return known if known is None or now is None else max(known, now)
 
     def loud(
-        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+        self,
+        mic: Sequence[float],
+        margin_db: float,
+        room_dbfs: float | None,
+        learning: bool,
+        frame_return_db: float | None = None,
     ) -> bool:
         """The frame is over the echo: in ``BANDS_OVER`` bands, or in one band learned from
         enough frames by ``BAND_ALONE_OVER_DB`` more (see :meth:`bands_over`)."""
-        over, most = self._judge(mic, margin_db, room_dbfs, learning)
+        over, most = self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)
         return over >= BANDS_OVER or most >= BAND_ALONE_OVER_DB
 
     def bands_over(
-        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+        self,
+        mic: Sequence[float],
+        margin_db: float,
+        room_dbfs: float | None,
+        learning: bool,
+        frame_return_db: float | None = None,
     ) -> int:
         """How many bands of this frame are over their bar: the speaker's envelope there plus
         the band's learned echo return plus ``margin_db`` and ``BAND_EXTRA_MARGIN_DB``, and the
         room plus ``BAND_OVER_ROOM_DB``. A band whose return was never learned counts only
-        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``.
+        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``; one
+        learned from too few frames with at least ``frame_return_db`` (the whole frame's echo
+        return) plus ``BAND_SPARSE_UNDER_FRAME_DB``, if given.
         None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
-        return self._judge(mic, margin_db, room_dbfs, learning)[0]
+        return self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)[0]
 
     def _judge(
-        self, mic: Sequence[float], margin_db: float, room_dbfs: float | None, learning: bool
+        self,
+        mic: Sequence[float],
+        margin_db: float,
+        room_dbfs: float | None,
+        learning: bool,
+        frame_return_db: float | None,
     ) -> tuple[int, float]:
         """(bands over their bar, the most any band not sparse is over it in dB)."""
         early = not self.returns and learning and self._period_frames >= BAND_LEARN_FRAMES
@@ -165,6 +190,8 @@ class EchoBands:
                 if e >= room + BAND_LEARN_ABOVE_ROOM_DB:
                     continue
                 ret = BAND_UNLEARNED_RETURN_DB
+            elif sparse and frame_return_db is not None:
+                ret = max(ret, frame_return_db + BAND_SPARSE_UNDER_FRAME_DB)
             bar = max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB)
             over += m >= bar
             if not sparse:

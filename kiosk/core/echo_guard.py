@@ -346,7 +346,11 @@ class EchoGuard:
         ):
             return False
         return self.bands.loud(
-            self._frame_bands[0], s.barge_in_margin_db, self._band_room_dbfs, self._guard_learning
+            self._frame_bands[0],
+            s.barge_in_margin_db,
+            self._band_room_dbfs,
+            self._guard_learning,
+            self._echo_return_now(),
         )
 
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
