@@ -56,6 +56,16 @@ BAND_OVER_ROOM_DB = 6.0
 # room's tail: two such bands paused the answer 20 times in two traces. Replayed (bench/
 # pulse_guard_replay.py, 78 traces): -6 dB none; -8 dB 6; -10 dB 15; -12 dB barge-ins as before.
 BAND_SPARSE_UNDER_FRAME_DB = -6.0
+# Where the speaker's level in a band has fallen this far under its envelope (a phrase end: the
+# reference falls faster than the room's tail)...
+BAND_TAIL_FALL_DB = 6.0
+# ...the band's echo is judged this much louder (dB): there the microphone's band sat a median
+# 1.3-4 dB further over the envelope + return than in the answer's steady frames (76 older guard
+# traces through PulseAudio and seed 441's two). Replayed with the sparse floor above: loud frames
+# of echo alone on 441/077 93 -> 59, on the older traces 1522 -> 1454, barge-ins as before (3-6 dB
+# over a fall of 4-6 dB alike; 2-3 dB in every band whose envelope decays at all, without the fall:
+# tuning 081 at -12 dB 165 -> 185 ms).
+BAND_TAIL_EXTRA_DB = 3.0
 # A band the answer never sounded in while learning is judged as if its echo were as loud as
 # what the speaker plays there (it counts only where the answer is quiet now, as bands do).
 BAND_UNLEARNED_RETURN_DB = 0.0
@@ -72,6 +82,7 @@ class EchoBands:
     def __init__(self, decay_db: float) -> None:
         self._decay_db = decay_db
         self._env: list[float] = []  # the speaker's envelope per band, lined up
+        self._speaker: list[float] = []  # this frame's lined-up speaker levels per band
         self.returns: list[float | None] = []  # learned echo return per band (None: not heard)
         self._period: list[float | None] = []  # what this learning period heard so far
         self._samples: list[int] = []  # frames each band of the period learned from
@@ -88,10 +99,11 @@ class EchoBands:
 
     def silent(self) -> None:
         """No lined-up reference for this frame: the envelope starts afresh."""
-        self._env = []
+        self._env, self._speaker = [], []
 
     def hear(self, speaker: Sequence[float]) -> list[float]:
         """One frame's lined-up speaker levels per band; returns its envelope."""
+        self._speaker = list(speaker)
         if len(self._env) != len(speaker):
             self._env = list(speaker)
         else:
@@ -162,8 +174,10 @@ class EchoBands:
     ) -> int:
         """How many bands of this frame are over their bar: the speaker's envelope there plus
         the band's learned echo return plus ``margin_db`` and ``BAND_EXTRA_MARGIN_DB``, and the
-        room plus ``BAND_OVER_ROOM_DB``. A band whose return was never learned counts only
-        where the answer does not sound over the room, with ``BAND_UNLEARNED_RETURN_DB``; one
+        room plus ``BAND_OVER_ROOM_DB`` (``BAND_TAIL_EXTRA_DB`` more where the speaker's level
+        fell ``BAND_TAIL_FALL_DB`` under its envelope). A band whose return was never learned
+        counts only where the answer does not sound over the room, with
+        ``BAND_UNLEARNED_RETURN_DB``; one
         learned from too few frames with at least ``frame_return_db`` (the whole frame's echo
         return) plus ``BAND_SPARSE_UNDER_FRAME_DB``, if given.
         None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
@@ -192,6 +206,8 @@ class EchoBands:
                 ret = BAND_UNLEARNED_RETURN_DB
             elif sparse and frame_return_db is not None:
                 ret = max(ret, frame_return_db + BAND_SPARSE_UNDER_FRAME_DB)
+            if b < len(self._speaker) and e > self._speaker[b] + BAND_TAIL_FALL_DB:
+                ret += BAND_TAIL_EXTRA_DB  # the room's tail, over the envelope's decay
             bar = max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB)
             over += m >= bar
             if not sparse:
