@@ -61,10 +61,11 @@ BAND_SPARSE_UNDER_FRAME_DB = -6.0
 BAND_TAIL_FALL_DB = 6.0
 # ...the band's echo is judged this much louder (dB): there the microphone's band sat a median
 # 1.3-4 dB further over the envelope + return than in the answer's steady frames (76 older guard
-# traces through PulseAudio and seed 441's two). Replayed with the sparse floor above: loud frames
-# of echo alone on 441/077 93 -> 59, on the older traces 1522 -> 1454, barge-ins as before (3-6 dB
-# over a fall of 4-6 dB alike; 2-3 dB in every band whose envelope decays at all, without the fall:
-# tuning 081 at -12 dB 165 -> 185 ms).
+# traces through PulseAudio and seed 441's two). Replayed with the sparse floor above: frames of
+# the echo alone that counted as loud voice on 441/077 49 -> 2 (the floor) -> 0, on the older
+# traces 11 -> 4 -> 3; barge-ins as before (3-6 dB over a fall of 4-6 dB alike; 3 dB in every band
+# whose envelope decays at all, without the fall: tuning 081 at -12 dB 165 -> 185 ms). Alone,
+# without the floor: 441/077 still paused 15 times.
 BAND_TAIL_EXTRA_DB = 3.0
 # A band the answer never sounded in while learning is judged as if its echo were as loud as
 # what the speaker plays there (it counts only where the answer is quiet now, as bands do).
