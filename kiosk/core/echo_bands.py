@@ -178,9 +178,9 @@ class EchoBands:
         room plus ``BAND_OVER_ROOM_DB`` (``BAND_TAIL_EXTRA_DB`` more where the speaker's level
         fell ``BAND_TAIL_FALL_DB`` under its envelope). A band whose return was never learned
         counts only where the answer does not sound over the room, with
-        ``BAND_UNLEARNED_RETURN_DB``; one
-        learned from too few frames with at least ``frame_return_db`` (the whole frame's echo
-        return) plus ``BAND_SPARSE_UNDER_FRAME_DB``, if given.
+        ``BAND_UNLEARNED_RETURN_DB``; one learned from too few frames with at least
+        ``frame_return_db`` (the whole frame's echo return) plus ``BAND_SPARSE_UNDER_FRAME_DB``,
+        if given.
         None count in the first learning period until ``BAND_LEARN_FRAMES`` were learned from."""
         return self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)[0]
 
@@ -198,7 +198,8 @@ class EchoBands:
             return 0, -math.inf
         room = room_dbfs if room_dbfs is not None else -math.inf
         over, most = 0, -math.inf
-        for b, (m, e) in enumerate(zip(mic, self._env, strict=True)):
+        # (hear() sets the envelope and this frame's speaker levels together: same length)
+        for b, (m, e, played) in enumerate(zip(mic, self._env, self._speaker, strict=True)):
             ret = self._return_now(b, learning) if self.returns else self._period_now(b)
             sparse = ret is not None and self._sparse_now(b, learning)
             if ret is None:
@@ -207,7 +208,7 @@ class EchoBands:
                 ret = BAND_UNLEARNED_RETURN_DB
             elif sparse and frame_return_db is not None:
                 ret = max(ret, frame_return_db + BAND_SPARSE_UNDER_FRAME_DB)
-            if b < len(self._speaker) and e > self._speaker[b] + BAND_TAIL_FALL_DB:
+            if e > played + BAND_TAIL_FALL_DB:
                 ret += BAND_TAIL_EXTRA_DB  # the room's tail, over the envelope's decay
             bar = max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB)
             over += m >= bar
