@@ -111,7 +111,8 @@ class EchoCanceller:
     10-20 dB behind the echo for a few frames (a sustained vowel, a transition), and what it
     leaves then is the answer's own voice, repeating where the answer does. Trusted, the linear
     output's and the echo estimate's levels over 3 kHz are measured too, each when first read
-    (:attr:`linear_high_levels`). Measures the endpointer asks for count in ``cpu_s`` too.
+    (:attr:`linear_high_levels`), and go on being measured while the guard distrusts it again
+    (a new stretch, a drop, a reline) until the filter restarts. Measures the endpointer asks for count in ``cpu_s`` too.
     """
 
     # Measure the cleaned frames' pitch (the guard's level tap, a subclass, measures its own).
@@ -162,11 +163,17 @@ class EchoCanceller:
         self.recheck = False  # (see RELINE_MIN_MS; set by echo_canceller_for)
         self._restamps_seen = 0
         self.relines = 0  # times the reference was moved back onto the learned lag
+        # The guard trusted this filter since it last restarted: while it distrusts it again (a
+        # new stretch, a drop, a reline: RELINE_MIN_MS) the filter still holds what it learned,
+        # and its linear output over 3 kHz is measured for the consonant cue as when trusted
+        # (kiosk.core.echo_consonant.CONSONANT_UNTRUSTED).
+        self._trusted_since_reset = False
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.
         self.linear_levels: tuple[float, float, float] | None = None
-        # Trusted (pitch not wanted): (linear output, echo estimate) over HIGH_BAND_HZ, each
-        # measured when first read (kiosk.audio.linear_levels.HighBandLevels).
+        # Trusted (pitch not wanted), or trusted since the filter last restarted: (linear output,
+        # echo estimate) over HIGH_BAND_HZ, each measured when first read
+        # (kiosk.audio.linear_levels.HighBandLevels).
         self.linear_high_levels: HighBandLevels | None = None
         # Until trusted (pitch wanted): a function returning (cleaned frame, reference)
         # periodicity at the cleaned frame's pitch period, measured when first called (the
@@ -249,7 +256,8 @@ class EchoCanceller:
         if linear:
             mic, out_samples = frame_samples(frame), frame_samples(linear)  # (converted once)
             self.linear_levels = linear_levels_from(mic, out_samples)
-            if not self.pitch_wanted:  # (measured when read: the endpointer's cue reads them)
+            self._trusted_since_reset = self._trusted_since_reset or not self.pitch_wanted
+            if self._trusted_since_reset:  # (measured when read: the endpointer's cue reads them)
                 self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
@@ -273,6 +281,7 @@ class EchoCanceller:
                 reset = getattr(self._filter, "reset", None)
                 if reset is not None:
                     reset()
+                self._trusted_since_reset = False  # (a restarted filter learns afresh)
                 self.realignments += 1
             self._lined_up = self._lined_up or lag_ms is not None
             self._mic.held = self.recheck and self._lined_up  # (kiosk.audio.mic_timeline)

@@ -35,6 +35,15 @@ CONSONANT_SOFT_OVER_RECENT_DB = 6.0
 # no other pause came; echo alone, where the estimate there was >= 15 dB under the frame, left
 # it at most 4.1 dB over the median (1222 frames), and 4 dB paused answers (tuning 074, 080).
 CONSONANT_SOFT_OVER_ESTIMATE_DB = 20.0
+# Either counts too while the guard distrusts a canceller it trusted before (a new playback
+# stretch, a drop or a reline: the lag re-checked, the echo return relearned, 0.2-1 s; the
+# filter still holds what it learned, kiosk.audio.echo_cancel.RELINE_MIN_MS): a stamp 0.1-0.5 ms
+# off leaks the echo where the answer sounds, and there the filter's estimate is as loud. In
+# replays of 38 pulse traces of barge-ins at -12 dB (speex-later), 10 began in such a distrust;
+# 4 of them paused 80-120 ms sooner (tuning 079, 081 x3), no other pause moved; echo alone, so
+# judged, left the band at most 4.9 dB over its median where the estimate there was >= 20 dB
+# under it (966 frames, tuning split echo + barge-ins before the onset).
+CONSONANT_UNTRUSTED = True
 # The median is over this many guarded frames (0.5 s), from this many on.
 CONSONANT_RECENT_FRAMES = 25
 CONSONANT_MIN_FRAMES = 5
@@ -50,9 +59,14 @@ class HighBandCue:
         # canceller measures each when first read (an FFT): the estimate's is read last.
         self.frame: Sequence[float] | None = None
         self._recent: deque[float] = deque(maxlen=CONSONANT_RECENT_FRAMES)
+        self.heard = False  # what :meth:`hear` said of the last frame
 
     def hear(self) -> bool:
         """This frame's level joins the recent ones; True if it is a consonant over the echo."""
+        self.heard = self._hear()
+        return self.heard
+
+    def _hear(self) -> bool:
         if self.frame is None:
             return False
         linear = self.frame[0]

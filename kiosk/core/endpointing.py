@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
+from kiosk.core.echo_consonant import CONSONANT_UNTRUSTED
 from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     AEC_LEARN_STEP_MS,
     AEC_TRUSTED_RETURN_DB,
@@ -110,6 +111,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
         self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
         self.high_band = HighBandCue()  # AEC trusted: the linear output over 3 kHz
+        self._trusted_once = False  # the AEC was trusted once (the cue counts in a distrust after)
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
@@ -322,6 +324,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
             # What a trusted canceller left is the answer's own voice: not loud, however loud.
             loud = loud and not (guard and (self._answers_own_voice() or self._leaked_echo()))
             self._double_talk_now = guard and self._double_talk(floor, first_opinion and loud)
+            self._double_talk_now = self._double_talk_now or (guard and self._consonant_in_distrust())
             loud_voice = (first_opinion and loud) or self._double_talk_now
             self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
@@ -334,6 +337,15 @@ class Endpointer(BargeInSuspicion, EchoGuard):
             if self.noise.observe(level, idle=not self._in_speech and not visitor):
                 self._learn_room()
         return events
+
+    def _consonant_in_distrust(self) -> bool:
+        """The consonant cue heard this frame while the guard distrusts a canceller it trusted
+        before (``CONSONANT_UNTRUSTED``; the canceller tells the band only for a filter that
+        was trusted since it last restarted)."""
+        self._trusted_once = self._trusted_once or self.echo_cancelled_well
+        if not (CONSONANT_UNTRUSTED and self._trusted_once and self.high_band.heard):
+            return False
+        return not self.echo_cancelled_well and not self.earcon_echo
 
     def _wait_for_onset(
         self, frame: bytes, voiced: bool, loud: bool, floor: float, guard: bool
