@@ -42,7 +42,9 @@ CONSONANT_SOFT_OVER_ESTIMATE_DB = 20.0
 # replays of 38 pulse traces of barge-ins at -12 dB (speex-later), 10 began in such a distrust;
 # 4 of them paused 80-120 ms sooner (tuning 079, 081 x3), no other pause moved; echo alone, so
 # judged, left the band at most 4.9 dB over its median where the estimate there was >= 20 dB
-# under it (966 frames, tuning split echo + barge-ins before the onset).
+# under it (966 frames, tuning split echo + barge-ins before the onset). Its recent levels
+# outlive such a change (HighBandCue.forget): a reline during her speech had wiped them and
+# the cue waited for 5 frames of her own (s321 mix 080 in replay: 232 -> 152 ms).
 CONSONANT_UNTRUSTED = True
 # The median is over this many guarded frames (0.5 s), from this many on.
 CONSONANT_RECENT_FRAMES = 25
@@ -60,6 +62,7 @@ class HighBandCue:
         self.frame: Sequence[float] | None = None
         self._recent: deque[float] = deque(maxlen=CONSONANT_RECENT_FRAMES)
         self.heard = False  # what :meth:`hear` said of the last frame
+        self._kept: list[float] = []
 
     def hear(self) -> bool:
         """This frame's level joins the recent ones; True if it is a consonant over the echo."""
@@ -68,7 +71,11 @@ class HighBandCue:
 
     def _hear(self) -> bool:
         if self.frame is None:
+            self._kept = []
             return False
+        if self._kept:  # (right after forget(): the room's level there is what it was)
+            self._recent.extend(self._kept)
+            self._kept = []
         linear = self.frame[0]
         recent = list(self._recent)  # (before this frame joins them)
         self._recent.append(linear)
@@ -86,4 +93,8 @@ class HighBandCue:
         )
 
     def forget(self) -> None:
+        """The echo path changed: the recent levels count again only if the band is measured
+        right on (the canceller measures it for a filter that kept what it learned: a new
+        stretch, a drop, a reline); a frame without it (a filter restarted) drops them."""
+        self._kept = list(self._recent)
         self._recent.clear()

@@ -77,3 +77,13 @@ def test_the_canceller_measures_the_band_in_a_distrust_only_after_it_was_trusted
     canceller.pitch_wanted = True  # distrusted again (a new stretch, a reline)
     canceller.process(mic, 0.04)
     assert canceller.linear_high_levels is not None  # b4a48a1: None
+
+
+def test_a_reline_during_her_consonant_keeps_the_bands_recent_level():
+    """A reline (a filter that kept what it learned, measured right on) does not wipe the
+    band's recent level: her consonant counts on the next frame (s321 mix 080 in replay: a
+    reline 130 ms into her speech, the cue then waited 5 frames of her own)."""
+    endpointer = answering()
+    endpointer.echo_path_changed()
+    endpointer.process(frame(-49.0), FAR_DBFS, linear=(-37.0, -27.0), linear_high=(-62.0, -85.0))
+    assert endpointer.suspected_speech_ms >= VadSettings().barge_in_pause_ms  # fb91ea1: 0
