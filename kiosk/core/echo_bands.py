@@ -33,8 +33,14 @@ BAND_LEARN_FRAMES = 10
 # learning from the frames judged echo to the period's end: the upper envelope of one or two
 # frames sat 10-15 dB under what the echo reached later (microphone minus envelope in a band
 # spreads over ~20 dB from frame to frame), and two such bands alone paused the answer at -6 dB
-# (fresh tuning seeds 3, 7, 10, 18 mixes 074/077) and once at -12 dB (seed 14 mix 081).
-BAND_MIN_SAMPLES = 3
+# (fresh tuning seeds 3, 7, 10, 18 mixes 074/077) and once at -12 dB (seed 14 mix 081). Three
+# were not enough either: through PulseAudio (seed 401 mix 073 at -12 dB, traced) the band
+# 1.0-1.5 kHz learned from the first three frames of the answer's first word, -20 to -23 dB,
+# while its echo later sat at -3 to -12 dB (its bar 4-10 dB under the echo for seconds), and with
+# the band 2.2-3.2 kHz (also three frames) it paused the answer twice in each of four traces, on
+# either code. Replayed (bench/pulse_guard_replay.py, 103 guard traces): 4, 5 or 6 alike, those 8
+# pauses gone, no barge-in time changed.
+BAND_MIN_SAMPLES = 4
 # A frame is loud over the echo when at least this many bands are over their bar (one band
 # alone: the echo's own frames now and then; tuning split + seeds 3-5, replayed)...
 BANDS_OVER = 2

@@ -110,6 +110,14 @@ FLOOR_OVER_ECHO_DB = 26.0
 # loud for ~2 frames around -30 dBFS: where the 20 ms grid fell so that the second read -32.3
 # dBFS, one frame was not enough to pause, and the pause waited 200 ms for her next syllable.
 FLOOR_RELAX_DB = 6.0
+# The bands of a frame are judged from this far under the absolute minimum
+# (vad.barge_in_min_level_dbfs): each band has its own bar over the echo, and a quiet visitor's
+# frame that fills two bands over the answer's echo fell under the minimum by a fraction of a dB
+# where the 20 ms grid fell (traced through PulseAudio: seed 371 mix 084 at -12 dB, -30.3 dBFS,
+# 595 ms; seed 511 mix 082 at -6 dB, 1094 ms or 434 from run to run). Replayed (103 guard
+# traces): 2 dB, those 595 -> 455 and 1098 -> 438 ms, 081 at -12 dB 40 ms sooner in four, no
+# frame of the echo alone more counted loud; 3 dB one more (lead31 077 at -6 dB).
+BAND_LEVEL_UNDER_MIN_DB = 2.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -337,12 +345,13 @@ class EchoGuard:
             self.bands.hear(self._frame_bands[1])
 
     def _loud_in_bands(self, level: float, onset_level: float) -> bool:
-        """Over the echo in enough bands (lined up, no AEC), and over the guard's minimum."""
+        """Over the echo in enough bands (lined up, no AEC), and over the guard's minimum (less
+        ``BAND_LEVEL_UNDER_MIN_DB``)."""
         s = self.settings
         if (
             self._frame_bands is None
             or self.earcon_echo
-            or level < max(onset_level, s.barge_in_min_level_dbfs)
+            or level < max(onset_level, s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB)
         ):
             return False
         return self.bands.loud(
