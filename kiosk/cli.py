@@ -133,18 +133,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_fake_server(args: argparse.Namespace) -> int:
-    from kiosk.testing.fake_realtime import require_test_extra, serve_forever
+    from kiosk.testing.fake_realtime import require_test_extra, serve_until_signalled
 
     _setup_logging(args, default="info")
     try:
         require_test_extra()
-        asyncio.run(serve_forever(port=args.port, dialect=args.dialect, mode=args.mode))
-    except KeyboardInterrupt:
+        # SIGINT -> 130, SIGTERM -> 0, even when started with SIGINT ignored (a background job)
+        return asyncio.run(
+            serve_until_signalled(port=args.port, dialect=args.dialect, mode=args.mode)
+        )
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
         return 130
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    return EXIT_OK
 
 
 # Commands whose modules register themselves (``register(subparsers, common)``).

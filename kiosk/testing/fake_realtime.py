@@ -48,6 +48,7 @@ import asyncio
 import importlib.util
 import logging
 import math
+import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -357,6 +358,43 @@ async def serve_forever(
         await asyncio.Event().wait()
 
 
+# Exit codes as the daemon's: Ctrl-C is an interrupted command (130), SIGTERM a stop (0).
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 0}
+
+
+async def serve_until_signalled(**serve_kwargs: object) -> int:
+    """:func:`serve_forever` until SIGINT or SIGTERM; returns the exit code (130 or 0).
+
+    The handlers are installed explicitly, as the daemon's are: a shell without job control
+    starts background commands with SIGINT ignored, and Python then never raises
+    ``KeyboardInterrupt`` (a server started that way used to ignore Ctrl-C and a test's
+    SIGINT). Main thread only (``loop.add_signal_handler``).
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[int] = loop.create_future()
+
+    def stop(code: int) -> None:
+        if not stopped.done():
+            stopped.set_result(code)
+
+    for sig, code in STOP_SIGNALS.items():
+        loop.add_signal_handler(sig, stop, code)
+    server = asyncio.ensure_future(serve_forever(**serve_kwargs))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait({server, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if server.done():
+            server.result()  # the bind's OSError
+        return stopped.result()
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kiosk.testing.fake_realtime --port 8765 --dialect beta --mode voicerag``."""
     parser = argparse.ArgumentParser(
@@ -397,8 +435,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     try:
-        asyncio.run(
-            serve_forever(
+        code = asyncio.run(
+            serve_until_signalled(
                 host=args.host,
                 port=args.port,
                 dialect=args.dialect,
@@ -407,15 +445,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 script=script,
             )
         )
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # Ctrl-C before the handlers were in place
+        return 130
     except OSError as exc:
         print(
             f"fake realtime server: cannot listen on {args.host}:{args.port}: {exc}",
             file=sys.stderr,
         )
         return 1
-    return 0
+    return code
 
 
 if __name__ == "__main__":
