@@ -255,7 +255,8 @@ async def test_fake_server_logs_at_debug_with_the_same_redaction() -> None:
         url = output.split("listening on ws:", 1)[1].split()[0].join(("ws:", ""))
         from websockets.asyncio.client import connect
 
-        # Each step has its own deadline, so a hang (seen twice under load, never alone)
+        # Each step has its own deadline, so a hang (seen under load and when the suite ran
+        # with SIGINT ignored, before the fake-server installed its own handlers)
         # names the step and shows the server's debug log instead of a bare timeout.
         step = "connect and exchange one event"
         async with asyncio.timeout(TIMEOUT_S / 2):
