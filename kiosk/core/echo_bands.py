@@ -171,6 +171,18 @@ class EchoBands:
         over, most = self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)
         return over >= BANDS_OVER or most >= BAND_ALONE_OVER_DB
 
+    def one_over(
+        self,
+        mic: Sequence[float],
+        margin_db: float,
+        room_dbfs: float | None,
+        learning: bool,
+        frame_return_db: float | None = None,
+    ) -> bool:
+        """At least one band learned from enough frames (not sparse) is over its bar (the
+        guard asks right after a loud frame: the visitor's voice going on)."""
+        return self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)[1] >= 0.0
+
     def bands_over(
         self,
         mic: Sequence[float],

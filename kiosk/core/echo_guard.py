@@ -118,6 +118,16 @@ FLOOR_RELAX_DB = 6.0
 # traces): 2 dB, those 595 -> 455 and 1098 -> 438 ms, 081 at -12 dB 40 ms sooner in four, no
 # frame of the echo alone more counted loud; 3 dB one more (lead31 077 at -6 dB).
 BAND_LEVEL_UNDER_MIN_DB = 2.0
+# Right after a loud frame of the same voiced run (her voice goes on), one band learned from
+# enough frames over its bar is enough (not BANDS_OVER, nor BAND_ALONE_OVER_DB over it), from this
+# far under the absolute minimum: a quiet visitor under the answer's echo gets through in one
+# frame where her voice fills bands the answer leaves quiet, and the frame after it often has
+# only one band over (traced through PulseAudio, used seeds: 371 mix 084 at -12 dB, 3 bands at
+# +377 ms, one at +397, the next loud frame at +517 ms: paused 537 ms after her onset; 511 mix
+# 082 at -6 dB, 100-300 Hz +11 dB at +294 ms then +7.7 at -33.6 dBFS, the next at +414: 434 ms).
+# The echo alone had a band over its bar in 0.3% of its frames (3778 guarded frames before the
+# onset, 29 traces), and a loud frame of its own needs that right after it to pause the answer.
+BAND_AFTER_LOUD_UNDER_MIN_DB = 6.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -157,6 +167,8 @@ class EchoGuard:
     reference_aligned: bool
     earcon_echo: bool
     _recent_echo_db: deque[float]
+    _onset_loud: int  # (the endpointer's voiced run: its loud frames, frames since the last)
+    _since_loud: int
     _step_frames: int
     _step_db: list[float]
     _echo_max_db: float
@@ -346,21 +358,25 @@ class EchoGuard:
 
     def _loud_in_bands(self, level: float, onset_level: float) -> bool:
         """Over the echo in enough bands (lined up, no AEC), and over the guard's minimum (less
-        ``BAND_LEVEL_UNDER_MIN_DB``)."""
+        ``BAND_LEVEL_UNDER_MIN_DB``); right after a loud frame of the same voiced run, in one
+        band learned from enough frames, from ``BAND_AFTER_LOUD_UNDER_MIN_DB`` under it."""
         s = self.settings
-        if (
-            self._frame_bands is None
-            or self.earcon_echo
-            or level < max(onset_level, s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB)
-        ):
+        if self._frame_bands is None or self.earcon_echo:
             return False
-        return self.bands.loud(
+        after_loud = self._onset_loud > 0 and self._since_loud == 0
+        under = BAND_AFTER_LOUD_UNDER_MIN_DB if after_loud else BAND_LEVEL_UNDER_MIN_DB
+        if level < max(onset_level, s.barge_in_min_level_dbfs - under):
+            return False
+        judged = (
             self._frame_bands[0],
             s.barge_in_margin_db,
             self._band_room_dbfs,
             self._guard_learning,
             self._echo_return_now(),
         )
+        if level >= s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB and self.bands.loud(*judged):
+            return True
+        return after_loud and self.bands.one_over(*judged)
 
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
         """A second voice over the cancelled echo (AEC trusted): the linear output well over the
