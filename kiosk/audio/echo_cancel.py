@@ -166,7 +166,7 @@ class EchoCanceller:
         # The guard trusted this filter since it last restarted: while it distrusts it again (a
         # new stretch, a drop, a reline: RELINE_MIN_MS) the filter still holds what it learned,
         # and its linear output over 3 kHz is measured for the consonant cue as when trusted
-        # (kiosk.core.echo_consonant.CONSONANT_UNTRUSTED).
+        # (kiosk.core.echo_consonant: the consonant cue in a distrust).
         self._trusted_since_reset = False
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.

@@ -45,7 +45,7 @@ CONSONANT_SOFT_OVER_ESTIMATE_DB = 20.0
 # under it (966 frames, tuning split echo + barge-ins before the onset). Its recent levels
 # outlive such a change (HighBandCue.forget): a reline during her speech had wiped them and
 # the cue waited for 5 frames of her own (s321 mix 080 in replay: 232 -> 152 ms).
-CONSONANT_UNTRUSTED = True
+# (Always on since stop 33: kiosk.core.endpointing.Endpointer._consonant_in_distrust.)
 # The median is over this many guarded frames (0.5 s), from this many on.
 CONSONANT_RECENT_FRAMES = 25
 CONSONANT_MIN_FRAMES = 5

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
-from kiosk.core.echo_consonant import CONSONANT_UNTRUSTED
 from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     AEC_LEARN_STEP_MS,
     AEC_TRUSTED_RETURN_DB,
@@ -323,8 +322,9 @@ class Endpointer(BargeInSuspicion, EchoGuard):
             )
             # What a trusted canceller left is the answer's own voice: not loud, however loud.
             loud = loud and not (guard and (self._answers_own_voice() or self._leaked_echo()))
-            self._double_talk_now = guard and self._double_talk(floor, first_opinion and loud)
-            self._double_talk_now = self._double_talk_now or (guard and self._consonant_in_distrust())
+            self._double_talk_now = guard and (
+                self._double_talk(floor, first_opinion and loud) or self._consonant_in_distrust()
+            )
             loud_voice = (first_opinion and loud) or self._double_talk_now
             self._suspect_frames = self._suspect_frames + 1 if loud_voice else 0
             events = self._wait_for_onset(frame, voiced, loud, floor, guard)
@@ -340,10 +340,10 @@ class Endpointer(BargeInSuspicion, EchoGuard):
 
     def _consonant_in_distrust(self) -> bool:
         """The consonant cue heard this frame while the guard distrusts a canceller it trusted
-        before (``CONSONANT_UNTRUSTED``; the canceller tells the band only for a filter that
+        before (kiosk.core.echo_consonant; the canceller tells the band only for a filter that
         was trusted since it last restarted)."""
         self._trusted_once = self._trusted_once or self.echo_cancelled_well
-        if not (CONSONANT_UNTRUSTED and self._trusted_once and self.high_band.heard):
+        if not (self._trusted_once and self.high_band.heard):
             return False
         return not self.echo_cancelled_well and not self.earcon_echo
 
