@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 BandLevels = tuple[Sequence[float], Sequence[float]]  # (microphone, lined-up speaker) dBFS per band
 
@@ -76,6 +77,26 @@ BAND_TAIL_EXTRA_DB = 3.0
 # A band the answer never sounded in while learning is judged as if its echo were as loud as
 # what the speaker plays there (it counts only where the answer is quiet now, as bands do).
 BAND_UNLEARNED_RETURN_DB = 0.0
+
+
+class BandVerdict(NamedTuple):
+    """A frame's bands against their bars: how many are over, and the most any band learned
+    from enough frames (not sparse) is over its bar, in dB."""
+
+    over: int
+    most_db: float
+
+    @property
+    def loud(self) -> bool:
+        """Over the echo: in ``BANDS_OVER`` bands, or in one band learned from enough frames by
+        ``BAND_ALONE_OVER_DB`` more."""
+        return self.over >= BANDS_OVER or self.most_db >= BAND_ALONE_OVER_DB
+
+    @property
+    def one_over(self) -> bool:
+        """At least one band learned from enough frames is over its bar (the guard asks right
+        after a loud frame: the visitor's voice going on)."""
+        return self.most_db >= 0.0
 
 
 class EchoBands:
@@ -158,30 +179,17 @@ class EchoBands:
         now = self._period_now(b) if learning else None
         return known if known is None or now is None else max(known, now)
 
-    def loud(
+    def judge(
         self,
         mic: Sequence[float],
         margin_db: float,
         room_dbfs: float | None,
         learning: bool,
         frame_return_db: float | None = None,
-    ) -> bool:
-        """The frame is over the echo: in ``BANDS_OVER`` bands, or in one band learned from
-        enough frames by ``BAND_ALONE_OVER_DB`` more (see :meth:`bands_over`)."""
-        over, most = self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)
-        return over >= BANDS_OVER or most >= BAND_ALONE_OVER_DB
-
-    def one_over(
-        self,
-        mic: Sequence[float],
-        margin_db: float,
-        room_dbfs: float | None,
-        learning: bool,
-        frame_return_db: float | None = None,
-    ) -> bool:
-        """At least one band learned from enough frames (not sparse) is over its bar (the
-        guard asks right after a loud frame: the visitor's voice going on)."""
-        return self._judge(mic, margin_db, room_dbfs, learning, frame_return_db)[1] >= 0.0
+    ) -> BandVerdict:
+        """This frame's bands against their bars (see :meth:`bands_over`), judged once for
+        both of the guard's rules (:class:`BandVerdict`)."""
+        return BandVerdict(*self._judge(mic, margin_db, room_dbfs, learning, frame_return_db))
 
     def bands_over(
         self,

@@ -367,16 +367,16 @@ class EchoGuard:
         under = BAND_AFTER_LOUD_UNDER_MIN_DB if after_loud else BAND_LEVEL_UNDER_MIN_DB
         if level < max(onset_level, s.barge_in_min_level_dbfs - under):
             return False
-        judged = (
+        verdict = self.bands.judge(
             self._frame_bands[0],
             s.barge_in_margin_db,
             self._band_room_dbfs,
             self._guard_learning,
             self._echo_return_now(),
         )
-        if level >= s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB and self.bands.loud(*judged):
+        if level >= s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB and verdict.loud:
             return True
-        return after_loud and self.bands.one_over(*judged)
+        return after_loud and verdict.one_over
 
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
         """A second voice over the cancelled echo (AEC trusted): the linear output well over the
