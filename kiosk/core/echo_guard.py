@@ -85,6 +85,15 @@ ANSWER_OVER_ESTIMATE_DB = 1.0
 ANSWER_RAW_OVER_RETURN_DB = 2.0
 RAW_RETURN_FRAMES = 50
 RAW_RETURN_MIN_FRAMES = 10
+# Behind a trusted filter that tells its estimate (SpeexDSP), while the speaker plays: a frame whose
+# linear output is at most its estimate, the raw mic at least this far (dB) under the echo's usual
+# return (as above), no pitch the answer lacks (PITCH_MIN, PITCH_OVER_REFERENCE) is the echo alone:
+# not loud, no double talk (the consonant cue counts; no frame cleared after a loud one of the run,
+# or while paused). At -6 dB echo through PulseAudio the filter leaked such frames (0.2-4.3 dB under
+# its estimate, the mic 5.9-17.9 dB under the usual return) and the answer paused itself (used seed
+# 281 mix 074: bench/results/self34-2026-12-05.md causes 1-2). A visitor's frames before her pause
+# were -4.8..+1.2 dB from that return, the two under -3 dB at a pitch the answer lacks (52 replayed).
+ECHO_ALONE_RAW_UNDER_RETURN_DB = 3.0
 # ...or, up to this much over it (dB), when the filter still holds the echo over 3 kHz (its linear
 # output there this far under its estimate there, or more): what it missed is low, the fundamental
 # and first harmonics of a loud low vowel (s261 mix 072's first answer at 4.42 s, -20 dB echo:
@@ -146,6 +155,8 @@ class EchoGuard:
     _frame_pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None  # (mic, reference)
     _frame_linear: tuple[float, ...] | None
     _raw_returns: deque[float]
+    _speaker_now: bool  # the speaker played within the canceller's span of this frame
+    _gap_left: int
     # Trusted before this frame's echo was learned from: the frame in which the trust comes
     # (the bar drops, 16 dB at once on held-out s241 mix 087's earlier answer) is judged as
     # before it for double talk: what it leaves was under the old bar, and its linear pitch
@@ -396,7 +407,7 @@ class EchoGuard:
         if not (loud_voice or linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB):
             return False
         # Last: the linear output's pitch is measured only for a frame it can still clear.
-        return not self._answers_own_voice()
+        return not (self._answers_own_voice() or self._trusted_echo_alone())
 
     def _answers_own_voice(self) -> bool:
         """Behind a trusted canceller, the linear output repeats at a period the answer repeats
@@ -444,8 +455,32 @@ class EchoGuard:
         return raw - self._echo_ref_dbfs <= usual + ANSWER_RAW_OVER_RETURN_DB
 
     def _leaked_echo(self) -> bool:
-        """Behind a leaky canceller (AEC3), the frame is the echo alone in the raw microphone."""
-        return self.leaky_canceller and self._echo_alone_in_microphone()
+        """Behind a leaky canceller (AEC3), the frame is the echo alone in the raw microphone;
+        behind a trusted one that tells its estimate, :meth:`_trusted_echo_alone`."""
+        if self.leaky_canceller:
+            return self._echo_alone_in_microphone()
+        return self._trusted_echo_alone()
+
+    def _trusted_echo_alone(self) -> bool:
+        """Behind a trusted canceller, while the speaker plays and no voiced run has a loud
+        frame yet (nor a pause stands): the linear output at most the filter's estimate, the raw
+        microphone ``ECHO_ALONE_RAW_UNDER_RETURN_DB`` under the echo's usual return, and no
+        pitch the answer lacks in the linear output (asked for last)."""
+        frame = self._frame_linear
+        if frame is None or len(frame) < 3 or self.earcon_echo or not self.echo_cancelled_well:
+            return False
+        if not self._speaker_now or self._onset_loud or self._gap_left:
+            return False
+        linear, estimate, raw = frame[:3]
+        if linear > estimate or len(self._raw_returns) < RAW_RETURN_MIN_FRAMES:
+            return False
+        usual = sorted(self._raw_returns)[len(self._raw_returns) // 2]
+        if raw - self._echo_ref_dbfs > usual - ECHO_ALONE_RAW_UNDER_RETURN_DB:
+            return False
+        if self._frame_linear_pitch is None:
+            return False
+        mic, reference = self._frame_linear_pitch()
+        return not (mic >= PITCH_MIN and mic - reference >= PITCH_OVER_REFERENCE)
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.

@@ -108,6 +108,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._frame_pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None = None
         self._frame_linear: tuple[float, ...] | None = None  # AEC: (linear output, estimate, mic)
         self._raw_returns: deque[float] = deque(maxlen=RAW_RETURN_FRAMES)  # AEC: mic - speaker dB
+        self._speaker_now = False  # the speaker's reference is live in this frame
         self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
         self.high_band = HighBandCue()  # AEC trusted: the linear output over 3 kHz
         self._trusted_once = False  # the AEC was trusted once (the cue counts in a distrust after)
@@ -294,6 +295,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._frame_bands = bands if self.reference_aligned and guard else None
         self._frame_pitch = pitch if guard and (self.reference_aligned or self.echo_relearn) else None
         self._frame_linear = linear if self.echo_relearn and guard else None
+        self._speaker_now = ref > -math.inf
         self._frame_linear_pitch = linear_pitch if self.echo_relearn and guard else None
         self.high_band.frame = linear_high if self.echo_relearn and guard else None
         self._hear_bands()
