@@ -147,6 +147,12 @@ def cmd_fake_server(args: argparse.Namespace) -> int:
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except OSError as exc:  # the port is taken, or not ours to bind: one line, no traceback
+        print(
+            f"kiosk: fake-server cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
 
 
 # Commands whose modules register themselves (``register(subparsers, common)``).

@@ -59,3 +59,25 @@ async def test_fake_server_stops_on_sigint_and_sigterm(
 ) -> None:
     proc = await _start_server(sigint_ignored=sigint_ignored)
     assert await _exit_code_after(proc, sig) == code
+
+
+def test_a_taken_port_is_one_line_and_a_failure_exit_not_a_traceback() -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "OPENAI", "AZURE"))
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", "fake-server", "--port", str(port)],
+            capture_output=True, text=True, timeout=STEP_S, env=env,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in lines[0]
