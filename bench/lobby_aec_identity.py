@@ -39,7 +39,7 @@ def traced(recordings: list[Path], references: dict[Any, Any] | None) -> dict[st
     the canceller and the tap are fed those instead of their own streams'."""
     import kiosk
     from kiosk.audio import echo_cancel as ec
-    from kiosk.core import echo_guard as eg
+    from kiosk.core import echo_consonant as eg
     from kiosk.core import endpointing as ep
 
     taken: dict[Any, Any] = {} if references is None else references

@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 
 from kiosk.config import VadSettings
 from kiosk.core.echo_bands import BandLevels, EchoBands
+from kiosk.core.echo_consonant import HighBandCue
+from kiosk.core.echo_double_talk import RAW_RETURN_FRAMES
 from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     AEC_LEARN_STEP_MS,
     AEC_TRUSTED_RETURN_DB,
@@ -28,10 +30,8 @@ from kiosk.core.echo_guard import (  # noqa: F401 (re-exported)
     ECHO_RELEARN_ABOVE_ROOM_DB,
     ECHO_RELEARN_FRAMES,
     ECHO_RELEARN_RANK,
-    RAW_RETURN_FRAMES,
     RELEARN_ENOUGH_FRAMES,
     EchoGuard,
-    HighBandCue,
 )
 from kiosk.core.endpoint_events import EndOfSpeech, EndpointEvent, Onset, Speech
 from kiosk.core.levels import frame_dbfs, frame_levels_dbfs  # noqa: F401 (re-exported)
