@@ -198,6 +198,7 @@ class EchoGuard(TrustedCancellerCues):
         if self.echo_relearn or not self._quiet_reference(far_end_dbfs):
             self._guard_frames += 1
         self._trusted_before_frame = self.echo_cancelled_well
+        self._trusted_frames_since_start += self._trusted_before_frame
         raw = self._frame_raw_dbfs()
         if raw is not None and math.isfinite(raw) and not self._quiet_reference(far_end_dbfs):
             self._raw_returns.append(raw - self._echo_ref_dbfs)  # (AEC: the microphone before it)

@@ -112,6 +112,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._frame_linear_pitch: Callable[[], tuple[float, float]] | None = None  # AEC trusted
         self.high_band = HighBandCue()  # AEC trusted: the linear output over 3 kHz
         self._trusted_once = False  # the AEC was trusted once (the cue counts in a distrust after)
+        self._trusted_frames_since_start = 0  # AEC: answer frames heard trusted (the warm-up)
         self._double_talk_now = False  # this frame alone pauses the answer (double talk behind AEC)
         self._learning_run = False  # the onset run began while the guard was still learning
         self._since_guarded = ECHO_REFERENCE_MS  # frames since the app last set guarded (long ago)
@@ -206,7 +207,8 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         """Adopt what ``other`` learned about the room: its ambient level and echo return
         (a settings reload builds a new endpointer; the room did not change). With
         ``canceller_kept`` (the reload keeps the adapted echo canceller), also how well that
-        canceller was cancelling, so its trust is not relearned on the next answer."""
+        canceller was cancelling, so its trust is not relearned on the next answer, and how long
+        it was trusted (its warm-up is over where it was: echo_double_talk.WARM_UP_TRUSTED_MS)."""
         self.noise.carry_from(other.noise)
         self._learn_room()
         self.echo_return_db = other.echo_return_db
@@ -214,6 +216,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self.bands.sparse = list(other.bands.sparse)
         if canceller_kept:
             self._echo_max_db = other._echo_max_db
+            self._trusted_frames_since_start = other._trusted_frames_since_start
             self._recent_echo_db.extend(other._recent_echo_db)
 
     def reset(self) -> None:
