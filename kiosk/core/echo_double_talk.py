@@ -149,7 +149,7 @@ class TrustedCancellerCues:
             return False
         if not (loud_voice or linear - estimate >= DOUBLE_TALK_OVER_ESTIMATE_DB):
             return False
-        if not loud_voice and self._in_warm_up() and not self._raw_over_warm_up_leak():
+        if not loud_voice and self._in_warm_up() and self._warm_up_leak():
             return False
         # Last: the linear output's pitch is measured only for a frame it can still clear.
         return not (self._answers_own_voice() or self._trusted_echo_alone())
@@ -159,13 +159,13 @@ class TrustedCancellerCues:
         start-up (this frame counted)."""
         return self._trusted_frames_since_start * self.frame_ms < WARM_UP_TRUSTED_MS
 
-    def _raw_over_warm_up_leak(self) -> bool:
-        """The raw microphone at least ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
-        return (not known: no)."""
+    def _warm_up_leak(self) -> bool:
+        """The raw microphone less than ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
+        return: no more than the first trust's leak brings alone (not known: no, as before)."""
         raw, usual = self._frame_raw_dbfs(), self._usual_raw_return()
         if raw is None or usual is None:
             return False
-        return raw - self._echo_ref_dbfs - usual >= WARM_UP_RAW_OVER_RETURN_DB
+        return raw - self._echo_ref_dbfs - usual < WARM_UP_RAW_OVER_RETURN_DB
 
     def _answers_own_voice(self) -> bool:
         """Behind a trusted canceller, the linear output repeats at a period the answer repeats
