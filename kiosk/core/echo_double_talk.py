@@ -42,6 +42,10 @@ DOUBLE_TALK_OVER_ESTIMATE_DB = -3.0
 # a reload that keeps the canceller do not start it again: Endpointer.carry_room).
 WARM_UP_TRUSTED_MS = 800
 WARM_UP_RAW_OVER_RETURN_DB = 5.0
+# Those leaks left the linear output -0.5..+2.1 dB from the estimate; one this far over it, or
+# more (a visitor over the echo, or a filter all but stalled: ANSWER_RAW_OVER_RETURN_DB judges it)
+# is judged as before.
+WARM_UP_LEAK_OVER_ESTIMATE_DB = 3.0
 # The answer's own voice behind a trusted canceller: SpeexDSP's filter now and then falls 10-20 dB
 # behind the echo for 1-7 frames (a sustained loud vowel, a transition; a least-squares filter
 # fitted on the seconds before left the echo at the room's level there), and what it leaves is
@@ -160,10 +164,14 @@ class TrustedCancellerCues:
         return self._trusted_frames_since_start * self.frame_ms < WARM_UP_TRUSTED_MS
 
     def _warm_up_leak(self) -> bool:
-        """The raw microphone less than ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
+        """The linear output at most ``WARM_UP_LEAK_OVER_ESTIMATE_DB`` over the filter's estimate
+        and the raw microphone less than ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
         return: no more than the first trust's leak brings alone (not known: no, as before)."""
         raw, usual = self._frame_raw_dbfs(), self._usual_raw_return()
-        if raw is None or usual is None:
+        if raw is None or usual is None or self._frame_linear is None:
+            return False
+        linear, estimate = self._frame_linear[:2]
+        if linear - estimate > WARM_UP_LEAK_OVER_ESTIMATE_DB:
             return False
         return raw - self._echo_ref_dbfs - usual < WARM_UP_RAW_OVER_RETURN_DB
 

@@ -68,15 +68,17 @@ def trusted_for(endpointer: Endpointer, frames: int) -> None:
         echo(endpointer)
 
 
-def suspicion(vad: FirstOpinion, endpointer: Endpointer, raw_over: float = 0.0) -> int:
-    """The leak frame (its raw microphone ``raw_over`` dB louder); webrtcvad's first opinion
-    calls it voice, the confirmed one not (as traced)."""
+def suspicion(
+    vad: FirstOpinion, endpointer: Endpointer, raw_over: float = 0.0, linear_over: float = 0.0
+) -> int:
+    """The leak frame (its raw microphone ``raw_over`` dB louder, its linear output
+    ``linear_over``); webrtcvad's first opinion calls it voice, the confirmed one not (as traced)."""
     level, (linear, estimate, raw), pitch, high = LEAK
     vad.provisional, vad.confirmed = True, False
     endpointer.process(
         frame(level),
         FAR,
-        linear=(linear, estimate, raw + raw_over),
+        linear=(linear + linear_over, estimate, raw + raw_over),
         linear_pitch=lambda: pitch,
         linear_high=high,
     )
@@ -102,6 +104,9 @@ def test_a_visitor_over_the_echo_in_the_window_still_pauses_the_answer():
     assert suspicion(vad, endpointer) < PAUSE_MS  # (the window is on: the leak alone does not)
     assert suspicion(vad, endpointer, raw_over=1.0) >= PAUSE_MS
     assert suspicion(vad, endpointer, raw_over=6.0) >= PAUSE_MS
+    # Her voice over the filter's estimate (the linear output 3.1 dB over it, the raw microphone as
+    # in the leak): as before.
+    assert suspicion(vad, endpointer, linear_over=1.0) >= PAUSE_MS
 
 
 def test_the_loud_path_is_untouched_in_the_window():
