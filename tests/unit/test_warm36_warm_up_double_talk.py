@@ -69,7 +69,11 @@ def trusted_for(endpointer: Endpointer, frames: int) -> None:
 
 
 def suspicion(
-    vad: FirstOpinion, endpointer: Endpointer, raw_over: float = 0.0, linear_over: float = 0.0
+    vad: FirstOpinion,
+    endpointer: Endpointer,
+    raw_over: float = 0.0,
+    linear_over: float = 0.0,
+    raw_known: bool = True,
 ) -> int:
     """The leak frame (its raw microphone ``raw_over`` dB louder, its linear output
     ``linear_over``); webrtcvad's first opinion calls it voice, the confirmed one not (as traced)."""
@@ -78,7 +82,7 @@ def suspicion(
     endpointer.process(
         frame(level),
         FAR,
-        linear=(linear + linear_over, estimate, raw + raw_over),
+        linear=(linear + linear_over, estimate, raw + raw_over)[: 3 if raw_known else 2],
         linear_pitch=lambda: pitch,
         linear_high=high,
     )
@@ -107,6 +111,8 @@ def test_a_visitor_over_the_echo_in_the_window_still_pauses_the_answer():
     # Her voice over the filter's estimate (the linear output 3.1 dB over it, the raw microphone as
     # in the leak): as before.
     assert suspicion(vad, endpointer, linear_over=1.0) >= PAUSE_MS
+    # A canceller that does not tell the raw microphone's level: as before.
+    assert suspicion(vad, endpointer, raw_known=False) >= PAUSE_MS
 
 
 def test_the_loud_path_is_untouched_in_the_window():
