@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from kiosk.core.events import EarconRequested, KioskEvent, State, StateChanged, TurnStarted
 from kiosk.core.realtime import RealtimeSession, ServerEvent
 from kiosk.core.turns import Effect, Publish
@@ -123,3 +125,9 @@ class FirstOpinion:
 
     def __call__(self, frame: bytes) -> bool:
         return self.confirmed
+
+
+def level_frame(dbfs: float) -> bytes:
+    """A 20 ms frame at 16 kHz (PCM16) whose every sample sits at ``dbfs``: the level the
+    endpointer measures, with no voice of its own."""
+    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()

@@ -15,12 +15,9 @@ from kiosk.audio.echo_cancel import EchoCanceller, EchoReference
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
 from tests.unit.helpers import FirstOpinion
+from tests.unit.helpers import level_frame as frame
 
 FAR_DBFS = -17.0  # what the speaker plays
-
-
-def frame(dbfs: float) -> bytes:
-    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
 
 
 def answering(

@@ -7,17 +7,13 @@ room's own noise, which sat over ``vad.min_level_dbfs``.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
+from tests.unit.helpers import level_frame as frame
 
 ROOM_DBFS = -49.0  # the lobby's noise, just over vad.min_level_dbfs (-50)
-
-
-def frame(dbfs: float) -> bytes:
-    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
 
 
 class Voice:

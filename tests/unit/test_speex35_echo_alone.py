@@ -11,12 +11,12 @@ lacks, still pauses the answer, and so does the consonant cue.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
 from tests.unit.helpers import FirstOpinion
+from tests.unit.helpers import level_frame as frame
 
 PAUSE_MS = VadSettings().barge_in_pause_ms
 FAR = -19.2  # what the speaker played (the reference the filter holds)
@@ -27,10 +27,6 @@ LEAK = [
     (-44.1, (-42.3, -40.5, -39.4), (0.32, 0.67)),
     (-43.5, (-45.7, -42.9, -42.2), (0.24, 0.68)),
 ]
-
-
-def frame(dbfs: float) -> bytes:
-    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
 
 
 def trusted(vad: FirstOpinion) -> Endpointer:

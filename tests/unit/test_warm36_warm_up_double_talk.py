@@ -12,11 +12,10 @@ nor a reload that keeps the adapted canceller starts the window again.
 
 from __future__ import annotations
 
-import numpy as np
-
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer
 from tests.unit.helpers import FirstOpinion
+from tests.unit.helpers import level_frame as frame
 
 PAUSE_MS = VadSettings().barge_in_pause_ms
 ROOM = -50.3  # the room's level (the guard's bar there: the onset level, -43.3 dBFS)
@@ -27,10 +26,6 @@ HIGH = (-70.0, -72.0)  # the linear output over 3 kHz and its estimate there, ec
 # s791/079's frame: cleaned dBFS, (linear output, echo estimate, raw microphone) dBFS, the linear
 # output's pitch (its own, the reference's at that period), over 3 kHz (linear, estimate).
 LEAK = (-58.7, (-35.3, -37.4, -34.7), (0.91, 0.92), (-67.7, -72.4))
-
-
-def frame(dbfs: float) -> bytes:
-    return np.full(320, round(32768 * 10 ** (dbfs / 20)), dtype="<i2").tobytes()
 
 
 def echo(endpointer: Endpointer) -> None:
