@@ -56,6 +56,8 @@ def _p(self, frame, far=None, *a, **kw):
     d["onset_loud"] = self._onset_loud
     d["sf"] = self._suspect_frames
     d["tsince"] = self._trusted_frames_since_start
+    d["nlearn"] = len(self._recent_echo_db)  # (the echo return's steps learned since the last change)
+    d["emax"] = round(self._echo_max_db, 1) if math.isfinite(self._echo_max_db) else None
     return ev
 
 
