@@ -108,7 +108,7 @@ if NEAR:
     ed.EchoDelayEstimator.observe = _obs_near
     ow.lr.replay = _replay
 
-# Candidate rules (replay only). Each returns the patched function or None.
+# Candidate rules (replay only): each patches a constant or a cue of the replayed kiosk code.
 RULE = os.environ.get("FAST37_RULE", "")
 X = float(os.environ.get("FAST37_X", "0"))
 Y = float(os.environ.get("FAST37_Y", "0"))
