@@ -89,6 +89,15 @@ LINEAR_PITCH_LAG_TOLERANCE = 2
 LINEAR_PITCH_HARMONICS = True
 
 
+class LinearLevels(tuple):  # type: ignore[type-arg]
+    """:attr:`EchoCanceller.linear_levels`: (linear output, echo estimate, microphone) dBFS of a
+    frame, and :attr:`lag_remeasuring`, the canceller's :attr:`EchoCanceller.lag_remeasuring`
+    once it filtered that frame (the guard reads both: kiosk.core.echo_double_talk, the stale
+    filter)."""
+
+    lag_remeasuring = False
+
+
 class EchoCanceller:
     """Removes the speaker's echo from 16 kHz microphone frames.
 
@@ -170,7 +179,7 @@ class EchoCanceller:
         self._trusted_since_reset = False
         # (linear output, echo estimate, microphone) dBFS of the last frame filtered, before
         # residual suppression; None when it passed untouched or the filter does not tell.
-        self.linear_levels: tuple[float, float, float] | None = None
+        self.linear_levels: LinearLevels | None = None
         # Trusted (pitch not wanted), or trusted since the filter last restarted: (linear output,
         # echo estimate) over HIGH_BAND_HZ, each measured when first read
         # (kiosk.audio.linear_levels.HighBandLevels).
@@ -201,6 +210,14 @@ class EchoCanceller:
     def lead_ms(self) -> float:
         """How much later than its capture time each frame's reference is taken."""
         return self._lead_s * 1000
+
+    @property
+    def lag_remeasuring(self) -> bool:
+        """The lag was lined up once and is being measured again (a rechecking canceller: a new
+        playback stretch, a drop) and has not settled yet: the filter still holds the alignment
+        it learned, which the echo may have left (0.4 ms on used seed 811 mix 085's later
+        answer, bench/results/own36-2026-12-06.md)."""
+        return self.recheck and self._lined_up and self._delay is not None and not self._delay.settled
 
     @property
     def active(self) -> bool:
@@ -255,7 +272,7 @@ class EchoCanceller:
             self.raw_dbfs = frame_dbfs(frame)
         if linear:
             mic, out_samples = frame_samples(frame), frame_samples(linear)  # (converted once)
-            self.linear_levels = linear_levels_from(mic, out_samples)
+            self.linear_levels = LinearLevels(linear_levels_from(mic, out_samples))
             self._trusted_since_reset = self._trusted_since_reset or not self.pitch_wanted
             if self._trusted_since_reset:  # (measured when read: the endpointer's cue reads them)
                 self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
@@ -285,6 +302,8 @@ class EchoCanceller:
                 self.realignments += 1
             self._lined_up = self._lined_up or lag_ms is not None
             self._mic.held = self.recheck and self._lined_up  # (kiosk.audio.mic_timeline)
+        if isinstance(self.linear_levels, LinearLevels) and self.lag_remeasuring:
+            self.linear_levels.lag_remeasuring = True  # (as the guard judges this frame)
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out

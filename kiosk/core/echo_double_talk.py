@@ -7,6 +7,7 @@ estimate and the raw microphone (SpeexDSP), or only the raw level beside its out
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -93,6 +94,23 @@ ECHO_ALONE_RAW_UNDER_RETURN_DB = 3.0
 # mix 087 at 4.94 s, at the answer's pitch: 1.6 dB over, 2.1 dB over over 3 kHz).
 ANSWER_LOW_OVER_ESTIMATE_DB = 3.0
 ANSWER_HIGH_UNDER_ESTIMATE_DB = -10.0
+# A stale filter: while the canceller measures the lag of a new playback stretch again (SpeexDSP,
+# EchoCanceller.lag_remeasuring: the echo path may have moved since the filter learned it), a
+# frame whose echo estimate is not in the microphone is no evidence of a voice over a working
+# filter: its gain g = <mic, estimate> / |estimate|^2 (from the three levels: the linear output is
+# the microphone less the estimate) is ~1 where the estimate is the echo, a visitor on top or not
+# (her voice is not correlated with it), and under this where the filter holds an alignment the
+# echo left. Such a frame is the answer's own voice (not loud, no double talk, no consonant).
+# Used seed 811 mix 085's later answer through PulseAudio: the echo came 0.44 ms later than in
+# the first answer, the filter went on cancelling it for 24 trusted frames (g 0.96-1.23), then
+# left 3 frames at g 0.38, 0.29, 0.22 (linear output 8 dB over its estimate, as loud as the
+# microphone) and the answer paused itself (bench/results/own36-2026-12-06.md). On the rig's
+# traces (bench/results/ug38-2026-12-06.md) the answers that paused themselves there read g 0.38
+# (s811/085's pausing frame), 0.35 and -0.19 (s901 echo-073, -12 dB); a visitor's frames in that
+# window before her pause 0.96 or more (only 6). Outside it g alone does not tell her: the frame
+# that paused for her read under 0.5 in 4 barge-ins of 109 (0.29-0.43: a loud visitor over a
+# quiet estimate, g - 1 = <her, estimate> / |estimate|^2).
+STALE_FILTER_GAIN = 0.5
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -101,6 +119,16 @@ ANSWER_HIGH_UNDER_ESTIMATE_DB = -10.0
 # echo's usual return + ANSWER_RAW_OVER_RETURN_DB is the echo alone, whatever it left (replayed on
 # the tuning split and fresh tuning seed 130: self-pauses 3 and 1 -> 0; 1.0 dB instead of 2.0 let
 # two back; a floor under the echo return judged by, -32 dB, cost a visitor 80 ms, kept none out).
+
+
+def filter_gain(linear_dbfs: float, estimate_dbfs: float, mic_dbfs: float) -> float | None:
+    """g = <mic, estimate> / |estimate|^2 of a frame from its levels (the linear output is the
+    microphone less the estimate: |lin|^2 = |mic|^2 + |est|^2 - 2 <mic, est>); None for a silent
+    estimate."""
+    lin, est, mic = (10 ** (x / 10) if math.isfinite(x) else 0.0 for x in (linear_dbfs, estimate_dbfs, mic_dbfs))
+    if est <= 0.0:
+        return None
+    return (mic + est - lin) / (2.0 * est)
 
 
 def pitch_the_answer_lacks(mic: float, reference: float) -> bool:
@@ -181,11 +209,14 @@ class TrustedCancellerCues:
         filter's echo estimate (``ANSWER_OVER_ESTIMATE_DB``; ``ANSWER_LOW_OVER_ESTIMATE_DB`` where
         the filter still holds the echo over 3 kHz), or the microphone no louder than
         the echo alone (``ANSWER_RAW_OVER_RETURN_DB``): the filter fell behind the echo, and
-        what it left is the answer itself, not a second voice. The pitch is asked for last
-        (the canceller measures it on demand: ~115 us of CPU a frame, ad hoc)."""
-        if self._frame_linear_pitch is None or self._frame_linear is None or self.earcon_echo:
+        what it left is the answer itself, not a second voice; or a stale filter
+        (:meth:`_stale_filter`), whatever it left. The pitch is asked for last (the canceller
+        measures it on demand: ~115 us of CPU a frame, ad hoc)."""
+        if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
-        if not self.echo_cancelled_well:
+        if self._stale_filter():
+            return True
+        if self._frame_linear_pitch is None:
             return False
         linear, estimate = self._frame_linear[:2]
         over = linear - estimate
@@ -195,6 +226,15 @@ class TrustedCancellerCues:
             return False
         mic, reference = self._frame_linear_pitch()
         return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
+
+    def _stale_filter(self) -> bool:
+        """The canceller re-measures this stretch's lag and the filter's estimate is not in the
+        microphone (``STALE_FILTER_GAIN``)."""
+        frame = self._frame_linear
+        if frame is None or len(frame) < 3 or not getattr(frame, "lag_remeasuring", False):
+            return False
+        g = filter_gain(*frame[:3])
+        return g is not None and g < STALE_FILTER_GAIN
 
     def _missed_only_low(self, over_db: float) -> bool:
         """The linear output at most ``ANSWER_LOW_OVER_ESTIMATE_DB`` over the filter's estimate
