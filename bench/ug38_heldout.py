@@ -3,7 +3,12 @@ pauses beside them, -12 dB p95 (+10 ms) and missed, raw and glitch-excluded.
 
     python bench/ug38_heldout.py OUT.json [H-*.json...]   (default: /tmp/ug38/ho/H-*.json)
 """
-import glob, json, math, re, sys
+import glob
+import json
+import math
+import re
+import sys
+
 rows = {"mine": [], "main": []}
 meta = []
 for f in (sys.argv[2:] or sorted(glob.glob("/tmp/ug38/ho/H-*.json"))):
