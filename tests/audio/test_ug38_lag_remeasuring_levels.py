@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiosk.audio.echo_cancel import EchoCanceller, EchoReference, LinearLevels
-from tests.audio.rechecking import CountedFilter
+from kiosk.audio.echo_cancel import LinearLevels
+from tests.audio.rechecking import CountedFilter, rechecking_canceller
 
-FRAME = 320
 RATE = 16000
 
 
@@ -27,22 +26,11 @@ class HalfEcho(CountedFilter):
 
 
 def test_each_frames_levels_tell_whether_the_stretchs_lag_is_measured_again() -> None:
-    now = [0.0]
-    reference = EchoReference(lambda: now[0], source_rate_hz=RATE)
-    canceller = EchoCanceller(reference, 20, HalfEcho)
-    canceller.recheck = True
-    answer = (np.random.default_rng(11).standard_normal(RATE * 41) * 3000).astype(np.int16)
-    sounded = np.zeros(RATE * 41, np.int16)
+    rig = rechecking_canceller(11, 41, RATE, HalfEcho)
+    canceller = rig.canceller
 
     def step(t: float, playing: bool = True) -> tuple[bool, bool | None]:
-        now[0] = t
-        j = round(t * RATE)
-        if playing:
-            reference.played(answer[j : j + FRAME].tobytes())  # heard from now on
-            sounded[j : j + FRAME] = answer[j : j + FRAME]
-        captured = t - 0.04  # the frame before last, its echo 20 ms after the speaker
-        i = round((captured - 0.02) * RATE)
-        canceller.process((sounded[i : i + FRAME] // 4).tobytes(), captured)
+        rig.play_and_hear(t, playing)
         levels = canceller.linear_levels
         if levels is None:
             return canceller.lag_remeasuring, None
