@@ -160,7 +160,37 @@ def pulse_inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
         "mix": f"{row['mix']}{name}", "mode": row["mode"], "kind": row["kind"], "echo_db": row["echo_db"],
         "onset_s": None if onset is None else onset - first, "inputs": [e[2] for e in events],
         "recorded_self": row["self"], "recorded_delay_s": row.get("delay_s"), "traced_frames": frames,
+        "earcon_spans": earcon_spans(trace),
     }  # fmt: skip
+
+
+def earcon_spans(trace: dict[str, Any], volume: float = 0.3) -> list[tuple[float, float]]:
+    """(start, end) on the reference's timeline (s) of the played blocks that carry an earcon
+    (the daemon marks them as it plays them; traces before stop 39 keep only the PCM): from a
+    block whose first samples are an earcon's (within 16 LSB: the bench's rendering differs by
+    a few) and which correlates with the earcon's opening (> 0.9), as many samples as that
+    earcon has. Only the opening: the speaker mixes the earcon on top of the answer's first
+    words (kiosk.audio.playback), so over its whole length it correlates only ~0.88 with the
+    chime alone. (relearn38 first marked them, bench/results/relearn38-2026-12-06.md.)"""
+    import numpy as np
+
+    from kiosk.audio.earcons import render_earcon
+
+    rate = ld.PLAYBACK_RATE_HZ
+    cues = [np.frombuffer(render_earcon(n, rate, volume), np.int16).astype(float)
+            for n in ("listening_end", "wake", "error")]  # fmt: skip
+    ours = trace["aec"][0].get("reference") if trace["aec"] else None
+    played = [p for p in trace["played"] if p.get("reference", ours) == ours and p["pcm"]]
+    spans = []
+    for i, p in enumerate(played):
+        head = np.frombuffer(p["pcm"][:16], np.int16).astype(float)
+        for cue in cues:
+            if len(head) < 8 or np.abs(head - cue[: len(head)]).max() > 16:
+                continue
+            x = np.frombuffer(p["pcm"], np.int16).astype(float)[: len(cue)]
+            if len(x) >= 64 and np.corrcoef(x, cue[: len(x)])[0, 1] > 0.9:
+                spans.append((p["start"], p["start"] + len(cue) / rate))
+    return spans
 
 
 class TracedReference:
@@ -169,12 +199,18 @@ class TracedReference:
     lead (a variant that moves it elsewhere) takes what the speaker played there. Exact where
     the lead is the traced one (whatever the speaker's side did: it is not simulated again);
     the k-th :meth:`take_marked` is the k-th traced frame's (None where it was None), and
-    ``restamps`` (placed after a drop) is what it was by then."""
+    ``restamps`` (placed after a drop) is what it was by then. A span that overlaps one of
+    ``earcon_spans`` is marked as an earcon, as the daemon's reference marks it (unmarked, a
+    replay learns the echo return from the chime that opens every answer, which the daemon
+    skips: ``EchoGuard._learn_echo``)."""
 
-    def __init__(self, frames: list[dict[str, Any]], rate_hz: int = 16000) -> None:
+    def __init__(
+        self, frames: list[dict[str, Any]], rate_hz: int = 16000, earcon_spans: list[tuple[float, float]] = ()
+    ) -> None:
         import numpy as np
 
         self._rate, self._frames, self._k, self.restamps = rate_hz, frames, 0, 0
+        self._earcons = list(earcon_spans)
         spans = [(round((f["at"] + f["lead_s"]) * rate_hz), f["ref"]) for f in frames if f["ref"] is not None]
         self._lo = min((i for i, _ in spans), default=0)
         hi = max((i + len(r) // 2 for i, r in spans), default=0)
@@ -195,7 +231,10 @@ class TracedReference:
         lo, hi = max(0, i), min(self._pcm.size, i + n)
         if hi > lo:
             out[lo - i : hi - i] = self._pcm[lo:hi]
-        return out.tobytes(), False
+        end = start_s + n / self._rate
+        if frame.get("earcon") is not None:  # (traced since stop 39: the daemon's own mark)
+            return out.tobytes(), frame["earcon"]
+        return out.tobytes(), any(a < end and b > start_s for a, b in self._earcons)
 
 
 def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
@@ -209,7 +248,8 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     audible = [0.0]
     reference = EchoReference(lambda: audible[0], lambda: 0.0, ld.PLAYBACK_RATE_HZ)
     traced = run.get("traced_frames")  # (a pulse trace: its reference as the canceller took it)
-    canceller = EchoCanceller(TracedReference(traced) if traced else reference, frame_ms)  # type: ignore[arg-type]
+    marks = run.get("earcon_spans", ())
+    canceller = EchoCanceller(TracedReference(traced, earcon_spans=marks) if traced else reference, frame_ms)  # type: ignore[arg-type]
     if hasattr(canceller, "recheck"):  # (as echo_canceller_for builds it for "speex")
         canceller.recheck = True
     endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)

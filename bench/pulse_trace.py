@@ -170,7 +170,7 @@ def _patch_canceller() -> None:
 
         def take_marked(start_s: float, n: int) -> Any:
             got = take(start_s, n)
-            taken["ref"] = got[0]
+            taken["ref"], taken["earcon"] = got[0], got[1]
             return got
 
         self.reference.take_marked = take_marked
@@ -207,6 +207,7 @@ def _patch_canceller() -> None:
             "suspect_total_ms": self.suspected_speech_ms,
             "events": [type(x).__name__ for x in events],
             "raw": taken.get("raw"), "ref": taken.get("ref"), "out": taken.get("out"),
+            "earcon": taken.get("earcon"),  # (the daemon's mark: lobby_aec_replay.earcon_spans finds it again)
         })
         return events
 

@@ -2,11 +2,9 @@
 
 Replays pulse traces (``bench/pulse_trace.py``, modes speex / speex-later) as
 ``bench/lobby_aec_replay.py``'s ``replay`` does, with whichever ``kiosk`` is importable, but with
-the earcons marked: the traced reference tells no earcon (``TracedReference.take_marked`` returns
-``False``), so a plain replay learns the echo return from the "listening_end" chime that opens
-every answer, which the daemon skips (``EchoGuard._learn_echo``: ``earcon_echo``). Here each block
-the speaker played that is a piece of that earcon (matched by its PCM) marks the reference span it
-covers, so the canceller's ``earcon_audible`` is what the daemon saw.
+the earcons marked (found here: the traced reference told no earcon, so a plain replay learned the
+echo return from the "listening_end" chime that opens every answer, which the daemon skips;
+``lobby_aec_replay.earcon_spans`` now marks them in every pulse-trace replay, stop 39).
 
     python bench/relearn38_replay.py OUT.json TRACE.pkl...
 
@@ -34,49 +32,9 @@ sys.path.insert(0, str(HERE))
 import bench_lobby as bl  # noqa: E402
 import lobby_aec_replay as lr  # noqa: E402
 
-from kiosk.audio.earcons import render_earcon  # noqa: E402
 from kiosk.core import endpointing as ep  # noqa: E402
 
-PLAY_RATE_HZ = 24000
 LOG: list[dict[str, Any]] = []
-
-
-def earcon_spans(trace: dict[str, Any], volume: float = 0.3) -> list[tuple[float, float]]:
-    """(start, end) on the reference's timeline (s) of the played blocks that carry an earcon:
-    from a block whose first samples are an earcon's (within 16 LSB: the bench's rendering
-    differs by a few), as many samples as that earcon has, if they correlate with it (> 0.99)."""
-    import numpy as np
-
-    cues = [np.frombuffer(render_earcon(n, PLAY_RATE_HZ, volume), np.int16).astype(float)
-            for n in ("listening_end", "wake", "error")]  # fmt: skip
-    ours = trace["aec"][0].get("reference") if trace["aec"] else None
-    played = [p for p in trace["played"] if p.get("reference", ours) == ours and p["pcm"]]
-    spans = []
-    for i, p in enumerate(played):
-        head = np.frombuffer(p["pcm"][:16], np.int16).astype(float)
-        for cue in cues:
-            if len(head) < 8 or np.abs(head - cue[: len(head)]).max() > 16:
-                continue
-            got, j, n = [], i, 0
-            while n < len(cue) and j < len(played):
-                got.append(np.frombuffer(played[j]["pcm"], np.int16).astype(float))
-                n += played[j]["n"]
-                j += 1
-            x = np.concatenate(got)[: len(cue)]
-            if len(x) == len(cue) and np.corrcoef(x, cue)[0, 1] > 0.99:
-                spans.append((p["start"], p["start"] + len(cue) / PLAY_RATE_HZ))
-    return spans
-
-
-class EarconReference(lr.TracedReference):
-    """``TracedReference`` that tells whether an earcon is in the span taken."""
-
-    spans: list[tuple[float, float]] = []
-
-    def take_marked(self, start_s: float, n: int) -> tuple[bytes | None, bool]:
-        pcm, _ = super().take_marked(start_s, n)
-        end = start_s + n / self._rate
-        return pcm, pcm is not None and any(a < end and b > start_s for a, b in self.spans)
 
 
 _process = ep.Endpointer.process
@@ -104,7 +62,6 @@ if os.environ.get("RELEARN38_GATE"):
     from kiosk.core import echo_guard as eg
 
     eg.ECHO_RELEARN_ABOVE_ROOM_DB = float(os.environ["RELEARN38_GATE"])
-lr.TracedReference = EarconReference  # type: ignore[misc]
 
 
 def stretches(log: list[dict[str, Any]]) -> list[tuple[int, int]]:
@@ -156,7 +113,6 @@ def main(argv: list[str]) -> int:
     rows = []
     for path in paths:
         trace = pickle.loads(path.read_bytes())
-        EarconReference.spans = earcon_spans(trace)
         run = lr.pulse_inputs(trace, "/" + path.stem)
         LOG.clear()
         got = lr.replay(run, cfg)
