@@ -47,6 +47,19 @@ WARM_UP_RAW_OVER_RETURN_DB = 5.0
 # more (a visitor over the echo, or a filter all but stalled: ANSWER_RAW_OVER_RETURN_DB judges it)
 # is judged as before.
 WARM_UP_LEAK_OVER_ESTIMATE_DB = 3.0
+# In that window, a frame whose linear output is correlated with the filter's own estimate this
+# much or more (<linear, estimate> / (|linear| |estimate|) = (g - 1) |estimate| / |linear|, g as
+# for STALE_FILTER_GAIN) is the echo the filter falls short of, not a voice: a filter trusted a
+# frame or two ago still estimated half the echo's amplitude (g 1.6-2.0) and left the rest over
+# the bar, in the cleaned frame too (through PulseAudio, used seed 1201 mix 079: 0.45 and 0.40 at
+# the 1st and 2nd trusted frame; 1041 mix 081: 0.55, then 0.33, which still paused it). A visitor's voice is not
+# correlated with the estimate: of 474 replayed visitor frames that were loud or double talk
+# behind a trusted filter (first-answer and later barge-ins), none was over 0.35, and in that
+# window 0.33 at most (0.3 made a -6 dB first-answer barge-in 20 ms later; replayed:
+# bench/results/warm39-2026-12-06.md). Such a frame is not loud, no double talk. (Levels that
+# give a correlation over 1 are not of one frame's microphone = estimate + linear output: not
+# judged by it.)
+WARM_UP_SHORT_OF_ECHO_CORR = 0.35
 # The answer's own voice behind a trusted canceller: SpeexDSP's filter now and then falls 10-20 dB
 # behind the echo for 1-7 frames (a sustained loud vowel, a transition; a least-squares filter
 # fitted on the seconds before left the echo at the room's level there), and what it leaves is
@@ -195,6 +208,8 @@ class TrustedCancellerCues:
         """The linear output at most ``WARM_UP_LEAK_OVER_ESTIMATE_DB`` over the filter's estimate
         and the raw microphone less than ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
         return: no more than the first trust's leak brings alone (not known: no, as before)."""
+        if self._warm_up_short_of_echo():
+            return True
         raw, usual = self._frame_raw_dbfs(), self._usual_raw_return()
         if raw is None or usual is None or self._frame_linear is None:
             return False
@@ -202,6 +217,21 @@ class TrustedCancellerCues:
         if linear - estimate > WARM_UP_LEAK_OVER_ESTIMATE_DB:
             return False
         return raw - self._echo_ref_dbfs - usual < WARM_UP_RAW_OVER_RETURN_DB
+
+    def _warm_up_short_of_echo(self) -> bool:
+        """Within the warm-up (:meth:`_in_warm_up`), behind a canceller trusted before this frame
+        that tells the microphone's level: the linear output correlated with the filter's estimate
+        at least ``WARM_UP_SHORT_OF_ECHO_CORR`` (the estimate short of the echo)."""
+        frame = self._frame_linear
+        if frame is None or len(frame) < 3 or self.earcon_echo or not self.echo_cancelled_well:
+            return False
+        if not (self._trusted_before_frame and self._in_warm_up()):
+            return False
+        linear, estimate, mic = (10 ** (x / 10) if math.isfinite(x) else 0.0 for x in frame[:3])
+        if linear <= 0.0 or estimate <= 0.0:
+            return False
+        gain = (mic + estimate - linear) / (2.0 * estimate)
+        return WARM_UP_SHORT_OF_ECHO_CORR <= (gain - 1.0) * math.sqrt(estimate / linear) <= 1.0
 
     def _answers_own_voice(self) -> bool:
         """Behind a trusted canceller, the linear output repeats at a period the answer repeats

@@ -326,7 +326,15 @@ class Endpointer(BargeInSuspicion, EchoGuard):
                 and (self._loud_in_bands(level, onset_level) or self._loud_in_pitch(level, onset_level))
             )
             # What a trusted canceller left is the answer's own voice: not loud, however loud.
-            loud = loud and not (guard and (self._answers_own_voice() or self._leaked_echo()))
+            # (And in the warm-up, the echo a filter trusted just now falls short of.)
+            loud = loud and not (
+                guard
+                and (
+                    self._warm_up_short_of_echo()
+                    or self._answers_own_voice()
+                    or self._leaked_echo()
+                )
+            )
             self._double_talk_now = guard and (
                 self._double_talk(floor, first_opinion and loud) or self._consonant_in_distrust()
             )
