@@ -3,8 +3,8 @@
 Replays pulse traces (``bench/pulse_trace.py``, ``--modes speex-later``) with the instrumented
 replay of ``bench/fast37_why.py`` / ``bench/own36_why.py`` (per main-endpointer frame: trust,
 trusted frames since start-up, the canceller's linear levels, double talk's path, the raw guard's
-suspicion), with the earcons marked as ``bench/relearn38_replay.py`` marks them (the canceller's
-reference AND the raw guard's tap: a plain replay marks neither), plus per frame the cleaned
+suspicion), with the earcons marked (``lobby_aec_replay.earcon_spans``: the canceller's reference,
+as every pulse-trace replay since stop 39; here also the raw guard's tap), plus per frame the cleaned
 frame's level, the bar, webrtcvad's verdicts and g = <mic, estimate> / |estimate|^2.
 
     python bench/warm39_why.py OUT.pkl TRACE.pkl...
@@ -33,7 +33,6 @@ import bench_lobby as bl  # noqa: E402
 import fast37_why as f37  # noqa: E402,F401  (patches the canceller and the endpointer)
 import lobby_aec_replay as lr  # noqa: E402
 import own36_why as ow  # noqa: E402
-import relearn38_replay as r38  # noqa: E402  (lr.TracedReference marks the earcons)
 
 from kiosk.core import echo_double_talk as edt  # noqa: E402
 from kiosk.core import endpointing as ep  # noqa: E402
@@ -56,11 +55,11 @@ _inputs0 = lr.pulse_inputs
 def _inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
     """The trace's inputs with each played block inside an earcon marked (the raw guard's tap)."""
     run = _inputs0(trace, name)
-    spans = r38.EarconReference.spans
+    spans = run["earcon_spans"]
     marked = []
     for e in run["inputs"]:
         if e[0] == "play":
-            end = e[1] + len(e[2]) / 2 / r38.PLAY_RATE_HZ
+            end = e[1] + len(e[2]) / 2 / lr.ld.PLAYBACK_RATE_HZ
             e = ("play", e[1], e[2], any(a < end and b > e[1] for a, b in spans))
         marked.append(e)
     run["inputs"] = marked
@@ -105,11 +104,9 @@ def main() -> int:
             trace = pickle.loads(path.read_bytes())
             if trace["row"]["mode"] not in ("speex", "speex-later"):
                 continue
-            r38.EarconReference.spans = r38.earcon_spans(trace)
             run = lr.pulse_inputs(trace, "/" + path.stem)
             ow.LOG.clear()
             ow.RAW.clear()
-            r38.LOG.clear()
             ow.CAN.update(refs=ow.deque(maxlen=50), lag=None, lags=[], self=None, n=-1)
             got = lr.replay(run, cfg)
         except Exception as exc:  # noqa: BLE001 - an odd (older) trace is reported, not fatal
