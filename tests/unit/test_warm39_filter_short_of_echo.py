@@ -20,15 +20,13 @@ from kiosk.core.endpointing import Endpointer
 from tests.unit.helpers import FirstOpinion
 from tests.unit.helpers import level_frame as frame
 
+# (the same echo-alone frames and start-up as stop 36's warm-up test: same room, speaker, returns)
+from tests.unit.test_warm36_warm_up_double_talk import started, trusted_for
+
 PAUSE_MS = VadSettings().barge_in_pause_ms
 # (getattr: on the code before it, the tests below fail on what the endpointer does, not on this)
 WARM_UP_SHORT_OF_ECHO_CORR = getattr(echo_double_talk, "WARM_UP_SHORT_OF_ECHO_CORR", 0.35)
-ROOM = -50.3  # the room's level
 FAR = -16.8  # what the speaker played at the leak
-ECHO_FAR = -20.2  # what it played before (the echo alone, as the filter leaves it)
-USUAL = -18.6  # the echo's usual raw return there (microphone - reference, dB)
-LEFT = -35.4  # the echo's return after the canceller (cleaned frame - reference, dB)
-HIGH = (-70.0, -72.0)  # the linear output over 3 kHz and its estimate there, echo alone
 # s1201/079's two frames (run 1 of hold T1): cleaned dBFS, (linear output, echo estimate, raw
 # microphone) dBFS, the linear output's pitch (its own, the reference's), over 3 kHz.
 SHORT = (
@@ -40,35 +38,6 @@ SHORT = (
 def correlation(linear: float, estimate: float, mic: float) -> float:
     lin, est, raw = (10 ** (x / 10) for x in (linear, estimate, mic))
     return ((raw + est - lin) / (2 * est) - 1) * math.sqrt(est / lin)
-
-
-def echo(endpointer: Endpointer) -> None:
-    """One frame of the answer's echo alone, as the filter leaves it."""
-    raw = ECHO_FAR + USUAL
-    endpointer.process(
-        frame(ECHO_FAR + LEFT), ECHO_FAR, linear=(raw - 14.0, raw - 4.0, raw), linear_high=HIGH
-    )
-    assert endpointer.suspected_speech_ms == 0
-
-
-def started(vad: FirstOpinion) -> Endpointer:
-    """A SpeexDSP kiosk just started: the room alone, then its first answer until the canceller
-    is trusted for the first time."""
-    endpointer = Endpointer(vad, VadSettings(), 20)
-    endpointer.echo_relearn = True
-    for _ in range(250):
-        endpointer.process(frame(ROOM), None)
-    for _ in range(100):
-        echo(endpointer)
-        if endpointer.echo_cancelled_well:
-            return endpointer
-    raise AssertionError("never trusted")
-
-
-def trusted_for(endpointer: Endpointer, frames: int) -> None:
-    """Echo frames until the next frame is the ``frames``-th trusted one (counting from 1)."""
-    for _ in range(frames - 1):
-        echo(endpointer)
 
 
 def most_suspicion(vad: FirstOpinion, endpointer: Endpointer, frames=SHORT, mic_shift: float = 0.0) -> int:
