@@ -11,7 +11,6 @@ counted: a visitor's frame it claims is a frame her barge-in waits for.
 from __future__ import annotations
 
 import json
-import pickle
 import sys
 from pathlib import Path
 
@@ -44,13 +43,9 @@ def main(argv: list[str]) -> int:
     out, paths = Path(argv[0]), [Path(p) for p in argv[1:]]
     cfg = bl.load_bench_config()
     rows = []
-    for path in paths:
-        trace = pickle.loads(path.read_bytes())
+    for path, trace, run, got in lr.replay_traces(paths, cfg, CLAIMED.clear):
         room = trace["row"]["room"]
         onset = None if room.get("onset_s") is None else room["onset_s"] - room["audible_s"]
-        run = lr.pulse_inputs(trace, "/" + path.stem)
-        CLAIMED.clear()
-        got = lr.replay(run, cfg)
         rows.append({"path": str(path), "kind": run["kind"], "echo_db": run["echo_db"], "onset_later_s": onset,
                      "claimed": list(CLAIMED), "speaker_silent_ms": got["speaker_silent_ms"],
                      "self_pauses_s": got["self_pauses_s"]})  # fmt: skip

@@ -12,7 +12,6 @@ user figure.
 from __future__ import annotations
 
 import json
-import pickle
 import re
 import sys
 from pathlib import Path
@@ -37,10 +36,7 @@ def main(argv: list[str]) -> int:
     out, paths = Path(argv[0]), [Path(p) for p in argv[1:]]
     cfg = bl.load_bench_config()
     rows = []
-    for path in paths:
-        trace = pickle.loads(path.read_bytes())
-        run = lr.pulse_inputs(trace, "/" + path.stem)
-        got = lr.replay(run, cfg)
+    for path, trace, run, got in lr.replay_traces(paths, cfg):
         aud = trace["row"]["room"]["audible_s"]
         rig = [round(float(m.group(1)) - aud, 2) for s in trace["row"]["self"] if (m := re.search(r"([\d.]+)s", s))]
         row = {**got, "path": str(path), "self_rel_later_s": later_s(trace, got["self_pauses_s"]),

@@ -317,6 +317,20 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def replay_traces(paths: list[Path], cfg: Any, before_replay: Any = None) -> Any:
+    """Each pulse trace at ``paths`` replayed (:func:`pulse_inputs`, then :func:`replay`), as
+    (path, trace, run, replay's row); ``before_replay()`` runs just before each replay (a tool's
+    per-trace log cleared)."""
+    import pickle
+
+    for path in paths:
+        trace = pickle.loads(path.read_bytes())
+        run = pulse_inputs(trace, "/" + path.stem)
+        if before_replay is not None:
+            before_replay()
+        yield path, trace, run, replay(run, cfg)
+
+
 def _raw_guard(audible: list[float], frame_ms: int, cfg: Any) -> Any:
     """The guard beside an untrusted canceller (kiosk.audio.raw_guard), fed the same speaker
     blocks; None for commits without one."""

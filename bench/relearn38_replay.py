@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,11 +110,7 @@ def main(argv: list[str]) -> int:
     out, paths = Path(argv[0]), [Path(p) for p in argv[1:]]
     cfg = bl.load_bench_config()
     rows = []
-    for path in paths:
-        trace = pickle.loads(path.read_bytes())
-        run = lr.pulse_inputs(trace, "/" + path.stem)
-        LOG.clear()
-        got = lr.replay(run, cfg)
+    for path, trace, run, got in lr.replay_traces(paths, cfg, LOG.clear):
         k0 = None if run["onset_s"] is None else int(run["onset_s"] / 0.02)
         st = [describe(LOG, a, b) for a, b in stretches(LOG)]
         if k0 is not None:  # the later answer: the last stretch that began before her onset
