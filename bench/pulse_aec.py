@@ -34,6 +34,7 @@ import dataclasses
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,7 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
 
         daemon = RecordedDaemon(cfg, on_answer, on_turn_end)
         cpu0, pa0, t0 = time.process_time(), cpu_s(pa_pid), time.monotonic()
+        busy0, kids0 = busy_s(), _children_cpu_s()
         task = loop.create_task(daemon.run())
         phase2_at: float | None = None
         deadline = t0 + (mix.duration_s + 8.0) * (2 if later else 1) + 25.0
@@ -207,6 +209,8 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
             task.cancel()
         cpu1, pa1, t1 = time.process_time(), cpu_s(pa_pid), time.monotonic()
         room_out = room.finish()
+        own_s = (cpu1 - cpu0) + (pa1 - pa0) + (_children_cpu_s() - kids0)
+        marks = load_marks(busy0, busy_s(), own_s, t1 - t0)
         speaker = np.load(tmp / "speaker.npy")
         block_mono = np.load(tmp / "speaker.npy.mono.npy")
     server.connections.clear()
@@ -214,8 +218,35 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
     return score(mix, mode, daemon.record, room_out, phase2_at, {
         "wall_s": round(t1 - t0, 2), "kiosk_cpu_s": round(cpu1 - cpu0, 3),
         "pulse_cpu_s": round(pa1 - pa0, 3), "mic_volume_2s": ec_volume, "mic_volume_end": ec_volume_end,
-        "latencies_ms": latencies,
+        "latencies_ms": latencies, **marks,
     })
+
+
+def _children_cpu_s() -> float:
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
+
+
+LOADED_AT = 1.5  # a 1-min load average over this on 2 shared cores: something else ran beside the row
+OTHER_BUSY_AT = 0.5  # or half a core kept busy by something not the rig during the row (a quiet machine: ~0.1)
+
+
+def busy_s() -> float:
+    """CPU seconds all cores spent busy since boot (``/proc/stat``: every column but idle and iowait)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def load_marks(busy0: float, busy1: float, own_cpu_s: float, wall_s: float) -> dict[str, Any]:
+    """What else ran beside a row: the machine's busy cores less the rig's own (kiosk, PulseAudio, room).
+
+    Last stop's spurious self-pauses came in rows run beside other CPU work (pacat underruns); this marks
+    such rows in every results file instead of leaving it to the 1-min load average of the whole run.
+    """
+    load1 = os.getloadavg()[0]
+    other = max(0.0, (busy1 - busy0 - own_cpu_s) / wall_s) if wall_s > 0 else 0.0
+    return {"load1_end": round(load1, 2), "other_busy_cores": round(other, 2), "loaded": load1 > LOADED_AT or other >= OTHER_BUSY_AT}
 
 
 def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float | None,
@@ -296,6 +327,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "warm_self": sum(r.get("warm_self", 0) for r in mine),
             "rig_late_blocks": sum(r["room"].get("late_blocks", 0) for r in mine),
             "rig_pipe": pipe_glitch_counts(r["room"] for r in mine),
+            "loaded_rows": [r["mix"] for r in mine if r.get("loaded")],
         }
     return out
 
