@@ -125,3 +125,27 @@ def test_a_canceller_that_tells_no_raw_level_is_judged_as_before():
     vad.provisional = vad.confirmed = True
     endpointer.process(frame(level), FAR, linear=(linear, estimate), linear_pitch=lambda: pitch, linear_high=high)
     assert endpointer.suspected_speech_ms >= PAUSE_MS
+
+
+def test_after_the_window_a_correlated_loud_frame_pauses_by_the_level_rule_alone():
+    """The window is the rule's own, not only the double-talk test's: a frame whose linear output
+    is under the double-talk bar (so only the loud test can pause) and correlated with the
+    estimate (0.77) is held back in the first 0.8 s of trust and, after it, pauses as on main.
+    Its output's pitch is not the answer's (the answer's-own-voice cue stays out of it)."""
+    linear_levels = (-41.0, -31.0, -29.0)  # linear output, estimate, raw microphone (dBFS)
+    assert correlation(*linear_levels) >= WARM_UP_SHORT_OF_ECHO_CORR
+    not_the_answers_pitch = (0.2, 0.9)
+
+    def most(trusted_frames: int) -> int:
+        vad = FirstOpinion()
+        endpointer = started(vad)
+        trusted_for(endpointer, trusted_frames)
+        vad.provisional = vad.confirmed = True
+        for _ in range(2):
+            endpointer.process(frame(-30.7), FAR, linear=linear_levels,
+                               linear_pitch=lambda: not_the_answers_pitch, linear_high=SHORT[0][3])
+            assert not endpointer._double_talk_now
+        return endpointer.suspected_speech_ms
+
+    assert most(10) == 0
+    assert most(45) >= PAUSE_MS
