@@ -164,6 +164,19 @@ def pulse_inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
     }  # fmt: skip
 
 
+def mark_earcon_plays(run: dict[str, Any]) -> dict[str, Any]:
+    """``pulse_inputs``' run with each played block inside an earcon span marked (a 4th field: what the
+    raw guard's tap is told), as warm39_why and warm40_raw replay it."""
+    marked = []
+    for e in run["inputs"]:
+        if e[0] == "play":
+            end = e[1] + len(e[2]) / 2 / ld.PLAYBACK_RATE_HZ
+            e = ("play", e[1], e[2], any(a < end and b > e[1] for a, b in run["earcon_spans"]))
+        marked.append(e)
+    run["inputs"] = marked
+    return run
+
+
 def earcon_spans(trace: dict[str, Any], volume: float = 0.3) -> list[tuple[float, float]]:
     """(start, end) on the reference's timeline (s) of the played blocks that carry an earcon
     (the daemon marks them as it plays them; traces before stop 39 keep only the PCM): from a

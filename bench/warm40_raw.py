@@ -43,16 +43,7 @@ _inputs0 = lr.pulse_inputs
 
 def _inputs(trace: dict[str, Any], name: str = "") -> dict[str, Any]:
     """The trace's inputs with each played block inside an earcon marked (the raw guard's tap)."""
-    run = _inputs0(trace, name)
-    spans = run["earcon_spans"]
-    marked = []
-    for e in run["inputs"]:
-        if e[0] == "play":
-            end = e[1] + len(e[2]) / 2 / lr.ld.PLAYBACK_RATE_HZ
-            e = ("play", e[1], e[2], any(a < end and b > e[1] for a, b in spans))
-        marked.append(e)
-    run["inputs"] = marked
-    return run
+    return lr.mark_earcon_plays(_inputs0(trace, name))
 
 
 lr.pulse_inputs = _inputs
