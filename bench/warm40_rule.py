@@ -9,14 +9,10 @@ three clauses, mine against main.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
-
-def p95(xs: list[float]) -> float | None:
-    xs = sorted(xs)
-    return xs[max(0, math.ceil(0.95 * len(xs)) - 1)] if xs else None
+from lobby_scoring import pct  # the bench's nearest-rank percentile
 
 
 def main() -> int:
@@ -48,7 +44,7 @@ def main() -> int:
     for code, p in pooled.items():
         warm, later = p["n_warm"], p["n_later"]
         out[code] = {"rows": p["rows"], "self": warm + later, "warm_self": warm, "later_self": later,
-                     "n_m12": len(p["delays"]), "p95_ms": round(p95(p["delays"]) or 0), "p50_ms": round(sorted(p["delays"])[len(p["delays"]) // 2]) if p["delays"] else None,
+                     "n_m12": len(p["delays"]), "p95_ms": round(pct(p["delays"], 95) or 0), "p50_ms": round(sorted(p["delays"])[len(p["delays"]) // 2]) if p["delays"] else None,
                      "missed": len(p["missed"]), "warm_rows": p["warm"], "later_rows": p["later"], "loaded_rows": p["loaded"], "glitch_rows": p["glitch"]}  # fmt: skip
         print(code, json.dumps(out[code], indent=1))
     if {"mine", "main"} <= set(out):
