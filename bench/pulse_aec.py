@@ -228,7 +228,8 @@ def _children_cpu_s() -> float:
 
 
 LOADED_AT = 1.5  # a 1-min load average over this on 2 shared cores: something else ran beside the row
-OTHER_BUSY_AT = 0.5  # or half a core kept busy by something not the rig during the row (a quiet machine: ~0.1)
+# or half a core kept busy by something not the rig during the row (a quiet machine: ~0.1)
+OTHER_BUSY_AT = 0.5
 
 
 def busy_s() -> float:
@@ -246,7 +247,8 @@ def load_marks(busy0: float, busy1: float, own_cpu_s: float, wall_s: float) -> d
     """
     load1 = os.getloadavg()[0]
     other = max(0.0, (busy1 - busy0 - own_cpu_s) / wall_s) if wall_s > 0 else 0.0
-    return {"load1_end": round(load1, 2), "other_busy_cores": round(other, 2), "loaded": load1 > LOADED_AT or other >= OTHER_BUSY_AT}
+    loaded = load1 > LOADED_AT or other >= OTHER_BUSY_AT
+    return {"load1_end": round(load1, 2), "other_busy_cores": round(other, 2), "loaded": loaded}
 
 
 def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float | None,
