@@ -129,6 +129,12 @@ class EchoBands:
         """No lined-up reference for this frame: the envelope starts afresh."""
         self._env, self._speaker = [], []
 
+    def decay(self) -> None:
+        """A frame without band levels while the lined-up speaker plays (the frame the lag is
+        lined up on): the envelope falls by one frame of the room's tail. Starting afresh there
+        dropped the tail still ringing in the room, and a word's end then paused the answer."""
+        self._env = [e - self._decay_db for e in self._env]
+
     def hear(self, speaker: Sequence[float]) -> list[float]:
         """One frame's lined-up speaker levels per band; returns its envelope."""
         self._speaker = list(speaker)

@@ -280,9 +280,13 @@ class EchoGuard(TrustedCancellerCues):
             and not self.earcon_echo
         )
 
-    def _hear_bands(self) -> None:
+    def _hear_bands(self, live: bool = False) -> None:
+        """``live``: the speaker's lined-up reference plays in this frame."""
         if self._frame_bands is None:
-            self.bands.silent()
+            if live:
+                self.bands.decay()
+            else:
+                self.bands.silent()
         else:
             self.bands.hear(self._frame_bands[1])
 

@@ -301,7 +301,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._speaker_now = ref > -math.inf
         self._frame_linear_pitch = linear_pitch if self.echo_relearn and guard else None
         self.high_band.frame = linear_high if self.echo_relearn and guard else None
-        self._hear_bands()
+        self._hear_bands(self.reference_aligned and ref > -math.inf)
         if ref > -math.inf:
             self._unguarded_frames = 0
             # Lined up with the frame, the echo follows the speaker's decaying envelope.
