@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 import bench_lobby as bl  # noqa: E402
 import lobby_driver as ld  # noqa: E402
 from lobby_corpus import build_specs  # noqa: E402
+from lobby_scoring import pct  # noqa: E402
 
 from kiosk.core import endpointing as ep  # noqa: E402
 
@@ -131,11 +132,6 @@ def pauses(run: dict[str, Any], alone: int, agreed: int, off_db: float) -> list[
     return out
 
 
-def p95(values: list[float]) -> float | None:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)] if ordered else None
-
-
 def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     chain = []
     for r in runs:
@@ -178,7 +174,7 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "pause_after_frames_agreed": agreed,
                 "bar_off_db": off,
                 "warm_minus12_speaker_silent_ms": sorted(delays),
-                "p95_ms": p95(delays),
+                "p95_ms": round(pct(delays, 95)) if delays else None,  # (ms, whole as before)
                 "missed": missed,
                 "runs_with_a_self_pause": selfs,
             }

@@ -51,6 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
 from lobby_corpus import build_specs, read_clip, render  # noqa: E402
+from lobby_scoring import pct  # noqa: E402  (the bench's nearest-rank percentile)
 from lobby_sound import room_ir  # noqa: E402
 from pulse_modules import Modules, cpu_s, pactl, pulseaudio_pid  # noqa: E402
 from pulse_room import pipe_glitch_counts, silent_from  # noqa: E402
@@ -291,13 +292,6 @@ def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float 
     else:
         row["delay_s"] = None
     return row
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    v = sorted(values)
-    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

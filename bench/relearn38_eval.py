@@ -5,7 +5,7 @@
 
 Each results file's ``kiosk_code`` tells its code: "main" when it contains MAIN_MARK, else "mine".
 Figures per code: self-interruptions (``self`` events of every row: later answer; ``warm_self``: the
-earlier answer), the -12 dB barge-in p95 / p50 (``pulse_aec.pct``; a missed row is infinite), missed,
+earlier answer), the -12 dB barge-in p95 / p50 (``lobby_scoring.pct``, nearest rank; a missed row is infinite), missed,
 and the early barge-ins (her onset less than ``EARLY_S`` after the later answer became audible,
 ``room.onset_s - room.audible_s``: the earcon, the near silence after it and the answer's first words;
 the rows the change is for): their mean and max delay. Each with and without rig glitches
@@ -21,13 +21,10 @@ import statistics
 import sys
 from typing import Any
 
+from lobby_scoring import pct  # the bench's nearest-rank percentile
+
 EARLY_S = 1.0  # onset_s - audible_s (fast37: the relearn took 38-49 frames from the stretch's start)
 GLITCH_BEFORE_S = 3.0
-
-
-def pct(v: list[float], q: float) -> float | None:
-    v = sorted(v)
-    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))] if v else None
 
 
 def glitch_times(row: dict[str, Any]) -> list[float]:

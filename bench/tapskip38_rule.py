@@ -10,16 +10,16 @@ import json
 import math
 import sys
 
+from lobby_scoring import pct as nearest_rank
+
 R = "bench/results/"
 D = "2026-12-06"
 BEFORE_S, AFTER_S, ONSET_BEFORE_S = 0.25, 1.0, 1.0  # (the glitch clause's windows)
 
 
 def pct(v, q):
-    if not v:
-        return math.inf
-    v = sorted(v)
-    return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))]
+    """The bench's nearest-rank percentile; no rows = inf (the clause fails)."""
+    return math.inf if not v else nearest_rank(v, q)
 
 
 def glitches(r):

@@ -9,6 +9,8 @@ import math
 import re
 import sys
 
+from lobby_scoring import pct  # the bench's nearest-rank percentile
+
 rows = {"mine": [], "main": []}
 meta = []
 for f in (sys.argv[2:] or sorted(glob.glob("/tmp/ug38/ho/H-*.json"))):
@@ -19,8 +21,6 @@ for f in (sys.argv[2:] or sorted(glob.glob("/tmp/ug38/ho/H-*.json"))):
 def glitch_times(r):
     room = r["room"]
     return [u[1] for u in room.get("pacat_underruns", [])] + [o[1] if isinstance(o, list) else o for o in room.get("parec_overruns", [])]
-def pct(v, q):
-    v = sorted(v); return v[min(len(v) - 1, max(0, math.ceil(q / 100 * len(v)) - 1))] if v else None
 res = {}
 for code, rs in rows.items():
     out = dict(rows=len(rs), errors=[r["mix"] for r in rs if "error" in r])
