@@ -38,10 +38,13 @@ HISTORY_WINDOWS = 5
 # none of them (vad.barge_in_min_level_dbfs, which the pipeline passes instead).
 MIN_MIC_DBFS = -30.0
 # For the guard's tap (the raw microphone), the reference's periodicity at these multiples of the
-# microphone's period counts too (a room's ring at a half or a third of the answer's period is
-# the echo; see PitchCue.pair). The canceller's cue on its cleaned output looks at the period
-# only (the ring is cancelled with the rest of the echo; aec7 tuned it so).
-SUBHARMONICS = (2, 3)
+# microphone's period counts too (a room's ring at a half, a third or a quarter of the answer's
+# period is the echo; see PitchCue.pair). The canceller's cue on its cleaned output looks at the
+# period only (the ring is cancelled with the rest of the echo; aec7 tuned it so). The 4th: stop
+# 40's held-out s1451 mix 076 at -12 dB rang at ~400 Hz under a ~100 Hz answer and paused it
+# (tests/audio/test_guard41_fourth_subharmonic.py). 4x reaches LAG_MAX for periods up to 25
+# samples (320 Hz and higher).
+SUBHARMONICS = (2, 3, 4)
 
 PitchLevels = tuple[float, float]  # (microphone periodicity, the reference's at that period)
 
@@ -133,9 +136,9 @@ class PitchCue:
         k = int(np.argmax(ac[0]))
         lo, hi = max(0, k - tolerance), k + tolerance + 1
         known = [float(np.max(w.periodicity[lo:hi])) for w in refs if w.periodicity is not None]
-        # A room's resonance (or an echo whose fundamental the room damps) repeats at a half or
-        # a third of the answer's period, where the reference does not: its periodicity at two
-        # and three times the microphone's period counts too (``subharmonics``). (Fresh tuning
+        # A room's resonance (or an echo whose fundamental the room damps) repeats at a half, a
+        # third or a quarter of the answer's period, where the reference does not: its
+        # periodicity at those multiples of the microphone's period counts too (``subharmonics``). (Fresh tuning
         # seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples, under an answer at 50 and 75; a
         # visitor whose pitch is then exactly two or three times the answer's is heard by level
         # only.)
