@@ -124,7 +124,10 @@ class EchoFrontEnd:
         endpointer.guarded = not self.cfg.audio.echo_cancelled and not self.playback.is_idle
         raw_onset = None
         if self.raw_guard is not None:
-            raw_onset = self.raw_guard.hear(raw, captured_at_s, endpointer.guarded, endpointer)  # type: ignore[arg-type]
+            # What the canceller took of this very frame (its linear levels, if it tells them):
+            # a raw frame it took most of is the echo (raw_guard.RAW_CANCELLED_DB).
+            linear = None if canceller is None else canceller.linear_levels
+            raw_onset = self.raw_guard.hear(raw, captured_at_s, endpointer.guarded, endpointer, linear)  # type: ignore[arg-type]
         return frame, raw_onset
 
     def judge(self, frame: bytes, level_dbfs: float | None) -> list[EndpointEvent]:

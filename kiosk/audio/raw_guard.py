@@ -27,7 +27,8 @@ idle: a reference lookup per frame; once trusted, nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.vad import webrtc_voice_detector
@@ -45,6 +46,36 @@ VAD_RATE_HZ = 16000
 # over the echo) keep the floor: 1-2 dB under it they paused -6 dB answers on their echo's
 # ringing tail (tests/audio/test_raw_guard_first_answer.py; fresh seed 100 at 4 dB).
 LEVEL_UNDER_MIN_DB = 6.0
+# A raw frame of which the canceller beside it takes this much or more (raw microphone - its linear
+# output, dB: SpeexDSP tells both) is the echo, not loud: a voice the speaker did not play passes
+# the filter, so a visitor in the frame is at most the linear output's level. The raw guard's loud
+# frames that paused warm-up answers through PulseAudio (stop 40, 322 replayed pulse traces) came
+# beside a filter taking 7.1-13.3 dB of them (used seeds 811 mix 085, 1251 mix 084: a raw guard
+# started afresh after a short trust, its return learned on 12 frames, or its level rule under a
+# falling reference); its loud frames of visitors (541 within 1 s of her onset, first- and
+# later-answer barge-ins) 4.8 dB at most, those that paused for her 2.5 at most
+# (bench/results/warm40-2026-12-06.md). Beside a filter that tells no linear output (AEC3), or
+# takes less, judged as before.
+RAW_CANCELLED_DB = 6.0
+
+
+class _RawEndpointer(Endpointer):
+    """The guard's endpointer on the raw frames, told per frame how much of it the canceller beside
+    it took (:attr:`cancelled_db`): a frame it took ``RAW_CANCELLED_DB`` of is the echo."""
+
+    cancelled_db: float | None = None
+
+    def _leaked_echo(self) -> bool:
+        taken = self.cancelled_db
+        return (taken is not None and taken >= RAW_CANCELLED_DB) or super()._leaked_echo()
+
+
+def cancelled_db(linear: Sequence[float] | None) -> float | None:
+    """How much (dB) of the raw frame the canceller took: microphone - linear output, from its
+    (linear output, echo estimate, microphone) levels; None if it did not tell them."""
+    if linear is None or len(linear) < 3 or not all(math.isfinite(x) for x in (linear[0], linear[2])):
+        return None
+    return linear[2] - linear[0]
 
 
 class RawMicGuard:
@@ -67,7 +98,7 @@ class RawMicGuard:
             playback, clock, latency_s, frame_ms, pitch_min_dbfs=settings.barge_in_min_level_dbfs
         )
         self._voice = webrtc_voice_detector(settings.aggressiveness, VAD_RATE_HZ, frame_ms)
-        self.endpointer: Endpointer | None = None  # while it listens
+        self.endpointer: _RawEndpointer | None = None  # while it listens
         self._realignments_seen = 0
         # It listens behind a trusted canceller too (AEC3: its output holds back a visitor's
         # first 100-200 ms of double talk).
@@ -83,11 +114,18 @@ class RawMicGuard:
         return 0 if self.endpointer is None else self.endpointer.suspected_speech_ms
 
     def hear(
-        self, raw: bytes, captured_at_s: float, guarded: bool, main: Endpointer
+        self,
+        raw: bytes,
+        captured_at_s: float,
+        guarded: bool,
+        main: Endpointer,
+        linear: Sequence[float] | None = None,
     ) -> bytes | None:
         """One raw frame (before the canceller), the app's guard flag for it and the main
         endpointer (whose room it adopts when it starts listening, and whose trust ends its
-        say). The onset audio of a barge-in proved on this frame, else None."""
+        say); ``linear``: the canceller's (linear output, echo estimate, microphone) dBFS of
+        this very frame, if it tells them (``EchoCanceller.linear_levels``). The onset audio of
+        a barge-in proved on this frame, else None."""
         if main.echo_cancelled_well and not self.listens_when_trusted:  # the main endpointer decides
             self.endpointer = None
             return None
@@ -102,7 +140,7 @@ class RawMicGuard:
         if self.endpointer is None:
             # A new stretch heard untrusted: the guard's rules from scratch (the raw echo
             # return learned over its first frames), in the room the main endpointer learned.
-            self.endpointer = Endpointer(self._voice, self.settings, self.frame_ms)
+            self.endpointer = _RawEndpointer(self._voice, self.settings, self.frame_ms)
             self.endpointer.carry_room(main)
             self.endpointer.echo_return_db = None  # (main's is what the filter leaves)
             self.endpointer.reference_aligned = True
@@ -113,6 +151,7 @@ class RawMicGuard:
             self._realignments_seen = tap.realignments
             guard.relearn_echo(tap.relined, tap.relined_bands)
         guard.guarded = guarded
+        guard.cancelled_db = cancelled_db(linear)
         far_end = tap.frame_reference_dbfs if tap.lag_settled else tap.reference_dbfs
         # The pitch cue only once the echo's lag is lined up: before, it compares the raw frame
         # with reference windows that may not hold its echo (the guard mode's own risk: a

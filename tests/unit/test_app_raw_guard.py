@@ -26,8 +26,12 @@ class _RawGuard:
 
     suspected_speech_ms = 0
     onset: bytes | None = None
+    linear: object = None
 
-    def hear(self, raw: bytes, captured_at_s: float, guarded: bool, main: object) -> bytes | None:
+    def hear(
+        self, raw: bytes, captured_at_s: float, guarded: bool, main: object, linear: object = None
+    ) -> bytes | None:
+        self.linear = linear  # (the canceller's levels of this frame, as the pipeline hands them)
         onset, self.onset = self.onset, None
         return onset
 
