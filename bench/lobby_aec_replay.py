@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import math
 import pickle
 import sys
@@ -269,6 +270,9 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
     endpointer.echo_relearn = True
     linear = hasattr(canceller, "linear_levels")  # (older commits: no linear output)
     raw_guard = _raw_guard(audible, frame_ms, cfg)
+    # Since warm41 the raw guard is told what the canceller took of the frame (as kiosk.hearing
+    # does); older commits' guards take no levels.
+    raw_levels = raw_guard is not None and "linear" in inspect.signature(raw_guard.hear).parameters
     realigned, held, n, cleaned, raw, captured = 0, False, -1, b"", b"", 0.0
     pauses: list[int] = []
     warm_suspect, warming, lead = 0, False, False  # speex-later: the earlier answer heard as a visitor
@@ -307,7 +311,10 @@ def replay(run: dict[str, Any], cfg: Any) -> dict[str, Any]:
                 kw["linear_pitch"] = canceller.linear_pitch
             if hasattr(canceller, "linear_high_levels"):  # (older commits: no high band)
                 kw["linear_high"] = canceller.linear_high_levels
-            raw_onset = None if raw_guard is None else raw_guard.hear(raw, captured, entry[1], endpointer)
+            raw_kw = {"linear": canceller.linear_levels} if raw_levels else {}
+            raw_onset = (
+                None if raw_guard is None else raw_guard.hear(raw, captured, entry[1], endpointer, **raw_kw)
+            )
             endpointer.process(cleaned, canceller.reference_dbfs, **kw)
             if raw_onset is not None and speaking and not endpointer.in_speech:
                 endpointer.force_open()  # (a barge-in the guard alone proved, as kiosk.app takes it)
