@@ -17,16 +17,7 @@ from kiosk.core.endpointing import Endpointer
 from kiosk.core.levels import frame_dbfs
 
 from .test_echo_cancel import FIXTURES, FRAME, RATE, db, i16, speech
-
-
-class _Speaker:
-    rate_hz, earcon_in_last_read = RATE, False
-
-    def add_read_listener(self, listener: object) -> None:
-        pass
-
-    def remove_read_listener(self, listener: object) -> None:
-        pass
+from .test_raw_guard_first_answer import _Speaker  # (a playback buffer as the tap sees it)
 
 
 class _Silent:

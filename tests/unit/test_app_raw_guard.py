@@ -39,7 +39,8 @@ class _RawGuard:
         pass
 
 
-def _speaking_pipeline() -> tuple[KioskPipeline, PlaybackBuffer, _RawGuard]:
+def speaking_pipeline_with(fake: object) -> tuple[KioskPipeline, PlaybackBuffer]:
+    """A SpeexDSP pipeline in SPEAKING whose raw guard is ``fake`` (nothing played yet)."""
     cfg = load_config('[audio]\necho_cancel = "speex"\n', {}, require_key=False)
     cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, echo_cancelled=False))
     playback = PlaybackBuffer(24000)
@@ -49,9 +50,14 @@ def _speaking_pipeline() -> tuple[KioskPipeline, PlaybackBuffer, _RawGuard]:
     )
     assert pipeline.raw_guard is not None  # old: no guard beside the canceller
     pipeline.raw_guard.close()
-    fake = _RawGuard()
     pipeline.hearing.raw_guard = fake  # type: ignore[assignment]
     pipeline.machine.state = State.SPEAKING
+    return pipeline, playback
+
+
+def _speaking_pipeline() -> tuple[KioskPipeline, PlaybackBuffer, _RawGuard]:
+    fake = _RawGuard()
+    pipeline, playback = speaking_pipeline_with(fake)
     playback.write(bytes(48000))  # an answer playing
     return pipeline, playback, fake
 

@@ -4,18 +4,11 @@ the canceller took most of is the echo (raw_guard.RAW_CANCELLED_DB)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from kiosk.app import KioskPipeline
 from kiosk.audio import speexdsp
-from kiosk.audio.playback import PlaybackBuffer
-from kiosk.config import load_config
-from kiosk.core.bus import EventStream
-from kiosk.core.events import State
-from kiosk.net.endpoints import realtime_endpoint
+from tests.unit.test_app_raw_guard import speaking_pipeline_with
 
 pytestmark = pytest.mark.skipif(not speexdsp.available(), reason="libspeexdsp missing")
 
@@ -37,18 +30,8 @@ class _RawGuard:
 
 
 async def test_the_raw_guard_is_handed_the_cancellers_levels_of_the_frame_it_hears():
-    cfg = load_config('[audio]\necho_cancel = "speex"\n', {}, require_key=False)
-    cfg = dataclasses.replace(cfg, audio=dataclasses.replace(cfg.audio, echo_cancelled=False))
-    playback = PlaybackBuffer(24000)
-    ticks = iter(range(10**9)).__next__
-    pipeline = KioskPipeline(
-        cfg, realtime_endpoint(cfg), EventStream(), playback, lambda f: False, lambda: ticks() / 100
-    )
-    assert pipeline.raw_guard is not None
-    pipeline.raw_guard.close()
     fake = _RawGuard()
-    pipeline.hearing.raw_guard = fake  # type: ignore[assignment]
-    pipeline.machine.state = State.SPEAKING
+    pipeline, playback = speaking_pipeline_with(fake)
     rng = np.random.default_rng(3)
     playback.write((rng.standard_normal(48000) * 3000).astype(np.int16).tobytes())  # an answer
     canceller = pipeline.echo_tap
