@@ -10,43 +10,18 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from lobby_scoring import pct  # the bench's nearest-rank percentile
+from rule_rows import pool_rig_rows
 
 
 def main() -> int:
-    pooled: dict[str, dict] = {}
-    for path in sys.argv[1:]:
-        d = json.loads(Path(path).read_text())
-        code = "mine" if "-mine-" in Path(path).name else "main"
-        p = pooled.setdefault(code, {"rows": 0, "n_warm": 0, "n_later": 0, "warm": [], "later": [], "delays": [], "missed": [], "loaded": [], "glitch": []})
-        for r in d["rows"]:
-            p["rows"] += 1
-            p["n_warm"] += r.get("warm_self") or 0
-            p["n_later"] += len(r.get("self") or [])
-            if r.get("warm_self"):
-                p["warm"].append(f"{r['mix']} {r['echo_db']}: {r['warm_self']}")
-            if r.get("self"):
-                p["later"].append(f"{r['mix']} {r['echo_db']}: {r['self']}")
-            if r["kind"] == "bargein" and r["echo_db"] == -12.0:
-                if r.get("missed") or r.get("delay_s") is None:
-                    p["missed"].append(r["mix"])
-                else:
-                    p["delays"].append(r["delay_s"] * 1000)
-            if r.get("loaded"):
-                p["loaded"].append(f"{r['mix']} load {r.get('load1_end')} other {r.get('other_busy_cores')}")
-            room = r.get("room") or {}
-            g = {k: room.get(k) for k in ("pacat_underruns", "parec_overruns", "late_blocks") if room.get(k)}
-            if g:
-                p["glitch"].append(f"{r['mix']} {r['echo_db']} {g}")
-    out = {}
-    for code, p in pooled.items():
-        warm, later = p["n_warm"], p["n_later"]
-        out[code] = {"rows": p["rows"], "self": warm + later, "warm_self": warm, "later_self": later,
-                     "n_m12": len(p["delays"]), "p95_ms": round(pct(p["delays"], 95) or 0), "p50_ms": round(sorted(p["delays"])[len(p["delays"]) // 2]) if p["delays"] else None,
-                     "missed": len(p["missed"]), "warm_rows": p["warm"], "later_rows": p["later"], "loaded_rows": p["loaded"], "glitch_rows": p["glitch"]}  # fmt: skip
-        print(code, json.dumps(out[code], indent=1))
+    out = pool_rig_rows(sys.argv[1:], lambda name: "mine" if "-mine-" in name else "main")
+    for code, f in out.items():
+        # warm40's own row format: "mix echo_db: n" per warm-up row, "mix echo_db: [times]" per later row
+        f["warm_rows"] = [f"{w['row']}: {w['n']}" for w in f["warm_rows"]]
+        f["later_rows"] = [f"{x['row']}: {x['self']}" for x in f["later_rows"]]
+        f["p95_ms"] = f["p95_ms"] or 0
+        print(code, json.dumps(f, indent=1))
     if {"mine", "main"} <= set(out):
         m, b = out["mine"], out["main"]
         c1, c2, c3 = m["self"] <= b["self"], m["p95_ms"] <= b["p95_ms"] + 10, m["missed"] <= b["missed"]

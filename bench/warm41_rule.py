@@ -12,7 +12,7 @@ A JSON's code is "branch" if its file name holds ``-branch``, else "main"; each 
      replayed with main's code, pauses too (any self-pause of that replay); and rig self-pauses
      (warm-up + later) branch <= main + 1;
  W2. missed -12 dB barge-ins branch <= main;
- W3. -12 dB barge-in p95 (nearest rank, lobby_scoring.pct) branch <= max(150, main + 10) ms;
+ W3. -12 dB barge-in p95 (nearest rank, lobby_scoring.pct; p50 too since lead42) branch <= max(150, main + 10) ms;
  W4. replay, every held-out trace of both runs, both codes: the branch's code adds no self-pause
      and delays no barge-in by > 20 ms against main's code on the same trace.
 """
@@ -24,44 +24,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lobby_scoring import pct  # the bench's nearest-rank percentile
+from rule_rows import pool_rig_rows
 
 
 def rig(paths: list[str]) -> dict[str, Any]:
-    pooled: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        d = json.loads(Path(path).read_text())
-        code = "branch" if "-branch" in Path(path).name else "main"
-        p = pooled.setdefault(code, {"rows": 0, "warm": [], "later": [], "delays": [], "missed": [], "loaded": [], "glitch": []})
-        for r in d["rows"]:
-            p["rows"] += 1
-            tag = f"{r['mix']} {r['echo_db']}"
-            if r.get("warm_self"):
-                p["warm"].append({"row": tag, "n": r["warm_self"], "holds": r.get("holds")})
-            if r.get("self"):
-                p["later"].append({"row": tag, "self": r["self"]})
-            if r["kind"] == "bargein" and r["echo_db"] == -12.0:
-                if r.get("missed") or r.get("delay_s") is None:
-                    p["missed"].append(r["mix"])
-                else:
-                    p["delays"].append(r["delay_s"] * 1000)
-            if r.get("loaded"):
-                p["loaded"].append(f"{tag} load {r.get('load1_end')} other {r.get('other_busy_cores')}")
-            room = r.get("room") or {}
-            g = {k: room.get(k) for k in ("pacat_underruns", "parec_overruns", "late_blocks") if room.get(k)}
-            if g:
-                p["glitch"].append(f"{tag} {g}")
-    out = {}
-    for code, p in pooled.items():
-        warm = sum(w["n"] for w in p["warm"])
-        later = sum(len(x["self"]) for x in p["later"])
-        d = sorted(p["delays"])
-        out[code] = {"rows": p["rows"], "self": warm + later, "warm_self": warm, "later_self": later,
-                     "n_m12": len(d), "p95_ms": None if not d else round(pct(d, 95)),
-                     "p50_ms": None if not d else round(d[len(d) // 2]), "missed": len(p["missed"]),
-                     "warm_rows": p["warm"], "later_rows": p["later"], "loaded_rows": p["loaded"],
-                     "glitch_rows": p["glitch"]}  # fmt: skip
-    return out
+    return pool_rig_rows(paths, lambda name: "branch" if "-branch" in name else "main")
 
 
 def _code(d: dict[str, Any]) -> str:
