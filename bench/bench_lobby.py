@@ -96,7 +96,6 @@ from lobby_scoring import (  # noqa: E402,F401  (re-exported: tests and callers 
 )
 from lobby_table import ROWS, SPLIT_NAMES, print_table, rows_for  # noqa: E402,F401  (re-exported)
 
-
 # --- running -----------------------------------------------------------------------------
 
 

@@ -45,9 +45,9 @@ from lobby_corpus import Mix, read_clip, render
 from lobby_sound import db_to_amp, noise_bed, room_ir, to_stereo
 
 from kiosk.app import VAD_RATE_HZ, KioskPipeline, earcon_subscriber
+from kiosk.audio import resample as _resample
 from kiosk.audio.frames import FrameSlicer
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio import resample as _resample
 from kiosk.audio.resample import Resampler
 from kiosk.audio.vad import voice_detector
 from kiosk.audio.wav import read_wav_mono
