@@ -85,19 +85,9 @@ def explain(trace: dict[str, Any], after: int) -> dict[str, Any]:
             state["since_relearn"] = n + 1
         return events
 
-    frames_by_pcm = {id(f["pcm"]): f["mono"] for f in trace["frames"] if "pcm" in f}
-
-    def ep_process(self: Any, frame: bytes, *a: Any, **kw: Any) -> Any:
-        state["mono"] = frames_by_pcm.get(id(frame), math.nan)
-        return traced_process(self, frame, *a, **kw)
-
-    eb.EchoBands._judge = traced_judge  # type: ignore[method-assign]
-    ep.Endpointer.relearn_echo = traced_relearn  # type: ignore[method-assign]
-    ep.Endpointer.process = ep_process  # type: ignore[method-assign]
-    try:
-        out = pulse_guard_replay.replay(trace)
-    finally:
-        eb.EchoBands._judge, ep.Endpointer.relearn_echo, ep.Endpointer.process = judge, relearn, process
+    out = pulse_guard_replay.replay_patched(trace, {
+        (eb.EchoBands, "_judge"): traced_judge, (ep.Endpointer, "relearn_echo"): traced_relearn,
+        (ep.Endpointer, "process"): traced_process}, state)  # fmt: skip
     return {"replay": out, "relearns": state["relearns"], "frames": state["frames"]}
 
 

@@ -95,23 +95,10 @@ def explain(trace: dict[str, Any], show_all: bool) -> list[str]:
         del floor_before
         return events
 
-    frames_by_pcm = {id(f["pcm"]): f["mono"] for f in trace["frames"] if "pcm" in f}
-
-    def ep_process(self: Any, frame: bytes, *a: Any, **kw: Any) -> Any:
-        st["mono"] = frames_by_pcm.get(id(frame), math.nan)
-        return t_process(self, frame, *a, **kw)
-
-    eb.EchoBands._judge = t_judge  # type: ignore[method-assign]
-    ep.Endpointer.process = ep_process  # type: ignore[method-assign]
-    ep.Endpointer._loud_in_bands = t_in_bands  # type: ignore[method-assign]
-    ep.Endpointer._loud_in_pitch = t_in_pitch  # type: ignore[method-assign]
-    ep.Endpointer.relearn_echo = t_relearn  # type: ignore[method-assign]
-    try:
-        got = pulse_guard_replay.replay(trace)
-    finally:
-        eb.EchoBands._judge, ep.Endpointer.process = judge, process
-        ep.Endpointer._loud_in_bands, ep.Endpointer._loud_in_pitch = in_bands, in_pitch
-        ep.Endpointer.relearn_echo = relearn
+    got = pulse_guard_replay.replay_patched(trace, {
+        (eb.EchoBands, "_judge"): t_judge, (ep.Endpointer, "process"): t_process,
+        (ep.Endpointer, "_loud_in_bands"): t_in_bands, (ep.Endpointer, "_loud_in_pitch"): t_in_pitch,
+        (ep.Endpointer, "relearn_echo"): t_relearn}, st)  # fmt: skip
     onset_s = None if onset is None else round(onset - rel, 3)
     out.insert(0, f"replay: self {got['self']} barge {got['barge_ms']} loud echo {got['loud_echo_frames']} "
                   f"onset {onset_s}")

@@ -111,6 +111,30 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
     }
 
 
+def replay_patched(trace: dict[str, Any], patches: dict[tuple[Any, str], Any], state: dict[str, Any]) -> dict[str, Any]:
+    """:func:`replay` with methods swapped for this replay only (``patches``: (class, name) ->
+    replacement; ``Endpointer.process`` among them or not), and ``state["mono"]`` set to each
+    frame's capture time before the endpointer hears it (for the bench's per-frame "why" tools)."""
+    from kiosk.core.endpointing import Endpointer
+
+    mono_of = {id(f["pcm"]): f["mono"] for f in trace["frames"] if "pcm" in f}
+    inner = patches.get((Endpointer, "process"), Endpointer.process)
+
+    def process(self: Any, frame: bytes, *a: Any, **kw: Any) -> Any:
+        state["mono"] = mono_of.get(id(frame), math.nan)
+        return inner(self, frame, *a, **kw)
+
+    patches = {**patches, (Endpointer, "process"): process}
+    saved = {key: getattr(*key) for key in patches}
+    for (owner, name), fn in patches.items():
+        setattr(owner, name, fn)
+    try:
+        return replay(trace)
+    finally:
+        for (owner, name), fn in saved.items():
+            setattr(owner, name, fn)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("traces", nargs="+", type=Path)
