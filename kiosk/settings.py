@@ -12,7 +12,6 @@ import argparse
 from kiosk.config import Config, load_config_file
 from kiosk.errors import ConfigError
 
-
 # Command-line flags that override a setting, as the environment variable each stands for.
 FLAG_VARIABLES = {
     "provider": "KIOSK_REALTIME_PROVIDER",

@@ -13,6 +13,7 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
+
 import numpy as np
 
 RATE_HZ = 16000

@@ -11,8 +11,8 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from kiosk.audio.playback import PlaybackBuffer
 from kiosk.audio.frames import first_frame_at_or_above
+from kiosk.audio.playback import PlaybackBuffer
 
 
 class WavMicrophone:

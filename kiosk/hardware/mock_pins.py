@@ -19,7 +19,7 @@ from collections import deque
 from kiosk.hardware.factory import import_gpiozero
 
 import_gpiozero("gpiozero.pins.mock")  # first, so without importlib.metadata: see there
-from gpiozero.pins.mock import MockFactory, MockPWMPin, PinState  # noqa: E402
+from gpiozero.pins.mock import MockFactory, MockPWMPin  # noqa: E402
 
 HISTORY = 256  # state changes kept per pin (a few seconds of LED animation)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from kiosk.config import OPENAI_DEFAULT_ENDPOINT, Config, check_endpoint
-from kiosk.errors import ConfigError
 from kiosk.core.realtime import Dialect
 from kiosk.endpoint_urls import has_userinfo
 from kiosk.errors import ConfigError

@@ -24,7 +24,6 @@ from kiosk.core.realtime import SessionOptions
 from kiosk.net.connection import WebsocketLink
 from kiosk.net.endpoints import RealtimeEndpoint
 
-
 # The session instructions a fallback engine gets: the one instruction the local engine
 # acts on (it says it is in offline mode before answering).
 OFFLINE_MODE_INSTRUCTIONS = (

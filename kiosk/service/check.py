@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from kiosk.api_keys import INSTALL_CREDENTIALS_DIR, SECRET_NAMES
 from kiosk import paths
+from kiosk.api_keys import INSTALL_CREDENTIALS_DIR, SECRET_NAMES
 from kiosk.config import Config, load_config_file
 from kiosk.errors import ConfigError, KioskError
 from kiosk.service.check_audio import VAD_RATE_HZ, check_audio, run_audio_test

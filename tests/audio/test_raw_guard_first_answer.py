@@ -11,8 +11,8 @@ import pytest
 
 from kiosk.audio.raw_guard import RawMicGuard
 
-from .test_echo_cancel import FRAME, RATE, _need_speex, i16
 from .test_aec_pitch_first_answer import cold_front_end, first_answer_mix
+from .test_echo_cancel import FRAME, RATE, _need_speex, i16
 
 
 class _Speaker:

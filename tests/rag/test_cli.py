@@ -8,8 +8,8 @@ import pytest
 
 from kiosk.config import load_config
 from kiosk.rag import open_knowledge_base
-from kiosk.rag.backends import LazyKnowledge
 from kiosk.rag.azure_search import AzureSearchIndex
+from kiosk.rag.backends import LazyKnowledge
 from kiosk.rag.cli import register
 from kiosk.rag.knowledge import KnowledgeError
 from kiosk.rag.sqlite_index import SqliteIndex

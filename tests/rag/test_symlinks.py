@@ -7,7 +7,6 @@ subprocess. The "secret" stands in for ``/etc/shadow``: a readable file outside 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

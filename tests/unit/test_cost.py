@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from kiosk.config import CostSettings
 from kiosk.core.bus import EventStream
 from kiosk.core.events import TurnEnded, TurnSummary, Usage, UsageReported
-from kiosk.prices import resolve_prices
 from kiosk.cost import (
     MAX_OPEN_TURNS,
     CostLedger,
@@ -25,6 +24,7 @@ from kiosk.cost import (
     open_ledger,
     tokens,
 )
+from kiosk.prices import resolve_prices
 
 PRICES = CostSettings()
 LIST = resolve_prices("gpt-realtime", PRICES)  # the table's gpt-realtime prices

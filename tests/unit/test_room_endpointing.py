@@ -18,7 +18,15 @@ from kiosk.config import VadSettings
 from kiosk.core.endpointing import ECHO_LEARN_FRAMES, EndOfSpeech, Onset
 from kiosk.core.noisefloor import NoiseFloor
 from kiosk.core.syllables import SyllableCounter, block_levels_dbfs
-from tests.unit.test_endpointing import FRAME_BYTES, FRAME_MS, SETTINGS, Mic, make_mic, numbers, play_over
+from tests.unit.test_endpointing import (
+    FRAME_BYTES,
+    FRAME_MS,
+    SETTINGS,
+    Mic,
+    make_mic,
+    numbers,
+    play_over,
+)
 from tests.unit.test_endpointing import is_speech as is_voiced
 
 HVAC_DBFS = -40.0  # steady room noise webrtcvad calls voiced
