@@ -50,6 +50,7 @@ sys.path.insert(0, str(HERE))
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
+import cpu_census  # noqa: E402
 from lobby_corpus import build_specs, read_clip, render  # noqa: E402
 from lobby_scoring import pct  # noqa: E402  (the bench's nearest-rank percentile)
 from lobby_sound import room_ir  # noqa: E402
@@ -176,6 +177,7 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
         daemon = RecordedDaemon(cfg, on_answer, on_turn_end)
         cpu0, pa0, t0 = time.process_time(), cpu_s(pa_pid), time.monotonic()
         busy0, kids0 = busy_s(), _children_cpu_s()
+        steal0, procs0 = cpu_census.steal_s(), cpu_census.processes()
         task = loop.create_task(daemon.run())
         phase2_at: float | None = None
         deadline = t0 + (mix.duration_s + 8.0) * (2 if later else 1) + 25.0
@@ -209,9 +211,13 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
         except (asyncio.TimeoutError, TimeoutError):
             task.cancel()
         cpu1, pa1, t1 = time.process_time(), cpu_s(pa_pid), time.monotonic()
+        procs1 = cpu_census.processes()  # while the room and its pipes still live: they are the rig's
+        rig = cpu_census.descendants(procs1, os.getpid()) | ({pa_pid} if pa_pid else set())
         room_out = room.finish()
         own_s = (cpu1 - cpu0) + (pa1 - pa0) + (_children_cpu_s() - kids0)
         marks = load_marks(busy0, busy_s(), own_s, t1 - t0)
+        marks["steal_s"] = round(cpu_census.steal_s() - steal0, 2)
+        marks["busiest_others"] = cpu_census.busiest_others(procs0, procs1, rig)
         speaker = np.load(tmp / "speaker.npy")
         block_mono = np.load(tmp / "speaker.npy.mono.npy")
     server.connections.clear()
