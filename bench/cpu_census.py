@@ -14,12 +14,22 @@ from pathlib import Path
 
 TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 STEAL_COLUMN = 7  # /proc/stat "cpu" line: user nice system idle iowait irq softirq steal ...
+# Stolen cores (steal seconds per wall second) from which a row counts as loaded. Stop 43's tuning holds (30 rows,
+# steal logged each second: lead43-steal-vs-underruns-2026-12-07.txt): rows without a pacat underrun lost 0.02-0.17,
+# rows with tens of underruns 0.5-0.8, with bursts of ~1 core-second stolen in a second.
+STEAL_LOADED_AT = 0.25
 
 
 def steal_s() -> float:
     """CPU seconds the hypervisor gave other guests since boot, all cores."""
     with open("/proc/stat") as f:
         return int(f.readline().split()[1:][STEAL_COLUMN]) * TICK_S
+
+
+def steal_marks(steal_s: float, wall_s: float) -> dict[str, object]:
+    """A row's steal marks: the seconds stolen, as cores, and whether that counts as loaded."""
+    cores = steal_s / wall_s if wall_s > 0 else 0.0
+    return {"steal_s": round(steal_s, 2), "steal_cores": round(cores, 3), "steal_loaded": cores >= STEAL_LOADED_AT}
 
 
 def processes() -> dict[int, tuple[str, int, float]]:

@@ -216,7 +216,8 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
         room_out = room.finish()
         own_s = (cpu1 - cpu0) + (pa1 - pa0) + (_children_cpu_s() - kids0)
         marks = load_marks(busy0, busy_s(), own_s, t1 - t0)
-        marks["steal_s"] = round(cpu_census.steal_s() - steal0, 2)
+        marks.update(cpu_census.steal_marks(cpu_census.steal_s() - steal0, t1 - t0))
+        marks["loaded"] = marks["loaded"] or marks["steal_loaded"]
         marks["busiest_others"] = cpu_census.busiest_others(procs0, procs1, rig)
         speaker = np.load(tmp / "speaker.npy")
         block_mono = np.load(tmp / "speaker.npy.mono.npy")
