@@ -156,7 +156,7 @@ class EchoGuard(TrustedCancellerCues):
         if self._guard_frames >= RELEARN_ENOUGH_FRAMES and self._period_echo_db is not None:
             # Enough heard: the visitor may be talking by now, and would be learned as echo.
             self.echo_return_db = self._period_echo_db
-            self.bands.end_period()
+            self.bands.end_period(relearned=True)
             self._guard_frames = max(self._guard_frames, ECHO_LEARN_FRAMES + 1)
 
     @property
