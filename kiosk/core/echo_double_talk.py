@@ -124,6 +124,14 @@ ANSWER_HIGH_UNDER_ESTIMATE_DB = -10.0
 # that paused for her read under 0.5 in 4 barge-ins of 109 (0.29-0.43: a loud visitor over a
 # quiet estimate, g - 1 = <her, estimate> / |estimate|^2).
 STALE_FILTER_GAIN = 0.5
+# Behind a trusted filter that tells it (SpeexDSP: kiosk.audio.echo_cancel.LinearLevels.reference_fits),
+# a frame whose linear output is at least its echo estimate, of which a least-squares FIR on the
+# speaker's reference explains at least this fraction, in this frame and the MISSED_ECHO_FRAMES - 1
+# trusted frames before it, is the echo the filter missed (an echo louder than it models), not a
+# second voice: not loud, no double talk. WARM43_PLACEHOLDER
+MISSED_ECHO_FIT = 0.94
+MISSED_ECHO_FRAMES = 2
+MISSED_ECHO_OVER_ESTIMATE_DB = 0.0
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -244,7 +252,7 @@ class TrustedCancellerCues:
         measures it on demand: ~115 us of CPU a frame, ad hoc)."""
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
-        if self._stale_filter():
+        if self._stale_filter() or self._missed_echo():
             return True
         if self._frame_linear_pitch is None:
             return False
@@ -256,6 +264,17 @@ class TrustedCancellerCues:
             return False
         mic, reference = self._frame_linear_pitch()
         return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
+
+    def _missed_echo(self) -> bool:
+        """The linear output at least ``MISSED_ECHO_OVER_ESTIMATE_DB`` over the filter's
+        estimate, and the reference's (``MISSED_ECHO_FIT``) in this frame and the
+        ``MISSED_ECHO_FRAMES`` - 1 trusted frames before it."""
+        frame = self._frame_linear
+        fits = getattr(frame, "reference_fits", None)
+        if frame is None or fits is None or frame[0] - frame[1] < MISSED_ECHO_OVER_ESTIMATE_DB:
+            return False
+        got = fits(MISSED_ECHO_FRAMES)
+        return len(got) >= MISSED_ECHO_FRAMES and min(got) >= MISSED_ECHO_FIT
 
     def _stale_filter(self) -> bool:
         """The canceller re-measures this stretch's lag and the filter's estimate is not in the
