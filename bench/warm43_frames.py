@@ -50,5 +50,41 @@ def main() -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__" and sys.argv[1:2] != ["margin"]:
     sys.exit(main())
+
+
+def margin(paths: list[str]) -> int:
+    """Per barge-in (main's code), over the frames from 0.1 s before the labelled onset to her
+    first pause: the highest min(ex_ref of the frame before, of the frame) among trusted frames
+    whose linear output is at least its estimate; the top 15 visitors."""
+    got_rows = []
+    for p in paths:
+        for got, log, _t0, path in pickle.load(open(p, "rb")):
+            onset = got.get("onset", math.inf)
+            if not math.isfinite(onset):
+                continue
+            k1 = pause_frame(log, int(onset / 0.02))
+            if k1 is None:
+                continue
+            best = (-1.0, None)
+            for k in range(max(1, int(onset / 0.02) - 5), k1 + 1):
+                d, b = log[k], log[k - 1]
+                lin = d.get("lin")
+                if not (d.get("T") and b.get("T") and lin and len(lin) > 1) or lin[0] - lin[1] < 0:
+                    continue
+                if d.get("ex_ref") is None or b.get("ex_ref") is None:
+                    continue
+                m = min(d["ex_ref"], b["ex_ref"])
+                if m > best[0]:
+                    best = (m, f"k{k} ({b['ex_ref']}, {d['ex_ref']}) over {lin[0] - lin[1]:+.1f} pause k{k1}")
+            got_rows.append((best[0], "/".join(path.split("/")[-3:]), best[1]))
+    got_rows.sort(reverse=True)
+    print(len(got_rows), "barge-ins")
+    for r in got_rows[:15]:
+        print(r)
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["margin"]:
+    sys.exit(margin(sys.argv[2:]))

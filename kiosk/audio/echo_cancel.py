@@ -107,10 +107,11 @@ class LinearLevels(tuple):  # type: ignore[type-arg]
     filter)."""
 
     lag_remeasuring = False
-    # Behind a trusted filter: a function of n returning how much of the linear output of this
-    # frame and of up to n - 1 consecutive trusted frames before it (oldest first) a fit on the
-    # reference explains (:func:`reference_fit`), each measured when first asked for.
-    reference_fits: Callable[[int], tuple[float, ...]] | None = None
+    # Behind a trusted filter: a function of n returning, for this frame and up to n - 1
+    # consecutive trusted frames before it (oldest first), (linear output - echo estimate dB, how
+    # much of the linear output a fit on the reference explains: :func:`reference_fit`), each fit
+    # measured when first asked for.
+    reference_fits: Callable[[int], tuple[tuple[float, float], ...]] | None = None
 
 
 def reference_fit(linear: np.ndarray, reference: np.ndarray) -> float:
@@ -312,7 +313,7 @@ class EchoCanceller:
             self._trusted_since_reset = self._trusted_since_reset or not self.pitch_wanted
             if self._trusted_since_reset:  # (measured when read: the endpointer's cue reads them)
                 self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
-            self._keep_for_fit(out_samples, ref)
+            self._keep_for_fit(out_samples, ref, self.linear_levels[0] - self.linear_levels[1])
         else:
             self._fit_frames.clear()
             self._last_ref = frame_samples(ref)
@@ -348,23 +349,24 @@ class EchoCanceller:
         self.frames_cancelled += 1
         return out
 
-    def _keep_for_fit(self, linear: np.ndarray, ref: bytes) -> None:
-        """Keep a trusted frame's linear output and reference for :func:`reference_fit` (an
-        untrusted one breaks the row) and hand the guard its fits on demand."""
+    def _keep_for_fit(self, linear: np.ndarray, ref: bytes, over_db: float) -> None:
+        """Keep a trusted frame's linear output, its reference and how far its linear output
+        stands over its estimate (dB) for :func:`reference_fit` (an untrusted frame breaks the
+        row) and hand the guard its fits on demand."""
         now = frame_samples(ref)
         if self.pitch_wanted:
             self._fit_frames.clear()
         else:
-            self._fit_frames.append([linear, np.concatenate([self._last_ref, now]), None])
+            self._fit_frames.append([linear, np.concatenate([self._last_ref, now]), None, over_db])
             kept = list(self._fit_frames)
 
-            def fits(n: int) -> tuple[float, ...]:
+            def fits(n: int) -> tuple[tuple[float, float], ...]:
                 started = time.process_time()
                 for item in kept[-n:]:
                     if item[2] is None:
                         item[2] = reference_fit(item[0], item[1])
                 self._spent(time.process_time() - started)
-                return tuple(item[2] for item in kept[-n:])
+                return tuple((item[3], item[2]) for item in kept[-n:])
 
             assert self.linear_levels is not None
             self.linear_levels.reference_fits = fits

@@ -129,9 +129,9 @@ STALE_FILTER_GAIN = 0.5
 # speaker's reference explains at least this fraction, in this frame and the MISSED_ECHO_FRAMES - 1
 # trusted frames before it, is the echo the filter missed (an echo louder than it models), not a
 # second voice: not loud, no double talk. WARM43_PLACEHOLDER
-MISSED_ECHO_FIT = 0.94
+MISSED_ECHO_FIT = 0.945
 MISSED_ECHO_FRAMES = 2
-MISSED_ECHO_OVER_ESTIMATE_DB = 0.0
+MISSED_ECHO_OVER_ESTIMATE_DB = 1.0
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -266,15 +266,17 @@ class TrustedCancellerCues:
         return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
 
     def _missed_echo(self) -> bool:
-        """The linear output at least ``MISSED_ECHO_OVER_ESTIMATE_DB`` over the filter's
-        estimate, and the reference's (``MISSED_ECHO_FIT``) in this frame and the
-        ``MISSED_ECHO_FRAMES`` - 1 trusted frames before it."""
+        """This frame and the ``MISSED_ECHO_FRAMES`` - 1 trusted frames before it: each one's
+        linear output at least ``MISSED_ECHO_OVER_ESTIMATE_DB`` over the filter's estimate and
+        the reference's (``MISSED_ECHO_FIT``)."""
         frame = self._frame_linear
         fits = getattr(frame, "reference_fits", None)
         if frame is None or fits is None or frame[0] - frame[1] < MISSED_ECHO_OVER_ESTIMATE_DB:
-            return False
+            return False  # (this frame's levels first: a fit only for a frame that can pass)
         got = fits(MISSED_ECHO_FRAMES)
-        return len(got) >= MISSED_ECHO_FRAMES and min(got) >= MISSED_ECHO_FIT
+        return len(got) >= MISSED_ECHO_FRAMES and all(
+            over >= MISSED_ECHO_OVER_ESTIMATE_DB and fit >= MISSED_ECHO_FIT for over, fit in got
+        )
 
     def _stale_filter(self) -> bool:
         """The canceller re-measures this stretch's lag and the filter's estimate is not in the
