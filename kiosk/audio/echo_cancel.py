@@ -113,6 +113,9 @@ class LinearLevels(tuple):  # type: ignore[type-arg]
     # measured when first asked for.
     reference_fits: Callable[[int], tuple[tuple[float, float], ...]] | None = None
 
+    def __getstate__(self) -> dict:  # (a trace pickles the levels: not the canceller's fits)
+        return {k: v for k, v in self.__dict__.items() if k != "reference_fits"}
+
 
 def reference_fit(linear: np.ndarray, reference: np.ndarray) -> float:
     """The fraction of ``linear``'s energy a least-squares FIR on ``reference`` at

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiosk.audio.echo_cancel import EchoCanceller, reference_fit
+from kiosk.audio.echo_cancel import EchoCanceller
 from kiosk.audio.wav import read_wav_mono
 from kiosk.config import VadSettings
-from kiosk.core.echo_double_talk import MISSED_ECHO_FIT
 from kiosk.core.endpointing import Endpointer
 
 from .test_echo_cancel import FIXTURES, FRAME, RATE, _voiced, db, i16, speech
@@ -28,6 +27,7 @@ MODELLED = 10 ** (-12 / 20)  # the echo path the filter holds: -12 dB
 CHANGE_S = 2.0
 GAP_S = 0.1  # the pause before the answer's next word
 SOFT_DB = -20.0  # the word's first frame against the rest of it
+LOUDER_S = 0.2  # how long the echo stays louder than modelled (the filter then catches up)
 
 
 class _FirstOpinion:
@@ -82,7 +82,7 @@ def _her_voice(n: int, level_db: float) -> np.ndarray:
 def lobby(louder_db: float, visitor_db: float | None = None, fits_once: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """4 s of an answer at -14 dBFS (the filter's reference), ``GAP_S`` of silence before its
     next word at ``CHANGE_S`` (that word's first frame ``SOFT_DB``), and the microphone: its echo
-    at ``MODELLED`` until the gap, ``louder_db`` louder from there, in a -60 dBFS room; and from
+    at ``MODELLED``, for ``LOUDER_S`` from that word ``louder_db`` louder, in a -60 dBFS room; and from
     the word's second frame a visitor (another voice) ``visitor_db`` against the echo as modelled
     (her first frame, if ``fits_once``, the answer's echo again: a frame the reference explains)."""
     far = speech(4.0)
@@ -93,7 +93,7 @@ def lobby(louder_db: float, visitor_db: float | None = None, fits_once: bool = F
     far16 = i16(far)
     echo = MODELLED * np.concatenate([np.zeros(LAG), far16.astype(np.float64)])[: far.size]
     modelled_db = db(echo[at + FRAME :])
-    echo[at - gap :] *= 10 ** (louder_db / 20)
+    echo[at : at + int(LOUDER_S * RATE)] *= 10 ** (louder_db / 20)
     mic = echo + np.random.default_rng(1).standard_normal(far.size) * 10 ** (-60 / 20) * 32768
     if visitor_db is not None:
         on = at + FRAME
@@ -150,6 +150,9 @@ def test_a_visitor_as_loud_as_the_echo_still_pauses_the_answer_within_100_ms():
 
 
 def test_the_fit_explains_a_missed_echo_and_not_a_voice():
+    from kiosk.audio.echo_cancel import reference_fit
+    from kiosk.core.echo_double_talk import MISSED_ECHO_FIT
+
     far16, _ = lobby(0.0)
     ref = far16[16000:16640].astype(np.float32)  # (the frame's reference last, the one before first)
     missed = 1.16 * np.concatenate([np.zeros(LAG), ref])[320 : 320 + FRAME]  # the echo the filter missed
@@ -174,3 +177,19 @@ def test_the_canceller_tells_the_fits_of_trusted_frames_in_a_row_only():
     over, fit = told[102][1]
     assert over > 6.0 and fit > 0.99, told[102]  # the word after the gap: the echo it missed
     assert told[90][1][0] < -20.0  # (the echo as modelled: the linear output far under its estimate)
+
+
+def test_the_levels_pickle_without_the_fits():
+    """bench/pulse_trace.py pickles what the pipeline hands the guard."""
+    import pickle
+
+    far16, mic16 = lobby(10.0)
+    canceller = EchoCanceller(_Reference(far16), 20, _ModelledPath, align=False)  # type: ignore[arg-type]
+    canceller.pitch_wanted = False
+    canceller.process(mic16[:FRAME].tobytes(), 0.0)
+    levels = canceller.linear_levels
+    assert levels is not None and levels.reference_fits is not None
+    levels.lag_remeasuring = True
+    back = pickle.loads(pickle.dumps(levels))
+    assert tuple(back) == tuple(levels) and back.lag_remeasuring and back.reference_fits is None
+    canceller.close()
