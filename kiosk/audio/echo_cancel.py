@@ -31,6 +31,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+import numpy as np
+
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.echo_pitch import MIN_MIC_DBFS, PitchCue, PitchLevels
 from kiosk.audio.echo_reference import RATE_HZ, EchoReference
@@ -88,6 +90,15 @@ LINEAR_PITCH_LAG_TOLERANCE = 2
 # ~151; all three paused the answer. kiosk.audio.echo_pitch._harmonic_levels)
 LINEAR_PITCH_HARMONICS = True
 
+# Behind a trusted filter, the last few frames' linear output and the reference the filter was
+# given are kept, so the guard can ask how much of each frame's linear output a least-squares FIR
+# on that reference explains (taps every 4 samples over its first 10 ms: the echo lags its
+# reference by echo_delay.TARGET_MS), on demand (``LinearLevels.reference_fits``): near all of it
+# is the echo the filter missed (an echo louder than it models), not a visitor's voice
+# (kiosk.core.echo_double_talk.MISSED_ECHO_FIT). ~0.7 ms a fit (x86), only where the guard asks.
+REFERENCE_FIT_FRAMES = 3
+REFERENCE_FIT_SHIFTS = range(0, 160, 4)
+
 
 class LinearLevels(tuple):  # type: ignore[type-arg]
     """:attr:`EchoCanceller.linear_levels`: (linear output, echo estimate, microphone) dBFS of a
@@ -96,6 +107,29 @@ class LinearLevels(tuple):  # type: ignore[type-arg]
     filter)."""
 
     lag_remeasuring = False
+    # Behind a trusted filter: a function of n returning, for this frame and up to n - 1
+    # consecutive trusted frames before it (oldest first), (linear output - echo estimate dB, how
+    # much of the linear output a fit on the reference explains: :func:`reference_fit`), each fit
+    # measured when first asked for.
+    reference_fits: Callable[[int], tuple[tuple[float, float], ...]] | None = None
+
+    def __getstate__(self) -> dict:  # (a trace pickles the levels: not the canceller's fits)
+        return {k: v for k, v in self.__dict__.items() if k != "reference_fits"}
+
+
+def reference_fit(linear: np.ndarray, reference: np.ndarray) -> float:
+    """The fraction of ``linear``'s energy a least-squares FIR on ``reference`` at
+    ``REFERENCE_FIT_SHIFTS`` explains; ``reference`` holds the reference of ``linear``'s samples
+    last, and at least the last shift's samples before them."""
+    y = linear.astype(np.float64)
+    energy = float(np.dot(y, y))
+    if energy <= 0.0:
+        return 0.0
+    n, h = y.size, reference.size - y.size
+    basis = np.stack([reference[h - k : h - k + n] for k in REFERENCE_FIT_SHIFTS], axis=1).astype(np.float64)
+    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    left = y - basis @ coef
+    return max(0.0, 1.0 - float(np.dot(left, left)) / energy)
 
 
 class EchoCanceller:
@@ -163,6 +197,10 @@ class EchoCanceller:
         # the frame just cleaned can have come from, aligned with the microphone.
         self._ref_levels: deque[float] = deque(maxlen=self._tail_frames)
         self._ref_earcons: deque[bool] = deque(maxlen=self._tail_frames)  # the same, earcons
+        # Trusted frames in a row: [linear output, reference (the frame before's first), fit or
+        # None] (LinearLevels.reference_fits); the reference given to the filter the frame before.
+        self._fit_frames: deque[list] = deque(maxlen=REFERENCE_FIT_FRAMES)
+        self._last_ref = np.zeros(self.frame_samples, dtype=np.float32)
         # Where the reference is taken relative to the capture time; moved once the echo's
         # actual lag is measured (kiosk.audio.echo_delay).
         self._lead_s = REFERENCE_LEAD_MS / 1000
@@ -256,6 +294,8 @@ class EchoCanceller:
                 self._played_frames = 0
                 self._ref_levels.clear()
                 self._ref_earcons.clear()
+                self._fit_frames.clear()
+                self._last_ref = np.zeros(self.frame_samples, dtype=np.float32)
                 return frame  # nothing played lately: no echo, no cost
             self._silent_frames += 1
             ref = self._zeros
@@ -276,6 +316,10 @@ class EchoCanceller:
             self._trusted_since_reset = self._trusted_since_reset or not self.pitch_wanted
             if self._trusted_since_reset:  # (measured when read: the endpointer's cue reads them)
                 self.linear_high_levels = HighBandLevels(mic, out_samples, self._spent)
+            self._keep_for_fit(out_samples, ref, self.linear_levels[0] - self.linear_levels[1])
+        else:
+            self._fit_frames.clear()
+            self._last_ref = frame_samples(ref)
         if self._pitch is not None:
             self._measure_pitch(out, linear, ref)
         if self.recheck and self.reference.restamps != self._restamps_seen:
@@ -307,6 +351,29 @@ class EchoCanceller:
         self.cpu_s += time.process_time() - started
         self.frames_cancelled += 1
         return out
+
+    def _keep_for_fit(self, linear: np.ndarray, ref: bytes, over_db: float) -> None:
+        """Keep a trusted frame's linear output, its reference and how far its linear output
+        stands over its estimate (dB) for :func:`reference_fit` (an untrusted frame breaks the
+        row) and hand the guard its fits on demand."""
+        now = frame_samples(ref)
+        if self.pitch_wanted:
+            self._fit_frames.clear()
+        else:
+            self._fit_frames.append([linear, np.concatenate([self._last_ref, now]), None, over_db])
+            kept = list(self._fit_frames)
+
+            def fits(n: int) -> tuple[tuple[float, float], ...]:
+                started = time.process_time()
+                for item in kept[-n:]:
+                    if item[2] is None:
+                        item[2] = reference_fit(item[0], item[1])
+                self._spent(time.process_time() - started)
+                return tuple((item[3], item[2]) for item in kept[-n:])
+
+            assert self.linear_levels is not None
+            self.linear_levels.reference_fits = fits
+        self._last_ref = now
 
     def _recheck_lag(self) -> bool:
         """Measure the lag again (a rechecking canceller whose lag was settled)."""

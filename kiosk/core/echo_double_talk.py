@@ -124,6 +124,22 @@ ANSWER_HIGH_UNDER_ESTIMATE_DB = -10.0
 # that paused for her read under 0.5 in 4 barge-ins of 109 (0.29-0.43: a loud visitor over a
 # quiet estimate, g - 1 = <her, estimate> / |estimate|^2).
 STALE_FILTER_GAIN = 0.5
+# The echo louder than the filter models: behind a trusted filter that tells it (SpeexDSP,
+# kiosk.audio.echo_cancel.LinearLevels.reference_fits), a frame whose linear output stands at least
+# MISSED_ECHO_OVER_ESTIMATE_DB over its echo estimate and of which a least-squares FIR on the
+# speaker's reference explains at least MISSED_ECHO_FIT, in this frame and the trusted frame before
+# it (MISSED_ECHO_FRAMES in a row), is the echo the filter missed, not a second voice: the answer's
+# own voice (not loud, no double talk). The cleaned frame and what the guard learns are untouched.
+# A young filter at the answer's next word (used seed 1621 mix 080 through PulseAudio, 11 traced
+# runs: the 6th trusted frame since start-up paused the warm-up answer by double talk's estimate
+# path) left pairs fitting 0.949-0.984, 1.5-7.4 dB over the estimate; of 248 replayed barge-ins the
+# visitor's highest pair from her onset to her pause was 0.939 / 0.942 (stop 42's s2151 mix 081,
+# its first frame 0.1 dB over the estimate). One frame alone is not enough: s2151 mix 085's visitor
+# fitted 0.944 once, and a one-frame rule cost her 60 ms. Replayed over 300 stored traces: the 11
+# kind-A self-pauses gone, none added, no barge-in moved (bench/results/warm43-screen-2026-12-07.txt).
+MISSED_ECHO_FIT = 0.945
+MISSED_ECHO_FRAMES = 2
+MISSED_ECHO_OVER_ESTIMATE_DB = 1.0
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -244,7 +260,7 @@ class TrustedCancellerCues:
         measures it on demand: ~115 us of CPU a frame, ad hoc)."""
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
-        if self._stale_filter():
+        if self._stale_filter() or self._missed_echo():
             return True
         if self._frame_linear_pitch is None:
             return False
@@ -256,6 +272,19 @@ class TrustedCancellerCues:
             return False
         mic, reference = self._frame_linear_pitch()
         return mic >= ANSWER_PITCH_MIN and reference >= mic - ANSWER_PITCH_WITHIN
+
+    def _missed_echo(self) -> bool:
+        """This frame and the ``MISSED_ECHO_FRAMES`` - 1 trusted frames before it: each one's
+        linear output at least ``MISSED_ECHO_OVER_ESTIMATE_DB`` over the filter's estimate and
+        the reference's (``MISSED_ECHO_FIT``)."""
+        frame = self._frame_linear
+        fits = getattr(frame, "reference_fits", None)
+        if frame is None or fits is None or frame[0] - frame[1] < MISSED_ECHO_OVER_ESTIMATE_DB:
+            return False  # (this frame's levels first: a fit only for a frame that can pass)
+        got = fits(MISSED_ECHO_FRAMES)
+        return len(got) >= MISSED_ECHO_FRAMES and all(
+            over >= MISSED_ECHO_OVER_ESTIMATE_DB and fit >= MISSED_ECHO_FIT for over, fit in got
+        )
 
     def _stale_filter(self) -> bool:
         """The canceller re-measures this stretch's lag and the filter's estimate is not in the
