@@ -37,8 +37,12 @@ def _trace_of(trace_dir: Path, mix: str, seen: dict[Path, int]) -> Path | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def read_inputs(
+    argv: list[str] | None, description: str
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, Any]]]]:
+    """The rule's inputs from its command line: the rig rows per code (each with its trace) and the
+    replays per code, keyed by trace (shared by guard41_rule and guard43_rule)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument(
         "--run",
         nargs=4,
@@ -57,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     replay: dict[str, dict[str, dict[str, Any]]] = {"branch": {}, "main": {}}
     for code, path in zip(("branch", "main"), args.replays, strict=True):
         for line in Path(path).read_text().splitlines():
-            got = json.loads(line)
-            replay[code][got["trace"]] = got
+            if line:
+                got = json.loads(line)
+                replay[code][got["trace"]] = got
+    return rows, replay
+
+
+def main(argv: list[str] | None = None) -> int:
+    rows, replay = read_inputs(argv, __doc__.splitlines()[0])
     ok = True
     print("## rig rows (pulse_aec.py)")
     fig: dict[str, dict[str, Any]] = {}

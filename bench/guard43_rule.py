@@ -12,7 +12,6 @@ adds no self-pause and delays no barge-in by > 20 ms against main's on the same 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -22,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from guard41_rule import DELAY_MS, _ms, _trace_of  # noqa: E402
+from guard41_rule import DELAY_MS, _ms, read_inputs  # noqa: E402
 from lobby_scoring import pct  # noqa: E402
 
 
@@ -122,28 +121,7 @@ def rule(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--run",
-        nargs=4,
-        action="append",
-        metavar=("CODE", "KIND", "JSON", "TRACEDIR"),
-        required=True,
-    )
-    p.add_argument("--replays", nargs=2, metavar=("BRANCH_JSONL", "MAIN_JSONL"), required=True)
-    args = p.parse_args(argv)
-    rows: dict[str, list[dict[str, Any]]] = {"branch": [], "main": []}
-    for code, kind, path, trace_dir in args.run:
-        seen: dict[Path, int] = {}
-        for row in json.loads(Path(path).read_text())["rows"]:
-            trace = _trace_of(Path(trace_dir), row["mix"], seen)
-            rows[code].append({**row, "_kind": kind, "_trace": str(trace) if trace else None})
-    replay: dict[str, dict[str, dict[str, Any]]] = {"branch": {}, "main": {}}
-    for code, path in zip(("branch", "main"), args.replays, strict=True):
-        for line in Path(path).read_text().splitlines():
-            if line:
-                got = json.loads(line)
-                replay[code][got["trace"]] = got
+    rows, replay = read_inputs(argv, __doc__.splitlines()[0])
     print("\n".join(rule(rows, replay)))
     return 0
 
