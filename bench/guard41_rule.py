@@ -37,6 +37,28 @@ def _trace_of(trace_dir: Path, mix: str, seen: dict[Path, int]) -> Path | None:
     return None
 
 
+def compare_replays(
+    trace: str, rb: dict[str, Any], rm: dict[str, Any]
+) -> tuple[bool, bool, str | None]:
+    """One trace replayed with the branch's code (``rb``) and main's (``rm``): whether the branch
+    adds a self-pause, delays the barge-in by more than DELAY_MS, and the line telling how they
+    differ (None: identical). Shared by guard41_rule and guard43_rule (rule G4)."""
+    added = len(rb["self"]) > len(rm["self"])
+    later = rm["barge_ms"] is not None and (
+        rb["barge_ms"] is None or rb["barge_ms"] - rm["barge_ms"] > DELAY_MS
+    )
+    keys = ("self", "barge_ms", "loud_echo_frames")
+    if not (any(rb[k] != rm[k] for k in keys) or added or later):
+        return added, later, None
+    return added, later, (
+        f"  {Path(trace).parent.name}/{Path(trace).name}: branch self {rb['self']} barge "
+        f"{rb['barge_ms']} loud {rb['loud_echo_frames']} | main self {rm['self']} barge "
+        f"{rm['barge_ms']} loud {rm['loud_echo_frames']}"
+        + ("  ADDS A SELF-PAUSE" if added else "")
+        + (f"  LATER > {DELAY_MS} ms" if later else "")
+    )
+
+
 def read_inputs(
     argv: list[str] | None, description: str
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, Any]]]]:
@@ -136,24 +158,10 @@ def main(argv: list[str] | None = None) -> int:
             g4 = False
             continue
         n += 1
-        added = len(rb["self"]) > len(rm["self"])
-        later = rm["barge_ms"] is not None and (
-            rb["barge_ms"] is None or rb["barge_ms"] - rm["barge_ms"] > DELAY_MS
-        )
-        differs = (rb["self"], rb["barge_ms"], rb["loud_echo_frames"]) != (
-            rm["self"],
-            rm["barge_ms"],
-            rm["loud_echo_frames"],
-        )
-        same += not differs
-        if differs or added or later:
-            print(
-                f"  {Path(trace).parent.name}/{Path(trace).name}: branch self {rb['self']} barge "
-                f"{rb['barge_ms']} loud {rb['loud_echo_frames']} | main self {rm['self']} barge "
-                f"{rm['barge_ms']} loud {rm['loud_echo_frames']}"
-                + ("  ADDS A SELF-PAUSE" if added else "")
-                + (f"  LATER > {DELAY_MS} ms" if later else "")
-            )
+        added, later, line = compare_replays(trace, rb, rm)
+        same += line is None
+        if line is not None:
+            print(line)
         g4 = g4 and not added and not later
     print(f"  {n} traces, {same} identical with both codes: G4 {'met' if g4 else 'NOT met'}")
     ok = g1 and g2 and g3 and g4

@@ -21,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from guard41_rule import DELAY_MS, _ms, read_inputs  # noqa: E402
+from guard41_rule import _ms, compare_replays, read_inputs  # noqa: E402
 from lobby_scoring import pct  # noqa: E402
 
 
@@ -99,21 +99,10 @@ def rule(
             g4 = False
             continue
         n += 1
-        added = len(rb["self"]) > len(rm["self"])
-        later = rm["barge_ms"] is not None and (
-            rb["barge_ms"] is None or rb["barge_ms"] - rm["barge_ms"] > DELAY_MS
-        )
-        keys = ("self", "barge_ms", "loud_echo_frames")
-        differs = any(rb[k] != rm[k] for k in keys)
-        same += not differs
-        if differs:
-            out.append(
-                f"  {Path(trace).parent.name}/{Path(trace).name}: branch self {rb['self']} barge {rb['barge_ms']} "
-                f"loud {rb['loud_echo_frames']} | main self {rm['self']} barge {rm['barge_ms']} loud "
-                f"{rm['loud_echo_frames']}"
-                + ("  ADDS A SELF-PAUSE" if added else "")
-                + (f"  LATER > {DELAY_MS} ms" if later else "")
-            )
+        added, later, line = compare_replays(trace, rb, rm)
+        same += line is None
+        if line is not None:
+            out.append(line)
         g4 = g4 and not added and not later
     out.append(f"  {n} traces, {same} identical with both codes: G4 {'met' if g4 else 'NOT met'}")
     out.append(f"## RULE G {'MET' if g1 and g2 and g3 and g4 else 'NOT MET'}")
