@@ -59,6 +59,29 @@ def compare_replays(
     )
 
 
+def g4_lines(
+    replay: dict[str, dict[str, dict[str, Any]]], traces: list[str], missing: str
+) -> tuple[bool, list[str]]:
+    """Rule G4 over ``traces``: each compared with :func:`compare_replays`; a trace without a
+    replay with both codes gets ``missing`` + its name and fails G4. Returns whether G4 holds and
+    the lines telling it, the count line last (shared by guard41_rule and guard43_rule)."""
+    g4, n, same, lines = True, 0, 0, []
+    for trace in traces:
+        rb, rm = replay["branch"].get(trace), replay["main"].get(trace)
+        if rb is None or rm is None:
+            lines.append(f"{missing}{trace}")
+            g4 = False
+            continue
+        n += 1
+        added, later, line = compare_replays(trace, rb, rm)
+        same += line is None
+        if line is not None:
+            lines.append(line)
+        g4 = g4 and not added and not later
+    lines.append(f"  {n} traces, {same} identical with both codes: G4 {'met' if g4 else 'NOT met'}")
+    return g4, lines
+
+
 def read_inputs(
     argv: list[str] | None, description: str
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, dict[str, Any]]]]:
@@ -150,20 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'met' if g3 else 'NOT met'}"
     )
     print("## G4 replay of every trace of both runs with both codes")
-    g4, n, same = True, 0, 0
-    for trace, rb in sorted(replay["branch"].items()):
-        rm = replay["main"].get(trace)
-        if rm is None:
-            print("  no main replay of", trace)
-            g4 = False
-            continue
-        n += 1
-        added, later, line = compare_replays(trace, rb, rm)
-        same += line is None
-        if line is not None:
-            print(line)
-        g4 = g4 and not added and not later
-    print(f"  {n} traces, {same} identical with both codes: G4 {'met' if g4 else 'NOT met'}")
+    g4, lines = g4_lines(replay, sorted(replay["branch"]), "  no main replay of ")
+    print("\n".join(lines))
     ok = g1 and g2 and g3 and g4
     print(f"## RULE G {'MET' if ok else 'NOT MET'}")
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from guard41_rule import _ms, compare_replays, read_inputs  # noqa: E402
+from guard41_rule import _ms, g4_lines, read_inputs  # noqa: E402
 from lobby_scoring import pct  # noqa: E402
 
 
@@ -91,20 +91,9 @@ def rule(
         f"## G3 -12 dB p95 branch {b['p95']} <= max(300, main {m['p95']} + 10) = {bar}: {'met' if g3 else 'NOT met'}"
     )
     out.append("## G4 replay of every trace of both runs with both codes")
-    g4, n, same = True, 0, 0
-    for trace in sorted(set(replay["branch"]) | set(replay["main"])):
-        rb, rm = replay["branch"].get(trace), replay["main"].get(trace)
-        if rb is None or rm is None:
-            out.append(f"  a replay missing for {trace}")
-            g4 = False
-            continue
-        n += 1
-        added, later, line = compare_replays(trace, rb, rm)
-        same += line is None
-        if line is not None:
-            out.append(line)
-        g4 = g4 and not added and not later
-    out.append(f"  {n} traces, {same} identical with both codes: G4 {'met' if g4 else 'NOT met'}")
+    traces = sorted(set(replay["branch"]) | set(replay["main"]))
+    g4, lines = g4_lines(replay, traces, "  a replay missing for ")
+    out.extend(lines)
     out.append(f"## RULE G {'MET' if g1 and g2 and g3 and g4 else 'NOT MET'}")
     return out
 

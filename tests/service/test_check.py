@@ -131,6 +131,7 @@ def test_no_key_and_no_endpoint_is_the_local_engine_and_passes(tmp_path: Path) -
         .replace('endpoint = "ws://127.0.0.1:9/realtime"', "")
     )
     rc, out = check(cfg)
+    assert rc == 0, out  # the name's promise: no key, no endpoint is a kiosk that passes its check
     assert line(out, "credentials").startswith("✓ credentials: none needed (no API key: the on-")
 
 
@@ -149,6 +150,7 @@ def test_credentials_hint_on_an_installed_kiosk_points_at_the_credential_file(
         .replace('endpoint = "ws://127.0.0.1:9/realtime"', 'endpoint = "https://api.openai.com"')
     )
     rc, out = check(cfg)
+    assert rc == 1, out  # a cloud endpoint without its key fails the check
     assert "OPENAI_API_KEY (mode 0600)" in line(out, "credentials")
 
 
