@@ -19,20 +19,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import warm41_rule  # noqa: E402
-from warm43_rule import clean_self  # noqa: E402
+from warm43_rule import strict_rule  # noqa: E402
 
 
 def main() -> int:
     args = sys.argv[1:]
     out = Path(args[0])
-    rigs = args[args.index("--rig") + 1 : args.index("--replay")]
-    sys.argv = ["warm41_rule.py", *args]
-    warm41_rule.main()  # (writes OUT with W1-W4: W1's count over all rows, + 1)
-    got = json.loads(out.read_text())
-    counts = clean_self(rigs)
-    cb, cm = counts.get("branch", {}), counts.get("main", {})
-    e1b = cb["clean_self"] <= cm["clean_self"]
+    got, counts, cb, cm, e1b = strict_rule(args)  # (writes OUT with warm41_rule's W1-W4)
     rule = {f"E{k[1:]}": v for k, v in got.pop("rule_W").items()}
     e1 = rule["E1"]
     e1.update(self_within_main_plus_1_all_rows_NOT_THE_RULE=e1.pop("self_within_main_plus_1"),

@@ -20,20 +20,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import warm41_rule  # noqa: E402
-from warm43_rule import clean_self  # noqa: E402
+from warm43_rule import strict_rule  # noqa: E402
 
 
 def main() -> int:
     args = sys.argv[1:]
     out = Path(args[0])
-    rigs = args[args.index("--rig") + 1 : args.index("--replay")]
-    sys.argv = ["warm41_rule.py", *args]
-    warm41_rule.main()  # (writes OUT with W1-W4 as warm41's)
-    got = json.loads(out.read_text())
-    counts = clean_self(rigs)
-    cb, cm = counts.get("branch", {}), counts.get("main", {})
-    q1_count = cb["clean_self"] <= cm["clean_self"]
+    got, counts, cb, cm, q1_count = strict_rule(args)  # (writes OUT with warm41_rule's W1-W4)
     rule = got.pop("rule_W")
     q1 = rule.pop("W1")
     q1.update(self_within_main_plus_1_all_rows=q1.pop("self_within_main_plus_1"),

@@ -47,6 +47,24 @@ def clean_self(paths: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def strict_rule(
+    args: list[str],
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any], dict[str, Any], bool]:
+    """warm41_rule's W1-W4 over a rule's command line (``OUT.json --rig RIG.json... --replay B M``;
+    it writes OUT), read back, then stop 44's count of W1: self-pause entries (warm-up + later) on
+    rows without pipe glitches, branch <= main (no "+ 1"). Returns warm41_rule's output, the
+    per-code counts, the branch's and main's, and whether the count holds (shared by
+    quiet44_rule and echo44_rule)."""
+    out = Path(args[0])
+    rigs = args[args.index("--rig") + 1 : args.index("--replay")]
+    sys.argv = ["warm41_rule.py", *args]
+    warm41_rule.main()
+    got = json.loads(out.read_text())
+    counts = clean_self(rigs)
+    cb, cm = counts.get("branch", {}), counts.get("main", {})
+    return got, counts, cb, cm, cb["clean_self"] <= cm["clean_self"]
+
+
 def main() -> int:
     args = sys.argv[1:]
     out = Path(args[0])
