@@ -13,7 +13,6 @@ A replay is exact up to its first pause: a tuning tool, never a user figure.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -24,28 +23,11 @@ import warm41_why  # noqa: E402
 
 
 def main() -> int:
-    variant = os.environ.get("ECHO44")
-    counted = {"cleared": 0, "asked": 0}
-    try:
-        from kiosk.core import echo_double_talk as edt
-
-        if variant:
-            corr, high = variant.split(":")
-            edt.ESTIMATE_APART_CORR, edt.ESTIMATE_APART_HIGH_OVER_DB = float(corr), float(high)  # type: ignore[attr-defined]
-        apart0 = edt.TrustedCancellerCues._estimate_apart  # type: ignore[attr-defined]
-
-        def apart(self):  # (how often the cue was asked and said yes)
-            got = apart0(self)
-            counted["cleared"] += got
-            counted["asked"] += 1
-            return got
-
-        edt.TrustedCancellerCues._estimate_apart = apart  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    got = warm41_why.replay_main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
-    print("variant", variant, counted, flush=True)
-    return got
+    return warm41_why.screen_main(
+        "ECHO44",
+        (("ESTIMATE_APART_CORR", float), ("ESTIMATE_APART_HIGH_OVER_DB", float)),
+        "_estimate_apart",
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ A replay is exact up to its first pause: a tuning tool, never a user figure.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -22,15 +21,9 @@ import warm41_why  # noqa: E402
 
 
 def main() -> int:
-    variant = os.environ.get("QUIET44")
-    if variant:
-        from kiosk.core import echo_double_talk as edt
-
-        low, total = variant.split(":")
-        edt.DOUBLE_TALK_HIGH_MIN_DB, edt.DOUBLE_TALK_HIGH_SUM_DB = float(low), float(total)  # type: ignore[attr-defined]
-    got = warm41_why.replay_main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
-    print("variant", variant, flush=True)
-    return got
+    return warm41_why.screen_main(
+        "QUIET44", (("DOUBLE_TALK_HIGH_MIN_DB", float), ("DOUBLE_TALK_HIGH_SUM_DB", float)), None
+    )
 
 
 if __name__ == "__main__":

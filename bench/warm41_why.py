@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,36 @@ def replay_main(out: Path, paths: list[Path]) -> int:
     json.dump({"kiosk_code": str(Path(kiosk.__file__).parent), "levels_handed": handed, "young": variant, "rows": rows},
               out.open("w"), indent=1)  # fmt: skip
     return 0
+
+
+def screen_main(env: str, constants: tuple[tuple[str, type], ...], cue: str | None = None) -> int:
+    """A cue's screen (``bench/*_screen.py``): set ``constants`` of kiosk.core.echo_double_talk from the
+    colon-separated values in the environment variable ``env`` (replay only), count how often the
+    ``TrustedCancellerCues`` method ``cue`` was asked and said yes (a kiosk without it: nothing
+    counted), then :func:`replay_main` ``OUT.json TRACE.pkl...`` from the command line."""
+    variant = os.environ.get(env)
+    counted = {"cleared": 0, "asked": 0}
+    try:
+        from kiosk.core import echo_double_talk as edt
+
+        if variant:
+            for (name, kind), value in zip(constants, variant.split(":"), strict=True):
+                setattr(edt, name, kind(value))
+        if cue is not None:
+            asked0 = getattr(edt.TrustedCancellerCues, cue)
+
+            def asked(self: Any) -> Any:
+                got = asked0(self)
+                counted["cleared"] += got
+                counted["asked"] += 1
+                return got
+
+            setattr(edt.TrustedCancellerCues, cue, asked)
+    except AttributeError:
+        pass
+    got = replay_main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
+    print("variant", variant, *([counted] if cue is not None else []), flush=True)
+    return got
 
 
 def compare(a_path: Path, b_path: Path, out: Path) -> int:

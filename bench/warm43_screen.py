@@ -12,7 +12,6 @@ A replay is exact up to its first pause: a tuning tool, never a user figure.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -23,29 +22,15 @@ import warm41_why  # noqa: E402
 
 
 def main() -> int:
-    variant = os.environ.get("WARM43")
-    counted = {"cleared": 0, "asked": 0}
-    try:
-        from kiosk.core import echo_double_talk as edt
-
-        if variant:
-            fit, frames, over = variant.split(":")
-            edt.MISSED_ECHO_FIT, edt.MISSED_ECHO_FRAMES = float(fit), int(frames)  # type: ignore[attr-defined]
-            edt.MISSED_ECHO_OVER_ESTIMATE_DB = float(over)  # type: ignore[attr-defined]
-        missed0 = edt.TrustedCancellerCues._missed_echo  # type: ignore[attr-defined]
-
-        def missed(self):  # (how often the cue was asked and said yes)
-            got = missed0(self)
-            counted["cleared"] += got
-            counted["asked"] += 1
-            return got
-
-        edt.TrustedCancellerCues._missed_echo = missed  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    got = warm41_why.replay_main(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
-    print("variant", variant, counted, flush=True)
-    return got
+    return warm41_why.screen_main(
+        "WARM43",
+        (
+            ("MISSED_ECHO_FIT", float),
+            ("MISSED_ECHO_FRAMES", int),
+            ("MISSED_ECHO_OVER_ESTIMATE_DB", float),
+        ),
+        "_missed_echo",
+    )
 
 
 if __name__ == "__main__":
