@@ -320,8 +320,9 @@ def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for mode in dict.fromkeys(_group(r) for r in rows):
-        mine = [r for r in rows if _group(r) == mode]
+    several = len({r.get("room_pipe", DEFAULT_PIPE) for r in rows}) > 1
+    for mode in dict.fromkeys(_group(r, several) for r in rows):
+        mine = [r for r in rows if _group(r, several) == mode]
         by_db: dict[str, Any] = {}
         for db in sorted({r["echo_db"] for r in mine}):
             at = [r for r in mine if r["echo_db"] == db]
@@ -352,10 +353,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _group(row: dict[str, Any]) -> str:
-    """A summary's key: the mode, with the room pipe when it is not main's (rig45)."""
+def _group(row: dict[str, Any], several: bool) -> str:
+    """A summary's key: the mode; with the room pipe when the run has several and this is not main's
+    (rig45: a run on one pipe keeps the keys readers expect; each row names its pipe)."""
     pipe = row.get("room_pipe", DEFAULT_PIPE)
-    return row["mode"] if pipe == DEFAULT_PIPE else f"{row['mode']} pipe={pipe}"
+    return row["mode"] if pipe == DEFAULT_PIPE or not several else f"{row['mode']} pipe={pipe}"
 
 
 def _ms(s: float | None) -> float | None:
