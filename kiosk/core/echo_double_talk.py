@@ -8,10 +8,11 @@ estimate and the raw microphone (SpeexDSP), or only the raw level beside its out
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Callable
 
-from kiosk.core.echo_consonant import HighBandCue
+from kiosk.core.echo_consonant import CONSONANT_MIN_FRAMES, HighBandCue
 
 # A second voice (no AEC; kiosk.audio.echo_pitch): a frame the microphone repeats in at some pitch
 # period at least this strongly (normalized autocorrelation)...
@@ -31,6 +32,19 @@ DOUBLE_TALK_OVER_BAR_DB = 6.0
 # a leaking residual that webrtcvad calls voice sat just over the bar, its linear output too
 # (seed 4, first answers at -6 dB: 0.6-4 dB), so it still needs the usual frames.
 DOUBLE_TALK_OVER_ESTIMATE_DB = -3.0
+# A quiet visitor's first consonant behind a trusted canceller, under the consonant cue's bars
+# (kiosk.core.echo_consonant: 16 dB over the band's recent median and 15 over the filter's estimate
+# there, or 6 and 20): the linear output over 3 kHz at least DOUBLE_TALK_HIGH_MIN_DB over both, and
+# the two excesses together at least DOUBLE_TALK_HIGH_SUM_DB, in this trusted frame and the one
+# before it, is double talk too (unless the answer's own voice, as for the consonant). Stop 43's
+# slowest barge-ins at -12 dB through PulseAudio were such visitors, their voice under the guard's
+# bar for 200 ms: s2261 mix 086 (16.2 + 11.3, then 20.7 + 11.8 dB, 93 ms after her onset; she
+# paused the answer at 233 ms by the estimate path) and s2271 mix 085 (11.9 + 17.9, 13.7 + 17.3 at
+# 86 ms; 226 ms by the consonant). In the stored SpeexDSP traces (408, stops 41-43, used seeds) no
+# frame pair of the echo alone with both excesses >= 10 dB summed 25 dB; one frame alone, or 8 dB
+# for each, took the echo for a visitor (bench/results/quiet44-screen-2026-12-07.txt).
+DOUBLE_TALK_HIGH_MIN_DB = 10.0
+DOUBLE_TALK_HIGH_SUM_DB = 27.0
 # ...but over the first WARM_UP_TRUSTED_MS of answer the canceller is trusted since start-up, that
 # estimate path also needs the raw microphone this far (dB) over the echo's usual raw return: a
 # filter trusted for the first time still leaks a frame now and then, at or over its own estimate
@@ -140,6 +154,25 @@ STALE_FILTER_GAIN = 0.5
 MISSED_ECHO_FIT = 0.945
 MISSED_ECHO_FRAMES = 2
 MISSED_ECHO_OVER_ESTIMATE_DB = 1.0
+# The filter's estimate not in the microphone: behind a trusted filter that tells its estimate and
+# the microphone (SpeexDSP), a frame whose linear output is correlated with the estimate at most
+# ESTIMATE_APART_CORR (<linear, estimate> / (|linear| |estimate|) = (g - 1) |estimate| / |linear|,
+# g as for STALE_FILTER_GAIN: the filter took away an estimate the microphone did not hold, so the
+# linear output is the echo and that estimate, often louder than the microphone itself) and whose
+# linear output over 3 kHz is no more than ESTIMATE_APART_HIGH_OVER_DB over the estimate there is
+# the answer's own voice (not loud, no double talk). Through PulseAudio such frames paused later
+# answers and warm-ups by double talk's estimate path (fresh s2241 echo-074 at -6 dB: corr -0.79;
+# s2261 mix 085's warm-up: -0.88; 14 of the 45 self-pauses of the stored corpus, -0.57..-0.88,
+# the band over 3 kHz -3.4..+9.6 dB over its estimate). A visitor's voice is not correlated with
+# the estimate: of 295 replayed barge-ins, 5 had a frame that was loud or double talk at -0.5 or
+# less (-0.50..-0.64): 4 her pausing frame, each 14.8 dB or more over the estimate over 3 kHz
+# (mostly her consonant), the 5th loud only (replayed: unmoved); the 7 at -0.4..-0.5 were 13.4 dB
+# or more over it there. Replayed over the 408 stored traces: 10 self-pauses gone, none added, no
+# barge-in moved; -0.6 removed 4; a fit on the reference instead of the band lost the echo's tail
+# (the reference silent in the fit's window) (bench/results/echo44-why-2026-12-07.txt,
+# echo44-screen-2026-12-07.txt).
+ESTIMATE_APART_CORR = -0.5
+ESTIMATE_APART_HIGH_OVER_DB = 11.0
 # WebRTC's AEC3 (audio.echo_cancel = "webrtc", kiosk.audio.webrtc_apm) tells only its output, and
 # at the onset of a loud syllable after a quieter stretch it now and then leaks 2-3 frames of the
 # echo, 7-30 dB under the raw echo (tuning split, first answers: -39 dBFS left under a -13.7 dBFS
@@ -192,18 +225,26 @@ class TrustedCancellerCues:
     # level of each frame it filtered is set in raw_mic_dbfs (_leaked_echo).
     leaky_canceller: bool = False
     raw_mic_dbfs: float | None = None
+    # The trusted frame (``_trusted_frames_since_start``) the band over 3 kHz last stood out in
+    # (``DOUBLE_TALK_HIGH_*``), or None.
+    _high_pair_last: int | None = None
 
     def _double_talk(self, floor_dbfs: float, loud_voice: bool = False) -> bool:
         """A second voice over the cancelled echo (AEC trusted): the linear output well over the
         bar and about as loud as the filter's echo estimate (``DOUBLE_TALK_OVER_ESTIMATE_DB``), or
         well over the bar in a frame that is loud voice after suppression too; or a consonant
-        over the echo in the band over 3 kHz (:class:`HighBandCue`)."""
+        over the echo in the band over 3 kHz (:class:`HighBandCue`, or a softer one in two frames
+        in a row: ``DOUBLE_TALK_HIGH_*``)."""
+        recent = list(self.high_band._recent)  # (the band's recent levels, before this frame's)
         consonant = self.high_band.hear()
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
+            self._high_pair_last = None
             return False
         if not self._trusted_before_frame:
+            self._high_pair_last = None
             return False
-        if consonant:  # (unless the filter's stall at the answer's pitch, as below)
+        soft_pair = self._high_band_pair(recent)
+        if consonant or soft_pair:  # (unless the filter's stall at the answer's pitch, as below)
             return not self._answers_own_voice()
         linear, estimate = self._frame_linear[:2]
         if linear < floor_dbfs + DOUBLE_TALK_OVER_BAR_DB:
@@ -214,6 +255,24 @@ class TrustedCancellerCues:
             return False
         # Last: the linear output's pitch is measured only for a frame it can still clear.
         return not (self._answers_own_voice() or self._trusted_echo_alone())
+
+    def _high_band_pair(self, recent: list[float]) -> bool:
+        """This trusted frame's linear output over 3 kHz stands out of ``recent`` (its median) and
+        of the filter's estimate there (``DOUBLE_TALK_HIGH_MIN_DB`` each, ``DOUBLE_TALK_HIGH_SUM_DB``
+        together), and so did the trusted frame before it."""
+        now, high = self._trusted_frames_since_start, self.high_band.frame
+        before = self._high_pair_last == now - 1
+        self._high_pair_last = None
+        if high is None or len(recent) < CONSONANT_MIN_FRAMES or not math.isfinite(high[0]):
+            return False
+        over_recent = high[0] - statistics.median(recent)
+        if over_recent < DOUBLE_TALK_HIGH_MIN_DB:
+            return False  # (the estimate's level is measured only for a frame that stands out)
+        over_estimate = high[0] - high[1]
+        if over_estimate < DOUBLE_TALK_HIGH_MIN_DB or over_recent + over_estimate < DOUBLE_TALK_HIGH_SUM_DB:
+            return False
+        self._high_pair_last = now
+        return before
 
     def _in_warm_up(self) -> bool:
         """Within the first ``WARM_UP_TRUSTED_MS`` of answer behind a trusted canceller since
@@ -260,7 +319,7 @@ class TrustedCancellerCues:
         measures it on demand: ~115 us of CPU a frame, ad hoc)."""
         if self._frame_linear is None or self.earcon_echo or not self.echo_cancelled_well:
             return False
-        if self._stale_filter() or self._missed_echo():
+        if self._stale_filter() or self._missed_echo() or self._estimate_apart():
             return True
         if self._frame_linear_pitch is None:
             return False
@@ -285,6 +344,19 @@ class TrustedCancellerCues:
         return len(got) >= MISSED_ECHO_FRAMES and all(
             over >= MISSED_ECHO_OVER_ESTIMATE_DB and fit >= MISSED_ECHO_FIT for over, fit in got
         )
+
+    def _estimate_apart(self) -> bool:
+        """The linear output correlated with the filter's estimate at most
+        ``ESTIMATE_APART_CORR`` and over 3 kHz no more than ``ESTIMATE_APART_HIGH_OVER_DB`` over
+        the estimate there (measured last: an FFT)."""
+        frame = self._frame_linear
+        if frame is None or len(frame) < 3 or not math.isfinite(frame[0]):
+            return False
+        g = filter_gain(*frame[:3])
+        if g is None or (g - 1.0) * 10 ** ((frame[1] - frame[0]) / 20) > ESTIMATE_APART_CORR:
+            return False
+        high = self.high_band.frame
+        return high is not None and high[0] - high[1] <= ESTIMATE_APART_HIGH_OVER_DB
 
     def _stale_filter(self) -> bool:
         """The canceller re-measures this stretch's lag and the filter's estimate is not in the
