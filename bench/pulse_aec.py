@@ -97,6 +97,7 @@ WARM_GAP_S = 1.5  # after the earlier answer ended, before the mix starts again
 EXTRA_S = 40.0  # noise after the mix (the kiosk keeps listening)
 TAIL_S = 1.5  # after the measured turn ended and the speaker is idle
 PLAYBACK_RATE_HZ = 24000
+DEFAULT_PIPE = "20"  # the room's pacat --latency-msec, main's pipe (pulse_room.PACAT_LATENCY_MS)
 def kiosk_config(base: Any, mode: str, server: Any, state_dir: Path) -> Any:
     from kiosk.simulate import _point_at
 
@@ -132,7 +133,23 @@ class RoomProcess:
         return json.loads(out.strip().splitlines()[-1])
 
 
-async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n: int) -> dict[str, Any]:
+def parse_pipes(text: str) -> list[str]:
+    """``--room-pacat-ms`` (rig45): room-pipe settings, comma-separated, each pacat's latency in ms with
+    an optional ``rt`` (the room and its pipes SCHED_FIFO), e.g. ``20,60,20rt``; "20" is main's pipe."""
+    pipes = [w.strip() for w in text.split(",") if w.strip()]
+    for w in pipes:
+        if not w.removesuffix("rt").isdigit():
+            raise ValueError(f"room pipe {w!r}: pacat ms, optionally with rt")
+    return pipes
+
+
+def pipe_spec(pipe: str) -> dict[str, Any]:
+    """The room spec's keys for one ``--room-pacat-ms`` setting (pulse_room.pipe_setting reads them)."""
+    return {"pacat_ms": int(pipe.removesuffix("rt")), "rt": pipe.endswith("rt")}
+
+
+async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n: int,
+                  pipe: str = DEFAULT_PIPE) -> dict[str, Any]:
     from pulse_kiosk import RecordedDaemon
 
     from kiosk.testing.fake_script import FakeScript
@@ -149,7 +166,7 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
     np.save(tmp / "audio.npy", audio)
     np.save(tmp / "ir.npy", room_ir(rate, mix.seed, mix.echo_db))
     spec: dict[str, Any] = {"rate": rate, "audio": str(tmp / "audio.npy"), "ir": str(tmp / "ir.npy"),
-                            "speaker_out": str(tmp / "speaker.npy")}
+                            "speaker_out": str(tmp / "speaker.npy"), **pipe_spec(pipe)}
     if mix.interruption:
         clip = read_clip(Path(mix.interruption["clip"]), rate) * 10 ** (mix.interruption["gain_db"] / 20)
         np.save(tmp / "clip.npy", clip)
@@ -224,7 +241,7 @@ async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n:
     server.connections.clear()
     room_out["silent_from"] = lambda t, k: silent_from(speaker, block_mono, room_out["block"], t, k, rate=rate)
     return score(mix, mode, daemon.record, room_out, phase2_at, {
-        "wall_s": round(t1 - t0, 2), "kiosk_cpu_s": round(cpu1 - cpu0, 3),
+        "room_pipe": pipe, "wall_s": round(t1 - t0, 2), "kiosk_cpu_s": round(cpu1 - cpu0, 3),
         "pulse_cpu_s": round(pa1 - pa0, 3), "mic_volume_2s": ec_volume, "mic_volume_end": ec_volume_end,
         "latencies_ms": latencies, **marks,
     })
@@ -303,8 +320,9 @@ def score(mix: Any, mode: str, rec: Any, room: dict[str, Any], phase2_at: float 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for mode in dict.fromkeys(r["mode"] for r in rows):
-        mine = [r for r in rows if r["mode"] == mode]
+    several = len({r.get("room_pipe", DEFAULT_PIPE) for r in rows}) > 1
+    for mode in dict.fromkeys(_group(r, several) for r in rows):
+        mine = [r for r in rows if _group(r, several) == mode]
         by_db: dict[str, Any] = {}
         for db in sorted({r["echo_db"] for r in mine}):
             at = [r for r in mine if r["echo_db"] == db]
@@ -335,13 +353,21 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _group(row: dict[str, Any], several: bool) -> str:
+    """A summary's key: the mode; with the room pipe when the run has several and this is not main's
+    (rig45: a run on one pipe keeps the keys readers expect; each row names its pipe)."""
+    pipe = row.get("room_pipe", DEFAULT_PIPE)
+    return row["mode"] if pipe == DEFAULT_PIPE or not several else f"{row['mode']} pipe={pipe}"
+
+
 def _ms(s: float | None) -> float | None:
     if s is None:
         return None
     return math.inf if math.isinf(s) else round(s * 1000)
 
 
-async def run_all(mixes: list[Any], modes: list[str], log: Any) -> list[dict[str, Any]]:
+async def run_all(mixes: list[Any], modes: list[str], log: Any,
+                  pipes: tuple[str, ...] = (DEFAULT_PIPE,)) -> list[dict[str, Any]]:
     from bench_lobby import load_bench_config
 
     from kiosk.testing.fake_realtime import FakeRealtimeServer
@@ -351,17 +377,21 @@ async def run_all(mixes: list[Any], modes: list[str], log: Any) -> list[dict[str
     os.environ.pop("NOTIFY_SOCKET", None)
     async with FakeRealtimeServer("ga") as server:
         n = 0
-        for mix in mixes:
-            for mode in modes:
+        for i, mix in enumerate(mixes):
+            # several pipes: each mix on each, their order alternating by mix (rig45)
+            for pipe, mode in [(p, m) for p in (pipes if i % 2 == 0 else pipes[::-1]) for m in modes]:
                 n += 1
                 with tempfile.TemporaryDirectory(prefix="pulse27-") as tmp:
-                    row = await run_one(mix, mode, base, server, Path(tmp), n)
+                    kw = {} if pipe == DEFAULT_PIPE else {"pipe": pipe}
+                    row = await run_one(mix, mode, base, server, Path(tmp), n, **kw)
                 rows.append(row)
                 if os.environ.get("PULSE_AEC_ROWS"):  # each row as it comes (a killed run keeps them)
                     with open(os.environ["PULSE_AEC_ROWS"], "a") as f:
                         f.write(json.dumps(row, default=str) + "\n")
-                print(f"# {mix.id} {mix.echo_db:g} dB {mode}: delay {row.get('delay_s')} "
-                      f"self {row['self']} {row.get('error', '')}", file=log, flush=True)
+                under = len(row.get("room", {}).get("pacat_underruns") or [])
+                print(f"# {mix.id} {mix.echo_db:g} dB {mode}{'' if pipe == DEFAULT_PIPE else ' pipe=' + pipe}: "
+                      f"delay {row.get('delay_s')} self {row['self']} {row.get('error', '')}"
+                      f"{f' underruns {under}' if under else ''}", file=log, flush=True)
     return rows
 
 
@@ -378,7 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--echo-dbs", help="only mixes at these echo levels, comma-separated (e.g. -12)")
     p.add_argument("--out", type=Path)
     p.add_argument("--label", default="")
+    p.add_argument("--room-pacat-ms", default=DEFAULT_PIPE, help="the room pipe(s): pacat's latency in ms, "
+                   "optionally with rt (SCHED_FIFO room), comma-separated: each mix runs on each (rig45)")
     args = p.parse_args(argv)
+    pipes = tuple(parse_pipes(args.room_pacat_ms))
     why = NullSinks.available()
     if why:
         print(f"pulse_aec: {why}", file=sys.stderr)
@@ -410,9 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         import fcntl
 
         fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = asyncio.run(run_all(mixes, modes, sys.stderr))
+        rows = asyncio.run(run_all(mixes, modes, sys.stderr, pipes))
     out = {
-        "label": args.label, "split": args.split, "seed": args.seed, "seeds": seeds, "modes": modes,
+        "label": args.label, "split": args.split, "seed": args.seed, "seeds": seeds, "modes": modes, "room_pipes": pipes,
         "install_aec_args": INSTALL_AEC_ARGS, "old_install_aec_args": OLD_INSTALL_AEC_ARGS, "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_start": load0, "load_end": os.getloadavg(),

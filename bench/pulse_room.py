@@ -24,6 +24,7 @@ handled (``.mono.npy``) are saved for the driver to find when the speaker fell s
 from __future__ import annotations
 
 import json
+import math
 import os
 import select
 import statistics
@@ -45,18 +46,38 @@ PAREC_LATENCY_MS = 10
 PACAT_LATENCY_MS = 20
 
 
-def parec_command(source: str, rate: int, channels: int = 1) -> list[str]:
+RT_PRIORITY = 4  # SCHED_FIFO of the room and its pipes with the spec's "rt": under PulseAudio's null-sink threads (RR 5)
+
+
+def parec_command(source: str, rate: int, channels: int = 1, latency_ms: int = PAREC_LATENCY_MS) -> list[str]:
     return [
         "parec", f"--device={source}", "--format=s16le", f"--rate={rate}",
-        f"--channels={channels}", f"--latency-msec={PAREC_LATENCY_MS}", "--raw", "-v",
+        f"--channels={channels}", f"--latency-msec={latency_ms}", "--raw", "-v",
     ]
 
 
-def pacat_command(sink: str, rate: int, channels: int = 2) -> list[str]:
+def pacat_command(sink: str, rate: int, channels: int = 2, latency_ms: int = PACAT_LATENCY_MS) -> list[str]:
     return [
         "pacat", "--playback", f"--device={sink}", "--format=s16le", f"--rate={rate}",
-        f"--channels={channels}", f"--latency-msec={PACAT_LATENCY_MS}", "--raw", "-v",
+        f"--channels={channels}", f"--latency-msec={latency_ms}", "--raw", "-v",
     ]
+
+
+def pipe_setting(spec: dict[str, Any]) -> dict[str, Any]:
+    """The room pipe the spec asks for (rig45): pacat's and parec's ``--latency-msec`` and whether
+    the room and its pipes run SCHED_FIFO (``rt``). Absent keys: main's pipe (20 / 10 ms, normal)."""
+    return {"pacat_ms": int(spec.get("pacat_ms", PACAT_LATENCY_MS)),
+            "parec_ms": int(spec.get("parec_ms", PAREC_LATENCY_MS)), "rt": bool(spec.get("rt", False))}
+
+
+def pipe_latency_near(samples: list[tuple[float, int]], at_s: float | None, span_s: float = 0.5) -> float | None:
+    """pacat's reported latency (ms, median of its status lines) within ``span_s`` of room time ``at_s``:
+    the mic pipe's latency at the visitor's onset (the room writes her onset this much before the sink
+    plays it)."""
+    if at_s is None:
+        return None
+    near = [us for t, us in samples if abs(t - at_s) <= span_s]
+    return round(statistics.median(near) / 1000, 1) if near else None
 
 
 class Convolver:
@@ -224,6 +245,7 @@ class PipeGlitches:
         self._second: int | None = None
         self._latencies: list[int] = []
         self.seen["pacat_latency_ms_per_s"] = []
+        self.latency_samples: list[tuple[float, int]] = []  # (room-time s, pacat's latency in us)
 
     def hear(self, line: str, tool: str) -> None:
         """One status line of ``tool``'s stderr (pacat and parec rewrite theirs with ``\\r``)."""
@@ -241,6 +263,7 @@ class PipeGlitches:
                 self.close_second()
                 self._second = second
             self._latencies.append(int(digits))
+            self.latency_samples.append((when[1], int(digits)))
 
     def close_second(self) -> None:
         if self._latencies:
@@ -278,11 +301,16 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     ir = np.load(spec["ir"])
     clip = np.load(spec["clip"]) if spec.get("clip") else None
     room = Room(spec, audio, ir, clip)
+    pipe = pipe_setting(spec)
+    if pipe["rt"]:  # before the pipes start: parec, pacat and the readers' threads inherit it
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(RT_PRIORITY))
     rec = subprocess.Popen(
-        parec_command(spec["speaker_monitor"], rate), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        parec_command(spec["speaker_monitor"], rate, latency_ms=pipe["parec_ms"]),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     play = subprocess.Popen(
-        pacat_command(spec["mic_sink"], rate), stdin=subprocess.PIPE, stderr=subprocess.PIPE
+        pacat_command(spec["mic_sink"], rate, latency_ms=pipe["pacat_ms"]), stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     glitches = PipeGlitches(room)
     readers = [glitches.follow(rec.stderr, "parec"), glitches.follow(play.stderr, "pacat")]
@@ -316,7 +344,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         for reader in readers:
             reader.join(timeout=1)
         glitches.close_second()
-    return {**room.report(started), **glitches.seen}
+    out = {**room.report(started), **glitches.seen, **pipe}
+    out["pacat_latency_at_onset_ms"] = pipe_latency_near(glitches.latency_samples, out["onset_s"])
+    out["pacat_latency_median_ms"] = pipe_latency_near(glitches.latency_samples, 0.0, math.inf)
+    return out
 
 
 def silent_from(

@@ -259,8 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         for v in TRACE.values():
             v.clear()
         row = await run_one(mix, mode, *a, **kw)
-        k = seen[f"{mix.id}-{mode}"] = seen.get(f"{mix.id}-{mode}", 0) + 1
-        with open(args.trace_dir / f"{mix.id}-{mode}-{k}.pkl", "wb") as f:
+        name = f"{mix.id}-{mode}" + (f"-pipe{kw['pipe']}" if "pipe" in kw else "")  # (rig45: not main's pipe)
+        k = seen[name] = seen.get(name, 0) + 1
+        with open(args.trace_dir / f"{name}-{k}.pkl", "wb") as f:
             pickle.dump({"row": row, "run": _KeptDir.count, **TRACE}, f)
         return row
 
