@@ -28,6 +28,7 @@ from typing import Any
 
 from lobby_scoring import pct
 from rule_rows import pool_rig_rows
+from warm41_rule import print_verdict, replay_diffs
 
 
 def clean(r: dict[str, Any]) -> bool:
@@ -84,20 +85,7 @@ def main() -> int:
     decidable = cb["n_m12"] >= 12 and cm["n_m12"] >= 12
     bound = None if cm["p95_ms"] is None else max(150 + a.extra_ms, cm["p95_ms"] + 10)
     s3 = decidable and cb["p95_ms"] is not None and bound is not None and cb["p95_ms"] <= bound
-    added, delayed, changed = [], [], []
-    for trace, m in sorted(rm.items()):
-        b = rb.get(trace)
-        if b is None:
-            continue
-        fmp = m["replay_self"][0]["replay_s"] if m["replay_self"] else None
-        fbp = b["replay_self"][0]["replay_s"] if b["replay_self"] else None
-        sm, sb = m["replay_silent_ms"], b["replay_silent_ms"]
-        if fmp != fbp or sm != sb:
-            changed.append({"trace": trace, "first_self_main_branch": [fmp, fbp], "silent_ms_main_branch": [sm, sb]})
-        if fbp is not None and (fmp is None or fbp < fmp):
-            added.append(trace)
-        if sm is not None and (sb is None or sb > sm + 20):
-            delayed.append({"trace": trace, "silent_ms_main_branch": [sm, sb]})
+    added, delayed, changed = replay_diffs(rm, rb)
     s4 = not added and not delayed
     verdict = {
         "S1": {"met": s1a and s1b, "clean_self_branch_main": [cb["self"], cm["self"]], "count_met": s1b,
@@ -114,9 +102,7 @@ def main() -> int:
     a.out.write_text(json.dumps(got, indent=1))
     for c in ("branch", "main"):
         print(c, "CLEAN", cleanrow[c], "| ALL", allrow[c])
-    for k, v in verdict.items():
-        print(k, "met" if v["met"] else "NOT met", {x: y for x, y in v.items() if x not in ("attribution", "changed")})
-    print("RULE S MET" if met else "RULE S NOT MET")
+    print_verdict(verdict, "S")
     return 0
 
 

@@ -35,6 +35,38 @@ def _code(d: dict[str, Any]) -> str:
     return "branch" if "/branch" in d["kiosk_code"] else "main"
 
 
+def replay_diffs(
+    rm: dict[str, dict[str, Any]], rb: dict[str, dict[str, Any]]
+) -> tuple[list[str], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Per trace replayed with both codes (main ``rm``, branch ``rb``): the traces whose first
+    self-pause the branch's code adds or brings earlier, its barge-ins > 20 ms later, and every
+    trace whose first pause or silence differs."""
+    added: list[str] = []
+    delayed: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    for trace, m in sorted(rm.items()):
+        b = rb.get(trace)
+        if b is None:
+            continue
+        fmp = m["replay_self"][0]["replay_s"] if m["replay_self"] else None
+        fbp = b["replay_self"][0]["replay_s"] if b["replay_self"] else None
+        sm, sb = m["replay_silent_ms"], b["replay_silent_ms"]
+        if fmp != fbp or sm != sb:
+            changed.append({"trace": trace, "first_self_main_branch": [fmp, fbp], "silent_ms_main_branch": [sm, sb]})
+        if fbp is not None and (fmp is None or fbp < fmp):
+            added.append(trace)
+        if sm is not None and (sb is None or sb > sm + 20):
+            delayed.append({"trace": trace, "silent_ms_main_branch": [sm, sb]})
+    return added, delayed, changed
+
+
+def print_verdict(verdict: dict[str, dict[str, Any]], rule: str) -> None:
+    """One line per clause (its figures, not its long lists), then the rule's verdict."""
+    for k, v in verdict.items():
+        print(k, "met" if v["met"] else "NOT met", {x: y for x, y in v.items() if x not in ("attribution", "changed")})
+    print(f"RULE {rule} MET" if all(v["met"] for v in verdict.values()) else f"RULE {rule} NOT MET")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", type=Path)
@@ -58,21 +90,7 @@ def main() -> int:
     w1b = fb["self"] <= fm["self"] + 1
     w2 = fb["missed"] <= fm["missed"]
     w3 = fb["p95_ms"] is not None and fm["p95_ms"] is not None and fb["p95_ms"] <= max(150, fm["p95_ms"] + 10)
-    added, delayed, changed = [], [], []
-    for trace, m in sorted(rm.items()):
-        b = rb.get(trace)
-        if b is None:
-            continue
-        fmp = m["replay_self"][0]["replay_s"] if m["replay_self"] else None
-        fbp = b["replay_self"][0]["replay_s"] if b["replay_self"] else None
-        if fmp != fbp or m["replay_silent_ms"] != b["replay_silent_ms"]:
-            changed.append({"trace": trace, "first_self_main_branch": [fmp, fbp],
-                            "silent_ms_main_branch": [m["replay_silent_ms"], b["replay_silent_ms"]]})  # fmt: skip
-        if fbp is not None and (fmp is None or fbp < fmp):
-            added.append(trace)
-        sm, sb = m["replay_silent_ms"], b["replay_silent_ms"]
-        if sm is not None and (sb is None or sb > sm + 20):
-            delayed.append({"trace": trace, "silent_ms_main_branch": [sm, sb]})
+    added, delayed, changed = replay_diffs(rm, rb)
     w4 = not added and not delayed
     verdict = {
         "W1": {"met": w1a and w1b, "attribution": attrib, "all_branch_pauses_pause_on_main_code": w1a,
@@ -87,9 +105,7 @@ def main() -> int:
     args.out.write_text(json.dumps(got, indent=1))
     for code, f in figures.items():
         print(code, {k: f[k] for k in ("rows", "self", "warm_self", "later_self", "n_m12", "p95_ms", "p50_ms", "missed")})
-    for k, v in verdict.items():
-        print(k, "met" if v["met"] else "NOT met", {x: y for x, y in v.items() if x not in ("attribution", "changed")})
-    print("RULE W MET" if met else "RULE W NOT MET")
+    print_verdict(verdict, "W")
     return 0
 
 
