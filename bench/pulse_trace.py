@@ -260,7 +260,10 @@ def main(argv: list[str] | None = None) -> int:
             v.clear()
         row = await run_one(mix, mode, *a, **kw)
         name = f"{mix.id}-{mode}" + (f"-pipe{kw['pipe']}" if "pipe" in kw else "")  # (rig45: not main's pipe)
-        k = seen[name] = seen.get(name, 0) + 1
+        k = seen.get(name, 0) + 1
+        while (args.trace_dir / f"{name}-{k}.pkl").exists():  # (one seed per call into one folder: keep the earlier)
+            k += 1
+        seen[name] = k
         with open(args.trace_dir / f"{name}-{k}.pkl", "wb") as f:
             pickle.dump({"row": row, "run": _KeptDir.count, **TRACE}, f)
         return row
