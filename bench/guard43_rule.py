@@ -23,12 +23,7 @@ sys.path.insert(0, str(HERE))
 
 from guard41_rule import _ms, g4_lines, read_inputs  # noqa: E402
 from lobby_scoring import pct  # noqa: E402
-
-
-def glitched(row: dict[str, Any]) -> bool:
-    """A pacat underrun, a parec overrun, or the row marked loaded (the plan's G1)."""
-    room = row.get("room") or {}
-    return bool(room.get("pacat_underruns") or room.get("parec_overruns") or row.get("loaded"))
+from rule_rows import glitched  # noqa: E402
 
 
 def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:

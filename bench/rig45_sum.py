@@ -22,13 +22,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lobby_scoring import pct  # noqa: E402
+from rule_rows import glitched  # noqa: E402
 
 DEFAULT = "20"
-
-
-def glitch(row: dict[str, Any]) -> bool:
-    room = row.get("room", {})
-    return bool(room.get("pacat_underruns") or room.get("parec_overruns") or row.get("loaded"))
 
 
 def ms(x: float | None) -> str:
@@ -41,14 +37,14 @@ def main(paths: list[str]) -> None:
     by: dict[tuple[str, str, float], dict[str, Any]] = {}
     for pipe in pipes:
         mine = [r for r in rows if r.get("room_pipe", DEFAULT) == pipe]
-        clean = [r for r in mine if not glitch(r)]
+        clean = [r for r in mine if not glitched(r)]
         under = [len(r["room"].get("pacat_underruns") or []) for r in mine]
         over = sum(len(r["room"].get("parec_overruns") or []) for r in mine)
-        steal_g = [r.get("steal_cores") or 0 for r in mine if glitch(r)]
+        steal_g = [r.get("steal_cores") or 0 for r in mine if glitched(r)]
         steal_c = [r.get("steal_cores") or 0 for r in clean]
         barge = [r for r in mine if r["kind"] == "bargein" and r["echo_db"] == -12 and "error" not in r]
         d_all = [r["delay_s"] if r["delay_s"] is not None else float("inf") for r in barge]
-        d_clean = [r["delay_s"] if r["delay_s"] is not None else float("inf") for r in barge if not glitch(r)]
+        d_clean = [r["delay_s"] if r["delay_s"] is not None else float("inf") for r in barge if not glitched(r)]
         lat = [r["room"].get("pacat_latency_at_onset_ms") for r in mine]
         lat = [x for x in lat if x is not None]
         print(f"pipe {pipe}: rows {len(mine)}, glitched {len(mine) - len(clean)} "
@@ -70,7 +66,7 @@ def main(paths: list[str]) -> None:
             if r["self"] or r.get("warm_self"):
                 print(f"     {r['mix']} {r['echo_db']:g} self {r['self']} warm {r.get('warm_self')} underruns "
                       f"{len(r['room'].get('pacat_underruns') or [])} steal {r.get('steal_cores')} "
-                      f"{'GLITCH' if glitch(r) else 'clean'}")
+                      f"{'GLITCH' if glitched(r) else 'clean'}")
     for pipe in pipes:
         if pipe == DEFAULT:
             continue
@@ -84,7 +80,7 @@ def main(paths: list[str]) -> None:
             if la is not None and lb is not None:
                 lat_shifts.append(la - lb)
             if a is not None and b is not None:
-                shifts.append(((a - b) * 1000, mix, glitch(r) or glitch(base)))
+                shifts.append(((a - b) * 1000, mix, glitched(r) or glitched(base)))
         if not shifts:
             continue
         e = statistics.median(lat_shifts) if lat_shifts else None

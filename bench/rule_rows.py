@@ -16,6 +16,13 @@ from lobby_scoring import pct  # the bench's nearest-rank percentile
 GLITCH_KEYS = ("pacat_underruns", "parec_overruns", "late_blocks")
 
 
+def glitched(row: dict[str, Any]) -> bool:
+    """A rig row the room's pipe glitched: a pacat underrun, a parec overrun, or marked loaded (the
+    "clean row" of stop 43-45's rules is its negation)."""
+    room = row.get("room") or {}
+    return bool(room.get("pacat_underruns") or room.get("parec_overruns") or row.get("loaded"))
+
+
 def pool_rig_rows(paths: list[str], code_of: Callable[[str], str]) -> dict[str, dict[str, Any]]:
     """Per code (``code_of(file name)``): the pooled rows of pulse_aec / pulse_trace JSONs."""
     pooled: dict[str, dict[str, Any]] = {}

@@ -27,13 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from lobby_scoring import pct
-from rule_rows import pool_rig_rows
+from rule_rows import glitched, pool_rig_rows
 from warm41_rule import print_verdict, replay_diffs
-
-
-def clean(r: dict[str, Any]) -> bool:
-    room = r.get("room") or {}
-    return not (room.get("pacat_underruns") or room.get("parec_overruns") or r.get("loaded"))
 
 
 def _figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -58,15 +53,15 @@ def main() -> int:
     for p in a.rig:
         rows["branch" if "-branch" in Path(p).name else "main"] += json.loads(Path(p).read_text())["rows"]
     allrow = {c: _figures(rs) for c, rs in rows.items()}
-    cleanrow = {c: _figures([r for r in rs if clean(r)]) for c, rs in rows.items()}
+    cleanrow = {c: _figures([r for r in rs if not glitched(r)]) for c, rs in rows.items()}
     pooled = pool_rig_rows(a.rig, lambda name: "branch" if "-branch" in name else "main")
     reps = {}
     for p in a.replay:
         d = json.loads(Path(p).read_text())
         reps["branch" if "/branch" in d["kiosk_code"] else "main"] = {r["trace"]: r for r in d["rows"]}
     rb, rm = reps["branch"], reps["main"]
-    clean_of = {("branch", r["mix"], r["echo_db"]): clean(r) for r in rows["branch"]}
-    clean_of.update({("main", r["mix"], r["echo_db"]): clean(r) for r in rows["main"]})
+    clean_of = {("branch", r["mix"], r["echo_db"]): not glitched(r) for r in rows["branch"]}
+    clean_of.update({("main", r["mix"], r["echo_db"]): not glitched(r) for r in rows["main"]})
     # S1 attribution: the branch run's traces with a rig self-pause on a clean row.
     attrib = []
     for trace, r in sorted(rb.items()):

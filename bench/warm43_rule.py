@@ -21,11 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import warm41_rule  # noqa: E402
-
-
-def _clean(r: dict[str, Any]) -> bool:
-    room = r.get("room") or {}
-    return not (room.get("pacat_underruns") or room.get("parec_overruns") or r.get("loaded"))
+from rule_rows import glitched  # noqa: E402
 
 
 def clean_self(paths: list[str]) -> dict[str, dict[str, Any]]:
@@ -36,7 +32,7 @@ def clean_self(paths: list[str]) -> dict[str, dict[str, Any]]:
         o = out.setdefault(code, {"clean_rows": 0, "glitch_rows": 0, "clean_self": 0, "rows_with_self": []})
         for r in json.loads(Path(path).read_text())["rows"]:
             n = (r.get("warm_self") or 0) + len(r.get("self") or [])
-            clean = _clean(r)
+            clean = not glitched(r)
             o["clean_rows" if clean else "glitch_rows"] += 1
             o["clean_self"] += n if clean else 0
             if n:
