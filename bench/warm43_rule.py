@@ -64,13 +64,8 @@ def strict_rule(
 def main() -> int:
     args = sys.argv[1:]
     out = Path(args[0])
-    rigs = args[args.index("--rig") + 1 : args.index("--replay")]
-    sys.argv = ["warm41_rule.py", *args]
-    warm41_rule.main()  # (writes OUT with W1-W4 as warm41's: W1's count over all rows)
-    got = json.loads(out.read_text())
-    counts = clean_self(rigs)
-    cb, cm = counts.get("branch", {}), counts.get("main", {})
-    w1b = cb["clean_self"] <= cm["clean_self"] + 1
+    got, counts, cb, cm, _ = strict_rule(args)  # (writes OUT with W1-W4 as warm41's: W1's count over all rows)
+    w1b = cb["clean_self"] <= cm["clean_self"] + 1  # (stop 43's bound: main + 1, not strict_rule's)
     w1 = got["rule_W"]["W1"]
     w1.update(self_within_main_plus_1_all_rows=w1.pop("self_within_main_plus_1"),
               clean_self_branch_main=[cb["clean_self"], cm["clean_self"]], clean_self_within_main_plus_1=w1b,
