@@ -46,13 +46,8 @@ def _instrument() -> bool:
     cues = edt.TrustedCancellerCues
     if not hasattr(cues, "_high_band_pair") or not hasattr(cues, "_estimate_apart"):
         return False
-    pair_v, apart_v = os.environ.get("SPEEX45_PAIR"), os.environ.get("SPEEX45_APART")
-    if pair_v:
-        lo, total = pair_v.split(":")
-        edt.DOUBLE_TALK_HIGH_MIN_DB, edt.DOUBLE_TALK_HIGH_SUM_DB = float(lo), float(total)  # type: ignore[attr-defined]
-    if apart_v:
-        corr, high = apart_v.split(":")
-        edt.ESTIMATE_APART_CORR, edt.ESTIMATE_APART_HIGH_OVER_DB = float(corr), float(high)  # type: ignore[attr-defined]
+    warm41_why.set_constants("SPEEX45_PAIR", (("DOUBLE_TALK_HIGH_MIN_DB", float), ("DOUBLE_TALK_HIGH_SUM_DB", float)))
+    warm41_why.set_constants("SPEEX45_APART", (("ESTIMATE_APART_CORR", float), ("ESTIMATE_APART_HIGH_OVER_DB", float)))
     process0, pair0, apart0 = ec.EchoCanceller.process, cues._high_band_pair, cues._estimate_apart
 
     def process(self: Any, frame: bytes, captured_at_s: float) -> bytes:

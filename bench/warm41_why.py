@@ -117,19 +117,29 @@ def replay_main(out: Path, paths: list[Path]) -> int:
     return 0
 
 
+def set_constants(env: str, constants: tuple[tuple[str, type], ...]) -> str | None:
+    """Set ``constants`` (name, type) of kiosk.core.echo_double_talk from the colon-separated values
+    in the environment variable ``env``, if set (a screen's variant; replay only); its value."""
+    from kiosk.core import echo_double_talk as edt
+
+    variant = os.environ.get(env)
+    if variant:
+        for (name, kind), value in zip(constants, variant.split(":"), strict=True):
+            setattr(edt, name, kind(value))
+    return variant
+
+
 def screen_main(env: str, constants: tuple[tuple[str, type], ...], cue: str | None = None) -> int:
     """A cue's screen (``bench/*_screen.py``): set ``constants`` of kiosk.core.echo_double_talk from the
     colon-separated values in the environment variable ``env`` (replay only), count how often the
     ``TrustedCancellerCues`` method ``cue`` was asked and said yes (a kiosk without it: nothing
     counted), then :func:`replay_main` ``OUT.json TRACE.pkl...`` from the command line."""
-    variant = os.environ.get(env)
+    variant = None
     counted = {"cleared": 0, "asked": 0}
     try:
         from kiosk.core import echo_double_talk as edt
 
-        if variant:
-            for (name, kind), value in zip(constants, variant.split(":"), strict=True):
-                setattr(edt, name, kind(value))
+        variant = set_constants(env, constants)
         if cue is not None:
             asked0 = getattr(edt.TrustedCancellerCues, cue)
 
