@@ -265,19 +265,26 @@ class RoomPipe:
 
     def report(self, glitches: Any) -> dict[str, Any]:
         """The writer's glitches as pacat's: ``pacat_underruns`` = each gap (room blocks already behind
-        the sink when written) and each underflow not near one, as (monotonic, room s); beside them
+        the sink when written) and each underflow not near one, as (monotonic, room s), from the rebase
+        on (before it, 0.5 s into the room, no speech plays: the first block may land behind the sink
+        while the stream starts; those are ``abs_start_gaps``, not glitches; seen 3 of 24 rows, 9-27 ms
+        at room 0.0 s in hold P1); beside them
         ``abs_gaps`` (monotonic, room s, lost ms), ``abs_underflows``, ``abs_lost_ms``; latency samples
         (room s, us: written -> heard, + half a block as pacat's status lines average) into ``glitches``."""
         w, rate = self.writer, self.room.rate
         blocks = w.blocks
         found = gaps(blocks, rate, w.frame)
+        start_s = REBASE_AT * self.room.block / rate  # the stream's start (before the rebase; no speech yet)
+        start = [g for g in found if g[1] < start_s]
+        found = [g for g in found if g[1] >= start_s]
         monos = [b[0] for b in blocks]
 
         def room_s(mono: float) -> float:
             i = max(0, min(len(blocks) - 1, bisect.bisect_right(monos, mono) - 1))
             return round(blocks[i][1] / rate, 3) if blocks else 0.0
 
-        flows = [u for u in w.underflows if blocks and monos[0] + START_S < u <= monos[-1] + 0.05]
+        flows = [u for u in w.underflows if blocks and monos[0] + START_S < u <= monos[-1] + 0.05
+                 and room_s(u) >= start_s]
         under = [(round(u, 4), room_s(u)) for u in flows]
         lone = [x for x in under if all(abs(x[0] - g[0]) > NEAR_GAP_S for g in found)]
         # pacat's status line: from a random moment between writes to the end of what is written heard,
@@ -290,7 +297,7 @@ class RoomPipe:
                 per_s.setdefault(k // rate, []).append(lat + half)
         return {
             "pacat_underruns": sorted([(g[0], g[1]) for g in found] + lone),
-            "abs_gaps": found, "abs_underflows": under,
+            "abs_gaps": found, "abs_start_gaps": start, "abs_underflows": under,
             "abs_lost_ms": round(sum(g[2] for g in found), 2),
             "abs_blocks": len(blocks), "abs_rebased_ms": round(w.rebased_us / 1000, 2),
             "pacat_latency_ms_per_s": [(s, round(statistics.median_high(v) / 1000, 1)) for s, v in sorted(per_s.items())],

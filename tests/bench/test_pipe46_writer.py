@@ -59,3 +59,16 @@ def test_a_row_reports_gaps_and_lone_underflows_as_pacat_underruns() -> None:
     # pacat's status-line latency: a block's start latency + half a block (5 ms)
     assert glitches.latency_samples[0] == (0.0, 25000)
     assert out["pacat_latency_ms_per_s"][0] == (0, 25.0)
+
+
+def test_a_gap_while_the_stream_starts_is_no_glitch() -> None:
+    from pipe46_writer import RoomPipe
+
+    rate, block, frame = 48000, 480, 4
+    blocks = [(100.0 + i / 100, i * block, 20000, 0) for i in range(300)]
+    blocks[0] = (100.0, 0, -1000, 200 * frame)  # block 0 behind the sink at the first write
+    writer = SimpleNamespace(blocks=blocks, frame=frame, rebased_us=0, underflows=[])
+    room = SimpleNamespace(rate=rate, block=block, k=0)
+    out = RoomPipe(writer, room).report(SimpleNamespace(latency_samples=[]))  # type: ignore[arg-type]
+    assert out["pacat_underruns"] == [] and out["abs_gaps"] == []
+    assert out["abs_start_gaps"] == [(100.0, 0.0, 4.17)]
