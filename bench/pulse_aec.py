@@ -135,17 +135,19 @@ class RoomProcess:
 
 def parse_pipes(text: str) -> list[str]:
     """``--room-pacat-ms`` (rig45): room-pipe settings, comma-separated, each pacat's latency in ms with
-    an optional ``rt`` (the room and its pipes SCHED_FIFO), e.g. ``20,60,20rt``; "20" is main's pipe."""
+    an optional ``rt`` (the room and its pipes SCHED_FIFO), e.g. ``20,60,20rt``; "20" is main's pipe.
+    ``abs<ms>`` (pipe46, e.g. ``abs20``): the room's libpulse writer, each block at its room-time offset."""
     pipes = [w.strip() for w in text.split(",") if w.strip()]
     for w in pipes:
-        if not w.removesuffix("rt").isdigit():
-            raise ValueError(f"room pipe {w!r}: pacat ms, optionally with rt")
+        if not w.removesuffix("rt").removeprefix("abs").isdigit():
+            raise ValueError(f"room pipe {w!r}: pacat ms or abs<ms>, optionally with rt")
     return pipes
 
 
 def pipe_spec(pipe: str) -> dict[str, Any]:
     """The room spec's keys for one ``--room-pacat-ms`` setting (pulse_room.pipe_setting reads them)."""
-    return {"pacat_ms": int(pipe.removesuffix("rt")), "rt": pipe.endswith("rt")}
+    ms = int(pipe.removesuffix("rt").removeprefix("abs"))
+    return {("abs_ms" if pipe.startswith("abs") else "pacat_ms"): ms, "rt": pipe.endswith("rt")}
 
 
 async def run_one(mix: Any, mode: str, base_cfg: Any, server: Any, tmp: Path, n: int,
@@ -409,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     p.add_argument("--label", default="")
     p.add_argument("--room-pacat-ms", default=DEFAULT_PIPE, help="the room pipe(s): pacat's latency in ms, "
-                   "optionally with rt (SCHED_FIFO room), comma-separated: each mix runs on each (rig45)")
+                   "or abs<ms> (pipe46's seek-absolute writer), optionally with rt (SCHED_FIFO room), "
+                   "comma-separated: each mix runs on each (rig45)")
     args = p.parse_args(argv)
     pipes = tuple(parse_pipes(args.room_pacat_ms))
     why = NullSinks.available()

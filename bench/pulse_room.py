@@ -65,9 +65,13 @@ def pacat_command(sink: str, rate: int, channels: int = 2, latency_ms: int = PAC
 
 def pipe_setting(spec: dict[str, Any]) -> dict[str, Any]:
     """The room pipe the spec asks for (rig45): pacat's and parec's ``--latency-msec`` and whether
-    the room and its pipes run SCHED_FIFO (``rt``). Absent keys: main's pipe (20 / 10 ms, normal)."""
-    return {"pacat_ms": int(spec.get("pacat_ms", PACAT_LATENCY_MS)),
-            "parec_ms": int(spec.get("parec_ms", PAREC_LATENCY_MS)), "rt": bool(spec.get("rt", False))}
+    the room and its pipes run SCHED_FIFO (``rt``). Absent keys: main's pipe (20 / 10 ms, normal).
+    ``abs_ms`` (pipe46): the microphone stream is bench/pipe46_writer.AbsWriter (each block at its
+    room-time offset, heard ``abs_ms`` after it is written) instead of pacat (``pacat_ms`` None)."""
+    abs_ms = spec.get("abs_ms")
+    return {"pacat_ms": None if abs_ms else int(spec.get("pacat_ms", PACAT_LATENCY_MS)),
+            "parec_ms": int(spec.get("parec_ms", PAREC_LATENCY_MS)), "rt": bool(spec.get("rt", False)),
+            **({"abs_ms": int(abs_ms)} if abs_ms else {})}
 
 
 def pipe_latency_near(samples: list[tuple[float, int]], at_s: float | None, span_s: float = 0.5) -> float | None:
@@ -308,12 +312,19 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         parec_command(spec["speaker_monitor"], rate, latency_ms=pipe["parec_ms"]),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
-    play = subprocess.Popen(
-        pacat_command(spec["mic_sink"], rate, latency_ms=pipe["pacat_ms"]), stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     glitches = PipeGlitches(room)
-    readers = [glitches.follow(rec.stderr, "parec"), glitches.follow(play.stderr, "pacat")]
+    readers = [glitches.follow(rec.stderr, "parec")]
+    if pipe.get("abs_ms"):
+        # (imports kiosk.audio.libpulse: on the room's PYTHONPATH)
+        from pipe46_writer import AbsWriter, RoomPipe
+
+        play: Any = RoomPipe(AbsWriter(spec["mic_sink"], rate, 2, lead_ms=pipe["abs_ms"]), room)
+    else:
+        play = subprocess.Popen(
+            pacat_command(spec["mic_sink"], rate, latency_ms=pipe["pacat_ms"]), stdin=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        readers.append(glitches.follow(play.stderr, "pacat"))
     assert rec.stdout is not None and play.stdin is not None
     fd, out = rec.stdout.fileno(), play.stdin
     started = time.monotonic()
@@ -345,6 +356,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             reader.join(timeout=1)
         glitches.close_second()
     out = {**room.report(started), **glitches.seen, **pipe}
+    if pipe.get("abs_ms"):  # the writer's glitches and latencies in pacat's keys (rule_rows.glitched reads them)
+        out.update(play.report(glitches))
     out["pacat_latency_at_onset_ms"] = pipe_latency_near(glitches.latency_samples, out["onset_s"])
     out["pacat_latency_median_ms"] = pipe_latency_near(glitches.latency_samples, 0.0, math.inf)
     return out
