@@ -110,3 +110,22 @@ def test_after_the_first_0_8_s_of_trust_the_frame_is_judged_as_before():
 def test_a_canceller_that_tells_no_raw_level_is_judged_as_before():
     for traced in (S2291, S2301):
         assert suspicion(traced, raw_known=False) >= PAUSE_MS
+
+
+def test_stop_36s_voice_over_the_estimate_still_pauses_when_it_reaches_the_microphone():
+    """Stop 36's warm-up leak (used seed 791 mix 079) with a voice over the estimate: the linear
+    output 1 dB louder, 3.1 dB over the estimate. A voice adds to the microphone too (here 0.6 dB,
+    the raw microphone still under WARM_UP_RAW_OVER_RETURN_DB over the return, g 0.55): double
+    talk pauses the answer at once, as before. (With the microphone left as it was, the linear
+    output 0.4 dB louder than the microphone, g 0.41, the frame is this rule's young filter adding
+    to the echo: judged by the answer's pitch, which it has: 0.91 / 0.92.)"""
+    from tests.unit.test_warm36_warm_up_double_talk import LEAK
+    from tests.unit.test_warm36_warm_up_double_talk import suspicion as leak_suspicion
+
+    linear, estimate, raw = LEAK[1]
+    assert gain((linear + 1.0, estimate, raw + 0.6)) >= YOUNG_FILTER_GAIN
+    assert gain((linear + 1.0, estimate, raw)) < YOUNG_FILTER_GAIN
+    vad = FirstOpinion()
+    endpointer = started(vad)
+    trusted_for(endpointer, 11)
+    assert leak_suspicion(vad, endpointer, raw_over=0.6, linear_over=1.0) >= PAUSE_MS
