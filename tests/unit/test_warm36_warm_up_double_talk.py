@@ -103,9 +103,10 @@ def test_a_visitor_over_the_echo_in_the_window_still_pauses_the_answer():
     assert suspicion(vad, endpointer) < PAUSE_MS  # (the window is on: the leak alone does not)
     assert suspicion(vad, endpointer, raw_over=1.0) >= PAUSE_MS
     assert suspicion(vad, endpointer, raw_over=6.0) >= PAUSE_MS
-    # Her voice over the filter's estimate (the linear output 3.1 dB over it, the raw microphone as
-    # in the leak): as before.
-    assert suspicion(vad, endpointer, linear_over=1.0) >= PAUSE_MS
+    # Her voice over the filter's estimate (the linear output 3.1 dB over it): as before. A voice
+    # raises the raw microphone too (here 0.6 dB); the linear output rising alone is the young
+    # filter adding to the echo (stop 46's warm46: judged by the answer's pitch).
+    assert suspicion(vad, endpointer, raw_over=0.6, linear_over=1.0) >= PAUSE_MS
     # A canceller that does not tell the raw microphone's level: as before.
     assert suspicion(vad, endpointer, raw_known=False) >= PAUSE_MS
 
