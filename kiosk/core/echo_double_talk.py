@@ -240,11 +240,18 @@ class TrustedCancellerCues:
         return: no more than the first trust's leak brings alone (not known: no, as before)."""
         if self._warm_up_short_of_echo():
             return True
-        raw, usual = self._frame_raw_dbfs(), self._usual_raw_return()
-        if raw is None or usual is None or self._frame_linear is None:
+        if self._frame_linear is None:
             return False
         linear, estimate = self._frame_linear[:2]
         if linear - estimate > WARM_UP_LEAK_OVER_ESTIMATE_DB:
+            return False
+        return self._nothing_added_in_room()
+
+    def _nothing_added_in_room(self) -> bool:
+        """The raw microphone less than ``WARM_UP_RAW_OVER_RETURN_DB`` over the echo's usual
+        return (not known: no)."""
+        raw, usual = self._frame_raw_dbfs(), self._usual_raw_return()
+        if raw is None or usual is None:
             return False
         return raw - self._echo_ref_dbfs - usual < WARM_UP_RAW_OVER_RETURN_DB
 
@@ -312,10 +319,8 @@ class TrustedCancellerCues:
             return False
         if not (self._trusted_before_frame and self._in_warm_up()):
             return False
-        g, usual = filter_gain(*frame[:3]), self._usual_raw_return()
-        if g is None or usual is None or g >= YOUNG_FILTER_GAIN:
-            return False
-        return frame[2] - self._echo_ref_dbfs - usual < WARM_UP_RAW_OVER_RETURN_DB
+        g = filter_gain(*frame[:3])
+        return g is not None and g < YOUNG_FILTER_GAIN and self._nothing_added_in_room()
 
     def _stale_filter(self) -> bool:
         """The canceller re-measures this stretch's lag and the filter's estimate is not in the
