@@ -36,6 +36,7 @@ from kiosk.audio.libpulse import (
     SAMPLE_S16LE,
     STREAM_ADJUST_LATENCY,
     STREAM_AUTO_TIMING_UPDATE,
+    STREAM_CREATING,
     STREAM_INTERPOLATE_TIMING,
     STREAM_NOTIFY_CB,
     STREAM_READY,
@@ -79,11 +80,6 @@ def _declare(lib: Any) -> None:
         func.restype, func.argtypes = restype, argtypes
 
 
-def parse_abs(pipe: str) -> int | None:
-    """``abs20`` -> 20 (the lead and tlength in ms); None for a pacat pipe ("20", "80", "20rt")."""
-    return int(pipe[3:]) if pipe.startswith("abs") and pipe[3:].isdigit() else None
-
-
 class AbsWriter:
     """The room's microphone stream (see the module docstring). ``lead_ms``: how far ahead of the
     server's read position block 0 is placed (the pipe's margin against the room's jitter; also the
@@ -118,7 +114,7 @@ class AbsWriter:
             lib.pa_stream_set_underflow_callback(self.stream, self._on_underflow, None)
             if lib.pa_stream_connect_playback(self.stream, sink.encode(), attr, flags, None, None) < 0:
                 raise OSError(f"pa_stream_connect_playback: {self.conn.error()}")
-        self.conn.wait(lambda: lib.pa_stream_get_state(self.stream) != 1, 5.0, "the room stream")
+        self.conn.wait(lambda: lib.pa_stream_get_state(self.stream) != STREAM_CREATING, 5.0, "the room stream")
         with self.conn.locked():
             if lib.pa_stream_get_state(self.stream) != STREAM_READY:
                 raise OSError(f"room stream refused: {self.conn.error()}")
