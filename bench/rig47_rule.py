@@ -91,6 +91,8 @@ def steal_minutes(path: str | None) -> dict[str, Any] | None:
         return None
     s = [tuple(map(float, ln.split()[:2])) for ln in open(path) if len(ln.split()) >= 4]
     best, j = 0.0, 0
+    if len(s) > 1 and s[-1][0] - s[0][0] < 60:  # a log shorter than a minute: its whole span
+        best = (s[-1][1] - s[0][1]) / 100 / (s[-1][0] - s[0][0])
     for i in range(len(s)):
         while j < len(s) and s[j][0] - s[i][0] < 60:
             j += 1
