@@ -8,7 +8,7 @@ Per trace: the writer's latency (``pacat_latency_ms_per_s``) in the first whole 
 in the last whole second before the visitor's onset (or the answer's end), and the echo's lag behind the
 canceller's reference measured on the traced raw microphone and reference (GCC-PHAT, ``own36_lag.lag_ms``)
 over the same two seconds, plus the canceller's lead at each (the reference is taken ``lead`` ahead, so
-the echo path the microphone saw = lag - lead change). If the pipe's latency fell by D ms, the echo comes
+the echo path the microphone saw = lag - lead, up to a constant). If the pipe's latency fell by D ms, the echo comes
 D ms sooner and the measured path shrinks by D; if the path holds while the estimate sinks, the drift is
 in the estimate. Then per pipe the medians.
 """
@@ -31,7 +31,7 @@ MIN_PEAK = 0.1  # a GCC-PHAT peak under this: too little playback in the window,
 
 
 def window_path(frames: list[dict[str, Any]], t0: float, lo: float, hi: float) -> tuple[float, float, int] | None:
-    """(echo path ms = lag after the reference + the lead the reference was taken with, peak, frames)
+    """(echo path ms = lag after the reference - the lead it was taken with (up to a constant), peak, frames)
     over frames at room s [lo, hi) with a reference; None if too few or a weak peak."""
     ks = [f for f in frames if lo <= f["mono"] - t0 < hi and f.get("ref") is not None and f.get("raw") is not None]
     if len(ks) < 20:
@@ -44,7 +44,7 @@ def window_path(frames: list[dict[str, Any]], t0: float, lo: float, hi: float) -
     lag, peak = lag_ms(mic, ref)
     if peak < MIN_PEAK:
         return None
-    return round(lag + leads.pop(), 3), round(peak, 3), len(ks)
+    return round(lag - leads.pop(), 3), round(peak, 3), len(ks)  # (a realign moves lag and lead alike)
 
 
 def one(path: Path) -> dict[str, Any] | None:
