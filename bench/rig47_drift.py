@@ -3,6 +3,8 @@ libpulse's interpolated timing tells it, falls ~2 ms over a 15 s row), or only i
 at the rig from ``pulse_trace`` traces, not a kiosk figure.
 
     python bench/rig47_drift.py TRACE.pkl...
+    python bench/rig47_drift.py --zeros TRACE.pkl...   runs of exact digital silence in what the daemon heard
+
 
 Per trace: the writer's latency (``pacat_latency_ms_per_s``) in the first whole second of the answer and
 in the last whole second before the visitor's onset (or the answer's end), and the echo's lag behind the
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from own36_lag import lag_ms  # noqa: E402
 
-MIN_PEAK = 0.1  # a GCC-PHAT peak under this: too little playback in the window, not read
+MIN_PEAK = 0.01  # a GCC-PHAT peak under this: too little playback in the window, not read
 
 
 def window_path(frames: list[dict[str, Any]], t0: float, lo: float, hi: float) -> tuple[float, float, int] | None:
@@ -59,7 +61,11 @@ def one(path: Path) -> dict[str, Any] | None:
     first, last = int(answer) + 1, int(end) - 1
     if last <= first:
         return None
-    a, b = window_path(t["aec"], t0, first, first + 1), window_path(t["aec"], t0, last, last + 1)
+    got = [(s, window_path(t["aec"], t0, s, s + 1)) for s in range(first, last + 1)]
+    got = [(s, w) for s, w in got if w is not None]  # (whole seconds with one lead and a readable peak)
+    if len(got) < 2:
+        return None
+    (first, a), (last, b) = got[0], got[-1]
     la, lb = per_s.get(first), per_s.get(last)
     return {"trace": path.name, "pipe": row.get("room_pipe"), "seconds": [first, last],
             "latency_ms": [la, lb], "latency_change_ms": None if la is None or lb is None else round(lb - la, 1),
@@ -68,7 +74,31 @@ def one(path: Path) -> dict[str, Any] | None:
             "gaps": len(room.get("abs_gaps") or []), "underruns": len(room.get("pacat_underruns") or [])}  # fmt: skip
 
 
+def zero_runs(path: Path, min_ms: float = 2.0) -> list[tuple[float, float]]:
+    """Runs of >= ``min_ms`` exact zeros in the traced raw microphone (room noise is never exactly 0: a
+    run is the room pipe's silence, a gap), as (room s of the run's first frame, ms)."""
+    t = pickle.load(open(path, "rb"))
+    t0 = t["row"]["room"].get("started_mono") or 0.0
+    fs = [f for f in t["aec"] if f.get("raw") is not None]
+    if not fs:
+        return []
+    x = np.concatenate([np.frombuffer(f["raw"], np.int16) for f in fs])
+    at = np.concatenate([np.full(len(f["raw"]) // 2, f["mono"] - t0) for f in fs])
+    z = np.concatenate([[0], (x == 0).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(z))
+    starts, ends = edges[::2], edges[1::2]
+    return [(round(float(at[a]), 3), round((b - a) / 16, 2)) for a, b in zip(starts, ends) if b - a >= min_ms * 16]
+
+
 def main(paths: list[str]) -> int:
+    if paths[:1] == ["--zeros"]:
+        for p in paths[1:]:
+            t = pickle.load(open(p, "rb"))
+            room = t["row"].get("room") or {}
+            print(f"{Path(p).parent.parent.name}/{Path(p).parent.name}/{Path(p).name}: zero runs {zero_runs(Path(p))} | "
+                  f"gaps {[(g[1], g[2]) for g in room.get('abs_gaps') or []]} start {[(g[1], g[2]) for g in room.get('abs_start_gaps') or []]} "
+                  f"underflows {[u[1] for u in room.get('abs_underflows') or []]} underruns {[u[1] for u in room.get('pacat_underruns') or []]}")  # fmt: skip
+        return 0
     by: dict[str, list[dict[str, Any]]] = {}
     for p in paths:
         got = one(Path(p))
