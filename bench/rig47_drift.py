@@ -3,6 +3,7 @@ libpulse's interpolated timing tells it, falls ~2 ms over a 15 s row), or only i
 at the rig from ``pulse_trace`` traces, not a kiosk figure.
 
     python bench/rig47_drift.py TRACE.pkl...
+    python bench/rig47_drift.py --whole-row TRACE.pkl...   from the warm-up answer's first second on
     python bench/rig47_drift.py --zeros TRACE.pkl...   runs of exact digital silence in what the daemon heard
 
 
@@ -29,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from own36_lag import lag_ms  # noqa: E402
 
+WHOLE_ROW = False  # --whole-row: from the warm-up answer on (the first second with playback), not the measured answer
 MIN_PEAK = 0.01  # a GCC-PHAT peak under this: too little playback in the window, not read
 
 
@@ -58,7 +60,7 @@ def one(path: Path) -> dict[str, Any] | None:
         return None
     end = room.get("onset_s") or room.get("last_loud_s") or room.get("room_s")
     per_s = dict(room.get("pacat_latency_ms_per_s") or [])
-    first, last = int(answer) + 1, int(end) - 1
+    first, last = (1 if WHOLE_ROW else int(answer) + 1), int(end) - 1
     if last <= first:
         return None
     got = [(s, window_path(t["aec"], t0, s, s + 1)) for s in range(first, last + 1)]
@@ -91,6 +93,9 @@ def zero_runs(path: Path, min_ms: float = 2.0) -> list[tuple[float, float]]:
 
 
 def main(paths: list[str]) -> int:
+    global WHOLE_ROW
+    if paths[:1] == ["--whole-row"]:
+        WHOLE_ROW, paths = True, paths[1:]
     if paths[:1] == ["--zeros"]:
         for p in paths[1:]:
             t = pickle.load(open(p, "rb"))
