@@ -147,23 +147,11 @@ def one(path: Path, cfg: Any) -> dict[str, Any] | None:
 
 def main() -> int:
     out, paths = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
-    cfg = w46.w39.bl.load_bench_config()
-    rows = []
-    for path in paths:
-        try:
-            got = one(path, cfg)
-        except Exception as exc:  # noqa: BLE001 - an odd trace is reported, not fatal
-            print(f"!! {path}: {type(exc).__name__}: {exc}", flush=True)
-            continue
-        if got is not None:
-            rows.append(got)
-            print(f"{path.parent.name}/{path.stem} self {got['self_pauses_s']} silent {got['silent_ms']} "
-                  f"frames {got['spec_frames']}/{got['log_frames']}", flush=True)  # fmt: skip
+    rows = w46.collect(paths, one, lambda got: f"frames {got['spec_frames']}/{got['log_frames']}")
     import kiosk
 
     out.write_text(json.dumps({"kiosk_code": str(Path(kiosk.__file__).parent), "rows": rows}))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

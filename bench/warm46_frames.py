@@ -110,25 +110,32 @@ def one(path: Path, cfg: Any) -> dict[str, Any] | None:
             "pauses": pauses, "visitor": visitor, "warm": warm}  # fmt: skip
 
 
-def main() -> int:
-    out, paths = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
+def collect(paths: list[Path], one_trace: Any, extra: Any = None) -> list[dict[str, Any]]:
+    """``one_trace(path, cfg)`` over ``paths``: the rows it returned (an odd trace is reported, not
+    fatal), each printed with its self-pauses (and ``extra(row)``, if given)."""
     cfg = w39.bl.load_bench_config()
     rows = []
     for path in paths:
         try:
-            got = one(path, cfg)
+            got = one_trace(path, cfg)
         except Exception as exc:  # noqa: BLE001 - an odd trace is reported, not fatal
             print(f"!! {path}: {type(exc).__name__}: {exc}", flush=True)
             continue
         if got is not None:
             rows.append(got)
-            print(f"{path.parent.name}/{path.stem} self {got['self_pauses_s']} silent {got['silent_ms']}", flush=True)
+            more = f" {extra(got)}" if extra else ""
+            print(f"{path.parent.name}/{path.stem} self {got['self_pauses_s']} silent {got['silent_ms']}{more}", flush=True)  # fmt: skip
+    return rows
+
+
+def main() -> int:
+    out, paths = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
+    rows = collect(paths, one)
     import kiosk
 
     out.write_text(json.dumps({"kiosk_code": str(Path(kiosk.__file__).parent), "levels_handed": HANDED,
                                "rows": rows}))  # fmt: skip
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
