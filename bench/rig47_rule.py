@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from rule_rows import glitched  # noqa: E402
 from speex45_rule import _figures  # noqa: E402
+from steal_vs_glitch import TICKS_PER_S, read_samples  # noqa: E402
 from warm41_rule import print_verdict  # noqa: E402
 from warm41_why import WARM_S  # noqa: E402
 
@@ -89,16 +90,16 @@ def steal_minutes(path: str | None) -> dict[str, Any] | None:
     """The steal log's (bench/steal_vs_glitch.py log) largest steal over any 60 s (cores)."""
     if not path or not Path(path).exists():
         return None
-    s = [tuple(map(float, ln.split()[:2])) for ln in open(path) if len(ln.split()) >= 4]
+    s = read_samples(path)
     best, j = 0.0, 0
     if len(s) > 1 and s[-1][0] - s[0][0] < 60:  # a log shorter than a minute: its whole span
-        best = (s[-1][1] - s[0][1]) / 100 / (s[-1][0] - s[0][0])
+        best = (s[-1][1] - s[0][1]) / TICKS_PER_S / (s[-1][0] - s[0][0])
     for i in range(len(s)):
         while j < len(s) and s[j][0] - s[i][0] < 60:
             j += 1
         if j < len(s):
-            best = max(best, (s[j][1] - s[i][1]) / 100 / (s[j][0] - s[i][0]))
-    total = (s[-1][1] - s[0][1]) / 100 / (s[-1][0] - s[0][0]) if len(s) > 1 else None
+            best = max(best, (s[j][1] - s[i][1]) / TICKS_PER_S / (s[j][0] - s[i][0]))
+    total = (s[-1][1] - s[0][1]) / TICKS_PER_S / (s[-1][0] - s[0][0]) if len(s) > 1 else None
     return {"samples": len(s), "max_60s_cores": round(best, 3), "mean_cores": None if total is None else round(total, 3)}
 
 

@@ -30,8 +30,13 @@ def log(path: str) -> None:
             time.sleep(1)
 
 
+def read_samples(path: str) -> list[tuple[float, ...]]:
+    """The log's (uptime s, steal ticks) per second, in order."""
+    return [tuple(map(float, line.split()[:2])) for line in open(path) if len(line.split()) >= 4]
+
+
 def rows(path: str, results: list[str]) -> None:
-    samples = [tuple(map(float, line.split()[:2])) for line in open(path) if len(line.split()) >= 4]
+    samples = read_samples(path)
     times = [s[0] for s in samples]
 
     def steal(a: float, b: float) -> tuple[float | None, float]:
