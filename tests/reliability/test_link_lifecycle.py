@@ -61,17 +61,23 @@ async def test_session_rolls_over_between_turns_never_mid_answer() -> None:
         rig = PipelineRig(cfg, server)
         try:
             for _ in range(8):
-                # Rollovers before the last turn are each followed by a reconnect (one after
-                # the last turn, while it settles, has no turn left to reconnect for).
-                followed = [d for d in closes(rig) if d == "session rollover"]
                 summary = await rig.turn()
                 assert summary is not None and summary.outcome == "answered"
                 await rig.silence(4.0)
         finally:
             await rig.aclose()
-    rollovers = [d for d in closes(rig) if d == "session rollover"]
+    rollovers = [
+        e.t_s
+        for e in rig.events
+        if isinstance(e, ConnectionChanged) and e.detail == "session rollover"
+    ]
     assert len(rollovers) >= 2
-    assert len(rig.connect_times) == len(followed) + 1
+    # Each rollover before the last connection was followed by exactly one reconnect, and
+    # nothing else connected (a rollover after the last turn has no turn to reconnect for).
+    # By time, not by turn: a rollover may fall in the silence before a turn's speech, and
+    # how much real time THINKING takes (more on a loaded machine) moves it there.
+    last_connect = rig.connect_times[-1]
+    assert len(rig.connect_times) == 1 + sum(t <= last_connect for t in rollovers)
     # Each answer was spoken whole on one connection: none of them was cut by a rollover.
     for conn in server.connections:
         sent = conn.sent_types()
