@@ -142,18 +142,15 @@ def _loud_ms(samples: np.ndarray) -> np.ndarray:
     return np.sqrt((ms**2).mean(axis=1)) > 0.05 * 32768
 
 
-def test_a_pause_silences_what_the_server_still_holds_and_resumes_where_it_stopped(
-    capture: Capture,
-) -> None:
-    """The answer pauses at a visitor's first syllable: PulseAudio held ~80 ms of it still
-    (tlength 100 ms), played on after the pause until the server dropped it. Now the sink
-    drops it at once and gives it back to the buffer, so the resumed answer loses nothing
-    (at most a few ms the null sink had rendered ahead are heard twice)."""
+def _pause_and_resume_a_tone(capture: Capture) -> tuple[np.ndarray, int, int]:
+    """Play a 2 s tone, pause it 400 ms at 800 ms, resume; the captured samples, the ms
+    played at the pause, and the xruns the capture and the speaker reported meanwhile."""
     buffer = PlaybackBuffer(24000)
     sink = PyAudioSink("", buffer, on_error=capture.on_error, pyaudio_factory=open_pulse)
-    with sink, _source(capture):
+    with sink, _source(capture) as source:
         capture.wait_for(lambda: len(capture.frames) >= 10, 5.0, "the first captured frames")
         start = capture.frame_count()
+        xruns_before = source.xruns + sink.xruns
         buffer.write(tone(1000, 24000, 2.0, amplitude=0.5).tobytes(), "item_tone")
         capture.wait_for(lambda: buffer.played_ms("item_tone") >= 800, 5.0, "800 ms played")
         played_at_pause_ms = buffer.played_ms("item_tone")
@@ -162,13 +159,34 @@ def test_a_pause_silences_what_the_server_still_holds_and_resumes_where_it_stopp
         buffer.hold(False)
         capture.wait_for(lambda: buffer.is_idle, 5.0, "the rest of the tone")
         time.sleep(0.4)  # the server's buffer plays out
+        xruns = source.xruns + sink.xruns - xruns_before
+    return capture.samples(start), played_at_pause_ms, xruns
 
-    assert capture.errors == []
-    loud = _loud_ms(capture.samples(start))
+
+def test_a_pause_silences_what_the_server_still_holds_and_resumes_where_it_stopped() -> None:
+    """The answer pauses at a visitor's first syllable: PulseAudio held ~80 ms of it still
+    (tlength 100 ms), played on after the pause until the server dropped it. Now the sink
+    drops it at once and gives it back to the buffer, so the resumed answer loses nothing
+    (at most a few ms the null sink had rendered ahead are heard twice).
+
+    The monitor is the only ear: a run in which the capture overran or the speaker underran
+    (a loaded machine) cannot tell a lost millisecond from a dropped one, so it is run again
+    (up to 3 runs); the bounds are the same on the run that counts."""
+    xruns_seen: list[int] = []
+    for _ in range(3):
+        capture = Capture()
+        samples, played_at_pause_ms, xruns = _pause_and_resume_a_tone(capture)
+        assert capture.errors == []
+        if xruns == 0:
+            break
+        xruns_seen.append(xruns)
+    else:
+        pytest.fail(f"every run had capture overruns or speaker underruns: {xruns_seen}")
+    loud = _loud_ms(samples)
     first = int(np.flatnonzero(loud)[0])
     heard_before_pause_ms = int(np.flatnonzero(~loud[first:])[0])
     assert heard_before_pause_ms <= played_at_pause_ms - 40  # old: played_at_pause_ms + 2
-    assert 2000 <= int(loud.sum()) <= 2030  # nothing lost, little heard twice
+    assert 2000 <= int(loud.sum()) <= 2030, f"runs set aside for xruns: {xruns_seen}"
 
 
 def test_devices_by_pulse_name_and_unknown_name_lists_them() -> None:
