@@ -8,10 +8,15 @@ compared with how much speech was actually spoken (silence never sent is never b
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import dataclasses
 import gc
+import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,7 +29,7 @@ from kiosk.core.events import Usage
 from kiosk.cost import CostLedgerSubscriber, open_ledger
 from kiosk.testing.fake_realtime import FakeRealtimeServer, FakeScript
 
-from .rig import PipelineRig, lobby_noise, max_in_any_minute, rig_config, speech
+from .rig import TIMEOUT_FACTOR, PipelineRig, lobby_noise, max_in_any_minute, rig_config, speech
 
 SPEECH_FIXTURES = (
     "en_restroom_espeak_16k.wav",
@@ -188,3 +193,41 @@ async def soak(
             result.validation_errors = list(server.validation_errors)
     result.wall_s = time.perf_counter() - started_wall
     return result
+
+
+def soak_in_fresh_process(
+    simulated_s: float, *, seed: int = 3, timeout_s: float = 300.0
+) -> SoakResult:
+    """:func:`soak` in a new interpreter, so that its memory and threads are the soak's own.
+
+    In the test suite's process the soak ran after ~1800 other tests: ~2 GB resident and
+    ~37 threads they left (embedding models that unload themselves after 5 idle minutes,
+    say), any of which may wake inside the soak's window and move the resident size.
+    """
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.reliability.soak", str(simulated_s), "--seed", str(seed)],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s * TIMEOUT_FACTOR,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"soak process failed ({done.returncode}): {done.stderr[-2000:]}")
+    fields = json.loads(done.stdout.strip().splitlines()[-1])
+    fields["tokens"] = Usage(**fields["tokens"])
+    return SoakResult(**fields)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="one soak; prints its result as JSON")
+    parser.add_argument("seconds", type=float, help="simulated seconds of lobby life")
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args(argv)
+    result = asyncio.run(soak(args.seconds, seed=args.seed))
+    print(json.dumps(dataclasses.asdict(result)))
+
+
+if __name__ == "__main__":
+    main()
