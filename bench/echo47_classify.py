@@ -1,7 +1,7 @@
 """The later-answer self-pauses of ``bench/echo47_frames.py`` outputs against visitors' frames, cue by
 cue (TUNING TOOL, stop 47 helper echo47).
 
-    python bench/echo47_classify.py FRAMES.json...
+    python bench/echo47_classify.py [--wlater] FRAMES.json...
 
 1. The named clean-row later pauses (families E, R, P of bench/results/warm46-classify-2026-12-07.txt
    and stop 46's held-out three) with every cue of their pausing frame.
@@ -12,6 +12,14 @@ cue (TUNING TOOL, stop 47 helper echo47).
    margin (dB or units) from each named pause; and what clearing every frame at or under the
    named pauses' highest value would do to the visitors' first pauses (frames later; "beyond" when
    no frame of hers in the list is left: her first pause moves past what the replay shows).
+With ``--wlater`` (stop 48 helper echo48) only the state "W-later" instead: every replayed self-pause
+(each trace's first 3; the first is exact) whose pausing frame is family W's state after the warm-up
+window (double talk's estimate path, trusted frames since start-up x 20 ms >= WARM_MS, g < 0.5, the
+raw return < 5 dB over its usual, the linear output at the answer's pitch as
+kiosk.core.echo_double_talk judges it), with its cues; every visitor frame in that state (any path,
+any window; pitch is only logged on double-talk frames: a frame without it is listed as possible);
+and per cue (echo side as in section 3) the pauses' least echo-like value against the visitors'
+most echo-like one, over her frames in the state and over her double-talk frames in it.
 A replay is exact up to its first pause: a tuning tool.
 """
 
@@ -52,7 +60,84 @@ def echo_side(cue: str, x: float) -> float:
     return -x if cue in HIGH_IS_ECHO else x
 
 
+G_MAX, ROVER_MAX = 0.5, 5.0  # (family W's state: bench/warm46_classify.py)
+PITCH_MIN, PITCH_WITHIN = 0.7, 0.15  # (kiosk.core.echo_double_talk.ANSWER_PITCH_MIN / _WITHIN)
+WLATER_CUES = ("fit", "nov_m6", "nov_m12", "nov_l6", "nov_h12", "g", "over", "rover", "hover")
+WLATER_SHOW = ("k", "t", "tsince", "dt", "path", "over", "g", "rover", "hover", "pitch", "fit", "nov_m6", "nov_m12",
+               "nov_l6", "nov_h12", "refsil")  # fmt: skip
+
+
+def answers_pitch(f: dict[str, Any]) -> bool | None:
+    """The linear output at the answer's pitch (None: not logged for this frame)."""
+    p = f.get("pitch")
+    if not p:
+        return None
+    return p[0] >= PITCH_MIN and p[1] >= p[0] - PITCH_WITHIN
+
+
+def w_state(f: dict[str, Any], later: bool = True) -> bool:
+    """Family W's levels (g, raw return), trusted, (``later``: after the warm-up window); the pitch
+    and path are not asked here."""
+    g, rover = f.get("g"), f.get("rover")
+    if not f.get("T") or g is None or rover is None or g >= G_MAX or rover >= ROVER_MAX:
+        return False
+    return not later or (f.get("tsince") or 0) * 20 >= WARM_MS
+
+
+def wlater(rows: list[dict[str, Any]]) -> int:
+    print(f"{len(rows)} traces replayed")
+    pauses = []
+    print("\n== replayed self-pauses in state W-later (each trace's first 3; 'first' = exact)")
+    for r in rows:
+        seen = set()
+        for i, p in enumerate(r["pauses"]):
+            f = p["frames"][-1]
+            if f["k"] in seen:  # (a later pause of the same run: its suspicion held from that frame)
+                continue
+            seen.add(f["k"])
+            if f.get("path") == "est" and w_state(f) and answers_pitch(f):
+                pauses.append((r, i, f))
+                print(f" P {'first' if i == 0 else 'then '} {name(r['trace'])} {r['echo_db']} s={p['s']} | "
+                      + " ".join(f"{k}={f.get(k)}" for k in WLATER_SHOW))  # fmt: skip
+    firsts = [x for x in pauses if x[1] == 0]
+    n_first = sum(bool(r["pauses"]) for r in rows)
+    n_later = sum(bool(r["pauses"]) and (r["pauses"][0]["frames"][-1].get("tsince") or 0) * 20 >= WARM_MS for r in rows)
+    print(f"W-later pauses: {len(pauses)} ({len(firsts)} first pauses); traces with a first pause {n_first}, "
+          f"of them after the warm-up window {n_later}")  # fmt: skip
+    print("\n== visitor frames (0.1 s before her onset .. her first pause) in W's levels (any window, any path)")
+    vis = []
+    for r in rows:
+        for f in r["visitor"]:
+            if w_state(f, later=False):
+                ap = answers_pitch(f)
+                vis.append((r, f, ap))
+                print(f" V {'PAUSE' if f is r['visitor'][-1] else '     '} pitch={'?' if ap is None else ap} "
+                      f"{'later' if w_state(f) else 'warm '} {name(r['trace'])} silent {r['silent_ms']} | "
+                      + " ".join(f"{k}={f.get(k)}" for k in WLATER_SHOW))  # fmt: skip
+    n_vis = sum(len(r["visitor"]) for r in rows)
+    n_dt = sum(bool(f.get("dt")) for r in rows for f in r["visitor"])
+    print(f"visitor frames {n_vis} (double talk {n_dt}) in {sum(bool(r['visitor']) for r in rows)} barge-ins; "
+          f"in W's levels {len(vis)}, of them not at a pitch known to be other than the answer's "
+          f"{sum(ap is not False for _, _, ap in vis)}")  # fmt: skip
+    print("\n== per cue: the W-later pauses' least echo-like value vs the visitors' most echo-like (echo side low)")
+    near = [(r, f) for r, f, ap in vis if ap is not False]
+    for cue in WLATER_CUES:
+        ps = [echo_side(cue, f[cue]) for _, _, f in pauses if f.get(cue) is not None]
+        if not ps:
+            continue
+        for what, fs in (("in W's levels, pitch not other", near), ("of them double talk", [x for x in near if x[1].get("dt")]),
+                         ("all double talk", [(r, f) for r in rows for f in r["visitor"] if f.get("dt")])):  # fmt: skip
+            vs = sorted((echo_side(cue, f[cue]), name(r["trace"]), f["k"]) for r, f in fs if f.get(cue) is not None)
+            top = max(ps)
+            if vs:
+                print(f" {cue:8s} pauses <= {top} | visitors {what}: n={len(vs)}, lowest {vs[0]}; margin "
+                      f"{round(vs[0][0] - top, 3)}")  # fmt: skip
+    return 0
+
+
 def main(paths: list[str]) -> int:
+    if "--wlater" in paths:
+        return wlater([r for p in paths if p != "--wlater" for r in json.load(open(p))["rows"]])
     rows = [r for p in paths for r in json.load(open(p))["rows"]]
     print(f"{len(rows)} traces replayed")
     named = []

@@ -9,11 +9,15 @@ itself first at s, and whose replay with the branch's code does not pause itself
 
 (the branch's rig files hold ``-branch`` in their names; the branch replay's ``kiosk_code`` and the
 branch run's traces hold ``/branch``, as for speex45_rule.)
+
+``ECHO47_RULE=LETTER:PLAN`` names the same clauses for another stop's rule (stop 48: ``W:lead48-plan-2026-12-07.md``,
+rule W = rule E's clauses); unset: rule E of lead47's plan.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,16 +53,18 @@ def main() -> int:
         r = json.loads(Path(p).read_text())
         reps["branch" if "/branch" in r["kiosk_code"] else "main"] = {x["trace"]: x for x in r["rows"]}
     removed = removed_pauses(reps["main"], reps["branch"])
-    verdict = {"E" + k[1:]: v for k, v in d.pop("rule_S").items()}
-    e4 = verdict["E4"]
+    letter, plan = os.environ.get("ECHO47_RULE", "E:lead47-plan-2026-12-07.md").split(":")
+    verdict = {letter + k[1:]: v for k, v in d.pop("rule_S").items()}
+    e4 = verdict[letter + "4"]
     e4["no_harm_met"] = e4["met"]
     e4["removed_main_pauses"] = removed
     e4["met"] = e4["no_harm_met"] and len(removed) >= 1
-    d["rule"] = "lead47-plan-2026-12-07.md rule E (E1-E3 = rule S's S1-S3; E4 = S4 + removes >= 1 main pause in replay)"
-    d["rule_E"] = verdict
+    d["rule"] = (f"{plan} rule {letter} ({letter}1-{letter}3 = rule S's S1-S3; {letter}4 = S4 + removes >= 1 main "
+                 "pause in replay)")  # fmt: skip
+    d[f"rule_{letter}"] = verdict
     d["met"] = all(v["met"] for v in verdict.values())
     out.write_text(json.dumps(d, indent=1))
-    print_verdict(verdict, "E")
+    print_verdict(verdict, letter)
     return 0
 
 
