@@ -27,9 +27,15 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-WARM_MS = 800
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from warm46_classify import WARM_MS, in_warm, w_levels  # noqa: E402
+
+from kiosk.core.echo_double_talk import ANSWER_PITCH_MIN, ANSWER_PITCH_WITHIN  # noqa: E402
+
 # (trace path ending, pause index in the trace's replay, family)
 NAMED = (
     ("rig45/tr/C/s2281-heldout-echo-077-speex-later-1.pkl", 0, "E"),
@@ -60,8 +66,6 @@ def echo_side(cue: str, x: float) -> float:
     return -x if cue in HIGH_IS_ECHO else x
 
 
-G_MAX, ROVER_MAX = 0.5, 5.0  # (family W's state: bench/warm46_classify.py)
-PITCH_MIN, PITCH_WITHIN = 0.7, 0.15  # (kiosk.core.echo_double_talk.ANSWER_PITCH_MIN / _WITHIN)
 WLATER_CUES = ("fit", "nov_m6", "nov_m12", "nov_l6", "nov_h12", "g", "over", "rover", "hover")
 WLATER_SHOW = ("k", "t", "tsince", "dt", "path", "over", "g", "rover", "hover", "pitch", "fit", "nov_m6", "nov_m12",
                "nov_l6", "nov_h12", "refsil")  # fmt: skip
@@ -72,16 +76,13 @@ def answers_pitch(f: dict[str, Any]) -> bool | None:
     p = f.get("pitch")
     if not p:
         return None
-    return p[0] >= PITCH_MIN and p[1] >= p[0] - PITCH_WITHIN
+    return p[0] >= ANSWER_PITCH_MIN and p[1] >= p[0] - ANSWER_PITCH_WITHIN
 
 
 def w_state(f: dict[str, Any], later: bool = True) -> bool:
     """Family W's levels (g, raw return), trusted, (``later``: after the warm-up window); the pitch
     and path are not asked here."""
-    g, rover = f.get("g"), f.get("rover")
-    if not f.get("T") or g is None or rover is None or g >= G_MAX or rover >= ROVER_MAX:
-        return False
-    return not later or (f.get("tsince") or 0) * 20 >= WARM_MS
+    return bool(f.get("T")) and w_levels(f) and not (later and in_warm(f))
 
 
 def wlater(rows: list[dict[str, Any]]) -> int:

@@ -29,9 +29,14 @@ def in_warm(f: dict[str, Any]) -> bool:
     return f.get("T") and (f.get("tsince") or 0) * 20 < WARM_MS
 
 
-def family_w(f: dict[str, Any], g_max: float = G_MAX, rover_max: float = ROVER_MAX) -> bool:
+def w_levels(f: dict[str, Any], g_max: float = G_MAX, rover_max: float = ROVER_MAX) -> bool:
+    """Family W's levels: the filter adds to the echo (g) and the raw return is near its usual."""
     g, rover = f.get("g"), f.get("rover")
-    return bool(in_warm(f) and g is not None and g < g_max and rover is not None and rover < rover_max)
+    return g is not None and g < g_max and rover is not None and rover < rover_max
+
+
+def family_w(f: dict[str, Any], g_max: float = G_MAX, rover_max: float = ROVER_MAX) -> bool:
+    return bool(in_warm(f) and w_levels(f, g_max, rover_max))
 
 
 def family(f: dict[str, Any]) -> str:
@@ -87,7 +92,7 @@ def main(paths: list[str]) -> int:
     print("\n== all visitor frames (any window): g < 0.5 with the raw return < 5 dB over its usual")
     allv = [(f["g"], f["rover"], name(r["trace"]), f["k"], f.get("tsince"), f.get("dt"), f.get("over"))
             for r in rows for f in r["visitor"]
-            if f.get("g") is not None and f.get("rover") is not None and f["g"] < G_MAX and f["rover"] < ROVER_MAX]  # fmt: skip
+            if w_levels(f)]  # fmt: skip
     print(len(allv), "frames; lowest tsince first (g, rover, trace, k, tsince, dt, over):")
     for x in sorted(allv, key=lambda x: x[4] or 0)[:15]:
         print("  ", x)
