@@ -137,5 +137,6 @@ def main() -> int:
                                "rows": rows}))  # fmt: skip
     return 0
 
+
 if __name__ == "__main__":
     sys.exit(main())
