@@ -2,12 +2,13 @@
 ``pulse_aec`` JSONs (code and seed from the file name: ``-s<seed>-<code>-``), then per code the
 clean-row and all-row figures (nearest-rank p95 / p50 of -12 dB barge-in delays, self-pauses).
 
-    python bench/warm46_rows.py RIG.json...
+    python bench/warm46_rows.py [--levels=-20,-12,-6] RIG.json...
 
 Columns: code, seed, mix, echo dB, delay ms (speaker silent after the labelled onset; '-' for an echo
 mix, MISSED if missed), later self-pauses (s), warm-up self-pauses, pacat underruns, parec overruns,
 loaded, steal (stolen cores over the row), pacat latency at the onset (ms), CLEAN/GLITCHED
-(bench/rule_rows.glitched).
+(bench/rule_rows.glitched). ``--levels`` adds a barge-in p95 / p50 line per echo level named (stop 49's
+hold G2 ran every level; the goal is at -12 dB).
 """
 
 from __future__ import annotations
@@ -23,7 +24,20 @@ from lobby_scoring import pct  # noqa: E402
 from rule_rows import glitched  # noqa: E402
 
 
+def _figures(sel: list[dict], timed) -> tuple[int, str, str, int, int, int]:
+    """Of rows ``sel``: barge-ins timed (those ``timed`` picks, not missed), their nearest-rank p95 and p50 (ms),
+    missed barge-ins, later and warm-up self-pauses (all rows)."""
+    d = [r["delay_s"] * 1000 for r in sel if r["kind"] == "bargein" and timed(r)
+         and not r.get("missed") and r.get("delay_s") is not None]  # fmt: skip
+    missed = sum(1 for r in sel if r["kind"] == "bargein" and (r.get("missed") or r.get("delay_s") is None))
+    later = sum(len(r.get("self") or []) for r in sel)
+    warm = sum(r.get("warm_self") or 0 for r in sel)
+    p95, p50 = (f"{pct(d, 95):.0f}", f"{pct(d, 50):.0f}") if d else ("-", "-")
+    return len(d), p95, p50, missed, later, warm
+
+
 def main(paths: list[str]) -> int:
+    levels = [float(x) for x in paths.pop(0).split("=", 1)[1].split(",")] if paths and paths[0].startswith("--levels=") else []
     rows = []
     for p in paths:
         m = re.search(r"-s(\d+)-(branch|main)-", Path(p).name)
@@ -48,15 +62,14 @@ def main(paths: list[str]) -> int:
     for code in sorted({c for c, _, _ in rows}):
         mine = [r for c, _, r in rows if c == code]
         for what, sel in (("CLEAN", [r for r in mine if not glitched(r)]), ("ALL", mine)):
-            d = [r["delay_s"] * 1000 for r in sel if r["kind"] == "bargein" and r["echo_db"] == -12.0
-                 and not r.get("missed") and r.get("delay_s") is not None]  # fmt: skip
-            missed = sum(1 for r in sel if r["kind"] == "bargein" and (r.get("missed") or r.get("delay_s") is None))
-            later = sum(len(r.get("self") or []) for r in sel)
-            warm = sum(r.get("warm_self") or 0 for r in sel)
-            p95 = f"{pct(d, 95):.0f}" if d else "-"
-            p50 = f"{pct(d, 50):.0f}" if d else "-"
-            print(f"{code} {what}: rows {len(sel)}, -12 dB barge-ins n={len(d)} p95 {p95} p50 {p50} ms, missed {missed}, "
+            n, p95, p50, missed, later, warm = _figures(sel, lambda r: r["echo_db"] == -12.0)
+            print(f"{code} {what}: rows {len(sel)}, -12 dB barge-ins n={n} p95 {p95} p50 {p50} ms, missed {missed}, "
                   f"self-pauses later {later} + warm-up {warm}")  # fmt: skip
+            for db in levels:
+                at = [r for r in sel if r["echo_db"] == db]
+                n, p95, p50, missed, later, warm = _figures(at, lambda r: True)
+                print(f"  {code} {what} {db:.0f} dB: rows {len(at)}, barge-ins n={n} p95 {p95} p50 {p50} ms, "
+                      f"missed {missed}, self-pauses later {later} + warm-up {warm}")  # fmt: skip
     return 0
 
 
