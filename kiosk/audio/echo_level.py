@@ -30,7 +30,13 @@ import numpy as np
 
 from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
-from kiosk.audio.echo_pitch import MIN_MIC_DBFS, SUBHARMONICS, PitchCue, PitchLevels
+from kiosk.audio.echo_pitch import (
+    GUARD_HISTORY_WINDOWS,
+    MIN_MIC_DBFS,
+    SUBHARMONICS,
+    PitchCue,
+    PitchLevels,
+)
 from kiosk.core.echo_bands import BandLevels
 from kiosk.core.endpointing import frame_dbfs
 
@@ -130,7 +136,11 @@ class EchoLevelTap(PlaybackEchoCanceller):
         self.relined_bands: list[BandLevels | None] = []
         # The microphone's periodicity against the reference's, from the answer's first frame
         # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
-        self.pitch = PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS) if pitch else None
+        self.pitch = (
+            PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS, GUARD_HISTORY_WINDOWS)
+            if pitch
+            else None
+        )
         self.frame_pitch: PitchLevels | None = None
         self._follow = EchoDelayEstimator(self.frame_samples, RATE_HZ)  # the lag, once lined up
         self.follows = 0  # times the reference was moved onto the echo after it was lined up

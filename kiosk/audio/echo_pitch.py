@@ -6,8 +6,9 @@ talking as loud as the echo, in the same bands, is heard by neither. But her voi
 pitch: the microphone then repeats itself at her pitch period, and the kiosk knows exactly what
 it plays. :class:`PitchCue` measures, per microphone frame, how strongly the microphone repeats
 at its best period (normalized autocorrelation over the last 40 ms at 8 kHz, 80-500 Hz) and how
-strongly the reference did at that period over the last ``HISTORY_WINDOWS`` frames (the room's
-tail and an echo lag not yet measured blur which reference frame is in the microphone). The echo
+strongly the reference did at that period over its last few frames (``HISTORY_WINDOWS``, the
+guard's tap ``GUARD_HISTORY_WINDOWS``: the room's tail and an echo lag not yet measured blur
+which reference frame is in the microphone). The echo
 repeats where the reference does; a second voice, where it does not. The numbers go to the core
 as data (:meth:`kiosk.core.echo_guard.EchoGuard._loud_in_pitch` decides).
 
@@ -34,6 +35,13 @@ LAG_TOLERANCE = 1
 # frames: the room's tail repeats the answer's last syllable; before the echo's lag is measured
 # the reference frame may be tens of ms off).
 HISTORY_WINDOWS = 5
+# The guard's tap (the raw microphone, no canceller) looks back further, 160 ms: the room's tail
+# at -6 dB echo outlasts 100 ms. Through PulseAudio on the 80 ms room pipe the same moment of one
+# Japanese answer (used seeds 2421, 2481 and 2511, echo mix 077 at -6 dB) paused it, the
+# microphone repeating at 0.64-0.77 where the last 100 ms of reference did at 0.15-0.35; with 7
+# windows one of three still paused, with 8 none (replayed over 204 used-seed traces: those 3
+# pauses gone, none added, 2 of 81 barge-ins 20 ms later: bench/results/lead49-pitch-screen-*).
+GUARD_HISTORY_WINDOWS = 8
 # Microphone frames quieter than this (dBFS) are not looked at, by default: the guard counts
 # none of them (vad.barge_in_min_level_dbfs, which the pipeline passes instead).
 MIN_MIC_DBFS = -30.0
@@ -63,6 +71,7 @@ class PitchCue:
         frame_samples: int,
         min_mic_dbfs: float = MIN_MIC_DBFS,
         subharmonics: tuple[int, ...] = (),
+        history_windows: int = HISTORY_WINDOWS,
     ) -> None:
         self.min_mic_dbfs = min_mic_dbfs
         self.subharmonics = subharmonics  # multiples of the period the reference counts at too
@@ -72,7 +81,7 @@ class PitchCue:
         self._mic_prev: bytes | None = None
         self._ref_prev: bytes | None = None  # (None: nothing before, zeros)
         # The recent reference windows and their periodicity once known (_RefWindow).
-        self._refs: deque[_RefWindow] = deque(maxlen=HISTORY_WINDOWS)
+        self._refs: deque[_RefWindow] = deque(maxlen=history_windows)
         self.frames_measured = 0  # microphone frames whose periodicity was computed
 
     def restart(self) -> None:
