@@ -125,6 +125,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         bands: bool = True,
         pitch: bool = True,
         pitch_min_dbfs: float = MIN_MIC_DBFS,
+        pitch_history_windows: int = GUARD_HISTORY_WINDOWS,
     ) -> None:
         self._pass = _PassThrough()
         super().__init__(playback, clock, latency_s, frame_ms, lambda *_: self._pass)
@@ -137,7 +138,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         # The microphone's periodicity against the reference's, from the answer's first frame
         # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
         self.pitch = (
-            PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS, GUARD_HISTORY_WINDOWS)
+            PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS, pitch_history_windows)
             if pitch
             else None
         )
