@@ -46,19 +46,30 @@ def run_tap(visitor_gain_db: float | None) -> list[tuple[float, tuple[float, flo
         voice = voice[: answer.size - at] * 10 ** (visitor_gain_db / 20)
         mic[at : at + voice.size] += voice
         talking[at : at + voice.size] = np.abs(voice) > 300
+    pitches = taps_pitch_cue(answer, mic, LATENCY_S)
+    return [
+        (t, p, bool(talking[k * FRAME : (k + 1) * FRAME].any())) for k, (t, p) in enumerate(pitches)
+    ]
+
+
+def taps_pitch_cue(
+    answer: np.ndarray, mic: np.ndarray, latency_s: float
+) -> list[tuple[float, tuple[float, float] | None]]:
+    """The guard's tap over ``mic`` (16 kHz) while the speaker plays ``answer`` (16 kHz, stamped
+    ``latency_s`` ahead): per 20 ms frame, (time, the tap's pitch cue)."""
     mic = np.clip(np.rint(mic), -32768, 32767).astype("<i2")
     playback = PlaybackBuffer(24000)
     up = Resampler(RATE, 24000)
     playback.write(up.process(answer.astype("<i2").tobytes()) + up.flush(), "item")
     now = [0.0]
     # Every frame looked at (the pipeline skips those under vad.barge_in_min_level_dbfs).
-    tap = EchoLevelTap(playback, lambda: now[0], lambda: LATENCY_S, 20, pitch_min_dbfs=-40.0)
+    tap = EchoLevelTap(playback, lambda: now[0], lambda: latency_s, 20, pitch_min_dbfs=-40.0)
     out = []
     for k in range(answer.size // FRAME):
         now[0] = k * 0.02
         playback.read(480)
         tap.process(mic[k * FRAME : (k + 1) * FRAME].tobytes(), now[0])
-        out.append((now[0], tap.frame_pitch, bool(talking[k * FRAME : (k + 1) * FRAME].any())))
+        out.append((now[0], tap.frame_pitch))
     tap.close()
     return out
 

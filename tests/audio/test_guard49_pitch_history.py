@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiosk.audio.echo_level import EchoLevelTap
-from kiosk.audio.playback import PlaybackBuffer
-from kiosk.audio.resample import Resampler
-from kiosk.core.echo_guard import PITCH_MIN, PITCH_OVER_REFERENCE
+from tests.audio.test_echo_pitch import second_voice, taps_pitch_cue
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -38,22 +35,7 @@ def second_voice_frames(extra_lag_s: float, visitor_amplitude: float = 0.0) -> l
     mic += np.random.default_rng(1).standard_normal(answer.size) * 3
     at = int(0.5 * RATE)
     mic[at:] += harmonic_tone(160, answer.size - at) * visitor_amplitude
-    mic = np.clip(np.rint(mic), -32768, 32767).astype("<i2")
-    playback = PlaybackBuffer(24000)
-    up = Resampler(RATE, 24000)
-    playback.write(up.process(answer.astype("<i2").tobytes()) + up.flush(), "item")
-    now = [0.0]
-    tap = EchoLevelTap(playback, lambda: now[0], lambda: LATENCY_S, 20, pitch_min_dbfs=-40.0)
-    heard = []
-    for k in range(answer.size // FRAME):
-        now[0] = k * 0.02
-        playback.read(480)
-        tap.process(mic[k * FRAME : (k + 1) * FRAME].tobytes(), now[0])
-        p = tap.frame_pitch
-        if p is not None and p[0] >= PITCH_MIN and p[0] - p[1] >= PITCH_OVER_REFERENCE:
-            heard.append(round(now[0], 2))
-    tap.close()
-    return heard
+    return [round(t, 2) for t, p in taps_pitch_cue(answer, mic, LATENCY_S) if second_voice(p)]
 
 
 def test_the_answers_echo_120_ms_late_is_no_second_voice():
