@@ -1,7 +1,7 @@
 """The later-answer self-pauses of ``bench/echo47_frames.py`` outputs against visitors' frames, cue by
 cue (TUNING TOOL, stop 47 helper echo47).
 
-    python bench/echo47_classify.py [--wlater] FRAMES.json...
+    python bench/echo47_classify.py [--wlater | --warm] FRAMES.json...
 
 1. The named clean-row later pauses (families E, R, P of bench/results/warm46-classify-2026-12-07.txt
    and stop 46's held-out three) with every cue of their pausing frame.
@@ -20,6 +20,12 @@ kiosk.core.echo_double_talk judges it), with its cues; every visitor frame in th
 any window; pitch is only logged on double-talk frames: a frame without it is listed as possible);
 and per cue (echo side as in section 3) the pauses' least echo-like value against the visitors'
 most echo-like one, over her frames in the state and over her double-talk frames in it.
+With ``--warm`` (stop 49 helper warm49) the warm-up instead: every replayed first self-pause (exact)
+whose pausing frame comes before the canceller's first trust since start-up (0 trusted frames) or
+in warm46's window (trusted, trusted frames x 20 ms < WARM_MS), with the rule of kiosk/core that
+passed it as a visitor and why each veto of kiosk.core.echo_double_talk said no (from the logged
+levels); the visitor frames in the same states; and every visitor double-talk frame (any window) at
+the answer's pitch with the raw return under WARM_UP_RAW_OVER_RETURN_DB over its usual, with its fit.
 A replay is exact up to its first pause: a tuning tool.
 """
 
@@ -136,7 +142,106 @@ def wlater(rows: list[dict[str, Any]]) -> int:
     return 0
 
 
+WARM_SHOW = ("k", "t", "T", "tsince", "lvl", "bar", "loud", "dt", "path", "aov", "sus", "lin", "over", "g", "corr",
+             "rover", "hover", "pitch", "fit", "nov_m6")  # fmt: skip
+
+
+def warm_state(f: dict[str, Any]) -> str | None:
+    """"first-trust" (before the canceller's first trust since start-up), "window" (warm46's warm-up
+    window, trusted) or None."""
+    if not f.get("tsince"):
+        return "first-trust"
+    return "window" if in_warm(f) else None
+
+
+def short_corr(f: dict[str, Any]) -> float | None:
+    """<linear, estimate> / (|linear| |estimate|) = (g - 1) |estimate| / |linear| (the warm-up's
+    short-of-echo cue), from the logged levels."""
+    lin, g = f.get("lin") or [], f.get("g")
+    if len(lin) < 2 or g is None:
+        return None
+    return round((g - 1.0) * 10 ** ((lin[1] - lin[0]) / 20), 3)
+
+
+def why_passed(f: dict[str, Any]) -> str:
+    """The rule that passed the frame as a visitor, and why each veto said no (logged levels)."""
+    from kiosk.core import echo_double_talk as edt
+
+    over, rover, g, hover, corr = f.get("over"), f.get("rover"), f.get("g"), f.get("hover"), short_corr(f)
+    ap = answers_pitch(f)
+    if f.get("dt"):
+        rule = f"double talk ({f.get('path')} path)"
+    elif f.get("loud") and f.get("lvl") is not None and f.get("bar") is not None and f["lvl"] >= f["bar"]:
+        rule = f"level rule (cleaned frame {f['lvl']} >= bar {f['bar']})"
+    elif f.get("loud"):
+        rule = "bands or pitch rule"
+    else:
+        return "not loud, no double talk on the main endpointer (the raw guard's suspicion)"
+    if not f.get("T"):
+        return rule + "; canceller not trusted: no veto asked"
+    notes = [f"corr {corr} vs {edt.WARM_UP_SHORT_OF_ECHO_CORR}"]
+    if over is not None and rover is not None and f.get("dt") and f.get("path") != "loud":
+        notes.append(f"leak: over {over} vs {edt.WARM_UP_LEAK_OVER_ESTIMATE_DB}, rover {rover} vs "
+                     f"{edt.WARM_UP_RAW_OVER_RETURN_DB}")  # fmt: skip
+    if over is not None and over > edt.ANSWER_OVER_ESTIMATE_DB:
+        notes.append(f"own voice: over {over} > {edt.ANSWER_OVER_ESTIMATE_DB}, so asks low-only (hover {hover} vs "
+                     f"{edt.ANSWER_HIGH_UNDER_ESTIMATE_DB}, over vs {edt.ANSWER_LOW_OVER_ESTIMATE_DB}), echo-alone "
+                     f"(rover {rover} vs {edt.ANSWER_RAW_OVER_RETURN_DB}), young filter (g {g} vs "
+                     f"{edt.YOUNG_FILTER_GAIN}, rover vs {edt.WARM_UP_RAW_OVER_RETURN_DB}) before the pitch")  # fmt: skip
+    notes.append(f"answer's pitch {'?' if ap is None else ap}")
+    notes.append(f"missed echo: fit {f.get('fit')} vs {edt.MISSED_ECHO_FIT} (2 frames)")
+    return rule + "; " + "; ".join(notes)
+
+
+def warm(rows: list[dict[str, Any]]) -> int:
+    from kiosk.core import echo_double_talk as edt
+
+    print(f"{len(rows)} traces replayed")
+    print("\n== 1. replayed first self-pauses in the warm-up (before the first trust, or in warm46's window)")
+    pauses = []
+    for r in rows:
+        if not r["pauses"]:
+            continue
+        p = r["pauses"][0]
+        f = p["frames"][-1]
+        state = warm_state(f)
+        if state is None:
+            continue
+        pauses.append((r, f, state))
+        print(f"\n{state} {name(r['trace'])} {r['echo_db']} s={p['s']} (rig self {r['rig_self']} warm {r['rig_warm']})")
+        for x in p["frames"]:
+            print("    ", " ".join(f"{k}={short_corr(x) if k == 'corr' else x.get(k)}" for k in WARM_SHOW))
+        print("   passed by:", why_passed(f))
+    n_first = sum(bool(r["pauses"]) for r in rows)
+    print(f"\nwarm-up first pauses: {len(pauses)} of {n_first} traces that pause first "
+          f"({sum(s == 'first-trust' for *_, s in pauses)} before the first trust)")  # fmt: skip
+    print("\n== 2. visitor frames (0.1 s before her onset .. her first pause) in the same states")
+    for state in ("first-trust", "window"):
+        fs = [(r, f) for r in rows for f in r["visitor"] if warm_state(f) == state]
+        print(f"-- {state}: {len(fs)} frames in {len({r['trace'] for r, _ in fs})} barge-ins; double talk "
+              f"{sum(bool(f.get('dt')) for _, f in fs)}, loud {sum(bool(f.get('loud')) for _, f in fs)}")  # fmt: skip
+        for r, f in fs:
+            if f.get("dt") or f.get("loud"):
+                print(f"   {name(r['trace'])} silent {r['silent_ms']} | "
+                      + " ".join(f"{k}={short_corr(f) if k == 'corr' else f.get(k)}" for k in WARM_SHOW))  # fmt: skip
+                print("      passed by:", why_passed(f))
+    print(f"\n== 3. visitor double-talk frames (any window) at the answer's pitch, rover < "
+          f"{edt.WARM_UP_RAW_OVER_RETURN_DB} (the warm-up pauses' state bar the window), and all at the answer's pitch")  # fmt: skip
+    n_dt = 0
+    for r in rows:
+        for f in r["visitor"]:
+            n_dt += bool(f.get("dt"))
+            if f.get("dt") and answers_pitch(f):
+                inside = f.get("rover") is not None and f["rover"] < edt.WARM_UP_RAW_OVER_RETURN_DB
+                print(f"   {'IN ' if inside else 'out'} {name(r['trace'])} onset {round(r['onset_s'], 2)} silent "
+                      f"{r['silent_ms']} | " + " ".join(f"{k}={short_corr(f) if k == 'corr' else f.get(k)}" for k in WARM_SHOW))  # fmt: skip
+    print(f"visitor double-talk frames: {n_dt}")
+    return 0
+
+
 def main(paths: list[str]) -> int:
+    if "--warm" in paths:
+        return warm([r for p in paths if p != "--warm" for r in json.load(open(p))["rows"]])
     if "--wlater" in paths:
         return wlater([r for p in paths if p != "--wlater" for r in json.load(open(p))["rows"]])
     rows = [r for p in paths for r in json.load(open(p))["rows"]]

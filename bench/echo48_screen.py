@@ -12,7 +12,13 @@ candidate's) and their ``warm41_why.py compare``:
     main pauses: main's replay silent time s, the candidate's at most s + 20 ms; not silent = not
     paused).
 
-    python bench/echo48_screen.py OUT.json MAIN_REPLAY.json BRANCH_REPLAY.json COMPARE.json
+    python bench/echo48_screen.py OUT.json MAIN_REPLAY.json BRANCH_REPLAY.json COMPARE.json [--warm FRAMES.json...]
+
+With ``--warm`` (stop 49 helper warm49, bench/results/lead49-plan-2026-12-07.md's screen) clause 3 counts
+main's replayed WARM-UP first self-pauses instead: those whose pausing frame in ``FRAMES.json``
+(bench/echo47_frames.py over the same traces with main's code) comes before the canceller's first trust
+or in warm46's window (bench/echo47_classify.py ``warm_state``); the rig-time part of each removed pause
+(warm41_why's WARM_S) is printed beside.
 
 A replay is exact up to its first pause: a tuning tool, never a user figure.
 """
@@ -37,11 +43,20 @@ def counts(rows: dict[str, dict[str, Any]]) -> dict[str, int]:
             "bargeins_silent": sum(r["replay_silent_ms"] is not None for r in rows.values())}  # fmt: skip
 
 
-def main(out: Path, main_path: Path, branch_path: Path, compare_path: Path) -> int:
+def main(out: Path, main_path: Path, branch_path: Path, compare_path: Path, frames: list[Path] | None = None) -> int:
     rm = {r["trace"]: r for r in json.loads(main_path.read_text())["rows"]}
     rb = {r["trace"]: r for r in json.loads(branch_path.read_text())["rows"]}
     cmp = json.loads(compare_path.read_text())
-    removed = [x for x in removed_pauses(rm, rb) if rm[x["trace"]]["replay_self"][0]["part"] == "later"]
+    if frames:
+        from echo47_classify import warm_state
+
+        state = {r["trace"]: warm_state(r["pauses"][0]["frames"][-1]) for p in frames for r in json.loads(p.read_text())["rows"]
+                 if r["pauses"]}  # fmt: skip
+        removed = [dict(x, state=state.get(x["trace"]), part=rm[x["trace"]]["replay_self"][0]["part"])
+                   for x in removed_pauses(rm, rb) if state.get(x["trace"])]  # fmt: skip
+        print("main's warm-up first pauses (frames):", sorted(t for t, s in state.items() if s), flush=True)
+    else:
+        removed = [x for x in removed_pauses(rm, rb) if rm[x["trace"]]["replay_self"][0]["part"] == "later"]
     late = []
     for trace, m in rm.items():
         b = rb.get(trace)
@@ -52,7 +67,7 @@ def main(out: Path, main_path: Path, branch_path: Path, compare_path: Path) -> i
     clauses = {
         "1_adds_no_self_pause": {"met": not cmp["b_added_self_pause"], "added": cmp["b_added_self_pause"]},
         "2_delays_no_bargein_over_20ms": {"met": not cmp["b_delayed_over_20ms"], "delayed": cmp["b_delayed_over_20ms"]},
-        "3_removes_ge_2_later_pauses": {"met": len(removed) >= 2, "removed": removed},
+        f"3_removes_ge_2_{'warm_up' if frames else 'later'}_pauses": {"met": len(removed) >= 2, "removed": removed},
         "4_every_main_bargein_pause_within_20ms": {"met": not late, "late": late},
     }
     got = {"main": str(main_path), "main_code": cmp["a_code"], "branch": str(branch_path), "branch_code": cmp["b_code"],
@@ -71,4 +86,6 @@ def main(out: Path, main_path: Path, branch_path: Path, compare_path: Path) -> i
 
 
 if __name__ == "__main__":
-    sys.exit(main(*(Path(p) for p in sys.argv[1:5])))
+    args = sys.argv[1:]
+    warm = [Path(p) for p in args[args.index("--warm") + 1 :]] if "--warm" in args else None
+    sys.exit(main(*(Path(p) for p in args[:4]), frames=warm))
