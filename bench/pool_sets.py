@@ -17,8 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rule_rows import glitched  # noqa: E402
-from warm46_rows import _figures  # noqa: E402
+from rule_rows import barge_in_figures, glitched  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -32,14 +31,14 @@ def main(argv: list[str]) -> int:
         rows = [r for f in files for r in json.loads(Path(f).read_text())["rows"]]
         rows = [r for r in rows if mode in (None, r.get("mode"))]
         for which, sel in (("all", rows), ("clean", [r for r in rows if not glitched(r)])):
-            n, p95, p50, missed, later, warm = _figures(sel, lambda r: r["echo_db"] == -12.0)
+            n, p95, p50, missed, later, warm = barge_in_figures(sel, lambda r: r["echo_db"] == -12.0)
             steal = max((r.get("steal_cores") or 0 for r in sel), default=0)
             print(f"{name:28s} {which:5s} files {len(files):2d} rows {len(sel):3d} -12 dB n {n:2d} "
                   f"p95 {p95} p50 {p50} missed {missed} self-pauses later {later} + warm-up {warm} "
                   f"steal max {steal:.3f}")  # fmt: skip
             pooled[which] += sel
     for which, sel in pooled.items():
-        n, p95, p50, missed, later, warm = _figures(sel, lambda r: r["echo_db"] == -12.0)
+        n, p95, p50, missed, later, warm = barge_in_figures(sel, lambda r: r["echo_db"] == -12.0)
         print(f"POOLED {which:5s} ({len(argv)} sets) rows {len(sel)} -12 dB n {n} "
               f"p95 {p95} p50 {p50} "
               f"missed {missed} self-pauses later {later} + warm-up {warm}")  # fmt: skip

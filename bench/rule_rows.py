@@ -58,3 +58,17 @@ def pool_rig_rows(paths: list[str], code_of: Callable[[str], str]) -> dict[str, 
                      "warm_rows": p["warm"], "later_rows": p["later"], "loaded_rows": p["loaded"],
                      "glitch_rows": p["glitch"]}  # fmt: skip
     return out
+
+
+def barge_in_figures(sel: list[dict], timed: Callable[[dict], bool]) -> tuple[int, str, str, int, int, int]:
+    """Of rig rows ``sel`` (bench/warm46_rows.py, bench/pool_sets.py): barge-ins timed (those
+    ``timed`` picks, not missed), their nearest-rank p95 and p50 (ms, as text), missed barge-ins,
+    later and warm-up self-pauses (all rows). (speex45_rule._figures, for the rules' JSON, is its
+    older twin: it counts missed at -12 dB only.)"""
+    d = [r["delay_s"] * 1000 for r in sel if r["kind"] == "bargein" and timed(r)
+         and not r.get("missed") and r.get("delay_s") is not None]  # fmt: skip
+    missed = sum(1 for r in sel if r["kind"] == "bargein" and (r.get("missed") or r.get("delay_s") is None))
+    later = sum(len(r.get("self") or []) for r in sel)
+    warm = sum(r.get("warm_self") or 0 for r in sel)
+    p95, p50 = (f"{pct(d, 95):.0f}", f"{pct(d, 50):.0f}") if d else ("-", "-")
+    return len(d), p95, p50, missed, later, warm

@@ -20,20 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lobby_scoring import pct  # noqa: E402
-from rule_rows import glitched  # noqa: E402
-
-
-def _figures(sel: list[dict], timed) -> tuple[int, str, str, int, int, int]:
-    """Of rows ``sel``: barge-ins timed (those ``timed`` picks, not missed), their nearest-rank p95 and p50 (ms),
-    missed barge-ins, later and warm-up self-pauses (all rows)."""
-    d = [r["delay_s"] * 1000 for r in sel if r["kind"] == "bargein" and timed(r)
-         and not r.get("missed") and r.get("delay_s") is not None]  # fmt: skip
-    missed = sum(1 for r in sel if r["kind"] == "bargein" and (r.get("missed") or r.get("delay_s") is None))
-    later = sum(len(r.get("self") or []) for r in sel)
-    warm = sum(r.get("warm_self") or 0 for r in sel)
-    p95, p50 = (f"{pct(d, 95):.0f}", f"{pct(d, 50):.0f}") if d else ("-", "-")
-    return len(d), p95, p50, missed, later, warm
+from rule_rows import barge_in_figures, glitched  # noqa: E402
 
 
 def main(paths: list[str]) -> int:
@@ -62,12 +49,12 @@ def main(paths: list[str]) -> int:
     for code in sorted({c for c, _, _ in rows}):
         mine = [r for c, _, r in rows if c == code]
         for what, sel in (("CLEAN", [r for r in mine if not glitched(r)]), ("ALL", mine)):
-            n, p95, p50, missed, later, warm = _figures(sel, lambda r: r["echo_db"] == -12.0)
+            n, p95, p50, missed, later, warm = barge_in_figures(sel, lambda r: r["echo_db"] == -12.0)
             print(f"{code} {what}: rows {len(sel)}, -12 dB barge-ins n={n} p95 {p95} p50 {p50} ms, missed {missed}, "
                   f"self-pauses later {later} + warm-up {warm}")  # fmt: skip
             for db in levels:
                 at = [r for r in sel if r["echo_db"] == db]
-                n, p95, p50, missed, later, warm = _figures(at, lambda r: True)
+                n, p95, p50, missed, later, warm = barge_in_figures(at, lambda r: True)
                 print(f"  {code} {what} {db:.0f} dB: rows {len(at)}, barge-ins n={n} p95 {p95} p50 {p50} ms, "
                       f"missed {missed}, self-pauses later {later} + warm-up {warm}")  # fmt: skip
     return 0
