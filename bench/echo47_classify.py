@@ -163,6 +163,11 @@ def short_corr(f: dict[str, Any]) -> float | None:
     return round((g - 1.0) * 10 ** ((lin[1] - lin[0]) / 20), 3)
 
 
+def warm_fields(f: dict[str, Any]) -> str:
+    """A frame's ``WARM_SHOW`` fields, k=v (corr from the logged levels: :func:`short_corr`)."""
+    return " ".join(f"{k}={short_corr(f) if k == 'corr' else f.get(k)}" for k in WARM_SHOW)
+
+
 def why_passed(f: dict[str, Any]) -> str:
     """The rule that passed the frame as a visitor, and why each veto said no (logged levels)."""
     from kiosk.core import echo_double_talk as edt
@@ -210,7 +215,7 @@ def warm(rows: list[dict[str, Any]]) -> int:
         pauses.append((r, f, state))
         print(f"\n{state} {name(r['trace'])} {r['echo_db']} s={p['s']} (rig self {r['rig_self']} warm {r['rig_warm']})")
         for x in p["frames"]:
-            print("    ", " ".join(f"{k}={short_corr(x) if k == 'corr' else x.get(k)}" for k in WARM_SHOW))
+            print("    ", warm_fields(x))
         print("   passed by:", why_passed(f))
     n_first = sum(bool(r["pauses"]) for r in rows)
     print(f"\nwarm-up first pauses: {len(pauses)} of {n_first} traces that pause first "
@@ -223,7 +228,7 @@ def warm(rows: list[dict[str, Any]]) -> int:
         for r, f in fs:
             if f.get("dt") or f.get("loud"):
                 print(f"   {name(r['trace'])} silent {r['silent_ms']} | "
-                      + " ".join(f"{k}={short_corr(f) if k == 'corr' else f.get(k)}" for k in WARM_SHOW))  # fmt: skip
+                      + warm_fields(f))  # fmt: skip
                 print("      passed by:", why_passed(f))
     print(f"\n== 3. visitor double-talk frames (any window) at the answer's pitch, rover < "
           f"{edt.WARM_UP_RAW_OVER_RETURN_DB} (the warm-up pauses' state bar the window), and all at the answer's pitch")  # fmt: skip
@@ -234,7 +239,7 @@ def warm(rows: list[dict[str, Any]]) -> int:
             if f.get("dt") and answers_pitch(f):
                 inside = f.get("rover") is not None and f["rover"] < edt.WARM_UP_RAW_OVER_RETURN_DB
                 print(f"   {'IN ' if inside else 'out'} {name(r['trace'])} onset {round(r['onset_s'], 2)} silent "
-                      f"{r['silent_ms']} | " + " ".join(f"{k}={short_corr(f) if k == 'corr' else f.get(k)}" for k in WARM_SHOW))  # fmt: skip
+                      f"{r['silent_ms']} | " + warm_fields(f))  # fmt: skip
     print(f"visitor double-talk frames: {n_dt}")
     return 0
 
