@@ -13,19 +13,13 @@ import pytest
 from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.echo_pitch import PitchCue
 from kiosk.audio.playback import PlaybackBuffer
-from kiosk.core.echo_guard import PITCH_MIN, PITCH_OVER_REFERENCE
+from kiosk.core.echo_guard import PITCH_MIN
 from kiosk.core.endpointing import frame_dbfs
+from tests.audio.test_echo_pitch import second_voice
 
 RATE = 16000
 FRAME = 320  # 20 ms
 ANSWER_HZ = 100.0  # the answer's pitch (80 samples at 8 kHz)
-
-
-def second_voice(pitch: tuple[float, float] | None) -> bool:
-    """What the guard counts (kiosk.core.echo_guard._loud_in_pitch, less the level rule)."""
-    return (
-        pitch is not None and pitch[0] >= PITCH_MIN and pitch[0] - pitch[1] >= PITCH_OVER_REFERENCE
-    )
 
 
 def voice(f0: float, amplitudes: list[float], vibrato: float = 0.01) -> np.ndarray:
