@@ -152,11 +152,11 @@ class PitchCue:
         lo, hi = max(0, k - tolerance), k + tolerance + 1
         known = [float(np.max(w.periodicity[lo:hi])) for w in refs if w.periodicity is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half, a
-        # third or a quarter of the answer's period, where the reference does not: its
-        # periodicity at those multiples of the microphone's period counts too (``subharmonics``). (Fresh tuning
-        # seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples, under an answer at 50 and 75; a
-        # visitor whose pitch is then exactly two or three times the answer's is heard by level
-        # only.)
+        # third, a quarter (the guard: a fifth) of the answer's period, where the reference does
+        # not: its periodicity at those multiples of the microphone's period counts too
+        # (``subharmonics``). (Fresh tuning seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples,
+        # under an answer at 50 and 75; a visitor whose pitch is then exactly two or three times
+        # the answer's is heard by level only.)
         for times in self.subharmonics:
             at, within = times * (k + LAG_MIN) - LAG_MIN, times * tolerance
             if at - within < ac.shape[1]:
