@@ -32,8 +32,8 @@ from kiosk.audio.echo_cancel import RATE_HZ, PlaybackEchoCanceller
 from kiosk.audio.echo_delay import TARGET_MS, EchoDelayEstimator
 from kiosk.audio.echo_pitch import (
     GUARD_HISTORY_WINDOWS,
+    GUARD_SUBHARMONICS,
     MIN_MIC_DBFS,
-    SUBHARMONICS,
     PitchCue,
     PitchLevels,
 )
@@ -126,6 +126,7 @@ class EchoLevelTap(PlaybackEchoCanceller):
         pitch: bool = True,
         pitch_min_dbfs: float = MIN_MIC_DBFS,
         pitch_history_windows: int = GUARD_HISTORY_WINDOWS,
+        pitch_subharmonics: tuple[int, ...] = GUARD_SUBHARMONICS,
     ) -> None:
         self._pass = _PassThrough()
         super().__init__(playback, clock, latency_s, frame_ms, lambda *_: self._pass)
@@ -138,7 +139,9 @@ class EchoLevelTap(PlaybackEchoCanceller):
         # The microphone's periodicity against the reference's, from the answer's first frame
         # (before the lag is lined up too: pitch outlasts a few tens of ms of misalignment).
         self.pitch = (
-            PitchCue(self.frame_samples, pitch_min_dbfs, SUBHARMONICS, pitch_history_windows)
+            PitchCue(
+                self.frame_samples, pitch_min_dbfs, pitch_subharmonics, pitch_history_windows
+            )
             if pitch
             else None
         )

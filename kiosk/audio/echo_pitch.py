@@ -53,6 +53,12 @@ MIN_MIC_DBFS = -30.0
 # (tests/audio/test_guard41_fourth_subharmonic.py). 4x reaches LAG_MAX for periods up to 25
 # samples (320 Hz and higher).
 SUBHARMONICS = (2, 3, 4)
+# The guard alone (not the raw guard beside a canceller) counts the 5th too: at -6 dB echo the
+# room left a Japanese answer's ~100 Hz voice ringing at its 5th harmonic, the microphone's best
+# period 16-17 samples (470-500 Hz) where the reference repeated at 79-85 (stop 49's s2711 mix
+# 077: two self-pauses; tests/audio/test_guard50_fifth_subharmonic.py). 5x reaches LAG_MAX only
+# for periods up to 20 samples: a voice at 400-500 Hz, over an answer at its fifth of that.
+GUARD_SUBHARMONICS = (*SUBHARMONICS, 5)
 
 PitchLevels = tuple[float, float]  # (microphone periodicity, the reference's at that period)
 
@@ -146,11 +152,11 @@ class PitchCue:
         lo, hi = max(0, k - tolerance), k + tolerance + 1
         known = [float(np.max(w.periodicity[lo:hi])) for w in refs if w.periodicity is not None]
         # A room's resonance (or an echo whose fundamental the room damps) repeats at a half, a
-        # third or a quarter of the answer's period, where the reference does not: its
-        # periodicity at those multiples of the microphone's period counts too (``subharmonics``). (Fresh tuning
-        # seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples, under an answer at 50 and 75; a
-        # visitor whose pitch is then exactly two or three times the answer's is heard by level
-        # only.)
+        # third, a quarter (the guard: a fifth) of the answer's period, where the reference does
+        # not: its periodicity at those multiples of the microphone's period counts too
+        # (``subharmonics``). (Fresh tuning seed 6 mix 074 at -6 dB: a 320 Hz ring, 25 samples,
+        # under an answer at 50 and 75; a visitor whose pitch is then exactly two or three times
+        # the answer's is heard by level only.)
         for times in self.subharmonics:
             at, within = times * (k + LAG_MIN) - LAG_MIN, times * tolerance
             if at - within < ac.shape[1]:

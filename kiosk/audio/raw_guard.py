@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from kiosk.audio.echo_level import EchoLevelTap
-from kiosk.audio.echo_pitch import HISTORY_WINDOWS
+from kiosk.audio.echo_pitch import HISTORY_WINDOWS, SUBHARMONICS
 from kiosk.audio.vad import webrtc_voice_detector
 from kiosk.config import VadSettings
 from kiosk.core.endpointing import Endpointer, Onset
@@ -95,11 +95,13 @@ class RawMicGuard:
         self.settings = settings
         self.level_min_dbfs = settings.barge_in_min_level_dbfs - LEVEL_UNDER_MIN_DB
         self.frame_ms = frame_ms
-        # (100 ms of reference for its pitch cue, as before: GUARD_HISTORY_WINDOWS was measured
-        # for the guard alone, not beside a canceller.)
+        # (100 ms of reference and subharmonics up to the 4th for its pitch cue, as before:
+        # GUARD_HISTORY_WINDOWS and GUARD_SUBHARMONICS were measured for the guard alone, not
+        # beside a canceller.)
         self.tap = EchoLevelTap(
             playback, clock, latency_s, frame_ms,
             pitch_min_dbfs=settings.barge_in_min_level_dbfs, pitch_history_windows=HISTORY_WINDOWS,
+            pitch_subharmonics=SUBHARMONICS,
         )  # fmt: skip
         self._voice = webrtc_voice_detector(settings.aggressiveness, VAD_RATE_HZ, frame_ms)
         self.endpointer: _RawEndpointer | None = None  # while it listens
