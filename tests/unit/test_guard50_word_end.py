@@ -79,7 +79,7 @@ def test_the_visitor_under_the_echo_pauses_the_answer_on_the_same_frame() -> Non
     assert max(got[:-1]) < SETTINGS.barge_in_pause_ms
 
 
-def test_a_visitor_whose_level_holds_as_the_answer_falls_silent_waits_one_frame_at_most() -> None:
+def test_a_visitor_no_louder_as_the_answer_stops_waits_a_frame_at_most() -> None:
     """A visitor at -22 dBFS, 0.1 dB quieter each frame, under an answer at -10 (echo -22,
     return -12 dB): when the answer stops, the envelope falls 4.8 dB a frame; her frames, no
     louder than the ones before, are judged by the frame before's reference: the answer pauses
@@ -88,6 +88,26 @@ def test_a_visitor_whose_level_holds_as_the_answer_falls_silent_waits_one_frame_
     assert suspected(mic, [(-22.0 - 0.1 * k, -10.0) for k in range(5)]) == [0] * 5
     got = suspected(mic, [(-22.5 - 0.1 * k, -80.0) for k in range(4)])
     assert got[:3] == [0, 0, 20] and got[3] >= SETTINGS.barge_in_pause_ms
+
+
+# G2 s2611 mix 087 at -6 dB, 5.13-5.43 s (echo return -1.3 dB): the answer falls silent under
+# the visitor; at 5.43 s the absolute minimum is relaxed (FLOOR_OVER_ECHO_DB) by the frame's echo.
+S2611_087_SILENCING = [
+    (-20.27, -16.28), (-21.15, -17.82), (-21.81, -21.62), (-27.75, -25.92), (-27.2, -25.71),
+    (-25.81, -20.88), (-22.54, -19.96), (-28.78, -21.86), (-29.95, -26.94), (-26.09, -30.07), (-28.39, -39.55), (-30.32, -48.26),
+    (-28.36, -56.21), (-32.6, -61.02), (-31.72, -66.32), (-33.31, -59.01),
+]  # fmt: skip
+
+
+def test_the_minimums_relaxation_is_judged_by_the_frames_own_echo() -> None:
+    """Held there too, the frame before's echo (-54.1 - 1.3 + 26 dB) kept the minimum at -30
+    dBFS and the visitor's frame at -33.3 dBFS under it: that barge-in came 40 ms later."""
+    mic = learned_mic(-1.3)
+    over(mic, S2611_087_SILENCING)
+    guard = mic.endpointer
+    relaxed = guard._echo_ref_dbfs + guard.echo_return_db + echo_guard.FLOOR_OVER_ECHO_DB
+    assert -36.0 < relaxed < -33.31 < SETTINGS.barge_in_min_level_dbfs
+    assert guard._guard_floor_dbfs(guard._echo_ref_dbfs) == pytest.approx(relaxed)
 
 
 def test_the_hold_is_for_a_frame_that_got_no_louder() -> None:
