@@ -4,6 +4,7 @@ tool: the figures are ``pulse_aec.py``'s own.
 
     python bench/pulse_guard_replay.py /tmp/tr/*.pkl            # one line per run
     python bench/pulse_guard_replay.py --frames /tmp/tr/x.pkl    # every loud guarded frame
+    python bench/pulse_guard_replay.py --why 4 /tmp/tr/x.pkl     # and why, 4 frames before each
 
 Per traced run, a fresh :class:`kiosk.audio.echo_level.EchoLevelTap`, voice detector and
 :class:`kiosk.core.endpointing.Endpointer` of whichever ``kiosk`` is importable
@@ -17,12 +18,16 @@ the end of the frame that paused, on the daemon's clock; the recorded run adds t
 own stop). Exact up to the first pause: after it the recorded speaker is the traced run's.
 ``loud_echo_frames``: guarded frames before the visitor's onset (all of an echo mix) that counted
 as loud voice, the guard's margin against the echo alone (one is not a pause: it takes
-``vad.barge_in_pause_ms``).
+``vad.barge_in_pause_ms``). ``--why N``: each printed frame also says which rule counted it (the
+level rule: ``level >= bar``; the band rule; the pitch cue), the bar, the lined-up reference the
+bar is built on (``echo_ref``, the speaker's decaying envelope), the echo return, the room; and the
+N guarded frames before it are printed too (helper lvl50: the level rule at a word end).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import pickle
 import sys
@@ -43,7 +48,31 @@ class _Playback:
         pass
 
 
-def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _explain(endpointer: Any) -> None:
+    """Records on ``endpointer._traced`` why each frame counted (``--why``): its bar and cues."""
+    wait, in_bands = endpointer._wait_for_onset, endpointer._loud_in_bands
+    in_pitch = endpointer._loud_in_pitch
+
+    def traced_wait(frame: bytes, voiced: bool, loud: bool, floor: float, guard: bool) -> Any:
+        t = endpointer
+        t._traced.update(voiced=voiced, loud=loud, bar=floor, room=t._room_dbfs,
+                         echo_ref=t._echo_ref_dbfs, ret=t._echo_return_now())
+        return wait(frame, voiced, loud, floor, guard)
+
+    def traced_bands(level: float, onset_level: float) -> bool:
+        endpointer._traced["by_bands"] = got = in_bands(level, onset_level)
+        return got
+
+    def traced_pitch(level: float, onset_level: float) -> bool:
+        endpointer._traced["by_pitch"] = got = in_pitch(level, onset_level)
+        return got
+
+    endpointer._wait_for_onset, endpointer._loud_in_bands = traced_wait, traced_bands
+    endpointer._loud_in_pitch = traced_pitch
+
+
+def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None,
+           why: int | None = None) -> dict[str, Any]:
     from kiosk.audio.echo_level import EchoLevelTap
     from kiosk.audio.vad import voice_detector
     from kiosk.config import Config
@@ -57,6 +86,9 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
                        pitch_min_dbfs=cfg.vad.barge_in_min_level_dbfs)
     endpointer = Endpointer(voice_detector(cfg.vad, 16000, frame_ms), cfg.vad, frame_ms)
     endpointer.reference_aligned = True
+    if why is not None:
+        _explain(endpointer)
+    before: list[dict[str, Any]] = []  # (--why: the guarded frames not printed yet, last few)
     seen = 0
     row = trace["row"]
     rel = row["room"]["started_mono"]
@@ -86,13 +118,23 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
         endpointer._traced = {}  # (bench/pulse_trace.py's recorders, if patched in)
         endpointer.process(ev["pcm"], far, None, tap.frame_bands, tap.frame_pitch)
         suspect = endpointer.suspected_speech_ms
+        if why is not None and "bar" in endpointer._traced:
+            t = endpointer._traced
+            t["by_level"] = ev["mic_dbfs"] >= t["bar"]
         if ev["guarded"] and endpointer._suspect_frames and (onset is None or ev["at"] < onset):
             loud_echo += 1
         pause = ev["guarded"] and suspect >= cfg.vad.barge_in_pause_ms
         end_s = ev["at"] + frame_ms / 1000
+        frame = {"at": ev["at"] - rel, "mic": ev["mic_dbfs"], "far": far, "suspect": suspect,
+                 "pitch": None, "pause": pause, **getattr(endpointer, "_traced", {})}
         if frames_out is not None and pause or frames_out is not None and suspect:
-            frames_out.append({"at": ev["at"] - rel, "mic": ev["mic_dbfs"], "far": far, "suspect": suspect,
-                               "pitch": tap.frame_pitch, "pause": pause, **getattr(endpointer, "_traced", {})})
+            frames_out.extend(before)
+            before.clear()
+            # (tap.frame_pitch read again only here, as before --why: each read may differ a little)
+            frames_out.append({**frame, "pitch": tap.frame_pitch})
+        elif why and ev["guarded"]:
+            before.append({**frame, "context": True})
+            del before[:-why]
         if pause and not held:
             what = ("barge" if onset is not None and end_s >= onset else
                     "warm" if ev["mono"] < measured_from else "self")
@@ -139,15 +181,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("traces", nargs="+", type=Path)
     p.add_argument("--frames", action="store_true", help="print each suspect guarded frame")
+    p.add_argument("--why", type=int, metavar="N", help="--frames, why each counted, N before")
+    p.add_argument("--json", type=Path, help="also write each run's line (and frames), by path")
     args = p.parse_args(argv)
+    runs: dict[str, Any] = {}
     for path in args.traces:
         with open(path, "rb") as f:
             trace = pickle.load(f)
-        frames: list[dict[str, Any]] | None = [] if args.frames else None
-        out = replay(trace, frames)
+        frames: list[dict[str, Any]] | None = [] if args.frames or args.why is not None else None
+        out = replay(trace, frames, args.why)
         print(path.name, out, flush=True)
+        runs[str(path)] = {**out, "frames": frames} if frames is not None else out
         for fr in frames or []:
             print("   ", {k: (round(v, 2) if isinstance(v, float) else v) for k, v in fr.items()})
+    if args.json:
+        args.json.write_text(json.dumps(runs))
     return 0
 
 

@@ -69,6 +69,17 @@ BAND_LEVEL_UNDER_MIN_DB = 2.0
 # The echo alone had a band over its bar in 0.3% of its frames (3778 guarded frames before the
 # onset, 29 traces), and a loud frame of its own needs that right after it to pause the answer.
 BAND_AFTER_LOUD_UNDER_MIN_DB = 6.0
+# Lined up, no canceller, a frame at most this much louder (dB) than the frame before is judged
+# against the louder echo of the two (the bar over the echo holds a frame): at a word end the echo
+# in the microphone falls a frame after its lined-up reference (it may lag it by FOLLOW_BEHIND_MS,
+# the room's reflections come later still) while the reference's envelope drops ~5 dB a frame.
+# Used seeds, replayed: T1 s2451 mix 074 at -6 dB (-19.2 dBFS, 0.2 dB under the frame before, 2.9
+# dB over the bar where the reference fell from -18.2 to -24.3 dBFS) and G4 s2801 mix 080 at -12
+# dB (two such frames 0.7 and 1.4 dB over it) paused themselves; with the bar held, 1.9 dB or more
+# under it (and 3 more of the 7 such pauses in 612 traces). A visitor's onset raises the
+# microphone (G4 s2801 080: +0.4 and +2.5 dB on the two frames a bar held on every falling frame
+# put under it, 60 ms later).
+HELD_BAR_MAX_RISE_DB = 0.0
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -82,6 +93,7 @@ class EchoGuard(TrustedCancellerCues):
     _room_dbfs: float | None
     _tail_decay_db: float
     _echo_ref_dbfs: float
+    _heard_lined_up: deque[tuple[float, float]]  # (mic dBFS, _echo_ref_dbfs): frame before, this
     bands: EchoBands
     _frame_bands: BandLevels | None
     _frame_pitch: tuple[float, float] | Callable[[], tuple[float, float]] | None  # (mic, reference)
@@ -267,7 +279,19 @@ class EchoGuard(TrustedCancellerCues):
             least = max(least, early + s.onset_margin_db)  # (the onset level's own, once known)
         if echo is None:
             return max(least, s.min_level_dbfs)
-        return max(least, echo + s.barge_in_margin_db)
+        return max(least, self._echo_held(echo) + s.barge_in_margin_db)
+
+    def _echo_held(self, echo: float) -> float:
+        """The echo the bar stands on: this frame's (``echo``), or the frame before's if louder
+        and the microphone got no louder since (``HELD_BAR_MAX_RISE_DB``; the guard alone, lined
+        up). Not for the minimum's relaxation (``FLOOR_OVER_ECHO_DB``): an answer near silence
+        held there put a visitor under the bar a frame longer (used seed G2 s2611 mix 087)."""
+        if not self._floor_relaxes or len(self._heard_lined_up) < 2:
+            return echo
+        (level_before, ref_before), (level, _) = self._heard_lined_up
+        if level - level_before > HELD_BAR_MAX_RISE_DB:
+            return echo
+        return max(echo, ref_before + self._echo_return_now())
 
     @property
     def _floor_relaxes(self) -> bool:

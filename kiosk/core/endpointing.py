@@ -102,6 +102,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
         self._tail_frames, self._tail_left = max(0, settings.echo_tail_ms // frame_ms), 0
         self._tail_decay_db = ECHO_TAIL_DECAY_DB * frame_ms / max(1, settings.echo_tail_ms)
         self._echo_ref_dbfs = -math.inf
+        self._heard_lined_up: deque[tuple[float, float]] = deque(maxlen=2)
         # Lined up (no AEC), the guard judges each band too (kiosk.core.echo_bands).
         self.bands = EchoBands(self._tail_decay_db)
         self._frame_bands: BandLevels | None = None
@@ -295,6 +296,7 @@ class Endpointer(BargeInSuspicion, EchoGuard):
             self._echo_ref_dbfs -= self._tail_decay_db
         if not guard:
             self._echo_ref_dbfs = -math.inf
+        self._heard_lined_up.append((level, self._echo_ref_dbfs))
         self._frame_bands = bands if self.reference_aligned and guard else None
         self._frame_pitch = pitch if guard and (self.reference_aligned or self.echo_relearn) else None
         self._frame_linear = linear if self.echo_relearn and guard else None
