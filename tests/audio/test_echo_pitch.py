@@ -74,6 +74,19 @@ def taps_pitch_cue(
     return out
 
 
+def cue_pairs(cue: PitchCue, mic: np.ndarray, ref: np.ndarray) -> list[tuple[float, float] | None]:
+    """``cue`` over ``mic`` and the reference ``ref`` (16 kHz, lined up), 20 ms frame by frame:
+    each frame's pitch levels (None: too quiet to look at)."""
+    seen = []
+    for k in range(mic.size // FRAME):
+        m, r = (
+            np.clip(np.rint(x[k * FRAME : (k + 1) * FRAME]), -32768, 32767).astype("<i2").tobytes()
+            for x in (mic, ref)
+        )
+        seen.append(cue.pair(m, r, frame_dbfs(m)))
+    return seen
+
+
 def test_the_answers_own_echo_is_no_second_voice():
     out = run_tap(None)
     assert sum(p is not None for _, p, _ in out) >= 20  # looked at: the echo is loud enough
@@ -122,11 +135,6 @@ def test_a_ring_at_a_fraction_of_the_answers_period_is_no_second_voice(times: in
     phase = 2 * np.pi * (320.0 / times) * t
     answer = 8000 * (np.sin(phase) + 0.5 * np.sin(times * phase))
     echo = 2000 * np.sin(times * phase) * (1 + 0.5 * np.sin(2 * np.pi * 8 * t))  # and a tremolo
-    cue = PitchCue(FRAME, subharmonics=SUBHARMONICS)  # as the guard's tap has it
-    seen = []
-    for k in range(RATE // FRAME):
-        mic = echo[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        ref = answer[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        seen.append(cue.pair(mic, ref, frame_dbfs(mic)))
+    seen = cue_pairs(PitchCue(FRAME, subharmonics=SUBHARMONICS), echo, answer)  # as the tap's
     assert sum(p is not None and p[0] >= PITCH_MIN for p in seen) >= 20  # it does repeat
     assert [k for k, p in enumerate(seen) if second_voice(p)] == []

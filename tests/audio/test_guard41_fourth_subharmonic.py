@@ -14,8 +14,7 @@ from kiosk.audio.echo_level import EchoLevelTap
 from kiosk.audio.echo_pitch import PitchCue
 from kiosk.audio.playback import PlaybackBuffer
 from kiosk.core.echo_guard import PITCH_MIN
-from kiosk.core.endpointing import frame_dbfs
-from tests.audio.test_echo_pitch import second_voice
+from tests.audio.test_echo_pitch import cue_pairs, second_voice
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -38,21 +37,7 @@ def the_taps_cue() -> PitchCue:
 
 
 def cue_over(mic: np.ndarray, ref: np.ndarray) -> list[tuple[float, float] | None]:
-    cue = the_taps_cue()
-    seen = []
-    for k in range(mic.size // FRAME):
-        m = (
-            np.clip(np.rint(mic[k * FRAME : (k + 1) * FRAME]), -32768, 32767)
-            .astype("<i2")
-            .tobytes()
-        )
-        r = (
-            np.clip(np.rint(ref[k * FRAME : (k + 1) * FRAME]), -32768, 32767)
-            .astype("<i2")
-            .tobytes()
-        )
-        seen.append(cue.pair(m, r, frame_dbfs(m)))
-    return seen
+    return cue_pairs(the_taps_cue(), mic, ref)
 
 
 def answer(vibrato: float = 0.01) -> np.ndarray:

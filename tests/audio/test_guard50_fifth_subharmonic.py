@@ -12,8 +12,7 @@ import pytest
 
 from kiosk.audio.echo_pitch import GUARD_SUBHARMONICS, SUBHARMONICS, PitchCue
 from kiosk.core.echo_double_talk import PITCH_MIN
-from kiosk.core.endpointing import frame_dbfs
-from tests.audio.test_echo_pitch import second_voice
+from tests.audio.test_echo_pitch import cue_pairs, second_voice
 
 RATE = 16000
 FRAME = 320  # 20 ms
@@ -24,12 +23,7 @@ def second_voice_frames(
 ) -> list[int]:
     """The frames a guard's pitch cue with ``subharmonics`` calls a second voice, of those it
     looks at (at least 20 must be: the microphone repeats)."""
-    cue = PitchCue(FRAME, subharmonics=subharmonics)
-    seen = []
-    for k in range(mic.size // FRAME):
-        m = mic[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        r = answer[k * FRAME : (k + 1) * FRAME].astype("<i2").tobytes()
-        seen.append(cue.pair(m, r, frame_dbfs(m)))
+    seen = cue_pairs(PitchCue(FRAME, subharmonics=subharmonics), mic, answer)
     assert sum(p is not None and p[0] >= PITCH_MIN for p in seen) >= 20
     return [k for k, p in enumerate(seen) if second_voice(p)]
 
