@@ -346,9 +346,10 @@ class EchoGuard(TrustedCancellerCues):
 
     def _pitch_the_answer_explains(self) -> bool:
         """The frame repeats at a period (``PITCH_MIN``) at which the reference repeats as
-        strongly, less ``PITCH_EXPLAINED_MARGIN``: the answer's own voice, not loud by its bands."""
+        strongly, less ``PITCH_EXPLAINED_MARGIN``: the answer's own voice, not loud by its bands.
+        The guard alone (``_floor_relaxes``): the raw guard beside a canceller keeps its rules."""
         pitch = self._frame_pitch
-        if pitch is None or self.earcon_echo or self.echo_cancelled_well:
+        if pitch is None or not self._floor_relaxes:
             return False
         mic, reference = pitch() if callable(pitch) else pitch
         return mic >= PITCH_MIN and reference >= mic - PITCH_EXPLAINED_MARGIN
