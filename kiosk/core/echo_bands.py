@@ -103,7 +103,6 @@ class BandVerdict(NamedTuple):
     over: int
     most_db: float
     firm: bool = True  # a band over is firm, or a weak one BAND_WEAK_PAIR_OVER_DB over its bar
-    top_over: bool = False  # the highest band (4.5-8 kHz with the tap's edges) is over its bar
 
     @property
     def loud(self) -> bool:
@@ -254,14 +253,14 @@ class EchoBands:
         room_dbfs: float | None,
         learning: bool,
         frame_return_db: float | None,
-    ) -> tuple[int, float, bool, bool]:
+    ) -> tuple[int, float, bool]:
         """(bands over their bar, the most any band not sparse is over it in dB, whether a band
-        over is firm or a weak one ``BAND_WEAK_PAIR_OVER_DB`` over, whether the highest band is)."""
+        over is firm or a weak one ``BAND_WEAK_PAIR_OVER_DB`` over)."""
         early = not self.returns and learning and self._period_frames >= BAND_LEARN_FRAMES
         if not (self.returns or early) or len(self._env) != len(mic):
-            return 0, -math.inf, False, False
+            return 0, -math.inf, False
         room = room_dbfs if room_dbfs is not None else -math.inf
-        over, most, firm, top = 0, -math.inf, False, False
+        over, most, firm = 0, -math.inf, False
         # (hear() sets the envelope and this frame's speaker levels together: same length)
         for b, (m, e, played) in enumerate(zip(mic, self._env, self._speaker, strict=True)):
             ret = self._return_now(b, learning) if self.returns else self._period_now(b)
@@ -277,9 +276,7 @@ class EchoBands:
                 ret += BAND_TAIL_EXTRA_DB  # the room's tail, over the envelope's decay
             bar = max(e + ret + margin_db + BAND_EXTRA_MARGIN_DB, room + BAND_OVER_ROOM_DB)
             over += m >= bar
-            if b == len(mic) - 1:
-                top = m >= bar
             firm = firm or (m >= bar and (strong or m - bar >= BAND_WEAK_PAIR_OVER_DB))
             if not sparse:
                 most = max(most, m - bar)
-        return over, most, firm, top
+        return over, most, firm

@@ -80,19 +80,6 @@ BAND_AFTER_LOUD_UNDER_MIN_DB = 6.0
 # microphone (G4 s2801 080: +0.4 and +2.5 dB on the two frames a bar held on every falling frame
 # put under it, 60 ms later).
 HELD_BAR_MAX_RISE_DB = 0.0
-# At a word end of the answer (its lined-up envelope fell more than WORD_END_FALL_DB since the
-# frame before) a frame no louder than the one before (HELD_BAR_MAX_RISE_DB), whose bands are over
-# their bars by less than TAIL_MOST_OVER_DB, the top band not among them, and that repeats at a
-# period at which the reference repeats as strongly (less PITCH_EXPLAINED_MARGIN), is the room's
-# tail of the answer's own voice: the band rule does not count it. Stop 50's two held-out
-# self-pauses at -6 dB (used seeds now, replayed: L's s2901 mix 077, bands 0.4-1.1 dB over,
-# microphone 0.68 vs reference 0.99; G5's s2951 mix 082, 1.7-3.3 dB over, 0.91 vs 0.91) were such
-# frames. Of 449 frames that led visitors' barge-ins in 764 used-seed traces 5 were too (without
-# the pitch: 19), two of them -6 dB visitors whose consonants filled the top band (the room's
-# tail is shortest at high frequencies): lead51-band-frames-classify-2026-12-08.txt.
-WORD_END_FALL_DB = 2.0
-TAIL_MOST_OVER_DB = 4.0
-PITCH_EXPLAINED_MARGIN = 0.05
 # Echo return assumed while the first playback period still learns (mic as loud as the speaker
 # signal; with AEC, for an earcon): only speech far louder than the echo can barge in then.
 DEFAULT_ECHO_RETURN_DB = 0.0
@@ -345,26 +332,9 @@ class EchoGuard(TrustedCancellerCues):
             self._guard_learning,
             self._echo_return_now(),
         )
-        if not verdict.top_over and self._room_tail_in_bands(verdict.most_db):
-            return False
         if level >= s.barge_in_min_level_dbfs - BAND_LEVEL_UNDER_MIN_DB and verdict.loud:
             return True
         return after_loud and verdict.one_over
-
-    def _room_tail_in_bands(self, most_db: float) -> bool:
-        """At a word end, a frame no louder than the one before, barely over its bands' bars
-        (``most_db``), that repeats where the answer does: the room still rings with the word
-        (``WORD_END_FALL_DB``). The guard alone (the raw guard beside a canceller: as before)."""
-        if not self._floor_relaxes or len(self._heard_lined_up) < 2 or most_db >= TAIL_MOST_OVER_DB:
-            return False
-        (level_before, ref_before), (level, ref) = self._heard_lined_up
-        if level - level_before > HELD_BAR_MAX_RISE_DB or ref >= ref_before - WORD_END_FALL_DB:
-            return False
-        pitch = self._frame_pitch
-        if pitch is None:
-            return False
-        mic, reference = pitch() if callable(pitch) else pitch
-        return mic >= PITCH_MIN and reference >= mic - PITCH_EXPLAINED_MARGIN
 
     def _loud_in_pitch(self, level: float, onset_level: float) -> bool:
         """A voice the answer lacks (the reference's pitch is known), over the guard's minimum.
