@@ -125,16 +125,17 @@ def replay(trace: dict[str, Any], frames_out: list[dict[str, Any]] | None = None
             loud_echo += 1
         pause = ev["guarded"] and suspect >= cfg.vad.barge_in_pause_ms
         end_s = ev["at"] + frame_ms / 1000
-        frame = {"at": ev["at"] - rel, "mic": ev["mic_dbfs"], "far": far, "suspect": suspect,
-                 "pitch": None, "pause": pause, **getattr(endpointer, "_traced", {})}
-        if frames_out is not None and pause or frames_out is not None and suspect:
-            frames_out.extend(before)
-            before.clear()
-            # (tap.frame_pitch read again only here, as before --why: each read may differ a little)
-            frames_out.append({**frame, "pitch": tap.frame_pitch})
-        elif why and ev["guarded"]:
-            before.append({**frame, "context": True})
-            del before[:-why]
+        if frames_out is not None:  # (the frame's record only where it may be printed)
+            frame = {"at": ev["at"] - rel, "mic": ev["mic_dbfs"], "far": far, "suspect": suspect,
+                     "pitch": None, "pause": pause, **getattr(endpointer, "_traced", {})}
+            if pause or suspect:
+                frames_out.extend(before)
+                before.clear()
+                # (tap.frame_pitch read again only here, as before --why: each read may differ)
+                frames_out.append({**frame, "pitch": tap.frame_pitch})
+            elif why and ev["guarded"]:
+                before.append({**frame, "context": True})
+                del before[:-why]
         if pause and not held:
             what = ("barge" if onset is not None and end_s >= onset else
                     "warm" if ev["mono"] < measured_from else "self")
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         frames: list[dict[str, Any]] | None = [] if args.frames or args.why is not None else None
         out = replay(trace, frames, args.why)
         print(path.name, out, flush=True)
-        runs[str(path)] = {**out, "frames": frames} if frames is not None else out
+        if args.json:
+            runs[str(path)] = {**out, "frames": frames} if frames is not None else out
         for fr in frames or []:
             print("   ", {k: (round(v, 2) if isinstance(v, float) else v) for k, v in fr.items()})
     if args.json:
